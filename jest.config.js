@@ -1,0 +1,22 @@
+/** Jest runs the TypeScript sources as ES modules through @swc/jest. */
+export default {
+  testEnvironment: "node",
+  extensionsToTreatAsEsm: [".ts"],
+  transform: {
+    "^.+\\.ts$": [
+      "@swc/jest",
+      {
+        jsc: { parser: { syntax: "typescript" }, target: "es2024" },
+        module: { type: "es6" },
+        sourceMaps: "inline",
+      },
+    ],
+  },
+  moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
+  testMatch: ["<rootDir>/test/**/*.test.ts"],
+  globalSetup: "<rootDir>/test/support/global-setup.ts",
+  testTimeout: 60000,
+  maxWorkers: 2,
+  coverageDirectory: "coverage",
+  collectCoverageFrom: ["src/**/*.ts"],
+};

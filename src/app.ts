@@ -1,0 +1,221 @@
+/**
+ * Composes one Lotty process: configuration → logger, metrics, readiness →
+ * the one-port server (listening at once, so /health answers) → in the
+ * background: PostgreSQL (embedded when DATABASE_URL is unset), migrations,
+ * bootstrap admin, NATS (a local nats-server when needed), stream
+ * provisioning. /ready turns 200 when all of that is done.
+ */
+import path from "node:path";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createContextValues } from "@connectrpc/connect";
+import type { MikroORM } from "@mikro-orm/postgresql";
+import type { Config } from "./platform/config.js";
+import { createLogger, type Logger } from "./platform/logging.js";
+import { createMetrics, type Metrics } from "./platform/metrics.js";
+import { Readiness } from "./platform/readiness.js";
+import { OnePortServer } from "./platform/http-server.js";
+import { applyCors, httpEndpoints } from "./platform/http-endpoints.js";
+import { errorInterceptor } from "./platform/errors.js";
+import { metricsInterceptor, requestLogInterceptor } from "./platform/interceptors.js";
+import { Authenticator, authInterceptor } from "./platform/auth.js";
+import { requestIdKey } from "./platform/request-context.js";
+import { DatabaseHandle } from "./platform/database-handle.js";
+import { migrate, openOrm } from "./platform/database.js";
+import { startEmbeddedPostgres, type EmbeddedDatabase } from "./platform/embedded-postgres.js";
+import { Bus, busNames, lottyStreams, type BusNames } from "./platform/bus.js";
+import { isListening, startLocalNats, type LocalNats } from "./platform/local-nats.js";
+import { ensureDecisionSecret } from "./platform/settings.js";
+import { ensureBootstrapAdmin } from "./access/bootstrap.js";
+import { keyLookup } from "./access/service.js";
+import { lottyRoutes } from "./connect.js";
+
+/** Limits applied to every RPC (documented in docs/architecture.md). */
+export const RPC_LIMITS = {
+  /** Largest request message accepted; larger is RESOURCE_EXHAUSTED. */
+  readMaxBytes: 4 * 1024 * 1024,
+  /** Largest response message sent. */
+  writeMaxBytes: 16 * 1024 * 1024,
+  /** Longest deadline a client may ask for; longer is INVALID_ARGUMENT. */
+  maxTimeoutMs: 5 * 60_000,
+};
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+export interface AppOptions {
+  config: Config;
+  logger?: Logger;
+  /** Where embedded PostgreSQL and nats-server keep data; default ./.lotty */
+  dataDir?: string;
+  /** Stream/subject prefix; tests give each file its own. Default LOTTY. */
+  busPrefix?: string;
+  /** Interface to listen on; default all. */
+  host?: string;
+  /** How long shutdown waits for in-flight RPCs. */
+  shutdownGraceMs?: number;
+  /** Called when starting a dependency fails for good. */
+  onFatal?: (error: unknown) => void;
+}
+
+export class App {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly readiness = new Readiness();
+  readonly db = new DatabaseHandle();
+  readonly names: BusNames;
+  bus: Bus | undefined;
+  /** A generated bootstrap admin key to show once (first start only). */
+  generatedAdminKey: string | undefined;
+  decisionSecret: string | undefined;
+
+  private readonly config: Config;
+  private readonly dataDir: string;
+  private readonly server: OnePortServer;
+  private readonly shutdown = new AbortController();
+  private embedded: EmbeddedDatabase | undefined;
+  private localNats: LocalNats | undefined;
+  private orm: MikroORM | undefined;
+  private migrated = false;
+  private provisioned = false;
+  private startup: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: AppOptions) {
+    this.config = options.config;
+    this.logger = options.logger ?? createLogger(this.config.logLevel);
+    this.metrics = createMetrics();
+    this.dataDir = options.dataDir ?? path.resolve(".lotty");
+    this.names = busNames(options.busPrefix);
+    const authenticator = new Authenticator(keyLookup(this.db));
+    const rpc = connectNodeAdapter({
+      routes: lottyRoutes({
+        db: this.db,
+        authenticator,
+        readiness: this.readiness,
+        serveApi: this.config.roles !== "workers",
+      }),
+      interceptors: [
+        errorInterceptor(this.logger),
+        requestLogInterceptor(this.logger),
+        metricsInterceptor(this.metrics),
+        authInterceptor(authenticator),
+      ],
+      ...RPC_LIMITS,
+      shutdownSignal: this.shutdown.signal,
+      contextValues: (req) => {
+        const given = req.headers["x-request-id"];
+        const id =
+          typeof given === "string" && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+        return createContextValues().set(requestIdKey, id);
+      },
+      fallback: httpEndpoints(this.readiness, this.metrics.registry),
+    });
+    const corsOrigins = this.config.corsOrigins;
+    this.server = new OnePortServer((req, res) => {
+      if (applyCors(corsOrigins, req, res)) return;
+      rpc(req, res);
+    });
+    this.readiness.add("database", async () => {
+      if (!this.migrated || this.orm === undefined) return false;
+      return (await this.orm.checkConnection()).ok;
+    });
+    this.readiness.add("migrations", () => this.migrated);
+    this.readiness.add("nats", () => this.provisioned && this.bus?.connected === true);
+  }
+
+  get port(): number {
+    return this.server.port;
+  }
+
+  /** Listens, then brings dependencies up in the background. */
+  async start(): Promise<number> {
+    const port = await this.server.listen(this.config.port, this.options.host);
+    this.logger.info({ port, roles: this.config.roles }, "listening");
+    this.startup = this.startDependencies().catch((error: unknown) => {
+      if (this.shutdown.signal.aborted) return;
+      this.logger.fatal({ err: error }, "could not start a dependency");
+      this.options.onFatal?.(error);
+    });
+    return port;
+  }
+
+  /** Resolves once dependencies are up (or startup gave up). */
+  async started(): Promise<void> {
+    await this.startup;
+  }
+
+  private async startDependencies(): Promise<void> {
+    await Promise.all([this.startDatabase(), this.startNats()]);
+    this.logger.info("ready");
+  }
+
+  private async startDatabase(): Promise<void> {
+    let url = this.config.databaseUrl;
+    if (url === undefined) {
+      this.embedded = await startEmbeddedPostgres(path.join(this.dataDir), this.logger);
+      url = this.embedded.url;
+    }
+    this.orm = await openOrm(url);
+    for (let attempt = 1; ; attempt++) {
+      if (this.shutdown.signal.aborted) return;
+      try {
+        const applied = await migrate(this.orm, url);
+        if (applied.length > 0) this.logger.info({ applied }, "migrations applied");
+        break;
+      } catch (error) {
+        if (attempt === 1 || attempt % 20 === 0) {
+          this.logger.warn(
+            { err: error, attempt },
+            "database not reachable or migration failed; retrying",
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    const em = this.orm.em.fork();
+    const bootstrap = await ensureBootstrapAdmin(em, this.config.bootstrapAdminKey);
+    this.generatedAdminKey = bootstrap.generatedKey;
+    this.decisionSecret = await ensureDecisionSecret(em, this.config.decisionSecret);
+    this.db.set(this.orm);
+    this.migrated = true;
+  }
+
+  private async startNats(): Promise<void> {
+    if (this.config.natsUrlDefaulted && !(await isListening("127.0.0.1", 4222))) {
+      this.localNats = await startLocalNats(this.dataDir, this.logger);
+    }
+    this.bus = await Bus.connect(this.config.natsUrls, this.logger, this.shutdown.signal);
+    for (let attempt = 1; ; attempt++) {
+      if (this.shutdown.signal.aborted) return;
+      try {
+        await this.bus.provision(lottyStreams(this.names));
+        break;
+      } catch (error) {
+        if (attempt === 1 || attempt % 20 === 0) {
+          this.logger.warn({ err: error, attempt }, "JetStream provisioning failed; retrying");
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    this.provisioned = true;
+  }
+
+  /**
+   * Graceful stop: refuse new work, let in-flight RPCs finish, then drain
+   * NATS, close the pool and stop the processes Lotty started itself.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.logger.info("shutting down");
+      await this.server.close(this.options.shutdownGraceMs ?? 10_000);
+      this.shutdown.abort();
+      await this.startup;
+      await this.bus?.close();
+      await this.orm?.close(true);
+      this.db.set(undefined);
+      await this.localNats?.stop();
+      await this.embedded?.stop();
+      this.logger.info("stopped");
+    })();
+    return this.stopping;
+  }
+}

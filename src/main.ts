@@ -1,0 +1,60 @@
+/** The `lotty` process: validate configuration, start, stop on SIGTERM/SIGINT. */
+import { loadConfig } from "./platform/config.js";
+import { createLogger } from "./platform/logging.js";
+import { App } from "./app.js";
+import { BOOTSTRAP_ADMIN_EMAIL } from "./access/bootstrap.js";
+
+const result = loadConfig(process.env);
+if (!result.ok) {
+  for (const problem of result.problems) console.error(`config: ${problem}`);
+  console.error("Lotty did not start: fix the environment variables above.");
+  process.exit(2);
+}
+const config = result.config;
+const logger = createLogger(config.logLevel);
+const app = new App({
+  config,
+  logger,
+  onFatal: (error) => {
+    console.error(
+      `Lotty could not start: ${error instanceof Error ? error.message : String(error)}`,
+    );
+    void app.stop().finally(() => process.exit(1));
+  },
+});
+
+let signalled = false;
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.on(signal, () => {
+    if (signalled) return;
+    signalled = true;
+    logger.info({ signal }, "signal received");
+    app.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  });
+}
+
+const port = await app.start();
+await app.started();
+if (!signalled && app.db.isOpen) {
+  const base = `http://127.0.0.1:${port}`;
+  const lines = [
+    `Lotty is ready on ${base} (Connect, gRPC and gRPC-Web; /health, /ready, /metrics).`,
+  ];
+  if (app.generatedAdminKey !== undefined) {
+    lines.push(
+      `First start: created admin ${BOOTSTRAP_ADMIN_EMAIL} with API key`,
+      `  ${app.generatedAdminKey}`,
+      "Keep it: it is shown only this once. Send it as 'Authorization: Bearer <key>'.",
+    );
+  } else if (config.bootstrapAdminKey === undefined) {
+    lines.push("Set LOTTY_BOOTSTRAP_ADMIN_KEY to make sure an admin with a key you choose exists.");
+  }
+  lines.push(`Try: npx buf curl --protocol grpc --http2-prior-knowledge --list-services ${base}`);
+  process.stdout.write(lines.join("\n") + "\n");
+}

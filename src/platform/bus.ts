@@ -1,0 +1,188 @@
+/**
+ * NATS JetStream: the connection (reconnecting forever), the streams Lotty
+ * uses, provisioned idempotently at start, and the connection state that
+ * /ready reports.
+ *
+ * Streams (prefix "LOTTY" in production; tests use their own prefix):
+ *   <P>_EVENTS     <p>.events.>     ingested events, deduplicated by event id
+ *   <P>_DECISIONS  <p>.decisions.>  decision log written asynchronously by decide
+ *   <P>_LIFECYCLE  <p>.lifecycle.>  experiment.* and guardrail.* notifications
+ *   <P>_CONFIG     <p>.config.>     configuration changes that refresh decide snapshots
+ */
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import {
+  jetstream,
+  jetstreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerConfig,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import type { Logger } from "./logging.js";
+
+const NANOS_PER_SECOND = 1_000_000_000;
+const DAY_SECONDS = 86_400;
+
+export interface StreamSpec {
+  config: Partial<StreamConfig> & { name: string; subjects: string[] };
+  consumers: (Partial<ConsumerConfig> & { durable_name: string })[];
+}
+
+export interface BusNames {
+  /** Upper-case stream name prefix, e.g. "LOTTY". */
+  streamPrefix: string;
+  /** Lower-case subject prefix, e.g. "lotty". */
+  subjectPrefix: string;
+}
+
+export function busNames(prefix = "LOTTY"): BusNames {
+  return { streamPrefix: prefix.toUpperCase(), subjectPrefix: prefix.toLowerCase() };
+}
+
+/** The streams every Lotty deployment has. Consumers are added by their modules. */
+export function lottyStreams(names: BusNames): StreamSpec[] {
+  const { streamPrefix: S, subjectPrefix: s } = names;
+  const stream = (
+    suffix: string,
+    maxAgeDays: number,
+    extra: Partial<StreamConfig> = {},
+  ): StreamSpec => ({
+    config: {
+      name: `${S}_${suffix}`,
+      subjects: [`${s}.${suffix.toLowerCase()}.>`],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      max_age: maxAgeDays * DAY_SECONDS * NANOS_PER_SECOND,
+      num_replicas: 1,
+      ...extra,
+    },
+    consumers: [],
+  });
+  return [
+    stream("EVENTS", 7, { duplicate_window: 2 * 60 * NANOS_PER_SECOND }),
+    stream("DECISIONS", 7),
+    stream("LIFECYCLE", 30),
+    stream("CONFIG", 1, { max_msgs_per_subject: 16 }),
+  ];
+}
+
+export type BusState = "connecting" | "connected" | "reconnecting" | "closed";
+
+export class Bus {
+  state: BusState = "connected";
+  readonly js: JetStreamClient;
+
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly jsm: JetStreamManager,
+    private readonly logger: Logger,
+  ) {
+    this.js = jetstream(nc);
+    void this.watchStatus();
+  }
+
+  /** Connects, retrying until a server answers or `signal` aborts. */
+  static async connect(servers: string[], logger: Logger, signal?: AbortSignal): Promise<Bus> {
+    for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw new Error("NATS connect aborted");
+      try {
+        const nc = await connect({
+          servers,
+          name: "lotty",
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 500,
+          timeout: 2_000,
+        });
+        const jsm = await jetstreamManager(nc, { timeout: 5_000 });
+        logger.info({ server: nc.getServer() }, "NATS connected");
+        return new Bus(nc, jsm, logger);
+      } catch (error) {
+        if (attempt === 1 || attempt % 20 === 0) {
+          logger.warn({ err: error, servers, attempt }, "NATS not reachable yet; retrying");
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  }
+
+  private async watchStatus(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      switch (status.type) {
+        case "disconnect":
+        case "reconnecting":
+          if (this.state !== "reconnecting") this.logger.warn("NATS disconnected; reconnecting");
+          this.state = "reconnecting";
+          break;
+        case "reconnect":
+          this.state = "connected";
+          this.logger.info("NATS reconnected");
+          break;
+        case "close":
+          this.state = "closed";
+          break;
+        default:
+          break;
+      }
+    }
+    this.state = "closed";
+  }
+
+  get connected(): boolean {
+    return this.state === "connected" && !this.nc.isClosed();
+  }
+
+  /** Creates or updates each stream and its durable consumers. Safe to run again. */
+  async provision(specs: StreamSpec[]): Promise<void> {
+    for (const spec of specs) {
+      await this.ensureStream(spec.config);
+      for (const consumer of spec.consumers) {
+        await this.ensureConsumer(spec.config.name, consumer);
+      }
+    }
+  }
+
+  private async ensureStream(config: StreamSpec["config"]): Promise<void> {
+    try {
+      const info = await this.jsm.streams.info(config.name);
+      const { name: _name, storage: _storage, ...mutable } = config;
+      await this.jsm.streams.update(config.name, { ...info.config, ...mutable });
+    } catch (error) {
+      if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
+      try {
+        await this.jsm.streams.add(config);
+      } catch (addError) {
+        // Another replica created it between our info and add: that is fine.
+        if (!isApiError(addError, 10058 /* stream name already in use */)) throw addError;
+      }
+    }
+  }
+
+  private async ensureConsumer(
+    stream: string,
+    config: StreamSpec["consumers"][number],
+  ): Promise<void> {
+    try {
+      await this.jsm.consumers.info(stream, config.durable_name);
+      await this.jsm.consumers.update(stream, config.durable_name, config);
+    } catch (error) {
+      if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
+      await this.jsm.consumers.add(stream, config);
+    }
+  }
+
+  /** Drains subscriptions and closes the connection. */
+  async close(): Promise<void> {
+    if (this.nc.isClosed()) return;
+    await this.nc.drain().catch(() => this.nc.close());
+  }
+}
+
+function isApiError(error: unknown, code: number): boolean {
+  return error instanceof JetStreamApiError && error.code === code;
+}

@@ -1,0 +1,134 @@
+/**
+ * Process configuration, read once from environment variables and validated
+ * before anything starts. Every problem is reported as one line naming the
+ * variable; the process exits instead of starting half-configured.
+ */
+import { z } from "zod";
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export const PROCESS_ROLES = ["api", "workers", "all"] as const;
+
+export type ProcessRole = (typeof PROCESS_ROLES)[number];
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  /** The one port for RPCs and HTTP endpoints; 0 picks a free port. */
+  port: number;
+  /** PostgreSQL URL; undefined means "run an embedded PostgreSQL". */
+  databaseUrl: string | undefined;
+  /** NATS server URL(s), comma-separated in the environment. */
+  natsUrls: string[];
+  /** True when NATS_URL was not set, so a local nats-server may be started. */
+  natsUrlDefaulted: boolean;
+  bootstrapAdminKey: string | undefined;
+  decisionSecret: string | undefined;
+  roles: ProcessRole;
+  logLevel: LogLevel;
+  /** Origins allowed to call from browsers (Connect-Web); empty disables CORS. */
+  corsOrigins: string[];
+}
+
+export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+
+function urlWithScheme(schemes: string[], example: string) {
+  return (value: string, ctx: z.RefinementCtx) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      ctx.addIssue({ code: "custom", message: `is not a URL (expected e.g. ${example})` });
+      return;
+    }
+    if (!schemes.includes(url.protocol)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `must use ${schemes.map((s) => s.replace(":", "://")).join(" or ")} (got ${url.protocol.replace(":", "")})`,
+      });
+    } else if (url.hostname === "") {
+      ctx.addIssue({ code: "custom", message: `has no host (expected e.g. ${example})` });
+    }
+  };
+}
+
+const envSchema = z.object({
+  PORT: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d{1,5}$/, "must be a whole number from 0 to 65535")
+      .transform(Number)
+      .refine((n) => n <= 65535, "must be a whole number from 0 to 65535")
+      .optional(),
+  ),
+  DATABASE_URL: optionalString.pipe(
+    z
+      .string()
+      .superRefine(
+        urlWithScheme(["postgres:", "postgresql:"], "postgres://user@127.0.0.1:5432/lotty"),
+      )
+      .optional(),
+  ),
+  NATS_URL: optionalString.pipe(
+    z
+      .string()
+      .superRefine((value, ctx) => {
+        for (const part of value.split(",")) {
+          urlWithScheme(["nats:", "tls:"], DEFAULT_NATS_URL)(part.trim(), ctx);
+        }
+      })
+      .optional(),
+  ),
+  LOTTY_BOOTSTRAP_ADMIN_KEY: optionalString.pipe(
+    z
+      .string()
+      .min(32, "must be at least 32 characters")
+      .max(200, "must be at most 200 characters")
+      .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces")
+      .optional(),
+  ),
+  LOTTY_DECISION_SECRET: optionalString.pipe(
+    z.string().min(32, "must be at least 32 characters").optional(),
+  ),
+  LOTTY_ROLES: optionalString.pipe(
+    z.enum(PROCESS_ROLES, { message: `must be one of ${PROCESS_ROLES.join(", ")}` }).optional(),
+  ),
+  LOG_LEVEL: optionalString.pipe(
+    z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).optional(),
+  ),
+  LOTTY_CORS_ORIGINS: optionalString,
+});
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+/** Reads and validates the configuration; never throws. */
+export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (issue) => `${String(issue.path[0] ?? "environment")}: ${issue.message}`,
+    );
+    return { ok: false, problems };
+  }
+  const e = parsed.data;
+  return {
+    ok: true,
+    config: {
+      port: e.PORT ?? 8080,
+      databaseUrl: e.DATABASE_URL,
+      natsUrls: (e.NATS_URL ?? DEFAULT_NATS_URL).split(",").map((s) => s.trim()),
+      natsUrlDefaulted: e.NATS_URL === undefined,
+      bootstrapAdminKey: e.LOTTY_BOOTSTRAP_ADMIN_KEY,
+      decisionSecret: e.LOTTY_DECISION_SECRET,
+      roles: e.LOTTY_ROLES ?? "all",
+      logLevel: e.LOG_LEVEL ?? "info",
+      corsOrigins: (e.LOTTY_CORS_ORIGINS ?? "")
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== ""),
+    },
+  };
+}

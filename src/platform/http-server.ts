@@ -1,0 +1,124 @@
+/**
+ * One port for everything. A plain-text HTTP/2 server does not accept
+ * HTTP/1.1, so a net.Server reads the first bytes of each connection: the
+ * HTTP/2 client preface ("PRI * HTTP/2.0") goes to the h2c server, anything
+ * else to the HTTP/1.1 server. Both serve the same request handler.
+ */
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+
+export type RequestHandler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+export interface ServerLimits {
+  /** Longest time to receive a request's headers (HTTP/1.1), ms. */
+  headersTimeoutMs: number;
+  /** Longest time to receive a whole request (HTTP/1.1), ms. */
+  requestTimeoutMs: number;
+  /** Idle keep-alive connections are closed after this, ms. */
+  keepAliveTimeoutMs: number;
+  /** HTTP/2 sessions idle this long are closed, ms. */
+  sessionIdleTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 5 * 60_000,
+  keepAliveTimeoutMs: 65_000,
+  sessionIdleTimeoutMs: 5 * 60_000,
+};
+
+const H2_PREFACE_START = Buffer.from("PRI * HTTP/2.0");
+
+export class OnePortServer {
+  private readonly tcp: net.Server;
+  private readonly h1: http.Server;
+  private readonly h2: http2.Http2Server;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+  private closing = false;
+
+  constructor(handler: RequestHandler, limits: ServerLimits = DEFAULT_LIMITS) {
+    const tracked: RequestHandler = (req, res) => {
+      this.inFlight++;
+      res.once("close", () => {
+        this.inFlight--;
+        if (this.inFlight === 0) this.idleWaiters.splice(0).forEach((resolve) => resolve());
+      });
+      if (this.closing && "setHeader" in res && req.httpVersionMajor === 1) {
+        (res as http.ServerResponse).setHeader("connection", "close");
+      }
+      handler(req, res);
+    };
+    this.h1 = http.createServer(tracked);
+    this.h1.headersTimeout = limits.headersTimeoutMs;
+    this.h1.requestTimeout = limits.requestTimeoutMs;
+    this.h1.keepAliveTimeout = limits.keepAliveTimeoutMs;
+    this.h2 = http2.createServer({}, tracked);
+    this.h2.setTimeout(limits.sessionIdleTimeoutMs);
+    this.h2.on("session", (session) => {
+      this.sessions.add(session);
+      session.once("close", () => this.sessions.delete(session));
+    });
+    this.tcp = net.createServer((socket) => this.route(socket));
+  }
+
+  private route(socket: net.Socket): void {
+    socket.once("data", (chunk: Buffer) => {
+      socket.pause();
+      socket.unshift(chunk);
+      const n = Math.min(chunk.length, H2_PREFACE_START.length);
+      const isH2 = chunk.subarray(0, n).equals(H2_PREFACE_START.subarray(0, n));
+      if (isH2) {
+        this.h2.emit("connection", socket);
+      } else {
+        this.h1.emit("connection", socket);
+        socket.resume();
+      }
+    });
+    socket.on("error", () => socket.destroy());
+  }
+
+  listen(port: number, host?: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.tcp.once("error", reject);
+      this.tcp.listen(port, host, () => {
+        this.tcp.off("error", reject);
+        resolve((this.tcp.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  get port(): number {
+    return (this.tcp.address() as net.AddressInfo | null)?.port ?? 0;
+  }
+
+  get activeRequests(): number {
+    return this.inFlight;
+  }
+
+  /**
+   * Graceful stop: refuse new connections, ask HTTP/2 clients to go away
+   * (GOAWAY) and HTTP/1.1 clients to close, wait for in-flight requests up
+   * to `graceMs`, then cut whatever is left.
+   */
+  async close(graceMs: number): Promise<void> {
+    this.closing = true;
+    const tcpClosed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
+    for (const session of this.sessions) session.close();
+    this.h1.closeIdleConnections();
+    if (this.inFlight > 0) {
+      await Promise.race([
+        new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
+      ]);
+    }
+    for (const session of this.sessions) session.destroy();
+    this.h1.closeAllConnections();
+    await tcpClosed;
+  }
+}

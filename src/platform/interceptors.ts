@@ -1,0 +1,92 @@
+/**
+ * Request logging and RPC metrics. Order (outermost first) is set in
+ * src/app.ts: errors → request log → metrics → auth → handler.
+ */
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Logger } from "./logging.js";
+import type { Metrics } from "./metrics.js";
+import { loggerKey, requestIdKey } from "./request-context.js";
+import { observeStream } from "./streams.js";
+import { isUnavailableError } from "./errors.js";
+
+/** Services whose successful calls are logged at debug, not info (probes). */
+const QUIET_SERVICES = new Set([
+  "grpc.health.v1.Health",
+  "grpc.reflection.v1.ServerReflection",
+  "grpc.reflection.v1alpha.ServerReflection",
+]);
+
+export function codeName(error: unknown): string {
+  if (error === undefined) return "OK";
+  const code =
+    error instanceof ConnectError
+      ? error.code
+      : isUnavailableError(error)
+        ? Code.Unavailable
+        : Code.Internal;
+  return Code[code];
+}
+
+/** Gives each RPC a child logger and logs its outcome once it completes. */
+export function requestLogInterceptor(rootLogger: Logger): Interceptor {
+  return (next) => async (req) => {
+    const started = performance.now();
+    const reqId = req.contextValues.get(requestIdKey);
+    const logger = rootLogger.child({
+      reqId,
+      service: req.service.typeName,
+      method: req.method.name,
+    });
+    req.contextValues.set(loggerKey, logger);
+    const done = (error: unknown) => {
+      const code = codeName(error);
+      const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+      const fields = { code, durationMs };
+      if (error === undefined) {
+        if (QUIET_SERVICES.has(req.service.typeName)) logger.debug(fields, "rpc");
+        else logger.info(fields, "rpc");
+      } else if (code === "Internal" || code === "Unknown") {
+        logger.error(fields, "rpc");
+      } else {
+        logger.info({ ...fields, error: (error as Error).message }, "rpc");
+      }
+    };
+    try {
+      const res = await next(req);
+      res.header.set("x-request-id", reqId);
+      if (!res.stream) {
+        done(undefined);
+        return res;
+      }
+      return observeStream(res, { onEnd: done });
+    } catch (error) {
+      if (error instanceof ConnectError) error.metadata.set("x-request-id", reqId);
+      done(error);
+      throw error;
+    }
+  };
+}
+
+/** Counts RPCs and records their latency by service, method and code. */
+export function metricsInterceptor(metrics: Metrics): Interceptor {
+  return (next) => async (req) => {
+    const started = performance.now();
+    const labels = { service: req.service.typeName, method: req.method.name };
+    const done = (error: unknown) => {
+      const code = codeName(error);
+      metrics.rpcHandled.inc({ ...labels, code });
+      metrics.rpcDuration.observe({ ...labels, code }, (performance.now() - started) / 1000);
+    };
+    try {
+      const res = await next(req);
+      if (!res.stream) {
+        done(undefined);
+        return res;
+      }
+      return observeStream(res, { onEnd: done });
+    } catch (error) {
+      done(error);
+      throw error;
+    }
+  };
+}

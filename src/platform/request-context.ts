@@ -1,0 +1,15 @@
+/** Values every handler can read from its HandlerContext. */
+import { createContextKey } from "@connectrpc/connect";
+import type { Logger } from "./logging.js";
+import type { Principal } from "./auth.js";
+
+/** The request id: the client's `x-request-id` when well-formed, else a new UUID. */
+export const requestIdKey = createContextKey<string>("", { description: "request id" });
+/** A pino child logger carrying reqId, service and method. */
+export const loggerKey = createContextKey<Logger | undefined>(undefined, {
+  description: "request logger",
+});
+/** The authenticated caller; undefined only for health and reflection. */
+export const principalKey = createContextKey<Principal | undefined>(undefined, {
+  description: "authenticated caller",
+});

@@ -1,0 +1,98 @@
+/**
+ * Starts a real Lotty app in the test process: its own database on the
+ * machine's PostgreSQL, its own stream names on the machine's NATS, a free
+ * port on 127.0.0.1 and a known bootstrap admin key.
+ */
+import { randomBytes } from "node:crypto";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { App } from "../../src/app.js";
+import { loadConfig, type Config } from "../../src/platform/config.js";
+import { createLogger } from "../../src/platform/logging.js";
+import { createTestDatabase, type TestDatabase } from "./database.js";
+import { TEST_NATS_URL } from "./env.js";
+
+export interface TestApp {
+  app: App;
+  baseUrl: string;
+  adminKey: string;
+  database: TestDatabase;
+  config: Config;
+  stop(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  /** Wait for /ready before returning (default true). */
+  waitReady?: boolean;
+  database?: TestDatabase;
+}
+
+export function testBusPrefix(): string {
+  return `T${randomBytes(5).toString("hex").toUpperCase()}`;
+}
+
+/** Deletes every stream whose name starts with `prefix_`. */
+export async function deleteStreams(prefix: string, natsUrl = TEST_NATS_URL): Promise<void> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for await (const name of jsm.streams.names()) {
+      if (name.startsWith(`${prefix}_`)) await jsm.streams.delete(name);
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+  what = "condition",
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const database = options.database ?? (await createTestDatabase());
+  const adminKey = `lotty_test_${randomBytes(24).toString("base64url")}`;
+  const result = loadConfig({
+    PORT: "0",
+    DATABASE_URL: database.url,
+    NATS_URL: TEST_NATS_URL,
+    LOTTY_BOOTSTRAP_ADMIN_KEY: adminKey,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    ...options.env,
+  });
+  if (!result.ok) throw new Error(result.problems.join("; "));
+  const busPrefix = testBusPrefix();
+  const app = new App({
+    config: result.config,
+    logger: createLogger(result.config.logLevel),
+    busPrefix,
+    host: "127.0.0.1",
+    shutdownGraceMs: 5_000,
+  });
+  const port = await app.start();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  if (options.waitReady !== false) {
+    await waitFor(() => app.readiness.isReady(), 30_000, "app readiness");
+  }
+  return {
+    app,
+    baseUrl,
+    adminKey,
+    database,
+    config: result.config,
+    stop: async () => {
+      await app.stop();
+      await deleteStreams(busPrefix, result.config.natsUrls[0]).catch(() => {});
+      if (options.database === undefined) await database.drop();
+    },
+  };
+}
