@@ -206,8 +206,10 @@ export class App {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info("shutting down");
-      await this.server.close(this.options.shutdownGraceMs ?? 10_000);
+      // Aborting the shutdown signal ends streaming RPCs (e.g. health Watch)
+      // and startup retries; unary calls in flight still complete.
       this.shutdown.abort();
+      await this.server.close(this.options.shutdownGraceMs ?? 10_000);
       await this.startup;
       await this.bus?.close();
       await this.orm?.close(true);

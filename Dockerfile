@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+#
+# Lotty's container image. Two stages: compile TypeScript to dist/, then a
+# runtime with production dependencies only, running as the unprivileged
+# `node` user.
+#
+# The image expects its dependencies from the environment:
+#   DATABASE_URL  postgres://user:password@host:5432/lotty
+#   NATS_URL      nats://host:4222 (JetStream enabled)
+# It contains neither the embedded PostgreSQL binaries nor nats-server, so the
+# local fallbacks of `npm start` are not available here.
+
+# ---- build -------------------------------------------------------------------
+FROM node:24-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY gen ./gen
+COPY migrations ./migrations
+COPY src ./src
+# Compiles src/, gen/ and migrations/ into dist/ (migrations are listed in
+# migrations/index.ts, so the runtime needs no migration sources).
+RUN npm run build
+
+# ---- runtime -----------------------------------------------------------------
+FROM node:24-slim AS runtime
+ENV NODE_ENV=production \
+    PORT=8080
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Production dependencies only. Optional dependencies are the embedded
+# PostgreSQL binaries, not used in a container; none of the remaining
+# packages needs an install script.
+RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
+    && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# Files stay owned by root and read-only for the process.
+USER node
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+STOPSIGNAL SIGTERM
+CMD ["node", "dist/src/main.js"]

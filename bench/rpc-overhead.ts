@@ -1,0 +1,115 @@
+/**
+ * What one unary RPC costs on Lotty's one port compared with a bare
+ * node:http server answering a JSON body of the same size, measured in the
+ * same run with autocannon over HTTP/1.1 (50 connections, 10 s each).
+ * The RPC is AccessService.GetCurrentUser over Connect JSON, which goes
+ * through the protocol sniffing, every interceptor (errors, request log,
+ * metrics, auth with the verified-key cache) and one PostgreSQL read.
+ *
+ * Needs PostgreSQL and NATS like the tests (BENCH_DATABASE_ADMIN_URL,
+ * BENCH_NATS_URL; defaults 127.0.0.1:5432 and 127.0.0.1:4222).
+ */
+import http from "node:http";
+import { randomBytes } from "node:crypto";
+import autocannon from "autocannon";
+import pg from "pg";
+import { App } from "../src/app.js";
+import { loadConfig } from "../src/platform/config.js";
+import { createLogger } from "../src/platform/logging.js";
+
+const ADMIN_URL =
+  process.env.BENCH_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const NATS_URL = process.env.BENCH_NATS_URL ?? "nats://127.0.0.1:4222";
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
+const CONNECTIONS = 50;
+
+async function load(
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: string },
+) {
+  const result = await autocannon({
+    url,
+    method: init.method as "GET" | "POST",
+    headers: init.headers,
+    body: init.body,
+    connections: CONNECTIONS,
+    duration: DURATION_S,
+  });
+  if (result.non2xx > 0 || result.errors > 0) {
+    throw new Error(`${url}: ${result.non2xx} non-2xx answers and ${result.errors} errors`);
+  }
+  return { rps: Math.round(result.requests.average), p99: result.latency.p99 };
+}
+
+async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
+  const name = `lotty_bench_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  try {
+    return await fn(url.toString());
+  } finally {
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
+}
+
+export async function rpcOverhead(): Promise<Record<string, number>> {
+  return withDatabase(async (databaseUrl) => {
+    const adminKey = `lotty_${randomBytes(32).toString("base64url")}`;
+    const parsed = loadConfig({
+      PORT: "0",
+      DATABASE_URL: databaseUrl,
+      NATS_URL,
+      LOTTY_BOOTSTRAP_ADMIN_KEY: adminKey,
+      LOG_LEVEL: "warn",
+    });
+    if (!parsed.ok) throw new Error(parsed.problems.join("; "));
+    const app = new App({
+      config: parsed.config,
+      logger: createLogger("warn"),
+      busPrefix: `BENCH${randomBytes(3).toString("hex")}`,
+      host: "127.0.0.1",
+    });
+    const port = await app.start();
+    await app.started();
+    const rpcUrl = `http://127.0.0.1:${port}/lotty.access.v1.AccessService/GetCurrentUser`;
+    const sample = await fetch(rpcUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
+      body: "{}",
+    });
+    const body = await sample.text();
+    if (sample.status !== 200) throw new Error(`GetCurrentUser answered ${sample.status}: ${body}`);
+
+    const bare = http.createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => bare.listen(0, "127.0.0.1", resolve));
+    const barePort = (bare.address() as { port: number }).port;
+    try {
+      const baseline = await load(`http://127.0.0.1:${barePort}/`, { method: "GET", headers: {} });
+      const health = await load(`http://127.0.0.1:${port}/health`, { method: "GET", headers: {} });
+      const rpc = await load(rpcUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
+        body: "{}",
+      });
+      return {
+        bare_node_http_rps: baseline.rps,
+        health_rps: health.rps,
+        get_current_user_rps: rpc.rps,
+        get_current_user_p99_ms: rpc.p99,
+        health_vs_bare_ratio: Math.round((health.rps / baseline.rps) * 1000) / 1000,
+        get_current_user_vs_bare_ratio: Math.round((rpc.rps / baseline.rps) * 1000) / 1000,
+        response_bytes: Buffer.byteLength(body),
+      };
+    } finally {
+      bare.close();
+      await app.stop();
+    }
+  });
+}

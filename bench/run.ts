@@ -1,0 +1,45 @@
+/**
+ * `npm run bench`: runs every benchmark in this folder (or the ones named on
+ * the command line), each writing bench/results/<name>.json and one line
+ * per figure to stdout.
+ */
+import { writeFile, mkdir } from "node:fs/promises";
+import path from "node:path";
+import { rpcOverhead } from "./rpc-overhead.js";
+
+export interface BenchResult {
+  name: string;
+  command: string;
+  node: string;
+  at: string;
+  figures: Record<string, number>;
+}
+
+const BENCHMARKS: Record<string, () => Promise<Record<string, number>>> = {
+  "rpc-overhead": rpcOverhead,
+};
+
+const selected = process.argv.slice(2);
+const names = selected.length > 0 ? selected : Object.keys(BENCHMARKS);
+const resultsDir = path.resolve("bench", "results");
+await mkdir(resultsDir, { recursive: true });
+for (const name of names) {
+  const run = BENCHMARKS[name];
+  if (run === undefined) {
+    console.error(`unknown benchmark ${name}; known: ${Object.keys(BENCHMARKS).join(", ")}`);
+    process.exit(2);
+  }
+  const figures = await run();
+  const result: BenchResult = {
+    name,
+    command: `npm run bench -- ${name}`,
+    node: process.version,
+    at: new Date().toISOString(),
+    figures,
+  };
+  for (const [key, value] of Object.entries(figures)) {
+    process.stdout.write(`${name} ${key} ${value}\n`);
+  }
+  await writeFile(path.join(resultsDir, `${name}.json`), JSON.stringify(result, null, 2) + "\n");
+}
+process.exit(0);

@@ -1,0 +1,102 @@
+import { describe, expect, it } from "@jest/globals";
+import { DEFAULT_NATS_URL, loadConfig } from "../../src/platform/config.js";
+
+function problems(env: Record<string, string>): string[] {
+  const result = loadConfig(env);
+  return result.ok ? [] : result.problems;
+}
+
+describe("loadConfig", () => {
+  it("applies the documented defaults to an empty environment", () => {
+    const result = loadConfig({});
+    expect(result).toEqual({
+      ok: true,
+      config: {
+        port: 8080,
+        databaseUrl: undefined,
+        natsUrls: [DEFAULT_NATS_URL],
+        natsUrlDefaulted: true,
+        bootstrapAdminKey: undefined,
+        decisionSecret: undefined,
+        roles: "all",
+        logLevel: "info",
+        corsOrigins: [],
+      },
+    });
+  });
+
+  it("reads every variable of a good configuration", () => {
+    const result = loadConfig({
+      PORT: "9090",
+      DATABASE_URL: "postgres://lotty:pw@db.internal:5432/lotty",
+      NATS_URL: "nats://a:4222, nats://b:4222",
+      LOTTY_BOOTSTRAP_ADMIN_KEY: "k".repeat(40),
+      LOTTY_DECISION_SECRET: "s".repeat(32),
+      LOTTY_ROLES: "workers",
+      LOG_LEVEL: "debug",
+      LOTTY_CORS_ORIGINS: "https://console.example.com, http://localhost:5173",
+    });
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config).toEqual({
+      port: 9090,
+      databaseUrl: "postgres://lotty:pw@db.internal:5432/lotty",
+      natsUrls: ["nats://a:4222", "nats://b:4222"],
+      natsUrlDefaulted: false,
+      bootstrapAdminKey: "k".repeat(40),
+      decisionSecret: "s".repeat(32),
+      roles: "workers",
+      logLevel: "debug",
+      corsOrigins: ["https://console.example.com", "http://localhost:5173"],
+    });
+  });
+
+  it("treats empty values as unset", () => {
+    const result = loadConfig({ PORT: "", DATABASE_URL: " ", LOG_LEVEL: "" });
+    expect(result.ok && result.config.port).toBe(8080);
+    expect(result.ok && result.config.databaseUrl).toBeUndefined();
+  });
+
+  it.each([
+    ["PORT", "eighty", "PORT: must be a whole number from 0 to 65535"],
+    ["PORT", "70000", "PORT: must be a whole number from 0 to 65535"],
+    ["PORT", "-1", "PORT: must be a whole number from 0 to 65535"],
+    [
+      "DATABASE_URL",
+      "mysql://x@db/lotty",
+      "DATABASE_URL: must use postgres:// or postgresql:// (got mysql)",
+    ],
+    ["DATABASE_URL", "not a url", "DATABASE_URL: is not a URL"],
+    ["NATS_URL", "http://127.0.0.1:4222", "NATS_URL: must use nats:// or tls:// (got http)"],
+    [
+      "LOTTY_BOOTSTRAP_ADMIN_KEY",
+      "short",
+      "LOTTY_BOOTSTRAP_ADMIN_KEY: must be at least 32 characters",
+    ],
+    [
+      "LOTTY_BOOTSTRAP_ADMIN_KEY",
+      `${"a".repeat(20)} ${"b".repeat(20)}`,
+      "LOTTY_BOOTSTRAP_ADMIN_KEY: must be printable ASCII without spaces",
+    ],
+    ["LOTTY_DECISION_SECRET", "tiny", "LOTTY_DECISION_SECRET: must be at least 32 characters"],
+    ["LOTTY_ROLES", "everything", "LOTTY_ROLES: must be one of api, workers, all"],
+    [
+      "LOG_LEVEL",
+      "loud",
+      "LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent",
+    ],
+  ])("names %s when it is %j", (name, value, expected) => {
+    const found = problems({ [name]: value });
+    expect(found).toHaveLength(1);
+    expect(found[0]).toContain(expected);
+  });
+
+  it("reports every bad variable at once, one line each", () => {
+    const found = problems({ PORT: "x", LOTTY_ROLES: "nope", LOG_LEVEL: "loud" });
+    expect(found.map((line) => line.split(":")[0]).sort()).toEqual([
+      "LOG_LEVEL",
+      "LOTTY_ROLES",
+      "PORT",
+    ]);
+  });
+});
