@@ -15,6 +15,7 @@ import { createMetrics, type Metrics } from "./platform/metrics.js";
 import { Readiness } from "./platform/readiness.js";
 import { OnePortServer } from "./platform/http-server.js";
 import { applyCors, httpEndpoints } from "./platform/http-endpoints.js";
+import { conformGrpcMessages, isGrpcRequest } from "./platform/grpc-message.js";
 import { errorInterceptor } from "./platform/errors.js";
 import { metricsInterceptor, requestLogInterceptor } from "./platform/interceptors.js";
 import { Authenticator, authInterceptor } from "./platform/auth.js";
@@ -100,6 +101,9 @@ export class App {
         authInterceptor(authenticator),
       ],
       ...RPC_LIMITS,
+      // Unknown JSON fields and enum names are errors, not silently dropped:
+      // ["ROLE_VIEWER", "ROLE_NOPE"] must not quietly create a viewer.
+      jsonOptions: { ignoreUnknownFields: false },
       shutdownSignal: this.shutdown.signal,
       contextValues: (req) => {
         const given = req.headers["x-request-id"];
@@ -112,6 +116,7 @@ export class App {
     const corsOrigins = this.config.corsOrigins;
     this.server = new OnePortServer((req, res) => {
       if (applyCors(corsOrigins, req, res)) return;
+      if (isGrpcRequest(req)) conformGrpcMessages(res);
       rpc(req, res);
     });
     this.readiness.add("database", async () => {

@@ -1,6 +1,7 @@
 /** Request validation for AccessService: every problem names its field. */
 import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { FieldViolations } from "../platform/errors.js";
+import { CONTROL_CHARACTERS } from "../platform/validation.js";
 
 export const MAX_EMAIL_LENGTH = 254;
 export const MAX_DISPLAY_NAME_LENGTH = 200;
@@ -23,7 +24,9 @@ export function checkEmail(v: FieldViolations, field: string, value: string): st
   if (email === "") v.add(field, "is required");
   else if (email.length > MAX_EMAIL_LENGTH)
     v.add(field, `must be at most ${MAX_EMAIL_LENGTH} characters`);
-  else if (!EMAIL.test(email)) v.add(field, "must be an email address like name@example.com");
+  else if (!EMAIL.test(email) || CONTROL_CHARACTERS.test(email)) {
+    v.add(field, "must be an email address like name@example.com");
+  }
   return email;
 }
 

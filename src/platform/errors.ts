@@ -57,7 +57,9 @@ export function isUnavailableError(error: unknown): boolean {
   for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string") {
-      if (UNAVAILABLE_ERRNO.has(code) || code.startsWith("08") || /^57P0[123]$/.test(code)) {
+      // 08P01 (protocol violation) comes from bad input, not from an outage.
+      const connectionClass = code.startsWith("08") && code !== "08P01";
+      if (UNAVAILABLE_ERRNO.has(code) || connectionClass || /^57P0[123]$/.test(code)) {
         return true;
       }
     }

@@ -1,5 +1,6 @@
 /** Page sizes and opaque page tokens shared by every List RPC. */
 import { invalidArgument } from "./errors.js";
+import { CONTROL_CHARACTERS } from "./validation.js";
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
@@ -26,7 +27,7 @@ export function decodePageToken(token: string, field = "page_token"): string | u
   if (token === "") return undefined;
   try {
     const parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { a?: unknown };
-    if (typeof parsed.a === "string") return parsed.a;
+    if (typeof parsed.a === "string" && !CONTROL_CHARACTERS.test(parsed.a)) return parsed.a;
   } catch {
     // fall through
   }
