@@ -150,7 +150,7 @@ export class App {
 
   private async startDependencies(): Promise<void> {
     await Promise.all([this.startDatabase(), this.startNats()]);
-    this.logger.info("ready");
+    if (!this.shutdown.signal.aborted) this.logger.info("dependencies ready");
   }
 
   private async startDatabase(): Promise<void> {

