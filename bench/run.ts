@@ -6,6 +6,7 @@
 import { writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { rpcOverhead } from "./rpc-overhead.js";
+import { startup } from "./startup.js";
 
 export interface BenchResult {
   name: string;
@@ -17,6 +18,7 @@ export interface BenchResult {
 
 const BENCHMARKS: Record<string, () => Promise<Record<string, number>>> = {
   "rpc-overhead": rpcOverhead,
+  startup,
 };
 
 const selected = process.argv.slice(2);

@@ -62,9 +62,11 @@ export async function startLocalNats(
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   let exited = false;
-  child.once("exit", (code) => {
+  let stopping = false;
+  child.once("exit", (code, signal) => {
     exited = true;
-    logger.warn({ code }, "local nats-server exited");
+    if (stopping) logger.info("local nats-server stopped");
+    else logger.warn({ code, signal }, "local nats-server exited unexpectedly");
   });
   child.stderr?.on("data", (chunk: Buffer) =>
     logger.debug({ nats: chunk.toString().trim() }, "local nats-server"),
@@ -76,6 +78,7 @@ export async function startLocalNats(
         stop: () =>
           new Promise<void>((resolve) => {
             if (exited) return resolve();
+            stopping = true;
             child.once("exit", () => resolve());
             child.kill("SIGTERM");
           }),
