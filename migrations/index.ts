@@ -4,7 +4,14 @@
  */
 import type { MigrationObject } from "@mikro-orm/core";
 import { Migration20261122141141_Initial } from "./Migration20261122141141_Initial.js";
+import { Migration20261122144258_ManagementPlane } from "./Migration20261122144258_ManagementPlane.js";
+import { Migration20261122144300_CatalogSeed } from "./Migration20261122144300_CatalogSeed.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261122141141_Initial", class: Migration20261122141141_Initial },
+  {
+    name: "Migration20261122144258_ManagementPlane",
+    class: Migration20261122144258_ManagementPlane,
+  },
+  { name: "Migration20261122144300_CatalogSeed", class: Migration20261122144300_CatalogSeed },
 ];

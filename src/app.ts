@@ -26,6 +26,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from "./platform/embedde
 import { Bus, busNames, lottyStreams, type BusNames } from "./platform/bus.js";
 import { isListening, startLocalNats, type LocalNats } from "./platform/local-nats.js";
 import { ensureDecisionSecret } from "./platform/settings.js";
+import { ChangePublisher } from "./platform/changes.js";
 import { ensureBootstrapAdmin } from "./access/bootstrap.js";
 import { keyLookup } from "./access/service.js";
 import { lottyRoutes } from "./connect.js";
@@ -63,6 +64,7 @@ export class App {
   readonly readiness = new Readiness();
   readonly db = new DatabaseHandle();
   readonly names: BusNames;
+  readonly changes: ChangePublisher;
   bus: Bus | undefined;
   /** A generated bootstrap admin key to show once (first start only). */
   generatedAdminKey: string | undefined;
@@ -87,11 +89,13 @@ export class App {
     this.dataDir = options.dataDir ?? path.resolve(".lotty");
     this.names = busNames(options.busPrefix);
     const authenticator = new Authenticator(keyLookup(this.db));
+    this.changes = new ChangePublisher(() => this.bus, this.names, this.logger);
     const rpc = connectNodeAdapter({
       routes: lottyRoutes({
         db: this.db,
         authenticator,
         readiness: this.readiness,
+        changes: this.changes,
         serveApi: this.config.roles !== "workers",
       }),
       interceptors: [

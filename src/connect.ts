@@ -42,6 +42,7 @@ import { AccessServiceImpl } from "./access/service.js";
 import type { Authenticator } from "./platform/auth.js";
 import type { DatabaseHandle } from "./platform/database-handle.js";
 import type { Readiness } from "./platform/readiness.js";
+import type { ChangePublisher } from "./platform/changes.js";
 import { healthRoutes } from "./platform/health.js";
 import { reflectionRoutes } from "./platform/reflection.js";
 
@@ -80,6 +81,7 @@ export interface RouteDeps {
   db: DatabaseHandle;
   authenticator: Authenticator;
   readiness: Readiness;
+  changes: ChangePublisher;
   /** False for a workers-only process: it serves health and reflection only. */
   serveApi: boolean;
 }

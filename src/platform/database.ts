@@ -7,11 +7,21 @@ import { MikroORM, type Options } from "@mikro-orm/postgresql";
 import { Migrator } from "@mikro-orm/migrations";
 import pg from "pg";
 import { accessEntities } from "../access/entities.js";
+import { flagEntities } from "../flags/entities.js";
+import { experimentEntities } from "../experiments/entities.js";
+import { catalogEntities } from "../catalog/entities.js";
 import { AuditEntrySchema } from "./audit.js";
 import { SettingSchema } from "./settings.js";
 import { migrationsList } from "../../migrations/index.js";
 
-export const entities = [...accessEntities, AuditEntrySchema, SettingSchema];
+export const entities = [
+  ...accessEntities,
+  ...flagEntities,
+  ...experimentEntities,
+  ...catalogEntities,
+  AuditEntrySchema,
+  SettingSchema,
+];
 
 /** Arbitrary but fixed key of the advisory lock that serialises migrations. */
 export const MIGRATION_LOCK_KEY = 7_402_114_001;

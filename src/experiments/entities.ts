@@ -1,0 +1,120 @@
+/**
+ * Tables owned by the experiments module. The editable configuration of an
+ * experiment is one JSON document (`config`), copied into
+ * experiment_versions on every saved change; the columns beside it are what
+ * queries and constraints need.
+ */
+import { randomUUID } from "node:crypto";
+import { defineEntity, p } from "@mikro-orm/core";
+import { Flag } from "../flags/entities.js";
+
+export type ExperimentStatusName =
+  "draft" | "in_review" | "approved" | "rejected" | "running" | "paused" | "completed" | "archived";
+
+export interface VariantConfig {
+  key: string;
+  /** A JSON value of the flag's type. */
+  value: unknown;
+  /** Percent of all traffic, 0.01 resolution. */
+  weight: number;
+  control: boolean;
+}
+
+export interface GuardrailConfig {
+  metricKey: string;
+  threshold: number;
+  direction: "increase_is_bad" | "decrease_is_bad";
+  windowSeconds: number;
+  minSampleSize: number;
+  action: "pause" | "rollback";
+}
+
+/** Everything UpdateExperiment may change; frozen once the experiment left draft. */
+export interface ExperimentConfig {
+  name: string;
+  description: string;
+  audiencePercent: number;
+  variants: VariantConfig[];
+  targetingRule: string;
+  primaryMetricKey: string;
+  metricKeys: string[];
+  guardrails: GuardrailConfig[];
+  conflictDomains: string[];
+  priority: number;
+}
+
+export const ExperimentSchema = defineEntity({
+  name: "Experiment",
+  tableName: "experiments",
+  indexes: [{ properties: ["flag", "status"] }, { properties: ["status", "createdAt"] }],
+  // At most one running-or-paused experiment per flag, enforced by the database.
+  uniques: [
+    {
+      name: "experiments_one_active_per_flag",
+      properties: ["flag"],
+      where: { status: { $in: ["running", "paused"] } },
+    },
+  ],
+  properties: {
+    id: p
+      .uuid()
+      .primary()
+      .onCreate(() => randomUUID()),
+    /** Column flag_key. */
+    flag: () => p.manyToOne(Flag),
+    ownerId: p.uuid().index(),
+    status: p.string().length(20).$type<ExperimentStatusName>(),
+    /** Configuration version: 1 at creation, +1 on every saved change. */
+    version: p.integer(),
+    config: p.json<ExperimentConfig>(),
+    /** Set by a guardrail rollback: decide serves the control variant. */
+    rolledBack: p.boolean().default(false),
+    outcome: p.string().length(20).nullable(),
+    winnerVariantKey: p.string().length(100).nullable(),
+    justification: p.text().nullable(),
+    startedAt: p.datetime().nullable(),
+    completedAt: p.datetime().nullable(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    updatedAt: p
+      .datetime()
+      .onCreate(() => new Date())
+      .onUpdate(() => new Date()),
+  },
+});
+export class Experiment extends ExperimentSchema.class {}
+ExperimentSchema.setClass(Experiment);
+
+export const ExperimentVersionSchema = defineEntity({
+  name: "ExperimentVersion",
+  tableName: "experiment_versions",
+  properties: {
+    experiment: () => p.manyToOne(Experiment).primary().deleteRule("cascade"),
+    version: p.integer().primary(),
+    config: p.json<ExperimentConfig>(),
+    authorId: p.uuid(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+  },
+});
+export class ExperimentVersion extends ExperimentVersionSchema.class {}
+ExperimentVersionSchema.setClass(ExperimentVersion);
+
+export const ExperimentApprovalSchema = defineEntity({
+  name: "ExperimentApproval",
+  tableName: "experiment_approvals",
+  properties: {
+    experiment: () => p.manyToOne(Experiment).primary().deleteRule("cascade"),
+    approverId: p.uuid().primary(),
+    /** The configuration version that was approved. */
+    version: p.integer(),
+    comment: p.text(),
+    approvedAt: p.datetime().onCreate(() => new Date()),
+  },
+});
+export class ExperimentApproval extends ExperimentApprovalSchema.class {}
+ExperimentApprovalSchema.setClass(ExperimentApproval);
+
+export const experimentEntities = [
+  ExperimentSchema,
+  ExperimentVersionSchema,
+  ExperimentApprovalSchema,
+];

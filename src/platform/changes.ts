@@ -1,0 +1,79 @@
+/**
+ * Notifications of configuration changes and lifecycle events on NATS.
+ *
+ * - `<p>.config.<kind>` (stream <P>_CONFIG): something decide or the
+ *   consumers cache changed (a flag, an experiment, the catalog). Decide
+ *   nodes reload their snapshot on it; the periodic version check is the
+ *   safety net when a notification is lost.
+ * - `<p>.lifecycle.<trigger>` (stream <P>_LIFECYCLE): `experiment.submitted`,
+ *   `experiment.started`, … for the notifier.
+ *
+ * Both are published after the database transaction commits. A failed
+ * publish is logged and does not fail the RPC: the change is already
+ * stored, and readers reconcile from the database.
+ */
+import type { Bus, BusNames } from "./bus.js";
+import type { Logger } from "./logging.js";
+
+export type ConfigKind = "flag" | "experiment" | "event_type" | "metric";
+
+export interface ConfigChange {
+  kind: ConfigKind;
+  /** The flag key, experiment id, event type key or metric key. */
+  key: string;
+  /** What happened, e.g. "created", "updated", "started". */
+  action: string;
+  /** The experiment's configuration version, when there is one. */
+  version?: number;
+  at: string;
+}
+
+export interface LifecycleEvent {
+  /** One of the notification trigger names, e.g. "experiment.started". */
+  trigger: string;
+  experimentId: string;
+  flagKey: string;
+  actorId: string | null;
+  fromStatus: string;
+  toStatus: string;
+  version: number;
+  comment: string;
+  occurredAt: string;
+  /** Unique per event; also the JetStream message id (deduplication). */
+  dedupKey: string;
+}
+
+export class ChangePublisher {
+  constructor(
+    private readonly bus: () => Bus | undefined,
+    private readonly names: BusNames,
+    private readonly logger: Logger,
+  ) {}
+
+  async configChanged(change: Omit<ConfigChange, "at">): Promise<void> {
+    const body: ConfigChange = { ...change, at: new Date().toISOString() };
+    await this.publish(`${this.names.subjectPrefix}.config.${change.kind}`, body);
+  }
+
+  async lifecycle(event: LifecycleEvent): Promise<void> {
+    await this.publish(
+      `${this.names.subjectPrefix}.lifecycle.${event.trigger}`,
+      event,
+      event.dedupKey,
+    );
+  }
+
+  private async publish(subject: string, body: object, msgID?: string): Promise<void> {
+    const bus = this.bus();
+    try {
+      if (bus === undefined || !bus.connected) throw new Error("NATS is not connected");
+      await bus.js.publish(
+        subject,
+        JSON.stringify(body),
+        msgID ? { msgID, timeout: 2_000 } : { timeout: 2_000 },
+      );
+    } catch (error) {
+      this.logger.warn({ err: error, subject }, "could not publish a change notification");
+    }
+  }
+}
