@@ -39,6 +39,9 @@ import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";
 import { file_grpc_reflection_v1_reflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { AccessServiceImpl } from "./access/service.js";
+import { CatalogServiceImpl } from "./catalog/service.js";
+import { FlagServiceImpl } from "./flags/service.js";
+import { ExperimentServiceImpl } from "./experiments/service.js";
 import type { Authenticator } from "./platform/auth.js";
 import type { DatabaseHandle } from "./platform/database-handle.js";
 import type { Readiness } from "./platform/readiness.js";
@@ -90,8 +93,11 @@ export function lottyRoutes(deps: RouteDeps) {
   return (router: ConnectRouter): void => {
     if (deps.serveApi) {
       router.service(AccessService, new AccessServiceImpl(deps.db, deps.authenticator));
+      router.service(CatalogService, new CatalogServiceImpl(deps.db, deps.changes));
+      router.service(FlagService, new FlagServiceImpl(deps.db, deps.changes));
+      router.service(ExperimentService, new ExperimentServiceImpl(deps.db, deps.changes));
       for (const service of LOTTY_SERVICES) {
-        if (service !== AccessService) router.service(service, {});
+        if (!router.handlers.some((h) => h.service === service)) router.service(service, {});
       }
     }
     healthRoutes(() => deps.readiness.isReady())(router);

@@ -12,6 +12,7 @@ import {
   type UserSchema as UserMessageSchema,
 } from "../../gen/lotty/access/v1/access_pb.js";
 import { ApiKey, ReviewPolicy, User } from "./entities.js";
+import { DEFAULT_MIN_APPROVALS } from "./review-policy.js";
 import {
   FieldViolations,
   MAX_DISPLAY_NAME_LENGTH,
@@ -37,9 +38,6 @@ import {
 type UserMessage = MessageInitShape<typeof UserMessageSchema>;
 type ApiKeyMessage = MessageInitShape<typeof ApiKeyMessageSchema>;
 type ReviewPolicyMessage = MessageInitShape<typeof ReviewPolicyMessageSchema>;
-
-/** With no explicit policy: any approver or admin but the owner, one approval. */
-export const DEFAULT_MIN_APPROVALS = 1;
 
 export function rolesOf(user: User): Role[] {
   return user.roles.map(roleFromName).filter((r): r is Role => r !== undefined);

@@ -8,7 +8,7 @@ import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AccessService, Role } from "../../gen/lotty/access/v1/access_pb.js";
-import { FlagService } from "../../gen/lotty/flags/v1/flags_pb.js";
+import { GuardrailService } from "../../gen/lotty/guardrails/v1/guardrails_pb.js";
 import {
   Health,
   HealthCheckResponse_ServingStatus as ServingStatus,
@@ -218,9 +218,9 @@ describe.each(ROLES.map((role) => [Role[role], role] as const))(
 );
 
 describe("the services not built yet", () => {
-  it("answer UNIMPLEMENTED to an allowed caller (FlagService/GetFlag as admin)", async () => {
-    const flags = client(FlagService, testApp.baseUrl, testApp.adminKey);
-    const error = await flags.getFlag({}).then(
+  it("answer UNIMPLEMENTED to an allowed caller (GuardrailService/ListGuardrailTriggers as admin)", async () => {
+    const guardrails = client(GuardrailService, testApp.baseUrl, testApp.adminKey);
+    const error = await guardrails.listGuardrailTriggers({}).then(
       () => undefined,
       (e: unknown) => ConnectError.from(e),
     );
@@ -228,9 +228,10 @@ describe("the services not built yet", () => {
   });
 
   it("still check keys and roles first", async () => {
-    const anonymous = await outcome(FlagService, FlagService.method.getFlag, undefined);
+    const method = GuardrailService.method.listGuardrailTriggers;
+    const anonymous = await outcome(GuardrailService, method, undefined);
     expect(anonymous).toBe(Code.Unauthenticated);
-    const service = await outcome(FlagService, FlagService.method.getFlag, keyOf(Role.SERVICE));
+    const service = await outcome(GuardrailService, method, keyOf(Role.SERVICE));
     expect(service).toBe(Code.PermissionDenied);
   });
 

@@ -280,7 +280,7 @@ export type Experiment = Message<"lotty.experiments.v1.Experiment"> & {
 
   /**
    * Optional targeting expression over subject attributes; empty means
-   * every subject. At most 10,000 characters. Example:
+   * every subject. At most 4,096 characters. Example:
    * `country IN ["RU","KZ"] AND app_version >= "1.6.0" AND platform == "ios"`.
    * Supports AND, OR, NOT, parentheses, == != > >= < <=, IN, NOT IN,
    * CONTAINS, STARTS_WITH; string, number, bool and date (YYYY-MM-DD)

@@ -31,7 +31,7 @@ export const file_lotty_flags_v1_flags: GenFile = /*@__PURE__*/
 export type Flag = Message<"lotty.flags.v1.Flag"> & {
   /**
    * Unique, immutable identifier used by Decide; 1–100 characters from
-   * `A-Z a-z 0-9 _ - .`, starting with a letter (e.g. `button_color`).
+   * `a-z 0-9 _ - .`, starting with a lower-case letter (e.g. `button_color`).
    *
    * @generated from field: string key = 1;
    */
@@ -61,8 +61,8 @@ export type Flag = Message<"lotty.flags.v1.Flag"> & {
 
   /**
    * Labels for filtering and for the learnings library: at most 20, each
-   * 1–50 characters from `A-Z a-z 0-9 _ - . :`, no duplicates, kept in the
-   * order given.
+   * 1–50 characters from `a-z 0-9 _ - . :` starting with a letter or digit;
+   * repeated tags are dropped, the rest kept in the order given.
    *
    * @generated from field: repeated string tags = 5;
    */

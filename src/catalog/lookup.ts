@@ -1,0 +1,23 @@
+/**
+ * Catalog look-ups for other modules (experiments, guardrails, reports):
+ * they read through the caller's EntityManager, so they see, and take part
+ * in, the caller's transaction.
+ */
+import type { EntityManager } from "@mikro-orm/core";
+import { Metric } from "./entities.js";
+
+/**
+ * The keys among `keys` that an experiment may not reference: no such
+ * metric, or an archived one. Each key once, in the order first given; an
+ * empty result means every key is usable.
+ */
+export async function findUnusableMetricKeys(
+  em: EntityManager,
+  keys: readonly string[],
+): Promise<string[]> {
+  const wanted = [...new Set(keys)];
+  if (wanted.length === 0) return [];
+  const usable = await em.find(Metric, { key: { $in: wanted }, archivedAt: null });
+  const found = new Set(usable.map((metric) => metric.key));
+  return wanted.filter((key) => !found.has(key));
+}

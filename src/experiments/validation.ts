@@ -1,0 +1,235 @@
+/**
+ * Validation of an experiment's configuration, at create and update. Every
+ * problem names its field (proto spelling, with indexes); all problems of a
+ * request come back in one INVALID_ARGUMENT.
+ */
+import type { EntityManager } from "@mikro-orm/core";
+import {
+  Direction,
+  GuardrailAction,
+  type Experiment as ExperimentMessage,
+} from "../../gen/lotty/experiments/v1/experiments_pb.js";
+import { FieldViolations } from "../platform/errors.js";
+import { checkText, CONTROL_CHARACTERS } from "../platform/validation.js";
+import { checkValueMatchesType, requireActiveFlag } from "../flags/service.js";
+import { checkFlagKey } from "../flags/validation.js";
+import { validateRule } from "../targeting/index.js";
+import { findUnusableMetricKeys } from "../catalog/service.js";
+import type { Flag } from "../flags/entities.js";
+import type { ExperimentConfig, GuardrailConfig, VariantConfig } from "./entities.js";
+
+export const LIMITS = {
+  nameLength: 200,
+  descriptionLength: 10_000,
+  minVariants: 2,
+  maxVariants: 20,
+  variantKey: /^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$/,
+  maxMetrics: 50,
+  maxGuardrails: 10,
+  maxConflictDomains: 10,
+  conflictDomain: /^[a-z0-9][a-z0-9_.-]{0,49}$/,
+  priority: 1_000_000,
+  defaultGuardrailWindowSeconds: 600,
+  minGuardrailWindowSeconds: 60,
+  maxGuardrailWindowSeconds: 7 * 86_400,
+  justificationLength: 10_000,
+};
+
+/** Percent values are kept at 0.01 resolution: compared as whole hundredths. */
+export function hundredths(percent: number): number | undefined {
+  const scaled = Math.round(percent * 100);
+  return Math.abs(scaled - percent * 100) < 1e-6 ? scaled : undefined;
+}
+
+function checkPercent(v: FieldViolations, field: string, value: number, allowZero: boolean): void {
+  if (!Number.isFinite(value) || value < 0 || value > 100 || (!allowZero && value === 0)) {
+    v.add(
+      field,
+      allowZero ? "must be between 0 and 100" : "must be greater than 0 and at most 100",
+    );
+  } else if (hundredths(value) === undefined) {
+    v.add(field, "must have at most two decimals (0.01 % resolution)");
+  }
+}
+
+export interface ValidatedExperiment {
+  flag: Flag;
+  config: ExperimentConfig;
+}
+
+/**
+ * Checks `input` against the flag and the catalog and returns the stored
+ * configuration. Throws INVALID_ARGUMENT (all problems), NOT_FOUND or
+ * FAILED_PRECONDITION (missing or archived flag).
+ */
+export async function validateExperiment(
+  em: EntityManager,
+  input: ExperimentMessage,
+): Promise<ValidatedExperiment> {
+  const v = new FieldViolations();
+  const name = checkText(v, "experiment.name", input.name, LIMITS.nameLength);
+  const description = input.description.trim();
+  if ([...description].length > LIMITS.descriptionLength) {
+    v.add("experiment.description", `must be at most ${LIMITS.descriptionLength} characters`);
+  } else if (CONTROL_CHARACTERS.test(description)) {
+    v.add("experiment.description", "must not contain control characters");
+  }
+  // The flag's type is needed for the variant values: without a usable key
+  // stop here; otherwise name and description problems are reported with
+  // the rest (a missing or archived flag still wins with its own code).
+  const before = v.size;
+  checkFlagKey(v, "experiment.flag_key", input.flagKey);
+  if (v.size > before) v.throwIfAny();
+  const flag = await requireActiveFlag(em, input.flagKey, "experiment.flag_key");
+
+  checkPercent(v, "experiment.audience_percent", input.audiencePercent, false);
+
+  const variants: VariantConfig[] = [];
+  if (input.variants.length < LIMITS.minVariants || input.variants.length > LIMITS.maxVariants) {
+    v.add(
+      "experiment.variants",
+      `must have between ${LIMITS.minVariants} and ${LIMITS.maxVariants} variants`,
+    );
+  }
+  const keys = new Set<string>();
+  let controls = 0;
+  let weightSum = 0;
+  input.variants.forEach((variant, i) => {
+    const field = `experiment.variants[${i}]`;
+    if (!LIMITS.variantKey.test(variant.key)) {
+      v.add(
+        `${field}.key`,
+        "must be 1–50 letters, digits, '_' or '-', starting with a letter or digit",
+      );
+    } else if (keys.has(variant.key)) {
+      v.add(`${field}.key`, `duplicate variant key ${JSON.stringify(variant.key)}`);
+    }
+    keys.add(variant.key);
+    if (variant.control) controls++;
+    checkPercent(v, `${field}.weight`, variant.weight, false);
+    weightSum += hundredths(variant.weight) ?? 0;
+    const value = checkValueMatchesType(flag.type, variant.value, `${field}.value`, v);
+    variants.push({ key: variant.key, value, weight: variant.weight, control: variant.control });
+  });
+  if (input.variants.length > 0 && controls !== 1) {
+    v.add("experiment.variants", `exactly one variant must be the control (found ${controls})`);
+  }
+  const audience = hundredths(input.audiencePercent);
+  if (audience !== undefined && input.variants.length > 0 && weightSum !== audience) {
+    v.add(
+      "experiment.variants",
+      `weights add up to ${(weightSum / 100).toFixed(2)} % but must equal audience_percent ${(audience / 100).toFixed(2)} %`,
+    );
+  }
+
+  const ruleError = validateRule(input.targetingRule);
+  if (ruleError !== null)
+    v.add("experiment.targeting_rule", ruleError.replace(/^targeting_rule: /, ""));
+
+  if (input.primaryMetricKey === "") v.add("experiment.primary_metric_key", "is required");
+  const metricKeys = [...new Set(input.metricKeys)];
+  if (metricKeys.length !== input.metricKeys.length) {
+    v.add("experiment.metric_keys", "must not repeat a metric");
+  }
+  if (metricKeys.length > LIMITS.maxMetrics) {
+    v.add("experiment.metric_keys", `must have at most ${LIMITS.maxMetrics} metrics`);
+  }
+
+  const guardrails: GuardrailConfig[] = [];
+  if (input.guardrails.length > LIMITS.maxGuardrails) {
+    v.add("experiment.guardrails", `must have at most ${LIMITS.maxGuardrails} guardrails`);
+  }
+  input.guardrails.forEach((g, i) => {
+    const field = `experiment.guardrails[${i}]`;
+    if (g.metricKey === "") v.add(`${field}.metric_key`, "is required");
+    if (!Number.isFinite(g.threshold)) v.add(`${field}.threshold`, "must be a finite number");
+    if (g.direction === Direction.UNSPECIFIED || Direction[g.direction] === undefined) {
+      v.add(`${field}.direction`, "must be DIRECTION_INCREASE_IS_BAD or DIRECTION_DECREASE_IS_BAD");
+    }
+    if (g.action === GuardrailAction.UNSPECIFIED || GuardrailAction[g.action] === undefined) {
+      v.add(`${field}.action`, "must be GUARDRAIL_ACTION_PAUSE or GUARDRAIL_ACTION_ROLLBACK");
+    }
+    const window = g.windowSeconds === 0 ? LIMITS.defaultGuardrailWindowSeconds : g.windowSeconds;
+    if (window < LIMITS.minGuardrailWindowSeconds || window > LIMITS.maxGuardrailWindowSeconds) {
+      v.add(
+        `${field}.window_seconds`,
+        `must be between ${LIMITS.minGuardrailWindowSeconds} and ${LIMITS.maxGuardrailWindowSeconds} (0 means ${LIMITS.defaultGuardrailWindowSeconds})`,
+      );
+    }
+    if (g.minSampleSize < 0) v.add(`${field}.min_sample_size`, "must not be negative");
+    guardrails.push({
+      metricKey: g.metricKey,
+      threshold: g.threshold,
+      direction: g.direction === Direction.DECREASE_IS_BAD ? "decrease_is_bad" : "increase_is_bad",
+      windowSeconds: window,
+      minSampleSize: g.minSampleSize,
+      action: g.action === GuardrailAction.ROLLBACK ? "rollback" : "pause",
+    });
+  });
+
+  const domains = [...new Set(input.conflictDomains)];
+  if (domains.length !== input.conflictDomains.length) {
+    v.add("experiment.conflict_domains", "must not repeat a domain");
+  }
+  if (domains.length > LIMITS.maxConflictDomains) {
+    v.add("experiment.conflict_domains", `must have at most ${LIMITS.maxConflictDomains} domains`);
+  }
+  input.conflictDomains.forEach((d, i) => {
+    if (!LIMITS.conflictDomain.test(d)) {
+      v.add(
+        `experiment.conflict_domains[${i}]`,
+        "must be 1–50 lower-case letters, digits, '_', '.' or '-'",
+      );
+    }
+  });
+  if (!Number.isInteger(input.priority) || Math.abs(input.priority) > LIMITS.priority) {
+    v.add(
+      "experiment.priority",
+      `must be a whole number between -${LIMITS.priority} and ${LIMITS.priority}`,
+    );
+  }
+  v.throwIfAny();
+
+  // Catalog references, checked once the shape is right.
+  const referenced = [input.primaryMetricKey, ...metricKeys, ...guardrails.map((g) => g.metricKey)];
+  const unusable = new Set(await findUnusableMetricKeys(em, [...new Set(referenced)]));
+  if (unusable.has(input.primaryMetricKey)) {
+    v.add(
+      "experiment.primary_metric_key",
+      `metric ${JSON.stringify(input.primaryMetricKey)} does not exist or is archived`,
+    );
+  }
+  input.metricKeys.forEach((key, i) => {
+    if (unusable.has(key)) {
+      v.add(
+        `experiment.metric_keys[${i}]`,
+        `metric ${JSON.stringify(key)} does not exist or is archived`,
+      );
+    }
+  });
+  guardrails.forEach((g, i) => {
+    if (unusable.has(g.metricKey)) {
+      v.add(
+        `experiment.guardrails[${i}].metric_key`,
+        `metric ${JSON.stringify(g.metricKey)} does not exist or is archived`,
+      );
+    }
+  });
+  v.throwIfAny();
+
+  return {
+    flag,
+    config: {
+      name,
+      description,
+      audiencePercent: input.audiencePercent,
+      variants,
+      targetingRule: input.targetingRule.trim(),
+      primaryMetricKey: input.primaryMetricKey,
+      metricKeys,
+      guardrails,
+      conflictDomains: domains,
+      priority: input.priority,
+    },
+  };
+}
