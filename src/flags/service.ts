@@ -19,7 +19,7 @@ import {
   type FlagType,
   type FlagSchema as FlagMessageSchema,
 } from "../../gen/lotty/flags/v1/flags_pb.js";
-import { Experiment } from "../experiments/entities.js";
+import { findActiveExperimentOnFlag } from "../experiments/queries.js";
 import { Flag } from "./entities.js";
 import { archivedFlagError, findFlag } from "./lookup.js";
 import {
@@ -257,11 +257,7 @@ export class FlagServiceImpl implements ServiceImpl<typeof FlagService> {
       if (flag.archivedAt !== null && flag.archivedAt !== undefined) {
         return { flag, archived: false };
       }
-      const active = await tx.findOne(
-        Experiment,
-        { flag: flag.key, status: { $in: ["running", "paused"] } },
-        { fields: ["id", "status"] },
-      );
+      const active = await findActiveExperimentOnFlag(tx, flag.key);
       if (active !== null) {
         throw new ConnectError(
           `key: flag ${JSON.stringify(flag.key)} has a ${active.status} experiment (${active.id}); complete it before archiving the flag`,
