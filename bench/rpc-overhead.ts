@@ -12,14 +12,11 @@
 import http from "node:http";
 import { randomBytes } from "node:crypto";
 import autocannon from "autocannon";
-import pg from "pg";
+import { BENCH_NATS_URL, withBenchDatabase } from "./support.js";
 import { App } from "../src/app.js";
 import { loadConfig } from "../src/platform/config.js";
 import { createLogger } from "../src/platform/logging.js";
 
-const ADMIN_URL =
-  process.env.BENCH_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-const NATS_URL = process.env.BENCH_NATS_URL ?? "nats://127.0.0.1:4222";
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = 50;
 
@@ -41,28 +38,13 @@ async function load(
   return { rps: Math.round(result.requests.average), p99: result.latency.p99 };
 }
 
-async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
-  const name = `lotty_bench_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  try {
-    return await fn(url.toString());
-  } finally {
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
-  }
-}
-
 export async function rpcOverhead(): Promise<Record<string, number>> {
-  return withDatabase(async (databaseUrl) => {
+  return withBenchDatabase(async (databaseUrl) => {
     const adminKey = `lotty_${randomBytes(32).toString("base64url")}`;
     const parsed = loadConfig({
       PORT: "0",
       DATABASE_URL: databaseUrl,
-      NATS_URL,
+      NATS_URL: BENCH_NATS_URL,
       LOTTY_BOOTSTRAP_ADMIN_KEY: adminKey,
       LOG_LEVEL: "warn",
     });

@@ -7,6 +7,9 @@ import { writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { rpcOverhead } from "./rpc-overhead.js";
 import { startup } from "./startup.js";
+import { evaluation } from "./evaluation.js";
+import { decide } from "./decide.js";
+import { memory } from "./memory.js";
 
 export interface BenchResult {
   name: string;
@@ -19,6 +22,9 @@ export interface BenchResult {
 const BENCHMARKS: Record<string, () => Promise<Record<string, number>>> = {
   "rpc-overhead": rpcOverhead,
   startup,
+  evaluation,
+  decide,
+  memory,
 };
 
 const selected = process.argv.slice(2);

@@ -27,6 +27,11 @@ import { Bus, busNames, lottyStreams, type BusNames } from "./platform/bus.js";
 import { isListening, startLocalNats, type LocalNats } from "./platform/local-nats.js";
 import { ensureDecisionSecret } from "./platform/settings.js";
 import { ChangePublisher } from "./platform/changes.js";
+import { SnapshotStore } from "./decision/snapshot.js";
+import { DecisionLog } from "./decision/decision-log.js";
+import { createDecisionMetrics } from "./decision/metrics.js";
+import { DecisionServiceImpl } from "./decision/service.js";
+import { createDecisionSigner, type DecisionSigner } from "./decision/decision-id.js";
 import { ensureBootstrapAdmin } from "./access/bootstrap.js";
 import { keyLookup } from "./access/service.js";
 import { lottyRoutes } from "./connect.js";
@@ -65,6 +70,11 @@ export class App {
   readonly db = new DatabaseHandle();
   readonly names: BusNames;
   readonly changes: ChangePublisher;
+  readonly snapshots: SnapshotStore;
+  readonly decisionLog: DecisionLog;
+  /** The decide service, also callable in-process (tests, benchmarks). */
+  readonly decision: DecisionServiceImpl;
+  private signer: DecisionSigner | undefined;
   bus: Bus | undefined;
   /** A generated bootstrap admin key to show once (first start only). */
   generatedAdminKey: string | undefined;
@@ -90,12 +100,32 @@ export class App {
     this.names = busNames(options.busPrefix);
     const authenticator = new Authenticator(keyLookup(this.db));
     this.changes = new ChangePublisher(() => this.bus, this.names, this.logger);
+    this.snapshots = new SnapshotStore(
+      () => (this.db.isOpen ? this.db.orm : undefined),
+      this.logger,
+    );
+    const decisionMetrics = createDecisionMetrics(this.metrics.registry);
+    this.decisionLog = new DecisionLog(
+      () => this.bus,
+      this.names,
+      decisionMetrics.logDropped,
+      this.logger,
+    );
+    const decision = (this.decision = new DecisionServiceImpl(
+      this.snapshots,
+      () => this.signer,
+      this.decisionLog,
+      decisionMetrics,
+      this.db,
+      this.changes,
+    ));
     const rpc = connectNodeAdapter({
       routes: lottyRoutes({
         db: this.db,
         authenticator,
         readiness: this.readiness,
         changes: this.changes,
+        decision,
         serveApi: this.config.roles !== "workers",
       }),
       interceptors: [
@@ -129,6 +159,7 @@ export class App {
     });
     this.readiness.add("migrations", () => this.migrated);
     this.readiness.add("nats", () => this.provisioned && this.bus?.connected === true);
+    if (this.config.roles !== "workers") this.readiness.add("snapshot", () => this.snapshots.ready);
   }
 
   get port(): number {
@@ -184,8 +215,10 @@ export class App {
     const bootstrap = await ensureBootstrapAdmin(em, this.config.bootstrapAdminKey);
     this.generatedAdminKey = bootstrap.generatedKey;
     this.decisionSecret = await ensureDecisionSecret(em, this.config.decisionSecret);
+    this.signer = createDecisionSigner(this.decisionSecret);
     this.db.set(this.orm);
     this.migrated = true;
+    if (this.config.roles !== "workers") await this.snapshots.start();
   }
 
   private async startNats(): Promise<void> {
@@ -197,6 +230,7 @@ export class App {
       if (this.shutdown.signal.aborted) return;
       try {
         await this.bus.provision(lottyStreams(this.names));
+        this.snapshots.listen(this.bus, this.names);
         break;
       } catch (error) {
         if (attempt === 1 || attempt % 20 === 0) {
@@ -220,6 +254,8 @@ export class App {
       this.shutdown.abort();
       await this.server.close(this.options.shutdownGraceMs ?? 10_000);
       await this.startup;
+      this.snapshots.stop();
+      await this.decisionLog.stop();
       await this.bus?.close();
       await this.orm?.close(true);
       this.db.set(undefined);

@@ -42,6 +42,7 @@ import { AccessServiceImpl } from "./access/service.js";
 import { CatalogServiceImpl } from "./catalog/service.js";
 import { FlagServiceImpl } from "./flags/service.js";
 import { ExperimentServiceImpl } from "./experiments/service.js";
+import type { DecisionServiceImpl } from "./decision/service.js";
 import type { Authenticator } from "./platform/auth.js";
 import type { DatabaseHandle } from "./platform/database-handle.js";
 import type { Readiness } from "./platform/readiness.js";
@@ -85,6 +86,7 @@ export interface RouteDeps {
   authenticator: Authenticator;
   readiness: Readiness;
   changes: ChangePublisher;
+  decision: DecisionServiceImpl;
   /** False for a workers-only process: it serves health and reflection only. */
   serveApi: boolean;
 }
@@ -96,6 +98,7 @@ export function lottyRoutes(deps: RouteDeps) {
       router.service(CatalogService, new CatalogServiceImpl(deps.db, deps.changes));
       router.service(FlagService, new FlagServiceImpl(deps.db, deps.changes));
       router.service(ExperimentService, new ExperimentServiceImpl(deps.db, deps.changes));
+      router.service(DecisionService, deps.decision);
       for (const service of LOTTY_SERVICES) {
         if (!router.handlers.some((h) => h.service === service)) router.service(service, {});
       }

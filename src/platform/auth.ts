@@ -5,7 +5,9 @@
  * SHA-256 hash is stored: a fast hash is enough because the secret has full
  * entropy, and it keeps the per-call check cheap. Verified keys are cached
  * for a few seconds; revoking a key on this node evicts it at once, other
- * nodes see the revocation within KEY_CACHE_TTL_MS.
+ * nodes see the revocation within KEY_CACHE_TTL_MS. While the database is
+ * unreachable, keys verified before stay valid (stale entries are kept
+ * until a lookup succeeds), so decide keeps serving known callers.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { Code, ConnectError, type HandlerContext, type Interceptor } from "@connectrpc/connect";
@@ -67,7 +69,22 @@ export class Authenticator {
       lookup = this.lookup(keyHash).finally(() => this.pending.delete(keyHash));
       this.pending.set(keyHash, lookup);
     }
-    const principal = await lookup;
+    let principal: Principal | undefined;
+    try {
+      principal = await lookup;
+    } catch (error) {
+      // The key store is unreachable. A key verified before keeps working,
+      // so decide goes on answering through a database outage; a key never
+      // seen by this process cannot be checked and is retryable.
+      if (cached !== undefined) return cached.principal;
+      throw new ConnectError(
+        "cannot verify the API key right now; retry shortly",
+        Code.Unavailable,
+        undefined,
+        undefined,
+        error,
+      );
+    }
     if (principal === undefined) {
       this.cache.delete(keyHash);
       throw new ConnectError("unknown or revoked API key", Code.Unauthenticated);

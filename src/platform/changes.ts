@@ -15,7 +15,7 @@
 import type { Bus, BusNames } from "./bus.js";
 import type { Logger } from "./logging.js";
 
-export type ConfigKind = "flag" | "experiment" | "event_type" | "metric";
+export type ConfigKind = "flag" | "experiment" | "event_type" | "metric" | "participation_policy";
 
 export interface ConfigChange {
   kind: ConfigKind;

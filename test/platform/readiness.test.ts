@@ -69,13 +69,13 @@ describe("NATS gate", () => {
     const health = client(Health, t.baseUrl);
 
     await waitFor(
-      async () => (await readyStatus(t.baseUrl)).checks.migrations === true,
+      async () => (await readyStatus(t.baseUrl)).checks.snapshot === true,
       20_000,
       "migrations",
     );
     let ready = await readyStatus(t.baseUrl);
     expect(ready.status).toBe(503);
-    expect(ready.checks).toEqual({ database: true, migrations: true, nats: false });
+    expect(ready.checks).toEqual({ database: true, migrations: true, nats: false, snapshot: true });
     expect((await fetch(`${t.baseUrl}/health`)).status).toBe(200);
     expect((await health.check({ service: "" })).status).toBe(
       HealthCheckResponse_ServingStatus.NOT_SERVING,
@@ -156,7 +156,12 @@ describe("migration gate", () => {
       await new Promise((resolve) => setTimeout(resolve, 500));
       const before = await readyStatus(t.baseUrl);
       expect(before.status).toBe(503);
-      expect(before.checks).toEqual({ database: false, migrations: false, nats: true });
+      expect(before.checks).toEqual({
+        database: false,
+        migrations: false,
+        nats: true,
+        snapshot: false,
+      });
       const access = client(AccessService, t.baseUrl, t.adminKey);
       const error = await access.getCurrentUser({}).then(
         () => undefined,

@@ -26,6 +26,11 @@ export interface TestAppOptions {
   /** Wait for /ready before returning (default true). */
   waitReady?: boolean;
   database?: TestDatabase;
+  /**
+   * Share another instance's stream/subject prefix (a second replica). The
+   * streams then belong to that instance: this one does not delete them.
+   */
+  busPrefix?: string;
 }
 
 export function testBusPrefix(): string {
@@ -70,7 +75,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     ...options.env,
   });
   if (!result.ok) throw new Error(result.problems.join("; "));
-  const busPrefix = testBusPrefix();
+  const busPrefix = options.busPrefix ?? testBusPrefix();
   const app = new App({
     config: result.config,
     logger: createLogger(result.config.logLevel),
@@ -91,7 +96,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     config: result.config,
     stop: async () => {
       await app.stop();
-      await deleteStreams(busPrefix, result.config.natsUrls[0]).catch(() => {});
+      if (options.busPrefix === undefined) {
+        await deleteStreams(busPrefix, result.config.natsUrls[0]).catch(() => {});
+      }
       if (options.database === undefined) await database.drop();
     },
   };

@@ -53,9 +53,13 @@ export type Decision = Message<"lotty.decision.v1.Decision"> & {
   value?: Value | undefined;
 
   /**
-   * Opaque, signed id of this decision (at most 512 characters; do not
-   * parse it, and do not expect it to be equal across calls). Put it on the
-   * exposure event and every later event for this flag and subject. Forged
+   * Signed id of this decision, at most 2,048 characters. Treat it as
+   * opaque: it is readable (it carries the flag, subject, experiment,
+   * variant and configuration version, see docs/decision-ids.md) but not
+   * secret, so subject ids should not be personal data. The same subject,
+   * flag and configuration give the same id, so retries are idempotent.
+   * Put it on the exposure event and every later event for this flag and
+   * subject. Forged
    * or altered ids are rejected by IngestEvents. Set for every found flag;
    * events carrying the id of a decision without a variant are accepted but
    * attributed to no experiment. Empty for DECISION_REASON_FLAG_NOT_FOUND.
@@ -98,13 +102,17 @@ export const DecisionSchema: GenMessage<Decision> = /*@__PURE__*/
 /**
  * How many experiments a subject may take part in, and rest periods.
  *
- * For each subject, Lotty ranks every RUNNING experiment the subject
- * qualifies for (targeting and audience), not only the requested flags, by
- * priority (higher first) then a deterministic hash of (subject id,
- * experiment id). Conflict domains are applied first; then the subject
- * enters the first max_concurrent_experiments of the ranking and the rest
- * answer DECISION_REASON_PARTICIPATION_LIMIT. Because the whole ranking is
- * used, a flag's answer does not depend on which other flags are requested.
+ * For each subject, Lotty ranks every RUNNING or PAUSED experiment the
+ * subject qualifies for (targeting and audience), not only the requested
+ * flags, by priority (higher first), then start time (earlier first), then
+ * a deterministic hash of (subject id, experiment id). Walking the ranking,
+ * an experiment that shares a conflict domain with one the subject is
+ * already in answers DECISION_REASON_DOMAIN_CONFLICT, and once the subject
+ * is in max_concurrent_experiments experiments the rest answer
+ * DECISION_REASON_PARTICIPATION_LIMIT. A paused experiment keeps its place
+ * (its subjects see the default). Because the whole ranking is used, a
+ * flag's answer does not depend on which other flags are requested. See
+ * docs/participation.md and docs/conflicts.md.
  *
  * @generated from message lotty.decision.v1.ParticipationPolicy
  */

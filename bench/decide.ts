@@ -1,0 +1,163 @@
+/**
+ * P1/P2: Decide over Connect JSON on HTTP/1.1 (3 flags with targeting, 100k
+ * distinct subjects, autocannon with 50 connections) against a bare
+ * node:http server answering a JSON body of the same size, in the same run;
+ * then the p99 latency at half of Lotty's measured throughput.
+ */
+import http from "node:http";
+import { randomBytes } from "node:crypto";
+import autocannon from "autocannon";
+import { create } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { AccessService, Role } from "../gen/lotty/access/v1/access_pb.js";
+import { FlagService, FlagType } from "../gen/lotty/flags/v1/flags_pb.js";
+import { ExperimentService } from "../gen/lotty/experiments/v1/experiments_pb.js";
+import { App } from "../src/app.js";
+import { loadConfig } from "../src/platform/config.js";
+import { createLogger } from "../src/platform/logging.js";
+import { withBenchDatabase, BENCH_NATS_URL } from "./support.js";
+
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
+const CONNECTIONS = 50;
+const SUBJECTS = 100_000;
+const FLAGS = ["checkout_button", "search_ranking", "onboarding_flow"];
+
+function bodies(): string[] {
+  return Array.from({ length: SUBJECTS }, (_, i) =>
+    JSON.stringify({
+      subjectId: `user-${i}`,
+      attributes: {
+        country: i % 3 === 0 ? "DE" : "RU",
+        app_version: i % 4 === 0 ? "1.4.0" : "1.7.2",
+        platform: "ios",
+      },
+      flagKeys: FLAGS,
+    }),
+  );
+}
+
+async function seed(baseUrl: string, adminKey: string): Promise<void> {
+  const transport = (key: string) =>
+    createConnectTransport({
+      baseUrl,
+      httpVersion: "1.1",
+      interceptors: [
+        (next) => (req) => (req.header.set("authorization", `Bearer ${key}`), next(req)),
+      ],
+    });
+  const access = createClient(AccessService, transport(adminKey));
+  const makeKey = async (role: Role, name: string) => {
+    const { user } = await access.createUser({
+      email: `${name}@bench.example.com`,
+      displayName: name,
+      roles: [role],
+    });
+    return (await access.createApiKey({ userId: user!.id, name })).secret;
+  };
+  const owner = createClient(
+    ExperimentService,
+    transport(await makeKey(Role.EXPERIMENTER, "owner")),
+  );
+  const approver = createClient(
+    ExperimentService,
+    transport(await makeKey(Role.APPROVER, "approver")),
+  );
+  const flags = createClient(FlagService, transport(adminKey));
+  const str = (value: string) => create(ValueSchema, { kind: { case: "stringValue", value } });
+  for (const [i, key] of FLAGS.entries()) {
+    await flags.createFlag({ key, type: FlagType.STRING, defaultValue: str("off"), tags: [] });
+    const { experiment } = await owner.createExperiment({
+      experiment: {
+        flagKey: key,
+        name: `bench ${key}`,
+        audiencePercent: 100,
+        variants: [
+          { key: "control", value: str("off"), weight: 50, control: true },
+          { key: "treatment", value: str("on"), weight: 50 },
+        ],
+        targetingRule: ['country IN ["RU","KZ"]', 'app_version >= "1.6.0"', 'platform == "ios"'][
+          i
+        ] as string,
+        primaryMetricKey: "conversion_rate",
+      },
+    });
+    const id = experiment!.id;
+    await owner.submitExperiment({ id, comment: "" });
+    await approver.approveExperiment({ id, comment: "" });
+    await owner.startExperiment({ id });
+  }
+}
+
+export async function decide(): Promise<Record<string, number>> {
+  return withBenchDatabase(async (databaseUrl) => {
+    const adminKey = `lotty_${randomBytes(32).toString("base64url")}`;
+    const parsed = loadConfig({
+      PORT: "0",
+      DATABASE_URL: databaseUrl,
+      NATS_URL: BENCH_NATS_URL,
+      LOTTY_BOOTSTRAP_ADMIN_KEY: adminKey,
+      LOG_LEVEL: "warn",
+    });
+    if (!parsed.ok) throw new Error(parsed.problems.join("; "));
+    const app = new App({
+      config: parsed.config,
+      logger: createLogger("warn"),
+      busPrefix: `BENCH${randomBytes(3).toString("hex")}`,
+      host: "127.0.0.1",
+    });
+    const port = await app.start();
+    await app.started();
+    const baseUrl = `http://127.0.0.1:${port}`;
+    await seed(baseUrl, adminKey);
+    await app.snapshots.reload(true);
+    const url = `${baseUrl}/lotty.decision.v1.DecisionService/Decide`;
+    const headers = { "content-type": "application/json", authorization: `Bearer ${adminKey}` };
+    const all = bodies();
+    const sample = await fetch(url, { method: "POST", headers, body: all[1] });
+    const answer = await sample.text();
+    if (sample.status !== 200 || !answer.includes("DECISION_REASON_EXPERIMENT")) {
+      throw new Error(`Decide answered ${sample.status}: ${answer}`);
+    }
+    const bare = http.createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(answer);
+    });
+    await new Promise<void>((resolve) => bare.listen(0, "127.0.0.1", resolve));
+    const barePort = (bare.address() as { port: number }).port;
+    let next = 0;
+    const load = async (target: string, rate?: number) => {
+      const result = await autocannon({
+        url: target,
+        method: "POST",
+        headers,
+        connections: CONNECTIONS,
+        duration: DURATION_S,
+        ...(rate ? { overallRate: rate } : {}),
+        requests: [{ setupRequest: (req) => ({ ...req, body: all[next++ % SUBJECTS] }) }],
+      });
+      if (result.non2xx > 0 || result.errors > 0) {
+        throw new Error(`${target}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+      }
+      return { rps: Math.round(result.requests.average), p99: result.latency.p99 };
+    };
+    try {
+      const baseline = await load(`http://127.0.0.1:${barePort}/`);
+      const full = await load(url);
+      const half = await load(url, Math.max(1, Math.round(full.rps / 2)));
+      return {
+        bare_node_http_rps: baseline.rps,
+        decide_rps: full.rps,
+        decide_vs_bare_ratio: Math.round((full.rps / baseline.rps) * 1000) / 1000,
+        decide_p99_ms_at_full_load: full.p99,
+        decide_rps_at_half_load: half.rps,
+        decide_p99_ms_at_half_load: half.p99,
+        response_bytes: Buffer.byteLength(answer),
+      };
+    } finally {
+      bare.close();
+      await app.stop();
+    }
+  });
+}

@@ -1,0 +1,152 @@
+/**
+ * Decision ids: self-describing and HMAC-signed, so ingestion can check one
+ * and learn what it refers to without a lookup.
+ *
+ *   d1.<base64url(payload)>.<base64url(tag)>
+ *
+ * payload = UTF-8 JSON array [flagKey, subjectId, experimentId or "",
+ * variantKey or "", configVersion]; tag = first 16 bytes of
+ * HMAC-SHA256(secret, "d1." + base64url(payload)). See docs/decision-ids.md.
+ */
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
+
+/** What a decision id carries. */
+export interface DecisionClaims {
+  flagKey: string;
+  subjectId: string;
+  /** Absent when no experiment applied. */
+  experimentId?: string;
+  /** Absent when no experiment applied. */
+  variantKey?: string;
+  /** The experiment's configuration version; 0 without an experiment. */
+  configVersion: number;
+}
+
+export interface DecisionSigner {
+  /** The id for these claims. Deterministic. Throws on claims it cannot encode. */
+  sign(claims: DecisionClaims): string;
+  /** The claims of a genuine id, or undefined for anything else. Never throws. */
+  verify(id: string): DecisionClaims | undefined;
+}
+
+export interface DecisionSignerOptions {
+  /**
+   * Secrets that are no longer used to sign but whose ids are still
+   * accepted, so a secret can be rotated without rejecting ids issued just
+   * before the switch.
+   */
+  previousSecrets?: readonly string[];
+}
+
+/** Upper bound on an id's length, in characters (ids are ASCII). */
+export const MAX_DECISION_ID_LENGTH = 2048;
+
+const PREFIX = "d1.";
+const TAG_BYTES = 16;
+/** base64url without padding of TAG_BYTES bytes. */
+const TAG_CHARS = 22;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+export function createDecisionSigner(
+  secret: string,
+  options: DecisionSignerOptions = {},
+): DecisionSigner {
+  const key = toKey(secret);
+  const verifyKeys = [key, ...(options.previousSecrets ?? []).map(toKey)];
+
+  function sign(claims: DecisionClaims): string {
+    const { flagKey, subjectId, experimentId, variantKey, configVersion } = claims;
+    if (
+      typeof flagKey !== "string" ||
+      typeof subjectId !== "string" ||
+      (experimentId !== undefined && typeof experimentId !== "string") ||
+      (variantKey !== undefined && typeof variantKey !== "string")
+    ) {
+      throw new TypeError("flagKey, subjectId, experimentId and variantKey must be strings");
+    }
+    if (!Number.isSafeInteger(configVersion) || configVersion < 0) {
+      throw new RangeError(`configVersion must be an integer ≥ 0, got ${configVersion}`);
+    }
+    const payload = Buffer.from(
+      JSON.stringify([flagKey, subjectId, experimentId ?? "", variantKey ?? "", configVersion]),
+      "utf8",
+    ).toString("base64url");
+    const signed = PREFIX + payload;
+    const id = signed + "." + tagOf(key, signed);
+    if (id.length > MAX_DECISION_ID_LENGTH) {
+      throw new RangeError(`decision id would be ${id.length} characters, over the limit`);
+    }
+    return id;
+  }
+
+  function verify(id: string): DecisionClaims | undefined {
+    try {
+      return verifyOrUndefined(id, verifyKeys);
+    } catch {
+      return undefined;
+    }
+  }
+
+  return { sign, verify };
+}
+
+function toKey(secret: string): KeyObject {
+  if (typeof secret !== "string" || secret.length === 0) {
+    throw new TypeError("the decision id secret must be a non-empty string");
+  }
+  return createSecretKey(Buffer.from(secret, "utf8"));
+}
+
+function tagOf(key: KeyObject, signed: string): string {
+  return createHmac("sha256", key)
+    .update(signed, "utf8")
+    .digest()
+    .subarray(0, TAG_BYTES)
+    .toString("base64url");
+}
+
+function verifyOrUndefined(id: string, keys: readonly KeyObject[]): DecisionClaims | undefined {
+  if (typeof id !== "string" || id.length > MAX_DECISION_ID_LENGTH || !id.startsWith(PREFIX)) {
+    return undefined;
+  }
+  const dot = id.indexOf(".", PREFIX.length);
+  if (dot < 0 || id.length - dot - 1 !== TAG_CHARS) return undefined;
+  const payload = id.slice(PREFIX.length, dot);
+  const tag = id.slice(dot + 1);
+  if (!BASE64URL.test(payload) || !BASE64URL.test(tag)) return undefined;
+
+  // Compare the encoded tags: both are 22 ASCII characters, and a
+  // non-canonical encoding of the right bytes is rejected too.
+  const signed = id.slice(0, dot);
+  const given = Buffer.from(tag, "latin1");
+  let genuine = false;
+  for (const key of keys) {
+    if (timingSafeEqual(Buffer.from(tagOf(key, signed), "latin1"), given)) {
+      genuine = true;
+      break;
+    }
+  }
+  if (!genuine) return undefined;
+  return decodePayload(payload);
+}
+
+function decodePayload(payload: string): DecisionClaims | undefined {
+  const fields: unknown = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
+  if (!Array.isArray(fields) || fields.length !== 5) return undefined;
+  const [flagKey, subjectId, experimentId, variantKey, configVersion] = fields as unknown[];
+  if (
+    typeof flagKey !== "string" ||
+    typeof subjectId !== "string" ||
+    typeof experimentId !== "string" ||
+    typeof variantKey !== "string" ||
+    typeof configVersion !== "number" ||
+    !Number.isSafeInteger(configVersion) ||
+    configVersion < 0
+  ) {
+    return undefined;
+  }
+  const claims: DecisionClaims = { flagKey, subjectId, configVersion };
+  if (experimentId !== "") claims.experimentId = experimentId;
+  if (variantKey !== "") claims.variantKey = variantKey;
+  return claims;
+}

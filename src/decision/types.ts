@@ -1,0 +1,72 @@
+/**
+ * The compiled, immutable view decide answers from. Built from the
+ * database by snapshot.ts, swapped atomically on configuration changes.
+ */
+import type { CompiledRule } from "../targeting/index.js";
+import type { FlagValueType } from "../flags/entities.js";
+import type { CompletedExperiment } from "./eligibility.js";
+
+export interface SnapshotFlag {
+  key: string;
+  type: FlagValueType;
+  /** JSON value of the flag's type. */
+  defaultValue: unknown;
+}
+
+/** One variant's share of the bucket space (see bucketing.ts). */
+export interface VariantRange {
+  key: string;
+  /** First bucket of the variant's slice, inclusive. */
+  start: number;
+  /** End of the slice at full audience, exclusive. */
+  sliceEnd: number;
+  /** End of the part of the slice included at the current audience, exclusive. */
+  includedEnd: number;
+}
+
+export interface SnapshotExperiment {
+  id: string;
+  flagKey: string;
+  /** Hash salt: the experiment id, so assignment never depends on anything editable. */
+  salt: string;
+  /** Configuration version (changes only while in draft). */
+  version: number;
+  status: "running" | "paused";
+  /** A guardrail rolled it back: everyone gets the control value. */
+  rolledBack: boolean;
+  audiencePercent: number;
+  ranges: VariantRange[];
+  controlKey: string;
+  /** Variant key → JSON value. */
+  values: ReadonlyMap<string, unknown>;
+  /** Undefined when the experiment targets everyone. */
+  rule: CompiledRule | undefined;
+  conflictDomains: readonly string[];
+  priority: number;
+  startedAt: number;
+}
+
+export interface ParticipationPolicy {
+  /** At most this many experiments per subject at once; 0 = unlimited. */
+  maxConcurrentExperiments: number;
+  /** Cooldown in seconds (see participation.ts); 0 = none. */
+  cooldownSeconds: number;
+}
+
+export interface Snapshot {
+  /** Changes whenever anything decide depends on changes. */
+  version: string;
+  builtAt: number;
+  flags: ReadonlyMap<string, SnapshotFlag>;
+  /** The running or paused experiment of each flag that has one. */
+  experimentByFlag: ReadonlyMap<string, SnapshotExperiment>;
+  /**
+   * Running and paused experiments, ranked together for participation and
+   * conflict resolution (a paused one serves the default but keeps its
+   * subjects, so pausing does not reshuffle them).
+   */
+  running: readonly SnapshotExperiment[];
+  policy: ParticipationPolicy;
+  /** Experiments completed recently enough to start a cooldown (empty without one). */
+  recentlyCompleted: readonly CompletedExperiment[];
+}
