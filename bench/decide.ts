@@ -1,12 +1,12 @@
 /**
- * P1/P2: Decide over Connect JSON on HTTP/1.1 (3 flags with targeting, 100k
- * distinct subjects, autocannon with 50 connections) against a bare
+ * P1/P2: Decide over Connect JSON on HTTP/1.1 (3 flags with targeting, a
+ * distinct subject per request, the autocannon CLI in its own process with
+ * 50 connections) against a bare
  * node:http server answering a JSON body of the same size, in the same run;
  * then the p99 latency at half of Lotty's measured throughput.
  */
 import http from "node:http";
 import { randomBytes } from "node:crypto";
-import autocannon from "autocannon";
 import { create } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
@@ -17,26 +17,11 @@ import { ExperimentService } from "../gen/lotty/experiments/v1/experiments_pb.js
 import { App } from "../src/app.js";
 import { loadConfig } from "../src/platform/config.js";
 import { createLogger } from "../src/platform/logging.js";
-import { withBenchDatabase, BENCH_NATS_URL } from "./support.js";
+import { withBenchDatabase, BENCH_NATS_URL, loadWithAutocannon } from "./support.js";
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = 50;
-const SUBJECTS = 100_000;
 const FLAGS = ["checkout_button", "search_ranking", "onboarding_flow"];
-
-function bodies(): string[] {
-  return Array.from({ length: SUBJECTS }, (_, i) =>
-    JSON.stringify({
-      subjectId: `user-${i}`,
-      attributes: {
-        country: i % 3 === 0 ? "DE" : "RU",
-        app_version: i % 4 === 0 ? "1.4.0" : "1.7.2",
-        platform: "ios",
-      },
-      flagKeys: FLAGS,
-    }),
-  );
-}
 
 async function seed(baseUrl: string, adminKey: string): Promise<void> {
   const transport = (key: string) =>
@@ -114,8 +99,15 @@ export async function decide(): Promise<Record<string, number>> {
     await app.snapshots.reload(true);
     const url = `${baseUrl}/lotty.decision.v1.DecisionService/Decide`;
     const headers = { "content-type": "application/json", authorization: `Bearer ${adminKey}` };
-    const all = bodies();
-    const sample = await fetch(url, { method: "POST", headers, body: all[1] });
+    const sample = await fetch(url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        subjectId: "user-3f2c8a10-5b7e-4d21-9c3a-0e8f6b1d2a47",
+        attributes: { country: "RU", app_version: "1.7.2", platform: "ios" },
+        flagKeys: FLAGS,
+      }),
+    });
     const answer = await sample.text();
     if (sample.status !== 200 || !answer.includes("DECISION_REASON_EXPERIMENT")) {
       throw new Error(`Decide answered ${sample.status}: ${answer}`);
@@ -126,21 +118,25 @@ export async function decide(): Promise<Record<string, number>> {
     });
     await new Promise<void>((resolve) => bare.listen(0, "127.0.0.1", resolve));
     const barePort = (bare.address() as { port: number }).port;
-    let next = 0;
+    const body = JSON.stringify({
+      subjectId: "user-[<id>]",
+      attributes: { country: "RU", app_version: "1.7.2", platform: "ios" },
+      flagKeys: FLAGS,
+    });
     const load = async (target: string, rate?: number) => {
-      const result = await autocannon({
+      const result = await loadWithAutocannon({
         url: target,
         method: "POST",
         headers,
+        body,
         connections: CONNECTIONS,
-        duration: DURATION_S,
-        ...(rate ? { overallRate: rate } : {}),
-        requests: [{ setupRequest: (req) => ({ ...req, body: all[next++ % SUBJECTS] }) }],
+        durationS: DURATION_S,
+        ...(rate ? { rate } : {}),
       });
       if (result.non2xx > 0 || result.errors > 0) {
         throw new Error(`${target}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
       }
-      return { rps: Math.round(result.requests.average), p99: result.latency.p99 };
+      return result;
     };
     try {
       const baseline = await load(`http://127.0.0.1:${barePort}/`);

@@ -1,7 +1,8 @@
 /**
  * What one unary RPC costs on Lotty's one port compared with a bare
  * node:http server answering a JSON body of the same size, measured in the
- * same run with autocannon over HTTP/1.1 (50 connections, 10 s each).
+ * same run with the autocannon CLI in its own process over HTTP/1.1 (50
+ * connections, 10 s each).
  * The RPC is AccessService.GetCurrentUser over Connect JSON, which goes
  * through the protocol sniffing, every interceptor (errors, request log,
  * metrics, auth with the verified-key cache) and one PostgreSQL read.
@@ -11,8 +12,7 @@
  */
 import http from "node:http";
 import { randomBytes } from "node:crypto";
-import autocannon from "autocannon";
-import { BENCH_NATS_URL, withBenchDatabase } from "./support.js";
+import { BENCH_NATS_URL, loadWithAutocannon, withBenchDatabase } from "./support.js";
 import { App } from "../src/app.js";
 import { loadConfig } from "../src/platform/config.js";
 import { createLogger } from "../src/platform/logging.js";
@@ -22,20 +22,20 @@ const CONNECTIONS = 50;
 
 async function load(
   url: string,
-  init: { method: string; headers: Record<string, string>; body?: string },
+  init: { method: "GET" | "POST"; headers: Record<string, string>; body?: string },
 ) {
-  const result = await autocannon({
+  const result = await loadWithAutocannon({
     url,
-    method: init.method as "GET" | "POST",
+    method: init.method,
     headers: init.headers,
-    body: init.body,
+    ...(init.body !== undefined ? { body: init.body } : {}),
     connections: CONNECTIONS,
-    duration: DURATION_S,
+    durationS: DURATION_S,
   });
   if (result.non2xx > 0 || result.errors > 0) {
     throw new Error(`${url}: ${result.non2xx} non-2xx answers and ${result.errors} errors`);
   }
-  return { rps: Math.round(result.requests.average), p99: result.latency.p99 };
+  return result;
 }
 
 export async function rpcOverhead(): Promise<Record<string, number>> {

@@ -21,3 +21,52 @@ export async function withBenchDatabase<T>(fn: (url: string) => Promise<T>): Pro
     await admin.end();
   }
 }
+
+export interface LoadResult {
+  rps: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+/**
+ * Loads `url` with the autocannon CLI in its own process, so the load
+ * generator does not share the event loop of the server it measures.
+ * `[<id>]` in `body` is replaced by a fresh id per request (distinct
+ * subjects). `rate` caps the overall requests per second.
+ */
+export async function loadWithAutocannon(options: {
+  url: string;
+  method?: "GET" | "POST";
+  headers?: Record<string, string>;
+  body?: string;
+  connections: number;
+  durationS: number;
+  rate?: number;
+}): Promise<LoadResult> {
+  const { execFile } = await import("node:child_process");
+  const { promisify } = await import("node:util");
+  const args = ["-j", "-c", String(options.connections), "-d", String(options.durationS)];
+  args.push("-m", options.method ?? "GET");
+  for (const [name, value] of Object.entries(options.headers ?? {}))
+    args.push("-H", `${name}=${value}`);
+  if (options.body !== undefined) args.push("-b", options.body);
+  if (options.body?.includes("[<id>]")) args.push("-I");
+  if (options.rate !== undefined) args.push("-R", String(options.rate));
+  args.push(options.url);
+  const { stdout } = await promisify(execFile)("node_modules/.bin/autocannon", args, {
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const result = JSON.parse(stdout.trim().split("\n").at(-1) as string) as {
+    requests: { average: number };
+    latency: { p99: number };
+    non2xx: number;
+    errors: number;
+  };
+  return {
+    rps: Math.round(result.requests.average),
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+}
