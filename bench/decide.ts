@@ -6,7 +6,6 @@
  * then the p99 latency at half of Lotty's measured throughput.
  */
 import http from "node:http";
-import { randomBytes } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
@@ -14,10 +13,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { AccessService, Role } from "../gen/lotty/access/v1/access_pb.js";
 import { FlagService, FlagType } from "../gen/lotty/flags/v1/flags_pb.js";
 import { ExperimentService } from "../gen/lotty/experiments/v1/experiments_pb.js";
-import { App } from "../src/app.js";
-import { loadConfig } from "../src/platform/config.js";
-import { createLogger } from "../src/platform/logging.js";
-import { withBenchDatabase, BENCH_NATS_URL, loadWithAutocannon } from "./support.js";
+import { loadWithAutocannon, withBenchApp } from "./support.js";
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = 50;
@@ -76,25 +72,7 @@ async function seed(baseUrl: string, adminKey: string): Promise<void> {
 }
 
 export async function decide(): Promise<Record<string, number>> {
-  return withBenchDatabase(async (databaseUrl) => {
-    const adminKey = `lotty_${randomBytes(32).toString("base64url")}`;
-    const parsed = loadConfig({
-      PORT: "0",
-      DATABASE_URL: databaseUrl,
-      NATS_URL: BENCH_NATS_URL,
-      LOTTY_BOOTSTRAP_ADMIN_KEY: adminKey,
-      LOG_LEVEL: "warn",
-    });
-    if (!parsed.ok) throw new Error(parsed.problems.join("; "));
-    const app = new App({
-      config: parsed.config,
-      logger: createLogger("warn"),
-      busPrefix: `BENCH${randomBytes(3).toString("hex")}`,
-      host: "127.0.0.1",
-    });
-    const port = await app.start();
-    await app.started();
-    const baseUrl = `http://127.0.0.1:${port}`;
+  return withBenchApp(async ({ app, baseUrl, adminKey }) => {
     await seed(baseUrl, adminKey);
     await app.snapshots.reload(true);
     const url = `${baseUrl}/lotty.decision.v1.DecisionService/Decide`;
@@ -153,7 +131,6 @@ export async function decide(): Promise<Record<string, number>> {
       };
     } finally {
       bare.close();
-      await app.stop();
     }
   });
 }

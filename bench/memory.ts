@@ -5,12 +5,9 @@
  * process RSS is read after a garbage collection, next to the RSS of the
  * same process with an empty snapshot.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { App } from "../src/app.js";
-import { loadConfig } from "../src/platform/config.js";
-import { createLogger } from "../src/platform/logging.js";
-import { withBenchDatabase, BENCH_NATS_URL } from "./support.js";
+import { withBenchApp } from "./support.js";
 
 const FLAG_COUNT = 10_000;
 const EXPERIMENT_COUNT = 1_000;
@@ -61,45 +58,25 @@ async function seed(url: string): Promise<void> {
 }
 
 export async function memory(): Promise<Record<string, number>> {
-  return withBenchDatabase(async (databaseUrl) => {
-    const parsed = loadConfig({
-      PORT: "0",
-      DATABASE_URL: databaseUrl,
-      NATS_URL: BENCH_NATS_URL,
-      LOTTY_BOOTSTRAP_ADMIN_KEY: `lotty_${randomBytes(32).toString("base64url")}`,
-      LOG_LEVEL: "warn",
-    });
-    if (!parsed.ok) throw new Error(parsed.problems.join("; "));
-    const app = new App({
-      config: parsed.config,
-      logger: createLogger("warn"),
-      busPrefix: `BENCH${randomBytes(3).toString("hex")}`,
-      host: "127.0.0.1",
-    });
-    await app.start();
-    await app.started();
-    try {
-      const empty = usage();
-      await seed(databaseUrl);
-      await app.snapshots.reload(true);
-      const snapshot = app.snapshots.current!;
-      if (snapshot.flags.size !== FLAG_COUNT || snapshot.running.length !== EXPERIMENT_COUNT) {
-        throw new Error(
-          `snapshot holds ${snapshot.flags.size} flags and ${snapshot.running.length} experiments`,
-        );
-      }
-      const loaded = usage();
-      return {
-        flags: FLAG_COUNT,
-        running_experiments: EXPERIMENT_COUNT,
-        rss_empty_mb: empty.rss,
-        rss_loaded_mb: loaded.rss,
-        heap_used_empty_mb: empty.heap,
-        heap_used_loaded_mb: loaded.heap,
-        heap_growth_mb: Math.round((loaded.heap - empty.heap) * 10) / 10,
-      };
-    } finally {
-      await app.stop();
+  return withBenchApp(async ({ app, databaseUrl }) => {
+    const empty = usage();
+    await seed(databaseUrl);
+    await app.snapshots.reload(true);
+    const snapshot = app.snapshots.current!;
+    if (snapshot.flags.size !== FLAG_COUNT || snapshot.running.length !== EXPERIMENT_COUNT) {
+      throw new Error(
+        `snapshot holds ${snapshot.flags.size} flags and ${snapshot.running.length} experiments`,
+      );
     }
+    const loaded = usage();
+    return {
+      flags: FLAG_COUNT,
+      running_experiments: EXPERIMENT_COUNT,
+      rss_empty_mb: empty.rss,
+      rss_loaded_mb: loaded.rss,
+      heap_used_empty_mb: empty.heap,
+      heap_used_loaded_mb: loaded.heap,
+      heap_growth_mb: Math.round((loaded.heap - empty.heap) * 10) / 10,
+    };
   });
 }

@@ -11,11 +11,7 @@
  * BENCH_NATS_URL; defaults 127.0.0.1:5432 and 127.0.0.1:4222).
  */
 import http from "node:http";
-import { randomBytes } from "node:crypto";
-import { BENCH_NATS_URL, loadWithAutocannon, withBenchDatabase } from "./support.js";
-import { App } from "../src/app.js";
-import { loadConfig } from "../src/platform/config.js";
-import { createLogger } from "../src/platform/logging.js";
+import { loadWithAutocannon, withBenchApp } from "./support.js";
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = 50;
@@ -39,25 +35,8 @@ async function load(
 }
 
 export async function rpcOverhead(): Promise<Record<string, number>> {
-  return withBenchDatabase(async (databaseUrl) => {
-    const adminKey = `lotty_${randomBytes(32).toString("base64url")}`;
-    const parsed = loadConfig({
-      PORT: "0",
-      DATABASE_URL: databaseUrl,
-      NATS_URL: BENCH_NATS_URL,
-      LOTTY_BOOTSTRAP_ADMIN_KEY: adminKey,
-      LOG_LEVEL: "warn",
-    });
-    if (!parsed.ok) throw new Error(parsed.problems.join("; "));
-    const app = new App({
-      config: parsed.config,
-      logger: createLogger("warn"),
-      busPrefix: `BENCH${randomBytes(3).toString("hex")}`,
-      host: "127.0.0.1",
-    });
-    const port = await app.start();
-    await app.started();
-    const rpcUrl = `http://127.0.0.1:${port}/lotty.access.v1.AccessService/GetCurrentUser`;
+  return withBenchApp(async ({ baseUrl, adminKey }) => {
+    const rpcUrl = `${baseUrl}/lotty.access.v1.AccessService/GetCurrentUser`;
     const sample = await fetch(rpcUrl, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
@@ -74,7 +53,7 @@ export async function rpcOverhead(): Promise<Record<string, number>> {
     const barePort = (bare.address() as { port: number }).port;
     try {
       const baseline = await load(`http://127.0.0.1:${barePort}/`, { method: "GET", headers: {} });
-      const health = await load(`http://127.0.0.1:${port}/health`, { method: "GET", headers: {} });
+      const health = await load(`${baseUrl}/health`, { method: "GET", headers: {} });
       const rpc = await load(rpcUrl, {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
@@ -91,7 +70,6 @@ export async function rpcOverhead(): Promise<Record<string, number>> {
       };
     } finally {
       bare.close();
-      await app.stop();
     }
   });
 }

@@ -1,6 +1,9 @@
 /** What the benchmarks share: a throw-away database and the NATS address. */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { App } from "../src/app.js";
+import { loadConfig } from "../src/platform/config.js";
+import { createLogger } from "../src/platform/logging.js";
 
 export const BENCH_ADMIN_URL =
   process.env.BENCH_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -20,6 +23,45 @@ export async function withBenchDatabase<T>(fn: (url: string) => Promise<T>): Pro
     await admin.query(`drop database if exists ${name} with (force)`);
     await admin.end();
   }
+}
+
+export interface BenchApp {
+  app: App;
+  baseUrl: string;
+  adminKey: string;
+  databaseUrl: string;
+}
+
+/**
+ * Runs `fn` against a Lotty app on a fresh database (dropped afterwards),
+ * listening on a free port of 127.0.0.1, logging warnings only, with its
+ * own stream names and a known admin key; the app is stopped afterwards.
+ */
+export async function withBenchApp<T>(fn: (bench: BenchApp) => Promise<T>): Promise<T> {
+  return withBenchDatabase(async (databaseUrl) => {
+    const adminKey = `lotty_${randomBytes(32).toString("base64url")}`;
+    const parsed = loadConfig({
+      PORT: "0",
+      DATABASE_URL: databaseUrl,
+      NATS_URL: BENCH_NATS_URL,
+      LOTTY_BOOTSTRAP_ADMIN_KEY: adminKey,
+      LOG_LEVEL: "warn",
+    });
+    if (!parsed.ok) throw new Error(parsed.problems.join("; "));
+    const app = new App({
+      config: parsed.config,
+      logger: createLogger("warn"),
+      busPrefix: `BENCH${randomBytes(3).toString("hex")}`,
+      host: "127.0.0.1",
+    });
+    const port = await app.start();
+    await app.started();
+    try {
+      return await fn({ app, baseUrl: `http://127.0.0.1:${port}`, adminKey, databaseUrl });
+    } finally {
+      await app.stop();
+    }
+  });
 }
 
 export interface LoadResult {
