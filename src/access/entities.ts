@@ -1,6 +1,7 @@
 /** Tables owned by the access module: users, API keys, review policies. */
 import { randomUUID } from "node:crypto";
 import { defineEntity, p } from "@mikro-orm/core";
+import { timestampColumns } from "../platform/entity-columns.js";
 
 export const UserSchema = defineEntity({
   name: "User",
@@ -15,11 +16,7 @@ export const UserSchema = defineEntity({
     displayName: p.string().length(200),
     /** Role names without the ROLE_ prefix, lower-case (e.g. "admin"). */
     roles: p.array(),
-    createdAt: p.datetime().onCreate(() => new Date()),
-    updatedAt: p
-      .datetime()
-      .onCreate(() => new Date())
-      .onUpdate(() => new Date()),
+    ...timestampColumns(),
   },
 });
 export class User extends UserSchema.class {}

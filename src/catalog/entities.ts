@@ -1,5 +1,6 @@
 /** Tables owned by the catalog module: event types and metrics. */
 import { defineEntity, p } from "@mikro-orm/core";
+import { timestampColumns } from "../platform/entity-columns.js";
 
 export type PropertyTypeName = "string" | "number" | "bool" | "timestamp";
 export type MetricKindName = "count" | "conversion_rate" | "sum" | "mean" | "ratio" | "percentile";
@@ -23,11 +24,7 @@ export const EventTypeSchema = defineEntity({
     /** Shipped with Lotty (the `exposure` type cannot be changed or archived). */
     builtin: p.boolean().default(false),
     archivedAt: p.datetime().nullable(),
-    createdAt: p.datetime().onCreate(() => new Date()),
-    updatedAt: p
-      .datetime()
-      .onCreate(() => new Date())
-      .onUpdate(() => new Date()),
+    ...timestampColumns(),
   },
 });
 export class EventType extends EventTypeSchema.class {}
@@ -53,11 +50,7 @@ export const MetricSchema = defineEntity({
     requiresExposure: p.boolean(),
     builtin: p.boolean().default(false),
     archivedAt: p.datetime().nullable(),
-    createdAt: p.datetime().onCreate(() => new Date()),
-    updatedAt: p
-      .datetime()
-      .onCreate(() => new Date())
-      .onUpdate(() => new Date()),
+    ...timestampColumns(),
   },
 });
 export class Metric extends MetricSchema.class {}

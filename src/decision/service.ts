@@ -137,13 +137,14 @@ export class DecisionServiceImpl implements ServiceImpl<typeof DecisionService> 
     for (const flagKey of keys) {
       const decision = this.decideFlag(snapshot, flagKey, req.subjectId, outcomeOf, signer);
       decisions.push(decision);
-      this.metrics.decisions.inc({ reason: REASON_NAMES[decision.reason as DecisionReason] });
+      const reason = REASON_NAMES[decision.reason as DecisionReason];
+      this.metrics.decisions.inc({ reason });
       if (decision.decisionId) {
         this.log.record({
           decisionId: decision.decisionId,
           flagKey,
           subjectId: req.subjectId,
-          reason: REASON_NAMES[decision.reason as DecisionReason],
+          reason,
           experimentId: decision.experimentId || undefined,
           variantKey: decision.variantKey || undefined,
           at: Date.now(),

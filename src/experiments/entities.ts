@@ -6,6 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { defineEntity, p } from "@mikro-orm/core";
+import { timestampColumns } from "../platform/entity-columns.js";
 import { Flag } from "../flags/entities.js";
 
 export type ExperimentStatusName =
@@ -74,11 +75,7 @@ export const ExperimentSchema = defineEntity({
     justification: p.text().nullable(),
     startedAt: p.datetime().nullable(),
     completedAt: p.datetime().nullable(),
-    createdAt: p.datetime().onCreate(() => new Date()),
-    updatedAt: p
-      .datetime()
-      .onCreate(() => new Date())
-      .onUpdate(() => new Date()),
+    ...timestampColumns(),
   },
 });
 export class Experiment extends ExperimentSchema.class {}

@@ -1,5 +1,6 @@
 /** Tables owned by the flags module. */
 import { defineEntity, p } from "@mikro-orm/core";
+import { timestampColumns } from "../platform/entity-columns.js";
 
 /** JSON types of a flag's values, stored lower-case. */
 export type FlagValueType = "string" | "number" | "bool" | "json";
@@ -18,11 +19,7 @@ export const FlagSchema = defineEntity({
     tags: p.array(),
     createdBy: p.uuid(),
     archivedAt: p.datetime().nullable(),
-    createdAt: p.datetime().onCreate(() => new Date()),
-    updatedAt: p
-      .datetime()
-      .onCreate(() => new Date())
-      .onUpdate(() => new Date()),
+    ...timestampColumns(),
   },
 });
 export class Flag extends FlagSchema.class {}

@@ -17,6 +17,7 @@ import { client } from "../support/clients.js";
 import { makeFlag, makeUser, type Actor, type Team } from "../experiments/support.js";
 import {
   DecisionReason,
+  greyBlue,
   layout,
   makeTeam,
   runExperiment,
@@ -136,18 +137,7 @@ describe("Decide on several instances", () => {
         { targetingRule: TARGETING },
       ),
     );
-    const e2 = await runExperiment(
-      a,
-      team,
-      everyone,
-      layout(
-        [
-          { key: "control", value: "grey", weight: 50, control: true },
-          { key: "blue", value: "blue", weight: 50 },
-        ],
-        100,
-      ),
-    );
+    const e2 = await runExperiment(a, team, everyone, greyBlue());
     for (const x of [a, b]) {
       await untilInSnapshot(x, targeted, e1.id);
       await untilInSnapshot(x, everyone, e2.id);

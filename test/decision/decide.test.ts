@@ -33,6 +33,7 @@ import {
   completeAll,
   decideLocal,
   forEachChunked,
+  greyBlue,
   layout,
   makeTeam,
   makeTypedFlag,
@@ -198,13 +199,7 @@ describe("Decide", () => {
 
     it("puts every subject in at most one experiment with max_concurrent_experiments 1", async () => {
       const asAdmin = client(DecisionService, t.baseUrl, admin.key);
-      const spec = layout(
-        [
-          { key: "control", value: "grey", weight: 50, control: true },
-          { key: "blue", value: "blue", weight: 50 },
-        ],
-        100,
-      );
+      const spec = greyBlue();
       const flagA = await makeFlag(t);
       const flagB = await makeFlag(t);
       const a = await runExperiment(t, team, flagA, spec);
@@ -583,13 +578,7 @@ describe("Decide", () => {
     const flagKey = await makeFlag(t);
     const approved = await experimentIn(t, team, "approved", {
       flagKey,
-      overrides: layout(
-        [
-          { key: "control", value: "grey", weight: 50, control: true },
-          { key: "blue", value: "blue", weight: 50 },
-        ],
-        100,
-      ),
+      overrides: greyBlue(),
     });
     await untilInSnapshot(t, flagKey);
     expect((await decideLocal(t, "prop", flagKey)).reason).toBe(DecisionReason.DEFAULT);
@@ -616,18 +605,7 @@ describe("Decide", () => {
   it("signs decision ids that round-trip and rejects tampered or foreign ones", async () => {
     const flagKey = await makeFlag(t);
     const plainFlag = await makeFlag(t);
-    const experiment = await runExperiment(
-      t,
-      team,
-      flagKey,
-      layout(
-        [
-          { key: "control", value: "grey", weight: 50, control: true },
-          { key: "blue", value: "blue", weight: 50 },
-        ],
-        100,
-      ),
-    );
+    const experiment = await runExperiment(t, team, flagKey, greyBlue());
     await untilInSnapshot(t, flagKey, experiment.id);
     await untilInSnapshot(t, plainFlag);
     const { decisions } = await client(DecisionService, t.baseUrl, viewer.key).decide({
@@ -688,14 +666,7 @@ describe("Decide", () => {
       t,
       team,
       flagA,
-      layout(
-        [
-          { key: "control", value: "grey", weight: 50, control: true },
-          { key: "blue", value: "blue", weight: 50 },
-        ],
-        100,
-        { conflictDomains: ["checkout"], priority: 0 },
-      ),
+      greyBlue({ conflictDomains: ["checkout"], priority: 0 }),
     );
     const b = await runExperiment(
       t,
@@ -764,18 +735,7 @@ describe("Decide", () => {
 
   it("counts decisions by reason on /metrics", async () => {
     const flagKey = await makeFlag(t);
-    const experiment = await runExperiment(
-      t,
-      team,
-      flagKey,
-      layout(
-        [
-          { key: "control", value: "grey", weight: 50, control: true },
-          { key: "blue", value: "blue", weight: 50 },
-        ],
-        100,
-      ),
-    );
+    const experiment = await runExperiment(t, team, flagKey, greyBlue());
     await untilInSnapshot(t, flagKey, experiment.id);
     const sample = 'lotty_decisions_total{reason="experiment"}';
     const before = await metricValue(t, sample);
@@ -794,18 +754,7 @@ describe("Decide", () => {
   it("logs decisions to the bus as JSON-lines batches", async () => {
     const flagKey = await makeFlag(t);
     const plainFlag = await makeFlag(t);
-    const experiment = await runExperiment(
-      t,
-      team,
-      flagKey,
-      layout(
-        [
-          { key: "control", value: "grey", weight: 50, control: true },
-          { key: "blue", value: "blue", weight: 50 },
-        ],
-        100,
-      ),
-    );
+    const experiment = await runExperiment(t, team, flagKey, greyBlue());
     await untilInSnapshot(t, flagKey, experiment.id);
     await untilInSnapshot(t, plainFlag);
     const nc = await connect({ servers: TEST_NATS_URL });

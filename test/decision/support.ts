@@ -90,6 +90,18 @@ export function layout(
   };
 }
 
+/** The common layout of these tests: control "grey" and "blue", 50/50, whole audience. */
+export function greyBlue(extra: ExperimentInit = {}): ExperimentInit {
+  return layout(
+    [
+      { key: "control", value: "grey", weight: 50, control: true },
+      { key: "blue", value: "blue", weight: 50 },
+    ],
+    100,
+    extra,
+  );
+}
+
 /** Creates, reviews and starts an experiment on `flagKey`; returns it once RUNNING. */
 export async function runExperiment(
   t: TestApp,
