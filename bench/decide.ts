@@ -3,7 +3,9 @@
  * distinct subject per request, the autocannon CLI in its own process with
  * 50 connections) against a bare
  * node:http server answering a JSON body of the same size, in the same run;
- * then the p99 latency at half of Lotty's measured throughput.
+ * then the latency at half of Lotty's measured throughput from an
+ * open-loop generator (bench/open-loop.ts), with the bare server's at the
+ * same rate for reference.
  */
 import http from "node:http";
 import { create } from "@bufbuild/protobuf";
@@ -13,7 +15,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { AccessService, Role } from "../gen/lotty/access/v1/access_pb.js";
 import { FlagService, FlagType } from "../gen/lotty/flags/v1/flags_pb.js";
 import { ExperimentService } from "../gen/lotty/experiments/v1/experiments_pb.js";
-import { loadWithAutocannon, withBenchApp } from "./support.js";
+import { loadAtFixedRate, loadWithAutocannon, withBenchApp } from "./support.js";
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = 50;
@@ -102,6 +104,7 @@ export async function decide(): Promise<Record<string, number>> {
       flagKeys: FLAGS,
     });
     const load = async (target: string, rate?: number) => {
+      const cpuBefore = process.cpuUsage();
       const result = await loadWithAutocannon({
         url: target,
         method: "POST",
@@ -111,22 +114,46 @@ export async function decide(): Promise<Record<string, number>> {
         durationS: DURATION_S,
         ...(rate ? { rate } : {}),
       });
+      const cpu = process.cpuUsage(cpuBefore);
       if (result.non2xx > 0 || result.errors > 0) {
         throw new Error(`${target}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
       }
-      return result;
+      // Server CPU per answered request (this process serves both targets).
+      const cpuUsPerRequest = Math.round((cpu.user + cpu.system) / (result.rps * DURATION_S));
+      return { ...result, cpuUsPerRequest };
     };
     try {
       const baseline = await load(`http://127.0.0.1:${barePort}/`);
       const full = await load(url);
-      const half = await load(url, Math.max(1, Math.round(full.rps / 2)));
+      // P2 with an open-loop generator (see bench/open-loop.ts), against
+      // Decide and, as the reference, the bare server at the same rate.
+      const atHalf = (target: string) =>
+        loadAtFixedRate({
+          url: target,
+          method: "POST",
+          headers,
+          body,
+          connections: CONNECTIONS,
+          durationS: DURATION_S,
+          rate: Math.max(1, Math.round(full.rps / 2)),
+        });
+      const half = await atHalf(url);
+      const bareHalf = await atHalf(`http://127.0.0.1:${barePort}/`);
+      if (half.non2xx > 0 || half.errors > 0) {
+        throw new Error(`half load: ${half.non2xx} non-2xx answers, ${half.errors} errors`);
+      }
       return {
         bare_node_http_rps: baseline.rps,
+        bare_cpu_us_per_request: baseline.cpuUsPerRequest,
         decide_rps: full.rps,
+        decide_cpu_us_per_request: full.cpuUsPerRequest,
         decide_vs_bare_ratio: Math.round((full.rps / baseline.rps) * 1000) / 1000,
         decide_p99_ms_at_full_load: full.p99,
         decide_rps_at_half_load: half.rps,
+        decide_p50_ms_at_half_load: half.p50,
         decide_p99_ms_at_half_load: half.p99,
+        decide_max_ms_at_half_load: half.max,
+        bare_p99_ms_at_same_rate: bareHalf.p99,
         response_bytes: Buffer.byteLength(answer),
       };
     } finally {

@@ -3,11 +3,12 @@
  * experiments (each with a targeting rule and two variants). The rows are
  * written straight into a fresh database, the snapshot is built, and the
  * process RSS is read after a garbage collection, next to the RSS of the
- * same process with an empty snapshot.
+ * same process with an empty snapshot, and again after serving Decide
+ * under load.
  */
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { withBenchApp } from "./support.js";
+import { loadWithAutocannon, withBenchApp } from "./support.js";
 
 const FLAG_COUNT = 10_000;
 const EXPERIMENT_COUNT = 1_000;
@@ -58,7 +59,7 @@ async function seed(url: string): Promise<void> {
 }
 
 export async function memory(): Promise<Record<string, number>> {
-  return withBenchApp(async ({ app, databaseUrl }) => {
+  return withBenchApp(async ({ app, databaseUrl, baseUrl, adminKey }) => {
     const empty = usage();
     await seed(databaseUrl);
     await app.snapshots.reload(true);
@@ -69,6 +70,24 @@ export async function memory(): Promise<Record<string, number>> {
       );
     }
     const loaded = usage();
+    // Then serve Decide for a while (ten experiment flags per request, a
+    // new subject each time) and read RSS again, without and with a GC.
+    const traffic = await loadWithAutocannon({
+      url: `${baseUrl}/lotty.decision.v1.DecisionService/Decide`,
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
+      body: JSON.stringify({
+        subjectId: "user-[<id>]",
+        attributes: { country: "RU", app_version: "1.7.2" },
+        flagKeys: Array.from({ length: 10 }, (_, i) => `flag_${i * 97 + 1}`),
+      }),
+      connections: 50,
+      durationS: Number(process.env.BENCH_DURATION_S ?? 10),
+    });
+    if (traffic.non2xx > 0 || traffic.errors > 0) throw new Error("decide failed under load");
+    const serving = process.memoryUsage().rss;
+
+    const served = usage();
     return {
       flags: FLAG_COUNT,
       running_experiments: EXPERIMENT_COUNT,
@@ -77,6 +96,9 @@ export async function memory(): Promise<Record<string, number>> {
       heap_used_empty_mb: empty.heap,
       heap_used_loaded_mb: loaded.heap,
       heap_growth_mb: Math.round((loaded.heap - empty.heap) * 10) / 10,
+      decide_rps_during: traffic.rps,
+      rss_after_load_mb: Math.round((serving / 1024 / 1024) * 10) / 10,
+      rss_after_load_gc_mb: served.rss,
     };
   });
 }

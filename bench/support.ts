@@ -112,3 +112,45 @@ export async function loadWithAutocannon(options: {
     errors: result.errors,
   };
 }
+
+export interface FixedRateResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  max: number;
+  non2xx: number;
+  errors: number;
+}
+
+/**
+ * Sends `rate` requests per second for `durationS` seconds from an
+ * open-loop generator in its own process (bench/open-loop.ts) and returns
+ * latencies in ms counted from when each request was due.
+ */
+export async function loadAtFixedRate(options: {
+  url: string;
+  method?: "GET" | "POST";
+  headers?: Record<string, string>;
+  body?: string;
+  connections: number;
+  durationS: number;
+  rate: number;
+}): Promise<FixedRateResult> {
+  const { execFile } = await import("node:child_process");
+  const { promisify } = await import("node:util");
+  const script = new URL("./open-loop.js", import.meta.url).pathname;
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [
+      script,
+      JSON.stringify({
+        method: "GET",
+        headers: {},
+        body: "",
+        ...options,
+      }),
+    ],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  return JSON.parse(stdout.trim()) as FixedRateResult;
+}

@@ -5,6 +5,7 @@
  * bootstrap admin, NATS (a local nats-server when needed), stream
  * provisioning. /ready turns 200 when all of that is done.
  */
+import type http from "node:http";
 import path from "node:path";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createContextValues } from "@connectrpc/connect";
@@ -31,6 +32,7 @@ import { SnapshotStore } from "./decision/snapshot.js";
 import { DecisionLog } from "./decision/decision-log.js";
 import { createDecisionMetrics } from "./decision/metrics.js";
 import { DecisionServiceImpl } from "./decision/service.js";
+import { createFastDecide } from "./decision/fast-path.js";
 import { createDecisionSigner, type DecisionSigner } from "./decision/decision-id.js";
 import { ensureBootstrapAdmin } from "./access/bootstrap.js";
 import { keyLookup } from "./access/service.js";
@@ -47,6 +49,11 @@ export const RPC_LIMITS = {
 };
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** The client's x-request-id when well-formed, else a new UUID. */
+function requestIdOf(given: string | string[] | undefined): string {
+  return typeof given === "string" && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+}
 
 export interface AppOptions {
   config: Config;
@@ -139,17 +146,31 @@ export class App {
       // ["ROLE_VIEWER", "ROLE_NOPE"] must not quietly create a viewer.
       jsonOptions: { ignoreUnknownFields: false },
       shutdownSignal: this.shutdown.signal,
-      contextValues: (req) => {
-        const given = req.headers["x-request-id"];
-        const id =
-          typeof given === "string" && REQUEST_ID.test(given) ? given : crypto.randomUUID();
-        return createContextValues().set(requestIdKey, id);
-      },
+      contextValues: (req) =>
+        createContextValues().set(requestIdKey, requestIdOf(req.headers["x-request-id"])),
       fallback: httpEndpoints(this.readiness, this.metrics.registry),
     });
     const corsOrigins = this.config.corsOrigins;
+    const fastDecide =
+      this.config.roles === "workers"
+        ? () => false
+        : createFastDecide({
+            decision,
+            authenticator,
+            metrics: this.metrics,
+            logger: this.logger,
+            readMaxBytes: RPC_LIMITS.readMaxBytes,
+            maxTimeoutMs: RPC_LIMITS.maxTimeoutMs,
+            requestId: requestIdOf,
+          });
     this.server = new OnePortServer((req, res) => {
       if (applyCors(corsOrigins, req, res)) return;
+      if (
+        req.httpVersionMajor === 1 &&
+        fastDecide(req as http.IncomingMessage, res as http.ServerResponse)
+      ) {
+        return;
+      }
       if (isGrpcRequest(req)) conformGrpcMessages(res);
       rpc(req, res);
     });

@@ -8,7 +8,7 @@
  * variantKey or "", configVersion]; tag = first 16 bytes of
  * HMAC-SHA256(secret, "d1." + base64url(payload)). See docs/decision-ids.md.
  */
-import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 
 /** What a decision id carries. */
 export interface DecisionClaims {
@@ -67,16 +67,15 @@ export function createDecisionSigner(
     if (!Number.isSafeInteger(configVersion) || configVersion < 0) {
       throw new RangeError(`configVersion must be an integer ≥ 0, got ${configVersion}`);
     }
-    const payload = Buffer.from(
+    const payload = base64urlOf(
       JSON.stringify([flagKey, subjectId, experimentId ?? "", variantKey ?? "", configVersion]),
-      "utf8",
-    ).toString("base64url");
+    );
     const signed = PREFIX + payload;
-    const id = signed + "." + tagOf(key, signed);
-    if (id.length > MAX_DECISION_ID_LENGTH) {
-      throw new RangeError(`decision id would be ${id.length} characters, over the limit`);
+    const length = signed.length + 1 + TAG_CHARS;
+    if (length > MAX_DECISION_ID_LENGTH) {
+      throw new RangeError(`decision id would be ${length} characters, over the limit`);
     }
-    return id;
+    return signed + "." + tagOf(key, signed);
   }
 
   function verify(id: string): DecisionClaims | undefined {
@@ -90,22 +89,63 @@ export function createDecisionSigner(
   return { sign, verify };
 }
 
-function toKey(secret: string): KeyObject {
+/**
+ * An HMAC-SHA256 key with its padded blocks prepared once (RFC 2104):
+ * tag = SHA256((K ⊕ opad) ‖ SHA256((K ⊕ ipad) ‖ message)), computed with
+ * two one-shot hashes over reused buffers. On the decide path (three ids
+ * per request) this is about 2.5 times cheaper than createHmac, which
+ * allocates a native object per call; asking the one-shot hash for a
+ * latin1 string rather than a Buffer saves another native allocation per
+ * hash. Equality with createHmac is tested.
+ */
+interface MacKey {
+  /** K ⊕ ipad, followed by room for the message. */
+  inner: Buffer;
+  /** K ⊕ opad, followed by the 32-byte inner digest. */
+  outer: Buffer;
+  /** The outer digest. */
+  digest: Buffer;
+}
+
+const BLOCK = 64;
+
+function toKey(secret: string): MacKey {
   if (typeof secret !== "string" || secret.length === 0) {
     throw new TypeError("the decision id secret must be a non-empty string");
   }
-  return createSecretKey(Buffer.from(secret, "utf8"));
+  let key = Buffer.from(secret, "utf8");
+  if (key.length > BLOCK) key = hash("sha256", key, "buffer");
+  const inner = Buffer.alloc(BLOCK + MAX_DECISION_ID_LENGTH);
+  const outer = Buffer.alloc(BLOCK + 32);
+  for (let i = 0; i < BLOCK; i++) {
+    const k = key[i] ?? 0;
+    inner[i] = k ^ 0x36;
+    outer[i] = k ^ 0x5c;
+  }
+  return { inner, outer, digest: Buffer.alloc(32) };
 }
 
-function tagOf(key: KeyObject, signed: string): string {
-  return createHmac("sha256", key)
-    .update(signed, "utf8")
-    .digest()
-    .subarray(0, TAG_BYTES)
-    .toString("base64url");
+/** The tag of `signed`, an ASCII string of at most MAX_DECISION_ID_LENGTH characters. */
+function tagOf(key: MacKey, signed: string): string {
+  const length = key.inner.write(signed, BLOCK, "latin1");
+  const innerDigest = hash("sha256", key.inner.subarray(0, BLOCK + length), "binary");
+  key.outer.write(innerDigest, BLOCK, "latin1");
+  key.digest.write(hash("sha256", key.outer, "binary"), 0, "latin1");
+  return key.digest.toString("base64url", 0, TAG_BYTES);
 }
 
-function verifyOrUndefined(id: string, keys: readonly KeyObject[]): DecisionClaims | undefined {
+/** Scratch space for encoding payloads without a Buffer per id. */
+const payloadScratch = Buffer.alloc(4 * MAX_DECISION_ID_LENGTH);
+
+function base64urlOf(json: string): string {
+  // A UTF-16 code unit takes at most 3 UTF-8 bytes.
+  if (json.length * 3 > payloadScratch.length)
+    return Buffer.from(json, "utf8").toString("base64url");
+  const length = payloadScratch.write(json, 0, "utf8");
+  return payloadScratch.toString("base64url", 0, length);
+}
+
+function verifyOrUndefined(id: string, keys: readonly MacKey[]): DecisionClaims | undefined {
   if (typeof id !== "string" || id.length > MAX_DECISION_ID_LENGTH || !id.startsWith(PREFIX)) {
     return undefined;
   }

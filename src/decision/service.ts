@@ -6,6 +6,7 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { fromJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { timestampFromDate, ValueSchema } from "@bufbuild/protobuf/wkt";
+import type { Counter } from "prom-client";
 import {
   DecisionReason,
   DecisionService,
@@ -34,6 +35,22 @@ import type { Snapshot, SnapshotExperiment } from "./types.js";
 
 type DecisionInit = MessageInitShape<typeof DecisionSchema>;
 
+/**
+ * One flag's decision with its value as plain JSON, before it becomes a
+ * protobuf message (RPC) or JSON text (fast path). Empty strings stand for
+ * absent fields, as in proto3; `value` is absent only for FLAG_NOT_FOUND.
+ */
+export interface PlainDecision {
+  flagKey: string;
+  /** The value as JSON; `hasValue` is false only for FLAG_NOT_FOUND. */
+  value: unknown;
+  hasValue: boolean;
+  decisionId: string;
+  reason: DecisionReason;
+  experimentId: string;
+  variantKey: string;
+}
+
 export const DECIDE_LIMITS = {
   subjectIdLength: 256,
   flagKeys: 200,
@@ -43,7 +60,7 @@ export const DECIDE_LIMITS = {
   cooldownSeconds: 7_776_000,
 };
 
-const REASON_NAMES: Record<DecisionReason, string> = {
+export const REASON_NAMES: Record<DecisionReason, string> = {
   [DecisionReason.UNSPECIFIED]: "unspecified",
   [DecisionReason.DEFAULT]: "default",
   [DecisionReason.EXPERIMENT]: "experiment",
@@ -58,7 +75,7 @@ const REASON_NAMES: Record<DecisionReason, string> = {
 function checkRequest(
   subjectId: string,
   attributes: JsonObject | undefined,
-  flagKeys: string[],
+  flagKeys: readonly string[],
 ): void {
   const v = new FieldViolations();
   if (subjectId === "") v.add("subject_id", "is required");
@@ -94,7 +111,84 @@ function decideAlone(
   return variantKey === undefined ? { kind: "outside_audience" } : { kind: "variant", variantKey };
 }
 
+const OUTCOME_REASONS = {
+  targeting_mismatch: DecisionReason.TARGETING_MISMATCH,
+  outside_audience: DecisionReason.OUTSIDE_AUDIENCE,
+  domain_conflict: DecisionReason.DOMAIN_CONFLICT,
+  participation_limit: DecisionReason.PARTICIPATION_LIMIT,
+} as const;
+
+function decideFlag(
+  snapshot: Snapshot,
+  flagKey: string,
+  subjectId: string,
+  outcomeOf: (experiment: SnapshotExperiment) => ParticipationOutcome,
+  signer: DecisionSigner,
+): PlainDecision {
+  const flag = snapshot.flags.get(flagKey);
+  if (flag === undefined) {
+    return {
+      flagKey,
+      value: undefined,
+      hasValue: false,
+      decisionId: "",
+      reason: DecisionReason.FLAG_NOT_FOUND,
+      experimentId: "",
+      variantKey: "",
+    };
+  }
+  const experiment = snapshot.experimentByFlag.get(flagKey);
+  const decision = (
+    reason: DecisionReason,
+    value: unknown,
+    experimentId = "",
+    variantKey = "",
+    configVersion = 0,
+  ): PlainDecision => ({
+    flagKey,
+    value,
+    hasValue: true,
+    decisionId: signer.sign({
+      flagKey,
+      subjectId,
+      experimentId: experimentId || undefined,
+      variantKey: variantKey || undefined,
+      configVersion,
+    }),
+    reason,
+    experimentId,
+    variantKey,
+  });
+  if (experiment === undefined) return decision(DecisionReason.DEFAULT, flag.defaultValue);
+  const { id, version, controlKey } = experiment;
+  if (experiment.rolledBack) {
+    return decision(
+      DecisionReason.ROLLED_BACK,
+      experiment.values.get(controlKey),
+      id,
+      controlKey,
+      version,
+    );
+  }
+  if (experiment.status !== "running") return decision(DecisionReason.DEFAULT, flag.defaultValue);
+  const outcome = outcomeOf(experiment);
+  if (outcome.kind === "variant") {
+    const { variantKey } = outcome;
+    return decision(
+      DecisionReason.EXPERIMENT,
+      experiment.values.get(variantKey),
+      id,
+      variantKey,
+      version,
+    );
+  }
+  return decision(OUTCOME_REASONS[outcome.kind], flag.defaultValue, id, "", version);
+}
+
 export class DecisionServiceImpl implements ServiceImpl<typeof DecisionService> {
+  /** lotty_decisions_total children, bound once per reason. */
+  private readonly counters: Record<DecisionReason, Counter.Internal>;
+
   constructor(
     private readonly snapshots: SnapshotStore,
     private readonly signer: () => DecisionSigner | undefined,
@@ -102,10 +196,37 @@ export class DecisionServiceImpl implements ServiceImpl<typeof DecisionService> 
     private readonly metrics: DecisionMetrics,
     private readonly db: DatabaseHandle,
     private readonly changes: ChangePublisher,
-  ) {}
+  ) {
+    this.counters = Object.fromEntries(
+      Object.entries(REASON_NAMES).map(([value, reason]) => [
+        value,
+        metrics.decisions.labels({ reason }),
+      ]),
+    ) as Record<DecisionReason, Counter.Internal>;
+  }
 
   decide(req: { subjectId: string; attributes?: JsonObject; flagKeys: string[] }) {
-    checkRequest(req.subjectId, req.attributes, req.flagKeys);
+    const decisions = this.evaluate(req.subjectId, req.attributes, req.flagKeys).map(
+      ({ hasValue, value, ...rest }): DecisionInit => ({
+        ...rest,
+        ...(hasValue ? { value: fromJson(ValueSchema, (value ?? null) as JsonValue) } : {}),
+      }),
+    );
+    return { decisions };
+  }
+
+  /**
+   * Decides every requested flag (all active flags when none are named) for
+   * one subject. Shared by the RPC above and the JSON fast path
+   * (fast-path.ts). Throws ConnectError for bad input and before the first
+   * snapshot is loaded.
+   */
+  evaluate(
+    subjectId: string,
+    attributes: JsonObject | undefined,
+    flagKeys: readonly string[],
+  ): PlainDecision[] {
+    checkRequest(subjectId, attributes, flagKeys);
     const snapshot = this.snapshots.current;
     const signer = this.signer();
     if (snapshot === undefined || signer === undefined) {
@@ -115,113 +236,43 @@ export class DecisionServiceImpl implements ServiceImpl<typeof DecisionService> 
       );
     }
     const started = performance.now();
-    const attributes = req.attributes ?? {};
-    const keys =
-      req.flagKeys.length > 0 ? [...new Set(req.flagKeys)] : [...snapshot.flags.keys()].sort();
+    const attrs = attributes ?? {};
+    const keys = flagKeys.length > 0 ? new Set(flagKeys) : snapshot.sortedFlagKeys;
     let global: Map<string, ParticipationOutcome> | undefined;
     const outcomeOf = (experiment: SnapshotExperiment): ParticipationOutcome => {
       if (!needsGlobalResolution(snapshot.policy, experiment)) {
-        return decideAlone(experiment, req.subjectId, attributes);
+        return decideAlone(experiment, subjectId, attrs);
       }
       global ??= resolveParticipation(
         snapshot,
-        req.subjectId,
-        attributes,
+        subjectId,
+        attrs,
         bucketOf,
         assignVariant,
         Date.now(),
       );
-      return global.get(experiment.id) ?? decideAlone(experiment, req.subjectId, attributes);
+      return global.get(experiment.id) ?? decideAlone(experiment, subjectId, attrs);
     };
-    const decisions: DecisionInit[] = [];
+    const now = Date.now();
+    const decisions: PlainDecision[] = [];
     for (const flagKey of keys) {
-      const decision = this.decideFlag(snapshot, flagKey, req.subjectId, outcomeOf, signer);
+      const decision = decideFlag(snapshot, flagKey, subjectId, outcomeOf, signer);
       decisions.push(decision);
-      const reason = REASON_NAMES[decision.reason as DecisionReason];
-      this.metrics.decisions.inc({ reason });
-      if (decision.decisionId) {
+      this.counters[decision.reason].inc();
+      if (decision.decisionId !== "") {
         this.log.record({
           decisionId: decision.decisionId,
           flagKey,
-          subjectId: req.subjectId,
-          reason,
+          subjectId,
+          reason: REASON_NAMES[decision.reason],
           experimentId: decision.experimentId || undefined,
           variantKey: decision.variantKey || undefined,
-          at: Date.now(),
+          at: now,
         });
       }
     }
     this.metrics.evaluation.observe((performance.now() - started) / 1000);
-    return { decisions };
-  }
-
-  private decideFlag(
-    snapshot: Snapshot,
-    flagKey: string,
-    subjectId: string,
-    outcomeOf: (experiment: SnapshotExperiment) => ParticipationOutcome,
-    signer: DecisionSigner,
-  ): DecisionInit {
-    const flag = snapshot.flags.get(flagKey);
-    if (flag === undefined) return { flagKey, reason: DecisionReason.FLAG_NOT_FOUND };
-    const value = (json: unknown) => fromJson(ValueSchema, json as JsonValue);
-    const experiment = snapshot.experimentByFlag.get(flagKey);
-    const byDefault = (reason: DecisionReason, experimentId = "", version = 0): DecisionInit => ({
-      flagKey,
-      value: value(flag.defaultValue),
-      reason,
-      experimentId,
-      decisionId: signer.sign({
-        flagKey,
-        subjectId,
-        experimentId: experimentId || undefined,
-        configVersion: version,
-      }),
-    });
-    if (experiment === undefined) return byDefault(DecisionReason.DEFAULT);
-    if (experiment.rolledBack) {
-      return {
-        flagKey,
-        value: value(experiment.values.get(experiment.controlKey)),
-        reason: DecisionReason.ROLLED_BACK,
-        experimentId: experiment.id,
-        variantKey: experiment.controlKey,
-        decisionId: signer.sign({
-          flagKey,
-          subjectId,
-          experimentId: experiment.id,
-          variantKey: experiment.controlKey,
-          configVersion: experiment.version,
-        }),
-      };
-    }
-    if (experiment.status !== "running") return byDefault(DecisionReason.DEFAULT);
-    const outcome = outcomeOf(experiment);
-    switch (outcome.kind) {
-      case "targeting_mismatch":
-        return byDefault(DecisionReason.TARGETING_MISMATCH, experiment.id, experiment.version);
-      case "outside_audience":
-        return byDefault(DecisionReason.OUTSIDE_AUDIENCE, experiment.id, experiment.version);
-      case "domain_conflict":
-        return byDefault(DecisionReason.DOMAIN_CONFLICT, experiment.id, experiment.version);
-      case "participation_limit":
-        return byDefault(DecisionReason.PARTICIPATION_LIMIT, experiment.id, experiment.version);
-      case "variant":
-        return {
-          flagKey,
-          value: value(experiment.values.get(outcome.variantKey)),
-          reason: DecisionReason.EXPERIMENT,
-          experimentId: experiment.id,
-          variantKey: outcome.variantKey,
-          decisionId: signer.sign({
-            flagKey,
-            subjectId,
-            experimentId: experiment.id,
-            variantKey: outcome.variantKey,
-            configVersion: experiment.version,
-          }),
-        };
-    }
+    return decisions;
   }
 
   async getParticipationPolicy() {

@@ -10,8 +10,8 @@
 import type { EntityManager } from "@mikro-orm/core";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Subscription } from "@nats-io/transport-node";
-import { Flag } from "../flags/entities.js";
-import { Experiment } from "../experiments/entities.js";
+import type { FlagValueType } from "../flags/entities.js";
+import type { ExperimentConfig } from "../experiments/entities.js";
 import { parseRule } from "../targeting/index.js";
 import type { Bus, BusNames } from "../platform/bus.js";
 import type { Logger } from "../platform/logging.js";
@@ -52,11 +52,35 @@ export async function currentVersion(em: EntityManager): Promise<string> {
   return [row.f, row.e, row.p].map((v) => String(v ?? "-")).join("|");
 }
 
+/** The columns of an experiment row the snapshot reads. */
+interface ExperimentRow {
+  id: string;
+  flag_key: string;
+  status: string;
+  version: number;
+  rolled_back: boolean;
+  config: ExperimentConfig;
+  started_at: Date | null;
+  created_at: Date;
+  completed_at: Date | null;
+}
+
+/**
+ * Builds a snapshot from plain rows (no entities: hydrating 10k flags
+ * through the ORM's identity map costs far more memory than the snapshot
+ * itself holds; see docs/benchmarks.md, P8).
+ */
 export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<Snapshot> {
+  const connection = em.getConnection();
   const version = await currentVersion(em);
   const [flagRows, experimentRows, stored] = await Promise.all([
-    em.find(Flag, { archivedAt: null }),
-    em.find(Experiment, { status: { $in: ["running", "paused"] } }),
+    connection.execute<{ key: string; type: FlagValueType; default_value: unknown }[]>(
+      `select key, type, default_value from flags where archived_at is null`,
+    ),
+    connection.execute<ExperimentRow[]>(
+      `select id, flag_key, status, version, rolled_back, config, started_at, created_at, completed_at
+         from experiments where status in ('running', 'paused')`,
+    ),
     readPolicy(em),
   ]);
   const policy =
@@ -67,43 +91,31 @@ export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<
           cooldownSeconds: stored.cooldownSeconds,
         };
   const flags = new Map<string, SnapshotFlag>();
-  for (const flag of flagRows) {
-    flags.set(flag.key, { key: flag.key, type: flag.type, defaultValue: flag.defaultValue });
+  for (const row of flagRows) {
+    flags.set(row.key, { key: row.key, type: row.type, defaultValue: row.default_value });
   }
   const experimentByFlag = new Map<string, SnapshotExperiment>();
   const running: SnapshotExperiment[] = [];
-  for (const row of experimentRows) {
-    const config = row.config;
-    let ranges: SnapshotExperiment["ranges"];
-    try {
-      ranges = variantRanges(config.variants, config.audiencePercent);
-    } catch (error) {
-      // Validated when saved; a stored layout that no longer fits must not
-      // stop every reload: the experiment is left out and its flag serves
-      // the default.
-      logger.error(
-        { err: error, experimentId: row.id },
-        "stored variant layout is invalid; experiment skipped",
-      );
-      continue;
-    }
-    const rule = compileStoredRule(row.id, config.targetingRule, logger);
+  for (const row of experimentRows as ExperimentRow[]) {
+    const config: ExperimentConfig = row.config;
+    const ranges = storedRanges(row, logger);
+    if (ranges === undefined) continue;
     const control = config.variants.find((v) => v.control);
     const experiment: SnapshotExperiment = {
       id: row.id,
-      flagKey: row.flag.key,
+      flagKey: row.flag_key,
       salt: row.id,
       version: row.version,
       status: row.status as "running" | "paused",
-      rolledBack: row.rolledBack,
+      rolledBack: row.rolled_back,
       audiencePercent: config.audiencePercent,
       ranges,
       controlKey: control?.key ?? "",
       values: new Map(config.variants.map((v) => [v.key, v.value])),
-      rule,
+      rule: compileStoredRule(row.id, config.targetingRule, logger),
       conflictDomains: config.conflictDomains,
       priority: config.priority,
-      startedAt: row.startedAt?.getTime() ?? row.createdAt.getTime(),
+      startedAt: toMs(row.started_at ?? row.created_at),
     };
     if (flags.has(experiment.flagKey)) experimentByFlag.set(experiment.flagKey, experiment);
     // Paused experiments keep their place in the ranking, so pausing one
@@ -114,11 +126,12 @@ export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<
   const recentlyCompleted: CompletedExperiment[] = [];
   const since = cooldownHistoryStartMs(running, policy);
   if (since !== undefined) {
-    const completed = await em.find(Experiment, {
-      status: { $in: ["completed", "archived"] },
-      completedAt: { $gte: new Date(since) },
-    });
-    for (const row of completed) {
+    const completed = await connection.execute<ExperimentRow[]>(
+      `select id, flag_key, status, version, rolled_back, config, started_at, created_at, completed_at
+         from experiments where status in ('completed', 'archived') and completed_at >= ?`,
+      [new Date(since)],
+    );
+    for (const row of completed as ExperimentRow[]) {
       const ranges = storedRanges(row, logger);
       if (ranges === undefined) continue;
       recentlyCompleted.push({
@@ -126,7 +139,7 @@ export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<
         salt: row.id,
         ranges,
         rule: compileStoredRule(row.id, row.config.targetingRule, logger),
-        completedAt: (row.completedAt as Date).getTime(),
+        completedAt: toMs(row.completed_at as Date),
       });
     }
   }
@@ -134,6 +147,7 @@ export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<
     version,
     builtAt: Date.now(),
     flags,
+    sortedFlagKeys: [...flags.keys()].sort(),
     experimentByFlag,
     running,
     policy,
@@ -141,12 +155,20 @@ export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<
   };
 }
 
+/** Timestamps come back as Date (or as text from some drivers). */
+function toMs(value: Date | string): number {
+  return value instanceof Date ? value.getTime() : new Date(value).getTime();
+}
+
 /**
  * The stored layout as bucket ranges. Layouts are validated when saved; one
  * that no longer fits must not stop every reload, so the experiment is left
  * out (its flag serves the default) and the problem logged.
  */
-function storedRanges(row: Experiment, logger: Logger): SnapshotExperiment["ranges"] | undefined {
+function storedRanges(
+  row: ExperimentRow,
+  logger: Logger,
+): SnapshotExperiment["ranges"] | undefined {
   try {
     return variantRanges(row.config.variants, row.config.audiencePercent);
   } catch (error) {

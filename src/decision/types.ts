@@ -58,6 +58,8 @@ export interface Snapshot {
   version: string;
   builtAt: number;
   flags: ReadonlyMap<string, SnapshotFlag>;
+  /** Every flag key, sorted: the answer order when a request names no flags. */
+  sortedFlagKeys: readonly string[];
   /** The running or paused experiment of each flag that has one. */
   experimentByFlag: ReadonlyMap<string, SnapshotExperiment>;
   /**

@@ -9,7 +9,7 @@
  * unreachable, keys verified before stay valid (stale entries are kept
  * until a lookup succeeds), so decide keeps serving known callers.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 import { Code, ConnectError, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { principalKey } from "./request-context.js";
@@ -30,7 +30,7 @@ export function generateApiKeySecret(): string {
 }
 
 export function hashApiKey(secret: string): string {
-  return createHash("sha256").update(secret, "utf8").digest("hex");
+  return hash("sha256", secret, "hex");
 }
 
 /** Looks a key hash up in storage; undefined when unknown or revoked. */
@@ -102,19 +102,38 @@ export class Authenticator {
   }
 }
 
+/**
+ * Authenticates a caller of `service/method` and checks the role table;
+ * throws UNAUTHENTICATED or PERMISSION_DENIED.
+ */
+export async function authorize(
+  authenticator: Authenticator,
+  service: string,
+  method: string,
+  authorization: string | null,
+): Promise<Principal> {
+  const principal = await authenticator.authenticate(authorization);
+  const allowed = allowedRoles(service, method);
+  if (!allowed.some((role) => principal.roles.has(role))) {
+    throw new ConnectError(
+      `${service}/${method} is not allowed for your roles`,
+      Code.PermissionDenied,
+    );
+  }
+  return principal;
+}
+
 /** Authenticates every RPC but health and reflection, then checks the role table. */
 export function authInterceptor(authenticator: Authenticator): Interceptor {
   return (next) => async (req) => {
     const service = req.service.typeName;
     if (isPublicService(service)) return next(req);
-    const principal = await authenticator.authenticate(req.header.get("authorization"));
-    const allowed = allowedRoles(service, req.method.name);
-    if (!allowed.some((role) => principal.roles.has(role))) {
-      throw new ConnectError(
-        `${service}/${req.method.name} is not allowed for your roles`,
-        Code.PermissionDenied,
-      );
-    }
+    const principal = await authorize(
+      authenticator,
+      service,
+      req.method.name,
+      req.header.get("authorization"),
+    );
     req.contextValues.set(principalKey, principal);
     return next(req);
   };

@@ -9,12 +9,21 @@ import { loggerKey, requestIdKey } from "./request-context.js";
 import { observeStream } from "./streams.js";
 import { isUnavailableError } from "./errors.js";
 
-/** Services whose successful calls are logged at debug, not info (probes). */
+/**
+ * Services whose successful calls are logged at debug, not info: probes,
+ * and Decide, which runs thousands of times a second (its outcomes are in
+ * the metrics and the decision log). Failures are logged at info or above.
+ */
 const QUIET_SERVICES = new Set([
   "grpc.health.v1.Health",
   "grpc.reflection.v1.ServerReflection",
   "grpc.reflection.v1alpha.ServerReflection",
 ]);
+const QUIET_METHODS = new Set(["lotty.decision.v1.DecisionService/Decide"]);
+
+export function isQuietRpc(service: string, method: string): boolean {
+  return QUIET_SERVICES.has(service) || QUIET_METHODS.has(`${service}/${method}`);
+}
 
 export function codeName(error: unknown): string {
   if (error === undefined) return "OK";
@@ -25,6 +34,30 @@ export function codeName(error: unknown): string {
         ? Code.Unavailable
         : Code.Internal;
   return Code[code];
+}
+
+/**
+ * Logs how an RPC ended: quiet successes at debug, others at info,
+ * INTERNAL/UNKNOWN at error (the cause was logged where it was caught).
+ */
+export function logRpcOutcome(
+  logger: Logger,
+  service: string,
+  method: string,
+  error: unknown,
+  startedAt: number,
+): void {
+  const code = codeName(error);
+  const durationMs = Math.round((performance.now() - startedAt) * 1000) / 1000;
+  const fields = { code, durationMs };
+  if (error === undefined) {
+    if (isQuietRpc(service, method)) logger.debug(fields, "rpc");
+    else logger.info(fields, "rpc");
+  } else if (code === "Internal" || code === "Unknown") {
+    logger.error(fields, "rpc");
+  } else {
+    logger.info({ ...fields, error: (error as Error).message }, "rpc");
+  }
 }
 
 /** Gives each RPC a child logger and logs its outcome once it completes. */
@@ -38,19 +71,8 @@ export function requestLogInterceptor(rootLogger: Logger): Interceptor {
       method: req.method.name,
     });
     req.contextValues.set(loggerKey, logger);
-    const done = (error: unknown) => {
-      const code = codeName(error);
-      const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-      const fields = { code, durationMs };
-      if (error === undefined) {
-        if (QUIET_SERVICES.has(req.service.typeName)) logger.debug(fields, "rpc");
-        else logger.info(fields, "rpc");
-      } else if (code === "Internal" || code === "Unknown") {
-        logger.error(fields, "rpc");
-      } else {
-        logger.info({ ...fields, error: (error as Error).message }, "rpc");
-      }
-    };
+    const done = (error: unknown) =>
+      logRpcOutcome(logger, req.service.typeName, req.method.name, error, started);
     try {
       const res = await next(req);
       res.header.set("x-request-id", reqId);

@@ -101,6 +101,26 @@ describe("sign and verify", () => {
     expect(tag).toBe(expectedTag);
   });
 
+  it("computes the same tag as createHmac for any secret, short or longer than a block", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 200, unit: "binary" }),
+        fc.string({ maxLength: 300, unit: "binary" }),
+        (secret, subjectId) => {
+          const id = createDecisionSigner(secret).sign({ ...withoutExperiment, subjectId });
+          const dot = id.lastIndexOf(".");
+          const expected = createHmac("sha256", Buffer.from(secret, "utf8"))
+            .update(id.slice(0, dot))
+            .digest()
+            .subarray(0, 16)
+            .toString("base64url");
+          expect(id.slice(dot + 1)).toBe(expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it.each([
     ["a negative version", { ...withoutExperiment, configVersion: -1 }, RangeError],
     ["a fractional version", { ...withoutExperiment, configVersion: 1.5 }, RangeError],
