@@ -154,6 +154,7 @@ export async function decide(): Promise<Record<string, number>> {
         decide_p99_ms_at_half_load: half.p99,
         decide_max_ms_at_half_load: half.max,
         bare_p99_ms_at_same_rate: bareHalf.p99,
+        generator_send_lag_p99_ms: half.sendLagP99,
         response_bytes: Buffer.byteLength(answer),
       };
     } finally {

@@ -118,6 +118,8 @@ export interface FixedRateResult {
   p50: number;
   p99: number;
   max: number;
+  /** p99 of how late the generator itself sent requests (its own stalls). */
+  sendLagP99: number;
   non2xx: number;
   errors: number;
 }

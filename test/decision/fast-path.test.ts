@@ -167,6 +167,20 @@ describe("Decide fast path", () => {
       expect(answer.status).toBe(200);
       expect(answer.headers["x-request-id"]).toMatch(/^[\w-]{36}$/);
     }
+    // Bodies outside the common shape are read by protobuf's JSON reader on
+    // both paths; whatever it answers, both answer the same.
+    const odd = [
+      `{"subjectId":"u","attributes":{"nested":{"a":1},"list":[1,"x"],"none":null},"flagKeys":["${flags.targeted}"]}`,
+      '{"subjectId":"u","attributes":{"big":1e999}}',
+      '{"subjectId":null,"flagKeys":null}',
+      '{"subjectId":"a","subjectId":"b"}',
+      '{"subjectId":"u","attributes":[]}',
+      '{"subjectId":"u","flagKeys":[1]}',
+      '["not an object"]',
+      "null",
+      "",
+    ];
+    for (const body of odd) await expectSameAnswer(json(viewer.key), body);
     const variants = new Set<string>();
     for (let i = 0; i < 40; i++) {
       const answer = await postH1(
