@@ -6,6 +6,7 @@ import type { MigrationObject } from "@mikro-orm/core";
 import { Migration20261122141141_Initial } from "./Migration20261122141141_Initial.js";
 import { Migration20261122144258_ManagementPlane } from "./Migration20261122144258_ManagementPlane.js";
 import { Migration20261122144300_CatalogSeed } from "./Migration20261122144300_CatalogSeed.js";
+import { Migration20261122170000_EventStore } from "./Migration20261122170000_EventStore.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261122141141_Initial", class: Migration20261122141141_Initial },
@@ -14,4 +15,5 @@ export const migrationsList: MigrationObject[] = [
     class: Migration20261122144258_ManagementPlane,
   },
   { name: "Migration20261122144300_CatalogSeed", class: Migration20261122144300_CatalogSeed },
+  { name: "Migration20261122170000_EventStore", class: Migration20261122170000_EventStore },
 ];

@@ -37,6 +37,11 @@ import { createDecisionSigner, type DecisionSigner } from "./decision/decision-i
 import { ensureBootstrapAdmin } from "./access/bootstrap.js";
 import { keyLookup } from "./access/service.js";
 import { lottyRoutes } from "./connect.js";
+import { EventStore } from "./events/store.js";
+import { EventConsumer } from "./events/consumer.js";
+import { EventServiceImpl } from "./events/service.js";
+import { createEventMetrics, type EventMetrics } from "./events/metrics.js";
+import { RateLimiter } from "./events/rate-limit.js";
 
 /** Limits applied to every RPC (documented in docs/architecture.md). */
 export const RPC_LIMITS = {
@@ -81,6 +86,13 @@ export class App {
   readonly decisionLog: DecisionLog;
   /** The decide service, also callable in-process (tests, benchmarks). */
   readonly decision: DecisionServiceImpl;
+  /** IngestEvents, also callable in-process (tests, benchmarks). */
+  readonly events: EventServiceImpl;
+  readonly eventMetrics: EventMetrics;
+  /** The event store; set once the database is up. */
+  eventStore: EventStore | undefined;
+  /** The event store consumer; runs in processes with the workers role. */
+  eventConsumer: EventConsumer | undefined;
   private signer: DecisionSigner | undefined;
   bus: Bus | undefined;
   /** A generated bootstrap admin key to show once (first start only). */
@@ -126,6 +138,17 @@ export class App {
       this.db,
       this.changes,
     ));
+    this.eventMetrics = createEventMetrics(this.metrics.registry);
+    const events = (this.events = new EventServiceImpl({
+      snapshots: this.snapshots,
+      signer: () => this.signer,
+      bus: () => this.bus,
+      names: this.names,
+      store: () => this.eventStore,
+      limiter: new RateLimiter(this.config.ingestRateLimit),
+      metrics: this.eventMetrics,
+      logger: this.logger,
+    }));
     const rpc = connectNodeAdapter({
       routes: lottyRoutes({
         db: this.db,
@@ -133,6 +156,7 @@ export class App {
         readiness: this.readiness,
         changes: this.changes,
         decision,
+        events,
         serveApi: this.config.roles !== "workers",
       }),
       interceptors: [
@@ -206,7 +230,18 @@ export class App {
 
   private async startDependencies(): Promise<void> {
     await Promise.all([this.startDatabase(), this.startNats()]);
-    if (!this.shutdown.signal.aborted) this.logger.info("dependencies ready");
+    if (this.shutdown.signal.aborted) return;
+    if (this.config.roles !== "api" && this.bus !== undefined && this.eventStore !== undefined) {
+      this.eventConsumer = new EventConsumer(
+        this.bus,
+        this.names,
+        this.eventStore,
+        this.eventMetrics,
+        this.logger,
+      );
+      this.eventConsumer.start();
+    }
+    this.logger.info("dependencies ready");
   }
 
   private async startDatabase(): Promise<void> {
@@ -237,6 +272,7 @@ export class App {
     this.generatedAdminKey = bootstrap.generatedKey;
     this.decisionSecret = await ensureDecisionSecret(em, this.config.decisionSecret);
     this.signer = createDecisionSigner(this.decisionSecret);
+    this.eventStore = new EventStore(url, { retentionDays: this.config.eventRetentionDays });
     this.db.set(this.orm);
     this.migrated = true;
     if (this.config.roles !== "workers") await this.snapshots.start();
@@ -276,8 +312,10 @@ export class App {
       await this.server.close(this.options.shutdownGraceMs ?? 10_000);
       await this.startup;
       this.snapshots.stop();
+      await this.eventConsumer?.stop();
       await this.decisionLog.stop();
       await this.bus?.close();
+      await this.eventStore?.close();
       await this.orm?.close(true);
       this.db.set(undefined);
       await this.localNats?.stop();

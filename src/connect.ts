@@ -43,6 +43,7 @@ import { CatalogServiceImpl } from "./catalog/service.js";
 import { FlagServiceImpl } from "./flags/service.js";
 import { ExperimentServiceImpl } from "./experiments/service.js";
 import type { DecisionServiceImpl } from "./decision/service.js";
+import type { EventServiceImpl } from "./events/service.js";
 import type { Authenticator } from "./platform/auth.js";
 import type { DatabaseHandle } from "./platform/database-handle.js";
 import type { Readiness } from "./platform/readiness.js";
@@ -87,6 +88,7 @@ export interface RouteDeps {
   readiness: Readiness;
   changes: ChangePublisher;
   decision: DecisionServiceImpl;
+  events: EventServiceImpl;
   /** False for a workers-only process: it serves health and reflection only. */
   serveApi: boolean;
 }
@@ -99,6 +101,7 @@ export function lottyRoutes(deps: RouteDeps) {
       router.service(FlagService, new FlagServiceImpl(deps.db, deps.changes));
       router.service(ExperimentService, new ExperimentServiceImpl(deps.db, deps.changes));
       router.service(DecisionService, deps.decision);
+      router.service(EventService, deps.events);
       for (const service of LOTTY_SERVICES) {
         if (!router.handlers.some((h) => h.service === service)) router.service(service, {});
       }

@@ -18,7 +18,7 @@ import type { Logger } from "../platform/logging.js";
 import { variantRanges } from "./bucketing.js";
 import { DEFAULT_POLICY, POLICY_SETTING, readPolicy } from "./policy-store.js";
 import { cooldownHistoryStartMs, type CompletedExperiment } from "./eligibility.js";
-import type { Snapshot, SnapshotExperiment, SnapshotFlag } from "./types.js";
+import type { Snapshot, SnapshotEventType, SnapshotExperiment, SnapshotFlag } from "./types.js";
 
 /** How often the version is compared with the database. */
 export const VERSION_POLL_MS = 2_000;
@@ -45,11 +45,14 @@ export async function currentVersion(em: EntityManager): Promise<string> {
        (select count(*) || ':' || coalesce(md5(string_agg(
           id::text || '|' || status || '|' || version || '|' || rolled_back::text || '|' ||
           updated_at::text, ',' order by id)), '') from experiments) as e,
-       (select updated_at::text || '|' || md5(value) from settings where key = ?) as p`,
+       (select updated_at::text || '|' || md5(value) from settings where key = ?) as p,
+       (select count(*) || ':' || coalesce(md5(string_agg(
+          key || '|' || updated_at::text || '|' || coalesce(archived_at::text, ''),
+          ',' order by key)), '') from event_types) as t`,
     [POLICY_SETTING],
   );
   const row = rows[0] ?? {};
-  return [row.f, row.e, row.p].map((v) => String(v ?? "-")).join("|");
+  return [row.f, row.e, row.p, row.t].map((v) => String(v ?? "-")).join("|");
 }
 
 /** The columns of an experiment row the snapshot reads. */
@@ -73,15 +76,28 @@ interface ExperimentRow {
 export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<Snapshot> {
   const connection = em.getConnection();
   const version = await currentVersion(em);
-  const [flagRows, experimentRows, stored] = await Promise.all([
-    connection.execute<{ key: string; type: FlagValueType; default_value: unknown }[]>(
-      `select key, type, default_value from flags where archived_at is null`,
-    ),
+  const [flagRows, experimentRows, stored, eventTypeRows, knownExperimentRows] = await Promise.all([
+    connection.execute<
+      { key: string; type: FlagValueType; default_value: unknown; archived: boolean }[]
+    >(`select key, type, default_value, archived_at is not null as archived from flags`),
     connection.execute<ExperimentRow[]>(
       `select id, flag_key, status, version, rolled_back, config, started_at, created_at, completed_at
          from experiments where status in ('running', 'paused')`,
     ),
     readPolicy(em),
+    connection.execute<
+      {
+        key: string;
+        archived: boolean;
+        requires_exposure: boolean;
+        properties: SnapshotEventType["properties"];
+      }[]
+    >(
+      `select key, archived_at is not null as archived, requires_exposure, properties from event_types`,
+    ),
+    connection.execute<{ id: string }[]>(
+      `select id from experiments where started_at is not null or status in ('running', 'paused', 'completed')`,
+    ),
   ]);
   const policy =
     stored === undefined
@@ -91,8 +107,30 @@ export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<
           cooldownSeconds: stored.cooldownSeconds,
         };
   const flags = new Map<string, SnapshotFlag>();
-  for (const row of flagRows) {
+  const knownFlagKeys = new Set<string>();
+  for (const row of flagRows as {
+    key: string;
+    type: FlagValueType;
+    default_value: unknown;
+    archived: boolean;
+  }[]) {
+    knownFlagKeys.add(row.key);
+    if (row.archived) continue;
     flags.set(row.key, { key: row.key, type: row.type, defaultValue: row.default_value });
+  }
+  const eventTypes = new Map<string, SnapshotEventType>();
+  for (const row of eventTypeRows as {
+    key: string;
+    archived: boolean;
+    requires_exposure: boolean;
+    properties: SnapshotEventType["properties"];
+  }[]) {
+    eventTypes.set(row.key, {
+      key: row.key,
+      archived: row.archived,
+      requiresExposure: row.requires_exposure,
+      properties: row.properties,
+    });
   }
   const experimentByFlag = new Map<string, SnapshotExperiment>();
   const running: SnapshotExperiment[] = [];
@@ -152,6 +190,9 @@ export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<
     running,
     policy,
     recentlyCompleted,
+    eventTypes,
+    knownFlagKeys,
+    knownExperimentIds: new Set((knownExperimentRows as { id: string }[]).map((row) => row.id)),
   };
 }
 

@@ -53,6 +53,18 @@ export interface ParticipationPolicy {
   cooldownSeconds: number;
 }
 
+/** An event type as ingestion validates against it. */
+export interface SnapshotEventType {
+  key: string;
+  archived: boolean;
+  requiresExposure: boolean;
+  properties: readonly {
+    name: string;
+    type: "string" | "number" | "bool" | "timestamp";
+    required: boolean;
+  }[];
+}
+
 export interface Snapshot {
   /** Changes whenever anything decide depends on changes. */
   version: string;
@@ -71,4 +83,10 @@ export interface Snapshot {
   policy: ParticipationPolicy;
   /** Experiments completed recently enough to start a cooldown (empty without one). */
   recentlyCompleted: readonly CompletedExperiment[];
+  /** Every event type, archived ones included (ingestion's catalog). */
+  eventTypes: ReadonlyMap<string, SnapshotEventType>;
+  /** Every flag key ever created, archived ones included (decision ids refer to them). */
+  knownFlagKeys: ReadonlySet<string>;
+  /** Every experiment id that was ever started (decision ids refer to them). */
+  knownExperimentIds: ReadonlySet<string>;
 }

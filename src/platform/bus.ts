@@ -8,11 +8,13 @@
  *   <P>_DECISIONS  <p>.decisions.>  decision log written asynchronously by decide
  *   <P>_LIFECYCLE  <p>.lifecycle.>  experiment.* and guardrail.* notifications
  *   <P>_CONFIG     <p>.config.>     configuration changes that refresh decide snapshots
+ *   <P>_DEADLETTER <p>.deadletter.> messages a consumer could not process, kept for inspection
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
   jetstream,
   jetstreamManager,
+  AckPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
   DiscardPolicy,
@@ -64,11 +66,22 @@ export function lottyStreams(names: BusNames): StreamSpec[] {
     },
     consumers: [],
   });
+  const events = stream("EVENTS", 7, { duplicate_window: 2 * 60 * NANOS_PER_SECOND });
+  // The event store (src/events/consumer.ts): never gives up on a message by
+  // itself (poison messages are moved to DEADLETTER by the consumer).
+  events.consumers.push({
+    durable_name: "event-store",
+    ack_policy: AckPolicy.Explicit,
+    max_deliver: -1,
+    ack_wait: 60 * NANOS_PER_SECOND,
+    max_ack_pending: 200,
+  });
   return [
-    stream("EVENTS", 7, { duplicate_window: 2 * 60 * NANOS_PER_SECOND }),
+    events,
     stream("DECISIONS", 7),
     stream("LIFECYCLE", 30),
     stream("CONFIG", 1, { max_msgs_per_subject: 16 }),
+    stream("DEADLETTER", 30),
   ];
 }
 

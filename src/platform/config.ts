@@ -26,7 +26,14 @@ export interface Config {
   logLevel: LogLevel;
   /** Origins allowed to call from browsers (Connect-Web); empty disables CORS. */
   corsOrigins: string[];
+  /** Events per second each API key may ingest (per process); 0 = unlimited. */
+  ingestRateLimit: number;
+  /** Days of events kept; older daily partitions are dropped. */
+  eventRetentionDays: number;
 }
+
+export const DEFAULT_INGEST_RATE_LIMIT = 50_000;
+export const DEFAULT_EVENT_RETENTION_DAYS = 90;
 
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
 
@@ -100,6 +107,21 @@ const envSchema = z.object({
     z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).optional(),
   ),
   LOTTY_CORS_ORIGINS: optionalString,
+  LOTTY_INGEST_RATE_LIMIT: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d{1,9}$/, "must be a whole number of events per second (0 = unlimited)")
+      .transform(Number)
+      .optional(),
+  ),
+  LOTTY_EVENT_RETENTION_DAYS: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d{1,5}$/, "must be a whole number of days from 8 to 36500")
+      .transform(Number)
+      .refine((n) => n >= 8 && n <= 36_500, "must be a whole number of days from 8 to 36500")
+      .optional(),
+  ),
 });
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -129,6 +151,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
         .split(",")
         .map((s) => s.trim())
         .filter((s) => s !== ""),
+      ingestRateLimit: e.LOTTY_INGEST_RATE_LIMIT ?? DEFAULT_INGEST_RATE_LIMIT,
+      eventRetentionDays: e.LOTTY_EVENT_RETENTION_DAYS ?? DEFAULT_EVENT_RETENTION_DAYS,
     },
   };
 }

@@ -1,0 +1,208 @@
+/**
+ * The event store consumer (workers role): a durable pull consumer on the
+ * events stream that applies messages to PostgreSQL in batches and acks
+ * them only after the transaction commits.
+ *
+ * Failures:
+ * - PostgreSQL unreachable: the batch is nak'ed with a delay and the
+ *   consumer waits; nothing is dropped (the consumer never gives up on a
+ *   message for that reason).
+ * - A batch that fails for another reason is retried message by message
+ *   to find the culprit; a message that fails on its own MAX_ATTEMPTS
+ *   times, or cannot be decoded at all, is published to the dead-letter
+ *   stream (<p>.deadletter.events, with the reason in a header), counted
+ *   in lotty_events_dead_letters_total, logged, and terminated, so it no
+ *   longer blocks the stream.
+ */
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { Bus, BusNames } from "../platform/bus.js";
+import { isUnavailableError } from "../platform/errors.js";
+import type { Logger } from "../platform/logging.js";
+import { decodeMessage, type EventMessage } from "./message.js";
+import type { EventMetrics } from "./metrics.js";
+import type { EventStore } from "./store.js";
+
+export const EVENT_STORE_CONSUMER = "event-store";
+/** Messages applied per transaction. */
+export const BATCH_MESSAGES = 20;
+/** Deliveries of a failing message before it goes to the dead-letter stream. */
+export const MAX_ATTEMPTS = 5;
+/** How often pending attributions are swept and gauges refreshed. */
+export const HOUSEKEEPING_MS = 30_000;
+const RETENTION_EVERY_MS = 3_600_000;
+
+interface Decoded {
+  id: string;
+  message: EventMessage;
+  msg: JsMsg;
+}
+
+export class EventConsumer {
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private messages: ConsumerMessages | undefined;
+  private readonly queue: JsMsg[] = [];
+  private wake: (() => void) | undefined;
+  private housekeeping: NodeJS.Timeout | undefined;
+  private lastRetention = 0;
+  private lastWarning = 0;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly names: BusNames,
+    private readonly store: EventStore,
+    private readonly metrics: EventMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    this.loop = this.run();
+    this.housekeeping = setInterval(() => void this.houseKeep(), HOUSEKEEPING_MS);
+    this.housekeeping.unref();
+  }
+
+  /** Stops pulling, finishes the batch in hand and leaves the rest to redelivery. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.housekeeping);
+    await this.messages?.close().catch(() => {});
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const consumer = await this.bus.js.consumers.get(
+          `${this.names.streamPrefix}_EVENTS`,
+          EVENT_STORE_CONSUMER,
+        );
+        this.messages = await consumer.consume({
+          max_messages: 100,
+          callback: (msg) => {
+            this.queue.push(msg);
+            this.wake?.();
+          },
+        });
+        const closed = this.messages.closed();
+        let ended = false;
+        void closed.finally(() => {
+          ended = true;
+          this.wake?.();
+        });
+        while (!this.stopped && !ended) {
+          if (this.queue.length === 0) {
+            await new Promise<void>((resolve) => (this.wake = resolve));
+            this.wake = undefined;
+            continue;
+          }
+          await this.process(this.queue.splice(0, BATCH_MESSAGES));
+        }
+        // Messages pulled but not processed are redelivered after ack_wait.
+        this.queue.splice(0);
+      } catch (error) {
+        this.warn(error, "event store consumer failed; restarting");
+        await sleep(1_000);
+      }
+    }
+  }
+
+  private async process(batch: JsMsg[]): Promise<void> {
+    const decoded: Decoded[] = [];
+    for (const msg of batch) {
+      try {
+        decoded.push({
+          id: msg.headers?.get("Nats-Msg-Id") || `seq:${msg.seq}`,
+          message: decodeMessage(msg.data),
+          msg,
+        });
+      } catch (error) {
+        await this.deadLetter(msg, `undecodable message: ${(error as Error).message}`);
+      }
+    }
+    if (decoded.length > 0) await this.applyAll(decoded);
+  }
+
+  private async applyAll(decoded: Decoded[]): Promise<void> {
+    try {
+      const result = await this.store.apply(decoded);
+      for (const d of decoded) d.msg.ack();
+      this.metrics.stored.inc(result.stored);
+    } catch (error) {
+      if (isUnavailableError(error)) {
+        this.warn(error, "database unavailable; event messages will be retried");
+        for (const d of decoded) d.msg.nak(2_000);
+        await sleep(1_000);
+        return;
+      }
+      if (decoded.length > 1) {
+        // Find the message that fails: apply each on its own.
+        for (const d of decoded) await this.applyAll([d]);
+        return;
+      }
+      const [d] = decoded as [Decoded];
+      const attempts = d.msg.info.deliveryCount;
+      if (attempts >= MAX_ATTEMPTS) {
+        await this.deadLetter(d.msg, (error as Error).message);
+      } else {
+        this.logger.warn(
+          { err: error, seq: d.msg.seq, attempts },
+          "event message failed; it will be retried",
+        );
+        d.msg.nak(Math.min(30_000, 500 * 2 ** attempts));
+      }
+    }
+  }
+
+  private async deadLetter(msg: JsMsg, reason: string): Promise<void> {
+    const h = natsHeaders();
+    h.set("Lotty-Dead-Letter-Reason", reason.slice(0, 500));
+    h.set("Lotty-Original-Sequence", String(msg.seq));
+    try {
+      await this.bus.js.publish(`${this.names.subjectPrefix}.deadletter.events`, msg.data, {
+        headers: h,
+      });
+      msg.term(reason.slice(0, 200));
+      this.metrics.deadLetters.inc();
+      this.logger.error({ seq: msg.seq, reason }, "event message moved to the dead-letter stream");
+    } catch (error) {
+      this.warn(error, "could not publish a dead letter; the message will be retried");
+      msg.nak(5_000);
+    }
+  }
+
+  /** Drops expired pending attributions, refreshes gauges, applies retention hourly. */
+  async houseKeep(now = Date.now()): Promise<void> {
+    try {
+      const dropped = await this.store.dropExpiredPending();
+      this.metrics.attributionDropped.inc(dropped);
+      this.metrics.pendingAttribution.set(await this.store.pendingCount());
+      const info = await this.bus.jsm.consumers.info(
+        `${this.names.streamPrefix}_EVENTS`,
+        EVENT_STORE_CONSUMER,
+      );
+      this.metrics.consumerLag.set(info.num_pending);
+      if (now - this.lastRetention >= RETENTION_EVERY_MS) {
+        this.lastRetention = now;
+        const partitions = await this.store.applyRetention(now);
+        if (partitions.length > 0) {
+          this.logger.info({ partitions }, "dropped event partitions past retention");
+        }
+      }
+    } catch (error) {
+      this.warn(error, "event store housekeeping failed");
+    }
+  }
+
+  private warn(error: unknown, message: string): void {
+    const now = Date.now();
+    if (now - this.lastWarning < 10_000) return;
+    this.lastWarning = now;
+    this.logger.warn({ err: error }, message);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,472 @@
+/**
+ * The event store: writes batches of accepted events to PostgreSQL and
+ * keeps attribution and the derived counts in the same transaction
+ * (docs/events.md). Everything here is plain SQL over a small pg pool of
+ * its own: a few set-based statements per batch (unnest arrays), never a
+ * statement per event.
+ *
+ * Counting rule: an event is counted when its type does not require an
+ * exposure, or when an exposure with its decision id exists. One that
+ * requires an exposure and has none waits in pending_attributions until
+ * its exposure arrives or its horizon (occurred_at + 7 days) passes.
+ */
+import pg from "pg";
+import { mergeStats, type EventMessage, type IngestStat } from "./message.js";
+import { EVENT_LIMITS, type AcceptedEvent } from "./validation.js";
+
+const DAY_MS = 86_400_000;
+
+export interface ApplyResult {
+  /** Events stored for the first time. */
+  stored: number;
+  /** Events that were already stored (dropped as duplicates). */
+  duplicates: number;
+  /** Events counted by this transaction (new ones and newly attributed ones). */
+  counted: number;
+  /** Events left waiting for their exposure. */
+  pending: number;
+}
+
+export interface EventStoreOptions {
+  /** How many days of event partitions to keep; older ones are dropped. */
+  retentionDays: number;
+  /** Pool size; the consumer and the duplicate lookups share it. */
+  maxConnections?: number;
+}
+
+/** A counted event as the rollups need it. */
+interface CountedEvent {
+  experimentId: string;
+  variantKey: string;
+  eventType: string;
+  subjectId: string;
+  occurredAt: number;
+}
+
+export class EventStore {
+  readonly pool: pg.Pool;
+  private readonly partitions = new Set<string>();
+
+  constructor(
+    databaseUrl: string,
+    private readonly options: EventStoreOptions,
+  ) {
+    this.pool = new pg.Pool({
+      connectionString: databaseUrl,
+      max: options.maxConnections ?? 4,
+      // A lookup from the API must not hang a call when the database stalls.
+      statement_timeout: 30_000,
+    });
+    // Errors of idle clients (database restarts) are reported on the next query.
+    this.pool.on("error", () => {});
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  /** The ids among `eventIds` that are already stored. */
+  async storedIds(eventIds: readonly string[]): Promise<Set<string>> {
+    if (eventIds.length === 0) return new Set();
+    const { rows } = await this.pool.query<{ event_id: string }>(
+      `select event_id from event_ids where event_id = any($1::text[])`,
+      [eventIds],
+    );
+    return new Set(rows.map((r) => r.event_id));
+  }
+
+  /**
+   * Applies messages in one transaction. Messages already applied (by id)
+   * contribute their events, which are deduplicated by event id anyway,
+   * but not their stats again.
+   */
+  async apply(messages: readonly { id: string; message: EventMessage }[]): Promise<ApplyResult> {
+    await this.ensurePartitions(messages.flatMap((m) => m.message.events.map((e) => e.occurredAt)));
+    const client = await this.pool.connect();
+    try {
+      await client.query("begin");
+      const result = await this.applyIn(client, messages);
+      await client.query("commit");
+      return result;
+    } catch (error) {
+      await client.query("rollback").catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async applyIn(
+    client: pg.PoolClient,
+    messages: readonly { id: string; message: EventMessage }[],
+  ): Promise<ApplyResult> {
+    const newMessages = await insertReturning(
+      client,
+      `insert into ingest_messages (message_id) select unnest($1::text[])
+       on conflict do nothing returning message_id as key`,
+      [messages.map((m) => m.id).sort()],
+    );
+    // First occurrence of each event id, sorted so concurrent consumers
+    // take row locks in the same order.
+    const byId = new Map<string, AcceptedEvent>();
+    let total = 0;
+    for (const { message } of messages) {
+      for (const event of message.events) {
+        total++;
+        if (!byId.has(event.eventId)) byId.set(event.eventId, event);
+      }
+    }
+    const candidates = [...byId.values()].sort((a, b) => compare(a.eventId, b.eventId));
+    const fresh = await insertReturning(
+      client,
+      `insert into event_ids (event_id, occurred_at)
+       select * from unnest($1::text[], $2::timestamptz[])
+       on conflict do nothing returning event_id as key`,
+      [candidates.map((e) => e.eventId), candidates.map((e) => new Date(e.occurredAt))],
+    );
+    const events = candidates.filter((e) => fresh.has(e.eventId));
+
+    // Attribution is serialised per decision id, so an exposure and its
+    // conversion applied by two consumers at once cannot miss each other.
+    const linked = events.filter((e) => e.exposure || e.requiresExposure);
+    if (linked.length > 0) {
+      await client.query(
+        `select pg_advisory_xact_lock(k) from (
+           select distinct hashtextextended(d, 0) as k from unnest($1::text[]) d
+         ) s order by k`,
+        [linked.map((e) => e.decisionId)],
+      );
+    }
+    const exposures = firstPerDecision(events.filter((e) => e.exposure));
+    const newExposures =
+      exposures.length === 0
+        ? new Set<string>()
+        : await insertReturning(
+            client,
+            `insert into exposures (decision_id, event_id, flag_key, experiment_id, variant_key, subject_id, exposed_at)
+             select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[])
+             on conflict do nothing returning decision_id as key`,
+            [
+              exposures.map((e) => e.decisionId),
+              exposures.map((e) => e.eventId),
+              exposures.map((e) => e.flagKey),
+              exposures.map((e) => e.experimentId || null),
+              exposures.map((e) => e.variantKey || null),
+              exposures.map((e) => e.subjectId),
+              exposures.map((e) => new Date(e.occurredAt)),
+            ],
+          );
+    const waiting = events.filter((e) => e.requiresExposure);
+    const exposed =
+      waiting.length === 0
+        ? new Set<string>()
+        : await selectKeys(
+            client,
+            `select decision_id as key from exposures where decision_id = any($1::text[])`,
+            [[...new Set(waiting.map((e) => e.decisionId))]],
+          );
+    const counted = events.map((e) => !e.requiresExposure || exposed.has(e.decisionId));
+    if (events.length > 0) {
+      const receivedAt = new Map<string, Date>();
+      for (const { message } of messages) {
+        for (const e of message.events) {
+          if (!receivedAt.has(e.eventId)) receivedAt.set(e.eventId, new Date(message.receivedAt));
+        }
+      }
+      await client.query(
+        `insert into events (event_id, event_type, decision_id, flag_key, experiment_id, variant_key,
+                             subject_id, occurred_at, received_at, properties, counted)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[],
+                              $7::text[], $8::timestamptz[], $9::timestamptz[], $10::jsonb[], $11::bool[])`,
+        [
+          events.map((e) => e.eventId),
+          events.map((e) => e.eventType),
+          events.map((e) => e.decisionId),
+          events.map((e) => e.flagKey),
+          events.map((e) => e.experimentId || null),
+          events.map((e) => e.variantKey || null),
+          events.map((e) => e.subjectId),
+          events.map((e) => new Date(e.occurredAt)),
+          events.map((e) => receivedAt.get(e.eventId)),
+          events.map((e) => JSON.stringify(e.properties)),
+          counted,
+        ],
+      );
+    }
+    const pending = events.filter((_, i) => !counted[i]);
+    if (pending.length > 0) {
+      await client.query(
+        `insert into pending_attributions (event_id, decision_id, experiment_id, occurred_at, expires_at)
+         select * from unnest($1::text[], $2::text[], $3::uuid[], $4::timestamptz[], $5::timestamptz[])
+         on conflict do nothing`,
+        [
+          pending.map((e) => e.eventId),
+          pending.map((e) => e.decisionId),
+          pending.map((e) => e.experimentId || null),
+          pending.map((e) => new Date(e.occurredAt)),
+          pending.map((e) => new Date(e.occurredAt + EVENT_LIMITS.horizonMs)),
+        ],
+      );
+    }
+    const nowCounted: CountedEvent[] = events.filter((_, i) => counted[i]);
+    // Events that were waiting for one of the new exposures count now.
+    if (newExposures.size > 0) {
+      const { rows } = await client.query<{
+        experiment_id: string | null;
+        variant_key: string | null;
+        event_type: string;
+        subject_id: string;
+        occurred_at: Date;
+      }>(
+        `with released as (
+           delete from pending_attributions
+           where decision_id = any($1::text[]) and expires_at > now()
+           returning event_id, occurred_at
+         )
+         update events e set counted = true
+         from released r
+         where e.event_id = r.event_id and e.occurred_at = r.occurred_at and not e.counted
+         returning e.experiment_id, e.variant_key, e.event_type, e.subject_id, e.occurred_at`,
+        [[...newExposures].sort()],
+      );
+      for (const row of rows) {
+        nowCounted.push({
+          experimentId: row.experiment_id ?? "",
+          variantKey: row.variant_key ?? "",
+          eventType: row.event_type,
+          subjectId: row.subject_id,
+          occurredAt: row.occurred_at.getTime(),
+        });
+      }
+    }
+    await addToRollups(client, nowCounted);
+    const stats = messages.filter((m) => newMessages.has(m.id)).flatMap((m) => m.message.stats);
+    await addStats(client, stats, Date.now());
+    return {
+      stored: events.length,
+      duplicates: total - events.length,
+      counted: nowCounted.length,
+      pending: pending.length,
+    };
+  }
+
+  /**
+   * Drops pending events whose horizon has passed; returns how many, per
+   * experiment, and records them in ingest_stats as dropped.
+   */
+  async dropExpiredPending(): Promise<number> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("begin");
+      const { rows } = await client.query<{ experiment_id: string | null; events: string }>(
+        `with dropped as (
+           delete from pending_attributions where expires_at <= now() returning experiment_id
+         )
+         select experiment_id::text, count(*)::text as events from dropped group by experiment_id`,
+      );
+      const stats: IngestStat[] = rows.map((r) => ({
+        experimentId: r.experiment_id ?? "",
+        result: "dropped" as const,
+        reason: "attribution_horizon",
+        events: Number(r.events),
+      }));
+      await addStats(client, stats, Date.now());
+      await client.query("commit");
+      return stats.reduce((sum, s) => sum + s.events, 0);
+    } catch (error) {
+      await client.query("rollback").catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** How many events wait for their exposure. */
+  async pendingCount(): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(
+      `select count(*)::text as n from pending_attributions`,
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /**
+   * Drops event partitions entirely older than the retention period, and
+   * the event ids and applied-message ids of that age. Returns the
+   * partitions dropped.
+   */
+  async applyRetention(now = Date.now()): Promise<string[]> {
+    const cutoff = startOfDay(now - this.options.retentionDays * DAY_MS);
+    const { rows } = await this.pool.query<{ name: string }>(
+      `select c.relname as name from pg_inherits i
+         join pg_class c on c.oid = i.inhrelid
+         join pg_class p on p.oid = i.inhparent
+       where p.relname = 'events'`,
+    );
+    const dropped: string[] = [];
+    for (const { name } of rows) {
+      const day = dayOfPartition(name);
+      if (day !== undefined && day + DAY_MS <= cutoff) {
+        await this.pool.query(`drop table if exists "${name}"`);
+        this.partitions.delete(name);
+        dropped.push(name);
+      }
+    }
+    await this.pool.query(`delete from event_ids where occurred_at < $1`, [new Date(cutoff)]);
+    await this.pool.query(`delete from ingest_messages where applied_at < $1`, [new Date(cutoff)]);
+    return dropped;
+  }
+
+  /** Creates the daily partitions these timestamps fall into, if missing. */
+  async ensurePartitions(timestamps: Iterable<number>): Promise<void> {
+    const days = new Set<number>();
+    for (const t of timestamps) days.add(startOfDay(t));
+    for (const day of [...days].sort((a, b) => a - b)) {
+      const name = partitionName(day);
+      if (this.partitions.has(name)) continue;
+      try {
+        await this.pool.query(
+          `create table if not exists "${name}" partition of events
+           for values from ('${new Date(day).toISOString()}') to ('${new Date(day + DAY_MS).toISOString()}')`,
+        );
+      } catch (error) {
+        // Another consumer created it at the same moment: fine if it exists now.
+        const { rows } = await this.pool.query<{ found: string | null }>(
+          `select to_regclass($1) as found`,
+          [name],
+        );
+        if (rows[0]?.found == null) throw error;
+      }
+      this.partitions.add(name);
+    }
+  }
+}
+
+async function insertReturning(
+  client: pg.PoolClient,
+  sql: string,
+  params: unknown[],
+): Promise<Set<string>> {
+  const { rows } = await client.query<{ key: string }>(sql, params);
+  return new Set(rows.map((r) => r.key));
+}
+
+const selectKeys = insertReturning;
+
+function firstPerDecision(events: readonly AcceptedEvent[]): AcceptedEvent[] {
+  const first = new Map<string, AcceptedEvent>();
+  for (const e of events) {
+    const seen = first.get(e.decisionId);
+    if (seen === undefined || e.occurredAt < seen.occurredAt) first.set(e.decisionId, e);
+  }
+  return [...first.values()].sort((a, b) => compare(a.decisionId, b.decisionId));
+}
+
+/** Adds counted events of experiments to the per-minute and per-subject counts. */
+async function addToRollups(client: pg.PoolClient, counted: readonly CountedEvent[]) {
+  const minutes = new Map<string, { key: string[]; minute: number; events: number }>();
+  const subjects = new Map<
+    string,
+    { key: string[]; events: number; first: number; last: number }
+  >();
+  for (const e of counted) {
+    if (e.experimentId === "" || e.variantKey === "") continue;
+    const minute = Math.floor(e.occurredAt / 60_000) * 60_000;
+    const mk = `${e.experimentId}\n${e.variantKey}\n${e.eventType}\n${minute}`;
+    const m = minutes.get(mk);
+    if (m === undefined) {
+      minutes.set(mk, { key: [e.experimentId, e.variantKey, e.eventType], minute, events: 1 });
+    } else m.events++;
+    const sk = `${e.experimentId}\n${e.variantKey}\n${e.eventType}\n${e.subjectId}`;
+    const s = subjects.get(sk);
+    if (s === undefined) {
+      subjects.set(sk, {
+        key: [e.experimentId, e.variantKey, e.eventType, e.subjectId],
+        events: 1,
+        first: e.occurredAt,
+        last: e.occurredAt,
+      });
+    } else {
+      s.events++;
+      s.first = Math.min(s.first, e.occurredAt);
+      s.last = Math.max(s.last, e.occurredAt);
+    }
+  }
+  if (minutes.size > 0) {
+    const rows = [...minutes.entries()].sort(([a], [b]) => compare(a, b)).map(([, v]) => v);
+    await client.query(
+      `insert into event_counts (experiment_id, variant_key, event_type, minute, events)
+       select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[])
+       on conflict (experiment_id, variant_key, event_type, minute)
+       do update set events = event_counts.events + excluded.events`,
+      [
+        rows.map((r) => r.key[0]),
+        rows.map((r) => r.key[1]),
+        rows.map((r) => r.key[2]),
+        rows.map((r) => new Date(r.minute)),
+        rows.map((r) => r.events),
+      ],
+    );
+  }
+  if (subjects.size > 0) {
+    const rows = [...subjects.entries()].sort(([a], [b]) => compare(a, b)).map(([, v]) => v);
+    await client.query(
+      `insert into subject_event_counts (experiment_id, variant_key, event_type, subject_id, events, first_at, last_at)
+       select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[])
+       on conflict (experiment_id, variant_key, event_type, subject_id)
+       do update set events = subject_event_counts.events + excluded.events,
+                     first_at = least(subject_event_counts.first_at, excluded.first_at),
+                     last_at = greatest(subject_event_counts.last_at, excluded.last_at)`,
+      [
+        rows.map((r) => r.key[0]),
+        rows.map((r) => r.key[1]),
+        rows.map((r) => r.key[2]),
+        rows.map((r) => r.key[3]),
+        rows.map((r) => r.events),
+        rows.map((r) => new Date(r.first)),
+        rows.map((r) => new Date(r.last)),
+      ],
+    );
+  }
+}
+
+async function addStats(
+  client: pg.PoolClient,
+  stats: readonly IngestStat[],
+  now: number,
+): Promise<void> {
+  const rows = mergeStats(stats);
+  if (rows.length === 0) return;
+  const day = new Date(startOfDay(now)).toISOString().slice(0, 10);
+  await client.query(
+    `insert into ingest_stats (day, experiment_id, result, reason, events)
+     select $1::date, * from unnest($2::text[], $3::text[], $4::text[], $5::bigint[])
+     on conflict (day, experiment_id, result, reason)
+     do update set events = ingest_stats.events + excluded.events`,
+    [
+      day,
+      rows.map((r) => r.experimentId),
+      rows.map((r) => r.result),
+      rows.map((r) => r.reason),
+      rows.map((r) => r.events),
+    ],
+  );
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function startOfDay(ms: number): number {
+  return Math.floor(ms / DAY_MS) * DAY_MS;
+}
+
+/** events_pYYYYMMDD for the UTC day starting at `day`. */
+function partitionName(day: number): string {
+  return `events_p${new Date(day).toISOString().slice(0, 10).replaceAll("-", "")}`;
+}
+
+function dayOfPartition(name: string): number | undefined {
+  const match = /^events_p(\d{4})(\d{2})(\d{2})$/.exec(name);
+  if (match === null) return undefined;
+  return Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]));
+}

@@ -1,0 +1,221 @@
+/**
+ * Checks one ingested event against the catalog and the decision-id
+ * signer, without I/O. Each problem has an EventErrorCode and a message
+ * that names the field; a valid event comes back normalised with what its
+ * decision id says (flag, experiment, variant, subject).
+ */
+import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
+import { EventErrorCode } from "../../gen/lotty/events/v1/events_pb.js";
+import type { DecisionSigner } from "../decision/decision-id.js";
+import { MAX_DECISION_ID_LENGTH } from "../decision/decision-id.js";
+import type { Snapshot, SnapshotEventType } from "../decision/types.js";
+import { CONTROL_CHARACTERS } from "../platform/validation.js";
+
+export const EVENT_LIMITS = {
+  /** Events per IngestEvents call; more is INVALID_ARGUMENT for the whole call. */
+  batchSize: 1_000,
+  /** Characters of an event id. */
+  eventIdLength: 200,
+  /** Properties per event. */
+  properties: 50,
+  /** Bytes of an event's properties as JSON. */
+  propertiesJsonBytes: 8 * 1024,
+  /** How far in the future occurredAt may be (clock skew), ms. */
+  futureSkewMs: 5 * 60_000,
+  /** How old occurredAt may be: the attribution horizon, ms. */
+  horizonMs: 7 * 24 * 3_600_000,
+};
+
+/** A validated event as it travels on the bus and into the store. */
+export interface AcceptedEvent {
+  eventId: string;
+  eventType: string;
+  decisionId: string;
+  flagKey: string;
+  /** Empty when the decision had no experiment. */
+  experimentId: string;
+  variantKey: string;
+  subjectId: string;
+  /** Epoch milliseconds. */
+  occurredAt: number;
+  properties: JsonObject;
+  /** The type is `exposure`: it links its decision id to the subject's variant. */
+  exposure: boolean;
+  /** The event counts only once an exposure with its decision id exists. */
+  requiresExposure: boolean;
+}
+
+export interface EventProblem {
+  code: EventErrorCode;
+  message: string;
+}
+
+export interface IncomingEvent {
+  eventId: string;
+  eventType: string;
+  decisionId: string;
+  /** Epoch milliseconds, or undefined when absent. */
+  occurredAt: number | undefined;
+  properties: JsonObject | undefined;
+}
+
+export const EXPOSURE_EVENT_TYPE = "exposure";
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+const problem = (code: EventErrorCode, message: string): EventProblem => ({ code, message });
+
+export function validateEvent(
+  event: IncomingEvent,
+  snapshot: Snapshot,
+  signer: DecisionSigner,
+  now: number,
+): AcceptedEvent | EventProblem {
+  const { eventId, eventType, decisionId, occurredAt } = event;
+  if (eventId === "") return problem(EventErrorCode.MISSING_FIELD, "event_id: is required");
+  if (eventId.length > EVENT_LIMITS.eventIdLength) {
+    return problem(
+      EventErrorCode.INVALID_FIELD,
+      `event_id: must be at most ${EVENT_LIMITS.eventIdLength} characters`,
+    );
+  }
+  if (CONTROL_CHARACTERS.test(eventId)) {
+    return problem(EventErrorCode.INVALID_FIELD, "event_id: must not contain control characters");
+  }
+  if (eventType === "") return problem(EventErrorCode.MISSING_FIELD, "event_type: is required");
+  const type = snapshot.eventTypes.get(eventType);
+  if (type === undefined) {
+    return problem(
+      EventErrorCode.UNKNOWN_EVENT_TYPE,
+      `event_type: ${JSON.stringify(eventType.slice(0, 100))} is not in the event catalog`,
+    );
+  }
+  if (type.archived) {
+    return problem(
+      EventErrorCode.ARCHIVED_EVENT_TYPE,
+      `event_type: ${JSON.stringify(eventType)} is archived`,
+    );
+  }
+  if (decisionId === "") return problem(EventErrorCode.MISSING_FIELD, "decision_id: is required");
+  const claims =
+    decisionId.length <= MAX_DECISION_ID_LENGTH ? signer.verify(decisionId) : undefined;
+  if (claims === undefined) {
+    return problem(
+      EventErrorCode.INVALID_DECISION_ID,
+      "decision_id: is not a decision id issued by this Lotty (malformed, altered or signed with another secret)",
+    );
+  }
+  if (
+    !snapshot.knownFlagKeys.has(claims.flagKey) ||
+    (claims.experimentId !== undefined && !snapshot.knownExperimentIds.has(claims.experimentId))
+  ) {
+    return problem(
+      EventErrorCode.INVALID_DECISION_ID,
+      "decision_id: refers to a flag or experiment this Lotty does not know",
+    );
+  }
+  if (occurredAt === undefined) {
+    return problem(EventErrorCode.MISSING_FIELD, "occurred_at: is required");
+  }
+  if (!Number.isFinite(occurredAt) || occurredAt > now + EVENT_LIMITS.futureSkewMs) {
+    return problem(
+      EventErrorCode.TIMESTAMP_OUT_OF_RANGE,
+      "occurred_at: is more than 5 minutes in the future",
+    );
+  }
+  if (occurredAt < now - EVENT_LIMITS.horizonMs) {
+    return problem(
+      EventErrorCode.TIMESTAMP_OUT_OF_RANGE,
+      "occurred_at: is older than the 7-day attribution horizon",
+    );
+  }
+  const properties = event.properties ?? {};
+  const propertyProblem = checkProperties(properties, type.properties);
+  if (propertyProblem !== undefined) return propertyProblem;
+  return {
+    eventId,
+    eventType,
+    decisionId,
+    flagKey: claims.flagKey,
+    experimentId: claims.experimentId ?? "",
+    variantKey: claims.variantKey ?? "",
+    subjectId: claims.subjectId,
+    occurredAt,
+    properties,
+    exposure: eventType === EXPOSURE_EVENT_TYPE,
+    requiresExposure: type.requiresExposure,
+  };
+}
+
+function checkProperties(
+  properties: JsonObject,
+  declared: SnapshotEventType["properties"],
+): EventProblem | undefined {
+  const keys = Object.keys(properties);
+  if (keys.length > EVENT_LIMITS.properties) {
+    return problem(
+      EventErrorCode.INVALID_FIELD,
+      `properties: must have at most ${EVENT_LIMITS.properties} keys`,
+    );
+  }
+  if (
+    keys.length > 0 &&
+    Buffer.byteLength(JSON.stringify(properties), "utf8") > EVENT_LIMITS.propertiesJsonBytes
+  ) {
+    return problem(
+      EventErrorCode.INVALID_FIELD,
+      `properties: must be at most ${EVENT_LIMITS.propertiesJsonBytes} bytes as JSON`,
+    );
+  }
+  for (const property of declared) {
+    const value: JsonValue | undefined = properties[property.name];
+    if (value === undefined || value === null) {
+      if (property.required) {
+        return problem(
+          EventErrorCode.MISSING_PROPERTY,
+          `properties.${property.name}: is required (${property.type})`,
+        );
+      }
+      continue;
+    }
+    if (!hasType(value, property.type)) {
+      return problem(
+        EventErrorCode.INVALID_PROPERTY,
+        `properties.${property.name}: must be ${describe(property.type)}, got ${typeName(value)}`,
+      );
+    }
+  }
+  return undefined;
+}
+
+type PropertyType = SnapshotEventType["properties"][number]["type"];
+
+function hasType(value: JsonValue, type: PropertyType): boolean {
+  switch (type) {
+    case "string":
+      return typeof value === "string";
+    case "number":
+      return typeof value === "number" && Number.isFinite(value);
+    case "bool":
+      return typeof value === "boolean";
+    case "timestamp":
+      return typeof value === "string" && RFC3339.test(value) && !Number.isNaN(Date.parse(value));
+  }
+}
+
+function describe(type: PropertyType): string {
+  return {
+    string: "a string",
+    number: "a finite number",
+    bool: "a boolean",
+    timestamp: "an RFC 3339 timestamp string",
+  }[type];
+}
+
+function typeName(value: JsonValue): string {
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "an object";
+  if (typeof value === "string") return "a string";
+  if (typeof value === "number") return "a number";
+  return "a boolean";
+}

@@ -1,0 +1,106 @@
+/** Helpers for event tests: real decision ids, event builders, reading the store. */
+import { randomBytes } from "node:crypto";
+import { create, type JsonObject } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Role } from "../../gen/lotty/access/v1/access_pb.js";
+import { EventService, EventSchema, type Event } from "../../gen/lotty/events/v1/events_pb.js";
+import { client } from "../support/clients.js";
+import type { TestApp } from "../support/app.js";
+import { waitFor } from "../support/app.js";
+import { makeUser } from "../experiments/support.js";
+import {
+  greyBlue,
+  makeTeam,
+  makeTypedFlag,
+  runExperiment,
+  untilInSnapshot,
+} from "../decision/support.js";
+import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
+
+/** A client of EventService with a ROLE_SERVICE key. */
+export async function eventClient(t: TestApp) {
+  const service = await makeUser(t, Role.SERVICE);
+  return client(EventService, t.baseUrl, service.key);
+}
+
+/** A flag with a running 50/50 experiment; returns its key and experiment id. */
+export async function runningExperiment(
+  t: TestApp,
+): Promise<{ flagKey: string; experimentId: string }> {
+  const team = await makeTeam(t);
+  const flagKey = await makeTypedFlag(t, FlagType.STRING, "grey");
+  const experiment = await runExperiment(t, team, flagKey, greyBlue());
+  await untilInSnapshot(t, flagKey, experiment.id);
+  return { flagKey, experimentId: experiment.id };
+}
+
+/** The decision Lotty gives `subjectId` for `flagKey` (in-process decide). */
+export function decisionFor(t: TestApp, flagKey: string, subjectId: string) {
+  const { decisions } = t.app.decision.decide({ subjectId, flagKeys: [flagKey] });
+  const d = decisions[0]!;
+  return {
+    decisionId: d.decisionId as string,
+    variantKey: (d.variantKey as string | undefined) ?? "",
+    experimentId: (d.experimentId as string | undefined) ?? "",
+  };
+}
+
+export function eventId(prefix = "ev"): string {
+  return `${prefix}-${randomBytes(8).toString("hex")}`;
+}
+
+export function event(
+  eventType: string,
+  decisionId: string,
+  fields: { eventId?: string; occurredAt?: number; properties?: JsonObject } = {},
+): Event {
+  return create(EventSchema, {
+    eventId: fields.eventId ?? eventId(eventType),
+    eventType,
+    decisionId,
+    occurredAt: timestampFromMs(fields.occurredAt ?? Date.now()),
+    properties: fields.properties ?? {},
+  });
+}
+
+/** Runs one query against the test database. */
+export async function query<T extends Record<string, unknown>>(
+  t: TestApp,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const store = t.app.eventStore;
+  if (store === undefined) throw new Error("the event store is not up");
+  const { rows } = await store.pool.query<T>(sql, params);
+  return rows;
+}
+
+/** How many events with these ids are stored. */
+export async function storedCount(t: TestApp, ids: readonly string[]): Promise<number> {
+  const rows = await query<{ n: string }>(
+    t,
+    `select count(*)::text as n from events where event_id = any($1::text[])`,
+    [ids],
+  );
+  return Number(rows[0]!.n);
+}
+
+/** Waits until all of `ids` are stored. */
+export async function untilStored(t: TestApp, ids: readonly string[], timeoutMs = 15_000) {
+  await waitFor(
+    async () => (await storedCount(t, ids)) === ids.length,
+    timeoutMs,
+    `${ids.length} events stored`,
+  );
+}
+
+/** Counted events per variant and type for an experiment (from event_counts). */
+export async function countsOf(t: TestApp, experimentId: string): Promise<Record<string, number>> {
+  const rows = await query<{ variant_key: string; event_type: string; n: string }>(
+    t,
+    `select variant_key, event_type, sum(events)::text as n from event_counts
+     where experiment_id = $1 group by variant_key, event_type`,
+    [experimentId],
+  );
+  return Object.fromEntries(rows.map((r) => [`${r.variant_key}/${r.event_type}`, Number(r.n)]));
+}
