@@ -10,6 +10,7 @@ import { startup } from "./startup.js";
 import { evaluation } from "./evaluation.js";
 import { decide } from "./decide.js";
 import { memory } from "./memory.js";
+import { ingest } from "./ingest.js";
 
 export interface BenchResult {
   name: string;
@@ -25,6 +26,7 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, number>>> = {
   evaluation,
   decide,
   memory,
+  ingest,
 };
 
 const selected = process.argv.slice(2);

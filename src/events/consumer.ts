@@ -163,7 +163,9 @@ export class EventConsumer {
       await this.bus.js.publish(`${this.names.subjectPrefix}.deadletter.events`, msg.data, {
         headers: h,
       });
-      msg.term(reason.slice(0, 200));
+      // A bare TERM: nats-server before 2.10 ignores a TERM with a reason
+      // (the reason is in the dead letter's header anyway).
+      msg.term();
       this.metrics.deadLetters.inc();
       this.logger.error({ seq: msg.seq, reason }, "event message moved to the dead-letter stream");
     } catch (error) {

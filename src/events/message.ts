@@ -57,30 +57,32 @@ export function encodeMessages(
   stats: readonly IngestStat[],
   receivedAt: number,
 ): EncodedMessage[] {
-  const groups: AcceptedEvent[][] = [];
-  let group: AcceptedEvent[] = [];
+  // Each event is serialised once; messages are put together from the parts.
+  const groups: { ids: string[]; json: string[] }[] = [];
+  let group: { ids: string[]; json: string[] } = { ids: [], json: [] };
   let bytes = 0;
   for (const event of events) {
-    const size = Buffer.byteLength(JSON.stringify(event), "utf8") + 1;
-    if (group.length > 0 && bytes + size > MAX_MESSAGE_BYTES - 16 * 1024) {
+    const json = JSON.stringify(event);
+    const size = Buffer.byteLength(json, "utf8") + 1;
+    if (group.ids.length > 0 && bytes + size > MAX_MESSAGE_BYTES - 16 * 1024) {
       groups.push(group);
-      group = [];
+      group = { ids: [], json: [] };
       bytes = 0;
     }
-    group.push(event);
+    group.ids.push(event.eventId);
+    group.json.push(json);
     bytes += size;
   }
-  if (group.length > 0) groups.push(group);
+  if (group.ids.length > 0) groups.push(group);
+  const head = (withStats: boolean) =>
+    `{"v":1,"receivedAt":${receivedAt},"stats":${JSON.stringify(withStats ? stats : [])},"events":[`;
   if (groups.length === 0) {
     if (stats.length === 0) return [];
-    const message: EventMessage = { v: 1, receivedAt, events: [], stats: [...stats] };
-    return [{ id: `s1:${crypto.randomUUID()}`, payload: JSON.stringify(message), eventIds: [] }];
+    return [{ id: `s1:${crypto.randomUUID()}`, payload: `${head(true)}]}`, eventIds: [] }];
   }
-  return groups.map((events, i) => {
-    const eventIds = events.map((e) => e.eventId);
-    const message: EventMessage = { v: 1, receivedAt, events, stats: i === 0 ? [...stats] : [] };
-    const digest = createHash("sha256").update(eventIds.join("\n"), "utf8").digest("base64url");
-    return { id: `e1:${digest}`, payload: JSON.stringify(message), eventIds };
+  return groups.map(({ ids, json }, i) => {
+    const digest = createHash("sha256").update(ids.join("\n"), "utf8").digest("base64url");
+    return { id: `e1:${digest}`, payload: `${head(i === 0)}${json.join(",")}]}`, eventIds: ids };
   });
 }
 

@@ -10,7 +10,7 @@ import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { EventErrorCode, EventService } from "../../gen/lotty/events/v1/events_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { IngestEventsResponseSchema } from "../../gen/lotty/events/v1/events_pb.js";
-import type { DecisionSigner } from "../decision/decision-id.js";
+import type { DecisionClaims, DecisionSigner } from "../decision/decision-id.js";
 import type { SnapshotStore } from "../decision/snapshot.js";
 import { requirePrincipal } from "../platform/auth.js";
 import type { Bus, BusNames } from "../platform/bus.js";
@@ -23,7 +23,11 @@ import { EVENT_LIMITS, validateEvent, type AcceptedEvent } from "./validation.js
 
 /** Ids this node accepted recently, remembered for the duplicates count. */
 const RECENT_IDS = 200_000;
+/** Decision ids whose signature was checked recently. */
+const VERIFIED_IDS = 100_000;
 const PUBLISH_TIMEOUT_MS = 5_000;
+/** How long the duplicates lookup may take before it is skipped. */
+const LOOKUP_TIMEOUT_MS = 1_000;
 
 interface IncomingProto {
   eventId: string;
@@ -46,7 +50,8 @@ export interface EventServiceDeps {
 }
 
 export class EventServiceImpl implements ServiceImpl<typeof EventService> {
-  private readonly recent = new Set<string>();
+  private readonly recent = new RecentIds(RECENT_IDS);
+  private readonly verified = new VerifiedIds(VERIFIED_IDS);
 
   constructor(private readonly deps: EventServiceDeps) {}
 
@@ -79,6 +84,7 @@ export class EventServiceImpl implements ServiceImpl<typeof EventService> {
         Code.Unavailable,
       );
     }
+    const verifier = this.verified.wrap(signer);
     if (bus === undefined || !bus.connected) {
       throw new ConnectError(
         "the event bus is unavailable; nothing was accepted; retry later",
@@ -90,7 +96,8 @@ export class EventServiceImpl implements ServiceImpl<typeof EventService> {
     const errors: { index: number; eventId: string; code: EventErrorCode; message: string }[] = [];
     const stats: IngestStat[] = [];
     const candidates: AcceptedEvent[] = [];
-    const duplicateOf = new Map<string, AcceptedEvent[]>();
+    /** Later occurrences of an id already in this call. */
+    const repeats: AcceptedEvent[] = [];
     const inBatch = new Set<string>();
     req.events.forEach((event, index) => {
       const result = validateEvent(
@@ -102,7 +109,7 @@ export class EventServiceImpl implements ServiceImpl<typeof EventService> {
           properties: event.properties,
         },
         snapshot,
-        signer,
+        verifier,
         now,
       );
       if (!("eventId" in result)) {
@@ -116,51 +123,24 @@ export class EventServiceImpl implements ServiceImpl<typeof EventService> {
         return;
       }
       if (inBatch.has(result.eventId)) {
-        duplicateOf.set(result.eventId, [...(duplicateOf.get(result.eventId) ?? []), result]);
+        repeats.push(result);
         return;
       }
       inBatch.add(result.eventId);
       candidates.push(result);
     });
 
-    // Ids accepted before: remembered by this node, or already stored.
-    const seen = new Set<string>(
-      candidates.filter((e) => this.recent.has(e.eventId)).map((e) => e.eventId),
-    );
-    const store = this.deps.store();
-    if (store !== undefined) {
-      try {
-        const unseen = candidates.filter((e) => !seen.has(e.eventId)).map((e) => e.eventId);
-        for (const id of await store.storedIds(unseen)) seen.add(id);
-      } catch (error) {
-        // The count of duplicates is then less precise; storage stays exact.
-        this.deps.logger.debug({ err: error }, "duplicate lookup failed");
-      }
-    }
-    let duplicates = [...duplicateOf.values()].reduce((n, list) => n + list.length, 0);
-    const fresh: AcceptedEvent[] = [];
-    for (const event of candidates) {
-      if (seen.has(event.eventId)) {
-        duplicates++;
-        stats.push({
-          experimentId: event.experimentId,
-          result: "duplicate",
-          reason: "event_id",
-          events: 1,
-        });
-      } else {
-        fresh.push(event);
-      }
-    }
-    for (const list of duplicateOf.values()) {
-      for (const event of list) {
-        stats.push({
-          experimentId: event.experimentId,
-          result: "duplicate",
-          reason: "event_id",
-          events: 1,
-        });
-      }
+    const seen = await this.acceptedBefore(candidates);
+    const fresh = candidates.filter((e) => !seen.has(e.eventId));
+    const dropped = [...repeats, ...candidates.filter((e) => seen.has(e.eventId))];
+    let duplicates = dropped.length;
+    for (const event of dropped) {
+      stats.push({
+        experimentId: event.experimentId,
+        result: "duplicate",
+        reason: "event_id",
+        events: 1,
+      });
     }
 
     let accepted = 0;
@@ -196,15 +176,96 @@ export class EventServiceImpl implements ServiceImpl<typeof EventService> {
     return { accepted, duplicates, rejected, errors };
   }
 
-  private remember(ids: readonly string[]): void {
-    for (const id of ids) {
-      if (this.recent.size >= RECENT_IDS) {
-        // Forget the oldest (a Set iterates in insertion order).
-        const oldest = this.recent.values().next().value;
-        if (oldest !== undefined) this.recent.delete(oldest);
-      }
-      this.recent.add(id);
+  /**
+   * The ids among `events` accepted before: remembered by this process, or
+   * already stored. The store lookup is skipped when PostgreSQL does not
+   * answer within LOOKUP_TIMEOUT_MS (ingestion does not depend on it; the
+   * count of duplicates is then less precise, storage stays exact).
+   */
+  private async acceptedBefore(events: readonly AcceptedEvent[]): Promise<Set<string>> {
+    const seen = new Set(events.filter((e) => this.recent.has(e.eventId)).map((e) => e.eventId));
+    const store = this.deps.store();
+    const unseen = events.filter((e) => !seen.has(e.eventId)).map((e) => e.eventId);
+    if (store === undefined || unseen.length === 0) return seen;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const lookup = store.storedIds(unseen);
+      // A lookup that loses the race may still fail later: not unhandled.
+      lookup.catch(() => {});
+      const stored = await Promise.race([
+        lookup,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("lookup timed out")), LOOKUP_TIMEOUT_MS);
+        }),
+      ]);
+      for (const id of stored) seen.add(id);
+    } catch (error) {
+      this.deps.logger.debug({ err: error }, "duplicate lookup skipped");
+    } finally {
+      clearTimeout(timer);
     }
+    return seen;
+  }
+
+  private remember(ids: readonly string[]): void {
+    for (const id of ids) this.recent.add(id);
+  }
+}
+
+/**
+ * The last `capacity` ids added, for membership tests: a Set plus a ring
+ * of insertion order, so forgetting the oldest is O(1). (Deleting from the
+ * front of a Set through its iterator gets slower with every deletion.)
+ */
+class RecentIds {
+  private readonly ids = new Set<string>();
+  private readonly ring: (string | undefined)[];
+  private head = 0;
+
+  constructor(capacity: number) {
+    this.ring = new Array<string | undefined>(capacity);
+  }
+
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+
+  add(id: string): void {
+    if (this.ids.has(id)) return;
+    const oldest = this.ring[this.head];
+    if (oldest !== undefined) this.ids.delete(oldest);
+    this.ring[this.head] = id;
+    this.head = (this.head + 1) % this.ring.length;
+    this.ids.add(id);
+  }
+}
+
+/**
+ * Decision ids verified recently, with their claims: an exposure and the
+ * events that follow it carry the same id, and checking its HMAC again is
+ * the largest part of validating an event. Genuine ids only; emptied when
+ * full.
+ */
+class VerifiedIds {
+  private readonly claims = new Map<string, DecisionClaims>();
+
+  constructor(private readonly capacity: number) {}
+
+  /** `signer` with verify answered from the cache when it can. */
+  wrap(signer: DecisionSigner): DecisionSigner {
+    return {
+      sign: (claims) => signer.sign(claims),
+      verify: (id) => {
+        const known = this.claims.get(id);
+        if (known !== undefined) return known;
+        const claims = signer.verify(id);
+        if (claims !== undefined) {
+          if (this.claims.size >= this.capacity) this.claims.clear();
+          this.claims.set(id, claims);
+        }
+        return claims;
+      },
+    };
   }
 }
 

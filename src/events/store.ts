@@ -12,9 +12,12 @@
  */
 import pg from "pg";
 import { mergeStats, type EventMessage, type IngestStat } from "./message.js";
-import { EVENT_LIMITS, type AcceptedEvent } from "./validation.js";
+import { EVENT_LIMITS, EXPOSURE_EVENT_TYPE, type AcceptedEvent } from "./validation.js";
 
 const DAY_MS = 86_400_000;
+/** Advisory lock space (first key) of the attribution buckets. */
+const ATTRIBUTION_LOCK_SPACE = 0x4c6f7474; // "Lott"
+const ATTRIBUTION_LOCK_BUCKETS = 64;
 
 export interface ApplyResult {
   /** Events stored for the first time. */
@@ -54,6 +57,7 @@ export class EventStore {
     this.pool = new pg.Pool({
       connectionString: databaseUrl,
       max: options.maxConnections ?? 4,
+      connectionTimeoutMillis: 5_000,
       // A lookup from the API must not hang a call when the database stalls.
       statement_timeout: 30_000,
     });
@@ -120,21 +124,24 @@ export class EventStore {
     const fresh = await insertReturning(
       client,
       `insert into event_ids (event_id, occurred_at)
-       select * from unnest($1::text[], $2::timestamptz[])
+       select id, to_timestamp(at / 1000.0) from unnest($1::text[], $2::float8[]) as u(id, at)
        on conflict do nothing returning event_id as key`,
-      [candidates.map((e) => e.eventId), candidates.map((e) => new Date(e.occurredAt))],
+      [candidates.map((e) => e.eventId), candidates.map((e) => e.occurredAt)],
     );
     const events = candidates.filter((e) => fresh.has(e.eventId));
 
-    // Attribution is serialised per decision id, so an exposure and its
-    // conversion applied by two consumers at once cannot miss each other.
+    // Attribution is serialised per bucket of decision ids, so an exposure
+    // and its conversion applied by two consumers at once cannot miss each
+    // other. Buckets (not one lock per id) keep a large batch within the
+    // shared lock table; they are taken in order, so no deadlock.
     const linked = events.filter((e) => e.exposure || e.requiresExposure);
     if (linked.length > 0) {
+      const buckets = [...new Set(linked.map((e) => lockBucket(e.decisionId)))].sort(
+        (a, b) => a - b,
+      );
       await client.query(
-        `select pg_advisory_xact_lock(k) from (
-           select distinct hashtextextended(d, 0) as k from unnest($1::text[]) d
-         ) s order by k`,
-        [linked.map((e) => e.decisionId)],
+        `select pg_advisory_xact_lock($1::int, k) from unnest($2::int[]) k order by k`,
+        [ATTRIBUTION_LOCK_SPACE, buckets],
       );
     }
     const exposures = firstPerDecision(events.filter((e) => e.exposure));
@@ -167,17 +174,21 @@ export class EventStore {
           );
     const counted = events.map((e) => !e.requiresExposure || exposed.has(e.decisionId));
     if (events.length > 0) {
-      const receivedAt = new Map<string, Date>();
+      const receivedAt = new Map<string, number>();
       for (const { message } of messages) {
         for (const e of message.events) {
-          if (!receivedAt.has(e.eventId)) receivedAt.set(e.eventId, new Date(message.receivedAt));
+          if (!receivedAt.has(e.eventId)) receivedAt.set(e.eventId, message.receivedAt);
         }
       }
+      // Times travel as epoch milliseconds (cheaper to encode than Dates).
       await client.query(
         `insert into events (event_id, event_type, decision_id, flag_key, experiment_id, variant_key,
                              subject_id, occurred_at, received_at, properties, counted)
-         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[],
-                              $7::text[], $8::timestamptz[], $9::timestamptz[], $10::jsonb[], $11::bool[])`,
+         select id, type, decision, flag, experiment, variant, subject,
+                to_timestamp(occurred / 1000.0), to_timestamp(received / 1000.0), props, counted
+         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[],
+                     $7::text[], $8::float8[], $9::float8[], $10::jsonb[], $11::bool[])
+           as u(id, type, decision, flag, experiment, variant, subject, occurred, received, props, counted)`,
         [
           events.map((e) => e.eventId),
           events.map((e) => e.eventType),
@@ -186,7 +197,7 @@ export class EventStore {
           events.map((e) => e.experimentId || null),
           events.map((e) => e.variantKey || null),
           events.map((e) => e.subjectId),
-          events.map((e) => new Date(e.occurredAt)),
+          events.map((e) => e.occurredAt),
           events.map((e) => receivedAt.get(e.eventId)),
           events.map((e) => JSON.stringify(e.properties)),
           counted,
@@ -306,12 +317,26 @@ export class EventStore {
     for (const { name } of rows) {
       const day = dayOfPartition(name);
       if (day !== undefined && day + DAY_MS <= cutoff) {
-        await this.pool.query(`drop table if exists "${name}"`);
+        // The partition's ids go first (found through event_ids' key), so an
+        // id is never left without its event or the other way round.
+        const client = await this.pool.connect();
+        try {
+          await client.query("begin");
+          await client.query(
+            `delete from event_ids i using "${name}" e where i.event_id = e.event_id`,
+          );
+          await client.query(`drop table if exists "${name}"`);
+          await client.query("commit");
+        } catch (error) {
+          await client.query("rollback").catch(() => {});
+          throw error;
+        } finally {
+          client.release();
+        }
         this.partitions.delete(name);
         dropped.push(name);
       }
     }
-    await this.pool.query(`delete from event_ids where occurred_at < $1`, [new Date(cutoff)]);
     await this.pool.query(`delete from ingest_messages where applied_at < $1`, [new Date(cutoff)]);
     return dropped;
   }
@@ -376,6 +401,8 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
     if (m === undefined) {
       minutes.set(mk, { key: [e.experimentId, e.variantKey, e.eventType], minute, events: 1 });
     } else m.events++;
+    // Exposed subjects are in `exposures` (one row per decision) already.
+    if (e.eventType === EXPOSURE_EVENT_TYPE) continue;
     const sk = `${e.experimentId}\n${e.variantKey}\n${e.eventType}\n${e.subjectId}`;
     const s = subjects.get(sk);
     if (s === undefined) {
@@ -450,6 +477,16 @@ async function addStats(
       rows.map((r) => r.events),
     ],
   );
+}
+
+/** FNV-1a of a decision id, reduced to one of the attribution lock buckets. */
+function lockBucket(decisionId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < decisionId.length; i++) {
+    h ^= decisionId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % ATTRIBUTION_LOCK_BUCKETS;
 }
 
 function compare(a: string, b: string): number {

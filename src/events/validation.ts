@@ -20,6 +20,8 @@ export const EVENT_LIMITS = {
   properties: 50,
   /** Bytes of an event's properties as JSON. */
   propertiesJsonBytes: 8 * 1024,
+  /** Characters of a declared string property. */
+  stringProperty: 1_000,
   /** How far in the future occurredAt may be (clock skew), ms. */
   futureSkewMs: 5 * 60_000,
   /** How old occurredAt may be: the attribution horizon, ms. */
@@ -61,7 +63,61 @@ export interface IncomingEvent {
 
 export const EXPOSURE_EVENT_TYPE = "exposure";
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+
+/** An RFC 3339 date-time with a real calendar date and clock time (no leap seconds). */
+function isRfc3339(value: string): boolean {
+  const m = RFC3339.exec(value);
+  if (m === null) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const offsetOk = m[7] === undefined || (Number(m[7]) <= 23 && Number(m[8]) <= 59);
+  return (
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= daysInMonth &&
+    hour <= 23 &&
+    minute <= 59 &&
+    second <= 59 &&
+    offsetOk
+  );
+}
+
+/**
+ * The path of the first text PostgreSQL's jsonb cannot hold (a NUL
+ * character, an unpaired surrogate) in keys or string values, if any.
+ */
+function findUnstorableText(value: JsonValue, path: string): string | undefined {
+  if (typeof value === "string") return isStorable(value) ? undefined : path;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findUnstorableText(value[i] as JsonValue, `${path}[${i}]`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (value !== null && typeof value === "object") {
+    for (const [key, inner] of Object.entries(value)) {
+      if (!isStorable(key)) return `${path} key ${JSON.stringify(key.slice(0, 64))}`;
+      const found = findUnstorableText(inner as JsonValue, `${path}.${key}`);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+function isStorable(text: string): boolean {
+  return !text.includes("\u0000") && text.isWellFormed();
+}
 
 const problem = (code: EventErrorCode, message: string): EventProblem => ({ code, message });
 
@@ -79,8 +135,11 @@ export function validateEvent(
       `event_id: must be at most ${EVENT_LIMITS.eventIdLength} characters`,
     );
   }
-  if (CONTROL_CHARACTERS.test(eventId)) {
-    return problem(EventErrorCode.INVALID_FIELD, "event_id: must not contain control characters");
+  if (CONTROL_CHARACTERS.test(eventId) || !eventId.isWellFormed()) {
+    return problem(
+      EventErrorCode.INVALID_FIELD,
+      "event_id: must not contain control characters or unpaired surrogates",
+    );
   }
   if (eventType === "") return problem(EventErrorCode.MISSING_FIELD, "event_type: is required");
   const type = snapshot.eventTypes.get(eventType);
@@ -167,8 +226,17 @@ function checkProperties(
       `properties: must be at most ${EVENT_LIMITS.propertiesJsonBytes} bytes as JSON`,
     );
   }
+  const unstorable = findUnstorableText(properties, "properties");
+  if (unstorable !== undefined) {
+    return problem(
+      EventErrorCode.INVALID_FIELD,
+      `${unstorable}: contains a NUL character or an unpaired surrogate, which cannot be stored`,
+    );
+  }
   for (const property of declared) {
-    const value: JsonValue | undefined = properties[property.name];
+    const value: JsonValue | undefined = Object.hasOwn(properties, property.name)
+      ? properties[property.name]
+      : undefined;
     if (value === undefined || value === null) {
       if (property.required) {
         return problem(
@@ -182,6 +250,12 @@ function checkProperties(
       return problem(
         EventErrorCode.INVALID_PROPERTY,
         `properties.${property.name}: must be ${describe(property.type)}, got ${typeName(value)}`,
+      );
+    }
+    if (property.type === "string" && (value as string).length > EVENT_LIMITS.stringProperty) {
+      return problem(
+        EventErrorCode.INVALID_PROPERTY,
+        `properties.${property.name}: must be at most ${EVENT_LIMITS.stringProperty} characters`,
       );
     }
   }
@@ -199,7 +273,7 @@ function hasType(value: JsonValue, type: PropertyType): boolean {
     case "bool":
       return typeof value === "boolean";
     case "timestamp":
-      return typeof value === "string" && RFC3339.test(value) && !Number.isNaN(Date.parse(value));
+      return typeof value === "string" && isRfc3339(value);
   }
 }
 
@@ -214,6 +288,7 @@ function describe(type: PropertyType): string {
 
 function typeName(value: JsonValue): string {
   if (Array.isArray(value)) return "a list";
+  if (value === null) return "null";
   if (typeof value === "object") return "an object";
   if (typeof value === "string") return "a string";
   if (typeof value === "number") return "a number";

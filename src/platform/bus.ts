@@ -73,7 +73,7 @@ export function lottyStreams(names: BusNames): StreamSpec[] {
     durable_name: "event-store",
     ack_policy: AckPolicy.Explicit,
     max_deliver: -1,
-    ack_wait: 60 * NANOS_PER_SECOND,
+    ack_wait: 30 * NANOS_PER_SECOND,
     max_ack_pending: 200,
   });
   return [

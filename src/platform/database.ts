@@ -23,6 +23,19 @@ export const entities = [
   SettingSchema,
 ];
 
+/** Tables of migration EventStore, outside the entity model. */
+export const EVENT_STORE_TABLES: (string | RegExp)[] = [
+  "events",
+  /^events_p\d{8}$/,
+  "event_ids",
+  "exposures",
+  "pending_attributions",
+  "event_counts",
+  "subject_event_counts",
+  "ingest_stats",
+  "ingest_messages",
+];
+
 /** Arbitrary but fixed key of the advisory lock that serialises migrations. */
 export const MIGRATION_LOCK_KEY = 7_402_114_001;
 
@@ -40,6 +53,9 @@ export function ormOptions(clientUrl: string): Options {
       allOrNothing: true,
       silent: true,
     },
+    // The event store's tables are written by hand (partitioned, plain SQL;
+    // src/events/store.ts): schema diffs and snapshots leave them alone.
+    schemaGenerator: { skipTables: EVENT_STORE_TABLES },
     pool: { min: 0, max: 10 },
     driverOptions: { connectionTimeoutMillis: 3_000 },
     // The ORM's own logger stays quiet; failures surface as errors we log.

@@ -104,3 +104,120 @@ export async function countsOf(t: TestApp, experimentId: string): Promise<Record
   );
   return Object.fromEntries(rows.map((r) => [`${r.variant_key}/${r.event_type}`, Number(r.n)]));
 }
+
+/** A decision of a flag without an experiment: its events are stored but enter no experiment counts. */
+export async function plainDecision(t: TestApp, subjectId = "marker") {
+  const flagKey = await makeTypedFlag(t, FlagType.STRING, "grey");
+  await untilInSnapshot(t, flagKey);
+  return { flagKey, ...decisionFor(t, flagKey, subjectId) };
+}
+
+/**
+ * Ingests one exposure of `decisionId` (use a decision without an
+ * experiment, so no count changes) and waits until it is stored. The
+ * consumer applies the stream in order, so everything published before it
+ * has been applied too.
+ */
+export async function flush(
+  t: TestApp,
+  events: Awaited<ReturnType<typeof eventClient>>,
+  decisionId: string,
+): Promise<void> {
+  const marker = event("exposure", decisionId, { eventId: eventId("marker") });
+  const answer = await events.ingestEvents({ events: [marker] });
+  if (answer.accepted !== 1) throw new Error(`the marker was not accepted: ${answer.rejected}`);
+  await untilStored(t, [marker.eventId]);
+}
+
+/**
+ * Counted events per variant, type and subject for an experiment (from
+ * subject_event_counts). Exposures are not there: exposed subjects are in
+ * `exposures` (see exposureRow).
+ */
+export async function subjectCountsOf(
+  t: TestApp,
+  experimentId: string,
+): Promise<Record<string, number>> {
+  const rows = await query<{
+    variant_key: string;
+    event_type: string;
+    subject_id: string;
+    n: string;
+  }>(
+    t,
+    `select variant_key, event_type, subject_id, events::text as n from subject_event_counts
+     where experiment_id = $1`,
+    [experimentId],
+  );
+  return Object.fromEntries(
+    rows.map((r) => [`${r.variant_key}/${r.event_type}/${r.subject_id}`, Number(r.n)]),
+  );
+}
+
+/** ingest_stats summed over days, keyed `experimentId/result/reason` ('' experiment when unknown). */
+export async function ingestStats(t: TestApp): Promise<Record<string, number>> {
+  const rows = await query<{ experiment_id: string; result: string; reason: string; n: string }>(
+    t,
+    `select experiment_id, result, reason, sum(events)::text as n from ingest_stats
+     group by experiment_id, result, reason`,
+  );
+  return Object.fromEntries(
+    rows.map((r) => [`${r.experiment_id}/${r.result}/${r.reason}`, Number(r.n)]),
+  );
+}
+
+/** The stored row of an event, or undefined. */
+export async function storedEvent(t: TestApp, id: string) {
+  const rows = await query<{
+    event_id: string;
+    event_type: string;
+    decision_id: string;
+    flag_key: string;
+    experiment_id: string | null;
+    variant_key: string | null;
+    subject_id: string;
+    occurred_at: Date;
+    properties: JsonObject;
+    counted: boolean;
+  }>(t, `select * from events where event_id = $1`, [id]);
+  return rows[0];
+}
+
+/** The pending_attributions row of an event, or undefined. */
+export async function pendingRow(t: TestApp, id: string) {
+  const rows = await query<{
+    event_id: string;
+    decision_id: string;
+    experiment_id: string;
+    occurred_at: Date;
+    expires_at: Date;
+  }>(t, `select * from pending_attributions where event_id = $1`, [id]);
+  return rows[0];
+}
+
+/** The exposures row of a decision id, or undefined. */
+export async function exposureRow(t: TestApp, decisionId: string) {
+  const rows = await query<{
+    decision_id: string;
+    event_id: string;
+    flag_key: string;
+    experiment_id: string | null;
+    variant_key: string | null;
+    subject_id: string;
+    exposed_at: Date;
+  }>(t, `select * from exposures where decision_id = $1`, [decisionId]);
+  return rows[0];
+}
+
+/** Waits until the decide/ingest snapshot has event type `key` with this archived state. */
+export async function untilEventTypeInSnapshot(
+  t: TestApp,
+  key: string,
+  archived: boolean,
+): Promise<void> {
+  await waitFor(
+    () => t.app.snapshots.current?.eventTypes.get(key)?.archived === archived,
+    10_000,
+    `event type ${key} (archived: ${archived}) in the snapshot`,
+  );
+}

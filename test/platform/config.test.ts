@@ -21,6 +21,8 @@ describe("loadConfig", () => {
         roles: "all",
         logLevel: "info",
         corsOrigins: [],
+        ingestRateLimit: 50_000,
+        eventRetentionDays: 90,
       },
     });
   });
@@ -35,6 +37,8 @@ describe("loadConfig", () => {
       LOTTY_ROLES: "workers",
       LOG_LEVEL: "debug",
       LOTTY_CORS_ORIGINS: "https://console.example.com, http://localhost:5173",
+      LOTTY_INGEST_RATE_LIMIT: "0",
+      LOTTY_EVENT_RETENTION_DAYS: "30",
     });
     expect(result.ok).toBe(true);
     if (!result.ok) return;
@@ -48,6 +52,8 @@ describe("loadConfig", () => {
       roles: "workers",
       logLevel: "debug",
       corsOrigins: ["https://console.example.com", "http://localhost:5173"],
+      ingestRateLimit: 0,
+      eventRetentionDays: 30,
     });
   });
 
@@ -68,6 +74,16 @@ describe("loadConfig", () => {
     ],
     ["DATABASE_URL", "not a url", "DATABASE_URL: is not a URL"],
     ["NATS_URL", "http://127.0.0.1:4222", "NATS_URL: must use nats:// or tls:// (got http)"],
+    [
+      "LOTTY_INGEST_RATE_LIMIT",
+      "fast",
+      "LOTTY_INGEST_RATE_LIMIT: must be a whole number of events per second (0 = unlimited)",
+    ],
+    [
+      "LOTTY_EVENT_RETENTION_DAYS",
+      "7",
+      "LOTTY_EVENT_RETENTION_DAYS: must be a whole number of days from 8 to 36500",
+    ],
     [
       "LOTTY_BOOTSTRAP_ADMIN_KEY",
       "short",

@@ -126,7 +126,9 @@ describe("NATS gate", () => {
       expect(info.config.max_age).toBe(spec.config.max_age);
     }
     expect(specs.map((s) => s.config.name)).toEqual(
-      ["EVENTS", "DECISIONS", "LIFECYCLE", "CONFIG"].map((n) => `${t.app.names.streamPrefix}_${n}`),
+      ["EVENTS", "DECISIONS", "LIFECYCLE", "CONFIG", "DEADLETTER"].map(
+        (n) => `${t.app.names.streamPrefix}_${n}`,
+      ),
     );
     // A durable consumer in a spec is created once and kept on re-provisioning.
     const withConsumer = [

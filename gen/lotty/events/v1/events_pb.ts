@@ -12,7 +12,7 @@
 // call fails with UNAVAILABLE and nothing is accepted — retry the batch.
 //
 // Every RPC requires `Authorization: Bearer <api key>` of a user with
-// ROLE_SERVICE, ROLE_EXPERIMENTER or ROLE_ADMIN.
+// ROLE_SERVICE or ROLE_ADMIN.
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
@@ -33,7 +33,7 @@ export const file_lotty_events_v1_events: GenFile = /*@__PURE__*/
  */
 export type Event = Message<"lotty.events.v1.Event"> & {
   /**
-   * Required; the client's idempotency key, 1–128 characters, unique across
+   * Required; the client's idempotency key, 1–200 characters, unique across
    * all events (a UUID is recommended). An event whose event_id was seen
    * before — earlier in the same batch or in any earlier call — is counted
    * in `duplicates` and ignored, even if its content differs.
@@ -60,10 +60,10 @@ export type Event = Message<"lotty.events.v1.Event"> & {
   decisionId: string;
 
   /**
-   * Required; when the event happened on the client. Must be at most 1
-   * hour ahead of the server clock and not before 2000-01-01; late events
-   * are accepted (an event that needs an exposure waits for it up to 7
-   * days). Reports bucket events by this time.
+   * Required; when the event happened on the client. Must be at most 5
+   * minutes ahead of the server clock and at most 7 days old (the
+   * attribution horizon); an event that needs an exposure waits for it
+   * until 7 days after this time. Reports bucket events by this time.
    *
    * @generated from field: google.protobuf.Timestamp occurred_at = 4;
    */
@@ -72,8 +72,8 @@ export type Event = Message<"lotty.events.v1.Event"> & {
   /**
    * Event properties, checked against the event type's declared properties
    * (required ones present, declared ones of the right type; undeclared
-   * ones stored unchecked). At most 16 KiB as JSON. Example for `latency`:
-   * {"ms": 123}.
+   * ones stored unchecked). At most 50 properties and 8 KiB as JSON.
+   * Example for `latency`: {"ms": 123}.
    *
    * @generated from field: google.protobuf.Struct properties = 5;
    */
@@ -158,14 +158,17 @@ export const IngestEventsRequestSchema: GenMessage<IngestEventsRequest> = /*@__P
  */
 export type IngestEventsResponse = Message<"lotty.events.v1.IngestEventsResponse"> & {
   /**
-   * Events stored durably by this call.
+   * Events accepted by this call: durably on the event bus, stored and
+   * counted once by the event store.
    *
    * @generated from field: int32 accepted = 1;
    */
   accepted: number;
 
   /**
-   * Events ignored because their event_id was already seen.
+   * Events ignored because their event_id was already accepted, as far as
+   * this server can tell when answering (see docs/events.md: a repeat still
+   * in flight on another server is counted as accepted, and stored once).
    *
    * @generated from field: int32 duplicates = 2;
    */
@@ -216,8 +219,10 @@ export enum EventErrorCode {
   MISSING_FIELD = 1,
 
   /**
-   * A field is malformed, e.g. event_id longer than 128 characters or
-   * properties larger than 16 KiB; the message names it.
+   * A field is malformed: event_id longer than 200 characters or with
+   * control characters or unpaired surrogates, more than 50 properties,
+   * properties larger than 8 KiB as JSON, or property text PostgreSQL
+   * cannot store (NUL characters, unpaired surrogates); the message names it.
    *
    * @generated from enum value: EVENT_ERROR_CODE_INVALID_FIELD = 2;
    */
@@ -239,7 +244,7 @@ export enum EventErrorCode {
 
   /**
    * decision_id is malformed, forged or altered (its signature does not
-   * verify).
+   * verify), or names a flag or experiment this Lotty never had.
    *
    * @generated from enum value: EVENT_ERROR_CODE_INVALID_DECISION_ID = 5;
    */
@@ -255,15 +260,17 @@ export enum EventErrorCode {
 
   /**
    * A declared property has the wrong JSON type (see
-   * lotty.catalog.v1.PropertyType); the message names it.
+   * lotty.catalog.v1.PropertyType), a string property is longer than 1,000
+   * characters, or a timestamp property is not a valid RFC 3339 time; the
+   * message names it.
    *
    * @generated from enum value: EVENT_ERROR_CODE_INVALID_PROPERTY = 7;
    */
   INVALID_PROPERTY = 7,
 
   /**
-   * occurred_at is more than 1 hour ahead of the server clock or earlier
-   * than 2000-01-01T00:00:00Z.
+   * occurred_at is more than 5 minutes ahead of the server clock, or older
+   * than the 7-day attribution horizon.
    *
    * @generated from enum value: EVENT_ERROR_CODE_TIMESTAMP_OUT_OF_RANGE = 8;
    */
@@ -289,8 +296,11 @@ export const EventService: GenService<{
    * accepted + duplicates + rejected = number of events. An empty batch
    * succeeds with every count 0.
    * Errors (whole batch, nothing stored): INVALID_ARGUMENT (more than 1,000
-   * events), PERMISSION_DENIED (role), UNAVAILABLE (durable store
-   * unreachable; retry the same batch).
+   * events), UNAUTHENTICATED / PERMISSION_DENIED (key, role),
+   * RESOURCE_EXHAUSTED (the API key's ingestion rate limit; the message and
+   * the `retry-after` header say when to retry; the request size limit of
+   * 4 MiB), UNAVAILABLE (the event bus did not confirm; retry the same
+   * batch with the same event ids).
    *
    * @generated from rpc lotty.events.v1.EventService.IngestEvents
    */
