@@ -26,6 +26,8 @@ import type { EventStore } from "./store.js";
 export const EVENT_STORE_CONSUMER = "event-store";
 /** Messages applied per transaction. */
 export const BATCH_MESSAGES = 20;
+/** Transactions a consumer keeps in flight. */
+export const CONCURRENT_BATCHES = 2;
 /** Deliveries of a failing message before it goes to the dead-letter stream. */
 export const MAX_ATTEMPTS = 5;
 /** How often pending attributions are swept and gauges refreshed. */
@@ -91,14 +93,24 @@ export class EventConsumer {
           ended = true;
           this.wake?.();
         });
+        // Up to CONCURRENT_BATCHES transactions in flight: while one waits
+        // for PostgreSQL (statements, the commit's fsync) another runs.
+        const inFlight = new Set<Promise<void>>();
         while (!this.stopped && !ended) {
-          if (this.queue.length === 0) {
-            await new Promise<void>((resolve) => (this.wake = resolve));
-            this.wake = undefined;
+          if (this.queue.length > 0 && inFlight.size < CONCURRENT_BATCHES) {
+            const done: Promise<void> = this.process(this.queue.splice(0, BATCH_MESSAGES)).finally(
+              () => {
+                inFlight.delete(done);
+                this.wake?.();
+              },
+            );
+            inFlight.add(done);
             continue;
           }
-          await this.process(this.queue.splice(0, BATCH_MESSAGES));
+          await new Promise<void>((resolve) => (this.wake = resolve));
+          this.wake = undefined;
         }
+        await Promise.all(inFlight);
         // Messages pulled but not processed are redelivered after ack_wait.
         this.queue.splice(0);
       } catch (error) {

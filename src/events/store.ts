@@ -15,9 +15,6 @@ import { mergeStats, type EventMessage, type IngestStat } from "./message.js";
 import { EVENT_LIMITS, EXPOSURE_EVENT_TYPE, type AcceptedEvent } from "./validation.js";
 
 const DAY_MS = 86_400_000;
-/** Advisory lock space (first key) of the attribution buckets. */
-const ATTRIBUTION_LOCK_SPACE = 0x4c6f7474; // "Lott"
-const ATTRIBUTION_LOCK_BUCKETS = 64;
 
 export interface ApplyResult {
   /** Events stored for the first time. */
@@ -28,6 +25,8 @@ export interface ApplyResult {
   counted: number;
   /** Events left waiting for their exposure. */
   pending: number;
+  /** Decision ids exposed for the first time. */
+  exposures: number;
 }
 
 export interface EventStoreOptions {
@@ -86,10 +85,34 @@ export class EventStore {
    */
   async apply(messages: readonly { id: string; message: EventMessage }[]): Promise<ApplyResult> {
     await this.ensurePartitions(messages.flatMap((m) => m.message.events.map((e) => e.occurredAt)));
+    const result = await this.transaction((client) => this.applyIn(client, messages));
+    // A batch applied at the same moment by another consumer may have
+    // stored the exposure of an event this batch left pending, or the other
+    // way round; neither transaction saw the other's rows. Whichever
+    // commits last releases such events here, after its own commit.
+    const linked = new Set<string>();
+    for (const { message } of messages) {
+      for (const e of message.events) {
+        if (e.exposure || e.requiresExposure) linked.add(e.decisionId);
+      }
+    }
+    // (Also on a redelivery that stored nothing new: the process may have
+    // stopped between the two transactions.)
+    if (linked.size > 0) {
+      result.counted += await this.transaction(async (client) => {
+        const counted = await releasePending(client, [...linked], true);
+        await addToRollups(client, counted);
+        return counted.length;
+      });
+    }
+    return result;
+  }
+
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     try {
       await client.query("begin");
-      const result = await this.applyIn(client, messages);
+      const result = await work(client);
       await client.query("commit");
       return result;
     } catch (error) {
@@ -130,20 +153,6 @@ export class EventStore {
     );
     const events = candidates.filter((e) => fresh.has(e.eventId));
 
-    // Attribution is serialised per bucket of decision ids, so an exposure
-    // and its conversion applied by two consumers at once cannot miss each
-    // other. Buckets (not one lock per id) keep a large batch within the
-    // shared lock table; they are taken in order, so no deadlock.
-    const linked = events.filter((e) => e.exposure || e.requiresExposure);
-    if (linked.length > 0) {
-      const buckets = [...new Set(linked.map((e) => lockBucket(e.decisionId)))].sort(
-        (a, b) => a - b,
-      );
-      await client.query(
-        `select pg_advisory_xact_lock($1::int, k) from unnest($2::int[]) k order by k`,
-        [ATTRIBUTION_LOCK_SPACE, buckets],
-      );
-    }
     const exposures = firstPerDecision(events.filter((e) => e.exposure));
     const newExposures =
       exposures.length === 0
@@ -221,35 +230,8 @@ export class EventStore {
     }
     const nowCounted: CountedEvent[] = events.filter((_, i) => counted[i]);
     // Events that were waiting for one of the new exposures count now.
-    if (newExposures.size > 0) {
-      const { rows } = await client.query<{
-        experiment_id: string | null;
-        variant_key: string | null;
-        event_type: string;
-        subject_id: string;
-        occurred_at: Date;
-      }>(
-        `with released as (
-           delete from pending_attributions
-           where decision_id = any($1::text[]) and expires_at > now()
-           returning event_id, occurred_at
-         )
-         update events e set counted = true
-         from released r
-         where e.event_id = r.event_id and e.occurred_at = r.occurred_at and not e.counted
-         returning e.experiment_id, e.variant_key, e.event_type, e.subject_id, e.occurred_at`,
-        [[...newExposures].sort()],
-      );
-      for (const row of rows) {
-        nowCounted.push({
-          experimentId: row.experiment_id ?? "",
-          variantKey: row.variant_key ?? "",
-          eventType: row.event_type,
-          subjectId: row.subject_id,
-          occurredAt: row.occurred_at.getTime(),
-        });
-      }
-    }
+    if (newExposures.size > 0)
+      nowCounted.push(...(await releasePending(client, [...newExposures])));
     await addToRollups(client, nowCounted);
     const stats = messages.filter((m) => newMessages.has(m.id)).flatMap((m) => m.message.stats);
     await addStats(client, stats, Date.now());
@@ -258,6 +240,7 @@ export class EventStore {
       duplicates: total - events.length,
       counted: nowCounted.length,
       pending: pending.length,
+      exposures: newExposures.size,
     };
   }
 
@@ -364,6 +347,45 @@ export class EventStore {
       this.partitions.add(name);
     }
   }
+}
+
+/**
+ * Counts the pending events of these decision ids whose exposure is stored
+ * (all of them when `exposedOnly` is false: the caller has just stored the
+ * exposures), removing them from the pending list. Deleting the pending
+ * row is what claims an event, so two transactions can never both count it.
+ */
+async function releasePending(
+  client: pg.PoolClient,
+  decisionIds: string[],
+  exposedOnly = false,
+): Promise<CountedEvent[]> {
+  const { rows } = await client.query<{
+    experiment_id: string | null;
+    variant_key: string | null;
+    event_type: string;
+    subject_id: string;
+    occurred_at: Date;
+  }>(
+    `with released as (
+       delete from pending_attributions p
+       where p.decision_id = any($1::text[]) and p.expires_at > now()
+         ${exposedOnly ? "and exists (select 1 from exposures x where x.decision_id = p.decision_id)" : ""}
+       returning p.event_id, p.occurred_at
+     )
+     update events e set counted = true
+     from released r
+     where e.event_id = r.event_id and e.occurred_at = r.occurred_at and not e.counted
+     returning e.experiment_id, e.variant_key, e.event_type, e.subject_id, e.occurred_at`,
+    [decisionIds.sort()],
+  );
+  return rows.map((row) => ({
+    experimentId: row.experiment_id ?? "",
+    variantKey: row.variant_key ?? "",
+    eventType: row.event_type,
+    subjectId: row.subject_id,
+    occurredAt: row.occurred_at.getTime(),
+  }));
 }
 
 async function insertReturning(
@@ -477,16 +499,6 @@ async function addStats(
       rows.map((r) => r.events),
     ],
   );
-}
-
-/** FNV-1a of a decision id, reduced to one of the attribution lock buckets. */
-function lockBucket(decisionId: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < decisionId.length; i++) {
-    h ^= decisionId.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) % ATTRIBUTION_LOCK_BUCKETS;
 }
 
 function compare(a: string, b: string): number {

@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
-import { startTestApp, type TestApp } from "../support/app.js";
+import { startTestApp, waitFor, type TestApp } from "../support/app.js";
 import {
   decisionFor,
   event,
@@ -242,5 +242,54 @@ describe("attribution across many subjects", () => {
     // No subject_event_counts row of type exposure, though exposures counted per minute.
     expect(subjectRows.filter((r) => r.event_type === "exposure")).toEqual([]);
     expect(minuteRows.some((r) => r.event_type === "exposure")).toBe(true);
+  });
+
+  it("counts every conversion when its exposure is applied by a concurrent transaction", async () => {
+    // Exposures and conversions of the same decisions in separate calls sent
+    // at once: the consumer applies batches concurrently, so a conversion can
+    // be left pending by one transaction while another stores its exposure;
+    // the release after commit must count it all the same.
+    const own = await runningExperiment(t);
+    const pairs = Array.from({ length: 400 }, (_, i) => {
+      const d = decisionFor(t, own.flagKey, `concurrent-${i}`);
+      return {
+        d,
+        exposure: event("exposure", d.decisionId),
+        conversion: event("conversion", d.decisionId),
+      };
+    });
+    const calls = pairs.flatMap(({ exposure, conversion }) => [[conversion], [exposure]]);
+    for (let i = 0; i < calls.length; i += 100) {
+      await Promise.all(
+        calls.slice(i, i + 100).map((batch) => events.ingestEvents({ events: batch })),
+      );
+    }
+    await untilStored(
+      t,
+      pairs.flatMap((p) => [p.exposure.eventId, p.conversion.eventId]),
+      30_000,
+    );
+    // The release after a concurrent commit may still be running.
+    await waitFor(
+      async () =>
+        (
+          await query<{ n: string }>(
+            t,
+            `select count(*)::text as n from pending_attributions where experiment_id = $1`,
+            [own.experimentId],
+          )
+        )[0]!.n === "0",
+      15_000,
+      "no conversion left pending",
+    );
+    const counts = await query<{ event_type: string; n: string }>(
+      t,
+      `select event_type, sum(events)::text as n from event_counts where experiment_id = $1 group by 1`,
+      [own.experimentId],
+    );
+    expect(Object.fromEntries(counts.map((r) => [r.event_type, Number(r.n)]))).toEqual({
+      exposure: 400,
+      conversion: 400,
+    });
   });
 });
