@@ -68,6 +68,23 @@ interface ExperimentRow {
   completed_at: Date | null;
 }
 
+interface FlagRow {
+  key: string;
+  type: FlagValueType;
+  default_value: unknown;
+  archived: boolean;
+}
+
+interface EventTypeRow {
+  key: string;
+  archived: boolean;
+  requires_exposure: boolean;
+  properties: SnapshotEventType["properties"];
+}
+
+const EXPERIMENT_COLUMNS =
+  "id, flag_key, status, version, rolled_back, config, started_at, created_at, completed_at";
+
 /**
  * Builds a snapshot from plain rows (no entities: hydrating 10k flags
  * through the ORM's identity map costs far more memory than the snapshot
@@ -75,27 +92,21 @@ interface ExperimentRow {
  */
 export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<Snapshot> {
   const connection = em.getConnection();
+  const select = async <T>(sql: string, params: unknown[] = []): Promise<T[]> =>
+    (await connection.execute(sql, params)) as T[];
   const version = await currentVersion(em);
   const [flagRows, experimentRows, stored, eventTypeRows, knownExperimentRows] = await Promise.all([
-    connection.execute<
-      { key: string; type: FlagValueType; default_value: unknown; archived: boolean }[]
-    >(`select key, type, default_value, archived_at is not null as archived from flags`),
-    connection.execute<ExperimentRow[]>(
-      `select id, flag_key, status, version, rolled_back, config, started_at, created_at, completed_at
-         from experiments where status in ('running', 'paused')`,
+    select<FlagRow>(
+      `select key, type, default_value, archived_at is not null as archived from flags`,
+    ),
+    select<ExperimentRow>(
+      `select ${EXPERIMENT_COLUMNS} from experiments where status in ('running', 'paused')`,
     ),
     readPolicy(em),
-    connection.execute<
-      {
-        key: string;
-        archived: boolean;
-        requires_exposure: boolean;
-        properties: SnapshotEventType["properties"];
-      }[]
-    >(
+    select<EventTypeRow>(
       `select key, archived_at is not null as archived, requires_exposure, properties from event_types`,
     ),
-    connection.execute<{ id: string }[]>(
+    select<{ id: string }>(
       `select id from experiments where started_at is not null or status in ('running', 'paused', 'completed')`,
     ),
   ]);
@@ -108,23 +119,13 @@ export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<
         };
   const flags = new Map<string, SnapshotFlag>();
   const knownFlagKeys = new Set<string>();
-  for (const row of flagRows as {
-    key: string;
-    type: FlagValueType;
-    default_value: unknown;
-    archived: boolean;
-  }[]) {
+  for (const row of flagRows) {
     knownFlagKeys.add(row.key);
     if (row.archived) continue;
     flags.set(row.key, { key: row.key, type: row.type, defaultValue: row.default_value });
   }
   const eventTypes = new Map<string, SnapshotEventType>();
-  for (const row of eventTypeRows as {
-    key: string;
-    archived: boolean;
-    requires_exposure: boolean;
-    properties: SnapshotEventType["properties"];
-  }[]) {
+  for (const row of eventTypeRows) {
     eventTypes.set(row.key, {
       key: row.key,
       archived: row.archived,
@@ -134,7 +135,7 @@ export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<
   }
   const experimentByFlag = new Map<string, SnapshotExperiment>();
   const running: SnapshotExperiment[] = [];
-  for (const row of experimentRows as ExperimentRow[]) {
+  for (const row of experimentRows) {
     const config: ExperimentConfig = row.config;
     const ranges = storedRanges(row, logger);
     if (ranges === undefined) continue;
@@ -164,12 +165,12 @@ export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<
   const recentlyCompleted: CompletedExperiment[] = [];
   const since = cooldownHistoryStartMs(running, policy);
   if (since !== undefined) {
-    const completed = await connection.execute<ExperimentRow[]>(
-      `select id, flag_key, status, version, rolled_back, config, started_at, created_at, completed_at
-         from experiments where status in ('completed', 'archived') and completed_at >= ?`,
+    const completed = await select<ExperimentRow>(
+      `select ${EXPERIMENT_COLUMNS} from experiments
+       where status in ('completed', 'archived') and completed_at >= ?`,
       [new Date(since)],
     );
-    for (const row of completed as ExperimentRow[]) {
+    for (const row of completed) {
       const ranges = storedRanges(row, logger);
       if (ranges === undefined) continue;
       recentlyCompleted.push({
@@ -192,7 +193,7 @@ export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<
     recentlyCompleted,
     eventTypes,
     knownFlagKeys,
-    knownExperimentIds: new Set((knownExperimentRows as { id: string }[]).map((row) => row.id)),
+    knownExperimentIds: new Set(knownExperimentRows.map((row) => row.id)),
   };
 }
 

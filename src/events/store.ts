@@ -249,9 +249,7 @@ export class EventStore {
    * experiment, and records them in ingest_stats as dropped.
    */
   async dropExpiredPending(): Promise<number> {
-    const client = await this.pool.connect();
-    try {
-      await client.query("begin");
+    return this.transaction(async (client) => {
       const { rows } = await client.query<{ experiment_id: string | null; events: string }>(
         `with dropped as (
            delete from pending_attributions where expires_at <= now() returning experiment_id
@@ -265,14 +263,8 @@ export class EventStore {
         events: Number(r.events),
       }));
       await addStats(client, stats, Date.now());
-      await client.query("commit");
       return stats.reduce((sum, s) => sum + s.events, 0);
-    } catch (error) {
-      await client.query("rollback").catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** How many events wait for their exposure. */
@@ -302,20 +294,12 @@ export class EventStore {
       if (day !== undefined && day + DAY_MS <= cutoff) {
         // The partition's ids go first (found through event_ids' key), so an
         // id is never left without its event or the other way round.
-        const client = await this.pool.connect();
-        try {
-          await client.query("begin");
+        await this.transaction(async (client) => {
           await client.query(
             `delete from event_ids i using "${name}" e where i.event_id = e.event_id`,
           );
           await client.query(`drop table if exists "${name}"`);
-          await client.query("commit");
-        } catch (error) {
-          await client.query("rollback").catch(() => {});
-          throw error;
-        } finally {
-          client.release();
-        }
+        });
         this.partitions.delete(name);
         dropped.push(name);
       }
