@@ -142,8 +142,8 @@ export class EventConsumer {
       for (const d of decoded) d.msg.ack();
       this.metrics.stored.inc(result.stored);
     } catch (error) {
-      if (isUnavailableError(error)) {
-        this.warn(error, "database unavailable; event messages will be retried");
+      if (isUnavailableError(error) || isConflict(error)) {
+        this.warn(error, "database unavailable or busy; event messages will be retried");
         for (const d of decoded) d.msg.nak(2_000);
         await sleep(1_000);
         return;
@@ -215,6 +215,12 @@ export class EventConsumer {
     this.lastWarning = now;
     this.logger.warn({ err: error }, message);
   }
+}
+
+/** A deadlock or serialisation failure: the same batch succeeds when retried. */
+function isConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === "40P01" || code === "40001";
 }
 
 function sleep(ms: number): Promise<void> {

@@ -51,7 +51,7 @@ const UNAVAILABLE_ERRNO = new Set([
 /**
  * True for failures of a dependency that a retry may cure: a database
  * connection that is refused or reset, or PostgreSQL refusing connections
- * (SQLSTATE class 08, 57P01–57P03).
+ * (SQLSTATE class 08, 57P01–57P03, 53300 too many connections).
  */
 export function isUnavailableError(error: unknown): boolean {
   for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; depth++) {
@@ -59,7 +59,13 @@ export function isUnavailableError(error: unknown): boolean {
     if (typeof code === "string") {
       // 08P01 (protocol violation) comes from bad input, not from an outage.
       const connectionClass = code.startsWith("08") && code !== "08P01";
-      if (UNAVAILABLE_ERRNO.has(code) || connectionClass || /^57P0[123]$/.test(code)) {
+      // 57P01–57P03: shutting down / cannot connect now; 53300: too many connections.
+      if (
+        UNAVAILABLE_ERRNO.has(code) ||
+        connectionClass ||
+        /^57P0[123]$/.test(code) ||
+        code === "53300"
+      ) {
         return true;
       }
     }
