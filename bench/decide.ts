@@ -8,74 +8,29 @@
  * same rate for reference.
  */
 import http from "node:http";
-import { create } from "@bufbuild/protobuf";
-import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { AccessService, Role } from "../gen/lotty/access/v1/access_pb.js";
-import { FlagService, FlagType } from "../gen/lotty/flags/v1/flags_pb.js";
-import { ExperimentService } from "../gen/lotty/experiments/v1/experiments_pb.js";
-import { loadAtFixedRate, loadWithAutocannon, withBenchApp } from "./support.js";
+import {
+  loadAtFixedRate,
+  loadWithAutocannon,
+  seedRunningExperiments,
+  withBenchApp,
+} from "./support.js";
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = 50;
 const FLAGS = ["checkout_button", "search_ranking", "onboarding_flow"];
 
-async function seed(baseUrl: string, adminKey: string): Promise<void> {
-  const transport = (key: string) =>
-    createConnectTransport({
+export async function decide(): Promise<Record<string, number>> {
+  return withBenchApp(async ({ app, baseUrl, adminKey }) => {
+    await seedRunningExperiments(
       baseUrl,
-      httpVersion: "1.1",
-      interceptors: [
-        (next) => (req) => (req.header.set("authorization", `Bearer ${key}`), next(req)),
-      ],
-    });
-  const access = createClient(AccessService, transport(adminKey));
-  const makeKey = async (role: Role, name: string) => {
-    const { user } = await access.createUser({
-      email: `${name}@bench.example.com`,
-      displayName: name,
-      roles: [role],
-    });
-    return (await access.createApiKey({ userId: user!.id, name })).secret;
-  };
-  const owner = createClient(
-    ExperimentService,
-    transport(await makeKey(Role.EXPERIMENTER, "owner")),
-  );
-  const approver = createClient(
-    ExperimentService,
-    transport(await makeKey(Role.APPROVER, "approver")),
-  );
-  const flags = createClient(FlagService, transport(adminKey));
-  const str = (value: string) => create(ValueSchema, { kind: { case: "stringValue", value } });
-  for (const [i, key] of FLAGS.entries()) {
-    await flags.createFlag({ key, type: FlagType.STRING, defaultValue: str("off"), tags: [] });
-    const { experiment } = await owner.createExperiment({
-      experiment: {
-        flagKey: key,
-        name: `bench ${key}`,
-        audiencePercent: 100,
-        variants: [
-          { key: "control", value: str("off"), weight: 50, control: true },
-          { key: "treatment", value: str("on"), weight: 50 },
-        ],
+      adminKey,
+      FLAGS.map((key, i) => ({
+        key,
         targetingRule: ['country IN ["RU","KZ"]', 'app_version >= "1.6.0"', 'platform == "ios"'][
           i
         ] as string,
-        primaryMetricKey: "conversion_rate",
-      },
-    });
-    const id = experiment!.id;
-    await owner.submitExperiment({ id, comment: "" });
-    await approver.approveExperiment({ id, comment: "" });
-    await owner.startExperiment({ id });
-  }
-}
-
-export async function decide(): Promise<Record<string, number>> {
-  return withBenchApp(async ({ app, baseUrl, adminKey }) => {
-    await seed(baseUrl, adminKey);
+      })),
+    );
     await app.snapshots.reload(true);
     const url = `${baseUrl}/lotty.decision.v1.DecisionService/Decide`;
     const headers = { "content-type": "application/json", authorization: `Bearer ${adminKey}` };

@@ -26,16 +26,10 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { create } from "@bufbuild/protobuf";
-import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { AccessService, Role } from "../gen/lotty/access/v1/access_pb.js";
-import { FlagService, FlagType } from "../gen/lotty/flags/v1/flags_pb.js";
-import { ExperimentService } from "../gen/lotty/experiments/v1/experiments_pb.js";
+import { Role } from "../gen/lotty/access/v1/access_pb.js";
 import { EVENT_STORE_CONSUMER } from "../src/events/consumer.js";
 import type { App } from "../src/app.js";
-import { withBenchApp } from "./support.js";
+import { seedRunningExperiments, withBenchApp } from "./support.js";
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 60);
 const SUBJECTS = 20_000;
@@ -68,56 +62,9 @@ interface LoadResult {
 
 /** A service key for ingestion, and a flag with a running 50/50 experiment. */
 async function seed(baseUrl: string, adminKey: string): Promise<string> {
-  const transport = (key: string) =>
-    createConnectTransport({
-      baseUrl,
-      httpVersion: "1.1",
-      interceptors: [
-        (next) => (req) => (req.header.set("authorization", `Bearer ${key}`), next(req)),
-      ],
-    });
-  const access = createClient(AccessService, transport(adminKey));
-  const makeKey = async (role: Role, name: string) => {
-    const { user } = await access.createUser({
-      email: `${name}@bench.example.com`,
-      displayName: name,
-      roles: [role],
-    });
-    return (await access.createApiKey({ userId: user!.id, name })).secret;
-  };
-  const owner = createClient(
-    ExperimentService,
-    transport(await makeKey(Role.EXPERIMENTER, "owner")),
-  );
-  const approver = createClient(
-    ExperimentService,
-    transport(await makeKey(Role.APPROVER, "approver")),
-  );
-  const flags = createClient(FlagService, transport(adminKey));
-  const str = (value: string) => create(ValueSchema, { kind: { case: "stringValue", value } });
-  await flags.createFlag({
-    key: FLAG_KEY,
-    type: FlagType.STRING,
-    defaultValue: str("off"),
-    tags: [],
-  });
-  const { experiment } = await owner.createExperiment({
-    experiment: {
-      flagKey: FLAG_KEY,
-      name: "bench checkout redesign",
-      audiencePercent: 100,
-      variants: [
-        { key: "control", value: str("off"), weight: 50, control: true },
-        { key: "treatment", value: str("on"), weight: 50 },
-      ],
-      targetingRule: "",
-      primaryMetricKey: "conversion_rate",
-    },
-  });
-  const id = experiment!.id;
-  await owner.submitExperiment({ id, comment: "" });
-  await approver.approveExperiment({ id, comment: "" });
-  await owner.startExperiment({ id });
+  const { makeKey } = await seedRunningExperiments(baseUrl, adminKey, [
+    { key: FLAG_KEY, targetingRule: "" },
+  ]);
   return makeKey(Role.SERVICE, "ingest");
 }
 

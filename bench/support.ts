@@ -1,6 +1,13 @@
 /** What the benchmarks share: a throw-away database and the NATS address. */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { create } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { AccessService, Role } from "../gen/lotty/access/v1/access_pb.js";
+import { FlagService, FlagType } from "../gen/lotty/flags/v1/flags_pb.js";
+import { ExperimentService } from "../gen/lotty/experiments/v1/experiments_pb.js";
 import { App } from "../src/app.js";
 import { loadConfig } from "../src/platform/config.js";
 import { createLogger } from "../src/platform/logging.js";
@@ -155,4 +162,70 @@ export async function loadAtFixedRate(options: {
     { maxBuffer: 16 * 1024 * 1024 },
   );
   return JSON.parse(stdout.trim()) as FixedRateResult;
+}
+
+/**
+ * Through the public API: string flags `"off"` with a running 50/50
+ * experiment each (control "off", treatment "on"; an owner and an approver
+ * are created to review them), with the given targeting rules ("" =
+ * everyone). Returns a function that creates further API keys.
+ */
+export async function seedRunningExperiments(
+  baseUrl: string,
+  adminKey: string,
+  flags: readonly { key: string; targetingRule: string }[],
+): Promise<{ makeKey: (role: Role, name: string) => Promise<string> }> {
+  const transport = (key: string) =>
+    createConnectTransport({
+      baseUrl,
+      httpVersion: "1.1",
+      interceptors: [
+        (next) => (req) => (req.header.set("authorization", `Bearer ${key}`), next(req)),
+      ],
+    });
+  const access = createClient(AccessService, transport(adminKey));
+  const makeKey = async (role: Role, name: string) => {
+    const { user } = await access.createUser({
+      email: `${name}@bench.example.com`,
+      displayName: name,
+      roles: [role],
+    });
+    return (await access.createApiKey({ userId: user!.id, name })).secret;
+  };
+  const owner = createClient(
+    ExperimentService,
+    transport(await makeKey(Role.EXPERIMENTER, "owner")),
+  );
+  const approver = createClient(
+    ExperimentService,
+    transport(await makeKey(Role.APPROVER, "approver")),
+  );
+  const flagService = createClient(FlagService, transport(adminKey));
+  const str = (value: string) => create(ValueSchema, { kind: { case: "stringValue", value } });
+  for (const { key, targetingRule } of flags) {
+    await flagService.createFlag({
+      key,
+      type: FlagType.STRING,
+      defaultValue: str("off"),
+      tags: [],
+    });
+    const { experiment } = await owner.createExperiment({
+      experiment: {
+        flagKey: key,
+        name: `bench ${key}`,
+        audiencePercent: 100,
+        variants: [
+          { key: "control", value: str("off"), weight: 50, control: true },
+          { key: "treatment", value: str("on"), weight: 50 },
+        ],
+        targetingRule,
+        primaryMetricKey: "conversion_rate",
+      },
+    });
+    const id = experiment!.id;
+    await owner.submitExperiment({ id, comment: "" });
+    await approver.approveExperiment({ id, comment: "" });
+    await owner.startExperiment({ id });
+  }
+  return { makeKey };
 }
