@@ -409,12 +409,14 @@ describe("CreateFlag validation", () => {
 describe("GetFlag, UpdateFlag and ArchiveFlag on unknown or malformed keys", () => {
   it("answer NOT_FOUND naming the key", async () => {
     const key = newKey("missing");
+    // Each call starts only when awaited: a rejection nobody awaits yet
+    // would be reported as unhandled.
     for (const call of [
-      admin.getFlag({ key }),
-      admin.updateFlag({ key, description: "x" }),
-      admin.archiveFlag({ key }),
+      () => admin.getFlag({ key }),
+      () => admin.updateFlag({ key, description: "x" }),
+      () => admin.archiveFlag({ key }),
     ]) {
-      const error = await errorOf(call);
+      const error = await errorOf(call());
       expect(error.code).toBe(Code.NotFound);
       expect(error.rawMessage).toBe(`key: flag "${key}" not found`);
     }
@@ -708,11 +710,12 @@ describe("roles", () => {
     expect((await viewer.getFlag({ key: flag.key })).flag).toEqual(flag);
     expect((await viewer.listFlags({ tag: "roles" })).flags.map((f) => f.key)).toContain(flag.key);
     for (const call of [
-      viewer.createFlag({ key: newKey("viewer"), type: FlagType.BOOL, defaultValue: val(true) }),
-      viewer.updateFlag({ key: flag.key, defaultValue: val("changed") }),
-      viewer.archiveFlag({ key: flag.key }),
+      () =>
+        viewer.createFlag({ key: newKey("viewer"), type: FlagType.BOOL, defaultValue: val(true) }),
+      () => viewer.updateFlag({ key: flag.key, defaultValue: val("changed") }),
+      () => viewer.archiveFlag({ key: flag.key }),
     ]) {
-      expect((await errorOf(call)).code).toBe(Code.PermissionDenied);
+      expect((await errorOf(call())).code).toBe(Code.PermissionDenied);
     }
     expect(json((await admin.getFlag({ key: flag.key })).flag?.defaultValue)).toBe("visible");
   });
