@@ -288,11 +288,13 @@ describe("over the real server", () => {
 
         if (rpc.kind === "create") {
           const flagKey = await makeFlag(t);
-          const call = actor.experiments.createExperiment({
-            experiment: validExperiment(flagKey, { name: `by ${caller}` }),
-          });
+          // Listed before the call starts: a create that finished first
+          // would already be in the "before" list.
           const { experiments: beforeList } = await actors.admin.experiments.listExperiments({
             flagKey,
+          });
+          const call = actor.experiments.createExperiment({
+            experiment: validExperiment(flagKey, { name: `by ${caller}` }),
           });
           if (allowed) {
             const { experiment } = await call;
