@@ -36,12 +36,7 @@ export function murmur3_32(input: string, seed = 0): number {
     const c3 = input.charCodeAt(i + 3);
     // One code unit above 0x7f: the string is not ASCII, start over on its bytes.
     if ((c0 | c1 | c2 | c3) > 0x7f) return hashBytes(encodeUtf8(input), seed);
-    let k = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
-    k = imul(k, C1);
-    k = (k << 15) | (k >>> 17);
-    h ^= imul(k, C2);
-    h = (h << 13) | (h >>> 19);
-    h = (imul(h, 5) + 0xe6546b64) | 0;
+    h = mixBlock(h, c0 | (c1 << 8) | (c2 << 16) | (c3 << 24));
   }
   const tail = length & 3;
   if (tail !== 0) {
@@ -49,10 +44,7 @@ export function murmur3_32(input: string, seed = 0): number {
     const c1 = tail >= 2 ? input.charCodeAt(i + 1) : 0;
     const c2 = tail === 3 ? input.charCodeAt(i + 2) : 0;
     if ((c0 | c1 | c2) > 0x7f) return hashBytes(encodeUtf8(input), seed);
-    let k = c0 | (c1 << 8) | (c2 << 16);
-    k = imul(k, C1);
-    k = (k << 15) | (k >>> 17);
-    h ^= imul(k, C2);
+    h = mixTail(h, c0 | (c1 << 8) | (c2 << 16));
   }
   return finalize(h, length);
 }
@@ -89,16 +81,13 @@ function hashBytes({ bytes, length }: EncodedBytes, seed: number): number {
   const blockEnd = length & ~3;
   let i = 0;
   for (; i < blockEnd; i += 4) {
-    let k =
+    h = mixBlock(
+      h,
       (bytes[i] as number) |
-      ((bytes[i + 1] as number) << 8) |
-      ((bytes[i + 2] as number) << 16) |
-      ((bytes[i + 3] as number) << 24);
-    k = imul(k, C1);
-    k = (k << 15) | (k >>> 17);
-    h ^= imul(k, C2);
-    h = (h << 13) | (h >>> 19);
-    h = (imul(h, 5) + 0xe6546b64) | 0;
+        ((bytes[i + 1] as number) << 8) |
+        ((bytes[i + 2] as number) << 16) |
+        ((bytes[i + 3] as number) << 24),
+    );
   }
   const tail = length & 3;
   if (tail !== 0) {
@@ -106,9 +95,7 @@ function hashBytes({ bytes, length }: EncodedBytes, seed: number): number {
     if (tail === 3) k ^= (bytes[i + 2] as number) << 16;
     if (tail >= 2) k ^= (bytes[i + 1] as number) << 8;
     k ^= bytes[i] as number;
-    k = imul(k, C1);
-    k = (k << 15) | (k >>> 17);
-    h ^= imul(k, C2);
+    h = mixTail(h, k);
   }
   return finalize(h, length);
 }
@@ -134,6 +121,7 @@ export function bucketOf(salt: string, subjectId: string): number {
 
 const COLON = 0x3a;
 
+/** Mixes one 4-byte block (little-endian) into the hash state. */
 function mixBlock(h: number, block: number): number {
   let k = imul(block, C1);
   k = (k << 15) | (k >>> 17);
@@ -142,6 +130,7 @@ function mixBlock(h: number, block: number): number {
   return (imul(h, 5) + 0xe6546b64) | 0;
 }
 
+/** Mixes the last 1–3 bytes into the hash state. */
 function mixTail(h: number, tail: number): number {
   let k = imul(tail, C1);
   k = (k << 15) | (k >>> 17);
