@@ -7,6 +7,7 @@ import { Migration20261122141141_Initial } from "./Migration20261122141141_Initi
 import { Migration20261122144258_ManagementPlane } from "./Migration20261122144258_ManagementPlane.js";
 import { Migration20261122144300_CatalogSeed } from "./Migration20261122144300_CatalogSeed.js";
 import { Migration20261122170000_EventStore } from "./Migration20261122170000_EventStore.js";
+import { Migration20261122190000_ReportRollups } from "./Migration20261122190000_ReportRollups.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261122141141_Initial", class: Migration20261122141141_Initial },
@@ -16,4 +17,5 @@ export const migrationsList: MigrationObject[] = [
   },
   { name: "Migration20261122144300_CatalogSeed", class: Migration20261122144300_CatalogSeed },
   { name: "Migration20261122170000_EventStore", class: Migration20261122170000_EventStore },
+  { name: "Migration20261122190000_ReportRollups", class: Migration20261122190000_ReportRollups },
 ];

@@ -8,7 +8,8 @@
 import type http from "node:http";
 import path from "node:path";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { createContextValues } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import pg from "pg";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Config } from "./platform/config.js";
 import { createLogger, type Logger } from "./platform/logging.js";
@@ -42,6 +43,7 @@ import { EventConsumer } from "./events/consumer.js";
 import { EventServiceImpl } from "./events/service.js";
 import { createEventMetrics, type EventMetrics } from "./events/metrics.js";
 import { RateLimiter } from "./events/rate-limit.js";
+import { ReportServiceImpl } from "./reports/service.js";
 
 /** Limits applied to every RPC (documented in docs/architecture.md). */
 export const RPC_LIMITS = {
@@ -91,6 +93,10 @@ export class App {
   readonly eventMetrics: EventMetrics;
   /** The event store; set once the database is up. */
   eventStore: EventStore | undefined;
+  /** Reports, also callable in-process (tests, benchmarks). */
+  readonly reports: ReportServiceImpl;
+  /** The pool reports read the rollups with; set once the database is up. */
+  reportPool: pg.Pool | undefined;
   /** The event store consumer; runs in processes with the workers role. */
   eventConsumer: EventConsumer | undefined;
   private signer: DecisionSigner | undefined;
@@ -149,6 +155,16 @@ export class App {
       metrics: this.eventMetrics,
       logger: this.logger,
     }));
+    const reports = (this.reports = new ReportServiceImpl({
+      em: () => this.db.orm.em.fork(),
+      pool: () => {
+        if (this.reportPool === undefined) {
+          throw new ConnectError("the database is not ready yet; retry shortly", Code.Unavailable);
+        }
+        return this.reportPool;
+      },
+      shutdown: this.shutdown.signal,
+    }));
     const rpc = connectNodeAdapter({
       routes: lottyRoutes({
         db: this.db,
@@ -157,6 +173,7 @@ export class App {
         changes: this.changes,
         decision,
         events,
+        reports,
         serveApi: this.config.roles !== "workers",
       }),
       interceptors: [
@@ -273,6 +290,14 @@ export class App {
     this.decisionSecret = await ensureDecisionSecret(em, this.config.decisionSecret);
     this.signer = createDecisionSigner(this.decisionSecret);
     this.eventStore = new EventStore(url, { retentionDays: this.config.eventRetentionDays });
+    this.reportPool = new pg.Pool({
+      connectionString: url,
+      max: 4,
+      connectionTimeoutMillis: 5_000,
+      statement_timeout: 60_000,
+    });
+    // Errors of idle clients (database restarts) are reported on the next query.
+    this.reportPool.on("error", () => {});
     this.db.set(this.orm);
     this.migrated = true;
     if (this.config.roles !== "workers") await this.snapshots.start();
@@ -316,6 +341,7 @@ export class App {
       await this.decisionLog.stop();
       await this.bus?.close();
       await this.eventStore?.close();
+      await this.reportPool?.end();
       await this.orm?.close(true);
       this.db.set(undefined);
       await this.localNats?.stop();

@@ -44,6 +44,7 @@ import { FlagServiceImpl } from "./flags/service.js";
 import { ExperimentServiceImpl } from "./experiments/service.js";
 import type { DecisionServiceImpl } from "./decision/service.js";
 import type { EventServiceImpl } from "./events/service.js";
+import type { ReportServiceImpl } from "./reports/service.js";
 import type { Authenticator } from "./platform/auth.js";
 import type { DatabaseHandle } from "./platform/database-handle.js";
 import type { Readiness } from "./platform/readiness.js";
@@ -89,6 +90,7 @@ export interface RouteDeps {
   changes: ChangePublisher;
   decision: DecisionServiceImpl;
   events: EventServiceImpl;
+  reports: ReportServiceImpl;
   /** False for a workers-only process: it serves health and reflection only. */
   serveApi: boolean;
 }
@@ -99,9 +101,15 @@ export function lottyRoutes(deps: RouteDeps) {
       router.service(AccessService, new AccessServiceImpl(deps.db, deps.authenticator));
       router.service(CatalogService, new CatalogServiceImpl(deps.db, deps.changes));
       router.service(FlagService, new FlagServiceImpl(deps.db, deps.changes));
-      router.service(ExperimentService, new ExperimentServiceImpl(deps.db, deps.changes));
+      router.service(
+        ExperimentService,
+        new ExperimentServiceImpl(deps.db, deps.changes, (id) =>
+          deps.reports.outcomeReportJson(id),
+        ),
+      );
       router.service(DecisionService, deps.decision);
       router.service(EventService, deps.events);
+      router.service(ReportService, deps.reports);
       for (const service of LOTTY_SERVICES) {
         if (!router.handlers.some((h) => h.service === service)) router.service(service, {});
       }

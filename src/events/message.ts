@@ -20,8 +20,12 @@ export const MAX_MESSAGE_BYTES = 512 * 1024;
 export interface IngestStat {
   /** The experiment the events belonged to, or "" when unknown. */
   experimentId: string;
-  /** duplicate and rejected come from IngestEvents; dropped from the attribution horizon. */
-  result: "duplicate" | "rejected" | "dropped";
+  /**
+   * duplicate and rejected come from IngestEvents; dropped from the
+   * attribution horizon; stored from the event store (events stored for
+   * the first time).
+   */
+  result: "duplicate" | "rejected" | "dropped" | "stored";
   /** Why (an error code name for rejections). */
   reason: string;
   events: number;

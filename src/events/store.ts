@@ -43,6 +43,7 @@ interface CountedEvent {
   eventType: string;
   subjectId: string;
   occurredAt: number;
+  properties: Readonly<Record<string, unknown>>;
 }
 
 export class EventStore {
@@ -234,6 +235,14 @@ export class EventStore {
       nowCounted.push(...(await releasePending(client, [...newExposures])));
     await addToRollups(client, nowCounted);
     const stats = messages.filter((m) => newMessages.has(m.id)).flatMap((m) => m.message.stats);
+    // Stored events per experiment: the denominator of the data-health shares.
+    const storedPerExperiment = new Map<string, number>();
+    for (const e of events) {
+      storedPerExperiment.set(e.experimentId, (storedPerExperiment.get(e.experimentId) ?? 0) + 1);
+    }
+    for (const [experimentId, stored] of storedPerExperiment) {
+      stats.push({ experimentId, result: "stored", reason: "", events: stored });
+    }
     await addStats(client, stats, Date.now());
     return {
       stored: events.length,
@@ -350,6 +359,7 @@ async function releasePending(
     event_type: string;
     subject_id: string;
     occurred_at: Date;
+    properties: Record<string, unknown>;
   }>(
     `with released as (
        delete from pending_attributions p
@@ -360,7 +370,7 @@ async function releasePending(
      update events e set counted = true
      from released r
      where e.event_id = r.event_id and e.occurred_at = r.occurred_at and not e.counted
-     returning e.experiment_id, e.variant_key, e.event_type, e.subject_id, e.occurred_at`,
+     returning e.experiment_id, e.variant_key, e.event_type, e.subject_id, e.occurred_at, e.properties`,
     [decisionIds.sort()],
   );
   return rows.map((row) => ({
@@ -369,6 +379,7 @@ async function releasePending(
     eventType: row.event_type,
     subjectId: row.subject_id,
     occurredAt: row.occurred_at.getTime(),
+    properties: row.properties,
   }));
 }
 
@@ -392,13 +403,23 @@ function firstPerDecision(events: readonly AcceptedEvent[]): AcceptedEvent[] {
   return [...first.values()].sort((a, b) => compare(a.decisionId, b.decisionId));
 }
 
-/** Adds counted events of experiments to the per-minute and per-subject counts. */
+/**
+ * Adds counted events of experiments to the report rollups
+ * (docs/reports.md): per-minute counts, per-subject counts, exposed
+ * subjects, and the per-subject and per-minute figures of every number
+ * property. Rows are sorted by key so concurrent transactions lock them in
+ * the same order. Property values travel as text and are summed as
+ * `numeric`, so sums do not depend on the order events arrive in.
+ */
 async function addToRollups(client: pg.PoolClient, counted: readonly CountedEvent[]) {
   const minutes = new Map<string, { key: string[]; minute: number; events: number }>();
   const subjects = new Map<
     string,
     { key: string[]; events: number; first: number; last: number }
   >();
+  const exposed = new Map<string, { key: string[]; first: number; events: number }>();
+  const subjectSums = new Map<string, { key: string[]; events: number; values: string[] }>();
+  const minuteStats = new Map<string, { key: string[]; minute: number; values: string[] }>();
   for (const e of counted) {
     if (e.experimentId === "" || e.variantKey === "") continue;
     const minute = Math.floor(e.occurredAt / 60_000) * 60_000;
@@ -407,8 +428,21 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
     if (m === undefined) {
       minutes.set(mk, { key: [e.experimentId, e.variantKey, e.eventType], minute, events: 1 });
     } else m.events++;
-    // Exposed subjects are in `exposures` (one row per decision) already.
-    if (e.eventType === EXPOSURE_EVENT_TYPE) continue;
+    if (e.eventType === EXPOSURE_EVENT_TYPE) {
+      const xk = `${e.experimentId}\n${e.variantKey}\n${e.subjectId}`;
+      const x = exposed.get(xk);
+      if (x === undefined) {
+        exposed.set(xk, {
+          key: [e.experimentId, e.variantKey, e.subjectId],
+          first: e.occurredAt,
+          events: 1,
+        });
+      } else {
+        x.events++;
+        x.first = Math.min(x.first, e.occurredAt);
+      }
+      continue;
+    }
     const sk = `${e.experimentId}\n${e.variantKey}\n${e.eventType}\n${e.subjectId}`;
     const s = subjects.get(sk);
     if (s === undefined) {
@@ -423,9 +457,33 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
       s.first = Math.min(s.first, e.occurredAt);
       s.last = Math.max(s.last, e.occurredAt);
     }
+    for (const [property, value] of Object.entries(e.properties)) {
+      if (typeof value !== "number" || !Number.isFinite(value)) continue;
+      const text = String(value);
+      const pk = `${e.experimentId}\n${e.variantKey}\n${e.eventType}\n${property}`;
+      const ps = subjectSums.get(`${pk}\n${e.subjectId}`);
+      if (ps === undefined) {
+        subjectSums.set(`${pk}\n${e.subjectId}`, {
+          key: [e.experimentId, e.variantKey, e.eventType, property, e.subjectId],
+          events: 1,
+          values: [text],
+        });
+      } else {
+        ps.events++;
+        ps.values.push(text);
+      }
+      const pm = minuteStats.get(`${pk}\n${minute}`);
+      if (pm === undefined) {
+        minuteStats.set(`${pk}\n${minute}`, {
+          key: [e.experimentId, e.variantKey, e.eventType, property],
+          minute,
+          values: [text],
+        });
+      } else pm.values.push(text);
+    }
   }
   if (minutes.size > 0) {
-    const rows = [...minutes.entries()].sort(([a], [b]) => compare(a, b)).map(([, v]) => v);
+    const rows = sortedValues(minutes);
     await client.query(
       `insert into event_counts (experiment_id, variant_key, event_type, minute, events)
        select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[])
@@ -440,8 +498,25 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
       ],
     );
   }
+  if (exposed.size > 0) {
+    const rows = sortedValues(exposed);
+    await client.query(
+      `insert into report_subjects (experiment_id, variant_key, subject_id, first_exposed_at, exposures)
+       select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[])
+       on conflict (experiment_id, variant_key, subject_id)
+       do update set exposures = report_subjects.exposures + excluded.exposures,
+                     first_exposed_at = least(report_subjects.first_exposed_at, excluded.first_exposed_at)`,
+      [
+        rows.map((r) => r.key[0]),
+        rows.map((r) => r.key[1]),
+        rows.map((r) => r.key[2]),
+        rows.map((r) => new Date(r.first)),
+        rows.map((r) => r.events),
+      ],
+    );
+  }
   if (subjects.size > 0) {
-    const rows = [...subjects.entries()].sort(([a], [b]) => compare(a, b)).map(([, v]) => v);
+    const rows = sortedValues(subjects);
     await client.query(
       `insert into subject_event_counts (experiment_id, variant_key, event_type, subject_id, events, first_at, last_at)
        select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[])
@@ -460,6 +535,84 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
       ],
     );
   }
+  if (subjectSums.size > 0) {
+    const rows = sortedValues(subjectSums);
+    // One value list per row, flattened with its row number: numeric sums
+    // are taken in SQL, exactly.
+    const owner: number[] = [];
+    const values: string[] = [];
+    rows.forEach((r, i) => {
+      for (const v of r.values) {
+        owner.push(i + 1);
+        values.push(v);
+      }
+    });
+    await client.query(
+      `with v as (
+         select o, sum(x::numeric) as total from unnest($7::int[], $8::text[]) as v(o, x) group by o
+       )
+       insert into subject_property_sums (experiment_id, variant_key, event_type, property, subject_id, events, total)
+       select r.e, r.v, r.t, r.p, r.s, r.n, v.total
+       from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+         with ordinality as r(e, v, t, p, s, n, o)
+       join v on v.o = r.o
+       order by r.o
+       on conflict (experiment_id, variant_key, event_type, property, subject_id)
+       do update set events = subject_property_sums.events + excluded.events,
+                     total = subject_property_sums.total + excluded.total`,
+      [
+        rows.map((r) => r.key[0]),
+        rows.map((r) => r.key[1]),
+        rows.map((r) => r.key[2]),
+        rows.map((r) => r.key[3]),
+        rows.map((r) => r.key[4]),
+        rows.map((r) => r.events),
+        owner,
+        values,
+      ],
+    );
+  }
+  if (minuteStats.size > 0) {
+    const rows = sortedValues(minuteStats);
+    const owner: number[] = [];
+    const values: string[] = [];
+    rows.forEach((r, i) => {
+      for (const v of r.values) {
+        owner.push(i + 1);
+        values.push(v);
+      }
+    });
+    await client.query(
+      `with v as (
+         select o, count(*) as n, sum(x::numeric) as total, sum(x::numeric * x::numeric) as squares
+         from unnest($6::int[], $7::text[]) as v(o, x) group by o
+       )
+       insert into minute_property_stats (experiment_id, variant_key, event_type, property, minute, events, total, total_squares)
+       select r.e, r.v, r.t, r.p, r.m, v.n, v.total, v.squares
+       from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+         with ordinality as r(e, v, t, p, m, o)
+       join v on v.o = r.o
+       order by r.o
+       on conflict (experiment_id, variant_key, event_type, property, minute)
+       do update set events = minute_property_stats.events + excluded.events,
+                     total = minute_property_stats.total + excluded.total,
+                     total_squares = minute_property_stats.total_squares + excluded.total_squares`,
+      [
+        rows.map((r) => r.key[0]),
+        rows.map((r) => r.key[1]),
+        rows.map((r) => r.key[2]),
+        rows.map((r) => r.key[3]),
+        rows.map((r) => new Date(r.minute)),
+        owner,
+        values,
+      ],
+    );
+  }
+}
+
+/** The map's values in the order of their keys. */
+function sortedValues<T>(map: Map<string, T>): T[] {
+  return [...map.entries()].sort(([a], [b]) => compare(a, b)).map(([, v]) => v);
 }
 
 async function addStats(

@@ -205,6 +205,12 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
   constructor(
     private readonly db: DatabaseHandle,
     private readonly changes: ChangePublisher,
+    /**
+     * Builds the report an outcome is decided on (proto3 JSON of a
+     * lotty.reports.v1.Report), stored with the outcome by
+     * CompleteExperiment.
+     */
+    private readonly outcomeReport?: (experimentId: string) => Promise<string>,
   ) {}
 
   private async render(em: EntityManager, experiment: Experiment): Promise<ExperimentInit> {
@@ -646,7 +652,7 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
     v.throwIfAny();
     return this.transition(ctx, req.id, "complete", {
       comment: justification,
-      apply: async (_tx, experiment) => {
+      apply: async (tx, experiment) => {
         if (
           outcome === "rollout" &&
           !experiment.config.variants.some((variant) => variant.key === req.winnerVariantKey)
@@ -660,6 +666,17 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
         experiment.winnerVariantKey = outcome === "rollout" ? req.winnerVariantKey : null;
         experiment.justification = justification;
         experiment.completedAt = new Date();
+        if (this.outcomeReport !== undefined) {
+          // The report the outcome was decided on, in the same transaction.
+          const report = await this.outcomeReport(experiment.id);
+          await tx.getConnection().execute(
+            `insert into outcome_reports (experiment_id, report, created_at) values (?, ?::jsonb, now())
+               on conflict (experiment_id) do update set report = excluded.report, created_at = excluded.created_at`,
+            [experiment.id, report],
+            "run",
+            tx.getTransactionContext(),
+          );
+        }
       },
     });
   }

@@ -87,6 +87,7 @@ export const ACCESS_POLICY: Readonly<Record<string, Readonly<Record<string, Role
     GetExperimentReport: READERS,
     WatchExperimentReport: READERS,
     ExportExperimentReport: READERS,
+    GetOutcomeReport: READERS,
   },
   "lotty.guardrails.v1.GuardrailService": {
     ListGuardrailTriggers: READERS,

@@ -34,6 +34,10 @@ export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   "subject_event_counts",
   "ingest_stats",
   "ingest_messages",
+  "report_subjects",
+  "subject_property_sums",
+  "minute_property_stats",
+  "outcome_reports",
 ];
 
 /** Arbitrary but fixed key of the advisory lock that serialises migrations. */

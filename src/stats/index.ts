@@ -23,12 +23,16 @@ export {
   DEFAULT_BOOTSTRAP_SEED,
   percentileDifferenceBootstrap,
   percentileDifferenceInterval,
+  percentileDifferenceTest,
   percentileInterval,
+  percentileRanks,
   samplePercentile,
   type BootstrapOptions,
   type PercentileBootstrap,
   type PercentileDifferenceInterval,
   type PercentileInterval,
+  type PercentileRanks,
+  type PercentileSummary,
 } from "./percentiles.js";
 export {
   DEFAULT_CORRECTION,
@@ -64,3 +68,4 @@ export {
 } from "./srm.js";
 export { cupedAdjust, type CupedAdjustment, type CupedVariant } from "./cuped.js";
 export { createRandom, type RandomSource } from "./random.js";
+export { normalCdf } from "./distributions.js";

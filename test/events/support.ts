@@ -159,7 +159,7 @@ export async function ingestStats(t: TestApp): Promise<Record<string, number>> {
   const rows = await query<{ experiment_id: string; result: string; reason: string; n: string }>(
     t,
     `select experiment_id, result, reason, sum(events)::text as n from ingest_stats
-     group by experiment_id, result, reason`,
+     where result <> 'stored' group by experiment_id, result, reason`,
   );
   return Object.fromEntries(
     rows.map((r) => [`${r.experiment_id}/${r.result}/${r.reason}`, Number(r.n)]),

@@ -36,13 +36,15 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { EventErrorCode } from "../../events/v1/events_pb.js";
 import { file_lotty_events_v1_events } from "../../events/v1/events_pb.js";
+import type { Outcome } from "../../experiments/v1/experiments_pb.js";
+import { file_lotty_experiments_v1_experiments } from "../../experiments/v1/experiments_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file lotty/reports/v1/reports.proto.
  */
 export const file_lotty_reports_v1_reports: GenFile = /*@__PURE__*/
-  fileDesc("Ch5sb3R0eS9yZXBvcnRzL3YxL3JlcG9ydHMucHJvdG8SEGxvdHR5LnJlcG9ydHMudjEikAIKCkNvbXBhcmlzb24SFQoNYWJzb2x1dGVfZGlmZhgBIAEoARIVCg1yZWxhdGl2ZV9kaWZmGAIgASgBEg4KBmNpX2xvdxgDIAEoARIPCgdjaV9oaWdoGAQgASgBEg8KB3BfdmFsdWUYBSABKAESEwoLc2lnbmlmaWNhbnQYBiABKAgSGAoQYWRqdXN0ZWRfcF92YWx1ZRgHIAEoARIcChRhZGp1c3RlZF9zaWduaWZpY2FudBgIIAEoCBIZChFzZXF1ZW50aWFsX2NpX2xvdxgJIAEoARIaChJzZXF1ZW50aWFsX2NpX2hpZ2gYCiABKAESHgoWY2hhbmNlX3RvX2JlYXRfY29udHJvbBgLIAEoASJ4CgxNZXRyaWNSZXN1bHQSEgoKbWV0cmljX2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoARITCgtzYW1wbGVfc2l6ZRgDIAEoBRIwCgpjb21wYXJpc29uGAQgASgLMhwubG90dHkucmVwb3J0cy52MS5Db21wYXJpc29uIpsBCg1WYXJpYW50UmVwb3J0EhMKC3ZhcmlhbnRfa2V5GAEgASgJEg8KB2NvbnRyb2wYAiABKAgSEQoJZXhwb3N1cmVzGAMgASgFEhAKCHN1YmplY3RzGAQgASgFEi8KB21ldHJpY3MYBSADKAsyHi5sb3R0eS5yZXBvcnRzLnYxLk1ldHJpY1Jlc3VsdBIOCgZ3ZWlnaHQYBiABKAEiTAoTU2FtcGxlUmF0aW9NaXNtYXRjaBIPCgdwX3ZhbHVlGAEgASgBEhAKCG1pc21hdGNoGAIgASgIEhIKCmNoaV9zcXVhcmUYAyABKAEiVAoUUmVqZWN0aW9uUmVhc29uQ291bnQSLQoEY29kZRgBIAEoDjIfLmxvdHR5LmV2ZW50cy52MS5FdmVudEVycm9yQ29kZRINCgVjb3VudBgCIAEoBSJTCgxUcmFmZmljU2hhcmUSEwoLdmFyaWFudF9rZXkYASABKAkSFgoOZXhwZWN0ZWRfc2hhcmUYAiABKAESFgoOb2JzZXJ2ZWRfc2hhcmUYAyABKAEipQIKCkRhdGFIZWFsdGgSFwoPcmVjZWl2ZWRfZXZlbnRzGAEgASgFEhcKD3JlamVjdGVkX2V2ZW50cxgCIAEoBRIWCg5yZWplY3RlZF9zaGFyZRgDIAEoARJFChV0b3BfcmVqZWN0aW9uX3JlYXNvbnMYBCADKAsyJi5sb3R0eS5yZXBvcnRzLnYxLlJlamVjdGlvblJlYXNvbkNvdW50EhgKEGR1cGxpY2F0ZV9ldmVudHMYBSABKAUSFwoPZHVwbGljYXRlX3NoYXJlGAYgASgBEiIKGnBlbmRpbmdfYXR0cmlidXRpb25fZXZlbnRzGAcgASgFEi8KB3RyYWZmaWMYCCADKAsyHi5sb3R0eS5yZXBvcnRzLnYxLlRyYWZmaWNTaGFyZSKFAQoLU2VyaWVzUG9pbnQSKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2VuZBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFdmFsdWUYAyABKAESEwoLc2FtcGxlX3NpemUYBCABKAUiZAoKVGltZVNlcmllcxISCgptZXRyaWNfa2V5GAEgASgJEhMKC3ZhcmlhbnRfa2V5GAIgASgJEi0KBnBvaW50cxgDIAMoCzIdLmxvdHR5LnJlcG9ydHMudjEuU2VyaWVzUG9pbnQi4AMKBlJlcG9ydBIVCg1leHBlcmltZW50X2lkGAEgASgJEigKBGZyb20YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglleHBvc3VyZXMYBCABKAUSEAoIc3ViamVjdHMYBSABKAUSMQoIdmFyaWFudHMYBiADKAsyHy5sb3R0eS5yZXBvcnRzLnYxLlZhcmlhbnRSZXBvcnQSMgoDc3JtGAcgASgLMiUubG90dHkucmVwb3J0cy52MS5TYW1wbGVSYXRpb01pc21hdGNoEjEKC2RhdGFfaGVhbHRoGAggASgLMhwubG90dHkucmVwb3J0cy52MS5EYXRhSGVhbHRoEiwKBnNlcmllcxgJIAMoCzIcLmxvdHR5LnJlcG9ydHMudjEuVGltZVNlcmllcxIaChJwcmltYXJ5X21ldHJpY19rZXkYCiABKAkSGgoSZXhwZXJpbWVudF92ZXJzaW9uGAsgASgFEjAKDGdlbmVyYXRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYnVja2V0X3NlY29uZHMYDSABKAUinQEKGkdldEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmJ1Y2tldF9zZWNvbmRzGAQgASgFIkcKG0dldEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZRIoCgZyZXBvcnQYASABKAsyGC5sb3R0eS5yZXBvcnRzLnYxLlJlcG9ydCJ3ChxXYXRjaEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYnVja2V0X3NlY29uZHMYAyABKAUiSQodV2F0Y2hFeHBlcmltZW50UmVwb3J0UmVzcG9uc2USKAoGcmVwb3J0GAEgASgLMhgubG90dHkucmVwb3J0cy52MS5SZXBvcnQiuAEKHUV4cG9ydEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KBmZvcm1hdBgEIAEoDjIeLmxvdHR5LnJlcG9ydHMudjEuRXhwb3J0Rm9ybWF0IlYKHkV4cG9ydEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZRIUCgxjb250ZW50X3R5cGUYASABKAkSDAoEZGF0YRgCIAEoDBIQCghmaWxlbmFtZRgDIAEoCSpcCgxFeHBvcnRGb3JtYXQSHQoZRVhQT1JUX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhUKEUVYUE9SVF9GT1JNQVRfQ1NWEAESFgoSRVhQT1JUX0ZPUk1BVF9KU09OEAIy/AIKDVJlcG9ydFNlcnZpY2UScgoTR2V0RXhwZXJpbWVudFJlcG9ydBIsLmxvdHR5LnJlcG9ydHMudjEuR2V0RXhwZXJpbWVudFJlcG9ydFJlcXVlc3QaLS5sb3R0eS5yZXBvcnRzLnYxLkdldEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZRJ6ChVXYXRjaEV4cGVyaW1lbnRSZXBvcnQSLi5sb3R0eS5yZXBvcnRzLnYxLldhdGNoRXhwZXJpbWVudFJlcG9ydFJlcXVlc3QaLy5sb3R0eS5yZXBvcnRzLnYxLldhdGNoRXhwZXJpbWVudFJlcG9ydFJlc3BvbnNlMAESewoWRXhwb3J0RXhwZXJpbWVudFJlcG9ydBIvLmxvdHR5LnJlcG9ydHMudjEuRXhwb3J0RXhwZXJpbWVudFJlcG9ydFJlcXVlc3QaMC5sb3R0eS5yZXBvcnRzLnYxLkV4cG9ydEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_lotty_events_v1_events]);
+  fileDesc("Ch5sb3R0eS9yZXBvcnRzL3YxL3JlcG9ydHMucHJvdG8SEGxvdHR5LnJlcG9ydHMudjEikAIKCkNvbXBhcmlzb24SFQoNYWJzb2x1dGVfZGlmZhgBIAEoARIVCg1yZWxhdGl2ZV9kaWZmGAIgASgBEg4KBmNpX2xvdxgDIAEoARIPCgdjaV9oaWdoGAQgASgBEg8KB3BfdmFsdWUYBSABKAESEwoLc2lnbmlmaWNhbnQYBiABKAgSGAoQYWRqdXN0ZWRfcF92YWx1ZRgHIAEoARIcChRhZGp1c3RlZF9zaWduaWZpY2FudBgIIAEoCBIZChFzZXF1ZW50aWFsX2NpX2xvdxgJIAEoARIaChJzZXF1ZW50aWFsX2NpX2hpZ2gYCiABKAESHgoWY2hhbmNlX3RvX2JlYXRfY29udHJvbBgLIAEoASJ4CgxNZXRyaWNSZXN1bHQSEgoKbWV0cmljX2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoARITCgtzYW1wbGVfc2l6ZRgDIAEoBRIwCgpjb21wYXJpc29uGAQgASgLMhwubG90dHkucmVwb3J0cy52MS5Db21wYXJpc29uIpsBCg1WYXJpYW50UmVwb3J0EhMKC3ZhcmlhbnRfa2V5GAEgASgJEg8KB2NvbnRyb2wYAiABKAgSEQoJZXhwb3N1cmVzGAMgASgFEhAKCHN1YmplY3RzGAQgASgFEi8KB21ldHJpY3MYBSADKAsyHi5sb3R0eS5yZXBvcnRzLnYxLk1ldHJpY1Jlc3VsdBIOCgZ3ZWlnaHQYBiABKAEiTAoTU2FtcGxlUmF0aW9NaXNtYXRjaBIPCgdwX3ZhbHVlGAEgASgBEhAKCG1pc21hdGNoGAIgASgIEhIKCmNoaV9zcXVhcmUYAyABKAEiVAoUUmVqZWN0aW9uUmVhc29uQ291bnQSLQoEY29kZRgBIAEoDjIfLmxvdHR5LmV2ZW50cy52MS5FdmVudEVycm9yQ29kZRINCgVjb3VudBgCIAEoBSJTCgxUcmFmZmljU2hhcmUSEwoLdmFyaWFudF9rZXkYASABKAkSFgoOZXhwZWN0ZWRfc2hhcmUYAiABKAESFgoOb2JzZXJ2ZWRfc2hhcmUYAyABKAEipQIKCkRhdGFIZWFsdGgSFwoPcmVjZWl2ZWRfZXZlbnRzGAEgASgFEhcKD3JlamVjdGVkX2V2ZW50cxgCIAEoBRIWCg5yZWplY3RlZF9zaGFyZRgDIAEoARJFChV0b3BfcmVqZWN0aW9uX3JlYXNvbnMYBCADKAsyJi5sb3R0eS5yZXBvcnRzLnYxLlJlamVjdGlvblJlYXNvbkNvdW50EhgKEGR1cGxpY2F0ZV9ldmVudHMYBSABKAUSFwoPZHVwbGljYXRlX3NoYXJlGAYgASgBEiIKGnBlbmRpbmdfYXR0cmlidXRpb25fZXZlbnRzGAcgASgFEi8KB3RyYWZmaWMYCCADKAsyHi5sb3R0eS5yZXBvcnRzLnYxLlRyYWZmaWNTaGFyZSKFAQoLU2VyaWVzUG9pbnQSKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2VuZBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFdmFsdWUYAyABKAESEwoLc2FtcGxlX3NpemUYBCABKAUiZAoKVGltZVNlcmllcxISCgptZXRyaWNfa2V5GAEgASgJEhMKC3ZhcmlhbnRfa2V5GAIgASgJEi0KBnBvaW50cxgDIAMoCzIdLmxvdHR5LnJlcG9ydHMudjEuU2VyaWVzUG9pbnQipQQKBlJlcG9ydBIVCg1leHBlcmltZW50X2lkGAEgASgJEigKBGZyb20YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglleHBvc3VyZXMYBCABKAUSEAoIc3ViamVjdHMYBSABKAUSMQoIdmFyaWFudHMYBiADKAsyHy5sb3R0eS5yZXBvcnRzLnYxLlZhcmlhbnRSZXBvcnQSMgoDc3JtGAcgASgLMiUubG90dHkucmVwb3J0cy52MS5TYW1wbGVSYXRpb01pc21hdGNoEjEKC2RhdGFfaGVhbHRoGAggASgLMhwubG90dHkucmVwb3J0cy52MS5EYXRhSGVhbHRoEiwKBnNlcmllcxgJIAMoCzIcLmxvdHR5LnJlcG9ydHMudjEuVGltZVNlcmllcxIaChJwcmltYXJ5X21ldHJpY19rZXkYCiABKAkSGgoSZXhwZXJpbWVudF92ZXJzaW9uGAsgASgFEjAKDGdlbmVyYXRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYnVja2V0X3NlY29uZHMYDSABKAUSLwoHbWV0cmljcxgOIAMoCzIeLmxvdHR5LnJlcG9ydHMudjEuTWV0cmljUmVzdWx0EhIKCmNvcnJlY3Rpb24YDyABKAkinQEKGkdldEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmJ1Y2tldF9zZWNvbmRzGAQgASgFIkcKG0dldEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZRIoCgZyZXBvcnQYASABKAsyGC5sb3R0eS5yZXBvcnRzLnYxLlJlcG9ydCJ3ChxXYXRjaEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYnVja2V0X3NlY29uZHMYAyABKAUiSQodV2F0Y2hFeHBlcmltZW50UmVwb3J0UmVzcG9uc2USKAoGcmVwb3J0GAEgASgLMhgubG90dHkucmVwb3J0cy52MS5SZXBvcnQiuAEKHUV4cG9ydEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KBmZvcm1hdBgEIAEoDjIeLmxvdHR5LnJlcG9ydHMudjEuRXhwb3J0Rm9ybWF0IlYKHkV4cG9ydEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZRIUCgxjb250ZW50X3R5cGUYASABKAkSDAoEZGF0YRgCIAEoDBIQCghmaWxlbmFtZRgDIAEoCSIwChdHZXRPdXRjb21lUmVwb3J0UmVxdWVzdBIVCg1leHBlcmltZW50X2lkGAEgASgJItkBChhHZXRPdXRjb21lUmVwb3J0UmVzcG9uc2USKAoGcmVwb3J0GAEgASgLMhgubG90dHkucmVwb3J0cy52MS5SZXBvcnQSLgoHb3V0Y29tZRgCIAEoDjIdLmxvdHR5LmV4cGVyaW1lbnRzLnYxLk91dGNvbWUSGgoSd2lubmVyX3ZhcmlhbnRfa2V5GAMgASgJEhUKDWp1c3RpZmljYXRpb24YBCABKAkSMAoMY29tcGxldGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpcCgxFeHBvcnRGb3JtYXQSHQoZRVhQT1JUX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhUKEUVYUE9SVF9GT1JNQVRfQ1NWEAESFgoSRVhQT1JUX0ZPUk1BVF9KU09OEAIy5wMKDVJlcG9ydFNlcnZpY2UScgoTR2V0RXhwZXJpbWVudFJlcG9ydBIsLmxvdHR5LnJlcG9ydHMudjEuR2V0RXhwZXJpbWVudFJlcG9ydFJlcXVlc3QaLS5sb3R0eS5yZXBvcnRzLnYxLkdldEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZRJ6ChVXYXRjaEV4cGVyaW1lbnRSZXBvcnQSLi5sb3R0eS5yZXBvcnRzLnYxLldhdGNoRXhwZXJpbWVudFJlcG9ydFJlcXVlc3QaLy5sb3R0eS5yZXBvcnRzLnYxLldhdGNoRXhwZXJpbWVudFJlcG9ydFJlc3BvbnNlMAESewoWRXhwb3J0RXhwZXJpbWVudFJlcG9ydBIvLmxvdHR5LnJlcG9ydHMudjEuRXhwb3J0RXhwZXJpbWVudFJlcG9ydFJlcXVlc3QaMC5sb3R0eS5yZXBvcnRzLnYxLkV4cG9ydEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZRJpChBHZXRPdXRjb21lUmVwb3J0EikubG90dHkucmVwb3J0cy52MS5HZXRPdXRjb21lUmVwb3J0UmVxdWVzdBoqLmxvdHR5LnJlcG9ydHMudjEuR2V0T3V0Y29tZVJlcG9ydFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_lotty_events_v1_events, file_lotty_experiments_v1_experiments]);
 
 /**
  * A non-control variant compared with the control variant for one metric.
@@ -596,6 +598,22 @@ export type Report = Message<"lotty.reports.v1.Report"> & {
    * @generated from field: int32 bucket_seconds = 13;
    */
   bucketSeconds: number;
+
+  /**
+   * One result per metric for all variants together (no comparison), in
+   * the same order as VariantReport.metrics.
+   *
+   * @generated from field: repeated lotty.reports.v1.MetricResult metrics = 14;
+   */
+  metrics: MetricResult[];
+
+  /**
+   * The multiple-testing correction behind Comparison.adjusted_p_value:
+   * "holm".
+   *
+   * @generated from field: string correction = 15;
+   */
+  correction: string;
 };
 
 /**
@@ -806,6 +824,77 @@ export const ExportExperimentReportResponseSchema: GenMessage<ExportExperimentRe
   messageDesc(file_lotty_reports_v1_reports, 15);
 
 /**
+ * Request for ReportService.GetOutcomeReport.
+ *
+ * @generated from message lotty.reports.v1.GetOutcomeReportRequest
+ */
+export type GetOutcomeReportRequest = Message<"lotty.reports.v1.GetOutcomeReportRequest"> & {
+  /**
+   * Required; the experiment's id.
+   *
+   * @generated from field: string experiment_id = 1;
+   */
+  experimentId: string;
+};
+
+/**
+ * Describes the message lotty.reports.v1.GetOutcomeReportRequest.
+ * Use `create(GetOutcomeReportRequestSchema)` to create a new message.
+ */
+export const GetOutcomeReportRequestSchema: GenMessage<GetOutcomeReportRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_reports_v1_reports, 16);
+
+/**
+ * Response for ReportService.GetOutcomeReport.
+ *
+ * @generated from message lotty.reports.v1.GetOutcomeReportResponse
+ */
+export type GetOutcomeReportResponse = Message<"lotty.reports.v1.GetOutcomeReportResponse"> & {
+  /**
+   * The report as built when the experiment was completed: window from the
+   * experiment's start to the completion time.
+   *
+   * @generated from field: lotty.reports.v1.Report report = 1;
+   */
+  report?: Report | undefined;
+
+  /**
+   * The recorded outcome.
+   *
+   * @generated from field: lotty.experiments.v1.Outcome outcome = 2;
+   */
+  outcome: Outcome;
+
+  /**
+   * The winning variant for OUTCOME_ROLLOUT; empty otherwise.
+   *
+   * @generated from field: string winner_variant_key = 3;
+   */
+  winnerVariantKey: string;
+
+  /**
+   * The justification given on completion.
+   *
+   * @generated from field: string justification = 4;
+   */
+  justification: string;
+
+  /**
+   * When the experiment was completed.
+   *
+   * @generated from field: google.protobuf.Timestamp completed_at = 5;
+   */
+  completedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message lotty.reports.v1.GetOutcomeReportResponse.
+ * Use `create(GetOutcomeReportResponseSchema)` to create a new message.
+ */
+export const GetOutcomeReportResponseSchema: GenMessage<GetOutcomeReportResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_reports_v1_reports, 17);
+
+/**
  * File format of an exported report.
  *
  * @generated from enum lotty.reports.v1.ExportFormat
@@ -887,6 +976,19 @@ export const ReportService: GenService<{
     methodKind: "unary";
     input: typeof ExportExperimentReportRequestSchema;
     output: typeof ExportExperimentReportResponseSchema;
+  },
+  /**
+   * Returns the report stored when the experiment was completed, with the
+   * outcome and justification it was decided on. It never changes
+   * afterwards, whatever events arrive later.
+   * Errors: NOT_FOUND (experiment, or it has not been completed).
+   *
+   * @generated from rpc lotty.reports.v1.ReportService.GetOutcomeReport
+   */
+  getOutcomeReport: {
+    methodKind: "unary";
+    input: typeof GetOutcomeReportRequestSchema;
+    output: typeof GetOutcomeReportResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lotty_reports_v1_reports, 0);

@@ -1,0 +1,368 @@
+/**
+ * The report's reads: plain SQL over the rollups the event store keeps
+ * (docs/reports.md#how-reports-are-computed), with a fallback to the raw
+ * events when the window ends before the experiment's last event.
+ *
+ * Every sum is taken as `numeric` in PostgreSQL and read as text, so the
+ * same stored events always give the same figures, bit for bit.
+ */
+import type pg from "pg";
+import { EXPOSURE_EVENT_TYPE } from "../events/validation.js";
+import {
+  isExposureCount,
+  quantityKey,
+  subjectQuantities,
+  type PlannedMetric,
+  type ReportPlan,
+  type SubjectQuantity,
+} from "./plan.js";
+import type { ReportWindow } from "./window.js";
+
+/** Σx, Σx² and #{x > 0} of one per-subject quantity over a cohort. */
+export interface QuantitySums {
+  sum: number;
+  sumSquares: number;
+  positive: number;
+}
+
+/** Count, Σ and Σ² of a number property over events. */
+export interface EventSums {
+  events: number;
+  sum: number;
+  sumSquares: number;
+}
+
+/** Order statistics of one percentile metric in one variant. */
+export interface PercentileFigures {
+  n: number;
+  /** The sample percentile; NaN when n is 0. */
+  estimate: number;
+  /** Values at the interval's ranks; null when a rank is outside 1..n. */
+  lower: number | null;
+  upper: number | null;
+}
+
+export interface VariantAggregates {
+  /** Exposure events in the window. */
+  exposures: number;
+  /** Subjects first exposed in the window (the cohort). */
+  subjects: number;
+  /** By quantityKey. */
+  quantities: Map<string, QuantitySums>;
+  /** Σ x·y by `${quantityKey(x)}|${quantityKey(y)}`. */
+  products: Map<string, number>;
+  /** Event-time sums by quantityKey (property "" = event count only). */
+  events: Map<string, EventSums>;
+}
+
+export interface ReportAggregates {
+  /** By variant key; variants without data are absent. */
+  variants: Map<string, VariantAggregates>;
+  /** By metric key, then variant key ("" = all variants together). */
+  percentiles: Map<string, Map<string, PercentileFigures>>;
+  /** True when per-subject figures came from the raw events. */
+  fromRawEvents: boolean;
+}
+
+export function emptyVariant(): VariantAggregates {
+  return {
+    exposures: 0,
+    subjects: 0,
+    quantities: new Map(),
+    products: new Map(),
+    events: new Map(),
+  };
+}
+
+function variantOf(map: Map<string, VariantAggregates>, key: string): VariantAggregates {
+  let v = map.get(key);
+  if (v === undefined) map.set(key, (v = emptyVariant()));
+  return v;
+}
+
+/** Pairs (numerator, denominator) of the plan's ratio metrics. */
+function ratioPairs(plan: ReportPlan): [SubjectQuantity, SubjectQuantity][] {
+  const pairs = new Map<string, [SubjectQuantity, SubjectQuantity]>();
+  for (const m of plan.metrics) {
+    if (m.kind === "ratio" && m.numerator && m.denominator) {
+      pairs.set(`${quantityKey(m.numerator)}|${quantityKey(m.denominator)}`, [
+        m.numerator,
+        m.denominator,
+      ]);
+    }
+  }
+  return [...pairs.values()];
+}
+
+/**
+ * Whether counted events of the experiment exist at or after `to`. When
+ * none do, the per-subject rollups (which hold each subject's totals) are
+ * exactly the window's figures.
+ */
+export async function hasEventsFrom(pool: pg.Pool, experimentId: string, to: number) {
+  const { rows } = await pool.query<{ found: boolean }>(
+    `select exists (select 1 from event_counts where experiment_id = $1 and minute >= $2) as found`,
+    [experimentId, new Date(to)],
+  );
+  return rows[0]?.found === true;
+}
+
+/**
+ * Per-subject figures over the cohort (subjects first exposed in the
+ * window), from the rollups or, when `raw`, recomputed from the events
+ * that occurred before `to`.
+ */
+async function subjectFigures(
+  pool: pg.Pool,
+  plan: ReportPlan,
+  window: ReportWindow,
+  raw: boolean,
+  variants: Map<string, VariantAggregates>,
+): Promise<void> {
+  const quantities = subjectQuantities(plan);
+  const params: unknown[] = [plan.experimentId, new Date(window.from), new Date(window.to)];
+  const param = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const counted = quantities.filter((q) => q.property === "" && !isExposureCount(q));
+  const summed = quantities.filter((q) => q.property !== "");
+  const countTypes = param(counted.map((q) => q.eventType));
+  const sumTypes = param(summed.map((q) => q.eventType));
+  const sumProperties = param(summed.map((q) => q.property));
+  const cohort = raw
+    ? `select variant_key, subject_id, count(*)::numeric as exposures from events
+       where experiment_id = $1 and event_type = '${EXPOSURE_EVENT_TYPE}' and counted and occurred_at < $3
+       group by variant_key, subject_id having min(occurred_at) >= $2`
+    : `select variant_key, subject_id, exposures::numeric as exposures from report_subjects
+       where experiment_id = $1 and first_exposed_at >= $2 and first_exposed_at < $3`;
+  const values = raw
+    ? `select variant_key, subject_id, event_type, '' as property, count(*)::numeric as v from events
+       where experiment_id = $1 and counted and occurred_at < $3 and event_type = any(${countTypes}::text[])
+       group by variant_key, subject_id, event_type
+       union all
+       select e.variant_key, e.subject_id, e.event_type, q.property, sum((e.properties ->> q.property)::numeric)
+       from unnest(${sumTypes}::text[], ${sumProperties}::text[]) as q(event_type, property)
+       join events e on e.event_type = q.event_type
+       where e.experiment_id = $1 and e.counted and e.occurred_at < $3
+         and jsonb_typeof(e.properties -> q.property) = 'number'
+       group by e.variant_key, e.subject_id, e.event_type, q.property`
+    : `select variant_key, subject_id, event_type, '' as property, events::numeric as v
+       from subject_event_counts where experiment_id = $1 and event_type = any(${countTypes}::text[])
+       union all
+       select s.variant_key, s.subject_id, s.event_type, s.property, s.total
+       from unnest(${sumTypes}::text[], ${sumProperties}::text[]) as q(event_type, property)
+       join subject_property_sums s on s.event_type = q.event_type and s.property = q.property
+       where s.experiment_id = $1`;
+  const columns = quantities.map((q, i) =>
+    isExposureCount(q)
+      ? `c.exposures as q${i}`
+      : `coalesce(sum(v.v) filter (where v.event_type = ${param(q.eventType)} and v.property = ${param(q.property)}), 0) as q${i}`,
+  );
+  const index = new Map(quantities.map((q, i) => [quantityKey(q), i]));
+  const pairs = ratioPairs(plan).map(([a, b]) => [
+    index.get(quantityKey(a)),
+    index.get(quantityKey(b)),
+  ]);
+  const aggregates = [
+    "count(*)::text as subjects",
+    ...quantities.flatMap((_, i) => [
+      `sum(q${i})::text as s${i}`,
+      `sum(q${i} * q${i})::text as ss${i}`,
+      `count(*) filter (where q${i} > 0)::text as p${i}`,
+    ]),
+    ...pairs.map(([a, b], j) => `sum(q${a} * q${b})::text as x${j}`),
+  ];
+  const sql = `with cohort as (${cohort}),
+    vals as (${values}),
+    per_subject as (
+      select c.variant_key, c.subject_id${columns.map((c) => `, ${c}`).join("")}
+      from cohort c left join vals v on v.variant_key = c.variant_key and v.subject_id = c.subject_id
+      group by c.variant_key, c.subject_id, c.exposures
+    )
+    select variant_key, ${aggregates.join(", ")} from per_subject group by variant_key`;
+  const { rows } = await pool.query<Record<string, string>>(sql, params);
+  const pairList = ratioPairs(plan);
+  for (const row of rows) {
+    const v = variantOf(variants, row.variant_key ?? "");
+    v.subjects = Number(row.subjects);
+    quantities.forEach((q, i) => {
+      v.quantities.set(quantityKey(q), {
+        sum: Number(row[`s${i}`] ?? 0),
+        sumSquares: Number(row[`ss${i}`] ?? 0),
+        positive: Number(row[`p${i}`] ?? 0),
+      });
+    });
+    pairList.forEach(([a, b], j) => {
+      v.products.set(`${quantityKey(a)}|${quantityKey(b)}`, Number(row[`x${j}`] ?? 0));
+    });
+  }
+}
+
+/** The event-time quantities the plan needs (counts and property sums by minute). */
+function eventQuantities(plan: ReportPlan): SubjectQuantity[] {
+  const seen = new Map<string, SubjectQuantity>();
+  const add = (q: SubjectQuantity) => seen.set(quantityKey(q), q);
+  add({ eventType: EXPOSURE_EVENT_TYPE, property: "" });
+  for (const m of plan.metrics) {
+    if (m.kind === "mean" || m.kind === "sum")
+      add({ eventType: m.eventType, property: m.property });
+    else if (m.kind === "count") add({ eventType: m.eventType, property: "" });
+    else if (m.kind === "ratio" && m.numerator && m.denominator) {
+      add(m.numerator);
+      add(m.denominator);
+    }
+  }
+  return [...seen.values()];
+}
+
+/**
+ * Event-time figures in [from, to) from the per-minute rollups, per
+ * variant, or per bucket when `bucketEnds` is given.
+ */
+export async function eventFigures(
+  pool: pg.Pool,
+  plan: ReportPlan,
+  window: ReportWindow,
+  quantities: SubjectQuantity[] = eventQuantities(plan),
+  bucketSeconds?: number,
+): Promise<{ variantKey: string; bucket: number; key: string; sums: EventSums }[]> {
+  const counts = quantities.filter((q) => q.property === "");
+  const props = quantities.filter((q) => q.property !== "");
+  const bucket =
+    bucketSeconds === undefined
+      ? "0"
+      : `floor(extract(epoch from (minute - $2)) / ${bucketSeconds})::int`;
+  const { rows } = await pool.query<{
+    variant_key: string;
+    bucket: number;
+    event_type: string;
+    property: string;
+    events: string;
+    total: string;
+    squares: string;
+  }>(
+    `select variant_key, ${bucket} as bucket, event_type, '' as property,
+            sum(events)::text as events, '0' as total, '0' as squares
+     from event_counts
+     where experiment_id = $1 and minute >= $2 and minute < $3 and event_type = any($4::text[])
+     group by 1, 2, 3
+     union all
+     select s.variant_key, ${bucket.replace("minute", "s.minute")} as bucket, s.event_type, s.property,
+            sum(s.events)::text, sum(s.total)::text, sum(s.total_squares)::text
+     from unnest($5::text[], $6::text[]) as q(event_type, property)
+     join minute_property_stats s on s.event_type = q.event_type and s.property = q.property
+     where s.experiment_id = $1 and s.minute >= $2 and s.minute < $3
+     group by 1, 2, 3, 4`,
+    [
+      plan.experimentId,
+      new Date(window.from),
+      new Date(window.to),
+      counts.map((q) => q.eventType),
+      props.map((q) => q.eventType),
+      props.map((q) => q.property),
+    ],
+  );
+  return rows.map((r) => ({
+    variantKey: r.variant_key,
+    bucket: Number(r.bucket),
+    key: quantityKey({ eventType: r.event_type, property: r.property }),
+    sums: { events: Number(r.events), sum: Number(r.total), sumSquares: Number(r.squares) },
+  }));
+}
+
+/** 1-based rank ⌈n·p⌉ of the sample percentile (as src/stats), clamped to [1, n]. */
+export type RankFunction = (n: number) => { estimate: number; lower: number; upper: number };
+
+/**
+ * Percentile figures of one metric per variant and for all variants
+ * together, exactly, from the raw events of the window: two passes (the
+ * counts, then the values at the ranks the counts give).
+ */
+async function percentileFigures(
+  pool: pg.Pool,
+  plan: ReportPlan,
+  window: ReportWindow,
+  metric: PlannedMetric,
+  ranks: RankFunction,
+): Promise<Map<string, PercentileFigures>> {
+  const where = `experiment_id = $1 and counted and event_type = $2 and occurred_at >= $3
+    and occurred_at < $4 and jsonb_typeof(properties -> $5) = 'number'`;
+  const base = [
+    plan.experimentId,
+    metric.eventType,
+    new Date(window.from),
+    new Date(window.to),
+    metric.property,
+  ];
+  const { rows: counts } = await pool.query<{ variant_key: string | null; n: string }>(
+    `select variant_key, count(*)::text as n from events where ${where}
+     group by grouping sets ((variant_key), ())`,
+    base,
+  );
+  const figures = new Map<string, PercentileFigures>();
+  const wanted: { variant: string; rank: number }[] = [];
+  for (const row of counts) {
+    const variant = row.variant_key ?? "";
+    const n = Number(row.n);
+    const r = ranks(n);
+    figures.set(variant, { n, estimate: Number.NaN, lower: null, upper: null });
+    for (const rank of [r.estimate, r.lower, r.upper]) {
+      if (rank >= 1 && rank <= n) wanted.push({ variant, rank });
+    }
+  }
+  if (wanted.length === 0) return figures;
+  const { rows } = await pool.query<{ variant: string; rank: string; v: string }>(
+    `with vals as (
+       select variant_key, (properties ->> $5)::numeric as v from events where ${where}
+     ), ranked as (
+       select variant_key as variant, v, row_number() over (partition by variant_key order by v) as rank from vals
+       union all
+       select '' as variant, v, row_number() over (order by v) as rank from vals
+     )
+     select r.variant, r.rank::text, r.v::text from ranked r
+     join unnest($6::text[], $7::bigint[]) as w(variant, rank) on w.variant = r.variant and w.rank = r.rank`,
+    [...base, wanted.map((w) => w.variant), wanted.map((w) => w.rank)],
+  );
+  const at = new Map(rows.map((r) => [`${r.variant}\n${r.rank}`, Number(r.v)]));
+  for (const [variant, f] of figures) {
+    const r = ranks(f.n);
+    f.estimate = at.get(`${variant}\n${r.estimate}`) ?? Number.NaN;
+    f.lower = at.get(`${variant}\n${r.lower}`) ?? null;
+    f.upper = at.get(`${variant}\n${r.upper}`) ?? null;
+  }
+  return figures;
+}
+
+/** Everything the report's figures are computed from. */
+export async function loadAggregates(
+  pool: pg.Pool,
+  plan: ReportPlan,
+  window: ReportWindow,
+  ranksFor: (probability: number) => RankFunction,
+): Promise<ReportAggregates> {
+  const variants = new Map<string, VariantAggregates>();
+  const raw = await hasEventsFrom(pool, plan.experimentId, window.to);
+  const percentiles = new Map<string, Map<string, PercentileFigures>>();
+  await Promise.all([
+    subjectFigures(pool, plan, window, raw, variants),
+    eventFigures(pool, plan, window).then((rows) => {
+      for (const r of rows) {
+        const v = variantOf(variants, r.variantKey);
+        v.events.set(r.key, r.sums);
+        if (r.key === quantityKey({ eventType: EXPOSURE_EVENT_TYPE, property: "" })) {
+          v.exposures = r.sums.events;
+        }
+      }
+    }),
+    ...plan.metrics
+      .filter((m) => m.kind === "percentile")
+      .map(async (m) => {
+        percentiles.set(
+          m.key,
+          await percentileFigures(pool, plan, window, m, ranksFor(m.probability)),
+        );
+      }),
+  ]);
+  return { variants, percentiles, fromRawEvents: raw };
+}

@@ -1,0 +1,77 @@
+/**
+ * Rebuilds an experiment's report rollups from its raw events: the check
+ * that the live aggregates are right, and the repair if they ever are not
+ * (docs/reports.md#recomputation).
+ *
+ * Runs in one transaction that locks the rollup tables against writes, so
+ * the event store waits (it does not fail) while an experiment is rebuilt,
+ * and nothing it commits is counted twice or lost.
+ */
+import type pg from "pg";
+import { EXPOSURE_EVENT_TYPE } from "../events/validation.js";
+
+export const ROLLUP_TABLES = [
+  "event_counts",
+  "report_subjects",
+  "subject_event_counts",
+  "subject_property_sums",
+  "minute_property_stats",
+] as const;
+
+export interface RebuildResult {
+  experimentId: string;
+  /** Rows written per rollup table. */
+  rows: Record<(typeof ROLLUP_TABLES)[number], number>;
+}
+
+const COUNTED = `experiment_id = $1 and counted and variant_key is not null`;
+
+export async function rebuildRollups(pool: pg.Pool, experimentId: string): Promise<RebuildResult> {
+  const client = await pool.connect();
+  try {
+    await client.query("begin");
+    await client.query(`lock table ${ROLLUP_TABLES.join(", ")} in exclusive mode`);
+    for (const table of ROLLUP_TABLES) {
+      await client.query(`delete from ${table} where experiment_id = $1`, [experimentId]);
+    }
+    const statements: Record<(typeof ROLLUP_TABLES)[number], string> = {
+      event_counts: `insert into event_counts (experiment_id, variant_key, event_type, minute, events)
+        select experiment_id, variant_key, event_type, date_trunc('minute', occurred_at), count(*)
+        from events where ${COUNTED} group by 1, 2, 3, 4`,
+      report_subjects: `insert into report_subjects (experiment_id, variant_key, subject_id, first_exposed_at, exposures)
+        select experiment_id, variant_key, subject_id, min(occurred_at), count(*)
+        from events where ${COUNTED} and event_type = '${EXPOSURE_EVENT_TYPE}' group by 1, 2, 3`,
+      subject_event_counts: `insert into subject_event_counts (experiment_id, variant_key, event_type, subject_id, events, first_at, last_at)
+        select experiment_id, variant_key, event_type, subject_id, count(*), min(occurred_at), max(occurred_at)
+        from events where ${COUNTED} and event_type <> '${EXPOSURE_EVENT_TYPE}' group by 1, 2, 3, 4`,
+      subject_property_sums: `insert into subject_property_sums (experiment_id, variant_key, event_type, property, subject_id, events, total)
+        select e.experiment_id, e.variant_key, e.event_type, p.key, e.subject_id, count(*), sum((p.value #>> '{}')::numeric)
+        from events e cross join lateral jsonb_each(e.properties) as p(key, value)
+        where e.${COUNTED.replaceAll(" and ", " and e.")} and e.event_type <> '${EXPOSURE_EVENT_TYPE}'
+          and jsonb_typeof(p.value) = 'number'
+        group by 1, 2, 3, 4, 5`,
+      minute_property_stats: `insert into minute_property_stats (experiment_id, variant_key, event_type, property, minute, events, total, total_squares)
+        select experiment_id, variant_key, event_type, key, minute, count(*), sum(v), sum(v * v)
+        from (
+          select e.experiment_id, e.variant_key, e.event_type, p.key, date_trunc('minute', e.occurred_at) as minute,
+                 (p.value #>> '{}')::numeric as v
+          from events e cross join lateral jsonb_each(e.properties) as p(key, value)
+          where e.${COUNTED.replaceAll(" and ", " and e.")} and e.event_type <> '${EXPOSURE_EVENT_TYPE}'
+            and jsonb_typeof(p.value) = 'number'
+        ) s
+        group by 1, 2, 3, 4, 5`,
+    };
+    const rows = {} as RebuildResult["rows"];
+    for (const table of ROLLUP_TABLES) {
+      const result = await client.query(statements[table], [experimentId]);
+      rows[table] = result.rowCount ?? 0;
+    }
+    await client.query("commit");
+    return { experimentId, rows };
+  } catch (error) {
+    await client.query("rollback").catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
