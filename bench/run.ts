@@ -11,6 +11,7 @@ import { evaluation } from "./evaluation.js";
 import { decide } from "./decide.js";
 import { memory } from "./memory.js";
 import { ingest } from "./ingest.js";
+import { report } from "./report.js";
 
 export interface BenchResult {
   name: string;
@@ -27,6 +28,7 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, number>>> = {
   decide,
   memory,
   ingest,
+  report,
 };
 
 const selected = process.argv.slice(2);

@@ -168,13 +168,15 @@ export async function loadAtFixedRate(options: {
  * Through the public API: string flags `"off"` with a running 50/50
  * experiment each (control "off", treatment "on"; an owner and an approver
  * are created to review them), with the given targeting rules ("" =
- * everyone). Returns a function that creates further API keys.
+ * everyone), primary metric `conversion_rate` and the given secondary
+ * metric keys (none when unset). Returns a function that creates further
+ * API keys, and the experiment ids in the order of `flags`.
  */
 export async function seedRunningExperiments(
   baseUrl: string,
   adminKey: string,
-  flags: readonly { key: string; targetingRule: string }[],
-): Promise<{ makeKey: (role: Role, name: string) => Promise<string> }> {
+  flags: readonly { key: string; targetingRule: string; metricKeys?: readonly string[] }[],
+): Promise<{ makeKey: (role: Role, name: string) => Promise<string>; experimentIds: string[] }> {
   const transport = (key: string) =>
     createConnectTransport({
       baseUrl,
@@ -202,7 +204,8 @@ export async function seedRunningExperiments(
   );
   const flagService = createClient(FlagService, transport(adminKey));
   const str = (value: string) => create(ValueSchema, { kind: { case: "stringValue", value } });
-  for (const { key, targetingRule } of flags) {
+  const experimentIds: string[] = [];
+  for (const { key, targetingRule, metricKeys } of flags) {
     await flagService.createFlag({
       key,
       type: FlagType.STRING,
@@ -220,12 +223,14 @@ export async function seedRunningExperiments(
         ],
         targetingRule,
         primaryMetricKey: "conversion_rate",
+        metricKeys: [...(metricKeys ?? [])],
       },
     });
     const id = experiment!.id;
     await owner.submitExperiment({ id, comment: "" });
     await approver.approveExperiment({ id, comment: "" });
     await owner.startExperiment({ id });
+    experimentIds.push(id);
   }
-  return { makeKey };
+  return { makeKey, experimentIds };
 }

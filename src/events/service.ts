@@ -10,7 +10,7 @@ import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { EventErrorCode, EventService } from "../../gen/lotty/events/v1/events_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { IngestEventsResponseSchema } from "../../gen/lotty/events/v1/events_pb.js";
-import type { DecisionClaims, DecisionSigner } from "../decision/decision-id.js";
+import { MAX_DECISION_ID_LENGTH, type DecisionClaims, type DecisionSigner } from "../decision/decision-id.js";
 import type { SnapshotStore } from "../decision/snapshot.js";
 import { requirePrincipal } from "../platform/auth.js";
 import type { Bus, BusNames } from "../platform/bus.js";
@@ -114,8 +114,15 @@ export class EventServiceImpl implements ServiceImpl<typeof EventService> {
       );
       if (!("eventId" in result)) {
         errors.push({ index, eventId: event.eventId, ...result });
+        // A rejected event still counts against its experiment's data
+        // health when its decision id is genuine.
+        const claims =
+          event.decisionId !== "" && event.decisionId.length <= MAX_DECISION_ID_LENGTH
+            ? verifier.verify(event.decisionId)
+            : undefined;
+        const experimentId = claims?.experimentId ?? "";
         stats.push({
-          experimentId: "",
+          experimentId: snapshot.knownExperimentIds.has(experimentId) ? experimentId : "",
           result: "rejected",
           reason: reasonOf(result.code),
           events: 1,

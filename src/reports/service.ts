@@ -23,6 +23,9 @@ import { checkUuid } from "../platform/validation.js";
 import { ReportBuilder } from "./builder.js";
 import { reportCsv, reportFilename, reportJson } from "./export.js";
 
+/** Audit entries of exports: entity type, and the experiment's id as entity id. */
+export const EXPORT_AUDIT_ENTITY = "experiment_report";
+
 /** A watcher checks for new data this often, and pushes at most this often. */
 export const WATCH_POLL_MS = 1_000;
 /** A watcher pushes a fresh report at least this often. */
@@ -47,8 +50,8 @@ function checkExperimentId(id: string): void {
  */
 async function dataFingerprint(pool: pg.Pool, experimentId: string): Promise<string> {
   const { rows } = await pool.query<{ f: string }>(
-    `select (select coalesce(sum(events), 0) from ingest_stats where experiment_id = $1)::text
-            || '/' || (select count(*) from pending_attributions where experiment_id = $1)::text as f`,
+    `select (select coalesce(sum(events), 0) from ingest_stats where experiment_id = $1::text)::text
+            || '/' || (select count(*) from pending_attributions where experiment_id = $1::uuid)::text as f`,
     [experimentId],
   );
   return rows[0]?.f ?? "";
@@ -109,9 +112,12 @@ export class ReportServiceImpl implements ServiceImpl<typeof ReportService> {
       await sleep(WATCH_POLL_MS, signal);
       if (signal.aborted) break;
       const current = await dataFingerprint(pool, req.experimentId);
+      if (signal.aborted) break;
       if (current === fingerprint && Date.now() - lastPush < WATCH_HEARTBEAT_MS) continue;
       fingerprint = current;
       report = await this.builder.build(plan, this.builder.window(plan, request));
+      // The client may have gone while the report was built: nothing to write to.
+      if (signal.aborted) break;
       yield create(WatchExperimentReportResponseSchema, { report });
       lastPush = Date.now();
     }
@@ -137,9 +143,11 @@ export class ReportServiceImpl implements ServiceImpl<typeof ReportService> {
     const em = this.deps.em();
     recordAudit(em, {
       actorId: principal.userId,
-      entityType: "experiment",
+      // Its own entity type, so exports stay out of the experiment's
+      // lifecycle history.
+      entityType: EXPORT_AUDIT_ENTITY,
       entityId: req.experimentId,
-      action: "report_exported",
+      action: "exported",
       data: {
         format: csv ? "csv" : "json",
         from: report.from ? timestampDateIso(report.from) : null,

@@ -399,10 +399,16 @@ describe("IngestEvents", () => {
         expectedCounts,
       );
 
-      // Rejections are recorded per reason, without an experiment.
+      // Rejections are recorded per reason, against the experiment of a
+      // genuine decision id (data health), otherwise without one.
+      const experimentOf = new Map([
+        [d.decisionId, experiment.experimentId],
+        [other.decisionId, experiment.experimentId],
+      ]);
       const expectedStats: Record<string, number> = {};
       for (const e of expectedErrors) {
-        const key = `/rejected/${EventErrorCode[e.code]!.toLowerCase()}`;
+        const sent = batch[e.index]!;
+        const key = `${experimentOf.get(sent.decisionId) ?? ""}/rejected/${EventErrorCode[e.code]!.toLowerCase()}`;
         expectedStats[key] = (expectedStats[key] ?? 0) + 1;
       }
       expect(delta(statsBefore, await ingestStats(t))).toEqual(expectedStats);
@@ -501,9 +507,9 @@ describe("IngestEvents", () => {
         ),
       ).toBe(0);
       expect(delta(statsBefore, await ingestStats(t))).toEqual({
-        "/rejected/unknown_event_type": 1,
-        "/rejected/archived_event_type": 1,
-        "/rejected/invalid_property": 1,
+        [`${experiment.experimentId}/rejected/unknown_event_type`]: 1,
+        [`${experiment.experimentId}/rejected/archived_event_type`]: 1,
+        [`${experiment.experimentId}/rejected/invalid_property`]: 1,
       });
     });
   });
