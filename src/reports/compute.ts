@@ -52,6 +52,13 @@ import {
 import type { ReportWindow } from "./window.js";
 
 const INT32_MAX = 2_147_483_647;
+
+/** Rejection reasons as ingest_stats stores them (lower-case enum names) → codes. */
+const REASON_CODES: ReadonlyMap<string, EventErrorCode> = new Map(
+  Object.entries(EventErrorCode)
+    .filter((entry): entry is [string, EventErrorCode] => typeof entry[1] === "number")
+    .map(([name, code]) => [name.toLowerCase(), code]),
+);
 export const SIGNIFICANCE_LEVEL = 0.05;
 export const CORRECTION = "holm";
 
@@ -400,13 +407,13 @@ export function computeReport(inputs: ReportInputs): Report {
   }
 
   const received = health.stored + health.duplicates + health.rejected;
-  const reasons = [...health.reasons.entries()]
-    .map(([reason, count]) => ({
-      code:
-        EventErrorCode[reason.toUpperCase() as keyof typeof EventErrorCode] ??
-        EventErrorCode.UNSPECIFIED,
-      count,
-    }))
+  const byCode = new Map<EventErrorCode, number>();
+  for (const [reason, count] of health.reasons) {
+    const code = REASON_CODES.get(reason) ?? EventErrorCode.UNSPECIFIED;
+    byCode.set(code, (byCode.get(code) ?? 0) + count);
+  }
+  const reasons = [...byCode.entries()]
+    .map(([code, count]) => ({ code, count }))
     .sort((a, b) => b.count - a.count || a.code - b.code)
     .slice(0, 5);
   const dataHealth = create(DataHealthSchema, {

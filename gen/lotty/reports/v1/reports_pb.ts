@@ -94,7 +94,9 @@ export type Comparison = Message<"lotty.reports.v1.Comparison"> & {
   pValue: number;
 
   /**
-   * p_value < 0.05 (equivalently, the interval excludes 0).
+   * p_value < 0.05. For CONVERSION_RATE the p-value uses the pooled
+   * standard error and the interval the unpooled one, so in borderline
+   * cases the interval can exclude 0 while this is false.
    *
    * @generated from field: bool significant = 6;
    */
