@@ -13,6 +13,9 @@ import { Migration } from "@mikro-orm/migrations";
  *   its counted events of a type (SUM metrics and their variance).
  * - minute_property_stats: per minute of occurred_at, the count, sum and
  *   sum of squares of each number property (MEAN metrics, series).
+ * - hour_value_histograms: per hour of occurred_at, how many values of each
+ *   number property fell in each log-scale bucket of
+ *   lotty_value_bucket() (PERCENTILE metrics over large samples).
  *
  * Sums are `numeric`: exact, so the order in which events arrive never
  * changes a report, and a rebuild from the raw events gives the same bytes.
@@ -53,6 +56,28 @@ export class Migration20261122190000_ReportRollups extends Migration {
       "total_squares" numeric not null,
       primary key ("experiment_id", "variant_key", "event_type", "property", "minute")
     );`);
+    this.addSql(`create table "hour_value_histograms" (
+      "experiment_id" uuid not null,
+      "variant_key" varchar(100) collate "C" not null,
+      "event_type" varchar(100) collate "C" not null,
+      "property" varchar(100) collate "C" not null,
+      "hour" timestamptz not null,
+      "bucket" integer not null,
+      "events" bigint not null,
+      primary key ("experiment_id", "variant_key", "event_type", "property", "hour", "bucket")
+    );`);
+    // Log-scale buckets with a relative error of at most 1 %: bucket i holds
+    // (γ^(i−1), γ^i] with γ = 1.01/0.99; negative values mirror positive ones,
+    // 0 has bucket 0, and the order of buckets is the order of values.
+    // Computed in SQL only, so the live rollups and a rebuild agree exactly.
+    this.addSql(`create function lotty_value_bucket(x numeric) returns integer
+      language sql immutable parallel safe as $$
+        select case
+          when x > 0 then 100000 + ceil(ln(x::float8) / ln(1.01::float8 / 0.99::float8))::integer
+          when x < 0 then -(100000 + ceil(ln((-x)::float8) / ln(1.01::float8 / 0.99::float8))::integer)
+          else 0
+        end
+      $$;`);
     this.addSql(`create table "outcome_reports" (
       "experiment_id" uuid not null primary key,
       "report" jsonb not null,
@@ -61,8 +86,10 @@ export class Migration20261122190000_ReportRollups extends Migration {
   }
 
   override down(): void | Promise<void> {
+    this.addSql(`drop function if exists lotty_value_bucket(numeric);`);
     for (const table of [
       "outcome_reports",
+      "hour_value_histograms",
       "minute_property_stats",
       "subject_property_sums",
       "report_subjects",

@@ -420,6 +420,7 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
   const exposed = new Map<string, { key: string[]; first: number; events: number }>();
   const subjectSums = new Map<string, { key: string[]; events: number; values: string[] }>();
   const minuteStats = new Map<string, { key: string[]; minute: number; values: string[] }>();
+  const hourValues: { key: string; row: string[]; hour: number; value: string }[] = [];
   for (const e of counted) {
     if (e.experimentId === "" || e.variantKey === "") continue;
     const minute = Math.floor(e.occurredAt / 60_000) * 60_000;
@@ -472,6 +473,13 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
         ps.events++;
         ps.values.push(text);
       }
+      const hour = Math.floor(e.occurredAt / 3_600_000) * 3_600_000;
+      hourValues.push({
+        key: `${pk}\n${hour}`,
+        row: [e.experimentId, e.variantKey, e.eventType, property],
+        hour,
+        value: text,
+      });
       const pm = minuteStats.get(`${pk}\n${minute}`);
       if (pm === undefined) {
         minuteStats.set(`${pk}\n${minute}`, {
@@ -608,6 +616,38 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
       ],
     );
   }
+  await addToHistograms(client, hourValues);
+}
+
+/**
+ * Adds values to the hourly histograms. Buckets are computed by
+ * lotty_value_bucket() in SQL, and rows are grouped and written in key
+ * order so concurrent transactions lock them in the same order.
+ */
+async function addToHistograms(
+  client: pg.PoolClient,
+  values: readonly { key: string; row: string[]; hour: number; value: string }[],
+) {
+  if (values.length === 0) return;
+  const sorted = [...values].sort((a, b) => compare(a.key, b.key));
+  await client.query(
+    `insert into hour_value_histograms (experiment_id, variant_key, event_type, property, hour, bucket, events)
+     select e, v, t, p, h, lotty_value_bucket(x::numeric) as b, count(*)
+     from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+       as u(e, v, t, p, h, x)
+     group by 1, 2, 3, 4, 5, 6
+     order by 1, 2, 3, 4, 5, 6
+     on conflict (experiment_id, variant_key, event_type, property, hour, bucket)
+     do update set events = hour_value_histograms.events + excluded.events`,
+    [
+      sorted.map((v) => v.row[0]),
+      sorted.map((v) => v.row[1]),
+      sorted.map((v) => v.row[2]),
+      sorted.map((v) => v.row[3]),
+      sorted.map((v) => new Date(v.hour)),
+      sorted.map((v) => v.value),
+    ],
+  );
 }
 
 /** The map's values in the order of their keys. */

@@ -37,6 +37,7 @@ export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   "report_subjects",
   "subject_property_sums",
   "minute_property_stats",
+  "hour_value_histograms",
   "outcome_reports",
 ];
 

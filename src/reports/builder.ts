@@ -9,7 +9,16 @@ import { EXPOSURE_EVENT_TYPE } from "../events/validation.js";
 import { percentileRanks } from "../stats/index.js";
 import { computeReport, type HealthFigures, type SeriesFigures } from "./compute.js";
 import { loadPlan, quantityKey, type ReportPlan, type SubjectQuantity } from "./plan.js";
-import { eventFigures, loadAggregates, type RankFunction } from "./queries.js";
+import {
+  EXACT_PERCENTILE_LIMIT,
+  cumulativePercentiles,
+  eventFigures,
+  exactValues,
+  histogramBuckets,
+  loadAggregates,
+  valueCount,
+  type RankFunction,
+} from "./queries.js";
 import { bucketEnds, resolveWindow, type ReportWindow, type WindowRequest } from "./window.js";
 
 const DAY_MS = 86_400_000;
@@ -145,28 +154,24 @@ async function seriesFigures(
   }
 
   if (metric.kind === "percentile") {
-    const { rows } = await pool.query<{ variant_key: string; k: number; v: string; n: string }>(
-      `with vals as (
-         select variant_key, ${bucketOf("occurred_at")} as b, (properties ->> $5)::numeric as v
-         from events
-         where experiment_id = $1 and counted and event_type = $4 and occurred_at >= $2
-           and occurred_at < $3 and jsonb_typeof(properties -> $5) = 'number'
-       )
-       select vals.variant_key, k, percentile_disc($6::float8) within group (order by v)::text as v,
-              count(*)::text as n
-       from generate_series(0, ${K - 1}) as k join vals on vals.b <= k
-       group by vals.variant_key, k`,
-      [...base, metric.eventType, metric.property, metric.probability],
-    );
+    const params = [
+      plan.experimentId,
+      metric.eventType,
+      new Date(window.from),
+      new Date(window.to),
+      metric.property,
+    ];
+    const rows =
+      (await valueCount(pool, params)) > EXACT_PERCENTILE_LIMIT
+        ? await histogramBuckets(pool, params, window, B)
+        : await exactValues(pool, params, B, K - 1);
+    const clamped = rows.map((r) => ({ ...r, point: Math.min(K - 1, Math.max(0, r.point)) }));
+    const rankOf = (n: number, p: number) => percentileRanks(n, p).estimate;
     for (const variant of plan.variants) {
-      const list = new Array<{ value: number; sampleSize: number }>(K)
-        .fill({ value: 0, sampleSize: 0 })
-        .map(() => ({ value: 0, sampleSize: 0 }));
-      for (const r of rows) {
-        if (r.variant_key !== variant.key) continue;
-        list[r.k] = { value: Number(r.v), sampleSize: Number(r.n) };
-      }
-      points.set(variant.key, list);
+      points.set(
+        variant.key,
+        cumulativePercentiles(clamped, variant.key, K, metric.probability, rankOf),
+      );
     }
     return { ends, points };
   }

@@ -16,6 +16,7 @@ export const ROLLUP_TABLES = [
   "subject_event_counts",
   "subject_property_sums",
   "minute_property_stats",
+  "hour_value_histograms",
 ] as const;
 
 export interface RebuildResult {
@@ -25,6 +26,9 @@ export interface RebuildResult {
 }
 
 const COUNTED = `experiment_id = $1 and counted and variant_key is not null`;
+/** UTC minute and hour of occurred_at, whatever the session's time zone. */
+const MINUTE = `date_trunc('minute', occurred_at at time zone 'UTC') at time zone 'UTC'`;
+const HOUR = `date_trunc('hour', e.occurred_at at time zone 'UTC') at time zone 'UTC'`;
 
 export async function rebuildRollups(pool: pg.Pool, experimentId: string): Promise<RebuildResult> {
   const client = await pool.connect();
@@ -36,7 +40,7 @@ export async function rebuildRollups(pool: pg.Pool, experimentId: string): Promi
     }
     const statements: Record<(typeof ROLLUP_TABLES)[number], string> = {
       event_counts: `insert into event_counts (experiment_id, variant_key, event_type, minute, events)
-        select experiment_id, variant_key, event_type, date_trunc('minute', occurred_at), count(*)
+        select experiment_id, variant_key, event_type, ${MINUTE}, count(*)
         from events where ${COUNTED} group by 1, 2, 3, 4`,
       report_subjects: `insert into report_subjects (experiment_id, variant_key, subject_id, first_exposed_at, exposures)
         select experiment_id, variant_key, subject_id, min(occurred_at), count(*)
@@ -53,13 +57,20 @@ export async function rebuildRollups(pool: pg.Pool, experimentId: string): Promi
       minute_property_stats: `insert into minute_property_stats (experiment_id, variant_key, event_type, property, minute, events, total, total_squares)
         select experiment_id, variant_key, event_type, key, minute, count(*), sum(v), sum(v * v)
         from (
-          select e.experiment_id, e.variant_key, e.event_type, p.key, date_trunc('minute', e.occurred_at) as minute,
+          select e.experiment_id, e.variant_key, e.event_type, p.key, ${MINUTE.replace("occurred_at", "e.occurred_at")} as minute,
                  (p.value #>> '{}')::numeric as v
           from events e cross join lateral jsonb_each(e.properties) as p(key, value)
           where e.${COUNTED.replaceAll(" and ", " and e.")} and e.event_type <> '${EXPOSURE_EVENT_TYPE}'
             and jsonb_typeof(p.value) = 'number'
         ) s
         group by 1, 2, 3, 4, 5`,
+      hour_value_histograms: `insert into hour_value_histograms (experiment_id, variant_key, event_type, property, hour, bucket, events)
+        select e.experiment_id, e.variant_key, e.event_type, p.key, ${HOUR},
+               lotty_value_bucket((p.value #>> '{}')::numeric), count(*)
+        from events e cross join lateral jsonb_each(e.properties) as p(key, value)
+        where e.${COUNTED.replaceAll(" and ", " and e.")} and e.event_type <> '${EXPOSURE_EVENT_TYPE}'
+          and jsonb_typeof(p.value) = 'number'
+        group by 1, 2, 3, 4, 5, 6`,
     };
     const rows = {} as RebuildResult["rows"];
     for (const table of ROLLUP_TABLES) {

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { clone } from "@bufbuild/protobuf";
 import { ReportSchema, type Report } from "../../gen/lotty/reports/v1/reports_pb.js";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
-import { rebuildRollups } from "../../src/reports/rebuild.js";
+import { ROLLUP_TABLES, rebuildRollups } from "../../src/reports/rebuild.js";
 import { startTestApp, waitFor, type TestApp } from "../support/app.js";
 import { event, eventClient, query, untilStored } from "../events/support.js";
 import { reportExperiment, reportFor, subjectsByVariant, valuesOf } from "./support.js";
@@ -194,7 +194,21 @@ describe("live report aggregates equal a recomputation from raw events", () => {
       return copy;
     };
     const before = await Promise.all(windows.map(([f, to]) => reportFor(t, experimentId, f, to)));
+    const rollups = async () => {
+      const tables: Record<string, unknown[]> = {};
+      for (const table of ROLLUP_TABLES) {
+        const rows = await query(t, `select * from ${table} where experiment_id = $1`, [
+          experimentId,
+        ]);
+        tables[table] = rows.map((r) => JSON.stringify(r)).sort();
+      }
+      return tables;
+    };
+    const live = await rollups();
+    expect(live.hour_value_histograms!.length).toBeGreaterThan(0);
     await rebuildRollups(t.app.eventStore!.pool, experimentId);
+    // Every rollup row is the same, histograms included.
+    expect(await rollups()).toEqual(live);
     const after = await Promise.all(windows.map(([f, to]) => reportFor(t, experimentId, f, to)));
     expect(after.map(strip)).toEqual(before.map(strip));
     // And the same report twice gives the same bytes.

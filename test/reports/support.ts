@@ -34,7 +34,7 @@ export const REPORT_METRICS = [
  * latency_mean (MEAN), latency_p95 (PERCENTILE), error_rate (RATIO) and,
  * as a guardrail only, errors (COUNT).
  */
-export async function reportExperiment(t: TestApp) {
+export async function reportExperiment(t: TestApp, primaryMetricKey = "conversion_rate") {
   const revenueKey = `revenue_${randomBytes(3).toString("hex")}`;
   const catalog = client(CatalogService, t.baseUrl, t.adminKey);
   await catalog.createMetric({
@@ -55,8 +55,15 @@ export async function reportExperiment(t: TestApp) {
     team,
     flagKey,
     greyBlue({
-      primaryMetricKey: "conversion_rate",
-      metricKeys: ["conversions", revenueKey, "latency_mean", "latency_p95", "error_rate"],
+      primaryMetricKey,
+      metricKeys: [
+        "conversion_rate",
+        "conversions",
+        revenueKey,
+        "latency_mean",
+        "latency_p95",
+        "error_rate",
+      ].filter((k) => k !== primaryMetricKey),
       guardrails: [
         {
           metricKey: "errors",
