@@ -7,8 +7,14 @@ import { Migration } from "@mikro-orm/migrations";
  * the event store's tables.
  *
  * - report_subjects: one row per exposed subject and variant: when it was
- *   first exposed (the report's cohort rule) and how many exposure events
- *   it has.
+ *   first exposed (the report's cohort rule), how many exposure events it
+ *   has, and the cohort minute its figures are counted under in
+ *   cohort_stats.
+ * - cohort_stats: per variant and minute of first exposure, the sums over
+ *   those subjects of each per-subject figure: subjects with a non-zero
+ *   value, Σx, Σx² and Σx·exposures (event type "" holds the cohort's
+ *   subjects and exposures). Reports add these up over the window instead
+ *   of reading every subject.
  * - subject_property_sums: per subject, the sum of each number property of
  *   its counted events of a type (SUM metrics and their variance).
  * - minute_property_stats: per minute of occurred_at, the count, sum and
@@ -30,7 +36,25 @@ export class Migration20261122190000_ReportRollups extends Migration {
       "subject_id" varchar(256) collate "C" not null,
       "first_exposed_at" timestamptz not null,
       "exposures" bigint not null,
+      "counted_cohort" timestamptz null,
       primary key ("experiment_id", "variant_key", "subject_id")
+    );`);
+    // The event store reads a subject's counts together: key them by subject.
+    this.addSql(`alter table "subject_event_counts" drop constraint "subject_event_counts_pkey";`);
+    this.addSql(
+      `alter table "subject_event_counts" add primary key ("experiment_id", "variant_key", "subject_id", "event_type");`,
+    );
+    this.addSql(`create table "cohort_stats" (
+      "experiment_id" uuid not null,
+      "variant_key" varchar(100) collate "C" not null,
+      "cohort_minute" timestamptz not null,
+      "event_type" varchar(100) collate "C" not null,
+      "property" varchar(100) collate "C" not null,
+      "subjects" bigint not null,
+      "total" numeric not null,
+      "total_squares" numeric not null,
+      "total_by_exposures" numeric not null,
+      primary key ("experiment_id", "variant_key", "cohort_minute", "event_type", "property")
     );`);
     this.addSql(
       `create index "report_subjects_cohort_index" on "report_subjects" ("experiment_id", "first_exposed_at");`,
@@ -43,7 +67,7 @@ export class Migration20261122190000_ReportRollups extends Migration {
       "subject_id" varchar(256) collate "C" not null,
       "events" bigint not null,
       "total" numeric not null,
-      primary key ("experiment_id", "variant_key", "event_type", "property", "subject_id")
+      primary key ("experiment_id", "variant_key", "subject_id", "event_type", "property")
     );`);
     this.addSql(`create table "minute_property_stats" (
       "experiment_id" uuid not null,
@@ -87,9 +111,14 @@ export class Migration20261122190000_ReportRollups extends Migration {
 
   override down(): void | Promise<void> {
     this.addSql(`drop function if exists lotty_value_bucket(numeric);`);
+    this.addSql(`alter table "subject_event_counts" drop constraint "subject_event_counts_pkey";`);
+    this.addSql(
+      `alter table "subject_event_counts" add primary key ("experiment_id", "variant_key", "event_type", "subject_id");`,
+    );
     for (const table of [
       "outcome_reports",
       "hour_value_histograms",
+      "cohort_stats",
       "minute_property_stats",
       "subject_property_sums",
       "report_subjects",

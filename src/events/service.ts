@@ -10,7 +10,11 @@ import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { EventErrorCode, EventService } from "../../gen/lotty/events/v1/events_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { IngestEventsResponseSchema } from "../../gen/lotty/events/v1/events_pb.js";
-import { MAX_DECISION_ID_LENGTH, type DecisionClaims, type DecisionSigner } from "../decision/decision-id.js";
+import {
+  MAX_DECISION_ID_LENGTH,
+  type DecisionClaims,
+  type DecisionSigner,
+} from "../decision/decision-id.js";
 import type { SnapshotStore } from "../decision/snapshot.js";
 import { requirePrincipal } from "../platform/auth.js";
 import type { Bus, BusNames } from "../platform/bus.js";

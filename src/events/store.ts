@@ -15,6 +15,8 @@ import { mergeStats, type EventMessage, type IngestStat } from "./message.js";
 import { EVENT_LIMITS, EXPOSURE_EVENT_TYPE, type AcceptedEvent } from "./validation.js";
 
 const DAY_MS = 86_400_000;
+/** Seed of the advisory-lock keys of subjects (distinct from other advisory locks). */
+const SUBJECT_LOCK_SEED = 7_402_114_003;
 
 export interface ApplyResult {
   /** Events stored for the first time. */
@@ -444,11 +446,13 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
       }
       continue;
     }
-    const sk = `${e.experimentId}\n${e.variantKey}\n${e.eventType}\n${e.subjectId}`;
+    // Keys in primary-key order (subject before type), so locks are taken
+    // in the same order here and when a subject's rows are read for update.
+    const sk = `${e.experimentId}\n${e.variantKey}\n${e.subjectId}\n${e.eventType}`;
     const s = subjects.get(sk);
     if (s === undefined) {
       subjects.set(sk, {
-        key: [e.experimentId, e.variantKey, e.eventType, e.subjectId],
+        key: [e.experimentId, e.variantKey, e.subjectId, e.eventType],
         events: 1,
         first: e.occurredAt,
         last: e.occurredAt,
@@ -462,10 +466,11 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
       if (typeof value !== "number" || !Number.isFinite(value)) continue;
       const text = String(value);
       const pk = `${e.experimentId}\n${e.variantKey}\n${e.eventType}\n${property}`;
-      const ps = subjectSums.get(`${pk}\n${e.subjectId}`);
+      const psk = `${e.experimentId}\n${e.variantKey}\n${e.subjectId}\n${e.eventType}\n${property}`;
+      const ps = subjectSums.get(psk);
       if (ps === undefined) {
-        subjectSums.set(`${pk}\n${e.subjectId}`, {
-          key: [e.experimentId, e.variantKey, e.eventType, property, e.subjectId],
+        subjectSums.set(psk, {
+          key: [e.experimentId, e.variantKey, e.subjectId, e.eventType, property],
           events: 1,
           values: [text],
         });
@@ -506,14 +511,29 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
       ],
     );
   }
+  // Per-variant sums over cohorts (cohort_stats), changed by the deltas
+  // the per-subject upserts below cause. Accumulated as text, summed in SQL.
+  const deltas: CohortDelta[] = [];
+  await lockSubjects(client, [
+    ...[...exposed.values()].map((x) => x.key.join("\n")),
+    ...[...subjects.values()].map((x) => x.key.slice(0, 3).join("\n")),
+  ]);
   if (exposed.size > 0) {
     const rows = sortedValues(exposed);
-    await client.query(
+    const { rows: subjects } = await client.query<{
+      experiment_id: string;
+      variant_key: string;
+      subject_id: string;
+      first_exposed_at: Date;
+      exposures: string;
+      counted_cohort: Date | null;
+    }>(
       `insert into report_subjects (experiment_id, variant_key, subject_id, first_exposed_at, exposures)
        select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[])
        on conflict (experiment_id, variant_key, subject_id)
        do update set exposures = report_subjects.exposures + excluded.exposures,
-                     first_exposed_at = least(report_subjects.first_exposed_at, excluded.first_exposed_at)`,
+                     first_exposed_at = least(report_subjects.first_exposed_at, excluded.first_exposed_at)
+       returning experiment_id, variant_key, subject_id, first_exposed_at, exposures::text, counted_cohort`,
       [
         rows.map((r) => r.key[0]),
         rows.map((r) => r.key[1]),
@@ -522,16 +542,45 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
         rows.map((r) => r.events),
       ],
     );
+    const added = new Map(rows.map((r) => [r.key.join("\n"), r.events]));
+    deltas.push(
+      ...(await exposureDeltas(
+        client,
+        subjects
+          .map((r) => {
+            const exposures = Number(r.exposures);
+            return {
+              key: [r.experiment_id, r.variant_key, r.subject_id],
+              oldCohort: r.counted_cohort,
+              newCohort: new Date(Math.floor(r.first_exposed_at.getTime() / 60_000) * 60_000),
+              oldExposures:
+                exposures -
+                (added.get(`${r.experiment_id}\n${r.variant_key}\n${r.subject_id}`) ?? 0),
+              newExposures: exposures,
+            };
+          })
+          .sort((a, b) => compare(a.key.join("\n"), b.key.join("\n"))),
+      )),
+    );
   }
   if (subjects.size > 0) {
     const rows = sortedValues(subjects);
-    await client.query(
-      `insert into subject_event_counts (experiment_id, variant_key, event_type, subject_id, events, first_at, last_at)
-       select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[])
-       on conflict (experiment_id, variant_key, event_type, subject_id)
-       do update set events = subject_event_counts.events + excluded.events,
-                     first_at = least(subject_event_counts.first_at, excluded.first_at),
-                     last_at = greatest(subject_event_counts.last_at, excluded.last_at)`,
+    const { rows: updated } = await client.query<QuantityRow>(
+      `with r as (
+         select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[])
+           as r(experiment_id, variant_key, subject_id, event_type, events, first_at, last_at)
+       ), ins as (
+         insert into subject_event_counts (experiment_id, variant_key, subject_id, event_type, events, first_at, last_at)
+         select * from r
+         on conflict (experiment_id, variant_key, subject_id, event_type)
+         do update set events = subject_event_counts.events + excluded.events,
+                       first_at = least(subject_event_counts.first_at, excluded.first_at),
+                       last_at = greatest(subject_event_counts.last_at, excluded.last_at)
+         returning experiment_id, variant_key, subject_id, event_type, events
+       )
+       select ins.experiment_id, ins.variant_key, ins.subject_id, ins.event_type, '' as property,
+              ins.events::text as value, r.events::text as delta
+       from ins join r using (experiment_id, variant_key, subject_id, event_type)`,
       [
         rows.map((r) => r.key[0]),
         rows.map((r) => r.key[1]),
@@ -542,6 +591,7 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
         rows.map((r) => new Date(r.last)),
       ],
     );
+    deltas.push(...(await quantityDeltas(client, updated)));
   }
   if (subjectSums.size > 0) {
     const rows = sortedValues(subjectSums);
@@ -555,19 +605,26 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
         values.push(v);
       }
     });
-    await client.query(
+    const { rows: updated } = await client.query<QuantityRow>(
       `with v as (
          select o, sum(x::numeric) as total from unnest($7::int[], $8::text[]) as v(o, x) group by o
+       ), r as (
+         select r.e as experiment_id, r.v as variant_key, r.s as subject_id, r.t as event_type,
+                r.p as property, r.n as events, v.total, r.o
+         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+           with ordinality as r(e, v, s, t, p, n, o)
+         join v on v.o = r.o
+       ), ins as (
+         insert into subject_property_sums (experiment_id, variant_key, subject_id, event_type, property, events, total)
+         select experiment_id, variant_key, subject_id, event_type, property, events, total from r order by o
+         on conflict (experiment_id, variant_key, subject_id, event_type, property)
+         do update set events = subject_property_sums.events + excluded.events,
+                       total = subject_property_sums.total + excluded.total
+         returning experiment_id, variant_key, subject_id, event_type, property, total
        )
-       insert into subject_property_sums (experiment_id, variant_key, event_type, property, subject_id, events, total)
-       select r.e, r.v, r.t, r.p, r.s, r.n, v.total
-       from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
-         with ordinality as r(e, v, t, p, s, n, o)
-       join v on v.o = r.o
-       order by r.o
-       on conflict (experiment_id, variant_key, event_type, property, subject_id)
-       do update set events = subject_property_sums.events + excluded.events,
-                     total = subject_property_sums.total + excluded.total`,
+       select ins.experiment_id, ins.variant_key, ins.subject_id, ins.event_type, ins.property,
+              ins.total::text as value, r.total::text as delta
+       from ins join r using (experiment_id, variant_key, subject_id, event_type, property)`,
       [
         rows.map((r) => r.key[0]),
         rows.map((r) => r.key[1]),
@@ -579,7 +636,9 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
         values,
       ],
     );
+    deltas.push(...(await quantityDeltas(client, updated)));
   }
+  await addCohortDeltas(client, deltas);
   if (minuteStats.size > 0) {
     const rows = sortedValues(minuteStats);
     const owner: number[] = [];
@@ -617,6 +676,228 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
     );
   }
   await addToHistograms(client, hourValues);
+}
+
+/**
+ * Locks subjects (experiment, variant, subject) for the rest of the
+ * transaction, in a fixed order: the cohort bookkeeping reads a subject's
+ * figures and changes them in several statements, and two transactions
+ * must never interleave on one subject (not even when both create its
+ * first rows, which row locks cannot cover). Property sums only change
+ * with a counted event of the same subject, so its count row's subject is
+ * in the list too.
+ */
+async function lockSubjects(client: pg.PoolClient, keys: readonly string[]) {
+  if (keys.length === 0) return;
+  await client.query(
+    `select count(pg_advisory_xact_lock(k)) from (
+       select distinct hashtextextended(key, ${SUBJECT_LOCK_SEED}) as k from unnest($1::text[]) as key order by k
+     ) s`,
+    [keys],
+  );
+}
+
+/** A change to one cohort_stats row; numbers as text (exact numeric). */
+interface CohortDelta {
+  experimentId: string;
+  variantKey: string;
+  cohort: Date;
+  eventType: string;
+  property: string;
+  subjects: string;
+  total: string;
+  squares: string;
+  byExposures: string;
+}
+
+/** A per-subject figure after an upsert: its new value and the change. */
+interface QuantityRow {
+  experiment_id: string;
+  variant_key: string;
+  subject_id: string;
+  event_type: string;
+  property: string;
+  value: string;
+  delta: string;
+}
+
+interface DeltaRow {
+  experiment_id: string;
+  variant_key: string;
+  cohort: Date;
+  event_type: string;
+  property: string;
+  subjects: string;
+  total: string;
+  squares: string;
+  by_exposures: string;
+}
+
+const toDelta = (r: DeltaRow): CohortDelta => ({
+  experimentId: r.experiment_id,
+  variantKey: r.variant_key,
+  cohort: r.cohort,
+  eventType: r.event_type,
+  property: r.property,
+  subjects: r.subjects,
+  total: r.total,
+  squares: r.squares,
+  byExposures: r.by_exposures,
+});
+
+/**
+ * Cohort changes caused by new exposures. A subject whose cohort minute is
+ * new (first exposure, or an earlier one arrived) moves its whole
+ * contribution from the cohort it was counted under to the new one; a
+ * subject that stays gains exposures (and Σx·exposures grows by x·Δe for
+ * each of its figures). Runs under the subjects' locks (lockSubjects).
+ */
+async function exposureDeltas(
+  client: pg.PoolClient,
+  subjects: {
+    key: string[];
+    oldCohort: Date | null;
+    newCohort: Date;
+    oldExposures: number;
+    newExposures: number;
+  }[],
+): Promise<CohortDelta[]> {
+  if (subjects.length === 0) return [];
+  const params = [
+    subjects.map((s) => s.key[0]),
+    subjects.map((s) => s.key[1]),
+    subjects.map((s) => s.key[2]),
+    subjects.map((s) => s.oldCohort),
+    subjects.map((s) => s.newCohort),
+    subjects.map((s) => s.oldExposures),
+    subjects.map((s) => s.newExposures),
+  ];
+  const s = `select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::numeric[], $7::numeric[])
+    as s(experiment_id, variant_key, subject_id, old_cohort, new_cohort, e_old, e_new)`;
+  const { rows } = await client.query<DeltaRow>(
+    `with s as (${s}),
+     q as (
+       select c.experiment_id, c.variant_key, c.subject_id, c.event_type, ''::text as property, c.events::numeric as x
+       from subject_event_counts c join s using (experiment_id, variant_key, subject_id)
+       union all
+       select p.experiment_id, p.variant_key, p.subject_id, p.event_type, p.property, p.total
+       from subject_property_sums p join s using (experiment_id, variant_key, subject_id)
+     ),
+     d as (
+       -- Moves: the whole contribution leaves the old cohort …
+       select s.experiment_id, s.variant_key, s.old_cohort as cohort, ''::text as event_type, ''::text as property,
+              -1 as subjects, -s.e_old as total, -s.e_old * s.e_old as squares, 0::numeric as by_e
+       from s where s.old_cohort is not null and s.old_cohort <> s.new_cohort
+       union all
+       select q.experiment_id, q.variant_key, s.old_cohort, q.event_type, q.property,
+              -(q.x > 0)::int, -q.x, -q.x * q.x, -q.x * s.e_old
+       from q join s using (experiment_id, variant_key, subject_id)
+       where s.old_cohort is not null and s.old_cohort <> s.new_cohort
+       union all
+       -- … and joins the new one.
+       select s.experiment_id, s.variant_key, s.new_cohort, '', '', 1, s.e_new, s.e_new * s.e_new, 0
+       from s where s.old_cohort is distinct from s.new_cohort
+       union all
+       select q.experiment_id, q.variant_key, s.new_cohort, q.event_type, q.property,
+              (q.x > 0)::int, q.x, q.x * q.x, q.x * s.e_new
+       from q join s using (experiment_id, variant_key, subject_id)
+       where s.old_cohort is distinct from s.new_cohort
+       union all
+       -- Same cohort, more exposures.
+       select s.experiment_id, s.variant_key, s.new_cohort, '', '', 0, s.e_new - s.e_old,
+              s.e_new * s.e_new - s.e_old * s.e_old, 0
+       from s where s.old_cohort = s.new_cohort
+       union all
+       select q.experiment_id, q.variant_key, s.new_cohort, q.event_type, q.property,
+              0, 0, 0, q.x * (s.e_new - s.e_old)
+       from q join s using (experiment_id, variant_key, subject_id)
+       where s.old_cohort = s.new_cohort
+     )
+     select experiment_id, variant_key, cohort, event_type, property, sum(subjects)::text as subjects,
+            sum(total)::text as total, sum(squares)::text as squares, sum(by_e)::text as by_exposures
+     from d group by 1, 2, 3, 4, 5`,
+    params,
+  );
+  const moved = subjects.filter((x) => x.oldCohort?.getTime() !== x.newCohort.getTime());
+  if (moved.length > 0) {
+    await client.query(
+      `update report_subjects r set counted_cohort = m.cohort
+       from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) as m(e, v, s, cohort)
+       where r.experiment_id = m.e and r.variant_key = m.v and r.subject_id = m.s`,
+      [
+        moved.map((x) => x.key[0]),
+        moved.map((x) => x.key[1]),
+        moved.map((x) => x.key[2]),
+        moved.map((x) => x.newCohort),
+      ],
+    );
+  }
+  return rows.map(toDelta);
+}
+
+/**
+ * Cohort changes caused by per-subject figures that changed (x − Δ → x),
+ * for subjects already counted in a cohort; subjects not exposed yet join
+ * a cohort with all their figures when they are.
+ */
+async function quantityDeltas(
+  client: pg.PoolClient,
+  rows: readonly QuantityRow[],
+): Promise<CohortDelta[]> {
+  if (rows.length === 0) return [];
+  const { rows: deltas } = await client.query<DeltaRow>(
+    `with q as (
+       select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::numeric[])
+         as q(experiment_id, variant_key, subject_id, event_type, property, x, dx)
+     )
+     select q.experiment_id, q.variant_key, r.counted_cohort as cohort, q.event_type, q.property,
+            sum((q.x > 0)::int - (q.x - q.dx > 0)::int)::text as subjects, sum(q.dx)::text as total,
+            sum(q.x * q.x - (q.x - q.dx) * (q.x - q.dx))::text as squares,
+            sum(q.dx * r.exposures)::text as by_exposures
+     from q join report_subjects r using (experiment_id, variant_key, subject_id)
+     where r.counted_cohort is not null
+     group by 1, 2, 3, 4, 5`,
+    [
+      rows.map((r) => r.experiment_id),
+      rows.map((r) => r.variant_key),
+      rows.map((r) => r.subject_id),
+      rows.map((r) => r.event_type),
+      rows.map((r) => r.property),
+      rows.map((r) => r.value),
+      rows.map((r) => r.delta),
+    ],
+  );
+  return deltas.map(toDelta);
+}
+
+/** Applies cohort deltas, one upsert per cohort row, in key order. */
+async function addCohortDeltas(client: pg.PoolClient, deltas: readonly CohortDelta[]) {
+  if (deltas.length === 0) return;
+  await client.query(
+    `insert into cohort_stats (experiment_id, variant_key, cohort_minute, event_type, property,
+                               subjects, total, total_squares, total_by_exposures)
+     select e, v, c, t, p, sum(n), sum(x), sum(xx), sum(xe)
+     from unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
+                 $6::bigint[], $7::numeric[], $8::numeric[], $9::numeric[]) as d(e, v, c, t, p, n, x, xx, xe)
+     group by 1, 2, 3, 4, 5
+     order by 1, 2, 3, 4, 5
+     on conflict (experiment_id, variant_key, cohort_minute, event_type, property)
+     do update set subjects = cohort_stats.subjects + excluded.subjects,
+                   total = cohort_stats.total + excluded.total,
+                   total_squares = cohort_stats.total_squares + excluded.total_squares,
+                   total_by_exposures = cohort_stats.total_by_exposures + excluded.total_by_exposures`,
+    [
+      deltas.map((d) => d.experimentId),
+      deltas.map((d) => d.variantKey),
+      deltas.map((d) => d.cohort),
+      deltas.map((d) => d.eventType),
+      deltas.map((d) => d.property),
+      deltas.map((d) => d.subjects),
+      deltas.map((d) => d.total),
+      deltas.map((d) => d.squares),
+      deltas.map((d) => d.byExposures),
+    ],
+  );
 }
 
 /**

@@ -38,6 +38,7 @@ export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   "subject_property_sums",
   "minute_property_stats",
   "hour_value_histograms",
+  "cohort_stats",
   "outcome_reports",
 ];
 

@@ -199,6 +199,89 @@ async function subjectFigures(
   }
 }
 
+/**
+ * Whether cohort_stats holds every cross product the plan's ratio metrics
+ * need: it keeps Σx·exposures, so ratios over (or of) the exposure count.
+ */
+function cohortCovers(plan: ReportPlan): boolean {
+  return ratioPairs(plan).every(([a, b]) => isExposureCount(a) || isExposureCount(b));
+}
+
+/**
+ * Per-subject figures over the cohort from cohort_stats: the sums of the
+ * subjects first exposed in each minute of the window, added up. Exact
+ * when no event of the experiment occurred at or after `to`.
+ */
+async function cohortFigures(
+  pool: pg.Pool,
+  plan: ReportPlan,
+  window: ReportWindow,
+  variants: Map<string, VariantAggregates>,
+): Promise<void> {
+  const quantities = subjectQuantities(plan).filter((q) => !isExposureCount(q));
+  const { rows } = await pool.query<{
+    variant_key: string;
+    event_type: string;
+    property: string;
+    subjects: string;
+    total: string;
+    squares: string;
+    by_exposures: string;
+  }>(
+    `select s.variant_key, s.event_type, s.property, sum(s.subjects)::text as subjects,
+            sum(s.total)::text as total, sum(s.total_squares)::text as squares,
+            sum(s.total_by_exposures)::text as by_exposures
+     from cohort_stats s
+     where s.experiment_id = $1 and s.cohort_minute >= $2 and s.cohort_minute < $3
+       and ((s.event_type = '' and s.property = '')
+            or (s.event_type, s.property) in (select * from unnest($4::text[], $5::text[])))
+     group by 1, 2, 3`,
+    [
+      plan.experimentId,
+      new Date(window.from),
+      new Date(window.to),
+      quantities.map((q) => q.eventType),
+      quantities.map((q) => q.property),
+    ],
+  );
+  const exposureKey = quantityKey({ eventType: EXPOSURE_EVENT_TYPE, property: "" });
+  const byExposures = new Map<string, Map<string, number>>();
+  for (const row of rows) {
+    const v = variantOf(variants, row.variant_key);
+    if (row.event_type === "") {
+      v.subjects = Number(row.subjects);
+      v.quantities.set(exposureKey, {
+        sum: Number(row.total),
+        sumSquares: Number(row.squares),
+        positive: Number(row.subjects),
+      });
+      continue;
+    }
+    const key = quantityKey({ eventType: row.event_type, property: row.property });
+    v.quantities.set(key, {
+      sum: Number(row.total),
+      sumSquares: Number(row.squares),
+      positive: Number(row.subjects),
+    });
+    const products = byExposures.get(row.variant_key) ?? new Map<string, number>();
+    products.set(key, Number(row.by_exposures));
+    byExposures.set(row.variant_key, products);
+  }
+  for (const [variantKey, v] of variants) {
+    for (const [a, b] of ratioPairs(plan)) {
+      const ka = quantityKey(a);
+      const kb = quantityKey(b);
+      const product =
+        isExposureCount(a) && isExposureCount(b)
+          ? (v.quantities.get(exposureKey)?.sumSquares ?? 0)
+          : isExposureCount(b)
+            ? (byExposures.get(variantKey)?.get(ka) ?? 0)
+            : (byExposures.get(variantKey)?.get(kb) ?? 0);
+      v.products.set(`${ka}|${kb}`, product);
+    }
+  }
+}
+
 /** The event-time quantities the plan needs (counts and property sums by minute). */
 function eventQuantities(plan: ReportPlan): SubjectQuantity[] {
   const seen = new Map<string, SubjectQuantity>();
@@ -528,7 +611,9 @@ export async function loadAggregates(
   const raw = await hasEventsFrom(pool, plan.experimentId, window.to);
   const percentiles = new Map<string, Map<string, PercentileFigures>>();
   await Promise.all([
-    subjectFigures(pool, plan, window, raw, variants),
+    !raw && cohortCovers(plan)
+      ? cohortFigures(pool, plan, window, variants)
+      : subjectFigures(pool, plan, window, raw, variants),
     eventFigures(pool, plan, window).then((rows) => {
       for (const r of rows) {
         const v = variantOf(variants, r.variantKey);

@@ -15,6 +15,7 @@ export const ROLLUP_TABLES = [
   "report_subjects",
   "subject_event_counts",
   "subject_property_sums",
+  "cohort_stats",
   "minute_property_stats",
   "hour_value_histograms",
 ] as const;
@@ -42,8 +43,9 @@ export async function rebuildRollups(pool: pg.Pool, experimentId: string): Promi
       event_counts: `insert into event_counts (experiment_id, variant_key, event_type, minute, events)
         select experiment_id, variant_key, event_type, ${MINUTE}, count(*)
         from events where ${COUNTED} group by 1, 2, 3, 4`,
-      report_subjects: `insert into report_subjects (experiment_id, variant_key, subject_id, first_exposed_at, exposures)
-        select experiment_id, variant_key, subject_id, min(occurred_at), count(*)
+      report_subjects: `insert into report_subjects (experiment_id, variant_key, subject_id, first_exposed_at, exposures, counted_cohort)
+        select experiment_id, variant_key, subject_id, min(occurred_at), count(*),
+               date_trunc('minute', min(occurred_at) at time zone 'UTC') at time zone 'UTC'
         from events where ${COUNTED} and event_type = '${EXPOSURE_EVENT_TYPE}' group by 1, 2, 3`,
       subject_event_counts: `insert into subject_event_counts (experiment_id, variant_key, event_type, subject_id, events, first_at, last_at)
         select experiment_id, variant_key, event_type, subject_id, count(*), min(occurred_at), max(occurred_at)
@@ -53,6 +55,29 @@ export async function rebuildRollups(pool: pg.Pool, experimentId: string): Promi
         from events e cross join lateral jsonb_each(e.properties) as p(key, value)
         where e.${COUNTED.replaceAll(" and ", " and e.")} and e.event_type <> '${EXPOSURE_EVENT_TYPE}'
           and jsonb_typeof(p.value) = 'number'
+        group by 1, 2, 3, 4, 5`,
+      // From the per-subject tables just rebuilt (they come first).
+      cohort_stats: `insert into cohort_stats (experiment_id, variant_key, cohort_minute, event_type, property,
+                                               subjects, total, total_squares, total_by_exposures)
+        select experiment_id, variant_key, cohort, event_type, property,
+               sum(positive), sum(x), sum(x * x), sum(x * e)
+        from (
+          select r.experiment_id, r.variant_key, r.counted_cohort as cohort, '' as event_type, '' as property,
+                 1 as positive, r.exposures::numeric as x, 0::numeric as e
+          from report_subjects r where r.experiment_id = $1
+          union all
+          select r.experiment_id, r.variant_key, r.counted_cohort, q.event_type, q.property,
+                 (q.x > 0)::int, q.x, r.exposures::numeric
+          from report_subjects r
+          join (
+            select experiment_id, variant_key, subject_id, event_type, '' as property, events::numeric as x
+            from subject_event_counts where experiment_id = $1
+            union all
+            select experiment_id, variant_key, subject_id, event_type, property, total
+            from subject_property_sums where experiment_id = $1
+          ) q using (experiment_id, variant_key, subject_id)
+          where r.experiment_id = $1
+        ) c
         group by 1, 2, 3, 4, 5`,
       minute_property_stats: `insert into minute_property_stats (experiment_id, variant_key, event_type, property, minute, events, total, total_squares)
         select experiment_id, variant_key, event_type, key, minute, count(*), sum(v), sum(v * v)
