@@ -13,15 +13,17 @@
 // Statistics (non-control variant versus control, per metric):
 // - classical: Welch t-test for COUNT and SUM (on per-exposed-subject
 //   values) and MEAN (on per-event values), two-proportion z-test for
-//   CONVERSION_RATE, delta method for RATIO, and for PERCENTILE the
-//   asymptotic variance of the sample quantile; 95 % two-sided intervals,
+//   CONVERSION_RATE, delta method for RATIO, and for PERCENTILE a normal
+//   approximation whose standard error is estimated from the width of the
+//   order-statistic interval; 95 % two-sided intervals,
 //   significant when p_value < 0.05;
 // - multiple testing: Holm–Bonferroni over every (non-control variant,
 //   metric) comparison in the report → adjusted_p_value;
 // - sequential: always-valid 95 % confidence sequence → sequential_ci_*;
 // - Bayesian: chance_to_beat_control.
 // Sample ratio mismatch: chi-square of exposed subjects per variant against
-// the variant weights, flagged at p < 0.001.
+// the variant weights, flagged at p < 0.001 once there are at least 100
+// subjects.
 //
 // Counts are int32 so they are plain numbers in both the proto3 JSON form
 // and generated TypeScript; a count that would exceed 2,147,483,647 is
@@ -268,8 +270,9 @@ export type SampleRatioMismatch = Message<"lotty.reports.v1.SampleRatioMismatch"
   pValue: number;
 
   /**
-   * True when p_value < 0.001: assignment or logging is likely broken and
-   * the comparisons should not be trusted.
+   * True when p_value < 0.001 and at least 100 subjects are exposed:
+   * assignment or logging is likely broken and the comparisons should not
+   * be trusted.
    *
    * @generated from field: bool mismatch = 2;
    */
