@@ -5,9 +5,8 @@
 import type { EntityManager } from "@mikro-orm/core";
 import type pg from "pg";
 import type { Report } from "../../gen/lotty/reports/v1/reports_pb.js";
-import { EXPOSURE_EVENT_TYPE } from "../events/validation.js";
 import { percentileRanks } from "../stats/index.js";
-import { computeReport, type HealthFigures, type SeriesFigures } from "./compute.js";
+import { computeReport, metricValue, type HealthFigures, type SeriesFigures } from "./compute.js";
 import { loadPlan, quantityKey, type ReportPlan, type SubjectQuantity } from "./plan.js";
 import {
   EXACT_PERCENTILE_LIMIT,
@@ -15,9 +14,12 @@ import {
   eventFigures,
   exactValues,
   histogramBuckets,
+  addSubjectFigures,
+  emptyVariant,
   loadAggregates,
   valueCount,
   type RankFunction,
+  type ReportAggregates,
 } from "./queries.js";
 import { bucketEnds, resolveWindow, type ReportWindow, type WindowRequest } from "./window.js";
 
@@ -75,15 +77,17 @@ function cumulative(buckets: number, add: (k: number) => number): number[] {
 }
 
 /**
- * The primary metric's cumulative series per variant. Subjects count from
- * their first exposure; COUNT, SUM, MEAN and RATIO values count events by
- * the time they occurred; conversions count a subject from its first
- * conversion (docs/reports.md#series).
+ * The primary metric's cumulative series per variant (docs/reports.md#series).
+ * Point k covers the window's start to the bucket's end. For COUNT, SUM,
+ * CONVERSION_RATE and RATIO it is the report's own figure over the subjects
+ * first exposed before the bucket's end, so the last point is the report's
+ * value; MEAN and PERCENTILE count the events that occurred before it.
  */
 async function seriesFigures(
   pool: pg.Pool,
   plan: ReportPlan,
   window: ReportWindow,
+  aggregates: ReportAggregates,
 ): Promise<SeriesFigures> {
   const ends = bucketEnds(window);
   const K = ends.length;
@@ -91,63 +95,19 @@ async function seriesFigures(
   const points = new Map<string, { value: number; sampleSize: number }[]>();
   const metric = plan.metrics.find((m) => m.key === plan.primaryMetricKey);
   if (metric === undefined) return { ends, points };
-  const base = [plan.experimentId, new Date(window.from), new Date(window.to)];
-  const bucketOf = (column: string) =>
-    `least(${K - 1}, greatest(0, floor(extract(epoch from (${column} - $2)) / ${B})))::int`;
-  // New cohort subjects per variant and bucket.
-  const { rows: cohortRows } = await pool.query<{ variant_key: string; bucket: number; n: string }>(
-    `select variant_key, ${bucketOf("first_exposed_at")} as bucket, count(*)::text as n
-     from report_subjects where experiment_id = $1 and first_exposed_at >= $2 and first_exposed_at < $3
-     group by 1, 2`,
-    base,
-  );
-  const perBucket = (rows: { variant_key: string; bucket: number; n: string }[]) => {
-    const map = new Map<string, number[]>();
-    for (const r of rows) {
-      const list = map.get(r.variant_key) ?? new Array<number>(K).fill(0);
-      list[r.bucket] = (list[r.bucket] ?? 0) + Number(r.n);
-      map.set(r.variant_key, list);
-    }
-    return map;
-  };
-  const cohort = perBucket(cohortRows);
-  const subjectsOf = (variant: string) => cumulative(K, (k) => cohort.get(variant)?.[k] ?? 0);
-
-  if (metric.kind === "conversion_rate") {
-    const { rows } = await pool.query<{ variant_key: string; eb: number; cb: number; n: string }>(
-      metric.eventType === EXPOSURE_EVENT_TYPE
-        ? `select variant_key, ${bucketOf("first_exposed_at")} as eb, ${bucketOf("first_exposed_at")} as cb,
-                  count(*)::text as n
-           from report_subjects where experiment_id = $1 and first_exposed_at >= $2 and first_exposed_at < $3
-           group by 1, 2, 3`
-        : `select r.variant_key, ${bucketOf("r.first_exposed_at")} as eb, ${bucketOf("c.first_at")} as cb,
-                  count(*)::text as n
-           from report_subjects r
-           join subject_event_counts c on c.experiment_id = r.experiment_id
-             and c.variant_key = r.variant_key and c.subject_id = r.subject_id and c.event_type = $4
-           where r.experiment_id = $1 and r.first_exposed_at >= $2 and r.first_exposed_at < $3
-             and c.first_at < $3
-           group by 1, 2, 3`,
-      metric.eventType === EXPOSURE_EVENT_TYPE ? base : [...base, metric.eventType],
-    );
-    // A subject converted by the end of bucket k if both its first
-    // exposure and its first conversion are in buckets ≤ k.
-    const converted = new Map<string, number[]>();
-    for (const r of rows) {
-      const list = converted.get(r.variant_key) ?? new Array<number>(K).fill(0);
-      const k = Math.max(r.eb, r.cb);
-      list[k] = (list[k] ?? 0) + Number(r.n);
-      converted.set(r.variant_key, list);
-    }
+  // COUNT, SUM, CONVERSION_RATE and RATIO: the report's own per-subject
+  // figures, for the subjects first exposed before each bucket's end.
+  if (metric.kind !== "mean" && metric.kind !== "percentile") {
     for (const variant of plan.variants) {
-      const n = subjectsOf(variant.key);
-      const c = cumulative(K, (k) => converted.get(variant.key)?.[k] ?? 0);
+      const buckets = aggregates.cohortBuckets?.get(variant.key) ?? [];
+      const running = emptyVariant();
       points.set(
         variant.key,
-        n.map((subjects, k) => ({
-          value: subjects === 0 ? 0 : (c[k] ?? 0) / subjects,
-          sampleSize: subjects,
-        })),
+        ends.map((_, k) => {
+          const b = buckets[k];
+          if (b !== undefined) addSubjectFigures(running, b);
+          return metricValue(metric, running);
+        }),
       );
     }
     return { ends, points };
@@ -176,49 +136,24 @@ async function seriesFigures(
     return { ends, points };
   }
 
-  // COUNT, SUM, MEAN and RATIO from the per-minute rollups.
-  const quantities: SubjectQuantity[] =
-    metric.kind === "ratio" && metric.numerator && metric.denominator
-      ? [metric.numerator, metric.denominator]
-      : [{ eventType: metric.eventType, property: metric.kind === "count" ? "" : metric.property }];
-  const rows = await eventFigures(pool, plan, window, quantities, B);
-  const sums = new Map<string, { events: number[]; total: number[] }>();
-  for (const r of rows) {
-    const id = `${r.variantKey}\n${r.key}`;
-    const entry = sums.get(id) ?? {
-      events: new Array<number>(K).fill(0),
-      total: new Array<number>(K).fill(0),
-    };
-    const k = Math.min(K - 1, Math.max(0, r.bucket));
-    entry.events[k] = (entry.events[k] ?? 0) + r.sums.events;
-    entry.total[k] = (entry.total[k] ?? 0) + r.sums.sum;
-    sums.set(id, entry);
-  }
-  const series = (variant: string, q: SubjectQuantity, field: "events" | "total") =>
-    cumulative(K, (k) => sums.get(`${variant}\n${quantityKey(q)}`)?.[field][k] ?? 0);
+  // MEAN: events by the time they occurred, from the per-minute rollups.
+  const q: SubjectQuantity = { eventType: metric.eventType, property: metric.property };
+  const rows = await eventFigures(pool, plan, window, [q], B);
   for (const variant of plan.variants) {
-    const n = subjectsOf(variant.key);
-    let list: { value: number; sampleSize: number }[];
-    if (metric.kind === "ratio" && metric.numerator && metric.denominator) {
-      const fieldOf = (q: SubjectQuantity) => (q.property === "" ? "events" : "total");
-      const y = series(variant.key, metric.numerator, fieldOf(metric.numerator));
-      const x = series(variant.key, metric.denominator, fieldOf(metric.denominator));
-      list = n.map((subjects, k) => ({
-        value: (x[k] ?? 0) === 0 ? 0 : (y[k] ?? 0) / (x[k] ?? 1),
-        sampleSize: subjects,
-      }));
-    } else {
-      const q = quantities[0] ?? { eventType: "", property: "" };
-      const events = series(variant.key, q, "events");
-      const total = series(variant.key, q, "total");
-      list = n.map((subjects, k) => {
-        const e = events[k] ?? 0;
-        if (metric.kind === "mean")
-          return { value: e === 0 ? 0 : (total[k] ?? 0) / e, sampleSize: e };
-        return { value: metric.kind === "count" ? e : (total[k] ?? 0), sampleSize: subjects };
-      });
+    const events = new Array<number>(K).fill(0);
+    const total = new Array<number>(K).fill(0);
+    for (const r of rows) {
+      if (r.variantKey !== variant.key || r.key !== quantityKey(q)) continue;
+      const k = Math.min(K - 1, Math.max(0, r.bucket));
+      events[k] = (events[k] ?? 0) + r.sums.events;
+      total[k] = (total[k] ?? 0) + r.sums.sum;
     }
-    points.set(variant.key, list);
+    const e = cumulative(K, (k) => events[k] ?? 0);
+    const t = cumulative(K, (k) => total[k] ?? 0);
+    points.set(
+      variant.key,
+      e.map((n, k) => ({ value: n === 0 ? 0 : (t[k] ?? 0) / n, sampleSize: n })),
+    );
   }
   return { ends, points };
 }
@@ -250,11 +185,11 @@ export class ReportBuilder {
   /** Builds the report of one window. */
   async build(plan: ReportPlan, window: ReportWindow): Promise<Report> {
     const pool = this.sources.pool();
-    const [aggregates, health, series] = await Promise.all([
+    const [aggregates, health] = await Promise.all([
       loadAggregates(pool, plan, window, ranksFor),
       healthFigures(pool, plan.experimentId, window),
-      seriesFigures(pool, plan, window),
     ]);
+    const series = await seriesFigures(pool, plan, window, aggregates);
     return computeReport({ plan, window, aggregates, health, series, generatedAt: this.now() });
   }
 

@@ -255,6 +255,15 @@ function figuresOf(
   }
 }
 
+/** The value and sample size of a metric for some aggregates (series points). */
+export function metricValue(
+  metric: PlannedMetric,
+  v: VariantAggregates,
+): { value: number; sampleSize: number } {
+  const f = figuresOf(metric, v, undefined);
+  return { value: finite(f.value), sampleSize: f.sampleSize };
+}
+
 /** Sum of every variant's aggregates: the experiment as a whole. */
 function combined(variants: Iterable<VariantAggregates>): VariantAggregates {
   const all = emptyVariant();

@@ -16,7 +16,7 @@ import {
   type ReportPlan,
   type SubjectQuantity,
 } from "./plan.js";
-import type { ReportWindow } from "./window.js";
+import { bucketEnds, type ReportWindow } from "./window.js";
 
 /** Σx, Σx² and #{x > 0} of one per-subject quantity over a cohort. */
 export interface QuantitySums {
@@ -62,6 +62,8 @@ export interface ReportAggregates {
   percentiles: Map<string, Map<string, PercentileFigures>>;
   /** True when per-subject figures came from the raw events. */
   fromRawEvents: boolean;
+  /** Per-subject figures per series bucket of first exposure (not cumulative). */
+  cohortBuckets?: CohortBuckets;
 }
 
 export function emptyVariant(): VariantAggregates {
@@ -117,7 +119,7 @@ async function subjectFigures(
   plan: ReportPlan,
   window: ReportWindow,
   raw: boolean,
-  variants: Map<string, VariantAggregates>,
+  buckets: CohortBuckets,
 ): Promise<void> {
   const quantities = subjectQuantities(plan);
   const params: unknown[] = [plan.experimentId, new Date(window.from), new Date(window.to)];
@@ -131,10 +133,11 @@ async function subjectFigures(
   const sumTypes = param(summed.map((q) => q.eventType));
   const sumProperties = param(summed.map((q) => q.property));
   const cohort = raw
-    ? `select variant_key, subject_id, count(*)::numeric as exposures from events
+    ? `select variant_key, subject_id, count(*)::numeric as exposures, min(occurred_at) as first_exposed_at
+       from events
        where experiment_id = $1 and event_type = '${EXPOSURE_EVENT_TYPE}' and counted and occurred_at < $3
        group by variant_key, subject_id having min(occurred_at) >= $2`
-    : `select variant_key, subject_id, exposures::numeric as exposures from report_subjects
+    : `select variant_key, subject_id, exposures::numeric as exposures, first_exposed_at from report_subjects
        where experiment_id = $1 and first_exposed_at >= $2 and first_exposed_at < $3`;
   const values = raw
     ? `select variant_key, subject_id, event_type, '' as property, count(*)::numeric as v from events
@@ -176,15 +179,16 @@ async function subjectFigures(
   const sql = `with cohort as (${cohort}),
     vals as (${values}),
     per_subject as (
-      select c.variant_key, c.subject_id${columns.map((c) => `, ${c}`).join("")}
+      select c.variant_key, c.subject_id, ${bucketOf(window, "c.first_exposed_at")} as bucket
+             ${columns.map((c) => `, ${c}`).join("")}
       from cohort c left join vals v on v.variant_key = c.variant_key and v.subject_id = c.subject_id
-      group by c.variant_key, c.subject_id, c.exposures
+      group by c.variant_key, c.subject_id, c.exposures, c.first_exposed_at
     )
-    select variant_key, ${aggregates.join(", ")} from per_subject group by variant_key`;
+    select variant_key, bucket, ${aggregates.join(", ")} from per_subject group by variant_key, bucket`;
   const { rows } = await pool.query<Record<string, string>>(sql, params);
   const pairList = ratioPairs(plan);
   for (const row of rows) {
-    const v = variantOf(variants, row.variant_key ?? "");
+    const v = bucketOf_(buckets, window, row.variant_key ?? "", Number(row.bucket));
     v.subjects = Number(row.subjects);
     quantities.forEach((q, i) => {
       v.quantities.set(quantityKey(q), {
@@ -216,11 +220,12 @@ async function cohortFigures(
   pool: pg.Pool,
   plan: ReportPlan,
   window: ReportWindow,
-  variants: Map<string, VariantAggregates>,
+  buckets: CohortBuckets,
 ): Promise<void> {
   const quantities = subjectQuantities(plan).filter((q) => !isExposureCount(q));
   const { rows } = await pool.query<{
     variant_key: string;
+    bucket: number;
     event_type: string;
     property: string;
     subjects: string;
@@ -228,26 +233,28 @@ async function cohortFigures(
     squares: string;
     by_exposures: string;
   }>(
-    `select s.variant_key, s.event_type, s.property, sum(s.subjects)::text as subjects,
+    `select s.variant_key, ${bucketOf(window, "s.cohort_minute")} as bucket, s.event_type, s.property,
+            sum(s.subjects)::text as subjects,
             sum(s.total)::text as total, sum(s.total_squares)::text as squares,
             sum(s.total_by_exposures)::text as by_exposures
      from cohort_stats s
      where s.experiment_id = $1 and s.cohort_minute >= $2 and s.cohort_minute < $3
-       and ((s.event_type = '' and s.property = '')
-            or (s.event_type, s.property) in (select * from unnest($4::text[], $5::text[])))
-     group by 1, 2, 3`,
+       and s.event_type = any($4::text[]) and s.property = any($5::text[])
+     group by 1, 2, 3, 4`,
     [
       plan.experimentId,
       new Date(window.from),
       new Date(window.to),
-      quantities.map((q) => q.eventType),
-      quantities.map((q) => q.property),
+      ["", ...quantities.map((q) => q.eventType)],
+      ["", ...quantities.map((q) => q.property)],
     ],
   );
   const exposureKey = quantityKey({ eventType: EXPOSURE_EVENT_TYPE, property: "" });
-  const byExposures = new Map<string, Map<string, number>>();
+  const wanted = new Set(["", ...quantities.map(quantityKey)].map((k) => (k === "" ? "\n" : k)));
+  const byExposures = new Map<VariantAggregates, Map<string, number>>();
   for (const row of rows) {
-    const v = variantOf(variants, row.variant_key);
+    if (!wanted.has(`${row.event_type}\n${row.property}`)) continue;
+    const v = bucketOf_(buckets, window, row.variant_key, Number(row.bucket));
     if (row.event_type === "") {
       v.subjects = Number(row.subjects);
       v.quantities.set(exposureKey, {
@@ -263,23 +270,62 @@ async function cohortFigures(
       sumSquares: Number(row.squares),
       positive: Number(row.subjects),
     });
-    const products = byExposures.get(row.variant_key) ?? new Map<string, number>();
+    const products = byExposures.get(v) ?? new Map<string, number>();
     products.set(key, Number(row.by_exposures));
-    byExposures.set(row.variant_key, products);
+    byExposures.set(v, products);
   }
-  for (const [variantKey, v] of variants) {
-    for (const [a, b] of ratioPairs(plan)) {
-      const ka = quantityKey(a);
-      const kb = quantityKey(b);
-      const product =
-        isExposureCount(a) && isExposureCount(b)
-          ? (v.quantities.get(exposureKey)?.sumSquares ?? 0)
-          : isExposureCount(b)
-            ? (byExposures.get(variantKey)?.get(ka) ?? 0)
-            : (byExposures.get(variantKey)?.get(kb) ?? 0);
-      v.products.set(`${ka}|${kb}`, product);
+  for (const list of buckets.values()) {
+    for (const v of list) {
+      for (const [a, b] of ratioPairs(plan)) {
+        const ka = quantityKey(a);
+        const kb = quantityKey(b);
+        const product =
+          isExposureCount(a) && isExposureCount(b)
+            ? (v.quantities.get(exposureKey)?.sumSquares ?? 0)
+            : isExposureCount(b)
+              ? (byExposures.get(v)?.get(ka) ?? 0)
+              : (byExposures.get(v)?.get(kb) ?? 0);
+        v.products.set(`${ka}|${kb}`, product);
+      }
     }
   }
+}
+
+/** Per variant, the cohort figures of each series bucket (by first exposure). */
+export type CohortBuckets = Map<string, VariantAggregates[]>;
+
+/** SQL for the series bucket of a timestamp column, clamped to the window's buckets. */
+function bucketOf(window: ReportWindow, column: string): string {
+  const last = bucketEnds(window).length - 1;
+  return `least(${last}, greatest(0, floor(extract(epoch from (${column} - $2)) / ${window.bucketSeconds})))::int`;
+}
+
+function bucketOf_(
+  buckets: CohortBuckets,
+  window: ReportWindow,
+  variantKey: string,
+  bucket: number,
+): VariantAggregates {
+  let list = buckets.get(variantKey);
+  if (list === undefined) {
+    list = bucketEnds(window).map(() => emptyVariant());
+    buckets.set(variantKey, list);
+  }
+  return list[bucket] ?? (list[bucket] = emptyVariant());
+}
+
+/** Adds b's per-subject figures (subjects, quantities, products) into a. */
+export function addSubjectFigures(a: VariantAggregates, b: VariantAggregates): void {
+  a.subjects += b.subjects;
+  for (const [k, q] of b.quantities) {
+    const x = a.quantities.get(k) ?? { sum: 0, sumSquares: 0, positive: 0 };
+    a.quantities.set(k, {
+      sum: x.sum + q.sum,
+      sumSquares: x.sumSquares + q.sumSquares,
+      positive: x.positive + q.positive,
+    });
+  }
+  for (const [k, p] of b.products) a.products.set(k, (a.products.get(k) ?? 0) + p);
 }
 
 /** The event-time quantities the plan needs (counts and property sums by minute). */
@@ -378,6 +424,7 @@ export function bucketValue(bucket: number): number {
 function wholeHours(window: ReportWindow): [number, number] {
   const first = Math.ceil(window.from / HOUR_MS) * HOUR_MS;
   const end = Math.floor(window.to / HOUR_MS) * HOUR_MS;
+  // No whole hour: the raw part covers [from, to) (the second range is empty).
   return first < end ? [first, end] : [window.to, window.to];
 }
 
@@ -494,10 +541,12 @@ export async function histogramBuckets(
        select variant_key, ${point("hour")} as point, bucket, events as n from hour_value_histograms
        where experiment_id = $1 and event_type = $2 and property = $5 and hour >= $6 and hour < $7
        union all
+       -- The partial hours at the edges, each a range of the events' key.
        select variant_key, ${point("occurred_at")} as point, lotty_value_bucket((properties ->> $5)::numeric), 1
-       from events
-       where ${EVENTS_WITH_VALUE} and occurred_at >= $3 and occurred_at < $4
-         and (occurred_at < $6 or occurred_at >= $7)
+       from events where ${EVENTS_WITH_VALUE} and occurred_at >= $3 and occurred_at < $6
+       union all
+       select variant_key, ${point("occurred_at")} as point, lotty_value_bucket((properties ->> $5)::numeric), 1
+       from events where ${EVENTS_WITH_VALUE} and occurred_at >= $7 and occurred_at < $4
      ) s group by 1, 2, 3`,
     [...base, new Date(h1), new Date(h2)],
   );
@@ -610,10 +659,11 @@ export async function loadAggregates(
   const variants = new Map<string, VariantAggregates>();
   const raw = await hasEventsFrom(pool, plan.experimentId, window.to);
   const percentiles = new Map<string, Map<string, PercentileFigures>>();
+  const cohortBuckets: CohortBuckets = new Map();
   await Promise.all([
     !raw && cohortCovers(plan)
-      ? cohortFigures(pool, plan, window, variants)
-      : subjectFigures(pool, plan, window, raw, variants),
+      ? cohortFigures(pool, plan, window, cohortBuckets)
+      : subjectFigures(pool, plan, window, raw, cohortBuckets),
     eventFigures(pool, plan, window).then((rows) => {
       for (const r of rows) {
         const v = variantOf(variants, r.variantKey);
@@ -632,5 +682,9 @@ export async function loadAggregates(
         );
       }),
   ]);
-  return { variants, percentiles, fromRawEvents: raw };
+  for (const [variantKey, list] of cohortBuckets) {
+    const v = variantOf(variants, variantKey);
+    for (const b of list) addSubjectFigures(v, b);
+  }
+  return { variants, percentiles, fromRawEvents: raw, cohortBuckets };
 }

@@ -22,6 +22,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { clone } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ReportSchema, type Report } from "../../gen/lotty/reports/v1/reports_pb.js";
 import { EventErrorCode } from "../../gen/lotty/events/v1/events_pb.js";
 import { rebuildRollups } from "../../src/reports/rebuild.js";
@@ -266,11 +267,36 @@ describe("GetExperimentReport on a fixed dataset", () => {
       report!.series.map((s) => [s.variantKey, s.points.map((p) => [p.value, p.sampleSize])]),
     );
     expect(report!.bucketSeconds).toBe(3600);
-    // Control after hour 1: c1 converted, c2 not yet (61) → 1/2; after hour 2: 3/3.
+    // Points are the report's figures over the subjects first exposed by
+    // each hour's end: control {c1, c2} (both convert before the window's
+    // end), then {c1, c2, c3}.
+    expect(series).toEqual({
+      control: [
+        [1, 2],
+        [1, 3],
+      ],
+      blue: [
+        [1, 3],
+        [1, 3],
+      ],
+    });
+  });
+
+  it("builds the series from the raw events too (a window ending before the last event)", async () => {
+    const { report } = await reportClient(t).getExperimentReport({
+      experimentId,
+      from: timestampFromMs(W1[0]),
+      to: timestampFromMs(W1[1]),
+      bucketSeconds: 1800,
+    });
+    const series = Object.fromEntries(
+      report!.series.map((s) => [s.variantKey, s.points.map((p) => [p.value, p.sampleSize])]),
+    );
+    // Everyone is first exposed in the first half hour; c2 converts at 61.
     expect(series).toEqual({
       control: [
         [0.5, 2],
-        [1, 3],
+        [0.5, 2],
       ],
       blue: [
         [1, 3],
