@@ -328,19 +328,13 @@ export function addSubjectFigures(a: VariantAggregates, b: VariantAggregates): v
   for (const [k, p] of b.products) a.products.set(k, (a.products.get(k) ?? 0) + p);
 }
 
-/** The event-time quantities the plan needs (counts and property sums by minute). */
+/** The event-time quantities a report reads: exposure events, and MEAN metrics' properties. */
 function eventQuantities(plan: ReportPlan): SubjectQuantity[] {
   const seen = new Map<string, SubjectQuantity>();
   const add = (q: SubjectQuantity) => seen.set(quantityKey(q), q);
   add({ eventType: EXPOSURE_EVENT_TYPE, property: "" });
   for (const m of plan.metrics) {
-    if (m.kind === "mean" || m.kind === "sum")
-      add({ eventType: m.eventType, property: m.property });
-    else if (m.kind === "count") add({ eventType: m.eventType, property: "" });
-    else if (m.kind === "ratio" && m.numerator && m.denominator) {
-      add(m.numerator);
-      add(m.denominator);
-    }
+    if (m.kind === "mean") add({ eventType: m.eventType, property: m.property });
   }
   return [...seen.values()];
 }
