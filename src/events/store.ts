@@ -104,7 +104,7 @@ export class EventStore {
     if (linked.size > 0) {
       result.counted += await this.transaction(async (client) => {
         const counted = await releasePending(client, [...linked], true);
-        await addToRollups(client, counted);
+        await addToRollups(client, counted, await reportedProperties(client));
         return counted.length;
       });
     }
@@ -235,7 +235,7 @@ export class EventStore {
     // Events that were waiting for one of the new exposures count now.
     if (newExposures.size > 0)
       nowCounted.push(...(await releasePending(client, [...newExposures])));
-    await addToRollups(client, nowCounted);
+    await addToRollups(client, nowCounted, await reportedProperties(client));
     const stats = messages.filter((m) => newMessages.has(m.id)).flatMap((m) => m.message.stats);
     // Stored events per experiment: the denominator of the data-health shares.
     const storedPerExperiment = new Map<string, number>();
@@ -407,13 +407,20 @@ function firstPerDecision(events: readonly AcceptedEvent[]): AcceptedEvent[] {
 
 /**
  * Adds counted events of experiments to the report rollups
- * (docs/reports.md): per-minute counts, per-subject counts, exposed
- * subjects, and the per-subject and per-minute figures of every number
- * property. Rows are sorted by key so concurrent transactions lock them in
- * the same order. Property values travel as text and are summed as
- * `numeric`, so sums do not depend on the order events arrive in.
+ * (docs/reports.md#rollups, ADR 0009): per-minute counts, exposed subjects,
+ * per-subject counts and property sums, the cohort sums those change,
+ * per-minute property figures and hourly histograms (for the number
+ * properties some metric reads). Tables are written in
+ * one order (the rebuild locks them in the same order) and rows sorted by
+ * key, so concurrent transactions lock them in the same order. Property
+ * values travel as text and are summed as `numeric`, so sums do not depend
+ * on the order events arrive in.
  */
-async function addToRollups(client: pg.PoolClient, counted: readonly CountedEvent[]) {
+async function addToRollups(
+  client: pg.PoolClient,
+  counted: readonly CountedEvent[],
+  properties: ReadonlySet<string>,
+) {
   const minutes = new Map<string, { key: string[]; minute: number; events: number }>();
   const subjects = new Map<
     string,
@@ -446,8 +453,8 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
       }
       continue;
     }
-    // Keys in primary-key order (subject before type), so locks are taken
-    // in the same order here and when a subject's rows are read for update.
+    // Keys in primary-key order (subject before type), so rows are locked
+    // in one order by every transaction.
     const sk = `${e.experimentId}\n${e.variantKey}\n${e.subjectId}\n${e.eventType}`;
     const s = subjects.get(sk);
     if (s === undefined) {
@@ -464,6 +471,7 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
     }
     for (const [property, value] of Object.entries(e.properties)) {
       if (typeof value !== "number" || !Number.isFinite(value)) continue;
+      if (!properties.has(`${e.eventType}\n${property}`)) continue;
       const text = String(value);
       const pk = `${e.experimentId}\n${e.variantKey}\n${e.eventType}\n${property}`;
       const psk = `${e.experimentId}\n${e.variantKey}\n${e.subjectId}\n${e.eventType}\n${property}`;
@@ -676,6 +684,20 @@ async function addToRollups(client: pg.PoolClient, counted: readonly CountedEven
     );
   }
   await addToHistograms(client, hourValues);
+}
+
+/**
+ * The number properties some metric reads (SUM, MEAN, PERCENTILE), as
+ * `type\nproperty`: only these are rolled up. Read in every transaction
+ * (the catalog is small), so a metric counts every event applied after it
+ * was created; `npm run reports:rebuild` fills in earlier events.
+ */
+async function reportedProperties(client: pg.PoolClient): Promise<Set<string>> {
+  const { rows } = await client.query<{ key: string }>(
+    `select distinct event_type_key || E'\n' || property as key from metrics
+     where property is not null and event_type_key is not null`,
+  );
+  return new Set(rows.map((r) => r.key));
 }
 
 /**

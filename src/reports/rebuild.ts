@@ -55,6 +55,7 @@ export async function rebuildRollups(pool: pg.Pool, experimentId: string): Promi
         from events e cross join lateral jsonb_each(e.properties) as p(key, value)
         where e.${COUNTED.replaceAll(" and ", " and e.")} and e.event_type <> '${EXPOSURE_EVENT_TYPE}'
           and jsonb_typeof(p.value) = 'number'
+          and (e.event_type, p.key) in (select event_type_key, property from metrics where property is not null)
         group by 1, 2, 3, 4, 5`,
       // From the per-subject tables just rebuilt (they come first).
       cohort_stats: `insert into cohort_stats (experiment_id, variant_key, cohort_minute, event_type, property,
@@ -87,6 +88,7 @@ export async function rebuildRollups(pool: pg.Pool, experimentId: string): Promi
           from events e cross join lateral jsonb_each(e.properties) as p(key, value)
           where e.${COUNTED.replaceAll(" and ", " and e.")} and e.event_type <> '${EXPOSURE_EVENT_TYPE}'
             and jsonb_typeof(p.value) = 'number'
+          and (e.event_type, p.key) in (select event_type_key, property from metrics where property is not null)
         ) s
         group by 1, 2, 3, 4, 5`,
       hour_value_histograms: `insert into hour_value_histograms (experiment_id, variant_key, event_type, property, hour, bucket, events)
@@ -95,6 +97,7 @@ export async function rebuildRollups(pool: pg.Pool, experimentId: string): Promi
         from events e cross join lateral jsonb_each(e.properties) as p(key, value)
         where e.${COUNTED.replaceAll(" and ", " and e.")} and e.event_type <> '${EXPOSURE_EVENT_TYPE}'
           and jsonb_typeof(p.value) = 'number'
+          and (e.event_type, p.key) in (select event_type_key, property from metrics where property is not null)
         group by 1, 2, 3, 4, 5, 6`,
     };
     const rows = {} as RebuildResult["rows"];
