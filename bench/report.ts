@@ -103,16 +103,21 @@ const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** di
 
 /** A short name for a statement the report builder issues. */
 function statementName(sql: string): string {
+  const series = sql.includes("floor(extract") ? "series_" : "";
   if (sql.includes("exists (select 1 from event_counts")) return "has_events_from";
   if (sql.includes("with cohort as"))
     return sql.includes("from events") ? "subject_figures_raw" : "subject_figures";
-  if (sql.includes("minute_property_stats"))
-    return sql.includes("floor(extract") ? "series_event_figures" : "event_figures";
+  if (sql.includes("from cohort_stats")) return "cohort_figures";
+  if (sql.includes("hour_value_histograms")) return `${series}percentile_histogram`;
+  if (sql.includes("coalesce(sum(events), 0)::text as n from minute_property_stats"))
+    return "percentile_value_count";
+  if (sql.includes("minute_property_stats")) return `${series}event_figures`;
   if (sql.includes("from ingest_stats")) return "health_ingest_stats";
   if (sql.includes("from pending_attributions")) return "health_pending";
   if (sql.includes("percentile_disc")) return "series_percentile";
   if (sql.includes("grouping sets")) return "percentile_counts";
   if (sql.includes("row_number()")) return "percentile_values";
+  if (sql.includes("(properties ->> $5)::numeric::text")) return `${series}percentile_exact_values`;
   if (sql.includes("join subject_event_counts c")) return "series_conversions";
   if (sql.includes("from report_subjects")) return "series_cohort";
   return sql.replace(/\s+/g, " ").trim().slice(0, 40);
