@@ -6,10 +6,11 @@ import { Migration } from "@mikro-orm/migrations";
  * snapshots of completed experiments. Kept out of the entity snapshot like
  * the event store's tables.
  *
- * - report_subjects: one row per exposed subject and variant: when it was
- *   first exposed (the report's cohort rule), how many exposure events it
- *   has, and the cohort minute its figures are counted under in
- *   cohort_stats.
+ * - report_subjects: one row per subject and variant with counted events:
+ *   when it was first exposed (the report's cohort rule; null until it is),
+ *   how many exposure events it has, and the cohort minute its figures are
+ *   counted under in cohort_stats. The event store locks a subject's row
+ *   while it changes the subject's figures.
  * - cohort_stats: per variant and minute of first exposure, the sums over
  *   those subjects of each per-subject figure: subjects with a non-zero
  *   value, Σx, Σx² and Σx·exposures (event type "" holds the cohort's
@@ -34,7 +35,7 @@ export class Migration20261122190000_ReportRollups extends Migration {
       "experiment_id" uuid not null,
       "variant_key" varchar(100) collate "C" not null,
       "subject_id" varchar(256) collate "C" not null,
-      "first_exposed_at" timestamptz not null,
+      "first_exposed_at" timestamptz null,
       "exposures" bigint not null,
       "counted_cohort" timestamptz null,
       primary key ("experiment_id", "variant_key", "subject_id")

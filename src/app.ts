@@ -292,7 +292,7 @@ export class App {
     this.eventStore = new EventStore(url, { retentionDays: this.config.eventRetentionDays });
     this.reportPool = new pg.Pool({
       connectionString: url,
-      max: 4,
+      max: 6,
       connectionTimeoutMillis: 5_000,
       statement_timeout: 60_000,
     });

@@ -15,8 +15,6 @@ import { mergeStats, type EventMessage, type IngestStat } from "./message.js";
 import { EVENT_LIMITS, EXPOSURE_EVENT_TYPE, type AcceptedEvent } from "./validation.js";
 
 const DAY_MS = 86_400_000;
-/** Seed of the advisory-lock keys of subjects (distinct from other advisory locks). */
-const SUBJECT_LOCK_SEED = 7_402_114_003;
 
 export interface ApplyResult {
   /** Events stored for the first time. */
@@ -523,8 +521,8 @@ async function addToRollups(
   // the per-subject upserts below cause. Accumulated as text, summed in SQL.
   const deltas: CohortDelta[] = [];
   await lockSubjects(client, [
-    ...[...exposed.values()].map((x) => x.key.join("\n")),
-    ...[...subjects.values()].map((x) => x.key.slice(0, 3).join("\n")),
+    ...[...exposed.values()].map((x) => x.key),
+    ...[...subjects.values()].map((x) => x.key.slice(0, 3)),
   ]);
   if (exposed.size > 0) {
     const rows = sortedValues(exposed);
@@ -532,7 +530,7 @@ async function addToRollups(
       experiment_id: string;
       variant_key: string;
       subject_id: string;
-      first_exposed_at: Date;
+      first_exposed_at: Date | null;
       exposures: string;
       counted_cohort: Date | null;
     }>(
@@ -560,7 +558,8 @@ async function addToRollups(
             return {
               key: [r.experiment_id, r.variant_key, r.subject_id],
               oldCohort: r.counted_cohort,
-              newCohort: new Date(Math.floor(r.first_exposed_at.getTime() / 60_000) * 60_000),
+              // Set: this statement has just recorded an exposure of the subject.
+              newCohort: new Date(Math.floor((r.first_exposed_at?.getTime() ?? 0) / 60_000) * 60_000),
               oldExposures:
                 exposures -
                 (added.get(`${r.experiment_id}\n${r.variant_key}\n${r.subject_id}`) ?? 0),
@@ -702,20 +701,32 @@ async function reportedProperties(client: pg.PoolClient): Promise<Set<string>> {
 
 /**
  * Locks subjects (experiment, variant, subject) for the rest of the
- * transaction, in a fixed order: the cohort bookkeeping reads a subject's
+ * transaction, in key order: the cohort bookkeeping reads a subject's
  * figures and changes them in several statements, and two transactions
- * must never interleave on one subject (not even when both create its
- * first rows, which row locks cannot cover). Property sums only change
- * with a counted event of the same subject, so its count row's subject is
- * in the list too.
+ * must never interleave on one subject. The lock is the subject's
+ * report_subjects row, created first when missing (a subject whose events
+ * need no exposure may have figures before it is exposed), so that two
+ * transactions creating a subject's first rows also wait for each other.
+ * Row locks live in the rows, so a batch may lock any number of subjects.
  */
-async function lockSubjects(client: pg.PoolClient, keys: readonly string[]) {
+async function lockSubjects(client: pg.PoolClient, keys: readonly (readonly string[])[]) {
   if (keys.length === 0) return;
+  const unique = new Map(keys.map((k) => [k.join("\n"), k]));
+  const sorted = [...unique.entries()].sort(([a], [b]) => compare(a, b)).map(([, k]) => k);
+  const params = [sorted.map((k) => k[0]), sorted.map((k) => k[1]), sorted.map((k) => k[2])];
   await client.query(
-    `select count(pg_advisory_xact_lock(k)) from (
-       select distinct hashtextextended(key, ${SUBJECT_LOCK_SEED}) as k from unnest($1::text[]) as key order by k
-     ) s`,
-    [keys],
+    `insert into report_subjects (experiment_id, variant_key, subject_id, first_exposed_at, exposures)
+     select e, v, s, null, 0 from unnest($1::uuid[], $2::text[], $3::text[]) as u(e, v, s)
+     on conflict do nothing`,
+    params,
+  );
+  await client.query(
+    `select 1 from report_subjects r
+     join unnest($1::uuid[], $2::text[], $3::text[]) as u(e, v, s)
+       on r.experiment_id = u.e and r.variant_key = u.v and r.subject_id = u.s
+     order by r.experiment_id, r.variant_key, r.subject_id
+     for update of r`,
+    params,
   );
 }
 

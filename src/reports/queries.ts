@@ -223,32 +223,43 @@ async function cohortFigures(
   buckets: CohortBuckets,
 ): Promise<void> {
   const quantities = subjectQuantities(plan).filter((q) => !isExposureCount(q));
-  const { rows } = await pool.query<{
-    variant_key: string;
-    bucket: number;
-    event_type: string;
-    property: string;
-    subjects: string;
-    total: string;
-    squares: string;
-    by_exposures: string;
-  }>(
-    `select s.variant_key, ${bucketOf(window, "s.cohort_minute")} as bucket, s.event_type, s.property,
-            sum(s.subjects)::text as subjects,
-            sum(s.total)::text as total, sum(s.total_squares)::text as squares,
-            sum(s.total_by_exposures)::text as by_exposures
-     from cohort_stats s
-     where s.experiment_id = $1 and s.cohort_minute >= $2 and s.cohort_minute < $3
-       and s.event_type = any($4::text[]) and s.property = any($5::text[])
-     group by 1, 2, 3, 4`,
-    [
-      plan.experimentId,
-      new Date(window.from),
-      new Date(window.to),
-      ["", ...quantities.map((q) => q.eventType)],
-      ["", ...quantities.map((q) => q.property)],
-    ],
+  // One query per variant, run side by side: each reads its own key range.
+  const perVariant = await Promise.all(
+    plan.variants.map(
+      async (variant) =>
+        (
+          await pool.query<{
+            variant_key: string;
+            bucket: number;
+            event_type: string;
+            property: string;
+            subjects: string;
+            total: string;
+            squares: string;
+            by_exposures: string;
+          }>(
+            `select s.variant_key, ${bucketOf(window, "s.cohort_minute")} as bucket, s.event_type, s.property,
+                    sum(s.subjects)::text as subjects,
+                    sum(s.total)::text as total, sum(s.total_squares)::text as squares,
+                    sum(s.total_by_exposures)::text as by_exposures
+             from cohort_stats s
+             where s.experiment_id = $1 and s.variant_key = $6
+               and s.cohort_minute >= $2 and s.cohort_minute < $3
+               and s.event_type = any($4::text[]) and s.property = any($5::text[])
+             group by 1, 2, 3, 4`,
+            [
+              plan.experimentId,
+              new Date(window.from),
+              new Date(window.to),
+              ["", ...quantities.map((q) => q.eventType)],
+              ["", ...quantities.map((q) => q.property)],
+              variant.key,
+            ],
+          )
+        ).rows,
+    ),
   );
+  const rows = perVariant.flat();
   const exposureKey = quantityKey({ eventType: EXPOSURE_EVENT_TYPE, property: "" });
   const wanted = new Set(["", ...quantities.map(quantityKey)].map((k) => (k === "" ? "\n" : k)));
   const byExposures = new Map<VariantAggregates, Map<string, number>>();

@@ -101,7 +101,7 @@ export class ReportServiceImpl implements ServiceImpl<typeof ReportService> {
   ): AsyncGenerator<WatchExperimentReportResponse> {
     checkExperimentId(req.experimentId);
     const signal = AbortSignal.any([ctx.signal, this.deps.shutdown]);
-    const plan = await this.builder.plan(req.experimentId);
+    let plan = await this.builder.plan(req.experimentId);
     const request = { from: req.from, bucketSeconds: req.bucketSeconds };
     const pool = this.deps.pool();
     let fingerprint = await dataFingerprint(pool, req.experimentId);
@@ -115,6 +115,8 @@ export class ReportServiceImpl implements ServiceImpl<typeof ReportService> {
       if (signal.aborted) break;
       if (current === fingerprint && Date.now() - lastPush < WATCH_HEARTBEAT_MS) continue;
       fingerprint = current;
+      // The plan again: metric definitions and the start may have changed.
+      plan = await this.builder.plan(req.experimentId);
       report = await this.builder.build(plan, this.builder.window(plan, request));
       // The client may have gone while the report was built: nothing to write to.
       if (signal.aborted) break;

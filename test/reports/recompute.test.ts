@@ -13,7 +13,15 @@ import { ReportSchema, type Report } from "../../gen/lotty/reports/v1/reports_pb
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
 import { ROLLUP_TABLES, rebuildRollups } from "../../src/reports/rebuild.js";
 import { startTestApp, waitFor, type TestApp } from "../support/app.js";
-import { event, eventClient, query, untilStored } from "../events/support.js";
+import { CatalogService } from "../../gen/lotty/catalog/v1/catalog_pb.js";
+import { client } from "../support/clients.js";
+import {
+  event,
+  eventClient,
+  query,
+  untilEventTypeInSnapshot,
+  untilStored,
+} from "../events/support.js";
 import { reportExperiment, reportFor, subjectsByVariant, valuesOf } from "./support.js";
 
 const SEED = 61;
@@ -59,6 +67,18 @@ describe("live report aggregates equal a recomputation from raw events", () => {
     const setup = await reportExperiment(t);
     experimentId = setup.experimentId;
     revenue = setup.revenueKey;
+    // A type counted without an exposure: its events can reach a subject's
+    // figures before the subject is exposed (and joins a cohort).
+    const visit = `visit_${experimentId.slice(0, 8)}`;
+    await client(CatalogService, t.baseUrl, t.adminKey).createEventType({
+      eventType: {
+        key: visit,
+        name: "Visit",
+        description: "A page view.",
+        requiresExposure: false,
+      },
+    });
+    await untilEventTypeInSnapshot(t, visit, false);
     const rand = random(SEED);
     const picked = subjectsByVariant(t, setup.flagKey, PER_VARIANT, "rnd");
     for (const [variant, list] of Object.entries(picked)) {
@@ -82,6 +102,7 @@ describe("live report aggregates equal a recomputation from raw events", () => {
           add("conversion", at, { value: Math.round(rand() * 10_000) / 100 });
         }
         if (rand() < 0.2) add("error", exposedAt + Math.floor(rand() * 20 * MIN));
+        if (rand() < 0.5) add(visit, exposedAt + Math.floor((rand() - 0.5) * 20 * MIN));
         for (let i = 0; i < 2; i++) {
           add("latency", exposedAt + Math.floor(rand() * 20 * MIN), {
             ms: 50 + Math.floor(rand() * 900),
