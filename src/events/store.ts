@@ -559,7 +559,9 @@ async function addToRollups(
               key: [r.experiment_id, r.variant_key, r.subject_id],
               oldCohort: r.counted_cohort,
               // Set: this statement has just recorded an exposure of the subject.
-              newCohort: new Date(Math.floor((r.first_exposed_at?.getTime() ?? 0) / 60_000) * 60_000),
+              newCohort: new Date(
+                Math.floor((r.first_exposed_at?.getTime() ?? 0) / 60_000) * 60_000,
+              ),
               oldExposures:
                 exposures -
                 (added.get(`${r.experiment_id}\n${r.variant_key}\n${r.subject_id}`) ?? 0),
