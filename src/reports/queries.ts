@@ -132,30 +132,47 @@ async function subjectFigures(
   const countTypes = param(counted.map((q) => q.eventType));
   const sumTypes = param(summed.map((q) => q.eventType));
   const sumProperties = param(summed.map((q) => q.property));
-  const cohort = raw
-    ? `select variant_key, subject_id, count(*)::numeric as exposures, min(occurred_at) as first_exposed_at
-       from events
-       where experiment_id = $1 and event_type = '${EXPOSURE_EVENT_TYPE}' and counted and occurred_at < $3
-       group by variant_key, subject_id having min(occurred_at) >= $2`
-    : `select variant_key, subject_id, exposures::numeric as exposures, first_exposed_at from report_subjects
-       where experiment_id = $1 and first_exposed_at >= $2 and first_exposed_at < $3`;
-  const values = raw
-    ? `select variant_key, subject_id, event_type, '' as property, count(*)::numeric as v from events
-       where experiment_id = $1 and counted and occurred_at < $3 and event_type = any(${countTypes}::text[])
-       group by variant_key, subject_id, event_type
+  // The rollups hold each subject's totals; as of `to`, a subject's
+  // figures are those totals minus its events at or after `to` (the
+  // "tail", one partition-pruned pass over the events after the window).
+  const tail = (select: string, where: string, group: string) =>
+    raw ? `left join (${select} where ${where} and occurred_at >= $3 group by ${group}) t` : "";
+  const minusTail = (column: string, tailColumn: string) =>
+    raw ? `(${column} - coalesce(t.${tailColumn}, 0))` : column;
+  const cohort = `select r.variant_key, r.subject_id, ${minusTail("r.exposures", "n")}::numeric as exposures,
+         r.first_exposed_at
+       from report_subjects r
+       ${tail(
+         "select variant_key, subject_id, count(*) as n from events",
+         `experiment_id = $1 and counted and event_type = '${EXPOSURE_EVENT_TYPE}'`,
+         "variant_key, subject_id",
+       )}${raw ? " using (variant_key, subject_id)" : ""}
+       where r.experiment_id = $1 and r.first_exposed_at >= $2 and r.first_exposed_at < $3`;
+  const values = `select c.variant_key, c.subject_id, c.event_type, '' as property,
+         ${minusTail("c.events", "n")}::numeric as v
+       from subject_event_counts c
+       ${tail(
+         "select variant_key, subject_id, event_type, count(*) as n from events",
+         `experiment_id = $1 and counted and event_type = any(${countTypes}::text[])`,
+         "variant_key, subject_id, event_type",
+       )}${raw ? " using (variant_key, subject_id, event_type)" : ""}
+       where c.experiment_id = $1 and c.event_type = any(${countTypes}::text[])
        union all
-       select e.variant_key, e.subject_id, e.event_type, q.property, sum((e.properties ->> q.property)::numeric)
-       from unnest(${sumTypes}::text[], ${sumProperties}::text[]) as q(event_type, property)
-       join events e on e.event_type = q.event_type
-       where e.experiment_id = $1 and e.counted and e.occurred_at < $3
-         and jsonb_typeof(e.properties -> q.property) = 'number'
-       group by e.variant_key, e.subject_id, e.event_type, q.property`
-    : `select variant_key, subject_id, event_type, '' as property, events::numeric as v
-       from subject_event_counts where experiment_id = $1 and event_type = any(${countTypes}::text[])
-       union all
-       select s.variant_key, s.subject_id, s.event_type, s.property, s.total
+       select s.variant_key, s.subject_id, s.event_type, s.property, ${minusTail("s.total", "total")}
        from unnest(${sumTypes}::text[], ${sumProperties}::text[]) as q(event_type, property)
        join subject_property_sums s on s.event_type = q.event_type and s.property = q.property
+       ${tail(
+         `select e.variant_key, e.subject_id, e.event_type, w.property,
+                 sum((e.properties ->> w.property)::numeric) as total
+          from unnest(${sumTypes}::text[], ${sumProperties}::text[]) as w(event_type, property)
+          join events e on e.event_type = w.event_type`,
+         `e.experiment_id = $1 and e.counted and jsonb_typeof(e.properties -> w.property) = 'number'`,
+         "e.variant_key, e.subject_id, e.event_type, w.property",
+       ).replace("and occurred_at >= $3", "and e.occurred_at >= $3")}${
+         raw
+           ? " on t.variant_key = s.variant_key and t.subject_id = s.subject_id and t.event_type = s.event_type and t.property = s.property"
+           : ""
+       }
        where s.experiment_id = $1`;
   const columns = quantities.map((q, i) =>
     isExposureCount(q)
