@@ -125,6 +125,21 @@ describe("attribution across many subjects", () => {
     const counted = sent.filter((s) => s.type === "exposure" || s.exposed);
     const waiting = sent.filter((s) => !(s.type === "exposure" || s.exposed));
     expect(waiting.length).toBeGreaterThan(0);
+    // Stored is not yet counted: an event whose exposure another batch
+    // stored at the same moment is released by a second transaction after
+    // the commit. Wait until only the never-exposed events are pending.
+    await waitFor(
+      async () => {
+        const [row] = await query<{ n: string }>(
+          t,
+          `select count(*)::text as n from pending_attributions where experiment_id = $1`,
+          [experiment.experimentId],
+        );
+        return Number(row?.n) === waiting.length;
+      },
+      30_000,
+      "only never-exposed events pending",
+    );
 
     const perMinute: Record<string, number> = {};
     const perSubject: Record<string, { events: number; first: number; last: number }> = {};
