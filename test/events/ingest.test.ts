@@ -45,6 +45,24 @@ const DAY_MS = 86_400_000;
 const HORIZON_MS = 7 * DAY_MS;
 
 /** `after` minus `before` for every key of either. */
+/**
+ * Expects ingest_stats to have changed by `expected` since `before`. The
+ * stats of a call may be applied by the other store transaction in flight
+ * after the marker the test flushed with, so this waits (10 s at most)
+ * before comparing.
+ */
+async function expectStatsDelta(
+  t: TestApp,
+  before: Record<string, number>,
+  expected: Record<string, number>,
+): Promise<void> {
+  const matches = async () =>
+    JSON.stringify(Object.entries(delta(before, await ingestStats(t))).sort()) ===
+    JSON.stringify(Object.entries(expected).sort());
+  await waitFor(matches, 10_000, "ingest stats").catch(() => {});
+  expect(delta(before, await ingestStats(t))).toEqual(expected);
+}
+
 function delta(
   before: Record<string, number>,
   after: Record<string, number>,
@@ -411,7 +429,7 @@ describe("IngestEvents", () => {
         const key = `${experimentOf.get(sent.decisionId) ?? ""}/rejected/${EventErrorCode[e.code]!.toLowerCase()}`;
         expectedStats[key] = (expectedStats[key] ?? 0) + 1;
       }
-      expect(delta(statsBefore, await ingestStats(t))).toEqual(expectedStats);
+      await expectStatsDelta(t, statsBefore, expectedStats);
     });
 
     // Property names follow [A-Za-z_][A-Za-z0-9_]*, so the catalog takes
@@ -506,7 +524,7 @@ describe("IngestEvents", () => {
           batch.map((e) => e.eventId),
         ),
       ).toBe(0);
-      expect(delta(statsBefore, await ingestStats(t))).toEqual({
+      await expectStatsDelta(t, statsBefore, {
         [`${experiment.experimentId}/rejected/unknown_event_type`]: 1,
         [`${experiment.experimentId}/rejected/archived_event_type`]: 1,
         [`${experiment.experimentId}/rejected/invalid_property`]: 1,
@@ -607,7 +625,7 @@ describe("IngestEvents", () => {
       expect(
         await query(t, `select event_id from exposures where decision_id = $1`, [d.decisionId]),
       ).toEqual([{ event_id: batch[0]!.eventId }]);
-      expect(delta(statsBefore, await ingestStats(t))).toEqual({
+      await expectStatsDelta(t, statsBefore, {
         [`${experiment.experimentId}/duplicate/event_id`]: sequential.reduce(
           (n, a) => n + a.duplicates,
           0,
@@ -852,7 +870,7 @@ describe("IngestEvents", () => {
 
       await t.app.eventConsumer!.houseKeep();
       expect(await pendingRow(t, conversion.eventId)).toBeUndefined();
-      expect(delta(statsBefore, await ingestStats(t))).toEqual({
+      await expectStatsDelta(t, statsBefore, {
         [`${own.experimentId}/dropped/attribution_horizon`]: 1,
       });
       expect((await metricValue(t, "lotty_attribution_dropped_total")) - droppedBefore).toBe(1);
