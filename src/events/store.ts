@@ -604,16 +604,7 @@ async function addToRollups(
   }
   if (subjectSums.size > 0) {
     const rows = sortedValues(subjectSums);
-    // One value list per row, flattened with its row number: numeric sums
-    // are taken in SQL, exactly.
-    const owner: number[] = [];
-    const values: string[] = [];
-    rows.forEach((r, i) => {
-      for (const v of r.values) {
-        owner.push(i + 1);
-        values.push(v);
-      }
-    });
+    const { owner, values } = flattenValues(rows);
     const { rows: updated } = await client.query<QuantityRow>(
       `with v as (
          select o, sum(x::numeric) as total from unnest($7::int[], $8::text[]) as v(o, x) group by o
@@ -650,14 +641,7 @@ async function addToRollups(
   await addCohortDeltas(client, deltas);
   if (minuteStats.size > 0) {
     const rows = sortedValues(minuteStats);
-    const owner: number[] = [];
-    const values: string[] = [];
-    rows.forEach((r, i) => {
-      for (const v of r.values) {
-        owner.push(i + 1);
-        values.push(v);
-      }
-    });
+    const { owner, values } = flattenValues(rows);
     await client.query(
       `with v as (
          select o, count(*) as n, sum(x::numeric) as total, sum(x::numeric * x::numeric) as squares
@@ -964,6 +948,22 @@ async function addToHistograms(
       sorted.map((v) => v.value),
     ],
   );
+}
+
+/**
+ * Each row's value list flattened, with its 1-based row number alongside:
+ * the values travel as text and are summed in SQL as numeric, exactly.
+ */
+function flattenValues(rows: readonly { values: readonly string[] }[]) {
+  const owner: number[] = [];
+  const values: string[] = [];
+  rows.forEach((r, i) => {
+    for (const v of r.values) {
+      owner.push(i + 1);
+      values.push(v);
+    }
+  });
+  return { owner, values };
 }
 
 /** The map's values in the order of their keys. */

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
 import { startTestApp, waitFor, type TestApp } from "../support/app.js";
+import { seededRandom } from "../support/random.js";
 import {
   decisionFor,
   event,
@@ -26,16 +27,7 @@ const SUBJECTS = 300;
 /** Types that count only once their decision has an exposure. */
 const REQUIRING = ["conversion", "error", "latency"] as const;
 
-/** mulberry32: a small seeded PRNG, so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+const random = seededRandom;
 
 interface Sent {
   event: Event;

@@ -12,7 +12,8 @@ import { clone } from "@bufbuild/protobuf";
 import { ReportSchema, type Report } from "../../gen/lotty/reports/v1/reports_pb.js";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
 import { ROLLUP_TABLES, rebuildRollups } from "../../src/reports/rebuild.js";
-import { startTestApp, waitFor, type TestApp } from "../support/app.js";
+import { startTestApp, type TestApp } from "../support/app.js";
+import { seededRandom } from "../support/random.js";
 import { CatalogService } from "../../gen/lotty/catalog/v1/catalog_pb.js";
 import { client } from "../support/clients.js";
 import {
@@ -22,23 +23,20 @@ import {
   untilEventTypeInSnapshot,
   untilStored,
 } from "../events/support.js";
-import { reportExperiment, reportFor, subjectsByVariant, valuesOf } from "./support.js";
+import {
+  reportExperiment,
+  reportFor,
+  subjectsByVariant,
+  untilNothingPending,
+  valuesOf,
+} from "./support.js";
 
 const SEED = 61;
 const PER_VARIANT = 120;
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 
-/** mulberry32, so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+const random = seededRandom;
 
 interface Sent {
   event: Event;
@@ -134,18 +132,7 @@ describe("live report aggregates equal a recomputation from raw events", () => {
       sent.map((s) => s.event.eventId),
       60_000,
     );
-    await waitFor(
-      async () => {
-        const [row] = await query<{ n: string }>(
-          t,
-          `select count(*)::text as n from pending_attributions where experiment_id = $1`,
-          [experimentId],
-        );
-        return row?.n === "0";
-      },
-      30_000,
-      "no events pending",
-    );
+    await untilNothingPending(t, experimentId, 30_000);
   }, 120_000);
 
   afterAll(async () => {

@@ -26,12 +26,13 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ReportSchema, type Report } from "../../gen/lotty/reports/v1/reports_pb.js";
 import { EventErrorCode } from "../../gen/lotty/events/v1/events_pb.js";
 import { rebuildRollups } from "../../src/reports/rebuild.js";
-import { startTestApp, waitFor, type TestApp } from "../support/app.js";
-import { event, eventClient, query, untilStored } from "../events/support.js";
+import { startTestApp, type TestApp } from "../support/app.js";
+import { event, eventClient, untilStored } from "../events/support.js";
 import {
   countsOfVariant,
   reportClient,
   reportExperiment,
+  untilNothingPending,
   reportFor,
   subjectsByVariant,
   valuesOf,
@@ -110,18 +111,7 @@ describe("GetExperimentReport on a fixed dataset", () => {
       t,
       [early, ...rest].map((e) => e.eventId),
     );
-    await waitFor(
-      async () => {
-        const [row] = await query<{ n: string }>(
-          t,
-          `select count(*)::text as n from pending_attributions where experiment_id = $1`,
-          [experimentId],
-        );
-        return row?.n === "0";
-      },
-      15_000,
-      "no events pending",
-    );
+    await untilNothingPending(t, experimentId, 15_000);
   }, 60_000);
 
   afterAll(async () => {

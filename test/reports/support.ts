@@ -14,7 +14,8 @@ import {
   runExperiment,
   untilInSnapshot,
 } from "../decision/support.js";
-import { decisionFor } from "../events/support.js";
+import { decisionFor, query } from "../events/support.js";
+import { waitFor } from "../support/app.js";
 
 /** The metrics of the report experiment, in report order. */
 export const REPORT_METRICS = [
@@ -143,4 +144,20 @@ export function valuesOf(report: Report, variantKey: string, metricKeys: readonl
 export function countsOfVariant(report: Report, variantKey: string) {
   const v = report.variants.find((r) => r.variantKey === variantKey);
   return { exposures: v?.exposures, subjects: v?.subjects };
+}
+
+/** Waits until none of the experiment's events waits for its exposure. */
+export async function untilNothingPending(t: TestApp, experimentId: string, timeoutMs = 15_000) {
+  await waitFor(
+    async () => {
+      const [row] = await query<{ n: string }>(
+        t,
+        `select count(*)::text as n from pending_attributions where experiment_id = $1`,
+        [experimentId],
+      );
+      return row?.n === "0";
+    },
+    timeoutMs,
+    "no events pending",
+  );
 }
