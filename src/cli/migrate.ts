@@ -7,10 +7,8 @@
  */
 import { readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { loadConfig } from "../platform/config.js";
-import { createLogger } from "../platform/logging.js";
 import { migrate, openOrm } from "../platform/database.js";
-import { startEmbeddedPostgres } from "../platform/embedded-postgres.js";
+import { cliDatabase } from "./database.js";
 
 async function writeIndex(dir: string): Promise<void> {
   const files = (await readdir(dir)).filter((f) => /^Migration\d+.*\.ts$/.test(f)).sort();
@@ -32,17 +30,9 @@ async function writeIndex(dir: string): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  const result = loadConfig(process.env);
-  if (!result.ok) {
-    for (const problem of result.problems) console.error(`config: ${problem}`);
-    return 2;
-  }
-  const logger = createLogger(result.config.logLevel);
-  const embedded =
-    result.config.databaseUrl === undefined
-      ? await startEmbeddedPostgres(path.resolve(".lotty"), logger)
-      : undefined;
-  const url = result.config.databaseUrl ?? (embedded as { url: string }).url;
+  const database = await cliDatabase();
+  if (database === undefined) return 2;
+  const { url, logger } = database;
   const orm = await openOrm(url);
   try {
     if (process.argv[2] === "create") {
@@ -58,7 +48,7 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     await orm.close(true);
-    await embedded?.stop();
+    await database.stop();
   }
 }
 

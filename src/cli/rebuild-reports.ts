@@ -3,11 +3,8 @@
  * rollups of the given experiments from their stored events (DATABASE_URL,
  * or the embedded PostgreSQL when unset) and prints the rows written.
  */
-import path from "node:path";
 import pg from "pg";
-import { loadConfig } from "../platform/config.js";
-import { createLogger } from "../platform/logging.js";
-import { startEmbeddedPostgres } from "../platform/embedded-postgres.js";
+import { cliDatabase } from "./database.js";
 import { isUuid } from "../platform/validation.js";
 import { rebuildRollups } from "../reports/rebuild.js";
 
@@ -17,17 +14,9 @@ async function main(): Promise<number> {
     console.error("usage: npm run reports:rebuild -- <experiment id (UUID)>...");
     return 2;
   }
-  const result = loadConfig(process.env);
-  if (!result.ok) {
-    for (const problem of result.problems) console.error(`config: ${problem}`);
-    return 2;
-  }
-  const logger = createLogger(result.config.logLevel);
-  const embedded =
-    result.config.databaseUrl === undefined
-      ? await startEmbeddedPostgres(path.resolve(".lotty"), logger)
-      : undefined;
-  const url = result.config.databaseUrl ?? (embedded as { url: string }).url;
+  const database = await cliDatabase();
+  if (database === undefined) return 2;
+  const { url } = database;
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   try {
     for (const id of ids) {
@@ -37,7 +26,7 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     await pool.end();
-    await embedded?.stop();
+    await database.stop();
   }
 }
 

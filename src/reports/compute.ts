@@ -43,6 +43,7 @@ import {
 } from "../stats/index.js";
 import { quantityKey, type PlannedMetric, type ReportPlan } from "./plan.js";
 import {
+  addSubjectFigures,
   emptyVariant,
   type EventSums,
   type PercentileFigures,
@@ -269,16 +270,7 @@ function combined(variants: Iterable<VariantAggregates>): VariantAggregates {
   const all = emptyVariant();
   for (const v of variants) {
     all.exposures += v.exposures;
-    all.subjects += v.subjects;
-    for (const [k, q] of v.quantities) {
-      const a = all.quantities.get(k) ?? { sum: 0, sumSquares: 0, positive: 0 };
-      all.quantities.set(k, {
-        sum: a.sum + q.sum,
-        sumSquares: a.sumSquares + q.sumSquares,
-        positive: a.positive + q.positive,
-      });
-    }
-    for (const [k, x] of v.products) all.products.set(k, (all.products.get(k) ?? 0) + x);
+    addSubjectFigures(all, v);
     for (const [k, e] of v.events) {
       const a = all.events.get(k) ?? { events: 0, sum: 0, sumSquares: 0 };
       all.events.set(k, {
