@@ -8,6 +8,7 @@ import { Migration20261122144258_ManagementPlane } from "./Migration202611221442
 import { Migration20261122144300_CatalogSeed } from "./Migration20261122144300_CatalogSeed.js";
 import { Migration20261122170000_EventStore } from "./Migration20261122170000_EventStore.js";
 import { Migration20261122190000_ReportRollups } from "./Migration20261122190000_ReportRollups.js";
+import { Migration20261205090000_GuardrailsNotifications } from "./Migration20261205090000_GuardrailsNotifications.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261122141141_Initial", class: Migration20261122141141_Initial },
@@ -18,4 +19,8 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261122144300_CatalogSeed", class: Migration20261122144300_CatalogSeed },
   { name: "Migration20261122170000_EventStore", class: Migration20261122170000_EventStore },
   { name: "Migration20261122190000_ReportRollups", class: Migration20261122190000_ReportRollups },
+  {
+    name: "Migration20261205090000_GuardrailsNotifications",
+    class: Migration20261205090000_GuardrailsNotifications,
+  },
 ];

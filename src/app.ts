@@ -44,6 +44,9 @@ import { EventServiceImpl } from "./events/service.js";
 import { createEventMetrics, type EventMetrics } from "./events/metrics.js";
 import { RateLimiter } from "./events/rate-limit.js";
 import { ReportServiceImpl } from "./reports/service.js";
+import { GuardrailMonitor, publishCounted } from "./guardrails/monitor.js";
+import { createGuardrailMetrics, type GuardrailMetrics } from "./guardrails/metrics.js";
+import { GuardrailServiceImpl } from "./guardrails/service.js";
 
 /** Limits applied to every RPC (documented in docs/architecture.md). */
 export const RPC_LIMITS = {
@@ -99,6 +102,9 @@ export class App {
   reportPool: pg.Pool | undefined;
   /** The event store consumer; runs in processes with the workers role. */
   eventConsumer: EventConsumer | undefined;
+  readonly guardrailMetrics: GuardrailMetrics;
+  /** The guardrail monitor; runs in processes with the workers role. */
+  guardrailMonitor: GuardrailMonitor | undefined;
   private signer: DecisionSigner | undefined;
   bus: Bus | undefined;
   /** A generated bootstrap admin key to show once (first start only). */
@@ -157,14 +163,11 @@ export class App {
     }));
     const reports = (this.reports = new ReportServiceImpl({
       em: () => this.db.orm.em.fork(),
-      pool: () => {
-        if (this.reportPool === undefined) {
-          throw new ConnectError("the database is not ready yet; retry shortly", Code.Unavailable);
-        }
-        return this.reportPool;
-      },
+      pool: () => this.pool(),
       shutdown: this.shutdown.signal,
     }));
+    this.guardrailMetrics = createGuardrailMetrics(this.metrics.registry);
+    const guardrails = new GuardrailServiceImpl(() => this.pool());
     const rpc = connectNodeAdapter({
       routes: lottyRoutes({
         db: this.db,
@@ -174,6 +177,7 @@ export class App {
         decision,
         events,
         reports,
+        guardrails,
         serveApi: this.config.roles !== "workers",
       }),
       interceptors: [
@@ -224,6 +228,14 @@ export class App {
     if (this.config.roles !== "workers") this.readiness.add("snapshot", () => this.snapshots.ready);
   }
 
+  /** The pool for plain SQL reads (reports, guardrails, notifications). */
+  pool(): pg.Pool {
+    if (this.reportPool === undefined) {
+      throw new ConnectError("the database is not ready yet; retry shortly", Code.Unavailable);
+    }
+    return this.reportPool;
+  }
+
   get port(): number {
     return this.server.port;
   }
@@ -255,8 +267,19 @@ export class App {
         this.eventStore,
         this.eventMetrics,
         this.logger,
+        (experimentIds) => publishCounted(this.bus, this.names, experimentIds),
       );
       this.eventConsumer.start();
+      this.guardrailMonitor = new GuardrailMonitor({
+        bus: this.bus,
+        names: this.names,
+        db: this.db,
+        pool: this.pool(),
+        changes: this.changes,
+        metrics: this.guardrailMetrics,
+        logger: this.logger,
+      });
+      this.guardrailMonitor.start();
     }
     this.logger.info("dependencies ready");
   }
@@ -338,6 +361,7 @@ export class App {
       await this.startup;
       this.snapshots.stop();
       await this.eventConsumer?.stop();
+      await this.guardrailMonitor?.stop();
       await this.decisionLog.stop();
       await this.bus?.close();
       await this.eventStore?.close();

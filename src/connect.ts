@@ -45,6 +45,7 @@ import { ExperimentServiceImpl } from "./experiments/service.js";
 import type { DecisionServiceImpl } from "./decision/service.js";
 import type { EventServiceImpl } from "./events/service.js";
 import type { ReportServiceImpl } from "./reports/service.js";
+import type { GuardrailServiceImpl } from "./guardrails/service.js";
 import type { Authenticator } from "./platform/auth.js";
 import type { DatabaseHandle } from "./platform/database-handle.js";
 import type { Readiness } from "./platform/readiness.js";
@@ -91,6 +92,7 @@ export interface RouteDeps {
   decision: DecisionServiceImpl;
   events: EventServiceImpl;
   reports: ReportServiceImpl;
+  guardrails: GuardrailServiceImpl;
   /** False for a workers-only process: it serves health and reflection only. */
   serveApi: boolean;
 }
@@ -110,6 +112,7 @@ export function lottyRoutes(deps: RouteDeps) {
       router.service(DecisionService, deps.decision);
       router.service(EventService, deps.events);
       router.service(ReportService, deps.reports);
+      router.service(GuardrailService, deps.guardrails);
       for (const service of LOTTY_SERVICES) {
         if (!router.handlers.some((h) => h.service === service)) router.service(service, {});
       }

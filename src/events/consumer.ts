@@ -56,6 +56,8 @@ export class EventConsumer {
     private readonly store: EventStore,
     private readonly metrics: EventMetrics,
     private readonly logger: Logger,
+    /** Told the experiments whose events a committed transaction stored or counted. */
+    private readonly onApplied?: (experimentIds: Set<string>) => void,
   ) {}
 
   start(): void {
@@ -141,6 +143,11 @@ export class EventConsumer {
       const result = await this.store.apply(decoded);
       for (const d of decoded) d.msg.ack();
       this.metrics.stored.inc(result.stored);
+      if (this.onApplied !== undefined && result.counted > 0) {
+        const ids = new Set<string>();
+        for (const d of decoded) for (const e of d.message.events) ids.add(e.experimentId);
+        this.onApplied(ids);
+      }
     } catch (error) {
       if (isUnavailableError(error) || isConflict(error)) {
         this.warn(error, "database unavailable or busy; event messages will be retried");

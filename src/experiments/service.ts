@@ -195,10 +195,167 @@ interface TransitionOptions {
   ) => Promise<void>;
 }
 
-interface TransitionResult {
+/** One lifecycle move, by a user or by Lotty itself. */
+export interface TransitionRequest {
+  /** The experiment's id (already checked to be a UUID). */
+  id: string;
+  action: LifecycleAction;
+  /** The user who acts; null when Lotty acts on its own (guardrails). */
+  actorId: string | null;
+  comment: string;
+  /** The history action recorded; default: the lifecycle action. */
+  auditAction?: string;
+  /** Authorisation, inside the transaction, before the status machine. */
+  authorize?: (experiment: Experiment, policy: EffectiveReviewPolicy) => void;
+  /**
+   * Action-specific checks and changes, inside the transaction, after the
+   * status has moved. Returns false when the action changes nothing (a
+   * repeated approval): it is then neither audited nor announced.
+   */
+  apply?: (
+    tx: EntityManager,
+    experiment: Experiment,
+    policy: EffectiveReviewPolicy,
+  ) => Promise<boolean>;
+  /** The notification published instead of the action's own trigger. */
+  notice?: { trigger: string; details: Record<string, unknown> };
+}
+
+export interface TransitionOutcome {
+  em: EntityManager;
   experiment: Experiment;
-  fromStatus: ExperimentStatusName;
-  changed: boolean;
+  /** The history entry written; undefined when nothing changed. */
+  entry: AuditEntry | undefined;
+}
+
+/**
+ * One state change: lock the row, check the status machine, apply, audit,
+ * commit, then announce (configuration change for decide nodes and the
+ * lifecycle notification). Every lifecycle move goes through here, the
+ * guardrails' automatic pause included.
+ */
+export async function runTransition(
+  db: DatabaseHandle,
+  changes: ChangePublisher,
+  request: TransitionRequest,
+): Promise<TransitionOutcome> {
+  const { id, action, actorId, comment } = request;
+  const em = db.orm.em.fork();
+  let result: { experiment: Experiment; fromStatus: ExperimentStatusName; entry?: AuditEntry };
+  try {
+    result = await em.transactional(async (tx) => {
+      const experiment = await tx.findOne(
+        Experiment,
+        { id },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
+      );
+      if (experiment === null) throw notFound("experiment", id);
+      const policy = await reviewPolicyFor(tx, experiment.ownerId);
+      request.authorize?.(experiment, policy);
+      const fromStatus = experiment.status;
+      const transition = findTransition(fromStatus, action);
+      if (transition === undefined) {
+        throw new ConnectError(
+          `cannot ${action.replace("_", " ")} an experiment that is ${fromStatus}`,
+          Code.FailedPrecondition,
+        );
+      }
+      experiment.status = transition.to;
+      const changed = (await request.apply?.(tx, experiment, policy)) ?? true;
+      if (!changed) return { experiment, fromStatus };
+      const entry = recordAudit(tx, {
+        actorId,
+        entityType: ENTITY_TYPE,
+        entityId: experiment.id,
+        action: request.auditAction ?? action,
+        fromStatus,
+        toStatus: experiment.status,
+        version: experiment.version,
+        comment,
+      });
+      return { experiment, fromStatus, entry };
+    });
+  } catch (error) {
+    if (error instanceof UniqueConstraintViolationException && action === "start") {
+      throw new ConnectError(
+        "the flag already has a running or paused experiment; complete it first",
+        Code.FailedPrecondition,
+      );
+    }
+    throw error;
+  }
+  const { experiment, fromStatus, entry } = result;
+  if (entry !== undefined) {
+    await announce(changes, experiment, action, fromStatus, entry, request.notice);
+  }
+  return { em, experiment, entry };
+}
+
+/**
+ * Records an approval; the experiment is approved once distinct approvals
+ * reach the threshold. Returns whether anything changed.
+ */
+async function approve(
+  tx: EntityManager,
+  experiment: Experiment,
+  approverId: string,
+  comment: string,
+  policy: EffectiveReviewPolicy,
+): Promise<boolean> {
+  const existing = await tx.findOne(ExperimentApproval, { experiment, approverId });
+  if (existing === null) {
+    tx.create(ExperimentApproval, {
+      experiment,
+      approverId,
+      version: experiment.version,
+      comment,
+    });
+    await tx.flush();
+  }
+  const approvals = await tx.count(ExperimentApproval, { experiment });
+  experiment.status = approvals >= policy.minApprovals ? "approved" : "in_review";
+  // A repeated approval changes nothing, unless the threshold was lowered
+  // meanwhile and it now approves: that status change is audited and
+  // announced like any other.
+  return existing === null || experiment.status === "approved";
+}
+
+async function announce(
+  changes: ChangePublisher,
+  experiment: Experiment,
+  action: LifecycleAction,
+  fromStatus: ExperimentStatusName,
+  entry: AuditEntry,
+  notice: TransitionRequest["notice"],
+): Promise<void> {
+  await changes.configChanged({
+    kind: "experiment",
+    key: experiment.id,
+    action,
+    version: experiment.version,
+  });
+  // An approval that does not yet reach the threshold is not "approved".
+  const trigger =
+    notice?.trigger ??
+    (action === "approve" && experiment.status !== "approved"
+      ? undefined
+      : LIFECYCLE_TRIGGERS[action]);
+  if (trigger === undefined) return;
+  await changes.lifecycle({
+    trigger,
+    experimentId: experiment.id,
+    experimentName: experiment.config.name,
+    ownerId: experiment.ownerId,
+    flagKey: experiment.flag.key,
+    actorId: entry.actorId ?? null,
+    fromStatus,
+    toStatus: experiment.status,
+    version: experiment.version,
+    comment: entry.comment ?? "",
+    occurredAt: entry.at.toISOString(),
+    dedupKey: `${trigger}:${experiment.id}:${entry.id}`,
+    details: notice?.details ?? {},
+  });
 }
 
 export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentService> {
@@ -442,9 +599,8 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
   }
 
   /**
-   * One state change: lock, authorise, check the status machine, apply,
-   * audit, commit, then notify. `changed` is false when the action was a
-   * no-op (a repeated approval), which is neither audited nor announced.
+   * A state change requested by a user: authorised by the permission table,
+   * then run by runTransition.
    */
   private async transition(
     ctx: HandlerContext,
@@ -454,116 +610,22 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
   ) {
     const principal = requirePrincipal(ctx);
     const comment = checkComment(options.comment ?? "");
-    const em = this.db.orm.em.fork();
-    let result: TransitionResult;
-    try {
-      result = await em.transactional(async (tx) => {
-        const experiment = await this.load(tx, id, true);
-        const policy = await reviewPolicyFor(tx, experiment.ownerId);
-        denyUnless(principal, action, experiment.ownerId, policy);
-        const transition = findTransition(experiment.status, action);
-        if (transition === undefined) {
-          throw new ConnectError(
-            `cannot ${action.replace("_", " ")} an experiment that is ${experiment.status}`,
-            Code.FailedPrecondition,
-          );
-        }
-        const fromStatus = experiment.status;
-        experiment.status = transition.to;
-        let changed = true;
+    checkId(id);
+    const { em, experiment } = await runTransition(this.db, this.changes, {
+      id,
+      action,
+      actorId: principal.userId,
+      comment,
+      authorize: (experiment, policy) => denyUnless(principal, action, experiment.ownerId, policy),
+      apply: async (tx, experiment, policy) => {
         if (action === "approve") {
-          changed = await this.approve(tx, experiment, principal.userId, comment, policy);
+          return approve(tx, experiment, principal.userId, comment, policy);
         }
         await options.apply?.(tx, experiment, policy);
-        if (changed) {
-          recordAudit(tx, {
-            actorId: principal.userId,
-            entityType: ENTITY_TYPE,
-            entityId: experiment.id,
-            action,
-            fromStatus,
-            toStatus: experiment.status,
-            version: experiment.version,
-            comment,
-          });
-        }
-        return { experiment, fromStatus, changed };
-      });
-    } catch (error) {
-      if (error instanceof UniqueConstraintViolationException && action === "start") {
-        throw new ConnectError(
-          "the flag already has a running or paused experiment; complete it first",
-          Code.FailedPrecondition,
-        );
-      }
-      throw error;
-    }
-    const { experiment, fromStatus, changed } = result;
-    if (changed) await this.announce(experiment, action, fromStatus, principal.userId, comment);
+        return true;
+      },
+    });
     return { experiment: await this.render(em, experiment) };
-  }
-
-  /**
-   * Records an approval; the experiment is approved once distinct approvals
-   * reach the threshold. Returns whether anything changed.
-   */
-  private async approve(
-    tx: EntityManager,
-    experiment: Experiment,
-    approverId: string,
-    comment: string,
-    policy: EffectiveReviewPolicy,
-  ): Promise<boolean> {
-    const existing = await tx.findOne(ExperimentApproval, { experiment, approverId });
-    if (existing === null) {
-      tx.create(ExperimentApproval, {
-        experiment,
-        approverId,
-        version: experiment.version,
-        comment,
-      });
-      await tx.flush();
-    }
-    const approvals = await tx.count(ExperimentApproval, { experiment });
-    experiment.status = approvals >= policy.minApprovals ? "approved" : "in_review";
-    // A repeated approval changes nothing, unless the threshold was lowered
-    // meanwhile and it now approves: that status change is audited and
-    // announced like any other.
-    return existing === null || experiment.status === "approved";
-  }
-
-  private async announce(
-    experiment: Experiment,
-    action: LifecycleAction,
-    fromStatus: ExperimentStatusName,
-    actorId: string,
-    comment: string,
-  ): Promise<void> {
-    await this.changes.configChanged({
-      kind: "experiment",
-      key: experiment.id,
-      action,
-      version: experiment.version,
-    });
-    // An approval that does not yet reach the threshold is not "approved".
-    const trigger =
-      action === "approve" && experiment.status !== "approved"
-        ? undefined
-        : LIFECYCLE_TRIGGERS[action];
-    if (trigger === undefined) return;
-    const occurredAt = new Date().toISOString();
-    await this.changes.lifecycle({
-      trigger,
-      experimentId: experiment.id,
-      flagKey: experiment.flag.key,
-      actorId,
-      fromStatus,
-      toStatus: experiment.status,
-      version: experiment.version,
-      comment,
-      occurredAt,
-      dedupKey: `${trigger}:${experiment.id}:${occurredAt}`,
-    });
   }
 
   submitExperiment(req: { id: string; comment: string }, ctx: HandlerContext) {

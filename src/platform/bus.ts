@@ -8,6 +8,7 @@
  *   <P>_DECISIONS  <p>.decisions.>  decision log written asynchronously by decide
  *   <P>_LIFECYCLE  <p>.lifecycle.>  experiment.* and guardrail.* notifications
  *   <P>_CONFIG     <p>.config.>     configuration changes that refresh decide snapshots
+ *   <P>_COUNTED    <p>.counted.>    experiments whose counts the event store just committed (guardrail monitor)
  *   <P>_DEADLETTER <p>.deadletter.> messages a consumer could not process, kept for inspection
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -17,6 +18,7 @@ import {
   AckPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
+  DeliverPolicy,
   DiscardPolicy,
   RetentionPolicy,
   StorageType,
@@ -76,10 +78,33 @@ export function lottyStreams(names: BusNames): StreamSpec[] {
     ack_wait: 30 * NANOS_PER_SECOND,
     max_ack_pending: 200,
   });
+  // The guardrail monitor (src/guardrails/monitor.ts): signals are acked
+  // after the evaluation that covered them.
+  const counted = stream("COUNTED", 1);
+  counted.consumers.push({
+    durable_name: "guardrail-monitor",
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.New,
+    max_deliver: -1,
+    ack_wait: 30 * NANOS_PER_SECOND,
+    max_ack_pending: 10_000,
+  });
+  // The notifier (src/notifications/notifier.ts): lifecycle events are acked
+  // once their deliveries are recorded.
+  const lifecycle = stream("LIFECYCLE", 30);
+  lifecycle.consumers.push({
+    durable_name: "notifier",
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.New,
+    max_deliver: -1,
+    ack_wait: 30 * NANOS_PER_SECOND,
+    max_ack_pending: 1_000,
+  });
   return [
     events,
     stream("DECISIONS", 7),
-    stream("LIFECYCLE", 30),
+    lifecycle,
+    counted,
     stream("CONFIG", 1, { max_msgs_per_subject: 16 }),
     stream("DEADLETTER", 30),
   ];

@@ -32,15 +32,24 @@ export interface LifecycleEvent {
   /** One of the notification trigger names, e.g. "experiment.started". */
   trigger: string;
   experimentId: string;
+  experimentName: string;
+  /** The experiment owner's user id (rules can filter on it). */
+  ownerId: string;
   flagKey: string;
+  /** Null when Lotty acted on its own (guardrails). */
   actorId: string | null;
   fromStatus: string;
   toStatus: string;
   version: number;
   comment: string;
   occurredAt: string;
-  /** Unique per event; also the JetStream message id (deduplication). */
+  /**
+   * `<trigger>:<experiment id>:<history entry id>`: unique per event; also
+   * the JetStream message id (deduplication) and the notifier's key.
+   */
   dedupKey: string;
+  /** Trigger-specific facts (for guardrail.triggered: the breach). */
+  details: Record<string, unknown>;
 }
 
 export class ChangePublisher {

@@ -23,7 +23,7 @@ export const entities = [
   SettingSchema,
 ];
 
-/** Tables of migration EventStore, outside the entity model. */
+/** Tables written by hand in migrations (event store, rollups, guardrails, notifications), outside the entity model. */
 export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   "events",
   /^events_p\d{8}$/,
@@ -40,6 +40,11 @@ export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   "hour_value_histograms",
   "cohort_stats",
   "outcome_reports",
+  // Migration GuardrailsNotifications.
+  "guardrail_triggers",
+  "notification_channels",
+  "notification_rules",
+  "notification_deliveries",
 ];
 
 /** Arbitrary but fixed key of the advisory lock that serialises migrations. */

@@ -25,7 +25,7 @@ import { bucketEnds, resolveWindow, type ReportWindow, type WindowRequest } from
 
 const DAY_MS = 86_400_000;
 
-function ranksFor(probability: number): RankFunction {
+export function ranksFor(probability: number): RankFunction {
   return (n) => (n < 1 ? { estimate: 0, lower: 0, upper: 0 } : percentileRanks(n, probability));
 }
 

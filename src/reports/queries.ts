@@ -479,7 +479,7 @@ const EVENTS_WITH_VALUE = `experiment_id = $1 and counted and event_type = $2
  * the whole hours inside the window plus the raw events of the partial
  * hours at its edges, within 1 % of the exact value.
  */
-async function percentileFigures(
+export async function percentileFigures(
   pool: pg.Pool,
   plan: ReportPlan,
   window: ReportWindow,
