@@ -47,6 +47,11 @@ import { ReportServiceImpl } from "./reports/service.js";
 import { GuardrailMonitor, publishCounted } from "./guardrails/monitor.js";
 import { createGuardrailMetrics, type GuardrailMetrics } from "./guardrails/metrics.js";
 import { GuardrailServiceImpl } from "./guardrails/service.js";
+import { createSecretBox, type SecretBox } from "./notifications/secrets.js";
+import { NotificationServiceImpl } from "./notifications/service.js";
+import { Notifier } from "./notifications/notifier.js";
+import { DeliveryDispatcher } from "./notifications/dispatcher.js";
+import { createNotificationMetrics, type NotificationMetrics } from "./notifications/metrics.js";
 
 /** Limits applied to every RPC (documented in docs/architecture.md). */
 export const RPC_LIMITS = {
@@ -105,6 +110,13 @@ export class App {
   readonly guardrailMetrics: GuardrailMetrics;
   /** The guardrail monitor; runs in processes with the workers role. */
   guardrailMonitor: GuardrailMonitor | undefined;
+  readonly notificationMetrics: NotificationMetrics;
+  /** Lifecycle events → deliveries; runs in processes with the workers role. */
+  notifier: Notifier | undefined;
+  /** Sends deliveries; runs in processes with the workers role. */
+  dispatcher: DeliveryDispatcher | undefined;
+  /** Seals notification channel secrets; set once the database is up. */
+  secretBox: SecretBox | undefined;
   private signer: DecisionSigner | undefined;
   bus: Bus | undefined;
   /** A generated bootstrap admin key to show once (first start only). */
@@ -168,6 +180,16 @@ export class App {
     }));
     this.guardrailMetrics = createGuardrailMetrics(this.metrics.registry);
     const guardrails = new GuardrailServiceImpl(() => this.pool());
+    this.notificationMetrics = createNotificationMetrics(this.metrics.registry);
+    const notifications = new NotificationServiceImpl(
+      () => this.pool(),
+      () => {
+        if (this.secretBox === undefined) {
+          throw new ConnectError("the database is not ready yet; retry shortly", Code.Unavailable);
+        }
+        return this.secretBox;
+      },
+    );
     const rpc = connectNodeAdapter({
       routes: lottyRoutes({
         db: this.db,
@@ -178,6 +200,7 @@ export class App {
         events,
         reports,
         guardrails,
+        notifications,
         serveApi: this.config.roles !== "workers",
       }),
       interceptors: [
@@ -280,6 +303,22 @@ export class App {
         logger: this.logger,
       });
       this.guardrailMonitor.start();
+      const dispatcher = (this.dispatcher = new DeliveryDispatcher({
+        pool: this.pool(),
+        secrets: this.secretBox!,
+        metrics: this.notificationMetrics,
+        logger: this.logger,
+      }));
+      this.dispatcher.start();
+      this.notifier = new Notifier({
+        bus: this.bus,
+        names: this.names,
+        pool: this.pool(),
+        metrics: this.notificationMetrics,
+        logger: this.logger,
+        queued: () => dispatcher.poke(),
+      });
+      this.notifier.start();
     }
     this.logger.info("dependencies ready");
   }
@@ -312,6 +351,7 @@ export class App {
     this.generatedAdminKey = bootstrap.generatedKey;
     this.decisionSecret = await ensureDecisionSecret(em, this.config.decisionSecret);
     this.signer = createDecisionSigner(this.decisionSecret);
+    this.secretBox = createSecretBox(this.decisionSecret);
     this.eventStore = new EventStore(url, { retentionDays: this.config.eventRetentionDays });
     this.reportPool = new pg.Pool({
       connectionString: url,
@@ -362,6 +402,8 @@ export class App {
       this.snapshots.stop();
       await this.eventConsumer?.stop();
       await this.guardrailMonitor?.stop();
+      await this.notifier?.stop();
+      await this.dispatcher?.stop();
       await this.decisionLog.stop();
       await this.bus?.close();
       await this.eventStore?.close();

@@ -46,6 +46,7 @@ import type { DecisionServiceImpl } from "./decision/service.js";
 import type { EventServiceImpl } from "./events/service.js";
 import type { ReportServiceImpl } from "./reports/service.js";
 import type { GuardrailServiceImpl } from "./guardrails/service.js";
+import type { NotificationServiceImpl } from "./notifications/service.js";
 import type { Authenticator } from "./platform/auth.js";
 import type { DatabaseHandle } from "./platform/database-handle.js";
 import type { Readiness } from "./platform/readiness.js";
@@ -93,6 +94,7 @@ export interface RouteDeps {
   events: EventServiceImpl;
   reports: ReportServiceImpl;
   guardrails: GuardrailServiceImpl;
+  notifications: NotificationServiceImpl;
   /** False for a workers-only process: it serves health and reflection only. */
   serveApi: boolean;
 }
@@ -113,6 +115,7 @@ export function lottyRoutes(deps: RouteDeps) {
       router.service(EventService, deps.events);
       router.service(ReportService, deps.reports);
       router.service(GuardrailService, deps.guardrails);
+      router.service(NotificationService, deps.notifications);
       for (const service of LOTTY_SERVICES) {
         if (!router.handlers.some((h) => h.service === service)) router.service(service, {});
       }

@@ -93,11 +93,13 @@ export const ACCESS_POLICY: Readonly<Record<string, Readonly<Record<string, Role
     ListGuardrailTriggers: READERS,
   },
   "lotty.notifications.v1.NotificationService": {
+    // Channel urls can carry tokens (shown masked), so viewers and approvers
+    // cannot list them either.
     CreateChannel: EDITORS,
-    ListChannels: READERS,
+    ListChannels: EDITORS,
     CreateRule: EDITORS,
-    ListRules: READERS,
-    ListDeliveries: READERS,
+    ListRules: EDITORS,
+    ListDeliveries: EDITORS,
   },
   "lotty.learnings.v1.LearningService": {
     UpsertLearning: EDITORS,

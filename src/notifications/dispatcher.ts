@@ -1,0 +1,198 @@
+/**
+ * The dispatcher (workers role): sends queued deliveries and records each
+ * attempt. docs/notifications.md#delivery-guarantees.
+ *
+ * A delivery is claimed with a lease (attempts + 1, lease_until = now +
+ * LEASE) under `for update skip locked`, so two dispatchers never send the
+ * same attempt. Any 2xx answer is success. A 4xx other than 408 and 429
+ * fails at once; other answers and network errors are retried after
+ * 1 s, 2 s, 4 s, … (capped at 5 min, ±20 % jitter) up to MAX_ATTEMPTS.
+ * A process that stops between sending and recording the answer leaves
+ * the lease to expire; the attempt is then made again, with the same
+ * dedupKey in the payload.
+ */
+import type pg from "pg";
+import type { Logger } from "../platform/logging.js";
+import { CHANNEL_ADAPTERS, type ChannelKindName, type Notice } from "./channels.js";
+import type { NotificationMetrics } from "./metrics.js";
+import type { SecretBox } from "./secrets.js";
+
+export const MAX_ATTEMPTS = 8;
+export const LEASE_SECONDS = 60;
+const REQUEST_TIMEOUT_MS = 10_000;
+const POLL_MS = 1_000;
+const CLAIM_BATCH = 20;
+
+/** Delay before attempt `attempts + 1`, in ms, jittered ±20 %. */
+export function retryDelayMs(attempts: number, random = Math.random): number {
+  const base = Math.min(300_000, 1_000 * 2 ** Math.max(0, attempts - 1));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/** Whether an HTTP status is worth another attempt. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status < 400 || status >= 500;
+}
+
+interface ClaimedDelivery {
+  id: string;
+  attempts: number;
+  payload: Notice;
+  kind: ChannelKindName;
+  url: string;
+  chat_id: string;
+  secret: string | null;
+}
+
+export interface DispatcherDeps {
+  pool: pg.Pool;
+  secrets: SecretBox;
+  metrics: NotificationMetrics;
+  logger: Logger;
+}
+
+export class DeliveryDispatcher {
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+  private wanted = true;
+  private lastWarning = 0;
+
+  constructor(private readonly deps: DispatcherDeps) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.poke(), POLL_MS);
+    this.timer.unref();
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.poke();
+    await this.loop;
+  }
+
+  /** Sends what is due now (called when deliveries were queued). */
+  poke(): void {
+    this.wanted = true;
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      if (!this.wanted) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      this.wanted = false;
+      try {
+        for (;;) {
+          const batch = await this.claim();
+          if (batch.length === 0 || this.stopped) break;
+          await Promise.all(batch.map((d) => this.attempt(d)));
+        }
+      } catch (error) {
+        this.warn(error, "notification dispatch failed; retrying");
+      }
+    }
+  }
+
+  private async claim(): Promise<ClaimedDelivery[]> {
+    const { rows } = await this.deps.pool.query<ClaimedDelivery>(
+      `with due as (
+         select id from notification_deliveries
+         where status in ('pending', 'retrying') and next_attempt_at <= clock_timestamp()
+           and (lease_until is null or lease_until < clock_timestamp())
+         order by next_attempt_at limit ${CLAIM_BATCH}
+         for update skip locked
+       )
+       update notification_deliveries d
+       set attempts = d.attempts + 1,
+           lease_until = clock_timestamp() + interval '${LEASE_SECONDS} seconds'
+       from due, notification_channels c
+       where d.id = due.id and c.id = d.channel_id
+       returning d.id, d.attempts, d.payload, c.kind, c.url, c.chat_id, c.secret`,
+    );
+    return rows;
+  }
+
+  private async attempt(d: ClaimedDelivery): Promise<void> {
+    let error: string;
+    let retryable: boolean;
+    try {
+      const request = CHANNEL_ADAPTERS[d.kind].request(
+        {
+          kind: d.kind,
+          url: this.deps.secrets.open(d.url),
+          chatId: d.chat_id,
+          secret: d.secret === null ? null : this.deps.secrets.open(d.secret),
+        },
+        d.payload,
+      );
+      const response = await fetch(request.url, {
+        method: "POST",
+        headers: request.headers,
+        body: request.body,
+        redirect: "manual",
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      await response.arrayBuffer().catch(() => undefined);
+      if (response.status >= 200 && response.status < 300) {
+        await this.record(d.id, "sent", "", null);
+        return;
+      }
+      error = `HTTP ${response.status}`;
+      retryable = isRetryableStatus(response.status);
+    } catch (cause) {
+      // Never the url: it may carry a token.
+      error = networkError(cause);
+      retryable = true;
+    }
+    if (retryable && d.attempts < MAX_ATTEMPTS) {
+      await this.record(d.id, "retrying", error, retryDelayMs(d.attempts));
+    } else {
+      await this.record(d.id, "failed", error, null);
+      this.deps.logger.warn(
+        { deliveryId: d.id, attempts: d.attempts, error },
+        "notification delivery failed",
+      );
+    }
+  }
+
+  private async record(
+    id: string,
+    status: "sent" | "retrying" | "failed",
+    error: string,
+    retryInMs: number | null,
+  ): Promise<void> {
+    await this.deps.pool.query(
+      `update notification_deliveries
+       set status = $2, last_error = $3, lease_until = null,
+           sent_at = case when $5::boolean then clock_timestamp() end,
+           next_attempt_at = case when $4::integer is null then null
+                                  else clock_timestamp() + make_interval(secs => $4::integer / 1000.0) end
+       where id = $1`,
+      [id, status, error, retryInMs, status === "sent"],
+    );
+    this.deps.metrics.deliveries.inc({ status });
+  }
+
+  private warn(error: unknown, message: string): void {
+    const now = Date.now();
+    if (now - this.lastWarning < 10_000) return;
+    this.lastWarning = now;
+    this.deps.logger.warn({ err: error }, message);
+  }
+}
+
+/** A network failure named by its code (ECONNREFUSED, timeout, …), without addresses. */
+function networkError(cause: unknown): string {
+  if (cause instanceof Error && cause.name === "TimeoutError") return "timeout";
+  const inner = (cause as { cause?: { code?: unknown } } | undefined)?.cause;
+  if (typeof inner?.code === "string") return inner.code;
+  return "network error";
+}

@@ -1,0 +1,168 @@
+/**
+ * Validation of notification channels and rules: every problem named by
+ * its field (INVALID_ARGUMENT); references (channels, experiment, flag) are
+ * checked by the service (NOT_FOUND).
+ */
+import {
+  ChannelKind,
+  type Channel,
+  type Rule,
+} from "../../gen/lotty/notifications/v1/notifications_pb.js";
+import { FieldViolations } from "../platform/errors.js";
+import { checkText, checkUuid, CONTROL_CHARACTERS } from "../platform/validation.js";
+import type { ChannelKindName } from "./channels.js";
+import { TRIGGERS } from "./text.js";
+
+export const NOTIFICATION_LIMITS = {
+  nameLength: 200,
+  urlLength: 2_000,
+  chatIdLength: 200,
+  secretMin: 16,
+  secretMax: 256,
+  channelsPerRule: 20,
+  templateLength: 2_000,
+  rateLimitMax: 600,
+  defaultRateLimit: 60,
+};
+
+const KIND_NAMES: Partial<Record<ChannelKind, ChannelKindName>> = {
+  [ChannelKind.WEBHOOK]: "webhook",
+  [ChannelKind.SLACK]: "slack",
+  [ChannelKind.TELEGRAM]: "telegram",
+};
+export const KIND_VALUES: Readonly<Record<ChannelKindName, ChannelKind>> = {
+  webhook: ChannelKind.WEBHOOK,
+  slack: ChannelKind.SLACK,
+  telegram: ChannelKind.TELEGRAM,
+};
+
+export interface ValidChannel {
+  name: string;
+  kind: ChannelKindName;
+  url: string;
+  chatId: string;
+  secret: string | null;
+}
+
+export function validateChannel(input: Channel | undefined): ValidChannel {
+  const v = new FieldViolations();
+  if (input === undefined) {
+    v.add("channel", "is required");
+    v.throwIfAny();
+  }
+  const c = input!;
+  const name = checkText(v, "channel.name", c.name, NOTIFICATION_LIMITS.nameLength);
+  const kind = KIND_NAMES[c.kind];
+  if (kind === undefined) {
+    v.add(
+      "channel.kind",
+      "must be CHANNEL_KIND_WEBHOOK, CHANNEL_KIND_SLACK or CHANNEL_KIND_TELEGRAM",
+    );
+  }
+  const url = c.url.trim();
+  if (url === "") v.add("channel.url", "is required");
+  else if (url.length > NOTIFICATION_LIMITS.urlLength) {
+    v.add("channel.url", `must be at most ${NOTIFICATION_LIMITS.urlLength} characters`);
+  } else if (!isHttpUrl(url)) v.add("channel.url", "must be an absolute http or https URL");
+  const chatId = c.chatId.trim();
+  if (kind === "telegram") {
+    if (chatId === "") v.add("channel.chat_id", "is required for CHANNEL_KIND_TELEGRAM");
+    else if (chatId.length > NOTIFICATION_LIMITS.chatIdLength || CONTROL_CHARACTERS.test(chatId)) {
+      v.add(
+        "channel.chat_id",
+        `must be at most ${NOTIFICATION_LIMITS.chatIdLength} printable characters`,
+      );
+    }
+  } else if (chatId !== "") {
+    v.add("channel.chat_id", "is only set for CHANNEL_KIND_TELEGRAM");
+  }
+  let secret: string | null = null;
+  if (c.secret !== "") {
+    if (kind !== "webhook") v.add("channel.secret", "is only set for CHANNEL_KIND_WEBHOOK");
+    else if (
+      c.secret.length < NOTIFICATION_LIMITS.secretMin ||
+      c.secret.length > NOTIFICATION_LIMITS.secretMax
+    ) {
+      v.add(
+        "channel.secret",
+        `must have ${NOTIFICATION_LIMITS.secretMin}–${NOTIFICATION_LIMITS.secretMax} characters`,
+      );
+    } else secret = c.secret;
+  }
+  v.throwIfAny();
+  return { name, kind: kind!, url, chatId, secret };
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.host !== "";
+  } catch {
+    return false;
+  }
+}
+
+export interface ValidRule {
+  name: string;
+  triggers: string[];
+  experimentId: string | null;
+  flagKey: string | null;
+  ownerId: string | null;
+  channelIds: string[];
+  rateLimitPerMinute: number;
+  template: string;
+}
+
+export function validateRule(input: Rule | undefined): ValidRule {
+  const v = new FieldViolations();
+  if (input === undefined) {
+    v.add("rule", "is required");
+    v.throwIfAny();
+  }
+  const r = input!;
+  const name = checkText(v, "rule.name", r.name, NOTIFICATION_LIMITS.nameLength);
+  if (r.triggers.length === 0) v.add("rule.triggers", "needs at least one trigger");
+  const known = new Set<string>(TRIGGERS);
+  r.triggers.forEach((trigger, i) => {
+    if (!known.has(trigger)) {
+      v.add(`rule.triggers[${i}]`, `must be one of ${TRIGGERS.join(", ")}`);
+    } else if (r.triggers.indexOf(trigger) !== i) {
+      v.add(`rule.triggers[${i}]`, `repeats ${trigger}`);
+    }
+  });
+  if (r.experimentId !== "") checkUuid(v, "rule.experiment_id", r.experimentId);
+  if (r.ownerId !== "") checkUuid(v, "rule.owner_id", r.ownerId);
+  const flagKey = r.flagKey.trim();
+  if (flagKey.length > 100 || CONTROL_CHARACTERS.test(flagKey)) {
+    v.add("rule.flag_key", "must be at most 100 printable characters");
+  }
+  if (r.channelIds.length === 0) v.add("rule.channel_ids", "needs at least one channel");
+  if (r.channelIds.length > NOTIFICATION_LIMITS.channelsPerRule) {
+    v.add("rule.channel_ids", `must have at most ${NOTIFICATION_LIMITS.channelsPerRule} channels`);
+  }
+  r.channelIds.forEach((id, i) => checkUuid(v, `rule.channel_ids[${i}]`, id));
+  const rate =
+    r.rateLimitPerMinute === 0 ? NOTIFICATION_LIMITS.defaultRateLimit : r.rateLimitPerMinute;
+  if (rate < 1 || rate > NOTIFICATION_LIMITS.rateLimitMax) {
+    v.add(
+      "rule.rate_limit_per_minute",
+      `must be between 1 and ${NOTIFICATION_LIMITS.rateLimitMax} (0 means ${NOTIFICATION_LIMITS.defaultRateLimit})`,
+    );
+  }
+  if ([...r.template].length > NOTIFICATION_LIMITS.templateLength) {
+    v.add("rule.template", `must be at most ${NOTIFICATION_LIMITS.templateLength} characters`);
+  } else if (CONTROL_CHARACTERS.test(r.template)) {
+    v.add("rule.template", "must not contain control characters");
+  }
+  v.throwIfAny();
+  return {
+    name,
+    triggers: r.triggers,
+    experimentId: r.experimentId || null,
+    flagKey: flagKey || null,
+    ownerId: r.ownerId || null,
+    channelIds: [...new Set(r.channelIds.map((id) => id.toLowerCase()))],
+    rateLimitPerMinute: rate,
+    template: r.template,
+  };
+}
