@@ -375,7 +375,8 @@ export class App {
       if (this.shutdown.signal.aborted) return;
       try {
         await this.bus.provision(lottyStreams(this.names));
-        this.snapshots.listen(this.bus, this.names);
+        // Only decide nodes keep a snapshot.
+        if (this.config.roles !== "workers") this.snapshots.listen(this.bus, this.names);
         break;
       } catch (error) {
         if (attempt === 1 || attempt % 20 === 0) {
@@ -399,7 +400,7 @@ export class App {
       this.shutdown.abort();
       await this.server.close(this.options.shutdownGraceMs ?? 10_000);
       await this.startup;
-      this.snapshots.stop();
+      await this.snapshots.stop();
       await this.eventConsumer?.stop();
       await this.guardrailMonitor?.stop();
       await this.notifier?.stop();

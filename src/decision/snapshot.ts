@@ -323,10 +323,12 @@ export class SnapshotStore {
     }
   }
 
-  stop(): void {
+  /** Stops refreshing and waits for a reload in flight (its queries hold pool clients). */
+  async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.pending) clearTimeout(this.pending);
     this.subscription?.unsubscribe();
+    await this.reloading?.catch(() => {});
   }
 }

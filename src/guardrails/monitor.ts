@@ -150,6 +150,8 @@ export class GuardrailMonitor {
             this.poke();
           },
         });
+        // stop() may have run while the consumer was being set up.
+        if (this.stopped) await this.messages.close();
         await this.messages.closed();
       } catch (error) {
         this.warn(error, "guardrail signal consumer failed; restarting");

@@ -69,6 +69,8 @@ export class Notifier {
           NOTIFIER_CONSUMER,
         );
         this.messages = await consumer.consume({ max_messages: 100 });
+        // stop() may have run while the consumer was being set up.
+        if (this.stopped) await this.messages.close();
         for await (const msg of this.messages) {
           let event: LifecycleEvent;
           try {

@@ -277,6 +277,78 @@ describe("guardrails", () => {
     expect(trigger).toMatchObject({ metricKey: "latency_p95", observedValue: 900, sampleSize: 24 });
   });
 
+  it("a monitor restarted in the middle of a breach fires exactly once", async () => {
+    const first = await startTestApp();
+    let second: TestApp | undefined;
+    try {
+      const { flagKey, experimentId } = await guardedExperiment(first, [
+        { metricKey: "error_rate", threshold: 0.2, minSampleSize: 40 },
+      ]);
+      // The first half of the breach: below the minimum sample.
+      await sendTraffic(first, flagKey, experimentId, {
+        subjects: 10,
+        errors: { control: 0, blue: 1 },
+        prefix: "r1",
+      });
+      expect(await first.app.guardrailMonitor!.check(experimentId)).toBeUndefined();
+      // The monitor goes down; the rest of the breach arrives meanwhile.
+      await first.app.guardrailMonitor!.stop();
+      await sendTraffic(first, flagKey, experimentId, {
+        subjects: 10,
+        errors: { control: 0, blue: 1 },
+        prefix: "r2",
+      });
+      expect((await statusOf(first, experimentId)).status).toBe(ExperimentStatus.RUNNING);
+      // A new worker process takes over the same database and consumers.
+      second = await startTestApp({
+        database: first.database,
+        busPrefix: first.app.names.streamPrefix,
+        env: { LOTTY_ROLES: "workers" },
+      });
+      await waitFor(
+        async () => (await triggersOf(first, experimentId)).length === 1,
+        15_000,
+        "a trigger",
+      );
+      expect(await second.app.guardrailMonitor!.check(experimentId)).toBeUndefined();
+      expect(await triggersOf(first, experimentId)).toHaveLength(1);
+      expect(await guardrailHistory(first, experimentId)).toHaveLength(1);
+      expect((await statusOf(first, experimentId)).status).toBe(ExperimentStatus.PAUSED);
+    } finally {
+      await second?.app.stop();
+      await first.stop();
+    }
+  });
+
+  it("two monitors racing on one breach write one trigger", async () => {
+    const { flagKey, experimentId } = await guardedExperiment(t, [
+      { metricKey: "errors", threshold: 5, minSampleSize: 10 },
+    ]);
+    await t.app.guardrailMonitor!.stop();
+    await sendTraffic(t, flagKey, experimentId, {
+      subjects: 10,
+      errors: { control: 0, blue: 1 },
+      prefix: "race",
+    });
+    const { GuardrailMonitor } = await import("../../src/guardrails/monitor.js");
+    const monitors = [0, 1, 2].map(
+      () =>
+        new GuardrailMonitor({
+          bus: t.app.bus!,
+          names: t.app.names,
+          db: t.app.db,
+          pool: t.app.pool(),
+          changes: t.app.changes,
+          metrics: t.app.guardrailMetrics,
+          logger: t.app.logger,
+        }),
+    );
+    const fired = await Promise.all(monitors.map((m) => m.check(experimentId)));
+    expect(fired.filter((f) => f !== undefined)).toHaveLength(1);
+    expect(await triggersOf(t, experimentId)).toHaveLength(1);
+    expect(await guardrailHistory(t, experimentId)).toHaveLength(1);
+  });
+
   it("ListGuardrailTriggers validates its input and pages newest first", async () => {
     const guardrails = guardrailClient(t);
     const bad = await errorOf(guardrails.listGuardrailTriggers({ experimentId: "nope" }));

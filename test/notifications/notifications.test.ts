@@ -441,6 +441,51 @@ describe("notifications", () => {
     expect(rule).toMatchObject({ createdBy: experimenter.id, rateLimitPerMinute: 60 });
   });
 
+  it("a restart while a delivery is in flight finishes it and never sends it again", async () => {
+    const first = await startTestApp();
+    let second: TestApp | undefined;
+    try {
+      const { experimentId } = await guardedExperiment(first, []);
+      receiver.delay("/hook/slow", 1_500);
+      const admin = client(NotificationService, first.baseUrl, first.adminKey);
+      const { channel: hook } = await admin.createChannel({
+        channel: { name: "slow hook", kind: ChannelKind.WEBHOOK, url: `${receiver.url}/hook/slow` },
+      });
+      await admin.createRule({
+        rule: {
+          name: "slow",
+          triggers: ["experiment.paused"],
+          experimentId,
+          channelIds: [hook!.id],
+        },
+      });
+      await experimentClient(first).pauseExperiment({ id: experimentId, comment: "" });
+      await waitFor(() => receiver.at("/hook/slow").length === 1, 20_000, "the attempt in flight");
+      // SIGTERM-like stop while the receiver has not answered yet.
+      await first.app.stop();
+      second = await startTestApp({
+        database: first.database,
+        busPrefix: first.app.names.streamPrefix,
+      });
+      // The stop waited for the answer and recorded it.
+      const [row] = await query<{ status: string; attempts: number; lease_until: Date | null }>(
+        second,
+        "select status, attempts, lease_until from notification_deliveries where channel_id = $1",
+        [hook!.id],
+      );
+      expect(row).toMatchObject({ status: "sent", attempts: 1, lease_until: null });
+      await experimentClient(second).resumeExperiment({ id: experimentId });
+      await experimentClient(second).pauseExperiment({ id: experimentId, comment: "again" });
+      // The second pause is a new event; the first is not sent again.
+      await waitFor(() => receiver.at("/hook/slow").length === 2, 20_000, "the second event");
+      const dedupKeys = receiver.at("/hook/slow").map((r) => r.json.dedupKey);
+      expect(new Set(dedupKeys).size).toBe(2);
+    } finally {
+      await second?.app.stop();
+      await first.stop();
+    }
+  });
+
   it("lists channels and rules by name and pages through them", async () => {
     const names: string[] = [];
     let pageToken = "";

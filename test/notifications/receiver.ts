@@ -14,12 +14,18 @@ export interface ReceivedRequest {
 export class Receiver {
   readonly requests: ReceivedRequest[] = [];
   private readonly scripts = new Map<string, number[]>();
+  private readonly delays = new Map<string, number>();
   private server: http.Server | undefined;
   url = "";
 
   /** Answers the next requests to `path` with these statuses, then 200. */
   script(path: string, ...statuses: number[]): void {
     this.scripts.set(path, statuses);
+  }
+
+  /** Answers requests to `path` only after `ms`. */
+  delay(path: string, ms: number): void {
+    this.delays.set(path, ms);
   }
 
   at(path: string): ReceivedRequest[] {
@@ -41,7 +47,12 @@ export class Receiver {
           // recorded as is
         }
         this.requests.push({ path, headers: req.headers, body, json, status });
-        res.writeHead(status, { "content-type": "application/json" }).end("{}");
+        setTimeout(
+          () => {
+            res.writeHead(status, { "content-type": "application/json" }).end("{}");
+          },
+          this.delays.get(path) ?? 0,
+        );
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
