@@ -17,6 +17,9 @@
  * than sent) is retried with the same body, so the events it carries are
  * eventually acknowledged exactly once; retries are counted.
  *
+ * With `eventsPerSecond`, call b is not sent before b·batchSize/eventsPerSecond
+ * seconds from the start (a paced background load, bench/guardrail.ts).
+ *
  * Usage: node ingest-load.js <json options>; prints one JSON line of results.
  */
 import { readFile } from "node:fs/promises";
@@ -32,6 +35,8 @@ interface Options {
   batchSize: number;
   /** Prefix of every event id, unique per run. */
   runId: string;
+  /** Paces the calls to this many events per second; unset: as fast as the calls return. */
+  eventsPerSecond?: number;
 }
 
 const options = JSON.parse(process.argv[2] as string) as Options;
@@ -131,6 +136,11 @@ const deadline = startedAt + options.durationS * 1000;
 async function worker(): Promise<void> {
   while (Date.now() < deadline) {
     const b = nextBatch++;
+    if (options.eventsPerSecond !== undefined) {
+      const due = startedAt + ((b * options.batchSize) / options.eventsPerSecond) * 1000;
+      if (due >= deadline) break;
+      await sleep(due - Date.now());
+    }
     const { text, exposures: x, conversions: c } = body(b);
     await call(text, x + c);
     batches++;

@@ -12,6 +12,7 @@ import { decide } from "./decide.js";
 import { memory } from "./memory.js";
 import { ingest } from "./ingest.js";
 import { report } from "./report.js";
+import { guardrail } from "./guardrail.js";
 
 export interface BenchResult {
   name: string;
@@ -29,6 +30,7 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, number>>> = {
   memory,
   ingest,
   report,
+  guardrail,
 };
 
 const selected = process.argv.slice(2);

@@ -1,13 +1,16 @@
 /** What the benchmarks share: a throw-away database and the NATS address. */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AccessService, Role } from "../gen/lotty/access/v1/access_pb.js";
 import { FlagService, FlagType } from "../gen/lotty/flags/v1/flags_pb.js";
-import { ExperimentService } from "../gen/lotty/experiments/v1/experiments_pb.js";
+import {
+  ExperimentService,
+  type GuardrailSchema,
+} from "../gen/lotty/experiments/v1/experiments_pb.js";
 import { App } from "../src/app.js";
 import { loadConfig } from "../src/platform/config.js";
 import { createLogger } from "../src/platform/logging.js";
@@ -169,13 +172,20 @@ export async function loadAtFixedRate(options: {
  * experiment each (control "off", treatment "on"; an owner and an approver
  * are created to review them), with the given targeting rules ("" =
  * everyone), primary metric `conversion_rate` and the given secondary
- * metric keys (none when unset). Returns a function that creates further
+ * metric keys and guardrail rules (none when unset). Returns a function that creates further
  * API keys, and the experiment ids in the order of `flags`.
  */
+export type GuardrailInit = MessageInitShape<typeof GuardrailSchema>;
+
 export async function seedRunningExperiments(
   baseUrl: string,
   adminKey: string,
-  flags: readonly { key: string; targetingRule: string; metricKeys?: readonly string[] }[],
+  flags: readonly {
+    key: string;
+    targetingRule: string;
+    metricKeys?: readonly string[];
+    guardrails?: readonly GuardrailInit[];
+  }[],
 ): Promise<{ makeKey: (role: Role, name: string) => Promise<string>; experimentIds: string[] }> {
   const transport = (key: string) =>
     createConnectTransport({
@@ -205,7 +215,7 @@ export async function seedRunningExperiments(
   const flagService = createClient(FlagService, transport(adminKey));
   const str = (value: string) => create(ValueSchema, { kind: { case: "stringValue", value } });
   const experimentIds: string[] = [];
-  for (const { key, targetingRule, metricKeys } of flags) {
+  for (const { key, targetingRule, metricKeys, guardrails } of flags) {
     await flagService.createFlag({
       key,
       type: FlagType.STRING,
@@ -224,6 +234,7 @@ export async function seedRunningExperiments(
         targetingRule,
         primaryMetricKey: "conversion_rate",
         metricKeys: [...(metricKeys ?? [])],
+        guardrails: [...(guardrails ?? [])],
       },
     });
     const id = experiment!.id;

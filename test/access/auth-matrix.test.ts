@@ -8,7 +8,7 @@ import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AccessService, Role } from "../../gen/lotty/access/v1/access_pb.js";
-import { GuardrailService } from "../../gen/lotty/guardrails/v1/guardrails_pb.js";
+import { LearningService } from "../../gen/lotty/learnings/v1/learnings_pb.js";
 import {
   Health,
   HealthCheckResponse_ServingStatus as ServingStatus,
@@ -218,9 +218,9 @@ describe.each(ROLES.map((role) => [Role[role], role] as const))(
 );
 
 describe("the services not built yet", () => {
-  it("answer UNIMPLEMENTED to an allowed caller (GuardrailService/ListGuardrailTriggers as admin)", async () => {
-    const guardrails = client(GuardrailService, testApp.baseUrl, testApp.adminKey);
-    const error = await guardrails.listGuardrailTriggers({}).then(
+  it("answer UNIMPLEMENTED to an allowed caller (LearningService/SearchLearnings as admin)", async () => {
+    const learnings = client(LearningService, testApp.baseUrl, testApp.adminKey);
+    const error = await learnings.searchLearnings({}).then(
       () => undefined,
       (e: unknown) => ConnectError.from(e),
     );
@@ -228,10 +228,10 @@ describe("the services not built yet", () => {
   });
 
   it("still check keys and roles first", async () => {
-    const method = GuardrailService.method.listGuardrailTriggers;
-    const anonymous = await outcome(GuardrailService, method, undefined);
+    const method = LearningService.method.searchLearnings;
+    const anonymous = await outcome(LearningService, method, undefined);
     expect(anonymous).toBe(Code.Unauthenticated);
-    const service = await outcome(GuardrailService, method, keyOf(Role.SERVICE));
+    const service = await outcome(LearningService, method, keyOf(Role.SERVICE));
     expect(service).toBe(Code.PermissionDenied);
   });
 

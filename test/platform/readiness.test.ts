@@ -126,7 +126,7 @@ describe("NATS gate", () => {
       expect(info.config.max_age).toBe(spec.config.max_age);
     }
     expect(specs.map((s) => s.config.name)).toEqual(
-      ["EVENTS", "DECISIONS", "LIFECYCLE", "CONFIG", "DEADLETTER"].map(
+      ["EVENTS", "DECISIONS", "LIFECYCLE", "COUNTED", "CONFIG", "DEADLETTER"].map(
         (n) => `${t.app.names.streamPrefix}_${n}`,
       ),
     );
