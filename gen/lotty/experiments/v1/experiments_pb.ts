@@ -100,7 +100,10 @@ export const VariantSchema: GenMessage<Variant> = /*@__PURE__*/
  * threshold in `direction` and the metric's sample in that window (all
  * variants together) is at least min_sample_size, the action runs within
  * seconds and a lotty.guardrails.v1.GuardrailTrigger is written. A rule
- * fires at most once per run; resuming the experiment re-arms it.
+ * fires at most once per run; resuming the experiment re-arms it. The
+ * window starts at a whole minute (600 s covers 600–660 s); COUNT, SUM,
+ * RATIO, MEAN and PERCENTILE are computed over the window's events,
+ * CONVERSION_RATE over the subjects first exposed in it (docs/guardrails.md).
  *
  * @generated from message lotty.experiments.v1.Guardrail
  */
@@ -128,7 +131,7 @@ export type Guardrail = Message<"lotty.experiments.v1.Guardrail"> & {
   direction: Direction;
 
   /**
-   * Trailing observation window in seconds, 10–604,800 (7 days); 0 means
+   * Trailing observation window in seconds, 60–604,800 (7 days); 0 means
    * 600 (10 minutes).
    *
    * @generated from field: int32 window_seconds = 4;
@@ -136,9 +139,10 @@ export type Guardrail = Message<"lotty.experiments.v1.Guardrail"> & {
   windowSeconds: number;
 
   /**
-   * Minimum sample (as lotty.reports.v1.MetricResult.sample_size, all
-   * variants together, within the window) before the rule may fire; 0
-   * means no minimum.
+   * Minimum sample of the metric in the window, all variants together,
+   * before the rule may fire: exposure events for COUNT and SUM, the
+   * denominator's total for RATIO, events for MEAN and PERCENTILE, subjects
+   * first exposed for CONVERSION_RATE. 0 means no minimum (one is needed).
    * At most 1,000,000,000.
    *
    * @generated from field: int32 min_sample_size = 5;

@@ -31,8 +31,10 @@
 // to 8 attempts; a 4xx other than 408 and 429 fails at once. Each event is
 // delivered at most once per channel, even when several rules match it (the
 // oldest matching rule is recorded): its dedupKey
-// (`<trigger>:<experiment id>:<history sequence>`) is stored with the
-// channel before sending and repeats are dropped.
+// (`<trigger>:<experiment id>:<history entry id>`) is stored with the
+// channel before sending and repeats are dropped. An attempt cut short by
+// a crash (not a graceful stop) is made again after a 60 s lease, with the
+// same dedupKey (docs/notifications.md#delivery-guarantees).
 //
 // Every RPC requires `Authorization: Bearer <api key>` of ROLE_EXPERIMENTER
 // or ROLE_ADMIN (channel urls can carry secrets, so viewers cannot list
@@ -81,6 +83,8 @@ export type Channel = Message<"lotty.notifications.v1.Channel"> & {
    * Required; absolute http(s) URL Lotty POSTs to, as is, at most 2,000
    * characters: the webhook endpoint, the Slack incoming-webhook URL, or
    * for Telegram `https://api.telegram.org/bot<token>/sendMessage`.
+   * Stored encrypted; returned masked as scheme and host followed by "/…"
+   * (e.g. `https://hooks.slack.com/…`), since paths carry tokens.
    *
    * @generated from field: string url = 4;
    */
@@ -184,7 +188,8 @@ export type Rule = Message<"lotty.notifications.v1.Rule"> & {
   /**
    * Most deliveries per channel per rolling minute for this rule, 1–600;
    * 0 means 60. Excess deliveries are recorded as
-   * DELIVERY_STATUS_RATE_LIMITED. `guardrail.triggered` is never limited.
+   * DELIVERY_STATUS_RATE_LIMITED. `guardrail.triggered` is never limited
+   * and does not count against the limit.
    *
    * @generated from field: int32 rate_limit_per_minute = 7;
    */
@@ -369,7 +374,7 @@ export const CreateChannelRequestSchema: GenMessage<CreateChannelRequest> = /*@_
  */
 export type CreateChannelResponse = Message<"lotty.notifications.v1.CreateChannelResponse"> & {
   /**
-   * The created channel (secret cleared).
+   * The created channel (url masked, secret cleared).
    *
    * @generated from field: lotty.notifications.v1.Channel channel = 1;
    */
@@ -418,7 +423,7 @@ export const ListChannelsRequestSchema: GenMessage<ListChannelsRequest> = /*@__P
  */
 export type ListChannelsResponse = Message<"lotty.notifications.v1.ListChannelsResponse"> & {
   /**
-   * Channels ordered by name (secrets cleared).
+   * Channels ordered by name (urls masked, secrets cleared).
    *
    * @generated from field: repeated lotty.notifications.v1.Channel channels = 1;
    */
@@ -730,7 +735,7 @@ export const NotificationService: GenService<{
     output: typeof CreateChannelResponseSchema;
   },
   /**
-   * Lists channels ordered by name, paged.
+   * Lists channels ordered by name (byte order), paged.
    *
    * @generated from rpc lotty.notifications.v1.NotificationService.ListChannels
    */
@@ -752,7 +757,7 @@ export const NotificationService: GenService<{
     output: typeof CreateRuleResponseSchema;
   },
   /**
-   * Lists rules ordered by name, paged.
+   * Lists rules ordered by name (byte order), paged.
    *
    * @generated from rpc lotty.notifications.v1.NotificationService.ListRules
    */
