@@ -179,10 +179,19 @@ export class NotificationServiceImpl implements ServiceImpl<typeof NotificationS
   }
 
   async listChannels(req: { pageSize: number; pageToken: string }) {
+    const { page, nextPageToken } = await this.pageByName<ChannelRow>("notification_channels", req);
+    return { channels: page.map(channelMessage), nextPageToken };
+  }
+
+  /** One page of a table ordered by name (byte order), then id. */
+  private async pageByName<Row extends { name: string; id: string }>(
+    table: "notification_channels" | "notification_rules",
+    req: { pageSize: number; pageToken: string },
+  ): Promise<{ page: Row[]; nextPageToken: string }> {
     const size = pageSize(req.pageSize);
     const after = afterOf(req.pageToken);
-    const { rows } = await this.pool().query<ChannelRow>(
-      `select * from notification_channels
+    const { rows } = await this.pool().query<Row>(
+      `select * from ${table}
        where $1::text is null or (name collate "C", id) > ($1::text collate "C", $2::uuid)
        order by name collate "C", id limit $3`,
       [after?.[0] ?? null, after?.[1] ?? null, size + 1],
@@ -190,7 +199,7 @@ export class NotificationServiceImpl implements ServiceImpl<typeof NotificationS
     const page = rows.slice(0, size);
     const last = page.at(-1);
     return {
-      channels: page.map(channelMessage),
+      page,
       nextPageToken: rows.length > size && last ? tokenFor(last.name, last.id) : "",
     };
   }
@@ -236,20 +245,8 @@ export class NotificationServiceImpl implements ServiceImpl<typeof NotificationS
   }
 
   async listRules(req: { pageSize: number; pageToken: string }) {
-    const size = pageSize(req.pageSize);
-    const after = afterOf(req.pageToken);
-    const { rows } = await this.pool().query<RuleRow>(
-      `select * from notification_rules
-       where $1::text is null or (name collate "C", id) > ($1::text collate "C", $2::uuid)
-       order by name collate "C", id limit $3`,
-      [after?.[0] ?? null, after?.[1] ?? null, size + 1],
-    );
-    const page = rows.slice(0, size);
-    const last = page.at(-1);
-    return {
-      rules: page.map(ruleMessage),
-      nextPageToken: rows.length > size && last ? tokenFor(last.name, last.id) : "",
-    };
+    const { page, nextPageToken } = await this.pageByName<RuleRow>("notification_rules", req);
+    return { rules: page.map(ruleMessage), nextPageToken };
   }
 
   async listDeliveries(req: {

@@ -23,6 +23,7 @@ import {
   guardrailClient,
   sendTraffic,
   triggersOf,
+  untilTriggered,
 } from "./support.js";
 
 async function statusOf(t: TestApp, id: string) {
@@ -58,12 +59,7 @@ describe("guardrails", () => {
     // 25 subjects per variant: control never fails, blue fails on every exposure.
     await sendTraffic(t, flagKey, experimentId, { subjects: 25, errors: { control: 0, blue: 1 } });
 
-    await waitFor(
-      async () => (await triggersOf(t, experimentId)).length === 1,
-      15_000,
-      "a trigger",
-    );
-    const [trigger] = await triggersOf(t, experimentId);
+    const trigger = await untilTriggered(t, experimentId);
     expect(trigger).toMatchObject({
       experimentId,
       metricKey: "error_rate",
@@ -76,8 +72,8 @@ describe("guardrails", () => {
       sampleSize: 50,
       experimentVersion: 1,
     });
-    expect(trigger!.id).toMatch(/^[0-9a-f-]{36}$/);
-    const at = timestampDate(trigger!.triggeredAt!).getTime();
+    expect(trigger.id).toMatch(/^[0-9a-f-]{36}$/);
+    const at = timestampDate(trigger.triggeredAt!).getTime();
     expect(at).toBeGreaterThanOrEqual(before);
     expect(at).toBeLessThanOrEqual(Date.now());
 
@@ -134,12 +130,7 @@ describe("guardrails", () => {
       errors: { control: 0, blue: 2 },
       prefix: "rb",
     });
-    await waitFor(
-      async () => (await triggersOf(t, experimentId)).length === 1,
-      15_000,
-      "a trigger",
-    );
-    const [trigger] = await triggersOf(t, experimentId);
+    const trigger = await untilTriggered(t, experimentId);
     expect(trigger).toMatchObject({
       action: GuardrailAction.ROLLBACK,
       observedValue: 30,
@@ -243,12 +234,7 @@ describe("guardrails", () => {
       conversions: { control: 1, blue: 0 },
       prefix: "cr",
     });
-    await waitFor(
-      async () => (await triggersOf(t, experimentId)).length === 1,
-      15_000,
-      "a trigger",
-    );
-    const [trigger] = await triggersOf(t, experimentId);
+    const trigger = await untilTriggered(t, experimentId);
     expect(trigger).toMatchObject({
       metricKey: "conversion_rate",
       direction: Direction.DECREASE_IS_BAD,
@@ -268,12 +254,7 @@ describe("guardrails", () => {
       latency: { control: 100, blue: 900 },
       prefix: "p95",
     });
-    await waitFor(
-      async () => (await triggersOf(t, experimentId)).length === 1,
-      15_000,
-      "a trigger",
-    );
-    const [trigger] = await triggersOf(t, experimentId);
+    const trigger = await untilTriggered(t, experimentId);
     expect(trigger).toMatchObject({ metricKey: "latency_p95", observedValue: 900, sampleSize: 24 });
   });
 

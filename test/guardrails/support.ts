@@ -10,7 +10,7 @@ import { GuardrailService } from "../../gen/lotty/guardrails/v1/guardrails_pb.js
 import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
 import { client } from "../support/clients.js";
-import type { TestApp } from "../support/app.js";
+import { waitFor, type TestApp } from "../support/app.js";
 import {
   greyBlue,
   makeTeam,
@@ -116,4 +116,11 @@ export function experimentClient(t: TestApp, key = t.adminKey) {
 export async function triggersOf(t: TestApp, experimentId: string) {
   const { triggers } = await guardrailClient(t).listGuardrailTriggers({ experimentId });
   return triggers;
+}
+
+/** Waits until the experiment has exactly one trigger record and returns it. */
+export async function untilTriggered(t: TestApp, experimentId: string) {
+  await waitFor(async () => (await triggersOf(t, experimentId)).length === 1, 15_000, "a trigger");
+  const [trigger] = await triggersOf(t, experimentId);
+  return trigger!;
 }

@@ -23,6 +23,25 @@ import { Receiver } from "./receiver.js";
 
 const SECRET = "a-webhook-signing-secret";
 
+/** A guardrail.triggered event as the monitor publishes it. */
+function guardrailEvent(experimentId: string, flagKey: string, dedupKey: string): LifecycleEvent {
+  return {
+    trigger: "guardrail.triggered",
+    experimentId,
+    experimentName: "Blue button",
+    ownerId: "",
+    flagKey,
+    actorId: null,
+    fromStatus: "running",
+    toStatus: "paused",
+    version: 1,
+    comment: "",
+    occurredAt: new Date().toISOString(),
+    dedupKey,
+    details: { summary: "synthetic breach" },
+  };
+}
+
 describe("notifications", () => {
   let t: TestApp;
   let receiver: Receiver;
@@ -147,21 +166,7 @@ describe("notifications", () => {
     expect(await deliveriesOf({ ruleId: pauseRule!.id })).toHaveLength(0);
 
     // The same event handled again (a redelivery) queues and sends nothing new.
-    const again: LifecycleEvent = {
-      trigger: "guardrail.triggered",
-      experimentId,
-      experimentName: "Blue button",
-      ownerId: "",
-      flagKey,
-      actorId: null,
-      fromStatus: "running",
-      toStatus: "paused",
-      version: 1,
-      comment: "",
-      occurredAt: body.occurredAt as string,
-      dedupKey: delivery!.dedupKey,
-      details: {},
-    };
+    const again = guardrailEvent(experimentId, flagKey, delivery!.dedupKey);
     expect(await t.app.notifier!.handle(again)).toBe(0);
     expect(await deliveriesOf({ ruleId: rule!.id })).toHaveLength(1);
     expect(receiver.at("/hook/guardrail")).toHaveLength(1);
@@ -226,29 +231,13 @@ describe("notifications", () => {
       await experiments.pauseExperiment({ id: experimentId, comment: `pause ${i}` });
       await experiments.resumeExperiment({ id: experimentId });
     }
-    const base: LifecycleEvent = {
-      trigger: "guardrail.triggered",
-      experimentId,
-      experimentName: "Blue button",
-      ownerId: "",
-      flagKey,
-      actorId: null,
-      fromStatus: "running",
-      toStatus: "paused",
-      version: 1,
-      comment: "",
-      occurredAt: new Date().toISOString(),
-      dedupKey: "",
-      details: { summary: "synthetic breach" },
-    };
     // Five guardrail events, each handled three times at once.
     await Promise.all(
       [0, 1, 2, 3, 4].flatMap((i) =>
         [0, 1, 2].map(() =>
-          t.app.notifier!.handle({
-            ...base,
-            dedupKey: `guardrail.triggered:${experimentId}:burst-${i}`,
-          }),
+          t.app.notifier!.handle(
+            guardrailEvent(experimentId, flagKey, `guardrail.triggered:${experimentId}:burst-${i}`),
+          ),
         ),
       ),
     );
