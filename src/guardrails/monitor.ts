@@ -200,24 +200,22 @@ export class GuardrailMonitor {
 
   /** Reloads the RUNNING experiments that have guardrail rules. */
   private async reload(): Promise<void> {
-    const { rows } = await this.deps.pool.query<{ id: string; version: number }>(
-      `select id, version from experiments
-       where status = 'running' and jsonb_array_length(config -> 'guardrails') > 0`,
-    );
+    const em = this.deps.db.orm.em.fork();
+    const running = await em.find(Experiment, { status: "running" });
     const next = new Map<string, Guarded>();
-    for (const row of rows) {
-      const known = this.guarded.get(row.id);
-      if (known !== undefined && known.plan.version === row.version) {
-        next.set(row.id, known);
+    for (const experiment of running) {
+      const rules = experiment.config.guardrails;
+      if (rules.length === 0) continue;
+      const known = this.guarded.get(experiment.id);
+      if (known !== undefined && known.plan.version === experiment.version) {
+        next.set(experiment.id, known);
         continue;
       }
-      const em = this.deps.db.orm.em.fork();
-      const plan = await loadPlan(em, row.id);
-      const experiment = await em.findOneOrFail(Experiment, { id: row.id });
-      next.set(row.id, {
+      const plan = await loadPlan(em, experiment.id);
+      next.set(experiment.id, {
         plan,
         controlKey: plan.variants.find((v) => v.control)?.key ?? "",
-        rules: experiment.config.guardrails,
+        rules,
         metrics: new Map(plan.metrics.map((m) => [m.key, m])),
       });
     }

@@ -74,7 +74,7 @@ export class GuardrailServiceImpl implements ServiceImpl<typeof GuardrailService
         direction:
           r.direction === "decrease_is_bad" ? Direction.DECREASE_IS_BAD : Direction.INCREASE_IS_BAD,
         variantKey: r.variant_key,
-        sampleSize: Number(r.sample_size),
+        sampleSize: Math.min(Number(r.sample_size), 2_147_483_647),
         experimentVersion: r.experiment_version,
       })),
       nextPageToken:
