@@ -89,6 +89,25 @@ describe("notifications", () => {
     return last;
   }
 
+  /**
+   * A running experiment, a webhook on `path` for its experiment.paused
+   * events, a manual pause, and the delivery once it reaches `status`.
+   */
+  async function pausedInto(path: string, comment: string, status: DeliveryStatus) {
+    const { experimentId } = await guardedExperiment(t, []);
+    const hook = await channel(`hook ${path}`, ChannelKind.WEBHOOK, path);
+    const { rule } = await notifications.createRule({
+      rule: { name: path, triggers: ["experiment.paused"], experimentId, channelIds: [hook.id] },
+    });
+    await experimentClient(t).pauseExperiment({ id: experimentId, comment });
+    const [delivery] = await untilDeliveries(
+      { ruleId: rule!.id },
+      (d) => d[0]?.status === status,
+      `the delivery ${DeliveryStatus[status]}`,
+    );
+    return { experimentId, delivery };
+  }
+
   it("delivers guardrail.triggered to a webhook exactly once, signed, with the documented payload", async () => {
     const { flagKey, experimentId } = await guardedExperiment(t, [
       { metricKey: "error_rate", threshold: 0.2, minSampleSize: 20 },
@@ -176,17 +195,11 @@ describe("notifications", () => {
   });
 
   it("retries a receiver that fails twice and records exactly one successful delivery", async () => {
-    const { experimentId } = await guardedExperiment(t, []);
     receiver.script("/hook/flaky", 500, 503);
-    const hook = await channel("flaky hook", ChannelKind.WEBHOOK, "/hook/flaky");
-    const { rule } = await notifications.createRule({
-      rule: { name: "flaky", triggers: ["experiment.paused"], experimentId, channelIds: [hook.id] },
-    });
-    await experimentClient(t).pauseExperiment({ id: experimentId, comment: "looking into it" });
-    const [delivery] = await untilDeliveries(
-      { ruleId: rule!.id },
-      (d) => d[0]?.status === DeliveryStatus.SENT,
-      "the flaky delivery sent",
+    const { experimentId, delivery } = await pausedInto(
+      "/hook/flaky",
+      "looking into it",
+      DeliveryStatus.SENT,
     );
     expect(delivery).toMatchObject({ attempts: 3, status: DeliveryStatus.SENT, lastError: "" });
     const received = receiver.at("/hook/flaky");
@@ -199,18 +212,8 @@ describe("notifications", () => {
   });
 
   it("gives up at once on a permanent 4xx", async () => {
-    const { experimentId } = await guardedExperiment(t, []);
     receiver.script("/hook/gone", 404);
-    const hook = await channel("gone hook", ChannelKind.WEBHOOK, "/hook/gone");
-    const { rule } = await notifications.createRule({
-      rule: { name: "gone", triggers: ["experiment.paused"], experimentId, channelIds: [hook.id] },
-    });
-    await experimentClient(t).pauseExperiment({ id: experimentId, comment: "" });
-    const [delivery] = await untilDeliveries(
-      { ruleId: rule!.id },
-      (d) => d[0]?.status === DeliveryStatus.FAILED,
-      "the delivery failed",
-    );
+    const { delivery } = await pausedInto("/hook/gone", "", DeliveryStatus.FAILED);
     expect(delivery).toMatchObject({ attempts: 1, lastError: "HTTP 404" });
   });
 
