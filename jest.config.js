@@ -12,7 +12,11 @@ export default {
       },
     ],
   },
-  moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
+  moduleNameMapper: {
+    "^(\\.{1,2}/.*)\\.js$": "$1",
+    // The in-repo source of the client package the OpenFeature provider depends on.
+    "^@lotty/client$": "<rootDir>/clients/node/src/index.ts",
+  },
   testMatch: ["<rootDir>/test/**/*.test.ts"],
   globalSetup: "<rootDir>/test/support/global-setup.ts",
   testTimeout: 60000,

@@ -17,6 +17,7 @@ import { createMetrics, type Metrics } from "./platform/metrics.js";
 import { Readiness } from "./platform/readiness.js";
 import { OnePortServer } from "./platform/http-server.js";
 import { applyCors, httpEndpoints } from "./platform/http-endpoints.js";
+import { createOfrep } from "./decision/ofrep.js";
 import { conformGrpcMessages, isGrpcRequest } from "./platform/grpc-message.js";
 import { errorInterceptor } from "./platform/errors.js";
 import { metricsInterceptor, requestLogInterceptor } from "./platform/interceptors.js";
@@ -231,6 +232,17 @@ export class App {
             maxTimeoutMs: RPC_LIMITS.maxTimeoutMs,
             requestId: requestIdOf,
           });
+    const ofrep =
+      this.config.roles === "workers"
+        ? () => false
+        : createOfrep({
+            decision,
+            authenticator,
+            metrics: this.metrics,
+            logger: this.logger,
+            readMaxBytes: RPC_LIMITS.readMaxBytes,
+            requestId: requestIdOf,
+          });
     this.server = new OnePortServer((req, res) => {
       if (applyCors(corsOrigins, req, res)) return;
       if (
@@ -239,6 +251,7 @@ export class App {
       ) {
         return;
       }
+      if (ofrep(req as http.IncomingMessage, res as http.ServerResponse)) return;
       if (isGrpcRequest(req)) conformGrpcMessages(res);
       rpc(req, res);
     });

@@ -209,7 +209,7 @@ function parseDecideRequest(text: string): DecideInput {
 }
 
 /** Reads a request body, refusing more than `limit` bytes as connect does. */
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"]);
   if (declared > limit) {
     req.resume();

@@ -1,6 +1,7 @@
 /**
  * Plain HTTP endpoints on the RPC port: GET /health, /ready and /metrics,
- * plus CORS for browser clients (Connect-Web) when origins are configured.
+ * plus CORS for browser clients (Connect-Web, OFREP web providers) when
+ * origins are configured.
  */
 import type http from "node:http";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -61,12 +62,15 @@ export function applyCors(allowedOrigins: string[], req: Req, res: Res): boolean
   const r = res as http.ServerResponse;
   r.setHeader("access-control-allow-origin", origin);
   r.setHeader("vary", "origin");
-  r.setHeader("access-control-expose-headers", [...cors.exposedHeaders, "x-request-id"].join(", "));
+  r.setHeader(
+    "access-control-expose-headers",
+    [...cors.exposedHeaders, "x-request-id", "etag", "retry-after"].join(", "),
+  );
   if (req.method === "OPTIONS") {
     r.setHeader("access-control-allow-methods", cors.allowedMethods.join(", "));
     r.setHeader(
       "access-control-allow-headers",
-      [...cors.allowedHeaders, "authorization", "x-request-id"].join(", "),
+      [...cors.allowedHeaders, "authorization", "x-request-id", "if-none-match"].join(", "),
     );
     r.setHeader("access-control-max-age", "7200");
     r.writeHead(204);

@@ -19,7 +19,11 @@ const QUIET_SERVICES = new Set([
   "grpc.reflection.v1.ServerReflection",
   "grpc.reflection.v1alpha.ServerReflection",
 ]);
-const QUIET_METHODS = new Set(["lotty.decision.v1.DecisionService/Decide"]);
+const QUIET_METHODS = new Set([
+  "lotty.decision.v1.DecisionService/Decide",
+  "ofrep.v1/EvaluateFlag",
+  "ofrep.v1/EvaluateFlags",
+]);
 
 export function isQuietRpc(service: string, method: string): boolean {
   return QUIET_SERVICES.has(service) || QUIET_METHODS.has(`${service}/${method}`);

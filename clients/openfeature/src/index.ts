@@ -1,0 +1,2 @@
+/** @lotty/openfeature-provider: Lotty as an OpenFeature server provider. See README.md. */
+export { LottyProvider, RESOLUTION_REASONS, type LottyProviderOptions } from "./provider.js";
