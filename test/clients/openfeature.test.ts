@@ -4,6 +4,7 @@
  * published OFREP provider against Lotty's OFREP endpoints, plus those
  * endpoints over plain HTTP (status codes, error codes, ETag).
  */
+import http2 from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { OpenFeature, ErrorCode, type Client } from "@openfeature/server-sdk";
 import { OFREPProvider } from "@openfeature/ofrep-provider";
@@ -305,6 +306,32 @@ describe("OFREP over HTTP", () => {
     expect(changed.status).toBe(200);
     const flagsNow = ((await changed.json()) as { flags: { key: string }[] }).flags;
     expect(flagsNow.map((f) => f.key)).toContain(added);
+  });
+
+  it("serves HTTP/2 without TLS (h2c) as well", async () => {
+    const session = http2.connect(t.baseUrl);
+    try {
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = session.request({
+          ":method": "POST",
+          ":path": `/ofrep/v1/evaluate/flags/${flags.num}`,
+          "content-type": "application/json",
+          authorization: `Bearer ${serviceKey}`,
+        });
+        let status = 0;
+        let body = "";
+        req.on("response", (headers) => (status = Number(headers[":status"])));
+        req.setEncoding("utf8");
+        req.on("data", (chunk: string) => (body += chunk));
+        req.on("end", () => resolve({ status, body }));
+        req.on("error", reject);
+        req.end(JSON.stringify({ context: { targetingKey: "h2" } }));
+      });
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.body)).toMatchObject({ key: flags.num, value: 3, reason: "STATIC" });
+    } finally {
+      session.close();
+    }
   });
 
   it("counts OFREP calls in the RPC metrics", async () => {
