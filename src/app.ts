@@ -76,7 +76,7 @@ export interface AppOptions {
   logger?: Logger;
   /** Where embedded PostgreSQL and nats-server keep data; default ./.lotty */
   dataDir?: string;
-  /** Stream/subject prefix; tests give each file its own. Default LOTTY. */
+  /** Stream/subject prefix; tests give each file its own. Default: LOTTY_NATS_PREFIX (LOTTY). */
   busPrefix?: string;
   /** Interface to listen on; default all. */
   host?: string;
@@ -141,7 +141,7 @@ export class App {
     this.logger = options.logger ?? createLogger(this.config.logLevel);
     this.metrics = createMetrics();
     this.dataDir = options.dataDir ?? path.resolve(".lotty");
-    this.names = busNames(options.busPrefix);
+    this.names = busNames(options.busPrefix ?? this.config.natsPrefix);
     const authenticator = new Authenticator(keyLookup(this.db));
     this.changes = new ChangePublisher(() => this.bus, this.names, this.logger);
     this.snapshots = new SnapshotStore(

@@ -30,6 +30,11 @@ export interface Config {
   ingestRateLimit: number;
   /** Days of events kept; older daily partitions are dropped. */
   eventRetentionDays: number;
+  /**
+   * Prefix of this deployment's NATS streams (upper case) and subjects
+   * (lower case), so several deployments can share one NATS server.
+   */
+  natsPrefix: string;
 }
 
 export const DEFAULT_INGEST_RATE_LIMIT = 50_000;
@@ -114,6 +119,15 @@ const envSchema = z.object({
       .transform(Number)
       .optional(),
   ),
+  LOTTY_NATS_PREFIX: optionalString.pipe(
+    z
+      .string()
+      .regex(
+        /^[A-Za-z][A-Za-z0-9]{0,31}$/,
+        "must be a letter followed by up to 31 letters or digits",
+      )
+      .optional(),
+  ),
   LOTTY_EVENT_RETENTION_DAYS: optionalString.pipe(
     z
       .string()
@@ -153,6 +167,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
         .filter((s) => s !== ""),
       ingestRateLimit: e.LOTTY_INGEST_RATE_LIMIT ?? DEFAULT_INGEST_RATE_LIMIT,
       eventRetentionDays: e.LOTTY_EVENT_RETENTION_DAYS ?? DEFAULT_EVENT_RETENTION_DAYS,
+      natsPrefix: (e.LOTTY_NATS_PREFIX ?? "LOTTY").toUpperCase(),
     },
   };
 }

@@ -23,6 +23,7 @@ describe("loadConfig", () => {
         corsOrigins: [],
         ingestRateLimit: 50_000,
         eventRetentionDays: 90,
+        natsPrefix: "LOTTY",
       },
     });
   });
@@ -39,6 +40,7 @@ describe("loadConfig", () => {
       LOTTY_CORS_ORIGINS: "https://console.example.com, http://localhost:5173",
       LOTTY_INGEST_RATE_LIMIT: "0",
       LOTTY_EVENT_RETENTION_DAYS: "30",
+      LOTTY_NATS_PREFIX: "staging2",
     });
     expect(result.ok).toBe(true);
     if (!result.ok) return;
@@ -54,6 +56,7 @@ describe("loadConfig", () => {
       corsOrigins: ["https://console.example.com", "http://localhost:5173"],
       ingestRateLimit: 0,
       eventRetentionDays: 30,
+      natsPrefix: "STAGING2",
     });
   });
 
@@ -96,6 +99,11 @@ describe("loadConfig", () => {
     ],
     ["LOTTY_DECISION_SECRET", "tiny", "LOTTY_DECISION_SECRET: must be at least 32 characters"],
     ["LOTTY_ROLES", "everything", "LOTTY_ROLES: must be one of api, workers, all"],
+    [
+      "LOTTY_NATS_PREFIX",
+      "lotty.prod",
+      "LOTTY_NATS_PREFIX: must be a letter followed by up to 31 letters or digits",
+    ],
     [
       "LOG_LEVEL",
       "loud",

@@ -75,11 +75,14 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     ...options.env,
   });
   if (!result.ok) throw new Error(result.problems.join("; "));
-  const busPrefix = options.busPrefix ?? testBusPrefix();
+  // LOTTY_NATS_PREFIX in `env` is used as is (the app reads it from its configuration).
+  const prefixFromEnv = options.busPrefix === undefined && options.env?.LOTTY_NATS_PREFIX;
+  const busPrefix =
+    options.busPrefix ?? (prefixFromEnv ? result.config.natsPrefix : testBusPrefix());
   const app = new App({
     config: result.config,
     logger: createLogger(result.config.logLevel),
-    busPrefix,
+    ...(prefixFromEnv ? {} : { busPrefix }),
     host: "127.0.0.1",
     shutdownGraceMs: 5_000,
   });
