@@ -1,9 +1,14 @@
 /** The `lotty` process: validate configuration, start, stop on SIGTERM/SIGINT. */
-import { loadConfig } from "./platform/config.js";
+import { loadConfig, nodeVersionProblem } from "./platform/config.js";
 import { createLogger } from "./platform/logging.js";
 import { App } from "./app.js";
 import { BOOTSTRAP_ADMIN_EMAIL } from "./access/bootstrap.js";
 
+const nodeProblem = nodeVersionProblem(process.versions.node);
+if (nodeProblem !== undefined) {
+  console.error(nodeProblem);
+  process.exit(2);
+}
 const result = loadConfig(process.env);
 if (!result.ok) {
   for (const problem of result.problems) console.error(`config: ${problem}`);

@@ -171,3 +171,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
     },
   };
 }
+
+/** The oldest Node.js major version Lotty runs on (connect-node 2 and MikroORM 7 need it). */
+export const MIN_NODE_MAJOR = 22;
+
+/** Why this Node.js version cannot run Lotty, or undefined when it can. */
+export function nodeVersionProblem(version: string): string | undefined {
+  const major = Number(version.split(".")[0]);
+  if (Number.isInteger(major) && major >= MIN_NODE_MAJOR) return undefined;
+  return (
+    `Lotty needs Node.js ${MIN_NODE_MAJOR} or later, this is ${version}. ` +
+    "Start it with 'npm start': npm ci installs Node 24 and the npm scripts use it."
+  );
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@jest/globals";
-import { DEFAULT_NATS_URL, loadConfig } from "../../src/platform/config.js";
+import { DEFAULT_NATS_URL, loadConfig, nodeVersionProblem } from "../../src/platform/config.js";
 
 function problems(env: Record<string, string>): string[] {
   const result = loadConfig(env);
@@ -122,5 +122,15 @@ describe("loadConfig", () => {
       "LOTTY_ROLES",
       "PORT",
     ]);
+  });
+});
+
+describe("nodeVersionProblem", () => {
+  it("accepts Node 22 and later and explains what to do on older ones", () => {
+    expect(nodeVersionProblem("22.0.0")).toBeUndefined();
+    expect(nodeVersionProblem("24.21.0")).toBeUndefined();
+    expect(nodeVersionProblem("20.20.2")).toBe(
+      "Lotty needs Node.js 22 or later, this is 20.20.2. Start it with 'npm start': npm ci installs Node 24 and the npm scripts use it.",
+    );
   });
 });
