@@ -19,8 +19,11 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY gen ./gen
 COPY migrations ./migrations
 COPY src ./src
-# Compiles src/, gen/ and migrations/ into dist/ (migrations are listed in
-# migrations/index.ts, so the runtime needs no migration sources).
+# The demo loader (src/cli/demo.ts) calls Lotty through the Node client package.
+COPY clients/node/src ./clients/node/src
+# Compiles src/, gen/, migrations/ and the client sources src/ imports into
+# dist/ (migrations are listed in migrations/index.ts, so the runtime needs no
+# migration sources).
 RUN npm run build
 
 # ---- runtime -----------------------------------------------------------------

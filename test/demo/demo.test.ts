@@ -1,0 +1,321 @@
+/**
+ * `npm run demo`'s loader (src/cli/demo.ts) against a real server, run twice:
+ * the first run builds the tenant (users in every role, review policies,
+ * catalog, flags) and leaves experiment A running with a significant winner,
+ * B paused by its guardrail and C in review; the second run finds everything
+ * and changes nothing.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import {
+  accessV1,
+  createLottyClient,
+  decisionV1,
+  experimentsV1,
+  flagsV1,
+  type LottyClient,
+} from "../../clients/node/src/index.js";
+import { guide, runDemo, USERS, type DemoSummary } from "../../src/cli/demo.js";
+import { startTestApp, type TestApp } from "../support/app.js";
+
+const { Role } = accessV1;
+const { ExperimentAction, ExperimentStatus, GuardrailAction, Direction } = experimentsV1;
+const { DecisionReason } = decisionV1;
+const { FlagType } = flagsV1;
+
+/** Members through A (B gets 200): enough for a lift of about 25 points to be clear. */
+const SUBJECTS = 400;
+
+let t: TestApp;
+let admin: LottyClient;
+let first: DemoSummary;
+const firstLog: string[] = [];
+
+beforeAll(async () => {
+  t = await startTestApp();
+  admin = createLottyClient({ baseUrl: t.baseUrl, apiKey: t.adminKey });
+  first = await runDemo({
+    baseUrl: t.baseUrl,
+    apiKey: t.adminKey,
+    subjects: SUBJECTS,
+    log: (line) => firstLog.push(line),
+    guardrailTimeoutMs: 30_000,
+  });
+});
+
+afterAll(async () => {
+  await t?.stop();
+});
+
+async function allUsers(): Promise<accessV1.User[]> {
+  return (await admin.access.listUsers({ pageSize: 500 })).users;
+}
+
+async function experimentById(id: string): Promise<experimentsV1.Experiment> {
+  const { experiment } = await admin.experiments.getExperiment({ id });
+  if (experiment === undefined) throw new Error(`no experiment ${id}`);
+  return experiment;
+}
+
+async function reportOf(experimentId: string) {
+  const { report } = await admin.reports.getExperimentReport({ experimentId });
+  if (report === undefined) throw new Error("no report");
+  return report;
+}
+
+/** What the second run must leave unchanged. */
+async function counts() {
+  const [users, flags, experiments, eventTypes, metrics, triggers] = await Promise.all([
+    allUsers(),
+    admin.flags.listFlags({ pageSize: 500 }),
+    admin.experiments.listExperiments({ pageSize: 500 }),
+    admin.catalog.listEventTypes({ pageSize: 500 }),
+    admin.catalog.listMetrics({ pageSize: 500 }),
+    admin.guardrails.listGuardrailTriggers({ pageSize: 500 }),
+  ]);
+  return {
+    users: users.length,
+    flags: flags.flags.length,
+    experiments: experiments.experiments.length,
+    eventTypes: eventTypes.eventTypes.length,
+    metrics: metrics.metrics.length,
+    triggers: triggers.triggers.length,
+  };
+}
+
+describe("the first run", () => {
+  it("creates users in every role, each with a working key printed once, and review policies", async () => {
+    const users = await allUsers();
+    const byEmail = new Map(users.map((u) => [u.email, u]));
+    for (const [handle, spec] of Object.entries(USERS)) {
+      const user = byEmail.get(spec.email);
+      expect(user?.roles).toEqual(spec.roles);
+      expect(first.users[handle as keyof typeof USERS]).toMatchObject({
+        id: user?.id,
+        created: true,
+      });
+    }
+    const roles = new Set(users.flatMap((u) => u.roles));
+    for (const role of [Role.ADMIN, Role.EXPERIMENTER, Role.APPROVER, Role.VIEWER, Role.SERVICE]) {
+      expect(roles.has(role)).toBe(true);
+    }
+
+    expect(first.newApiKeys.map((k) => k.email).sort()).toEqual(
+      Object.values(USERS)
+        .map((u) => u.email)
+        .sort(),
+    );
+    for (const { email, secret } of first.newApiKeys) {
+      expect(firstLog.join("\n")).toContain(secret);
+      const me = createLottyClient({ baseUrl: t.baseUrl, apiKey: secret });
+      expect((await me.access.getCurrentUser({})).user?.email).toBe(email);
+    }
+
+    const { policy } = await admin.access.getReviewPolicy({
+      experimenterId: first.users.growthPm.id,
+    });
+    expect(policy).toMatchObject({ isDefault: false, minApprovals: 2 });
+    expect([...policy!.approverIds].sort()).toEqual(
+      [first.users.headOfProduct.id, first.users.dataLead.id].sort(),
+    );
+  });
+
+  it("creates the event types, metrics and flags", async () => {
+    const { eventType: purchase } = await admin.catalog.getEventType({ key: "purchase" });
+    expect(purchase?.properties.find((p) => p.name === "amount")).toMatchObject({
+      required: true,
+    });
+    for (const key of ["workout_completed", "promo_click", "error", "latency"]) {
+      expect((await admin.catalog.getEventType({ key })).eventType?.archived).toBe(false);
+    }
+    for (const key of first.metrics) {
+      expect((await admin.catalog.getMetric({ key })).metric?.key).toBe(key);
+    }
+    const layout = (await admin.flags.getFlag({ key: "workout_summary_layout" })).flag;
+    expect(layout).toMatchObject({ type: FlagType.STRING, createdBy: first.users.growthPm.id });
+    expect(layout?.defaultValue?.kind).toEqual({ case: "stringValue", value: "classic" });
+    const banner = (await admin.flags.getFlag({ key: "shoe_promo_banner" })).flag;
+    expect(banner).toMatchObject({ type: FlagType.BOOL, createdBy: first.users.commercePm.id });
+  });
+
+  it("leaves A running, reviewed by both approvers, with the cards layout significantly better", async () => {
+    const a = await experimentById(first.experiments.A.id);
+    expect(a.status).toBe(ExperimentStatus.RUNNING);
+    expect(a.ownerId).toBe(first.users.growthPm.id);
+    const { entries } = await admin.experiments.getExperimentHistory({ id: a.id });
+    expect(entries.map((e) => [ExperimentAction[e.action], e.actorId])).toEqual([
+      ["CREATED", first.users.growthPm.id],
+      ["SUBMITTED", first.users.growthPm.id],
+      ["APPROVED", first.users.headOfProduct.id],
+      ["APPROVED", first.users.dataLead.id],
+      ["STARTED", first.users.growthPm.id],
+    ]);
+
+    const traffic = first.traffic.A!;
+    expect(traffic.decided).toBe(SUBJECTS);
+    expect(traffic.exposed.classic! + traffic.exposed.cards!).toBe(SUBJECTS);
+
+    const report = await reportOf(a.id);
+    expect(report.primaryMetricKey).toBe("workout_completion_rate");
+    expect(report.subjects).toBe(SUBJECTS);
+    expect(report.dataHealth?.pendingAttributionEvents ?? 0).toBe(0);
+    expect(report.dataHealth?.rejectedEvents ?? 0).toBe(0);
+    expect(report.srm?.mismatch ?? false).toBe(false);
+    const [classic, cards] = report.variants;
+    expect([classic?.variantKey, classic?.control, cards?.variantKey]).toEqual([
+      "classic",
+      true,
+      "cards",
+    ]);
+    for (const v of [classic!, cards!]) {
+      const key = v.variantKey;
+      expect(v.subjects).toBe(traffic.exposed[key]);
+      expect(v.exposures).toBe(traffic.events[key]!.exposure);
+      const rate = v.metrics.find((m) => m.metricKey === "workout_completion_rate")!;
+      expect(rate.sampleSize).toBe(traffic.exposed[key]);
+      expect(rate.value).toBeCloseTo(
+        traffic.members[key]!.workout_completed! / traffic.exposed[key]!,
+        12,
+      );
+      const workouts = v.metrics.find((m) => m.metricKey === "workouts_per_member")!;
+      expect(workouts.value).toBe(traffic.events[key]!.workout_completed);
+    }
+
+    const control = classic!.metrics[0]!;
+    const treatment = cards!.metrics[0]!;
+    expect(control.comparison).toBeUndefined();
+    const comparison = treatment.comparison!;
+    expect(treatment.value).toBeGreaterThan(control.value + 0.1);
+    expect(comparison.absoluteDiff).toBeCloseTo(treatment.value - control.value, 12);
+    expect(comparison.ciLow).toBeGreaterThan(0);
+    expect(comparison.ciHigh).toBeGreaterThan(comparison.ciLow);
+    expect(comparison.pValue).toBeLessThan(0.001);
+    expect(comparison.significant).toBe(true);
+    expect(comparison.adjustedPValue).toBeGreaterThanOrEqual(comparison.pValue);
+    expect(comparison.adjustedPValue).toBeLessThan(0.01);
+    expect(comparison.adjustedSignificant).toBe(true);
+    expect(comparison.chanceToBeatControl).toBeGreaterThan(0.99);
+
+    expect(first.winner).toMatchObject({
+      metricKey: "workout_completion_rate",
+      control: { key: "classic", subjects: classic!.subjects, value: control.value },
+      treatment: { key: "cards", subjects: cards!.subjects, value: treatment.value },
+      pValue: comparison.pValue,
+      adjustedSignificant: true,
+      srmMismatch: false,
+    });
+  });
+
+  it("leaves B paused by its guardrail, with the trigger recorded and the default served", async () => {
+    const b = await experimentById(first.experiments.B.id);
+    expect(b.status).toBe(ExperimentStatus.PAUSED);
+    expect(first.experiments.B.status).toBe(ExperimentStatus.PAUSED);
+    expect(b.ownerId).toBe(first.users.commercePm.id);
+
+    const { triggers } = await admin.guardrails.listGuardrailTriggers({ experimentId: b.id });
+    expect(triggers).toHaveLength(1);
+    const trigger = triggers[0]!;
+    expect(trigger).toMatchObject({
+      experimentId: b.id,
+      variantKey: "banner",
+      action: GuardrailAction.PAUSE,
+      direction: Direction.INCREASE_IS_BAD,
+      windowSeconds: 120,
+      experimentVersion: 1,
+    });
+    expect(["error_rate", "latency_p95"]).toContain(trigger.metricKey);
+    expect(trigger.threshold).toBe(trigger.metricKey === "error_rate" ? 0.05 : 1_200);
+    expect(trigger.observedValue).toBeGreaterThan(trigger.threshold);
+    expect(trigger.sampleSize).toBeGreaterThanOrEqual(100);
+    expect(first.trigger).toMatchObject({
+      id: trigger.id,
+      metricKey: trigger.metricKey,
+      observedValue: trigger.observedValue,
+    });
+
+    const { entries } = await admin.experiments.getExperimentHistory({ id: b.id });
+    const last = entries[entries.length - 1]!;
+    expect(last).toMatchObject({
+      action: ExperimentAction.GUARDRAIL_PAUSED,
+      actorId: "",
+      fromStatus: ExperimentStatus.RUNNING,
+      toStatus: ExperimentStatus.PAUSED,
+    });
+
+    const { decisions } = await admin.decision.decide({
+      subjectId: "member-00001",
+      flagKeys: ["shoe_promo_banner"],
+      attributes: { platform: "ios" },
+    });
+    expect(decisions[0]).toMatchObject({ reason: DecisionReason.DEFAULT, variantKey: "" });
+    expect(decisions[0]?.value?.kind).toEqual({ case: "boolValue", value: false });
+  });
+
+  it("leaves C in review with one of its two approvals", async () => {
+    const c = await experimentById(first.experiments.C.id);
+    expect(c.status).toBe(ExperimentStatus.IN_REVIEW);
+    expect(c.ownerId).toBe(first.users.growthPm.id);
+    expect(c.requiredApprovals).toBe(2);
+    expect(c.approvals.map((a) => a.approverId)).toEqual([first.users.headOfProduct.id]);
+    const { experiments } = await admin.experiments.listExperiments({
+      status: ExperimentStatus.IN_REVIEW,
+    });
+    expect(experiments.map((e) => e.id)).toEqual([c.id]);
+  });
+
+  it("prints the commands to look at each experiment, with the ids filled in", () => {
+    const text = guide(first).join("\n");
+    const { A, B, C } = first.experiments;
+    expect(text).toContain(
+      `-d '{"experimentId":"${A.id}"}' \\\n      ${t.baseUrl}/lotty.reports.v1.ReportService/GetExperimentReport`,
+    );
+    expect(text).toContain(
+      `-d '{"experimentId":"${B.id}"}' \\\n      ${t.baseUrl}/lotty.guardrails.v1.GuardrailService/ListGuardrailTriggers`,
+    );
+    expect(text).toContain(`-d '{"status":"EXPERIMENT_STATUS_IN_REVIEW"}'`);
+    expect(text).toContain(`C · "${C.name}" (${C.id}) is IN_REVIEW with 1 of 2 approvals.`);
+    expect(text).toContain('"outcome":"OUTCOME_ROLLOUT","winnerVariantKey":"cards"');
+  });
+});
+
+describe("a second run", () => {
+  it("succeeds, creates nothing, sends no traffic and leaves every experiment as it was", async () => {
+    const before = await counts();
+    const reportBefore = await reportOf(first.experiments.A.id);
+    const second = await runDemo({
+      baseUrl: t.baseUrl,
+      apiKey: t.adminKey,
+      subjects: SUBJECTS,
+      log: () => {},
+      guardrailTimeoutMs: 30_000,
+    });
+    expect(await counts()).toEqual(before);
+    expect(second.created).toEqual([]);
+    expect(second.newApiKeys).toEqual([]);
+    expect(second.traffic).toEqual({});
+
+    for (const label of ["A", "B", "C"] as const) {
+      expect(second.experiments[label]).toMatchObject({
+        id: first.experiments[label].id,
+        status: first.experiments[label].status,
+        created: false,
+      });
+    }
+    expect(second.trigger?.id).toBe(first.trigger?.id);
+    expect(Object.values(second.users).map((u) => u.id)).toEqual(
+      Object.values(first.users).map((u) => u.id),
+    );
+
+    const reportAfter = await reportOf(first.experiments.A.id);
+    expect(reportAfter.subjects).toBe(reportBefore.subjects);
+    expect(reportAfter.variants.map((v) => v.exposures)).toEqual(
+      reportBefore.variants.map((v) => v.exposures),
+    );
+    expect(second.winner?.pValue).toBe(first.winner?.pValue);
+
+    // Users acted through temporary keys that are revoked: each still has one valid key.
+    for (const user of Object.values(second.users)) {
+      const { apiKeys } = await admin.access.listApiKeys({ userId: user.id });
+      expect(apiKeys.filter((k) => k.revokedAt === undefined)).toHaveLength(1);
+    }
+  });
+});
