@@ -25,6 +25,11 @@ COPY clients/node/src ./clients/node/src
 # dist/ (migrations are listed in migrations/index.ts, so the runtime needs no
 # migration sources).
 RUN npm run build
+# The console: a static single-page app built into dist/console, which the
+# server serves at /console/. Its build tools are dev dependencies, so it is
+# built here and only the output reaches the runtime image.
+COPY clients/console ./clients/console
+RUN npm run console:build
 
 # ---- runtime -----------------------------------------------------------------
 FROM node:24-slim AS runtime

@@ -35,7 +35,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Report } from "../gen/lotty/reports/v1/reports_pb.js";
 import { rebuildRollups, ROLLUP_TABLES } from "../src/reports/rebuild.js";
 import type { WindowRequest } from "../src/reports/window.js";
-import { seedRunningExperiments, withBenchApp } from "./support.js";
+import { seedRunningExperiments, withBenchApp, type BenchApp } from "./support.js";
 
 const EVENTS = Number(process.env.BENCH_REPORT_EVENTS ?? 10_000_000);
 const SUBJECTS = Number(process.env.BENCH_REPORT_SUBJECTS ?? 500_000);
@@ -45,8 +45,9 @@ const RUNS = 15;
 const MIN_RUNS = 3;
 const WINDOW_BUDGET_MS = Number(process.env.BENCH_REPORT_WINDOW_BUDGET_S ?? 60) * 1000;
 const EXPLAIN = process.env.BENCH_REPORT_EXPLAIN === "1";
-const FLAG_KEY = "checkout_redesign";
-const METRIC_KEYS = ["conversions", "latency_mean", "error_rate", "latency_p95"];
+/** The seeded experiment's flag and its metrics besides the primary conversion_rate. */
+export const FLAG_KEY = "checkout_redesign";
+export const METRIC_KEYS = ["conversions", "latency_mean", "error_rate", "latency_p95"];
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
@@ -157,86 +158,124 @@ function recordStatements(pool: pg.Pool): { log: Statement[] | undefined; restor
   return recorder;
 }
 
-export async function report(): Promise<Record<string, number>> {
-  return withBenchApp(async ({ app, baseUrl, adminKey, databaseUrl }) => {
-    const { experimentIds } = await seedRunningExperiments(baseUrl, adminKey, [
-      { key: FLAG_KEY, targetingRule: "", metricKeys: METRIC_KEYS },
+export interface SeededReport {
+  experimentId: string;
+  /** What was stored and how long it took, as report's figures (events … rollup rows). */
+  figures: Record<string, number>;
+}
+
+/**
+ * Seeds the P5 experiment on a bench app: the flag FLAG_KEY with a running
+ * 50/50 experiment (metrics METRIC_KEYS besides conversion_rate), `events`
+ * events of `subjects` subjects written straight into the event store over
+ * the 14 days before now − 1 h, the experiment's start moved to the first
+ * event, ingest_stats filled, every rollup rebuilt, the tables vacuumed and
+ * analysed. Progress goes to stderr after `label`. Shared by the report (P5)
+ * and console (P11) benchmarks.
+ */
+export async function seedReportExperiment(
+  bench: BenchApp,
+  options: { events: number; subjects: number; label: string },
+): Promise<SeededReport> {
+  const { app, baseUrl, adminKey, databaseUrl } = bench;
+  const { events: EVENTS, subjects: SUBJECTS, label } = options;
+  const { experimentIds } = await seedRunningExperiments(baseUrl, adminKey, [
+    { key: FLAG_KEY, targetingRule: "", metricKeys: METRIC_KEYS },
+  ]);
+  const experimentId = experimentIds[0]!;
+  const store = app.eventStore;
+  if (store === undefined) throw new Error("no database");
+  // Set-up statements run for minutes: a pool of our own, without the
+  // app's statement timeouts (as `npm run reports:rebuild`).
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+  const figures: Record<string, number> = {};
+  try {
+    const end = Date.now() - HOUR_MS;
+    const start = end - DAYS * DAY_MS;
+    await pool.query(`update experiments set started_at = $2 where id = $1`, [
+      experimentId,
+      new Date(start),
     ]);
-    const experimentId = experimentIds[0]!;
-    const store = app.eventStore;
-    const reportPool = app.reportPool;
-    if (store === undefined || reportPool === undefined) throw new Error("no database");
-    // Set-up statements run for minutes: a pool of our own, without the
-    // app's statement timeouts (as `npm run reports:rebuild`).
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
-    const figures: Record<string, number> = {};
-    try {
-      const end = Date.now() - HOUR_MS;
-      const start = end - DAYS * DAY_MS;
-      await pool.query(`update experiments set started_at = $2 where id = $1`, [
+    const days: number[] = [];
+    for (let t = start; t < end + DAY_MS; t += DAY_MS) days.push(Math.min(t, end));
+    await store.ensurePartitions(days);
+
+    await pool.query("set synchronous_commit = off");
+    const generateStarted = performance.now();
+    for (let first = 0; first < EVENTS; first += CHUNK) {
+      const last = Math.min(EVENTS, first + CHUNK) - 1;
+      const t = performance.now();
+      await pool.query(GENERATE, [
+        first,
+        last,
+        SUBJECTS,
+        start / 1000,
+        end / 1000,
+        FLAG_KEY,
         experimentId,
-        new Date(start),
       ]);
-      const days: number[] = [];
-      for (let t = start; t < end + DAY_MS; t += DAY_MS) days.push(Math.min(t, end));
-      await store.ensurePartitions(days);
-
-      await pool.query("set synchronous_commit = off");
-      const generateStarted = performance.now();
-      for (let first = 0; first < EVENTS; first += CHUNK) {
-        const last = Math.min(EVENTS, first + CHUNK) - 1;
-        const t = performance.now();
-        await pool.query(GENERATE, [
-          first,
-          last,
-          SUBJECTS,
-          start / 1000,
-          end / 1000,
-          FLAG_KEY,
-          experimentId,
-        ]);
-        process.stderr.write(
-          `report: events ${first}..${last} inserted in ${round((performance.now() - t) / 1000)} s\n`,
-        );
-      }
-      const generateMs = performance.now() - generateStarted;
-      await pool.query(
-        `insert into ingest_stats (day, experiment_id, result, reason, events)
-         select (occurred_at at time zone 'UTC')::date, experiment_id::text, 'stored', '', count(*)
-         from events where experiment_id = $1 group by 1, 2`,
-        [experimentId],
+      process.stderr.write(
+        `${label}: events ${first}..${last} inserted in ${round((performance.now() - t) / 1000)} s\n`,
       );
-      await pool.query("set synchronous_commit = on");
+    }
+    const generateMs = performance.now() - generateStarted;
+    await pool.query(
+      `insert into ingest_stats (day, experiment_id, result, reason, events)
+       select (occurred_at at time zone 'UTC')::date, experiment_id::text, 'stored', '', count(*)
+       from events where experiment_id = $1 group by 1, 2`,
+      [experimentId],
+    );
+    await pool.query("set synchronous_commit = on");
 
-      const rebuildStarted = performance.now();
-      const rebuilt = await rebuildRollups(pool, experimentId);
-      const rebuildMs = performance.now() - rebuildStarted;
-      process.stderr.write(`report: rebuilt ${JSON.stringify(rebuilt.rows)}\n`);
-      const vacuumStarted = performance.now();
-      await pool.query(`vacuum (analyze) events, ingest_stats, ${ROLLUP_TABLES.join(", ")}`);
-      const vacuumMs = performance.now() - vacuumStarted;
+    const rebuildStarted = performance.now();
+    const rebuilt = await rebuildRollups(pool, experimentId);
+    const rebuildMs = performance.now() - rebuildStarted;
+    process.stderr.write(`${label}: rebuilt ${JSON.stringify(rebuilt.rows)}\n`);
+    const vacuumStarted = performance.now();
+    await pool.query(`vacuum (analyze) events, ingest_stats, ${ROLLUP_TABLES.join(", ")}`);
+    const vacuumMs = performance.now() - vacuumStarted;
 
-      const counts = (
-        await pool.query<{ events: string; subjects: string; exposures: string; mb: string }>(
-          `select (select count(*) from events)::text as events,
-                  (select count(*) from report_subjects where experiment_id = $1)::text as subjects,
-                  (select count(*) from events where event_type = 'exposure')::text as exposures,
-                  (pg_total_relation_size('events') + (select coalesce(sum(pg_total_relation_size(i.inhrelid)), 0)
-                     from pg_inherits i where i.inhparent = 'events'::regclass))::text as mb`,
-          [experimentId],
-        )
-      ).rows[0]!;
-      Object.assign(figures, {
-        events: Number(counts.events),
-        subjects: Number(counts.subjects),
-        exposure_events: Number(counts.exposures),
-        events_table_mb: Math.round(Number(counts.mb) / 2 ** 20),
-        generate_s: round(generateMs / 1000),
-        rebuild_rollups_s: round(rebuildMs / 1000),
-        vacuum_analyze_s: round(vacuumMs / 1000),
-      });
-      for (const table of ROLLUP_TABLES) figures[`${table}_rows`] = rebuilt.rows[table];
+    const counts = (
+      await pool.query<{ events: string; subjects: string; exposures: string; mb: string }>(
+        `select (select count(*) from events)::text as events,
+                (select count(*) from report_subjects where experiment_id = $1)::text as subjects,
+                (select count(*) from events where event_type = 'exposure')::text as exposures,
+                (pg_total_relation_size('events') + (select coalesce(sum(pg_total_relation_size(i.inhrelid)), 0)
+                   from pg_inherits i where i.inhparent = 'events'::regclass))::text as mb`,
+        [experimentId],
+      )
+    ).rows[0]!;
+    Object.assign(figures, {
+      events: Number(counts.events),
+      subjects: Number(counts.subjects),
+      exposure_events: Number(counts.exposures),
+      events_table_mb: Math.round(Number(counts.mb) / 2 ** 20),
+      generate_s: round(generateMs / 1000),
+      rebuild_rollups_s: round(rebuildMs / 1000),
+      vacuum_analyze_s: round(vacuumMs / 1000),
+    });
+    for (const table of ROLLUP_TABLES) figures[`${table}_rows`] = rebuilt.rows[table];
+    return { experimentId, figures };
+  } finally {
+    await pool.end();
+  }
+}
 
+export async function report(): Promise<Record<string, number>> {
+  return withBenchApp(async (bench) => {
+    const { app, databaseUrl } = bench;
+    const seeded = await seedReportExperiment(bench, {
+      events: EVENTS,
+      subjects: SUBJECTS,
+      label: "report",
+    });
+    const experimentId = seeded.experimentId;
+    const reportPool = app.reportPool;
+    if (reportPool === undefined) throw new Error("no database");
+    // For BENCH_REPORT_EXPLAIN: a pool without the app's statement timeouts.
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+    const figures: Record<string, number> = { ...seeded.figures };
+    try {
       const builder = app.reports.builder;
       const plan = await builder.plan(experimentId);
       const now = Date.now();

@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: runs every benchmark in this folder (or the ones named on
  * the command line), each writing bench/results/<name>.json and one line
- * per figure to stdout.
+ * per figure to stdout. The benchmarks (docs/benchmarks.md): rpc-overhead,
+ * startup, evaluation (P3), decide (P1, P2), memory (P8), ingest (P4),
+ * report (P5), guardrail (P6), console (P11).
  */
 import { writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
@@ -13,6 +15,7 @@ import { memory } from "./memory.js";
 import { ingest } from "./ingest.js";
 import { report } from "./report.js";
 import { guardrail } from "./guardrail.js";
+import { consoleBench } from "./console.js";
 
 export interface BenchResult {
   name: string;
@@ -31,6 +34,7 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, number>>> = {
   ingest,
   report,
   guardrail,
+  console: consoleBench,
 };
 
 const selected = process.argv.slice(2);

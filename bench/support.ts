@@ -45,9 +45,13 @@ export interface BenchApp {
 /**
  * Runs `fn` against a Lotty app on a fresh database (dropped afterwards),
  * listening on a free port of 127.0.0.1, logging warnings only, with its
- * own stream names and a known admin key; the app is stopped afterwards.
+ * own stream names and a known admin key (`env` adds configuration); the
+ * app is stopped afterwards (and its streams deleted with `deleteStreams`).
  */
-export async function withBenchApp<T>(fn: (bench: BenchApp) => Promise<T>): Promise<T> {
+export async function withBenchApp<T>(
+  fn: (bench: BenchApp) => Promise<T>,
+  options: { deleteStreams?: boolean; env?: Record<string, string> } = {},
+): Promise<T> {
   return withBenchDatabase(async (databaseUrl) => {
     const adminKey = `lotty_${randomBytes(32).toString("base64url")}`;
     const parsed = loadConfig({
@@ -56,6 +60,7 @@ export async function withBenchApp<T>(fn: (bench: BenchApp) => Promise<T>): Prom
       NATS_URL: BENCH_NATS_URL,
       LOTTY_BOOTSTRAP_ADMIN_KEY: adminKey,
       LOG_LEVEL: "warn",
+      ...options.env,
     });
     if (!parsed.ok) throw new Error(parsed.problems.join("; "));
     const app = new App({
@@ -70,8 +75,26 @@ export async function withBenchApp<T>(fn: (bench: BenchApp) => Promise<T>): Prom
       return await fn({ app, baseUrl: `http://127.0.0.1:${port}`, adminKey, databaseUrl });
     } finally {
       await app.stop();
+      if (options.deleteStreams === true) await deleteStreams(app.names.streamPrefix);
     }
   });
+}
+
+/** Deletes the NATS streams named `<prefix>_…` (a stopped bench app's). */
+export async function deleteStreams(prefix: string): Promise<void> {
+  const { connect } = await import("@nats-io/transport-node");
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  const nc = await connect({ servers: BENCH_NATS_URL });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const names: string[] = [];
+    for await (const name of jsm.streams.names()) {
+      if (name.startsWith(`${prefix}_`)) names.push(name);
+    }
+    for (const name of names) await jsm.streams.delete(name);
+  } finally {
+    await nc.close();
+  }
 }
 
 export interface LoadResult {

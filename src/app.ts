@@ -7,6 +7,7 @@
  */
 import type http from "node:http";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import pg from "pg";
@@ -17,6 +18,7 @@ import { createMetrics, type Metrics } from "./platform/metrics.js";
 import { Readiness } from "./platform/readiness.js";
 import { OnePortServer } from "./platform/http-server.js";
 import { applyCors, httpEndpoints } from "./platform/http-endpoints.js";
+import { createStaticSite, packageRoot } from "./platform/static-site.js";
 import { createOfrep } from "./decision/ofrep.js";
 import { conformGrpcMessages, isGrpcRequest } from "./platform/grpc-message.js";
 import { errorInterceptor } from "./platform/errors.js";
@@ -243,7 +245,25 @@ export class App {
             readMaxBytes: RPC_LIMITS.readMaxBytes,
             requestId: requestIdOf,
           });
+    // The console: a browser client of the contract, served on the same
+    // origin as the RPCs (no CORS needed). Workers-only processes serve no API.
+    const consoleSite =
+      this.config.roles === "workers"
+        ? () => false
+        : createStaticSite({
+            mount: "/console/",
+            root:
+              this.config.consoleDir ??
+              path.join(
+                packageRoot(path.dirname(fileURLToPath(import.meta.url))),
+                "dist",
+                "console",
+              ),
+            missingHint:
+              "The Lotty console has not been built: run `npm run console:build` (npm start builds it).",
+          });
     this.server = new OnePortServer((req, res) => {
+      if (consoleSite(req, res)) return;
       if (applyCors(corsOrigins, req, res)) return;
       if (
         req.httpVersionMajor === 1 &&

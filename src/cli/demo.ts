@@ -1380,6 +1380,12 @@ export function guide(summary: DemoSummary): string[] {
   );
   return [
     "",
+    "=== In the console ===",
+    `Open ${url}/console/ and sign in with your admin key (or a demo user's key).`,
+    `  A, the winner:          ${url}/console/experiments/${A.id}/results`,
+    `  B, paused by guardrail: ${url}/console/experiments/${B.id}/results`,
+    `  C, waiting for review:  ${url}/console/experiments/${C.id}`,
+    "",
     "=== What to open ===",
     "Every command uses your admin key: export LOTTY_API_KEY=… first.",
     "",

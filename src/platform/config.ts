@@ -35,6 +35,11 @@ export interface Config {
    * (lower case), so several deployments can share one NATS server.
    */
   natsPrefix: string;
+  /**
+   * Directory of the built console (index.html and assets/); undefined means
+   * dist/console under the package root.
+   */
+  consoleDir: string | undefined;
 }
 
 export const DEFAULT_INGEST_RATE_LIMIT = 50_000;
@@ -128,6 +133,7 @@ const envSchema = z.object({
       )
       .optional(),
   ),
+  LOTTY_CONSOLE_DIR: optionalString,
   LOTTY_EVENT_RETENTION_DAYS: optionalString.pipe(
     z
       .string()
@@ -168,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
       ingestRateLimit: e.LOTTY_INGEST_RATE_LIMIT ?? DEFAULT_INGEST_RATE_LIMIT,
       eventRetentionDays: e.LOTTY_EVENT_RETENTION_DAYS ?? DEFAULT_EVENT_RETENTION_DAYS,
       natsPrefix: (e.LOTTY_NATS_PREFIX ?? "LOTTY").toUpperCase(),
+      consoleDir: e.LOTTY_CONSOLE_DIR,
     },
   };
 }

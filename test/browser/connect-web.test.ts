@@ -1,26 +1,24 @@
 /**
- * Connect-Web from a real browser: headless Chromium (Debian's `chromium`,
- * driven by playwright-core) loads a tiny page from another origin that
- * calls Decide through @connectrpc/connect-web over Connect and gRPC-Web.
- * With the page's origin in LOTTY_CORS_ORIGINS both work; from an origin
- * not listed the browser blocks the calls. CHROMIUM_PATH overrides
- * /usr/bin/chromium.
+ * Connect-Web from a real browser: headless Chromium (from the npm package
+ * @sparticuz/chromium, driven by playwright-core) loads a tiny page from
+ * another origin that calls Decide through @connectrpc/connect-web over
+ * Connect and gRPC-Web. With the page's origin in LOTTY_CORS_ORIGINS both
+ * work; from an origin not listed the browser blocks the calls.
  */
-import { existsSync } from "node:fs";
 import http from "node:http";
 import type net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { build } from "esbuild";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { Code } from "@connectrpc/connect";
 import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { makeUser } from "../experiments/support.js";
 import { decisionFor, runningExperiment } from "../events/support.js";
+import { launchBrowser } from "../support/browser.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 let t: TestApp;
@@ -31,11 +29,6 @@ let serviceKey: string;
 let flagKey: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `no browser at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`,
-    );
-  }
   const bundle = await build({
     entryPoints: [path.join(here, "page.ts")],
     bundle: true,
@@ -63,18 +56,7 @@ beforeAll(async () => {
   t = await startTestApp({ env: { LOTTY_CORS_ORIGINS: `http://127.0.0.1:${pagePort}` } });
   serviceKey = (await makeUser(t, Role.SERVICE)).key;
   flagKey = (await runningExperiment(t)).flagKey;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchBrowser();
 });
 
 afterAll(async () => {

@@ -3,7 +3,8 @@
  * the first run builds the tenant (users in every role, review policies,
  * catalog, flags) and leaves experiment A running with a significant winner,
  * B paused by its guardrail and C in review; the second run finds everything
- * and changes nothing.
+ * and changes nothing. In between, the console shows the three experiments
+ * as the README's "where to click" describes them (headless Chromium).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import {
@@ -16,6 +17,7 @@ import {
 } from "../../clients/node/src/index.js";
 import { guide, runDemo, USERS, type DemoSummary } from "../../src/cli/demo.js";
 import { startTestApp, type TestApp } from "../support/app.js";
+import { launchBrowser } from "../support/browser.js";
 
 const { Role } = accessV1;
 const { ExperimentAction, ExperimentStatus, GuardrailAction, Direction } = experimentsV1;
@@ -274,7 +276,54 @@ describe("the first run", () => {
     expect(text).toContain(`-d '{"status":"EXPERIMENT_STATUS_IN_REVIEW"}'`);
     expect(text).toContain(`C · "${C.name}" (${C.id}) is IN_REVIEW with 1 of 2 approvals.`);
     expect(text).toContain('"outcome":"OUTCOME_ROLLOUT","winnerVariantKey":"cards"');
+    expect(text).toContain(`${t.baseUrl}/console/experiments/${A.id}/results`);
+    expect(text).toContain(`${t.baseUrl}/console/experiments/${C.id}`);
   });
+});
+
+describe("the demo in the console", () => {
+  it("shows A's winner, B paused by its guardrail and C waiting for its second approval", async () => {
+    const browser = await launchBrowser();
+    try {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const page = await context.newPage();
+      const { A, B, C } = first.experiments;
+      const consoleUrl = `${t.baseUrl}/console`;
+
+      // Signing in as the README says: the admin key on the sign-in page.
+      await page.goto(`${consoleUrl}/sign-in`);
+      await page.getByLabel("API key").fill(t.adminKey);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("heading", { level: 1, name: "Experiments" }).waitFor();
+      for (const e of [A, B, C]) {
+        await page.getByRole("link", { name: e.name }).waitFor();
+      }
+
+      // A: the results page says which variant wins, in words.
+      await page.getByRole("link", { name: A.name }).click();
+      await page.getByRole("link", { name: "View results" }).click();
+      const table = page.getByTestId("results-table");
+      const cards = table
+        .getByRole("row")
+        .filter({ has: page.getByRole("rowheader", { name: /cards/ }) });
+      await cards.getByText("Significant improvement").waitFor();
+      expect(await page.getByTestId("interval-chart").count()).toBe(1);
+
+      // B: paused, and its results page lists the guardrail trigger.
+      await page.goto(`${consoleUrl}/experiments/${B.id}/results`);
+      await page.getByRole("heading", { name: "Guardrail triggers" }).waitFor();
+      const triggers = page.getByTestId("trigger-table");
+      await triggers.getByText(first.trigger!.metricKey).first().waitFor();
+      expect(await page.getByText(/paused/i).count()).toBeGreaterThan(0);
+
+      // C: in review with one of its two approvals.
+      await page.goto(`${consoleUrl}/experiments/${C.id}`);
+      await page.getByText("1 of 2 required approvals in this review round.").waitFor();
+      await context.close();
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 });
 
 describe("a second run", () => {

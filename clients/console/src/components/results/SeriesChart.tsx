@@ -1,0 +1,198 @@
+/** The primary metric over time: one cumulative line per variant, with its data as a table too. */
+import { forwardRef } from "react";
+import { scaleLinear, scaleUtc } from "@visx/scale";
+import { AxisBottom, AxisLeft } from "@visx/axis";
+import { Group } from "@visx/group";
+import { LinePath } from "@visx/shape";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { Report } from "../../../../../gen/lotty/reports/v1/reports_pb.js";
+import { Empty } from "../Status.js";
+import { formatCount } from "../../format/numbers.js";
+import { fallbackInfo, formatValue, type MetricInfo } from "./metrics.js";
+import { formatTime } from "../../format/dates.js";
+
+/** Colour-blind-safe palette (Okabe–Ito), control first. */
+export const SERIES_COLOURS = [
+  "#0072B2",
+  "#D55E00",
+  "#009E73",
+  "#CC79A7",
+  "#E69F00",
+  "#56B4E9",
+  "#000000",
+];
+const DASHES = [undefined, "6 3", "2 3", "8 3 2 3"];
+
+export interface SeriesChartProps {
+  report: Report | undefined;
+  info?: MetricInfo;
+  width?: number;
+}
+
+const MARGIN = { top: 16, right: 24, bottom: 40, left: 72 };
+
+function tickTime(d: Date, spanMs: number): string {
+  const iso = d.toISOString();
+  if (spanMs <= 2 * 86_400_000) return iso.slice(11, 16);
+  return iso.slice(5, 10);
+}
+
+export const SeriesChart = forwardRef<SVGSVGElement, SeriesChartProps>(
+  function SeriesChart(props, ref) {
+    const { report } = props;
+    const series = (report?.series ?? []).filter((s) => s.points.length > 0);
+    if (report === undefined || series.length === 0) {
+      return <Empty>No time series yet: nothing has been measured in this window.</Empty>;
+    }
+    const info = props.info ?? fallbackInfo(report.primaryMetricKey);
+    const width = props.width ?? 760;
+    const height = 280;
+    const innerW = width - MARGIN.left - MARGIN.right;
+    const innerH = height - MARGIN.top - MARGIN.bottom;
+    const points = series.flatMap((s) =>
+      s.points.map((p) => ({
+        t: p.end === undefined ? 0 : timestampDate(p.end).getTime(),
+        v: p.value,
+      })),
+    );
+    const tMin = Math.min(
+      ...series.map((s) =>
+        s.points[0]?.start === undefined ? Infinity : timestampDate(s.points[0].start).getTime(),
+      ),
+      ...points.map((p) => p.t),
+    );
+    const tMax = Math.max(...points.map((p) => p.t));
+    const vMax = Math.max(0, ...points.map((p) => p.v));
+    const vMin = Math.min(0, ...points.map((p) => p.v));
+    const x = scaleUtc<number>({
+      domain: [new Date(tMin), new Date(Math.max(tMax, tMin + 60_000))],
+      range: [0, innerW],
+    });
+    const y = scaleLinear<number>({
+      domain: [vMin, vMax === vMin ? vMin + 1 : vMax * 1.08],
+      range: [innerH, 0],
+      nice: true,
+    });
+    const colourOf = (key: string) => {
+      const i = report.variants.findIndex((v) => v.variantKey === key);
+      return SERIES_COLOURS[(i < 0 ? 0 : i) % SERIES_COLOURS.length] ?? "#000000";
+    };
+    const dashOf = (key: string) => {
+      const i = report.variants.findIndex((v) => v.variantKey === key);
+      return DASHES[(i < 0 ? 0 : i) % DASHES.length];
+    };
+    const title = `${info.name} over time, cumulative, per variant`;
+    const last = series
+      .map((s) => `${s.variantKey} ${formatValue(info, s.points[s.points.length - 1]?.value)}`)
+      .join(", ");
+
+    return (
+      <figure className="series-figure">
+        <ul className="legend" aria-hidden="true">
+          {series.map((s) => (
+            <li key={s.variantKey}>
+              <svg width={28} height={10} aria-hidden="true">
+                <line
+                  x1={1}
+                  x2={27}
+                  y1={5}
+                  y2={5}
+                  stroke={colourOf(s.variantKey)}
+                  strokeWidth={3}
+                  strokeDasharray={dashOf(s.variantKey)}
+                />
+              </svg>
+              {s.variantKey}
+            </li>
+          ))}
+        </ul>
+        <svg
+          ref={ref}
+          data-testid="series-chart"
+          role="img"
+          aria-label={`${title}. Latest values: ${last}.`}
+          xmlns="http://www.w3.org/2000/svg"
+          viewBox={`0 0 ${width} ${height}`}
+          width={width}
+          height={height}
+          className="chart"
+          fontFamily="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
+        >
+          <title>{title}</title>
+          <rect x={0} y={0} width={width} height={height} fill="#ffffff" />
+          <Group left={MARGIN.left} top={MARGIN.top}>
+            {y.ticks(5).map((t) => (
+              <line key={t} x1={0} x2={innerW} y1={y(t)} y2={y(t)} stroke="#eaeef2" />
+            ))}
+            {series.map((s) => (
+              <LinePath
+                key={s.variantKey}
+                data={s.points}
+                x={(p) => x(p.end === undefined ? new Date(tMin) : timestampDate(p.end))}
+                y={(p) => y(p.value)}
+                stroke={colourOf(s.variantKey)}
+                strokeWidth={2.5}
+                strokeDasharray={dashOf(s.variantKey)}
+                fill="none"
+              />
+            ))}
+            <AxisLeft
+              scale={y}
+              numTicks={5}
+              tickFormat={(v) => formatValue(info, Number(v))}
+              stroke="#8c959f"
+              tickStroke="#8c959f"
+              tickLabelProps={() => ({
+                fill: "#505a66",
+                fontSize: 11,
+                textAnchor: "end",
+                dx: -4,
+                dy: 3,
+              })}
+            />
+            <AxisBottom
+              top={innerH}
+              scale={x}
+              numTicks={6}
+              tickFormat={(v) => tickTime(v instanceof Date ? v : new Date(Number(v)), tMax - tMin)}
+              stroke="#8c959f"
+              tickStroke="#8c959f"
+              tickLabelProps={() => ({ fill: "#505a66", fontSize: 11, textAnchor: "middle" })}
+              label="UTC"
+              labelProps={{ fill: "#505a66", fontSize: 11, textAnchor: "middle" }}
+            />
+          </Group>
+        </svg>
+        <details className="series-data">
+          <summary>Show the series as a table</summary>
+          <table>
+            <caption className="visually-hidden">{title}</caption>
+            <thead>
+              <tr>
+                <th scope="col">Until</th>
+                {series.map((s) => (
+                  <th scope="col" className="num" key={s.variantKey}>
+                    {s.variantKey}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {(series[0]?.points ?? []).map((p, i) => (
+                <tr key={i}>
+                  <th scope="row">{formatTime(p.end)}</th>
+                  {series.map((s) => (
+                    <td className="num" key={s.variantKey}>
+                      {formatValue(info, s.points[i]?.value)}{" "}
+                      <span className="muted">(n = {formatCount(s.points[i]?.sampleSize)})</span>
+                    </td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </details>
+      </figure>
+    );
+  },
+);

@@ -1,0 +1,151 @@
+import { describe, expect, it } from "vitest";
+import { render, screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
+import { TransportProvider } from "@connectrpc/connect-query";
+import { create } from "@bufbuild/protobuf";
+import { MemoryRouter, Route, Routes, useLocation } from "react-router";
+import { SessionProvider } from "../api/session.js";
+import { Role, UserSchema } from "../../../../gen/lotty/access/v1/access_pb.js";
+import {
+  ExperimentSchema,
+  ExperimentService,
+  ExperimentStatus,
+} from "../../../../gen/lotty/experiments/v1/experiments_pb.js";
+import { ReportService } from "../../../../gen/lotty/reports/v1/reports_pb.js";
+import { GuardrailService } from "../../../../gen/lotty/guardrails/v1/guardrails_pb.js";
+import { CatalogService, MetricKind } from "../../../../gen/lotty/catalog/v1/catalog_pb.js";
+import ResultsPage from "./ResultsPage.js";
+import { fixtureReport } from "../components/results/fixture.js";
+
+const ID = "11111111-1111-1111-1111-111111111111";
+
+function Where() {
+  const location = useLocation();
+  return <output data-testid="where">{location.search}</output>;
+}
+
+function setup(opts: { search?: string; failReport?: boolean; roles?: Role[] } = {}) {
+  const watched: { from?: string }[] = [];
+  const transport = createRouterTransport(({ service }) => {
+    service(ExperimentService, {
+      getExperiment: () => ({
+        experiment: create(ExperimentSchema, {
+          id: ID,
+          name: "Green button",
+          flagKey: "button_colour",
+          status: ExperimentStatus.RUNNING,
+          primaryMetricKey: "conversion_rate",
+        }),
+      }),
+    });
+    service(ReportService, {
+      async *watchExperimentReport(req, ctx) {
+        watched.push({ from: req.from?.seconds.toString() });
+        if (opts.failReport === true) throw new ConnectError("no such experiment", Code.NotFound);
+        yield { report: fixtureReport() };
+        // Stay open like the server does until the page cancels.
+        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+      },
+      getExperimentReport: () => {
+        if (opts.failReport === true) throw new ConnectError("no such experiment", Code.NotFound);
+        return { report: fixtureReport() };
+      },
+    });
+    service(GuardrailService, { listGuardrailTriggers: () => ({ triggers: [] }) });
+    service(CatalogService, {
+      listMetrics: () => ({
+        metrics: [
+          { key: "conversion_rate", name: "Conversion rate", kind: MetricKind.CONVERSION_RATE },
+          { key: "error_rate", name: "Error rate", kind: MetricKind.RATIO },
+        ],
+      }),
+    });
+  });
+  const user = create(UserSchema, {
+    id: "u1",
+    displayName: "Ann",
+    roles: opts.roles ?? [Role.VIEWER],
+  });
+  render(
+    <SessionProvider initial={{ user, apiKeyId: "k1" }}>
+      <TransportProvider transport={transport}>
+        <MemoryRouter initialEntries={[`/experiments/${ID}/results${opts.search ?? ""}`]}>
+          <Routes>
+            <Route
+              path="/experiments/:id/results"
+              element={
+                <>
+                  <ResultsPage />
+                  <Where />
+                </>
+              }
+            />
+          </Routes>
+        </MemoryRouter>
+      </TransportProvider>
+    </SessionProvider>,
+  );
+  return { watched };
+}
+
+describe("ResultsPage", () => {
+  it("shows the experiment, results, chart, health and triggers", async () => {
+    setup();
+    expect(await screen.findByRole("heading", { level: 1, name: "Green button" })).toBeTruthy();
+    const table = await screen.findByTestId("results-table");
+    expect(table.querySelector("caption")?.textContent).toContain("Conversion rate");
+    expect(screen.getByTestId("interval-chart")).toBeTruthy();
+    expect(screen.getByRole("heading", { name: "Data health" })).toBeTruthy();
+    expect(screen.getByRole("heading", { name: "Guardrail triggers" })).toBeTruthy();
+    expect(screen.getByRole("link", { name: /Experiment details/ }).getAttribute("href")).toBe(
+      `/experiments/${ID}`,
+    );
+    expect(screen.getByText(/Live · last update/)).toBeTruthy();
+    for (const name of [
+      "Download CSV",
+      "Download JSON",
+      "Download chart (SVG)",
+      "Download chart (PNG)",
+      "Copy link",
+    ]) {
+      expect(screen.getByRole("button", { name })).toBeTruthy();
+    }
+  });
+
+  it("reopens the view from the URL and writes changes back", async () => {
+    setup({
+      search:
+        "?window=custom&from=2026-12-01T00:00Z&to=2026-12-02T00:00Z&metric=error_rate&segment=ios",
+    });
+    const table = await screen.findByTestId("results-table");
+    expect(table.querySelector("caption")?.textContent).toContain("Error rate");
+    expect((screen.getByLabelText("Window") as HTMLSelectElement).value).toBe("custom");
+    expect((screen.getByLabelText("From (UTC)") as HTMLInputElement).value).toBe(
+      "2026-12-01T00:00",
+    );
+    expect((screen.getByLabelText("Metric") as HTMLSelectElement).value).toBe("error_rate");
+    await userEvent.selectOptions(screen.getByLabelText("Window"), "7d");
+    await waitFor(() => {
+      const search = new URLSearchParams(screen.getByTestId("where").textContent ?? "");
+      expect(search.get("window")).toBe("7d");
+      expect(search.has("from")).toBe(false);
+      expect(search.get("metric")).toBe("error_rate");
+      expect(search.get("segment")).toBe("ios");
+    });
+  });
+
+  it("hides server exports from roles that may not export", async () => {
+    setup({ roles: [Role.SERVICE] });
+    await screen.findByTestId("results-table");
+    expect(screen.queryByRole("button", { name: "Download CSV" })).toBeNull();
+    expect(screen.getByRole("button", { name: "Copy link" })).toBeTruthy();
+  });
+
+  it("shows a server error instead of a blank page", async () => {
+    setup({ failReport: true });
+    const alert = await screen.findByText(/no such experiment/);
+    expect(alert.closest("[role=alert]")).toBeTruthy();
+    expect(screen.queryByTestId("results-table")).toBeNull();
+  });
+});
