@@ -8,7 +8,6 @@
 import type http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import pg from "pg";
 import type { MikroORM } from "@mikro-orm/postgresql";
@@ -19,6 +18,7 @@ import { Readiness } from "./platform/readiness.js";
 import { OnePortServer } from "./platform/http-server.js";
 import { applyCors, httpEndpoints } from "./platform/http-endpoints.js";
 import { createStaticSite, packageRoot } from "./platform/static-site.js";
+import { createRpcHandler } from "./platform/rpc-handler.js";
 import { createOfrep } from "./decision/ofrep.js";
 import { conformGrpcMessages, isGrpcRequest } from "./platform/grpc-message.js";
 import { errorInterceptor } from "./platform/errors.js";
@@ -193,7 +193,8 @@ export class App {
         return this.secretBox;
       },
     );
-    const rpc = connectNodeAdapter({
+    const rpc = createRpcHandler({
+      logger: this.logger,
       routes: lottyRoutes({
         db: this.db,
         authenticator,

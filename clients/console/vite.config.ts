@@ -42,5 +42,8 @@ export default defineConfig({
     environment: "jsdom",
     include: ["src/**/*.test.{ts,tsx}"],
     setupFiles: ["src/test-setup.ts"],
+    // Counted by .ci/run next to jest's results.
+    reporters: ["default", "json"],
+    outputFile: { json: path.resolve(here, "../../dist/test-results/vitest.json") },
   },
 });
