@@ -2,6 +2,19 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import reactHooks from "eslint-plugin-react-hooks";
 
+/** Another module's service.ts or entities.ts, imported from inside src/<module>/. */
+const MODULE_PRIVATE = {
+  regex: "^\\.\\./[^./][^/]*/(service|entities)(\\.js)?$",
+  message:
+    "service.ts and entities.ts are private to their module: import its lookup.ts/index.ts or its command functions (e.g. transitions.ts) instead.",
+};
+/** Anything outside src/platform/ except the generated code: domain modules, migrations/, the composition root. */
+const PLATFORM_GROUND_FLOOR = {
+  regex: "^\\.\\./(?!\\.\\./gen/)",
+  message:
+    "src/platform is the ground floor: it imports no domain module, no migrations and not the composition root (wire them in src/*.ts).",
+};
+
 export default tseslint.config(
   { ignores: ["node_modules/", "dist/", "gen/", "coverage/", ".lotty/"] },
   js.configs.recommended,
@@ -14,6 +27,21 @@ export default tseslint.config(
         { argsIgnorePattern: "^_", varsIgnorePattern: "^_" },
       ],
       "no-console": ["error", { allow: ["error"] }],
+    },
+  },
+  // Module boundaries (docs/architecture.md#modules): another module's
+  // service.ts (its RPC handler) and entities.ts (its tables) are private to
+  // it; other modules use its face (lookup.ts or index.ts, and command
+  // functions such as transitions.ts). src/platform is the ground floor and
+  // imports no domain module (nor migrations/ or the composition root).
+  {
+    files: ["src/*/**/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [MODULE_PRIVATE] }] },
+  },
+  {
+    files: ["src/platform/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [MODULE_PRIVATE, PLATFORM_GROUND_FLOOR] }],
     },
   },
   {

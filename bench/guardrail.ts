@@ -66,7 +66,7 @@ export async function guardrail(): Promise<Record<string, number>> {
         ...trialFlags.map((key) => ({ key, targetingRule: "", guardrails: [rule] })),
       ]);
       const guarded = trialFlags.map((flagKey, i) => ({ flagKey, id: experimentIds[i + 1]! }));
-      const serviceKey = await makeKey(Role.SERVICE, "ingest");
+      const serviceKey = await makeKey(Role.SERVICE);
       const transport = (key: string) =>
         createConnectTransport({
           baseUrl,

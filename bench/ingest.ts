@@ -65,7 +65,7 @@ async function seed(baseUrl: string, adminKey: string): Promise<string> {
   const { makeKey } = await seedRunningExperiments(baseUrl, adminKey, [
     { key: FLAG_KEY, targetingRule: "" },
   ]);
-  return makeKey(Role.SERVICE, "ingest");
+  return makeKey(Role.SERVICE);
 }
 
 async function storedSoFar(app: App): Promise<number> {

@@ -64,9 +64,9 @@ export async function memory(): Promise<Record<string, number>> {
     await seed(databaseUrl);
     await app.snapshots.reload(true);
     const snapshot = app.snapshots.current!;
-    if (snapshot.flags.size !== FLAG_COUNT || snapshot.running.length !== EXPERIMENT_COUNT) {
+    if (snapshot.flags.size !== FLAG_COUNT || snapshot.live.length !== EXPERIMENT_COUNT) {
       throw new Error(
-        `snapshot holds ${snapshot.flags.size} flags and ${snapshot.running.length} experiments`,
+        `snapshot holds ${snapshot.flags.size} flags and ${snapshot.live.length} experiments`,
       );
     }
     const loaded = usage();

@@ -1,19 +1,24 @@
-/** What the benchmarks share: a throw-away database and the NATS address. */
+/**
+ * What the benchmarks share: a throw-away database and the NATS address.
+ * Users, flags and experiments are made with the tests' builders
+ * (test/support/builders.ts), which bench therefore compiles with.
+ */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { AccessService, Role } from "../gen/lotty/access/v1/access_pb.js";
-import { FlagService, FlagType } from "../gen/lotty/flags/v1/flags_pb.js";
-import {
-  ExperimentService,
-  type GuardrailSchema,
-} from "../gen/lotty/experiments/v1/experiments_pb.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { Role } from "../gen/lotty/access/v1/access_pb.js";
+import { FlagType } from "../gen/lotty/flags/v1/flags_pb.js";
+import type { GuardrailSchema } from "../gen/lotty/experiments/v1/experiments_pb.js";
 import { App } from "../src/app.js";
 import { loadConfig } from "../src/platform/config.js";
 import { createLogger } from "../src/platform/logging.js";
+import {
+  layout,
+  makeTeam,
+  makeTypedFlag,
+  makeUser,
+  runExperiment,
+} from "../test/support/builders.js";
 
 export const BENCH_ADMIN_URL =
   process.env.BENCH_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -191,12 +196,13 @@ export async function loadAtFixedRate(options: {
 }
 
 /**
- * Through the public API: string flags `"off"` with a running 50/50
- * experiment each (control "off", treatment "on"; an owner and an approver
- * are created to review them), with the given targeting rules ("" =
- * everyone), primary metric `conversion_rate` and the given secondary
- * metric keys and guardrail rules (none when unset). Returns a function that creates further
- * API keys, and the experiment ids in the order of `flags`.
+ * Through the public API (the builders of test/support/builders.ts): string
+ * flags `"off"` with a running 50/50 experiment each (control "off",
+ * treatment "on"; an owner and an approver are created to review them),
+ * with the given targeting rules ("" = everyone), primary metric
+ * `conversion_rate` and the given secondary metric keys and guardrail rules
+ * (none when unset). Returns a function that creates further API keys, and
+ * the experiment ids in the order of `flags`.
  */
 export type GuardrailInit = MessageInitShape<typeof GuardrailSchema>;
 
@@ -209,62 +215,34 @@ export async function seedRunningExperiments(
     metricKeys?: readonly string[];
     guardrails?: readonly GuardrailInit[];
   }[],
-): Promise<{ makeKey: (role: Role, name: string) => Promise<string>; experimentIds: string[] }> {
-  const transport = (key: string) =>
-    createConnectTransport({
-      baseUrl,
-      httpVersion: "1.1",
-      interceptors: [
-        (next) => (req) => (req.header.set("authorization", `Bearer ${key}`), next(req)),
-      ],
-    });
-  const access = createClient(AccessService, transport(adminKey));
-  const makeKey = async (role: Role, name: string) => {
-    const { user } = await access.createUser({
-      email: `${name}@bench.example.com`,
-      displayName: name,
-      roles: [role],
-    });
-    return (await access.createApiKey({ userId: user!.id, name })).secret;
-  };
-  const owner = createClient(
-    ExperimentService,
-    transport(await makeKey(Role.EXPERIMENTER, "owner")),
-  );
-  const approver = createClient(
-    ExperimentService,
-    transport(await makeKey(Role.APPROVER, "approver")),
-  );
-  const flagService = createClient(FlagService, transport(adminKey));
-  const str = (value: string) => create(ValueSchema, { kind: { case: "stringValue", value } });
+): Promise<{ makeKey: (role: Role) => Promise<string>; experimentIds: string[] }> {
+  const server = { baseUrl, adminKey };
+  const makeKey = async (role: Role) => (await makeUser(server, role)).key;
+  const team = await makeTeam(server);
   const experimentIds: string[] = [];
   for (const { key, targetingRule, metricKeys, guardrails } of flags) {
-    await flagService.createFlag({
+    await makeTypedFlag(server, FlagType.STRING, "off", key, "");
+    const experiment = await runExperiment(
+      server,
+      team,
       key,
-      type: FlagType.STRING,
-      defaultValue: str("off"),
-      tags: [],
-    });
-    const { experiment } = await owner.createExperiment({
-      experiment: {
-        flagKey: key,
-        name: `bench ${key}`,
-        audiencePercent: 100,
-        variants: [
-          { key: "control", value: str("off"), weight: 50, control: true },
-          { key: "treatment", value: str("on"), weight: 50 },
+      layout(
+        [
+          { key: "control", value: "off", weight: 50, control: true },
+          { key: "treatment", value: "on", weight: 50 },
         ],
-        targetingRule,
-        primaryMetricKey: "conversion_rate",
-        metricKeys: [...(metricKeys ?? [])],
-        guardrails: [...(guardrails ?? [])],
-      },
-    });
-    const id = experiment!.id;
-    await owner.submitExperiment({ id, comment: "" });
-    await approver.approveExperiment({ id, comment: "" });
-    await owner.startExperiment({ id });
-    experimentIds.push(id);
+        100,
+        {
+          name: `bench ${key}`,
+          description: "",
+          targetingRule,
+          primaryMetricKey: "conversion_rate",
+          metricKeys: [...(metricKeys ?? [])],
+          guardrails: [...(guardrails ?? [])],
+        },
+      ),
+    );
+    experimentIds.push(experiment.id);
   }
   return { makeKey, experimentIds };
 }

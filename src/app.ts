@@ -26,11 +26,13 @@ import { metricsInterceptor, requestLogInterceptor } from "./platform/intercepto
 import { Authenticator, authInterceptor } from "./platform/auth.js";
 import { requestIdKey } from "./platform/request-context.js";
 import { DatabaseHandle } from "./platform/database-handle.js";
-import { migrate, openOrm } from "./platform/database.js";
+import { migrate } from "./platform/database.js";
+import { openOrm } from "./orm.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./platform/embedded-postgres.js";
 import { Bus, busNames, lottyStreams, type BusNames } from "./platform/bus.js";
 import { isListening, startLocalNats, type LocalNats } from "./platform/local-nats.js";
-import { ensureDecisionSecret } from "./platform/settings.js";
+import { retry } from "./platform/timing.js";
+import { ensureServerSecret } from "./platform/settings.js";
 import { ChangePublisher } from "./platform/changes.js";
 import { SnapshotStore } from "./decision/snapshot.js";
 import { DecisionLog } from "./decision/decision-log.js";
@@ -124,7 +126,8 @@ export class App {
   bus: Bus | undefined;
   /** A generated bootstrap admin key to show once (first start only). */
   generatedAdminKey: string | undefined;
-  decisionSecret: string | undefined;
+  /** Signs decision ids and seals channel secrets (LOTTY_DECISION_SECRET or the stored one). */
+  serverSecret: string | undefined;
 
   private readonly config: Config;
   private readonly dataDir: string;
@@ -363,29 +366,24 @@ export class App {
       this.embedded = await startEmbeddedPostgres(path.join(this.dataDir), this.logger);
       url = this.embedded.url;
     }
-    this.orm = await openOrm(url);
-    for (let attempt = 1; ; attempt++) {
-      if (this.shutdown.signal.aborted) return;
-      try {
-        const applied = await migrate(this.orm, url);
-        if (applied.length > 0) this.logger.info({ applied }, "migrations applied");
-        break;
-      } catch (error) {
-        if (attempt === 1 || attempt % 20 === 0) {
-          this.logger.warn(
-            { err: error, attempt },
-            "database not reachable or migration failed; retrying",
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    }
+    const orm = (this.orm = await openOrm(url));
+    const applied = await retry(() => migrate(orm, url), {
+      delayMs: 500,
+      signal: this.shutdown.signal,
+      warn: (error, attempt) =>
+        this.logger.warn(
+          { err: error, attempt },
+          "database not reachable or migration failed; retrying",
+        ),
+    });
+    if (applied === undefined) return;
+    if (applied.length > 0) this.logger.info({ applied }, "migrations applied");
     const em = this.orm.em.fork();
     const bootstrap = await ensureBootstrapAdmin(em, this.config.bootstrapAdminKey);
     this.generatedAdminKey = bootstrap.generatedKey;
-    this.decisionSecret = await ensureDecisionSecret(em, this.config.decisionSecret);
-    this.signer = createDecisionSigner(this.decisionSecret);
-    this.secretBox = createSecretBox(this.decisionSecret);
+    this.serverSecret = await ensureServerSecret(em, this.config.serverSecret);
+    this.signer = createDecisionSigner(this.serverSecret);
+    this.secretBox = createSecretBox(this.serverSecret);
     this.eventStore = new EventStore(url, { retentionDays: this.config.eventRetentionDays });
     this.reportPool = new pg.Pool({
       connectionString: url,
@@ -404,21 +402,26 @@ export class App {
     if (this.config.natsUrlDefaulted && !(await isListening("127.0.0.1", 4222))) {
       this.localNats = await startLocalNats(this.dataDir, this.logger);
     }
-    this.bus = await Bus.connect(this.config.natsUrls, this.logger, this.shutdown.signal);
-    for (let attempt = 1; ; attempt++) {
-      if (this.shutdown.signal.aborted) return;
-      try {
-        await this.bus.provision(lottyStreams(this.names));
+    const bus = (this.bus = await Bus.connect(
+      this.config.natsUrls,
+      this.logger,
+      this.shutdown.signal,
+    ));
+    const provisioned = await retry(
+      async () => {
+        await bus.provision(lottyStreams(this.names));
         // Only decide nodes keep a snapshot.
-        if (this.config.roles !== "workers") this.snapshots.listen(this.bus, this.names);
-        break;
-      } catch (error) {
-        if (attempt === 1 || attempt % 20 === 0) {
-          this.logger.warn({ err: error, attempt }, "JetStream provisioning failed; retrying");
-        }
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    }
+        if (this.config.roles !== "workers") this.snapshots.listen(bus, this.names);
+        return true;
+      },
+      {
+        delayMs: 500,
+        signal: this.shutdown.signal,
+        warn: (error, attempt) =>
+          this.logger.warn({ err: error, attempt }, "JetStream provisioning failed; retrying"),
+      },
+    );
+    if (provisioned === undefined) return;
     this.provisioned = true;
   }
 

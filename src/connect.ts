@@ -42,6 +42,7 @@ import { AccessServiceImpl } from "./access/service.js";
 import { CatalogServiceImpl } from "./catalog/service.js";
 import { FlagServiceImpl } from "./flags/service.js";
 import { ExperimentServiceImpl } from "./experiments/service.js";
+import { findActiveExperimentOnFlag } from "./experiments/lookup.js";
 import type { DecisionServiceImpl } from "./decision/service.js";
 import type { EventServiceImpl } from "./events/service.js";
 import type { ReportServiceImpl } from "./reports/service.js";
@@ -104,7 +105,10 @@ export function lottyRoutes(deps: RouteDeps) {
     if (deps.serveApi) {
       router.service(AccessService, new AccessServiceImpl(deps.db, deps.authenticator));
       router.service(CatalogService, new CatalogServiceImpl(deps.db, deps.changes));
-      router.service(FlagService, new FlagServiceImpl(deps.db, deps.changes));
+      router.service(
+        FlagService,
+        new FlagServiceImpl(deps.db, deps.changes, findActiveExperimentOnFlag),
+      );
       router.service(
         ExperimentService,
         new ExperimentServiceImpl(deps.db, deps.changes, (id) =>

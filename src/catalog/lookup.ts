@@ -1,10 +1,16 @@
 /**
- * Catalog look-ups for other modules (experiments, guardrails, reports):
- * they read through the caller's EntityManager, so they see, and take part
- * in, the caller's transaction.
+ * The catalog's face for other modules (experiments, events, guardrails,
+ * reports): look-ups that read through the caller's EntityManager, so they
+ * see, and take part in, the caller's transaction; the built-in exposure
+ * event type; and the metric entity and types, for read models that load
+ * metrics (reports' plan).
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { Metric } from "./entities.js";
+
+export { Metric };
+export type { MetricKindName } from "./entities.js";
+export { EXPOSURE_EVENT_TYPE } from "./validation.js";
 
 /**
  * The keys among `keys` that an experiment may not reference: no such

@@ -40,7 +40,7 @@ import { recordAudit } from "../platform/audit.js";
 import { requirePrincipal } from "../platform/auth.js";
 import { EventType, Metric } from "./entities.js";
 import {
-  EXPOSURE_EVENT_TYPE_KEY,
+  EXPOSURE_EVENT_TYPE,
   FieldViolations,
   RATIO_OPERAND_KINDS,
   checkEventType,
@@ -53,14 +53,12 @@ import {
   type MetricDraft,
 } from "./validation.js";
 
-export { findUnusableMetricKeys } from "./lookup.js";
-
 type EventTypeMessage = MessageInitShape<typeof EventTypeMessageSchema>;
 type MetricMessage = MessageInitShape<typeof MetricMessageSchema>;
 
 /** True for the built-in `exposure` type, which cannot be changed or archived. */
 export function isBuiltinEventType(eventType: EventType): boolean {
-  return eventType.builtin && eventType.key === EXPOSURE_EVENT_TYPE_KEY;
+  return eventType.builtin && eventType.key === EXPOSURE_EVENT_TYPE;
 }
 
 function isArchived(row: { archivedAt?: Date | null }): boolean {

@@ -22,8 +22,11 @@ export const MAX_NAME_LENGTH = 200;
 export const MAX_DESCRIPTION_LENGTH = 2000;
 export const MAX_PROPERTIES = 50;
 
-/** The built-in event type: it cannot be changed or archived. */
-export const EXPOSURE_EVENT_TYPE_KEY = "exposure";
+/**
+ * The built-in event type: it cannot be changed or archived. The one
+ * definition of it; other modules read it through catalog/lookup.ts.
+ */
+export const EXPOSURE_EVENT_TYPE = "exposure";
 
 const PROPERTY_TYPE_NAMES: ReadonlyMap<PropertyType, PropertyTypeName> = new Map([
   [PropertyType.STRING, "string"],

@@ -47,6 +47,7 @@ import {
   type LottyClient,
   type reportsV1,
 } from "../../clients/node/src/index.js";
+import { sleep } from "../platform/timing.js";
 
 const { Role } = accessV1;
 const { MetricKind, PropertyType } = catalogV1;
@@ -491,8 +492,6 @@ function required<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new Error(`the server answered without ${what}`);
   return value;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` until it returns a value or `timeoutMs` passes (then undefined). */
 async function poll<T>(

@@ -7,7 +7,8 @@
  */
 import { readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { migrate, openOrm } from "../platform/database.js";
+import { migrate } from "../platform/database.js";
+import { openOrm } from "../orm.js";
 import { cliDatabase } from "./database.js";
 
 async function writeIndex(dir: string): Promise<void> {

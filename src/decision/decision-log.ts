@@ -4,8 +4,9 @@
  * the buffer is bounded, and what does not fit is dropped and counted.
  */
 import type { Counter } from "prom-client";
-import type { Bus, BusNames } from "../platform/bus.js";
+import { busSubjects, type Bus, type BusNames } from "../platform/bus.js";
 import type { Logger } from "../platform/logging.js";
+import { throttledWarning } from "../platform/throttled-warning.js";
 
 export interface DecisionRecord {
   decisionId: string;
@@ -25,14 +26,15 @@ export class DecisionLog {
   private buffer: DecisionRecord[] = [];
   private flushing = false;
   private readonly timer: NodeJS.Timeout;
-  private lastWarning = 0;
+  private readonly warn: ReturnType<typeof throttledWarning>;
 
   constructor(
     private readonly bus: () => Bus | undefined,
     private readonly names: BusNames,
     private readonly dropped: Counter,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
+    this.warn = throttledWarning(logger);
     this.timer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS);
     this.timer.unref();
   }
@@ -41,14 +43,9 @@ export class DecisionLog {
   record(entry: DecisionRecord): void {
     if (this.buffer.length >= MAX_BUFFERED) {
       this.dropped.inc();
-      const now = Date.now();
-      if (now - this.lastWarning > 10_000) {
-        this.lastWarning = now;
-        this.logger.warn(
-          { buffered: this.buffer.length },
-          "decision log buffer full; dropping records",
-        );
-      }
+      this.warn(undefined, "decision log buffer full; dropping records", {
+        buffered: this.buffer.length,
+      });
       return;
     }
     this.buffer.push(entry);
@@ -68,20 +65,13 @@ export class DecisionLog {
       while (this.buffer.length > 0) {
         const batch = this.buffer.slice(0, BATCH_SIZE);
         const body = batch.map((r) => JSON.stringify(r)).join("\n");
-        await bus.js.publish(`${this.names.subjectPrefix}.decisions.batch`, body, {
+        await bus.js.publish(busSubjects(this.names).decisions, body, {
           timeout: 2_000,
         });
         this.buffer.splice(0, batch.length);
       }
     } catch (error) {
-      const now = Date.now();
-      if (now - this.lastWarning > 10_000) {
-        this.lastWarning = now;
-        this.logger.warn(
-          { err: error, buffered: this.buffer.length },
-          "could not publish the decision log",
-        );
-      }
+      this.warn(error, "could not publish the decision log", { buffered: this.buffer.length });
     } finally {
       this.flushing = false;
     }

@@ -24,7 +24,14 @@
  * its own bucket: participation decides only *whether* a subject is in an
  * experiment, never *which* variant.
  */
-import type { ParticipationPolicy, SnapshotExperiment, VariantRange } from "./types.js";
+import type {
+  CompletedExperiment,
+  ParticipationPolicy,
+  SnapshotExperiment,
+  VariantRange,
+} from "./types.js";
+
+export type { CompletedExperiment } from "./types.js";
 
 /** Bucket of a subject for a salt (bucketing.ts). */
 export type BucketOf = (salt: string, subjectId: string) => number;
@@ -33,22 +40,13 @@ export type BucketOf = (salt: string, subjectId: string) => number;
 export type AssignVariant = (bucket: number, ranges: VariantRange[]) => string | undefined;
 
 /**
- * A completed experiment, as far as the cooldown needs it: who it claimed
- * (salt, ranges, rule at completion) and when it ended.
- */
-export type CompletedExperiment = Pick<SnapshotExperiment, "id" | "salt" | "ranges" | "rule"> & {
-  /** When it was completed, epoch milliseconds. */
-  readonly completedAt: number;
-};
-
-/**
  * What resolution reads. A `Snapshot` fits as it is; `recentlyCompleted`
  * is needed only for a cooldown (see `cooldownHistoryStartMs`) and, when
  * absent, no subject is ever resting.
  */
 export interface ParticipationInput {
-  /** The experiments that compete for subjects; each is ranked whatever its status. */
-  readonly running: readonly SnapshotExperiment[];
+  /** The live (running or paused) experiments that compete for subjects; each is ranked whatever its status. */
+  readonly live: readonly SnapshotExperiment[];
   readonly policy: ParticipationPolicy;
   /** Completed experiments whose completion can start a cooldown; any order. */
   readonly recentlyCompleted?: readonly CompletedExperiment[];
@@ -150,17 +148,17 @@ export function needsGlobalResolution(
 
 /**
  * The earliest completion time (epoch ms, inclusive) of a completed
- * experiment that can still start a cooldown for one of `running`: pass
+ * experiment that can still start a cooldown for one of `live`: pass
  * every experiment completed at or after it as `recentlyCompleted`.
  * Undefined when the policy has no cooldown or nothing runs.
  */
 export function cooldownHistoryStartMs(
-  running: readonly Pick<SnapshotExperiment, "startedAt">[],
+  live: readonly Pick<SnapshotExperiment, "startedAt">[],
   policy: ParticipationPolicy,
 ): number | undefined {
-  if (policy.cooldownSeconds <= 0 || running.length === 0) return undefined;
+  if (policy.cooldownSeconds <= 0 || live.length === 0) return undefined;
   let earliestStart = Infinity;
-  for (const experiment of running) earliestStart = Math.min(earliestStart, experiment.startedAt);
+  for (const experiment of live) earliestStart = Math.min(earliestStart, experiment.startedAt);
   return earliestStart - policy.cooldownSeconds * 1000;
 }
 
@@ -176,8 +174,8 @@ interface Claim {
 
 /**
  * Decides, for one subject, the outcome of every experiment in
- * `input.running`, keyed by experiment id. Deterministic for (input,
- * subjectId, attributes) and independent of the order of `input.running`
+ * `input.live`, keyed by experiment id. Deterministic for (input,
+ * subjectId, attributes) and independent of the order of `input.live`
  * and `input.recentlyCompleted`.
  *
  * `bucketOf` and `assignVariant` are the bucketing functions (passed in so
@@ -199,12 +197,12 @@ export function resolveParticipation(
   assignVariant: AssignVariant,
   _nowMs: number,
 ): Map<string, ParticipationOutcome> {
-  const { running, policy } = input;
+  const { live, policy } = input;
   const outcomes = new Map<string, ParticipationOutcome>();
   const claims: Claim[] = [];
   let anyDomain = false;
 
-  for (const experiment of running) {
+  for (const experiment of live) {
     const variantKey = claimedVariant(experiment, subjectId, attributes, bucketOf, assignVariant);
     if (variantKey === NOT_TARGETED) outcomes.set(experiment.id, TARGETING_MISMATCH);
     else if (variantKey === undefined) outcomes.set(experiment.id, OUTSIDE_AUDIENCE);

@@ -10,8 +10,8 @@
 import type { EntityManager } from "@mikro-orm/core";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Subscription } from "@nats-io/transport-node";
-import type { FlagValueType } from "../flags/entities.js";
-import type { ExperimentConfig } from "../experiments/entities.js";
+import type { FlagValueType } from "../flags/lookup.js";
+import type { ExperimentConfig } from "../experiments/lookup.js";
 import { parseRule } from "../targeting/index.js";
 import type { Bus, BusNames } from "../platform/bus.js";
 import type { Logger } from "../platform/logging.js";
@@ -134,7 +134,7 @@ export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<
     });
   }
   const experimentByFlag = new Map<string, SnapshotExperiment>();
-  const running: SnapshotExperiment[] = [];
+  const live: SnapshotExperiment[] = [];
   for (const row of experimentRows) {
     const config: ExperimentConfig = row.config;
     const ranges = storedRanges(row, logger);
@@ -159,11 +159,11 @@ export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<
     if (flags.has(experiment.flagKey)) experimentByFlag.set(experiment.flagKey, experiment);
     // Paused experiments keep their place in the ranking, so pausing one
     // does not hand its subjects to rivals (and take them back on resume).
-    running.push(experiment);
+    live.push(experiment);
   }
   // The cooldown needs the experiments completed recently enough to matter.
   const recentlyCompleted: CompletedExperiment[] = [];
-  const since = cooldownHistoryStartMs(running, policy);
+  const since = cooldownHistoryStartMs(live, policy);
   if (since !== undefined) {
     const completed = await select<ExperimentRow>(
       `select ${EXPERIMENT_COLUMNS} from experiments
@@ -188,7 +188,7 @@ export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<
     flags,
     sortedFlagKeys: [...flags.keys()].sort(),
     experimentByFlag,
-    running,
+    live,
     policy,
     recentlyCompleted,
     eventTypes,

@@ -3,8 +3,7 @@
  * database by snapshot.ts, swapped atomically on configuration changes.
  */
 import type { CompiledRule } from "../targeting/index.js";
-import type { FlagValueType } from "../flags/entities.js";
-import type { CompletedExperiment } from "./eligibility.js";
+import type { FlagValueType } from "../flags/lookup.js";
 
 export interface SnapshotFlag {
   key: string;
@@ -46,10 +45,19 @@ export interface SnapshotExperiment {
   startedAt: number;
 }
 
+/**
+ * A completed experiment, as far as the cooldown needs it: who it claimed
+ * (salt, ranges, rule at completion) and when it ended.
+ */
+export type CompletedExperiment = Pick<SnapshotExperiment, "id" | "salt" | "ranges" | "rule"> & {
+  /** When it was completed, epoch milliseconds. */
+  readonly completedAt: number;
+};
+
 export interface ParticipationPolicy {
   /** At most this many experiments per subject at once; 0 = unlimited. */
   maxConcurrentExperiments: number;
-  /** Cooldown in seconds (see participation.ts); 0 = none. */
+  /** Cooldown in seconds (see eligibility.ts and docs/participation.md); 0 = none. */
   cooldownSeconds: number;
 }
 
@@ -75,11 +83,12 @@ export interface Snapshot {
   /** The running or paused experiment of each flag that has one. */
   experimentByFlag: ReadonlyMap<string, SnapshotExperiment>;
   /**
-   * Running and paused experiments, ranked together for participation and
-   * conflict resolution (a paused one serves the default but keeps its
-   * subjects, so pausing does not reshuffle them).
+   * Live experiments: running and paused ones (started, not completed),
+   * ranked together for participation and conflict resolution (a paused one
+   * serves the default but keeps its subjects, so pausing does not
+   * reshuffle them).
    */
-  running: readonly SnapshotExperiment[];
+  live: readonly SnapshotExperiment[];
   policy: ParticipationPolicy;
   /** Experiments completed recently enough to start a cooldown (empty without one). */
   recentlyCompleted: readonly CompletedExperiment[];

@@ -15,15 +15,24 @@
  *   longer blocks the stream.
  */
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
-import type { Bus, BusNames } from "../platform/bus.js";
+import type { JsMsg } from "@nats-io/jetstream";
+import {
+  busSubjects,
+  durableConsumer,
+  DURABLE_CONSUMERS,
+  type Bus,
+  type BusNames,
+} from "../platform/bus.js";
+import { DurableConsumer } from "../platform/durable-consumer.js";
 import { isUnavailableError } from "../platform/errors.js";
 import type { Logger } from "../platform/logging.js";
+import { throttledWarning } from "../platform/throttled-warning.js";
+import { sleep } from "../platform/timing.js";
 import { decodeMessage, type EventMessage } from "./message.js";
 import type { EventMetrics } from "./metrics.js";
 import type { EventStore } from "./store.js";
 
-export const EVENT_STORE_CONSUMER = "event-store";
+export const EVENT_STORE_CONSUMER = DURABLE_CONSUMERS.eventStore.durable;
 /** Messages applied per transaction. */
 export const BATCH_MESSAGES = 20;
 /** Transactions a consumer keeps in flight. */
@@ -41,14 +50,10 @@ interface Decoded {
 }
 
 export class EventConsumer {
-  private stopped = false;
-  private loop: Promise<void> | undefined;
-  private messages: ConsumerMessages | undefined;
-  private readonly queue: JsMsg[] = [];
-  private wake: (() => void) | undefined;
+  private readonly consumer: DurableConsumer;
   private housekeeping: NodeJS.Timeout | undefined;
   private lastRetention = 0;
-  private lastWarning = 0;
+  private readonly warn: ReturnType<typeof throttledWarning>;
 
   constructor(
     private readonly bus: Bus,
@@ -58,68 +63,29 @@ export class EventConsumer {
     private readonly logger: Logger,
     /** Told the experiments whose events a committed transaction stored or counted. */
     private readonly onApplied?: (experimentIds: Set<string>) => void,
-  ) {}
+  ) {
+    this.warn = throttledWarning(logger);
+    // Up to CONCURRENT_BATCHES transactions in flight: while one waits
+    // for PostgreSQL (statements, the commit's fsync) another runs.
+    const events = durableConsumer(names, "eventStore");
+    this.consumer = new DurableConsumer(bus, events, (batch) => this.process(batch), {
+      maxMessages: 100,
+      batchSize: BATCH_MESSAGES,
+      concurrency: CONCURRENT_BATCHES,
+      onFailure: (error) => this.warn(error, "event store consumer failed; restarting"),
+    });
+  }
 
   start(): void {
-    this.loop = this.run();
+    this.consumer.start();
     this.housekeeping = setInterval(() => void this.houseKeep(), HOUSEKEEPING_MS);
     this.housekeeping.unref();
   }
 
   /** Stops pulling, finishes the batch in hand and leaves the rest to redelivery. */
   async stop(): Promise<void> {
-    this.stopped = true;
     clearInterval(this.housekeeping);
-    await this.messages?.close().catch(() => {});
-    this.wake?.();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopped) {
-      try {
-        const consumer = await this.bus.js.consumers.get(
-          `${this.names.streamPrefix}_EVENTS`,
-          EVENT_STORE_CONSUMER,
-        );
-        this.messages = await consumer.consume({
-          max_messages: 100,
-          callback: (msg) => {
-            this.queue.push(msg);
-            this.wake?.();
-          },
-        });
-        const closed = this.messages.closed();
-        let ended = false;
-        void closed.finally(() => {
-          ended = true;
-          this.wake?.();
-        });
-        // Up to CONCURRENT_BATCHES transactions in flight: while one waits
-        // for PostgreSQL (statements, the commit's fsync) another runs.
-        const inFlight = new Set<Promise<void>>();
-        while (!this.stopped && !ended) {
-          if (this.queue.length > 0 && inFlight.size < CONCURRENT_BATCHES) {
-            const done: Promise<void> = this.process(this.queue.splice(0, BATCH_MESSAGES)).finally(
-              () => {
-                inFlight.delete(done);
-                this.wake?.();
-              },
-            );
-            inFlight.add(done);
-            continue;
-          }
-          await new Promise<void>((resolve) => (this.wake = resolve));
-          this.wake = undefined;
-        }
-        await Promise.all(inFlight);
-        // Messages pulled but not processed are redelivered after ack_wait.
-        this.queue.splice(0);
-      } catch (error) {
-        this.warn(error, "event store consumer failed; restarting");
-        await sleep(1_000);
-      }
-    }
+    await this.consumer.stop();
   }
 
   private async process(batch: JsMsg[]): Promise<void> {
@@ -179,7 +145,7 @@ export class EventConsumer {
     h.set("Lotty-Dead-Letter-Reason", reason.slice(0, 500));
     h.set("Lotty-Original-Sequence", String(msg.seq));
     try {
-      await this.bus.js.publish(`${this.names.subjectPrefix}.deadletter.events`, msg.data, {
+      await this.bus.js.publish(busSubjects(this.names).deadLetterEvents, msg.data, {
         headers: h,
       });
       // A bare TERM: nats-server before 2.10 ignores a TERM with a reason
@@ -199,11 +165,7 @@ export class EventConsumer {
       const dropped = await this.store.dropExpiredPending();
       this.metrics.attributionDropped.inc(dropped);
       this.metrics.pendingAttribution.set(await this.store.pendingCount());
-      const info = await this.bus.jsm.consumers.info(
-        `${this.names.streamPrefix}_EVENTS`,
-        EVENT_STORE_CONSUMER,
-      );
-      this.metrics.consumerLag.set(info.num_pending);
+      this.metrics.consumerLag.set(await this.consumer.pending());
       if (now - this.lastRetention >= RETENTION_EVERY_MS) {
         this.lastRetention = now;
         const partitions = await this.store.applyRetention(now);
@@ -215,21 +177,10 @@ export class EventConsumer {
       this.warn(error, "event store housekeeping failed");
     }
   }
-
-  private warn(error: unknown, message: string): void {
-    const now = Date.now();
-    if (now - this.lastWarning < 10_000) return;
-    this.lastWarning = now;
-    this.logger.warn({ err: error }, message);
-  }
 }
 
 /** A deadlock or serialisation failure: the same batch succeeds when retried. */
 function isConflict(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
   return code === "40P01" || code === "40001";
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -11,8 +11,10 @@
  * its exposure arrives or its horizon (occurred_at + 7 days) passes.
  */
 import pg from "pg";
+import { withTransaction } from "../platform/transaction.js";
 import { mergeStats, type EventMessage, type IngestStat } from "./message.js";
-import { EVENT_LIMITS, EXPOSURE_EVENT_TYPE, type AcceptedEvent } from "./validation.js";
+import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
+import { EVENT_LIMITS, type AcceptedEvent } from "./validation.js";
 
 const DAY_MS = 86_400_000;
 
@@ -86,7 +88,7 @@ export class EventStore {
    */
   async apply(messages: readonly { id: string; message: EventMessage }[]): Promise<ApplyResult> {
     await this.ensurePartitions(messages.flatMap((m) => m.message.events.map((e) => e.occurredAt)));
-    const result = await this.transaction((client) => this.applyIn(client, messages));
+    const result = await withTransaction(this.pool, (client) => this.applyIn(client, messages));
     // A batch applied at the same moment by another consumer may have
     // stored the exposure of an event this batch left pending, or the other
     // way round; neither transaction saw the other's rows. Whichever
@@ -100,28 +102,13 @@ export class EventStore {
     // (Also on a redelivery that stored nothing new: the process may have
     // stopped between the two transactions.)
     if (linked.size > 0) {
-      result.counted += await this.transaction(async (client) => {
+      result.counted += await withTransaction(this.pool, async (client) => {
         const counted = await releasePending(client, [...linked], true);
         await addToRollups(client, counted, await reportedProperties(client));
         return counted.length;
       });
     }
     return result;
-  }
-
-  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query("begin");
-      const result = await work(client);
-      await client.query("commit");
-      return result;
-    } catch (error) {
-      await client.query("rollback").catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
   }
 
   private async applyIn(
@@ -258,7 +245,7 @@ export class EventStore {
    * experiment, and records them in ingest_stats as dropped.
    */
   async dropExpiredPending(): Promise<number> {
-    return this.transaction(async (client) => {
+    return withTransaction(this.pool, async (client) => {
       const { rows } = await client.query<{ experiment_id: string | null; events: string }>(
         `with dropped as (
            delete from pending_attributions where expires_at <= now() returning experiment_id
@@ -303,7 +290,7 @@ export class EventStore {
       if (day !== undefined && day + DAY_MS <= cutoff) {
         // The partition's ids go first (found through event_ids' key), so an
         // id is never left without its event or the other way round.
-        await this.transaction(async (client) => {
+        await withTransaction(this.pool, async (client) => {
           await client.query(
             `delete from event_ids i using "${name}" e where i.event_id = e.event_id`,
           );

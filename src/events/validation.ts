@@ -10,6 +10,7 @@ import type { DecisionSigner } from "../decision/decision-id.js";
 import { MAX_DECISION_ID_LENGTH } from "../decision/decision-id.js";
 import type { Snapshot, SnapshotEventType } from "../decision/types.js";
 import { CONTROL_CHARACTERS } from "../platform/validation.js";
+import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
 
 export const EVENT_LIMITS = {
   /** Events per IngestEvents call; more is INVALID_ARGUMENT for the whole call. */
@@ -60,8 +61,6 @@ export interface IncomingEvent {
   occurredAt: number | undefined;
   properties: JsonObject | undefined;
 }
-
-export const EXPOSURE_EVENT_TYPE = "exposure";
 
 const RFC3339 =
   /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;

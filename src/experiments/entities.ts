@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { defineEntity, p } from "@mikro-orm/core";
 import { timestampColumns } from "../platform/entity-columns.js";
-import { Flag } from "../flags/entities.js";
+import { Flag } from "../flags/lookup.js";
 
 export type ExperimentStatusName =
   "draft" | "in_review" | "approved" | "rejected" | "running" | "paused" | "completed" | "archived";

@@ -12,6 +12,7 @@
  *   policy names them (or, by default, any approver or admin).
  * - viewer: reads.
  */
+import { Code, ConnectError } from "@connectrpc/connect";
 import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import type { LifecycleAction } from "./lifecycle.js";
 
@@ -81,4 +82,15 @@ export function denialReason(
   return actor.userId === ownerId
     ? `your roles do not allow ${action}`
     : `only the owner or an admin may ${action.replace("_", " ")} this experiment`;
+}
+
+/** PERMISSION_DENIED with the reason unless the table allows `action` (denialReason). */
+export function denyUnless(
+  actor: Actor,
+  action: ExperimentAction,
+  ownerId: string,
+  policy: ReviewRights,
+): void {
+  const reason = denialReason(actor, action, ownerId, policy);
+  if (reason !== undefined) throw new ConnectError(reason, Code.PermissionDenied);
 }

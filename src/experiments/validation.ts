@@ -10,12 +10,15 @@ import {
   type Experiment as ExperimentMessage,
 } from "../../gen/lotty/experiments/v1/experiments_pb.js";
 import { FieldViolations } from "../platform/errors.js";
-import { checkText, CONTROL_CHARACTERS } from "../platform/validation.js";
-import { checkValueMatchesType, requireActiveFlag } from "../flags/service.js";
-import { checkFlagKey } from "../flags/validation.js";
+import { checkText, checkUuid, CONTROL_CHARACTERS } from "../platform/validation.js";
+import {
+  checkFlagKey,
+  checkValueMatchesType,
+  requireActiveFlag,
+  type Flag,
+} from "../flags/lookup.js";
 import { validateRule } from "../targeting/index.js";
-import { findUnusableMetricKeys } from "../catalog/service.js";
-import type { Flag } from "../flags/entities.js";
+import { findUnusableMetricKeys } from "../catalog/lookup.js";
 import type { ExperimentConfig, GuardrailConfig, VariantConfig } from "./entities.js";
 
 export const LIMITS = {
@@ -232,4 +235,24 @@ export async function validateExperiment(
       priority: input.priority,
     },
   };
+}
+
+/** INVALID_ARGUMENT naming `field` unless `id` is a UUID. */
+export function checkId(id: string, field = "id"): void {
+  const v = new FieldViolations();
+  checkUuid(v, field, id);
+  v.throwIfAny();
+}
+
+/** The trimmed comment; INVALID_ARGUMENT naming `field` when too long or with control characters. */
+export function checkComment(comment: string, field = "comment"): string {
+  const text = comment.trim();
+  const v = new FieldViolations();
+  if ([...text].length > LIMITS.justificationLength) {
+    v.add(field, `must be at most ${LIMITS.justificationLength} characters`);
+  } else if (CONTROL_CHARACTERS.test(text)) {
+    v.add(field, "must not contain control characters");
+  }
+  v.throwIfAny();
+  return text;
 }

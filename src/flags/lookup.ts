@@ -1,13 +1,20 @@
 /**
- * Finding flags by key, for FlagService and for the modules that refer to
- * flags (experiments): every failure names the request field that held the
- * key.
+ * The flags' face for other modules: finding flags by key, for FlagService
+ * and for the modules that refer to flags (experiments), where every failure
+ * names the request field that held the key; the check of a value against a
+ * flag's type; and the flag entity and its value type, for the experiments'
+ * relation to a flag and for decide's snapshot.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { LockMode, type EntityManager } from "@mikro-orm/core";
 import { notFound } from "../platform/errors.js";
 import { Flag } from "./entities.js";
 import { FieldViolations, checkFlagKey } from "./validation.js";
+
+export { Flag };
+export type { FlagValueType } from "./entities.js";
+export { checkValueMatchesType } from "./values.js";
+export { checkFlagKey };
 
 export interface FindFlagOptions {
   /**

@@ -19,7 +19,6 @@ import {
   type FlagType,
   type FlagSchema as FlagMessageSchema,
 } from "../../gen/lotty/flags/v1/flags_pb.js";
-import { findActiveExperimentOnFlag } from "../experiments/queries.js";
 import { Flag } from "./entities.js";
 import { archivedFlagError, findFlag } from "./lookup.js";
 import {
@@ -32,9 +31,6 @@ import {
   checkValueMatchesType,
 } from "./validation.js";
 import { flagTypeFromName, jsonToFlagValue } from "./values.js";
-
-export { requireActiveFlag } from "./lookup.js";
-export { checkValueMatchesType } from "./values.js";
 
 type FlagMessage = MessageInitShape<typeof FlagMessageSchema>;
 
@@ -69,10 +65,22 @@ async function reloadJsonNull(em: EntityManager, flag: Flag, written: JsonValue)
   if (written === null) await em.refresh(flag);
 }
 
+/**
+ * The running or paused experiment on a flag, if any: what ArchiveFlag
+ * refuses to archive under. The experiments module answers it
+ * (experiments/lookup.ts `findActiveExperimentOnFlag`); the composition root
+ * passes it in, so flags, which experiments build on, import no experiments.
+ */
+export type ActiveExperimentOnFlag = (
+  em: EntityManager,
+  flagKey: string,
+) => Promise<{ id: string; status: string } | null>;
+
 export class FlagServiceImpl implements ServiceImpl<typeof FlagService> {
   constructor(
     private readonly db: DatabaseHandle,
     private readonly changes: ChangePublisher,
+    private readonly activeExperimentOnFlag: ActiveExperimentOnFlag,
   ) {}
 
   async createFlag(
@@ -257,7 +265,7 @@ export class FlagServiceImpl implements ServiceImpl<typeof FlagService> {
       if (flag.archivedAt !== null && flag.archivedAt !== undefined) {
         return { flag, archived: false };
       }
-      const active = await findActiveExperimentOnFlag(tx, flag.key);
+      const active = await this.activeExperimentOnFlag(tx, flag.key);
       if (active !== null) {
         throw new ConnectError(
           `key: flag ${JSON.stringify(flag.key)} has a ${active.status} experiment (${active.id}); complete it before archiving the flag`,

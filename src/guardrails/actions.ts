@@ -14,8 +14,8 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { EntityManager } from "@mikro-orm/core";
-import type { GuardrailConfig } from "../experiments/entities.js";
-import { runTransition } from "../experiments/service.js";
+import type { GuardrailConfig } from "../experiments/lookup.js";
+import { runTransition } from "../experiments/transitions.js";
 import type { ChangePublisher } from "../platform/changes.js";
 import type { DatabaseHandle } from "../platform/database-handle.js";
 import { describeBreach, type Breach } from "./evaluate.js";

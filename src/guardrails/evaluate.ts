@@ -12,7 +12,7 @@
  * against what its treatments do. When several variants breach, the worst
  * one is reported (highest for increase_is_bad, lowest for decrease_is_bad).
  */
-import type { GuardrailConfig } from "../experiments/entities.js";
+import type { GuardrailConfig } from "../experiments/lookup.js";
 
 /** A metric's value and sample over the window, for one variant or ("") all. */
 export interface WindowFigure {

@@ -20,16 +20,18 @@
  *   sample: those subjects.
  */
 import type pg from "pg";
-import { EXPOSURE_EVENT_TYPE } from "../events/validation.js";
-import { ranksFor } from "../reports/builder.js";
+import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
 import {
+  eventFigures,
+  percentileFigures,
   quantityKey,
+  ranksFor,
+  type EventSums,
   type PlannedMetric,
   type ReportPlan,
+  type ReportWindow,
   type SubjectQuantity,
-} from "../reports/plan.js";
-import { eventFigures, percentileFigures, type EventSums } from "../reports/queries.js";
-import type { ReportWindow } from "../reports/window.js";
+} from "../reports/lookup.js";
 import type { WindowFigure, WindowFigures } from "./evaluate.js";
 
 const MINUTE_MS = 60_000;

@@ -18,21 +18,23 @@
  * experiments is reloaded by the sweep and on every experiment
  * configuration change.
  */
-import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import type { Subscription } from "@nats-io/transport-node";
 import type pg from "pg";
-import { Experiment, type GuardrailConfig } from "../experiments/entities.js";
-import { loadPlan, type PlannedMetric, type ReportPlan } from "../reports/plan.js";
-import type { Bus, BusNames } from "../platform/bus.js";
+import { Experiment, type GuardrailConfig } from "../experiments/lookup.js";
+import { loadPlan, type PlannedMetric, type ReportPlan } from "../reports/lookup.js";
+import { busSubjects, durableConsumer, type Bus, type BusNames } from "../platform/bus.js";
+import { DurableConsumer } from "../platform/durable-consumer.js";
 import type { ChangePublisher } from "../platform/changes.js";
 import type { DatabaseHandle } from "../platform/database-handle.js";
 import type { Logger } from "../platform/logging.js";
+import { throttledWarning } from "../platform/throttled-warning.js";
+import { sleep } from "../platform/timing.js";
 import { fireGuardrail, type FiredGuardrail } from "./actions.js";
 import { findBreach } from "./evaluate.js";
 import { trailingWindow, windowFigures } from "./figures.js";
 import type { GuardrailMetrics } from "./metrics.js";
 
-export const GUARDRAIL_CONSUMER = "guardrail-monitor";
 /** How often every guarded experiment is evaluated without a signal. */
 export const SWEEP_MS = 5_000;
 
@@ -44,7 +46,7 @@ export interface CountedSignal {
 }
 
 export function countedSubject(names: BusNames): string {
-  return `${names.subjectPrefix}.counted.events`;
+  return busSubjects(names).counted;
 }
 
 /** Publishes a CountedSignal without waiting (the stream captures it). */
@@ -82,21 +84,28 @@ export class GuardrailMonitor {
   private guarded = new Map<string, Guarded>();
   private readonly dirty = new Set<string>();
   private readonly unacked: { msg: JsMsg; at: number }[] = [];
-  private messages: ConsumerMessages | undefined;
+  private readonly consumer: DurableConsumer;
   private configSubscription: Subscription | undefined;
-  private consumeLoop: Promise<void> | undefined;
   private workLoop: Promise<void> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   private reloadWanted = true;
   private sweepWanted = true;
-  private lastWarning = 0;
+  private readonly warn: ReturnType<typeof throttledWarning>;
 
-  constructor(private readonly deps: GuardrailMonitorDeps) {}
+  constructor(private readonly deps: GuardrailMonitorDeps) {
+    this.warn = throttledWarning(deps.logger);
+    const signals = durableConsumer(deps.names, "guardrailMonitor");
+    this.consumer = new DurableConsumer(deps.bus, signals, (batch) => this.signalled(batch), {
+      maxMessages: 500,
+      batchSize: 500,
+      onFailure: (error) => this.warn(error, "guardrail signal consumer failed; restarting"),
+    });
+  }
 
   start(): void {
     const { bus, names } = this.deps;
-    this.configSubscription = bus.nc.subscribe(`${names.subjectPrefix}.config.experiment`, {
+    this.configSubscription = bus.nc.subscribe(busSubjects(names).config("experiment"), {
       callback: () => {
         this.reloadWanted = true;
         this.poke();
@@ -108,7 +117,7 @@ export class GuardrailMonitor {
       this.poke();
     }, SWEEP_MS);
     this.sweepTimer.unref();
-    this.consumeLoop = this.consume();
+    this.consumer.start();
     this.workLoop = this.work();
   }
 
@@ -116,9 +125,8 @@ export class GuardrailMonitor {
     this.stopped = true;
     clearInterval(this.sweepTimer);
     this.configSubscription?.unsubscribe();
-    await this.messages?.close().catch(() => {});
     this.poke();
-    await Promise.all([this.consumeLoop, this.workLoop]);
+    await Promise.all([this.consumer.stop(), this.workLoop]);
   }
 
   private poke(): void {
@@ -127,37 +135,20 @@ export class GuardrailMonitor {
     wake?.();
   }
 
-  private async consume(): Promise<void> {
-    const { bus, names } = this.deps;
-    while (!this.stopped) {
+  /** Marks the experiments a batch of counted signals names; acked after their evaluation. */
+  private signalled(batch: JsMsg[]): void {
+    for (const msg of batch) {
+      let signal: CountedSignal | undefined;
       try {
-        const consumer = await bus.js.consumers.get(
-          `${names.streamPrefix}_COUNTED`,
-          GUARDRAIL_CONSUMER,
-        );
-        this.messages = await consumer.consume({
-          max_messages: 500,
-          callback: (msg) => {
-            let signal: CountedSignal | undefined;
-            try {
-              signal = msg.json<CountedSignal>();
-            } catch {
-              msg.term();
-              return;
-            }
-            for (const id of signal.experimentIds ?? []) this.dirty.add(id);
-            this.unacked.push({ msg, at: Number(signal.at) || Date.now() });
-            this.poke();
-          },
-        });
-        // stop() may have run while the consumer was being set up.
-        if (this.stopped) await this.messages.close();
-        await this.messages.closed();
-      } catch (error) {
-        this.warn(error, "guardrail signal consumer failed; restarting");
+        signal = msg.json<CountedSignal>();
+      } catch {
+        msg.term();
+        continue;
       }
-      if (!this.stopped) await sleep(1_000);
+      for (const id of signal.experimentIds ?? []) this.dirty.add(id);
+      this.unacked.push({ msg, at: Number(signal.at) || Date.now() });
     }
+    this.poke();
   }
 
   private async work(): Promise<void> {
@@ -284,15 +275,4 @@ export class GuardrailMonitor {
     }
     return undefined;
   }
-
-  private warn(error: unknown, message: string): void {
-    const now = Date.now();
-    if (now - this.lastWarning < 10_000) return;
-    this.lastWarning = now;
-    this.deps.logger.warn({ err: error }, message);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -13,6 +13,7 @@
  */
 import type pg from "pg";
 import type { Logger } from "../platform/logging.js";
+import { throttledWarning } from "../platform/throttled-warning.js";
 import { CHANNEL_ADAPTERS, type ChannelKindName, type Notice } from "./channels.js";
 import type { NotificationMetrics } from "./metrics.js";
 import type { SecretBox } from "./secrets.js";
@@ -57,9 +58,11 @@ export class DeliveryDispatcher {
   private timer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   private wanted = true;
-  private lastWarning = 0;
+  private readonly warn: ReturnType<typeof throttledWarning>;
 
-  constructor(private readonly deps: DispatcherDeps) {}
+  constructor(private readonly deps: DispatcherDeps) {
+    this.warn = throttledWarning(deps.logger);
+  }
 
   start(): void {
     this.timer = setInterval(() => this.poke(), POLL_MS);
@@ -179,13 +182,6 @@ export class DeliveryDispatcher {
       [id, status, error, retryInMs, status === "sent"],
     );
     this.deps.metrics.deliveries.inc({ status });
-  }
-
-  private warn(error: unknown, message: string): void {
-    const now = Date.now();
-    if (now - this.lastWarning < 10_000) return;
-    this.lastWarning = now;
-    this.deps.logger.warn({ err: error }, message);
   }
 }
 

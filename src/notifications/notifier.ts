@@ -13,17 +13,18 @@
  * `guardrail.triggered` is neither limited nor counted against the limit.
  */
 import { randomUUID } from "node:crypto";
-import type { ConsumerMessages } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import type pg from "pg";
-import type { Bus, BusNames } from "../platform/bus.js";
+import { durableConsumer, type Bus, type BusNames } from "../platform/bus.js";
+import { DurableConsumer } from "../platform/durable-consumer.js";
 import type { LifecycleEvent } from "../platform/changes.js";
 import { isUnavailableError } from "../platform/errors.js";
 import type { Logger } from "../platform/logging.js";
+import { throttledWarning } from "../platform/throttled-warning.js";
+import { withTransaction } from "../platform/transaction.js";
 import type { Notice } from "./channels.js";
 import type { NotificationMetrics } from "./metrics.js";
 import { GUARDRAIL_TRIGGERED, renderSummary } from "./text.js";
-
-export const NOTIFIER_CONSUMER = "notifier";
 
 interface MatchingRule {
   id: string;
@@ -43,55 +44,42 @@ export interface NotifierDeps {
 }
 
 export class Notifier {
-  private stopped = false;
-  private messages: ConsumerMessages | undefined;
-  private loop: Promise<void> | undefined;
-  private lastWarning = 0;
+  private readonly consumer: DurableConsumer;
+  private readonly warn: ReturnType<typeof throttledWarning>;
 
-  constructor(private readonly deps: NotifierDeps) {}
+  constructor(private readonly deps: NotifierDeps) {
+    this.warn = throttledWarning(deps.logger);
+    const lifecycle = durableConsumer(deps.names, "notifier");
+    this.consumer = new DurableConsumer(deps.bus, lifecycle, ([msg]) => this.received(msg!), {
+      maxMessages: 100,
+      onFailure: (error) => this.warn(error, "notifier consumer failed; restarting"),
+    });
+  }
 
   start(): void {
-    this.loop = this.run();
+    this.consumer.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    await this.messages?.close().catch(() => {});
-    await this.loop;
+    await this.consumer.stop();
   }
 
-  private async run(): Promise<void> {
-    const { bus, names } = this.deps;
-    while (!this.stopped) {
-      try {
-        const consumer = await bus.js.consumers.get(
-          `${names.streamPrefix}_LIFECYCLE`,
-          NOTIFIER_CONSUMER,
-        );
-        this.messages = await consumer.consume({ max_messages: 100 });
-        // stop() may have run while the consumer was being set up.
-        if (this.stopped) await this.messages.close();
-        for await (const msg of this.messages) {
-          let event: LifecycleEvent;
-          try {
-            event = msg.json<LifecycleEvent>();
-          } catch {
-            this.deps.logger.error({ seq: msg.seq }, "undecodable lifecycle event dropped");
-            msg.term();
-            continue;
-          }
-          try {
-            if ((await this.handle(event)) > 0) this.deps.queued();
-            msg.ack();
-          } catch (error) {
-            this.warn(error, "could not record deliveries; the event will be retried");
-            msg.nak(isUnavailableError(error) ? 2_000 : 5_000);
-          }
-        }
-      } catch (error) {
-        this.warn(error, "notifier consumer failed; restarting");
-      }
-      if (!this.stopped) await new Promise((resolve) => setTimeout(resolve, 1_000));
+  /** Records the deliveries of one lifecycle event, then acks it. */
+  private async received(msg: JsMsg): Promise<void> {
+    let event: LifecycleEvent;
+    try {
+      event = msg.json<LifecycleEvent>();
+    } catch {
+      this.deps.logger.error({ seq: msg.seq }, "undecodable lifecycle event dropped");
+      msg.term();
+      return;
+    }
+    try {
+      if ((await this.handle(event)) > 0) this.deps.queued();
+      msg.ack();
+    } catch (error) {
+      this.warn(error, "could not record deliveries; the event will be retried");
+      msg.nak(isUnavailableError(error) ? 2_000 : 5_000);
     }
   }
 
@@ -139,9 +127,7 @@ export class Notifier {
     channelId: string,
     notice: Notice,
   ): Promise<"pending" | "rate_limited" | undefined> {
-    const client = await this.deps.pool.connect();
-    try {
-      await client.query("begin");
+    return withTransaction(this.deps.pool, async (client) => {
       await client.query("select 1 from notification_rules where id = $1 for update", [rule.id]);
       let status: "pending" | "rate_limited" = "pending";
       if (notice.trigger !== GUARDRAIL_TRIGGERED) {
@@ -174,20 +160,7 @@ export class Notifier {
           status === "pending",
         ],
       );
-      await client.query("commit");
       return inserted.rowCount === 0 ? undefined : status;
-    } catch (error) {
-      await client.query("rollback").catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
-  }
-
-  private warn(error: unknown, message: string): void {
-    const now = Date.now();
-    if (now - this.lastWarning < 10_000) return;
-    this.lastWarning = now;
-    this.deps.logger.warn({ err: error }, message);
+    });
   }
 }

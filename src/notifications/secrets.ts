@@ -1,7 +1,7 @@
 /**
  * Channel secrets at rest: a channel's url (Slack and Telegram urls carry
  * tokens) and its webhook signing secret are stored encrypted with
- * AES-256-GCM under a key derived (HKDF-SHA256) from the decision secret,
+ * AES-256-GCM under a key derived (HKDF-SHA256) from the server secret (LOTTY_DECISION_SECRET),
  * which every replica shares. List RPCs show only maskUrl()'s form.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";

@@ -14,9 +14,11 @@ import {
   type NotificationService,
   type Rule,
 } from "../../gen/lotty/notifications/v1/notifications_pb.js";
+import { insertAudit } from "../platform/audit.js";
 import { requirePrincipal } from "../platform/auth.js";
 import { FieldViolations, invalidArgument, notFound } from "../platform/errors.js";
 import { decodePageToken, encodePageToken, pageSize } from "../platform/paging.js";
+import { withTransaction } from "../platform/transaction.js";
 import { checkUuid, isUuid } from "../platform/validation.js";
 import type { ChannelKindName } from "./channels.js";
 import { maskUrl, type SecretBox } from "./secrets.js";
@@ -161,9 +163,13 @@ export class NotificationServiceImpl implements ServiceImpl<typeof NotificationS
     const principal = requirePrincipal(ctx);
     const channel = validateChannel(req.channel);
     const box = this.secrets();
-    const { rows } = await this.pool().query<ChannelRow>(
+    const row = await this.insertAudited<ChannelRow>(
+      "notification_channel",
+      principal.userId,
+      // The masked url only: never the url or the secret.
+      (created) => ({ name: created.name, kind: created.kind, url: created.url_display }),
       `insert into notification_channels (id, name, kind, url, url_display, chat_id, secret, created_at, created_by)
-       values ($1, $2, $3, $4, $5, $6, $7, now(), $8) returning *`,
+         values ($1, $2, $3, $4, $5, $6, $7, now(), $8) returning *`,
       [
         randomUUID(),
         channel.name,
@@ -175,7 +181,32 @@ export class NotificationServiceImpl implements ServiceImpl<typeof NotificationS
         principal.userId,
       ],
     );
-    return { channel: channelMessage(rows[0]!) };
+    return { channel: channelMessage(row) };
+  }
+
+  /**
+   * Runs one insert … returning * and writes its audit row
+   * (`<entityType>.created`, with `data` of the row) in the same transaction.
+   */
+  private insertAudited<Row extends { id: string }>(
+    entityType: string,
+    actorId: string,
+    data: (created: Row) => Record<string, unknown>,
+    sql: string,
+    params: unknown[],
+  ): Promise<Row> {
+    return withTransaction(this.pool(), async (client) => {
+      const { rows } = await client.query<Row>(sql, params);
+      const created = rows[0]!;
+      await insertAudit(client, {
+        actorId,
+        entityType,
+        entityId: created.id,
+        action: `${entityType}.created`,
+        data: data(created),
+      });
+      return created;
+    });
   }
 
   async listChannels(req: { pageSize: number; pageToken: string }) {
@@ -224,10 +255,21 @@ export class NotificationServiceImpl implements ServiceImpl<typeof NotificationS
       const found = await pool.query("select 1 from flags where key = $1", [rule.flagKey]);
       if (found.rowCount === 0) throw notFound("flag", rule.flagKey);
     }
-    const { rows } = await pool.query<RuleRow>(
+    const row = await this.insertAudited<RuleRow>(
+      "notification_rule",
+      principal.userId,
+      (created) => ({
+        name: created.name,
+        triggers: created.triggers,
+        experimentId: created.experiment_id,
+        flagKey: created.flag_key,
+        ownerId: created.owner_id,
+        channelIds: created.channel_ids,
+        rateLimitPerMinute: created.rate_limit_per_minute,
+      }),
       `insert into notification_rules (id, name, triggers, experiment_id, flag_key, owner_id,
-         channel_ids, rate_limit_per_minute, template, created_at, created_by)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp(), $10) returning *`,
+           channel_ids, rate_limit_per_minute, template, created_at, created_by)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp(), $10) returning *`,
       [
         randomUUID(),
         rule.name,
@@ -241,7 +283,7 @@ export class NotificationServiceImpl implements ServiceImpl<typeof NotificationS
         principal.userId,
       ],
     );
-    return { rule: ruleMessage(rows[0]!) };
+    return { rule: ruleMessage(row) };
   }
 
   async listRules(req: { pageSize: number; pageToken: string }) {

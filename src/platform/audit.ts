@@ -4,6 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { defineEntity, p, type EntityManager } from "@mikro-orm/core";
+import type pg from "pg";
 
 export const AuditEntrySchema = defineEntity({
   name: "AuditEntry",
@@ -56,4 +57,28 @@ export function recordAudit(em: EntityManager, record: AuditRecord): AuditEntry 
     comment: record.comment ?? null,
     data: record.data ?? null,
   });
+}
+
+/**
+ * Writes an audit row with a pg client, for changes made in SQL: call it
+ * inside the transaction of the change it records.
+ */
+export async function insertAudit(client: pg.ClientBase, record: AuditRecord): Promise<void> {
+  await client.query(
+    `insert into audit_log (id, at, actor_id, entity_type, entity_id, action, from_status,
+       to_status, version, comment, data)
+     values ($1, clock_timestamp(), $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [
+      randomUUID(),
+      record.actorId,
+      record.entityType,
+      record.entityId,
+      record.action,
+      record.fromStatus ?? null,
+      record.toStatus ?? null,
+      record.version ?? null,
+      record.comment ?? null,
+      record.data === undefined ? null : JSON.stringify(record.data),
+    ],
+  );
 }

@@ -11,16 +11,10 @@
  */
 import { hash, randomBytes } from "node:crypto";
 import { Code, ConnectError, type HandlerContext, type Interceptor } from "@connectrpc/connect";
-import { Role } from "../../gen/lotty/access/v1/access_pb.js";
-import { principalKey } from "./request-context.js";
+import { principalKey, type Principal } from "./request-context.js";
 import { allowedRoles, isPublicService } from "./access-policy.js";
 
-export interface Principal {
-  userId: string;
-  email: string;
-  apiKeyId: string;
-  roles: ReadonlySet<Role>;
-}
+export type { Principal } from "./request-context.js";
 
 export const API_KEY_PREFIX = "lotty_";
 export const KEY_CACHE_TTL_MS = 5_000;

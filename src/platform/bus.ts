@@ -28,6 +28,7 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 import type { Logger } from "./logging.js";
+import { retry } from "./timing.js";
 
 const NANOS_PER_SECOND = 1_000_000_000;
 const DAY_SECONDS = 86_400;
@@ -48,7 +49,50 @@ export function busNames(prefix = "LOTTY"): BusNames {
   return { streamPrefix: prefix.toUpperCase(), subjectPrefix: prefix.toLowerCase() };
 }
 
-/** The streams every Lotty deployment has. Consumers are added by their modules. */
+/**
+ * The names on the bus, in one table: the subjects Lotty publishes on and
+ * the durable consumers (stream and durable name) that read them.
+ */
+export function busSubjects(names: BusNames) {
+  const s = names.subjectPrefix;
+  return {
+    /** Ingested event batches (stream EVENTS). */
+    events: `${s}.events.batch`,
+    /** Decision log batches (stream DECISIONS). */
+    decisions: `${s}.decisions.batch`,
+    /** Experiments whose counts the event store just committed (stream COUNTED). */
+    counted: `${s}.counted.events`,
+    /** Event messages the event store could not apply (stream DEADLETTER). */
+    deadLetterEvents: `${s}.deadletter.events`,
+    /** Configuration changes of one kind (stream CONFIG). */
+    config: (kind: string) => `${s}.config.${kind}`,
+    /** Lifecycle notifications of one trigger (stream LIFECYCLE). */
+    lifecycle: (trigger: string) => `${s}.lifecycle.${trigger}`,
+  };
+}
+
+/** The durable consumers: the stream (by suffix) each one reads and its name. */
+export const DURABLE_CONSUMERS = {
+  /** The event store (src/events/consumer.ts). */
+  eventStore: { stream: "EVENTS", durable: "event-store" },
+  /** The guardrail monitor (src/guardrails/monitor.ts). */
+  guardrailMonitor: { stream: "COUNTED", durable: "guardrail-monitor" },
+  /** The notifier (src/notifications/notifier.ts). */
+  notifier: { stream: "LIFECYCLE", durable: "notifier" },
+} as const;
+
+export type DurableConsumerName = keyof typeof DURABLE_CONSUMERS;
+
+/** The stream name and durable name of one durable consumer. */
+export function durableConsumer(
+  names: BusNames,
+  consumer: DurableConsumerName,
+): { stream: string; durable: string } {
+  const { stream, durable } = DURABLE_CONSUMERS[consumer];
+  return { stream: `${names.streamPrefix}_${stream}`, durable };
+}
+
+/** The streams every Lotty deployment has, with their durable consumers. */
 export function lottyStreams(names: BusNames): StreamSpec[] {
   const { streamPrefix: S, subjectPrefix: s } = names;
   const stream = (
@@ -69,31 +113,29 @@ export function lottyStreams(names: BusNames): StreamSpec[] {
     consumers: [],
   });
   const events = stream("EVENTS", 7, { duplicate_window: 2 * 60 * NANOS_PER_SECOND });
-  // The event store (src/events/consumer.ts): never gives up on a message by
-  // itself (poison messages are moved to DEADLETTER by the consumer).
+  // The event store never gives up on a message by itself (poison messages
+  // are moved to DEADLETTER by the consumer).
   events.consumers.push({
-    durable_name: "event-store",
+    durable_name: DURABLE_CONSUMERS.eventStore.durable,
     ack_policy: AckPolicy.Explicit,
     max_deliver: -1,
     ack_wait: 30 * NANOS_PER_SECOND,
     max_ack_pending: 200,
   });
-  // The guardrail monitor (src/guardrails/monitor.ts): signals are acked
-  // after the evaluation that covered them.
+  // The guardrail monitor acks signals after the evaluation that covered them.
   const counted = stream("COUNTED", 1);
   counted.consumers.push({
-    durable_name: "guardrail-monitor",
+    durable_name: DURABLE_CONSUMERS.guardrailMonitor.durable,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.New,
     max_deliver: -1,
     ack_wait: 30 * NANOS_PER_SECOND,
     max_ack_pending: 10_000,
   });
-  // The notifier (src/notifications/notifier.ts): lifecycle events are acked
-  // once their deliveries are recorded.
+  // The notifier acks lifecycle events once their deliveries are recorded.
   const lifecycle = stream("LIFECYCLE", 30);
   lifecycle.consumers.push({
-    durable_name: "notifier",
+    durable_name: DURABLE_CONSUMERS.notifier.durable,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.New,
     max_deliver: -1,
@@ -127,9 +169,8 @@ export class Bus {
 
   /** Connects, retrying until a server answers or `signal` aborts. */
   static async connect(servers: string[], logger: Logger, signal?: AbortSignal): Promise<Bus> {
-    for (let attempt = 1; ; attempt++) {
-      if (signal?.aborted) throw new Error("NATS connect aborted");
-      try {
+    const bus = await retry(
+      async () => {
         const nc = await connect({
           servers,
           name: "lotty",
@@ -140,13 +181,16 @@ export class Bus {
         const jsm = await jetstreamManager(nc, { timeout: 5_000 });
         logger.info({ server: nc.getServer() }, "NATS connected");
         return new Bus(nc, jsm, logger);
-      } catch (error) {
-        if (attempt === 1 || attempt % 20 === 0) {
-          logger.warn({ err: error, servers, attempt }, "NATS not reachable yet; retrying");
-        }
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    }
+      },
+      {
+        delayMs: 500,
+        signal,
+        warn: (error, attempt) =>
+          logger.warn({ err: error, servers, attempt }, "NATS not reachable yet; retrying"),
+      },
+    );
+    if (bus === undefined) throw new Error("NATS connect aborted");
+    return bus;
   }
 
   private async watchStatus(): Promise<void> {

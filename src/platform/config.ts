@@ -21,7 +21,8 @@ export interface Config {
   /** True when NATS_URL was not set, so a local nats-server may be started. */
   natsUrlDefaulted: boolean;
   bootstrapAdminKey: string | undefined;
-  decisionSecret: string | undefined;
+  /** LOTTY_DECISION_SECRET: signs decision ids and seals notification channel secrets. */
+  serverSecret: string | undefined;
   roles: ProcessRole;
   logLevel: LogLevel;
   /** Origins allowed to call from browsers (Connect-Web); empty disables CORS. */
@@ -164,7 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
       natsUrls: (e.NATS_URL ?? DEFAULT_NATS_URL).split(",").map((s) => s.trim()),
       natsUrlDefaulted: e.NATS_URL === undefined,
       bootstrapAdminKey: e.LOTTY_BOOTSTRAP_ADMIN_KEY,
-      decisionSecret: e.LOTTY_DECISION_SECRET,
+      serverSecret: e.LOTTY_DECISION_SECRET,
       roles: e.LOTTY_ROLES ?? "all",
       logLevel: e.LOG_LEVEL ?? "info",
       corsOrigins: (e.LOTTY_CORS_ORIGINS ?? "")

@@ -9,6 +9,7 @@ import { accessSync, constants } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import type { Logger } from "./logging.js";
+import { sleep } from "./timing.js";
 
 export const HOW_TO_GET_NATS =
   "nats-server was not found on the PATH and nothing listens on 127.0.0.1:4222. " +
@@ -84,7 +85,7 @@ export async function startLocalNats(
           }),
       };
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   child.kill("SIGKILL");
   throw new Error(`local nats-server did not start on 127.0.0.1:${port}`);

@@ -1,7 +1,15 @@
 /** Values every handler can read from its HandlerContext. */
 import { createContextKey } from "@connectrpc/connect";
+import type { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import type { Logger } from "./logging.js";
-import type { Principal } from "./auth.js";
+
+/** The authenticated caller (auth.ts verifies the API key and sets it). */
+export interface Principal {
+  userId: string;
+  email: string;
+  apiKeyId: string;
+  roles: ReadonlySet<Role>;
+}
 
 /** The request id: the client's `x-request-id` when well-formed, else a new UUID. */
 export const requestIdKey = createContextKey<string>("", { description: "request id" });

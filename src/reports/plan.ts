@@ -4,9 +4,8 @@
  * before), each resolved to the rollup figures it needs.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { Metric, type MetricKindName } from "../catalog/entities.js";
-import { Experiment, type VariantConfig } from "../experiments/entities.js";
-import { EXPOSURE_EVENT_TYPE } from "../events/validation.js";
+import { EXPOSURE_EVENT_TYPE, Metric, type MetricKindName } from "../catalog/lookup.js";
+import { Experiment, type VariantConfig } from "../experiments/lookup.js";
 import { notFound } from "../platform/errors.js";
 
 /**

@@ -7,7 +7,7 @@
  * same stored events always give the same figures, bit for bit.
  */
 import type pg from "pg";
-import { EXPOSURE_EVENT_TYPE } from "../events/validation.js";
+import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
 import {
   isExposureCount,
   quantityKey,

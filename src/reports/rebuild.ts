@@ -8,7 +8,8 @@
  * and nothing it commits is counted twice or lost.
  */
 import type pg from "pg";
-import { EXPOSURE_EVENT_TYPE } from "../events/validation.js";
+import { withTransaction } from "../platform/transaction.js";
+import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
 
 export const ROLLUP_TABLES = [
   "event_counts",
@@ -32,9 +33,7 @@ const MINUTE = `date_trunc('minute', occurred_at at time zone 'UTC') at time zon
 const HOUR = `date_trunc('hour', e.occurred_at at time zone 'UTC') at time zone 'UTC'`;
 
 export async function rebuildRollups(pool: pg.Pool, experimentId: string): Promise<RebuildResult> {
-  const client = await pool.connect();
-  try {
-    await client.query("begin");
+  return withTransaction(pool, async (client) => {
     await client.query(`lock table ${ROLLUP_TABLES.join(", ")} in exclusive mode`);
     for (const table of ROLLUP_TABLES) {
       await client.query(`delete from ${table} where experiment_id = $1`, [experimentId]);
@@ -105,12 +104,6 @@ export async function rebuildRollups(pool: pg.Pool, experimentId: string): Promi
       const result = await client.query(statements[table], [experimentId]);
       rows[table] = result.rowCount ?? 0;
     }
-    await client.query("commit");
     return { experimentId, rows };
-  } catch (error) {
-    await client.query("rollback").catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }

@@ -15,10 +15,11 @@ import {
   type WatchExperimentReportResponse,
   WatchExperimentReportResponseSchema,
 } from "../../gen/lotty/reports/v1/reports_pb.js";
-import { Experiment } from "../experiments/entities.js";
+import { Experiment } from "../experiments/lookup.js";
 import { recordAudit } from "../platform/audit.js";
 import { requirePrincipal } from "../platform/auth.js";
 import { FieldViolations, notFound } from "../platform/errors.js";
+import { sleep } from "../platform/timing.js";
 import { checkUuid } from "../platform/validation.js";
 import { ReportBuilder } from "./builder.js";
 import { reportCsv, reportFilename, reportJson } from "./export.js";
@@ -55,19 +56,6 @@ async function dataFingerprint(pool: pg.Pool, experimentId: string): Promise<str
     [experimentId],
   );
   return rows[0]?.f ?? "";
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 export interface ReportServiceDeps {

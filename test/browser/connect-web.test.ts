@@ -15,9 +15,9 @@ import type { Browser } from "playwright-core";
 import { Code } from "@connectrpc/connect";
 import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { startTestApp, type TestApp } from "../support/app.js";
-import { makeUser } from "../experiments/support.js";
-import { decisionFor, runningExperiment } from "../events/support.js";
+import { decisionFor } from "../events/support.js";
 import { launchBrowser } from "../support/browser.js";
+import { makeUser, runningExperiment } from "../support/builders.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 

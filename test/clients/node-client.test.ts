@@ -21,15 +21,8 @@ import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { DecisionReason } from "../../gen/lotty/decision/v1/decision_pb.js";
 import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
 import { startTestApp, type TestApp } from "../support/app.js";
-import { makeUser } from "../experiments/support.js";
-import { makeTypedFlag } from "../decision/support.js";
-import {
-  countsOf,
-  decisionFor,
-  runningExperiment,
-  storedCount,
-  untilStored,
-} from "../events/support.js";
+import { countsOf, decisionFor, storedCount, untilStored } from "../events/support.js";
+import { makeUser, makeTypedFlag, runningExperiment } from "../support/builders.js";
 
 let t: TestApp;
 let serviceKey: string;

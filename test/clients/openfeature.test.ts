@@ -12,15 +12,15 @@ import { LottyProvider } from "../../clients/openfeature/src/index.js";
 import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
 import { startTestApp, waitFor, type TestApp } from "../support/app.js";
-import { makeUser } from "../experiments/support.js";
+import { decisionFor, storedEvent } from "../events/support.js";
 import {
+  makeUser,
   greyBlue,
   makeTeam,
   makeTypedFlag,
   runExperiment,
   untilInSnapshot,
-} from "../decision/support.js";
-import { decisionFor, storedEvent } from "../events/support.js";
+} from "../support/builders.js";
 
 let t: TestApp;
 let serviceKey: string;

@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { BrowserContext, Page } from "playwright-core";
 import type { Experiment } from "../../gen/lotty/experiments/v1/experiments_pb.js";
 import { waitFor } from "../support/app.js";
-import { experimentIn, makeFlag } from "../experiments/support.js";
 import {
   activeElement,
   ingest,
@@ -27,6 +26,7 @@ import {
   type ActiveElement,
   type ConsoleEnv,
 } from "./support.js";
+import { experimentIn, makeFlag } from "../support/builders.js";
 
 let env: ConsoleEnv;
 let context: BrowserContext;

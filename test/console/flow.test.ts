@@ -22,7 +22,6 @@ import {
 import { ExportFormat, ReportService, type Report } from "../../gen/lotty/reports/v1/reports_pb.js";
 import { client } from "../support/clients.js";
 import { waitFor } from "../support/app.js";
-import { makeFlag, str, type Actor } from "../experiments/support.js";
 import {
   driveToRunning,
   clipboardText,
@@ -47,6 +46,7 @@ import {
   type Ingested,
   untilCaption,
 } from "./support.js";
+import { makeFlag, str, type Actor } from "../support/builders.js";
 
 const NAME = "Checkout button colour";
 const SUBJECTS = 60;

@@ -10,7 +10,6 @@ import type { Page } from "playwright-core";
 import type { Experiment } from "../../gen/lotty/experiments/v1/experiments_pb.js";
 import { AccessService } from "../../gen/lotty/access/v1/access_pb.js";
 import { client } from "../support/clients.js";
-import { experimentIn } from "../experiments/support.js";
 import {
   LIFECYCLE_BUTTONS,
   newPage,
@@ -23,6 +22,7 @@ import {
   userOf,
   type ConsoleEnv,
 } from "./support.js";
+import { experimentIn } from "../support/builders.js";
 
 let env: ConsoleEnv;
 let users: Record<"admin" | "experimenter" | "approver" | "viewer", { key: string; name: string }>;

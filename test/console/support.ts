@@ -20,9 +20,8 @@ import { AccessService } from "../../gen/lotty/access/v1/access_pb.js";
 import { client } from "../support/clients.js";
 import { startTestApp, waitFor, type TestApp } from "../support/app.js";
 import { launchBrowser } from "../support/browser.js";
-import { act, makeUser, type Actor } from "../experiments/support.js";
 import { decisionFor, event, eventClient } from "../events/support.js";
-import { untilInSnapshot } from "../decision/support.js";
+import { act, makeUser, type Actor, untilInSnapshot } from "../support/builders.js";
 
 /*
  * Functions passed to page.evaluate / waitForFunction run in the page, where

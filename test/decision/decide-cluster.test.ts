@@ -14,17 +14,18 @@ import { VERSION_POLL_MS } from "../../src/decision/snapshot.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { TEST_PG_ADMIN_URL } from "../support/env.js";
 import { client } from "../support/clients.js";
-import { makeFlag, makeUser, type Actor, type Team } from "../experiments/support.js";
+import { DecisionReason, untilDecided, type LocalDecision } from "./support.js";
 import {
-  DecisionReason,
+  makeFlag,
+  makeUser,
+  type Actor,
+  type Team,
   greyBlue,
   layout,
   makeTeam,
   runExperiment,
-  untilDecided,
   untilInSnapshot,
-  type LocalDecision,
-} from "./support.js";
+} from "../support/builders.js";
 
 const SUBJECTS = 1_000;
 const TARGETING = 'country IN ["RU","KZ"] AND app_version >= "1.6.0"';
@@ -165,7 +166,7 @@ describe("Decide on several instances", () => {
         DecisionReason.FLAG_NOT_FOUND,
       ].sort(),
     );
-    expect(b!.app.decisionSecret).toBe(a.app.decisionSecret);
+    expect(b!.app.serverSecret).toBe(a.app.serverSecret);
   });
 
   it("shows a pause through instance A on instance B within a second", async () => {
@@ -197,7 +198,7 @@ describe("Decide on several instances", () => {
     await b!.stop();
     b = undefined;
     c = await replica();
-    expect(c.app.decisionSecret).toBe(a.app.decisionSecret);
+    expect(c.app.serverSecret).toBe(a.app.serverSecret);
     expect(await answersOf(c)).toEqual(recorded);
   });
 

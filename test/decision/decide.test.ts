@@ -18,14 +18,7 @@ import type { SnapshotExperiment } from "../../src/decision/types.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { TEST_NATS_URL } from "../support/env.js";
 import { client, type TransportKind } from "../support/clients.js";
-import {
-  errorOf,
-  experimentIn,
-  makeFlag,
-  makeUser,
-  type Actor,
-  type Team,
-} from "../experiments/support.js";
+import { errorOf } from "../experiments/support.js";
 import {
   CHI2_CRITICAL_P001,
   DecisionReason,
@@ -33,18 +26,25 @@ import {
   completeAll,
   decideLocal,
   forEachChunked,
+  metricValue,
+  plain,
+  untilDecided,
+  type LocalDecision,
+} from "./support.js";
+import {
+  experimentIn,
+  makeFlag,
+  makeUser,
+  type Actor,
+  type Team,
   greyBlue,
   layout,
   makeTeam,
   makeTypedFlag,
-  metricValue,
-  plain,
   runExperiment,
   uniqueKey,
-  untilDecided,
   untilInSnapshot,
-  type LocalDecision,
-} from "./support.js";
+} from "../support/builders.js";
 
 const TARGETING = 'country IN ["RU","KZ"] AND app_version >= "1.6.0"';
 const MATCHING = { country: "KZ", app_version: "1.10.2" };
@@ -613,7 +613,7 @@ describe("Decide", () => {
       flagKeys: [flagKey, plainFlag],
     });
     const [inExperiment, byDefault] = decisions as [Decision, Decision];
-    const signer = createDecisionSigner(t.app.decisionSecret!);
+    const signer = createDecisionSigner(t.app.serverSecret!);
     expect(signer.verify(inExperiment.decisionId)).toEqual({
       flagKey,
       subjectId: "signed-subject",

@@ -139,7 +139,7 @@ function resolve(
 ): Map<string, ParticipationOutcome> {
   return resolveParticipation(
     {
-      running,
+      live: running,
       policy: options.policy ?? UNLIMITED,
       ...(options.completed ? { recentlyCompleted: options.completed } : {}),
     },

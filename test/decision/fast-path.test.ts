@@ -17,15 +17,16 @@ import { createLogger } from "../../src/platform/logging.js";
 import { createMetrics } from "../../src/platform/metrics.js";
 import { RPC_LIMITS } from "../../src/app.js";
 import { startTestApp, type TestApp } from "../support/app.js";
-import { makeUser, type Actor } from "../experiments/support.js";
+import { metricValue } from "./support.js";
 import {
+  makeUser,
+  type Actor,
   greyBlue,
   makeTeam,
   makeTypedFlag,
-  metricValue,
   runExperiment,
   untilInSnapshot,
-} from "./support.js";
+} from "../support/builders.js";
 
 interface Answer {
   status: number;

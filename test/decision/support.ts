@@ -1,19 +1,18 @@
-/** Helpers for decide tests: typed flags, running experiments, polling the snapshot, statistics. */
-import { randomBytes } from "node:crypto";
-import { fromJson, toJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+/**
+ * Helpers for decide tests: in-process decisions, polling decide, clean-up,
+ * statistics. Flags, teams and running experiments are built with
+ * test/support/builders.ts.
+ */
+import { toJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
-import { Role } from "../../gen/lotty/access/v1/access_pb.js";
-import { FlagService, FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
 import {
   ExperimentService,
   ExperimentStatus,
   Outcome,
-  type Experiment,
 } from "../../gen/lotty/experiments/v1/experiments_pb.js";
 import { DecisionReason } from "../../gen/lotty/decision/v1/decision_pb.js";
 import { client } from "../support/clients.js";
 import type { TestApp } from "../support/app.js";
-import { experimentIn, makeUser, type ExperimentInit, type Team } from "../experiments/support.js";
 
 export { DecisionReason };
 
@@ -27,89 +26,9 @@ export interface LocalDecision {
   variantKey?: string;
 }
 
-export async function makeTeam(t: TestApp): Promise<Team> {
-  return {
-    owner: await makeUser(t, Role.EXPERIMENTER),
-    approver: await makeUser(t, Role.APPROVER),
-  };
-}
-
-export function jsonValue(json: JsonValue): Value {
-  return fromJson(ValueSchema, json);
-}
-
 /** A Value as plain JSON (undefined when unset). */
 export function plain(value: Value | undefined): JsonValue | undefined {
   return value === undefined ? undefined : toJson(ValueSchema, value);
-}
-
-export function uniqueKey(prefix = "flag"): string {
-  return `${prefix}_${randomBytes(4).toString("hex")}`;
-}
-
-/** Creates a flag of `type` with `defaultValue`; returns its key. */
-export async function makeTypedFlag(
-  t: TestApp,
-  type: FlagType,
-  defaultValue: JsonValue,
-  key = uniqueKey(FlagType[type].toLowerCase()),
-): Promise<string> {
-  await client(FlagService, t.baseUrl, t.adminKey).createFlag({
-    key,
-    type,
-    defaultValue: jsonValue(defaultValue),
-    description: "decide test flag",
-    tags: [],
-  });
-  return key;
-}
-
-export interface VariantSpec {
-  key: string;
-  value: JsonValue;
-  weight: number;
-  control?: boolean;
-}
-
-/** Experiment fields for `variants` at `audiencePercent`, targeting everyone unless a rule is given. */
-export function layout(
-  variants: VariantSpec[],
-  audiencePercent: number,
-  extra: ExperimentInit = {},
-): ExperimentInit {
-  return {
-    audiencePercent,
-    variants: variants.map((v) => ({
-      key: v.key,
-      value: jsonValue(v.value),
-      weight: v.weight,
-      control: v.control === true,
-    })),
-    targetingRule: "",
-    ...extra,
-  };
-}
-
-/** The common layout of these tests: control "grey" and "blue", 50/50, whole audience. */
-export function greyBlue(extra: ExperimentInit = {}): ExperimentInit {
-  return layout(
-    [
-      { key: "control", value: "grey", weight: 50, control: true },
-      { key: "blue", value: "blue", weight: 50 },
-    ],
-    100,
-    extra,
-  );
-}
-
-/** Creates, reviews and starts an experiment on `flagKey`; returns it once RUNNING. */
-export async function runExperiment(
-  t: TestApp,
-  team: Team,
-  flagKey: string,
-  overrides: ExperimentInit,
-): Promise<Experiment> {
-  return experimentIn(t, team, "running", { flagKey, overrides });
 }
 
 /** Completes (no effect) every running or paused experiment, so later tests start clean. */
@@ -165,30 +84,6 @@ export async function untilDecided(
           (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v),
         )}`,
       );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** Waits until the snapshot knows `flagKey` (and, if given, has `experimentId` running on it). */
-export async function untilInSnapshot(
-  t: TestApp,
-  flagKey: string,
-  experimentId?: string,
-): Promise<void> {
-  const started = performance.now();
-  for (;;) {
-    const snapshot = t.app.snapshots.current;
-    const experiment = snapshot?.experimentByFlag.get(flagKey);
-    if (
-      snapshot?.flags.has(flagKey) === true &&
-      (experimentId === undefined ||
-        (experiment?.id === experimentId && experiment.status === "running"))
-    ) {
-      return;
-    }
-    if (performance.now() - started > 5_000) {
-      throw new Error(`snapshot never showed ${flagKey} ${experimentId ?? ""}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

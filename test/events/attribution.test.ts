@@ -13,14 +13,8 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
 import { startTestApp, waitFor, type TestApp } from "../support/app.js";
 import { seededRandom } from "../support/random.js";
-import {
-  decisionFor,
-  event,
-  eventClient,
-  query,
-  runningExperiment,
-  untilStored,
-} from "./support.js";
+import { decisionFor, event, eventClient, query, untilStored } from "./support.js";
+import { runningExperiment } from "../support/builders.js";
 
 const SEED = 20261122;
 const SUBJECTS = 300;

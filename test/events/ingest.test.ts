@@ -19,7 +19,7 @@ import { createDecisionSigner } from "../../src/decision/decision-id.js";
 import { eventsSubject } from "../../src/events/message.js";
 import { startTestApp, waitFor, type TestApp } from "../support/app.js";
 import { client } from "../support/clients.js";
-import { errorOf, makeUser } from "../experiments/support.js";
+import { errorOf } from "../experiments/support.js";
 import { metricValue } from "../decision/support.js";
 import {
   countsOf,
@@ -33,13 +33,13 @@ import {
   pendingRow,
   plainDecision,
   query,
-  runningExperiment,
   storedCount,
   storedEvent,
   subjectCountsOf,
   untilEventTypeInSnapshot,
   untilStored,
 } from "./support.js";
+import { makeUser, runningExperiment } from "../support/builders.js";
 
 const DAY_MS = 86_400_000;
 const HORIZON_MS = 7 * DAY_MS;

@@ -28,21 +28,8 @@ import { startTestApp, waitFor, type TestApp } from "../support/app.js";
 import { client } from "../support/clients.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { TEST_NATS_URL } from "../support/env.js";
-import {
-  greyBlue,
-  makeTeam,
-  makeTypedFlag,
-  metricValue,
-  runExperiment,
-} from "../decision/support.js";
-import {
-  decisionFor,
-  event,
-  eventClient,
-  eventId,
-  runningExperiment,
-  untilStored,
-} from "./support.js";
+import { metricValue } from "../decision/support.js";
+import { decisionFor, event, eventClient, eventId, untilStored } from "./support.js";
 import {
   RETRYABLE_FAILURES,
   adminKey,
@@ -61,6 +48,13 @@ import {
   type NatsServer,
   type TcpProxy,
 } from "./reliability-support.js";
+import {
+  greyBlue,
+  makeTeam,
+  makeTypedFlag,
+  runExperiment,
+  runningExperiment,
+} from "../support/builders.js";
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

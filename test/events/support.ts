@@ -7,31 +7,13 @@ import { EventService, EventSchema, type Event } from "../../gen/lotty/events/v1
 import { client } from "../support/clients.js";
 import type { TestApp } from "../support/app.js";
 import { waitFor } from "../support/app.js";
-import { makeUser } from "../experiments/support.js";
-import {
-  greyBlue,
-  makeTeam,
-  makeTypedFlag,
-  runExperiment,
-  untilInSnapshot,
-} from "../decision/support.js";
 import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
+import { makeUser, makeTypedFlag, untilInSnapshot } from "../support/builders.js";
 
 /** A client of EventService with a ROLE_SERVICE key. */
 export async function eventClient(t: TestApp) {
   const service = await makeUser(t, Role.SERVICE);
   return client(EventService, t.baseUrl, service.key);
-}
-
-/** A flag with a running 50/50 experiment; returns its key and experiment id. */
-export async function runningExperiment(
-  t: TestApp,
-): Promise<{ flagKey: string; experimentId: string }> {
-  const team = await makeTeam(t);
-  const flagKey = await makeTypedFlag(t, FlagType.STRING, "grey");
-  const experiment = await runExperiment(t, team, flagKey, greyBlue());
-  await untilInSnapshot(t, flagKey, experiment.id);
-  return { flagKey, experimentId: experiment.id };
 }
 
 /** The decision Lotty gives `subjectId` for `flagKey` (in-process decide). */

@@ -47,7 +47,7 @@ function snapshotWith(types: [string, SnapshotEventType][] = []): Snapshot {
     flags: new Map(),
     sortedFlagKeys: [],
     experimentByFlag: new Map(),
-    running: [],
+    live: [],
     policy: { maxConcurrentExperiments: 0, cooldownSeconds: 0 },
     recentlyCompleted: [],
     eventTypes: new Map([

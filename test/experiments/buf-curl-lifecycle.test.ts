@@ -8,7 +8,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { startTestApp, type TestApp } from "../support/app.js";
-import { makeUser, type Actor } from "./support.js";
+import { makeUser, type Actor } from "../support/builders.js";
 
 const run = promisify(execFile);
 const BUF = path.resolve("node_modules", ".bin", "buf");

@@ -8,16 +8,15 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { ExperimentStatus, Outcome } from "../../gen/lotty/experiments/v1/experiments_pb.js";
 import { startTestApp, type TestApp } from "../support/app.js";
+import { errorOf, snapshot } from "./support.js";
 import {
   act,
-  errorOf,
   experimentIn,
   makeFlag,
   makeUser,
-  snapshot,
   validExperiment,
   type Team,
-} from "./support.js";
+} from "../support/builders.js";
 
 const ONE_ACTIVE = "the flag already has a running or paused experiment; complete it first";
 

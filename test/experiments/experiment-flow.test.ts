@@ -7,7 +7,7 @@ import {
   Outcome,
 } from "../../gen/lotty/experiments/v1/experiments_pb.js";
 import { startTestApp, type TestApp } from "../support/app.js";
-import { makeFlag, makeUser, validExperiment, type Actor } from "./support.js";
+import { makeFlag, makeUser, validExperiment, type Actor } from "../support/builders.js";
 
 describe("experiment lifecycle", () => {
   let t: TestApp;

@@ -19,19 +19,18 @@ import {
 } from "../../gen/lotty/experiments/v1/experiments_pb.js";
 import type { ExperimentStatusName } from "../../src/experiments/entities.js";
 import { startTestApp, type TestApp } from "../support/app.js";
+import { errorOf, snapshot } from "./support.js";
 import {
   act,
-  errorOf,
   experimentIn,
   makeFlag,
   makeUser,
-  snapshot,
   str,
   validExperiment,
   type Actor,
   type ExperimentInit,
   type Team,
-} from "./support.js";
+} from "../support/builders.js";
 
 /** One change per assignment-affecting field, each valid on its own. */
 const ASSIGNMENT_CHANGES: [string, ExperimentInit][] = [

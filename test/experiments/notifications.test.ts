@@ -13,7 +13,14 @@ import { startTestApp, waitFor, type TestApp } from "../support/app.js";
 import { client } from "../support/clients.js";
 import { TEST_NATS_URL } from "../support/env.js";
 import { AccessService } from "../../gen/lotty/access/v1/access_pb.js";
-import { act, makeFlag, makeUser, validExperiment, JUSTIFICATION, type Team } from "./support.js";
+import {
+  act,
+  makeFlag,
+  makeUser,
+  validExperiment,
+  JUSTIFICATION,
+  type Team,
+} from "../support/builders.js";
 
 interface Received<T> {
   subject: string;

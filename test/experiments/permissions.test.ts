@@ -27,19 +27,18 @@ import { denialReason, mayReview } from "../../src/experiments/permissions.js";
 import { allowedRoles } from "../../src/platform/access-policy.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { client } from "../support/clients.js";
+import { errorOf, snapshot } from "./support.js";
 import {
   STATUS_ENUM,
   act,
-  errorOf,
   experimentIn,
   makeFlag,
   makeUser,
-  snapshot,
   str,
   validExperiment,
   type Actor,
   type Team,
-} from "./support.js";
+} from "../support/builders.js";
 
 /** The callers of the experiment matrix. */
 const EXPERIMENT_CALLERS = [

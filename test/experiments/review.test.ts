@@ -16,16 +16,15 @@ import {
 import type { LifecycleAction } from "../../src/experiments/lifecycle.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { client } from "../support/clients.js";
+import { errorOf, snapshot } from "./support.js";
 import {
   act,
-  errorOf,
   experimentIn,
   makeFlag,
   makeUser,
-  snapshot,
   validExperiment,
   type Actor,
-} from "./support.js";
+} from "../support/builders.js";
 
 const REVIEWS: LifecycleAction[] = ["approve", "request_changes", "reject"];
 

@@ -11,18 +11,16 @@ import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { ExperimentStatus } from "../../gen/lotty/experiments/v1/experiments_pb.js";
 import { ACTIONS, STATUSES, TRANSITIONS, findTransition } from "../../src/experiments/lifecycle.js";
 import { startTestApp, type TestApp } from "../support/app.js";
+import { HISTORY_ACTION, errorOf, snapshot } from "./support.js";
 import {
-  HISTORY_ACTION,
   JUSTIFICATION,
   REVIEW_ACTIONS,
   STATUS_ENUM,
   act,
-  errorOf,
   experimentIn,
   makeUser,
-  snapshot,
   type Team,
-} from "./support.js";
+} from "../support/builders.js";
 
 const PAIRS = STATUSES.flatMap((status) => ACTIONS.map((action) => ({ status, action })));
 

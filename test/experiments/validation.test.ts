@@ -18,19 +18,18 @@ import {
 } from "../../gen/lotty/experiments/v1/experiments_pb.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { client } from "../support/clients.js";
+import { errorOf, snapshot } from "./support.js";
 import {
-  errorOf,
   experimentIn,
   makeFlag,
   makeUser,
   num,
-  snapshot,
   str,
   validExperiment,
   type Actor,
   type ExperimentInit,
   type Team,
-} from "./support.js";
+} from "../support/builders.js";
 
 const GUARDRAIL = {
   metricKey: "error_rate",

@@ -339,9 +339,6 @@ describe("guardrails", () => {
       guardrails.listGuardrailTriggers({ experimentId: "00000000-0000-4000-8000-000000000000" }),
     );
     expect(unknown.code).toBe(Code.NotFound);
-    const token = await errorOf(guardrails.listGuardrailTriggers({ pageToken: "garbage" }));
-    expect(token.code).toBe(Code.InvalidArgument);
-    expect(token.rawMessage).toContain("page_token");
 
     const all: string[] = [];
     let pageToken = "";

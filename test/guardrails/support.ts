@@ -11,15 +11,15 @@ import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
 import { client } from "../support/clients.js";
 import { waitFor, type TestApp } from "../support/app.js";
+import { event, eventClient, untilStored } from "../events/support.js";
+import { subjectsByVariant, untilNothingPending } from "../reports/support.js";
 import {
   greyBlue,
   makeTeam,
   makeTypedFlag,
   runExperiment,
   untilInSnapshot,
-} from "../decision/support.js";
-import { event, eventClient, untilStored } from "../events/support.js";
-import { subjectsByVariant, untilNothingPending } from "../reports/support.js";
+} from "../support/builders.js";
 
 export interface RuleSpec {
   metricKey: string;

@@ -18,7 +18,7 @@ import { EXPORT_AUDIT_ENTITY } from "../../src/reports/service.js";
 import { CSV_COLUMNS } from "../../src/reports/export.js";
 import { startTestApp, waitFor, type TestApp } from "../support/app.js";
 import { client, type TransportKind } from "../support/clients.js";
-import { errorOf, makeUser } from "../experiments/support.js";
+import { errorOf } from "../experiments/support.js";
 import { event, eventClient, query, untilStored } from "../events/support.js";
 import {
   REPORT_METRICS,
@@ -27,6 +27,7 @@ import {
   reportFor,
   subjectsByVariant,
 } from "./support.js";
+import { makeUser } from "../support/builders.js";
 
 describe("ReportService", () => {
   let t: TestApp;

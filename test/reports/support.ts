@@ -7,15 +7,15 @@ import { ReportService, type Report } from "../../gen/lotty/reports/v1/reports_p
 import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
 import { client } from "../support/clients.js";
 import type { TestApp } from "../support/app.js";
+import { decisionFor, query } from "../events/support.js";
+import { waitFor } from "../support/app.js";
 import {
   greyBlue,
   makeTeam,
   makeTypedFlag,
   runExperiment,
   untilInSnapshot,
-} from "../decision/support.js";
-import { decisionFor, query } from "../events/support.js";
-import { waitFor } from "../support/app.js";
+} from "../support/builders.js";
 
 /** The metrics of the report experiment, in report order. */
 export const REPORT_METRICS = [

@@ -7,9 +7,9 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "@jest/globals";
 import { create, equals, fromJsonString } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { EventErrorCode } from "../../../gen/lotty/events/v1/events_pb.js";
-import { ReportSchema, type Report } from "../../../gen/lotty/reports/v1/reports_pb.js";
-import { CSV_COLUMNS, reportCsv, reportFilename, reportJson } from "../../../src/reports/export.js";
+import { EventErrorCode } from "../../gen/lotty/events/v1/events_pb.js";
+import { ReportSchema, type Report } from "../../gen/lotty/reports/v1/reports_pb.js";
+import { CSV_COLUMNS, reportCsv, reportFilename, reportJson } from "../../src/reports/export.js";
 
 const FROM = Date.UTC(2026, 10, 22, 18, 30, 0); // 2026-11-22T18:30:00Z
 const TO = Date.UTC(2026, 10, 23, 0, 0, 0); // 2026-11-23T00:00:00Z

@@ -10,13 +10,13 @@ import {
   ChannelKind,
   ChannelSchema,
   RuleSchema,
-} from "../../../gen/lotty/notifications/v1/notifications_pb.js";
-import { CHANNEL_ADAPTERS, type Notice } from "../../../src/notifications/channels.js";
-import { isRetryableStatus, retryDelayMs } from "../../../src/notifications/dispatcher.js";
-import { createSecretBox, maskUrl } from "../../../src/notifications/secrets.js";
-import { defaultSummary, renderSummary } from "../../../src/notifications/text.js";
-import { validateChannel, validateRule } from "../../../src/notifications/validation.js";
-import type { LifecycleEvent } from "../../../src/platform/changes.js";
+} from "../../gen/lotty/notifications/v1/notifications_pb.js";
+import { CHANNEL_ADAPTERS, type Notice } from "../../src/notifications/channels.js";
+import { isRetryableStatus, retryDelayMs } from "../../src/notifications/dispatcher.js";
+import { createSecretBox, maskUrl } from "../../src/notifications/secrets.js";
+import { defaultSummary, renderSummary } from "../../src/notifications/text.js";
+import { validateChannel, validateRule } from "../../src/notifications/validation.js";
+import type { LifecycleEvent } from "../../src/platform/changes.js";
 
 const EXPERIMENT = "0b6f1c2a-1111-4222-8333-444455556666";
 const CHANNEL = "7c9e6679-7425-40de-944b-e07fc1f90ae7";

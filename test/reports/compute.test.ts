@@ -13,15 +13,15 @@ import normalCdfStdlib from "@stdlib/stats-base-dists-normal-cdf";
 import normalQuantileStdlib from "@stdlib/stats-base-dists-normal-quantile";
 import tCdfStdlib from "@stdlib/stats-base-dists-t-cdf";
 import tQuantileStdlib from "@stdlib/stats-base-dists-t-quantile";
-import { EventErrorCode } from "../../../gen/lotty/events/v1/events_pb.js";
+import { EventErrorCode } from "../../gen/lotty/events/v1/events_pb.js";
 import type {
   Comparison,
   MetricResult,
   Report,
   VariantReport,
-} from "../../../gen/lotty/reports/v1/reports_pb.js";
-import type { MetricKindName } from "../../../src/catalog/entities.js";
-import type { VariantConfig } from "../../../src/experiments/entities.js";
+} from "../../gen/lotty/reports/v1/reports_pb.js";
+import type { MetricKindName } from "../../src/catalog/entities.js";
+import type { VariantConfig } from "../../src/experiments/entities.js";
 import {
   CORRECTION,
   computeReport,
@@ -29,15 +29,15 @@ import {
   type HealthFigures,
   type ReportInputs,
   type SeriesFigures,
-} from "../../../src/reports/compute.js";
-import type { PlannedMetric, ReportPlan, SubjectQuantity } from "../../../src/reports/plan.js";
+} from "../../src/reports/compute.js";
+import type { PlannedMetric, ReportPlan, SubjectQuantity } from "../../src/reports/plan.js";
 import type {
   EventSums,
   PercentileFigures,
   QuantitySums,
   VariantAggregates,
-} from "../../../src/reports/queries.js";
-import { bucketEnds, type ReportWindow } from "../../../src/reports/window.js";
+} from "../../src/reports/queries.js";
+import { bucketEnds, type ReportWindow } from "../../src/reports/window.js";
 
 // ---------------------------------------------------------------------------
 // Reference formulas

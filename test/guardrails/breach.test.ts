@@ -9,8 +9,8 @@ import {
   findBreach,
   isBeyond,
   type WindowFigure,
-} from "../../../src/guardrails/evaluate.js";
-import { trailingWindow } from "../../../src/guardrails/figures.js";
+} from "../../src/guardrails/evaluate.js";
+import { trailingWindow } from "../../src/guardrails/figures.js";
 
 const up = { threshold: 0.1, direction: "increase_is_bad" as const, minSampleSize: 100 };
 const down = { threshold: 0.5, direction: "decrease_is_bad" as const, minSampleSize: 100 };

@@ -1,0 +1,93 @@
+/**
+ * The module boundaries of docs/architecture.md#modules are enforced by
+ * ESLint (no-restricted-imports in eslint.config.js): these cases prove the
+ * rule bites, and that what is allowed stays allowed.
+ */
+import path from "node:path";
+import { describe, expect, it } from "@jest/globals";
+import { ESLint } from "eslint";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const eslint = new ESLint({ cwd: root, overrideConfigFile: path.join(root, "eslint.config.js") });
+
+/** The no-restricted-imports messages for `code` as if it were the file `file` (relative to the repo). */
+async function restrictedImports(file: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath: path.join(root, file) });
+  return result!.messages.filter((m) => m.ruleId === "no-restricted-imports").map((m) => m.message);
+}
+
+describe("module boundaries (lint)", () => {
+  it("refuses another module's service.ts", async () => {
+    const messages = await restrictedImports(
+      "src/guardrails/x.ts",
+      'import { runTransition } from "../experiments/service.js";\nexport { runTransition };\n',
+    );
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toContain("private to their module");
+  });
+
+  it("refuses another module's entities.ts, type-only imports and re-exports included", async () => {
+    const messages = await restrictedImports(
+      "src/reports/x.ts",
+      [
+        'import type { GuardrailConfig } from "../experiments/entities.js";',
+        'export { Flag } from "../flags/entities.js";',
+        "export type { GuardrailConfig };",
+        "",
+      ].join("\n"),
+    );
+    expect(messages).toHaveLength(2);
+  });
+
+  it("allows a module's own service.ts and entities.ts, and other modules' faces", async () => {
+    const messages = await restrictedImports(
+      "src/experiments/x.ts",
+      [
+        'import { ExperimentServiceImpl } from "./service.js";',
+        'import { Experiment } from "./entities.js";',
+        'import { requireActiveFlag } from "../flags/lookup.js";',
+        'import { runTransition } from "./transitions.js";',
+        "export { ExperimentServiceImpl, Experiment, requireActiveFlag, runTransition };",
+        "",
+      ].join("\n"),
+    );
+    expect(messages).toEqual([]);
+  });
+
+  it("refuses any domain module, migrations and the composition root in src/platform", async () => {
+    const messages = await restrictedImports(
+      "src/platform/x.ts",
+      [
+        'import { findFlag } from "../flags/lookup.js";',
+        'import { mean } from "../stats/index.js";',
+        'import { migrationsList } from "../../migrations/index.js";',
+        'import { openOrm } from "../orm.js";',
+        "export { findFlag, mean, migrationsList, openOrm };",
+        "",
+      ].join("\n"),
+    );
+    expect(messages).toHaveLength(4);
+    expect(messages[0]).toContain("ground floor");
+  });
+
+  it("allows src/platform its own files and the generated code", async () => {
+    const messages = await restrictedImports(
+      "src/platform/x.ts",
+      [
+        'import { notFound } from "./errors.js";',
+        'import { Role } from "../../gen/lotty/access/v1/access_pb.js";',
+        "export { notFound, Role };",
+        "",
+      ].join("\n"),
+    );
+    expect(messages).toEqual([]);
+  });
+
+  it("leaves the composition root free to wire every service", async () => {
+    const messages = await restrictedImports(
+      "src/x.ts",
+      'import { FlagServiceImpl } from "./flags/service.js";\nexport { FlagServiceImpl };\n',
+    );
+    expect(messages).toEqual([]);
+  });
+});
