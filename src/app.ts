@@ -37,23 +37,21 @@ import { ChangePublisher } from "./platform/changes.js";
 import { SnapshotStore } from "./decision/snapshot.js";
 import { DecisionLog } from "./decision/decision-log.js";
 import { createDecisionMetrics } from "./decision/metrics.js";
-import { DecisionServiceImpl } from "./decision/service.js";
+import type { DecisionServiceImpl } from "./decision/service.js";
 import { createFastDecide } from "./decision/fast-path.js";
 import { createDecisionSigner, type DecisionSigner } from "./decision/decision-id.js";
 import { ensureBootstrapAdmin } from "./access/bootstrap.js";
 import { keyLookup } from "./access/service.js";
 import { lottyRoutes } from "./connect.js";
+import { buildServices } from "./services.js";
 import { EventStore } from "./events/store.js";
 import { EventConsumer } from "./events/consumer.js";
-import { EventServiceImpl } from "./events/service.js";
+import type { EventServiceImpl } from "./events/service.js";
 import { createEventMetrics, type EventMetrics } from "./events/metrics.js";
-import { RateLimiter } from "./events/rate-limit.js";
-import { ReportServiceImpl } from "./reports/service.js";
+import type { ReportServiceImpl } from "./reports/service.js";
 import { GuardrailMonitor, publishCounted } from "./guardrails/monitor.js";
 import { createGuardrailMetrics, type GuardrailMetrics } from "./guardrails/metrics.js";
-import { GuardrailServiceImpl } from "./guardrails/service.js";
 import { createSecretBox, type SecretBox } from "./notifications/secrets.js";
-import { NotificationServiceImpl } from "./notifications/service.js";
 import { Notifier } from "./notifications/notifier.js";
 import { DeliveryDispatcher } from "./notifications/dispatcher.js";
 import { createNotificationMetrics, type NotificationMetrics } from "./notifications/metrics.js";
@@ -90,6 +88,30 @@ export interface AppOptions {
   onFatal?: (error: unknown) => void;
 }
 
+/** What one App has once its dependencies are up (all undefined before). */
+interface Live {
+  bus?: Bus;
+  /** The event store. */
+  eventStore?: EventStore;
+  /** The pool reports, guardrails and notifications read with. */
+  reportPool?: pg.Pool;
+  /** The event store consumer (workers role). */
+  eventConsumer?: EventConsumer;
+  /** The guardrail monitor (workers role). */
+  guardrailMonitor?: GuardrailMonitor;
+  /** Lifecycle events → deliveries (workers role). */
+  notifier?: Notifier;
+  /** Sends deliveries (workers role). */
+  dispatcher?: DeliveryDispatcher;
+  /** Seals notification channel secrets. */
+  secretBox?: SecretBox;
+  signer?: DecisionSigner;
+  /** A generated bootstrap admin key to show once (first start only). */
+  generatedAdminKey?: string;
+  /** Signs decision ids and seals channel secrets (LOTTY_DECISION_SECRET or the stored one). */
+  serverSecret?: string;
+}
+
 export class App {
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -104,32 +126,18 @@ export class App {
   /** IngestEvents, also callable in-process (tests, benchmarks). */
   readonly events: EventServiceImpl;
   readonly eventMetrics: EventMetrics;
-  /** The event store; set once the database is up. */
-  eventStore: EventStore | undefined;
+  readonly guardrailMetrics: GuardrailMetrics;
+  readonly notificationMetrics: NotificationMetrics;
   /** Reports, also callable in-process (tests, benchmarks). */
   readonly reports: ReportServiceImpl;
-  /** The pool reports read the rollups with; set once the database is up. */
-  reportPool: pg.Pool | undefined;
-  /** The event store consumer; runs in processes with the workers role. */
-  eventConsumer: EventConsumer | undefined;
-  readonly guardrailMetrics: GuardrailMetrics;
-  /** The guardrail monitor; runs in processes with the workers role. */
-  guardrailMonitor: GuardrailMonitor | undefined;
-  readonly notificationMetrics: NotificationMetrics;
-  /** Lifecycle events → deliveries; runs in processes with the workers role. */
-  notifier: Notifier | undefined;
-  /** Sends deliveries; runs in processes with the workers role. */
-  dispatcher: DeliveryDispatcher | undefined;
-  /** Seals notification channel secrets; set once the database is up. */
-  secretBox: SecretBox | undefined;
-  private signer: DecisionSigner | undefined;
-  bus: Bus | undefined;
-  /** A generated bootstrap admin key to show once (first start only). */
-  generatedAdminKey: string | undefined;
-  /** Signs decision ids and seals channel secrets (LOTTY_DECISION_SECRET or the stored one). */
-  serverSecret: string | undefined;
 
   private readonly config: Config;
+  /** This process serves the API (roles api or all). */
+  private readonly serveApi: boolean;
+  /** This process runs the workers (roles workers or all). */
+  private readonly runWorkers: boolean;
+  /** What exists once the database and NATS are up; read through the getters below. */
+  private readonly live: Live = {};
   private readonly dataDir: string;
   private readonly server: OnePortServer;
   private readonly shutdown = new AbortController();
@@ -143,72 +151,61 @@ export class App {
 
   constructor(private readonly options: AppOptions) {
     this.config = options.config;
+    this.serveApi = this.config.roles !== "workers";
+    this.runWorkers = this.config.roles !== "api";
     this.logger = options.logger ?? createLogger(this.config.logLevel);
     this.metrics = createMetrics();
     this.dataDir = options.dataDir ?? path.resolve(".lotty");
     this.names = busNames(options.busPrefix ?? this.config.natsPrefix);
     const authenticator = new Authenticator(keyLookup(this.db));
-    this.changes = new ChangePublisher(() => this.bus, this.names, this.logger);
+    this.changes = new ChangePublisher(() => this.live.bus, this.names, this.logger);
     this.snapshots = new SnapshotStore(
       () => (this.db.isOpen ? this.db.orm : undefined),
       this.logger,
     );
     const decisionMetrics = createDecisionMetrics(this.metrics.registry);
     this.decisionLog = new DecisionLog(
-      () => this.bus,
+      () => this.live.bus,
       this.names,
       decisionMetrics.logDropped,
       this.logger,
     );
-    const decision = (this.decision = new DecisionServiceImpl(
-      this.snapshots,
-      () => this.signer,
-      this.decisionLog,
-      decisionMetrics,
-      this.db,
-      this.changes,
-    ));
     this.eventMetrics = createEventMetrics(this.metrics.registry);
-    const events = (this.events = new EventServiceImpl({
-      snapshots: this.snapshots,
-      signer: () => this.signer,
-      bus: () => this.bus,
-      names: this.names,
-      store: () => this.eventStore,
-      limiter: new RateLimiter(this.config.ingestRateLimit),
-      metrics: this.eventMetrics,
-      logger: this.logger,
-    }));
-    const reports = (this.reports = new ReportServiceImpl({
-      em: () => this.db.orm.em.fork(),
-      pool: () => this.pool(),
-      shutdown: this.shutdown.signal,
-    }));
     this.guardrailMetrics = createGuardrailMetrics(this.metrics.registry);
-    const guardrails = new GuardrailServiceImpl(() => this.pool());
     this.notificationMetrics = createNotificationMetrics(this.metrics.registry);
-    const notifications = new NotificationServiceImpl(
-      () => this.pool(),
-      () => {
-        if (this.secretBox === undefined) {
+    const services = buildServices({
+      db: this.db,
+      authenticator,
+      changes: this.changes,
+      snapshots: this.snapshots,
+      signer: () => this.live.signer,
+      decisionLog: this.decisionLog,
+      decisionMetrics,
+      bus: () => this.live.bus,
+      names: this.names,
+      eventStore: () => this.live.eventStore,
+      ingestRateLimit: this.config.ingestRateLimit,
+      eventMetrics: this.eventMetrics,
+      logger: this.logger,
+      pool: () => this.pool(),
+      secrets: () => {
+        if (this.live.secretBox === undefined) {
           throw new ConnectError("the database is not ready yet; retry shortly", Code.Unavailable);
         }
-        return this.secretBox;
+        return this.live.secretBox;
       },
-    );
+      shutdown: this.shutdown.signal,
+    });
+    const { decision } = services;
+    this.decision = decision;
+    this.events = services.events;
+    this.reports = services.reports;
     const rpc = createRpcHandler({
       logger: this.logger,
       routes: lottyRoutes({
-        db: this.db,
-        authenticator,
+        services,
         readiness: this.readiness,
-        changes: this.changes,
-        decision,
-        events,
-        reports,
-        guardrails,
-        notifications,
-        serveApi: this.config.roles !== "workers",
+        serveApi: this.serveApi,
       }),
       interceptors: [
         errorInterceptor(this.logger),
@@ -226,46 +223,39 @@ export class App {
       fallback: httpEndpoints(this.readiness, this.metrics.registry),
     });
     const corsOrigins = this.config.corsOrigins;
-    const fastDecide =
-      this.config.roles === "workers"
-        ? () => false
-        : createFastDecide({
-            decision,
-            authenticator,
-            metrics: this.metrics,
-            logger: this.logger,
-            readMaxBytes: RPC_LIMITS.readMaxBytes,
-            maxTimeoutMs: RPC_LIMITS.maxTimeoutMs,
-            requestId: requestIdOf,
-          });
-    const ofrep =
-      this.config.roles === "workers"
-        ? () => false
-        : createOfrep({
-            decision,
-            authenticator,
-            metrics: this.metrics,
-            logger: this.logger,
-            readMaxBytes: RPC_LIMITS.readMaxBytes,
-            requestId: requestIdOf,
-          });
+    const fastDecide = this.serveApi
+      ? createFastDecide({
+          decision,
+          authenticator,
+          metrics: this.metrics,
+          logger: this.logger,
+          readMaxBytes: RPC_LIMITS.readMaxBytes,
+          maxTimeoutMs: RPC_LIMITS.maxTimeoutMs,
+          requestId: requestIdOf,
+        })
+      : () => false;
+    const ofrep = this.serveApi
+      ? createOfrep({
+          decision,
+          authenticator,
+          metrics: this.metrics,
+          logger: this.logger,
+          readMaxBytes: RPC_LIMITS.readMaxBytes,
+          requestId: requestIdOf,
+        })
+      : () => false;
     // The console: a browser client of the contract, served on the same
     // origin as the RPCs (no CORS needed). Workers-only processes serve no API.
-    const consoleSite =
-      this.config.roles === "workers"
-        ? () => false
-        : createStaticSite({
-            mount: "/console/",
-            root:
-              this.config.consoleDir ??
-              path.join(
-                packageRoot(path.dirname(fileURLToPath(import.meta.url))),
-                "dist",
-                "console",
-              ),
-            missingHint:
-              "The Lotty console has not been built: run `npm run console:build` (npm start builds it).",
-          });
+    const consoleSite = this.serveApi
+      ? createStaticSite({
+          mount: "/console/",
+          root:
+            this.config.consoleDir ??
+            path.join(packageRoot(path.dirname(fileURLToPath(import.meta.url))), "dist", "console"),
+          missingHint:
+            "The Lotty console has not been built: run `npm run console:build` (npm start builds it).",
+        })
+      : () => false;
     this.server = new OnePortServer((req, res) => {
       if (consoleSite(req, res)) return;
       if (applyCors(corsOrigins, req, res)) return;
@@ -284,20 +274,60 @@ export class App {
       return (await this.orm.checkConnection()).ok;
     });
     this.readiness.add("migrations", () => this.migrated);
-    this.readiness.add("nats", () => this.provisioned && this.bus?.connected === true);
-    if (this.config.roles !== "workers") this.readiness.add("snapshot", () => this.snapshots.ready);
+    this.readiness.add("nats", () => this.provisioned && this.live.bus?.connected === true);
+    if (this.serveApi) this.readiness.add("snapshot", () => this.snapshots.ready);
   }
 
   /** The pool for plain SQL reads (reports, guardrails, notifications). */
   pool(): pg.Pool {
-    if (this.reportPool === undefined) {
+    if (this.live.reportPool === undefined) {
       throw new ConnectError("the database is not ready yet; retry shortly", Code.Unavailable);
     }
-    return this.reportPool;
+    return this.live.reportPool;
   }
 
   get port(): number {
     return this.server.port;
+  }
+
+  /** The NATS connection; set once NATS is up. */
+  get bus(): Bus | undefined {
+    return this.live.bus;
+  }
+
+  /** The event store; set once the database is up. */
+  get eventStore(): EventStore | undefined {
+    return this.live.eventStore;
+  }
+
+  /** The pool reports read the rollups with; set once the database is up. */
+  get reportPool(): pg.Pool | undefined {
+    return this.live.reportPool;
+  }
+
+  /** The event store consumer; runs in processes with the workers role. */
+  get eventConsumer(): EventConsumer | undefined {
+    return this.live.eventConsumer;
+  }
+
+  /** The guardrail monitor; runs in processes with the workers role. */
+  get guardrailMonitor(): GuardrailMonitor | undefined {
+    return this.live.guardrailMonitor;
+  }
+
+  /** Lifecycle events → deliveries; runs in processes with the workers role. */
+  get notifier(): Notifier | undefined {
+    return this.live.notifier;
+  }
+
+  /** A generated bootstrap admin key to show once (first start only). */
+  get generatedAdminKey(): string | undefined {
+    return this.live.generatedAdminKey;
+  }
+
+  /** Signs decision ids and seals channel secrets (LOTTY_DECISION_SECRET or the stored one). */
+  get serverSecret(): string | undefined {
+    return this.live.serverSecret;
   }
 
   /** Listens, then brings dependencies up in the background. */
@@ -320,18 +350,19 @@ export class App {
   private async startDependencies(): Promise<void> {
     await Promise.all([this.startDatabase(), this.startNats()]);
     if (this.shutdown.signal.aborted) return;
-    if (this.config.roles !== "api" && this.bus !== undefined && this.eventStore !== undefined) {
-      this.eventConsumer = new EventConsumer(
-        this.bus,
+    const { bus, eventStore } = this.live;
+    if (this.runWorkers && bus !== undefined && eventStore !== undefined) {
+      this.live.eventConsumer = new EventConsumer(
+        bus,
         this.names,
-        this.eventStore,
+        eventStore,
         this.eventMetrics,
         this.logger,
-        (experimentIds) => publishCounted(this.bus, this.names, experimentIds),
+        (experimentIds) => publishCounted(bus, this.names, experimentIds),
       );
-      this.eventConsumer.start();
-      this.guardrailMonitor = new GuardrailMonitor({
-        bus: this.bus,
+      this.live.eventConsumer.start();
+      this.live.guardrailMonitor = new GuardrailMonitor({
+        bus,
         names: this.names,
         db: this.db,
         pool: this.pool(),
@@ -339,23 +370,23 @@ export class App {
         metrics: this.guardrailMetrics,
         logger: this.logger,
       });
-      this.guardrailMonitor.start();
-      const dispatcher = (this.dispatcher = new DeliveryDispatcher({
+      this.live.guardrailMonitor.start();
+      const dispatcher = (this.live.dispatcher = new DeliveryDispatcher({
         pool: this.pool(),
-        secrets: this.secretBox!,
+        secrets: this.live.secretBox!,
         metrics: this.notificationMetrics,
         logger: this.logger,
       }));
-      this.dispatcher.start();
-      this.notifier = new Notifier({
-        bus: this.bus,
+      this.live.dispatcher.start();
+      this.live.notifier = new Notifier({
+        bus,
         names: this.names,
         pool: this.pool(),
         metrics: this.notificationMetrics,
         logger: this.logger,
         queued: () => dispatcher.poke(),
       });
-      this.notifier.start();
+      this.live.notifier.start();
     }
     this.logger.info("dependencies ready");
   }
@@ -380,29 +411,29 @@ export class App {
     if (applied.length > 0) this.logger.info({ applied }, "migrations applied");
     const em = this.orm.em.fork();
     const bootstrap = await ensureBootstrapAdmin(em, this.config.bootstrapAdminKey);
-    this.generatedAdminKey = bootstrap.generatedKey;
-    this.serverSecret = await ensureServerSecret(em, this.config.serverSecret);
-    this.signer = createDecisionSigner(this.serverSecret);
-    this.secretBox = createSecretBox(this.serverSecret);
-    this.eventStore = new EventStore(url, { retentionDays: this.config.eventRetentionDays });
-    this.reportPool = new pg.Pool({
+    this.live.generatedAdminKey = bootstrap.generatedKey;
+    this.live.serverSecret = await ensureServerSecret(em, this.config.serverSecret);
+    this.live.signer = createDecisionSigner(this.live.serverSecret);
+    this.live.secretBox = createSecretBox(this.live.serverSecret);
+    this.live.eventStore = new EventStore(url, { retentionDays: this.config.eventRetentionDays });
+    this.live.reportPool = new pg.Pool({
       connectionString: url,
       max: 6,
       connectionTimeoutMillis: 5_000,
       statement_timeout: 60_000,
     });
     // Errors of idle clients (database restarts) are reported on the next query.
-    this.reportPool.on("error", () => {});
+    this.live.reportPool.on("error", () => {});
     this.db.set(this.orm);
     this.migrated = true;
-    if (this.config.roles !== "workers") await this.snapshots.start();
+    if (this.serveApi) await this.snapshots.start();
   }
 
   private async startNats(): Promise<void> {
     if (this.config.natsUrlDefaulted && !(await isListening("127.0.0.1", 4222))) {
       this.localNats = await startLocalNats(this.dataDir, this.logger);
     }
-    const bus = (this.bus = await Bus.connect(
+    const bus = (this.live.bus = await Bus.connect(
       this.config.natsUrls,
       this.logger,
       this.shutdown.signal,
@@ -411,7 +442,7 @@ export class App {
       async () => {
         await bus.provision(lottyStreams(this.names));
         // Only decide nodes keep a snapshot.
-        if (this.config.roles !== "workers") this.snapshots.listen(bus, this.names);
+        if (this.serveApi) this.snapshots.listen(bus, this.names);
         return true;
       },
       {
@@ -438,14 +469,14 @@ export class App {
       await this.server.close(this.options.shutdownGraceMs ?? 10_000);
       await this.startup;
       await this.snapshots.stop();
-      await this.eventConsumer?.stop();
-      await this.guardrailMonitor?.stop();
-      await this.notifier?.stop();
-      await this.dispatcher?.stop();
+      await this.live.eventConsumer?.stop();
+      await this.live.guardrailMonitor?.stop();
+      await this.live.notifier?.stop();
+      await this.live.dispatcher?.stop();
       await this.decisionLog.stop();
-      await this.bus?.close();
-      await this.eventStore?.close();
-      await this.reportPool?.end();
+      await this.live.bus?.close();
+      await this.live.eventStore?.close();
+      await this.live.reportPool?.end();
       await this.orm?.close(true);
       this.db.set(undefined);
       await this.localNats?.stop();

@@ -38,20 +38,8 @@ import {
 import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";
 import { file_grpc_reflection_v1_reflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { AccessServiceImpl } from "./access/service.js";
-import { CatalogServiceImpl } from "./catalog/service.js";
-import { FlagServiceImpl } from "./flags/service.js";
-import { ExperimentServiceImpl } from "./experiments/service.js";
-import { findActiveExperimentOnFlag } from "./experiments/lookup.js";
-import type { DecisionServiceImpl } from "./decision/service.js";
-import type { EventServiceImpl } from "./events/service.js";
-import type { ReportServiceImpl } from "./reports/service.js";
-import type { GuardrailServiceImpl } from "./guardrails/service.js";
-import type { NotificationServiceImpl } from "./notifications/service.js";
-import type { Authenticator } from "./platform/auth.js";
-import type { DatabaseHandle } from "./platform/database-handle.js";
+import type { Services } from "./services.js";
 import type { Readiness } from "./platform/readiness.js";
-import type { ChangePublisher } from "./platform/changes.js";
 import { healthRoutes } from "./platform/health.js";
 import { reflectionRoutes } from "./platform/reflection.js";
 
@@ -87,15 +75,9 @@ export const descriptorRegistry = createRegistry(
 );
 
 export interface RouteDeps {
-  db: DatabaseHandle;
-  authenticator: Authenticator;
+  /** Every service implementation, built once by `buildServices` (services.ts). */
+  services: Services;
   readiness: Readiness;
-  changes: ChangePublisher;
-  decision: DecisionServiceImpl;
-  events: EventServiceImpl;
-  reports: ReportServiceImpl;
-  guardrails: GuardrailServiceImpl;
-  notifications: NotificationServiceImpl;
   /** False for a workers-only process: it serves health and reflection only. */
   serveApi: boolean;
 }
@@ -103,23 +85,16 @@ export interface RouteDeps {
 export function lottyRoutes(deps: RouteDeps) {
   return (router: ConnectRouter): void => {
     if (deps.serveApi) {
-      router.service(AccessService, new AccessServiceImpl(deps.db, deps.authenticator));
-      router.service(CatalogService, new CatalogServiceImpl(deps.db, deps.changes));
-      router.service(
-        FlagService,
-        new FlagServiceImpl(deps.db, deps.changes, findActiveExperimentOnFlag),
-      );
-      router.service(
-        ExperimentService,
-        new ExperimentServiceImpl(deps.db, deps.changes, (id) =>
-          deps.reports.outcomeReportJson(id),
-        ),
-      );
-      router.service(DecisionService, deps.decision);
-      router.service(EventService, deps.events);
-      router.service(ReportService, deps.reports);
-      router.service(GuardrailService, deps.guardrails);
-      router.service(NotificationService, deps.notifications);
+      const s = deps.services;
+      router.service(AccessService, s.access);
+      router.service(CatalogService, s.catalog);
+      router.service(FlagService, s.flags);
+      router.service(ExperimentService, s.experiments);
+      router.service(DecisionService, s.decision);
+      router.service(EventService, s.events);
+      router.service(ReportService, s.reports);
+      router.service(GuardrailService, s.guardrails);
+      router.service(NotificationService, s.notifications);
       for (const service of LOTTY_SERVICES) {
         if (!router.handlers.some((h) => h.service === service)) router.service(service, {});
       }

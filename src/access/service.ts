@@ -94,10 +94,13 @@ async function findUser(em: EntityManager, id: string, field = "id"): Promise<Us
 }
 
 export class AccessServiceImpl implements ServiceImpl<typeof AccessService> {
-  constructor(
-    private readonly db: DatabaseHandle,
-    private readonly authenticator: Authenticator,
-  ) {}
+  private readonly db: DatabaseHandle;
+  private readonly authenticator: Authenticator;
+
+  constructor(deps: { db: DatabaseHandle; authenticator: Authenticator }) {
+    this.db = deps.db;
+    this.authenticator = deps.authenticator;
+  }
 
   async createUser(
     req: { email: string; displayName: string; roles: Role[] },

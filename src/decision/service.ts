@@ -19,7 +19,7 @@ import type { ChangePublisher } from "../platform/changes.js";
 import type { DatabaseHandle } from "../platform/database-handle.js";
 import { FieldViolations } from "../platform/errors.js";
 import { CONTROL_CHARACTERS } from "../platform/validation.js";
-import { recordAudit } from "../platform/audit.js";
+import { mutate } from "../platform/mutation.js";
 import { assignVariant, bucketOf } from "./bucketing.js";
 import type { DecisionSigner } from "./decision-id.js";
 import type { DecisionLog } from "./decision-log.js";
@@ -189,14 +189,28 @@ export class DecisionServiceImpl implements ServiceImpl<typeof DecisionService> 
   /** lotty_decisions_total children, bound once per reason. */
   private readonly counters: Record<DecisionReason, Counter.Internal>;
 
-  constructor(
-    private readonly snapshots: SnapshotStore,
-    private readonly signer: () => DecisionSigner | undefined,
-    private readonly log: DecisionLog,
-    private readonly metrics: DecisionMetrics,
-    private readonly db: DatabaseHandle,
-    private readonly changes: ChangePublisher,
-  ) {
+  private readonly snapshots: SnapshotStore;
+  private readonly signer: () => DecisionSigner | undefined;
+  private readonly log: DecisionLog;
+  private readonly metrics: DecisionMetrics;
+  private readonly db: DatabaseHandle;
+  private readonly changes: ChangePublisher;
+
+  constructor(deps: {
+    snapshots: SnapshotStore;
+    signer: () => DecisionSigner | undefined;
+    log: DecisionLog;
+    metrics: DecisionMetrics;
+    db: DatabaseHandle;
+    changes: ChangePublisher;
+  }) {
+    this.snapshots = deps.snapshots;
+    this.signer = deps.signer;
+    this.log = deps.log;
+    this.metrics = deps.metrics;
+    this.db = deps.db;
+    this.changes = deps.changes;
+    const metrics = deps.metrics;
     this.counters = Object.fromEntries(
       Object.entries(REASON_NAMES).map(([value, reason]) => [
         value,
@@ -319,24 +333,22 @@ export class DecisionServiceImpl implements ServiceImpl<typeof DecisionService> 
       updatedAt: new Date().toISOString(),
       updatedBy: principal.userId,
     };
-    const em = this.db.orm.em.fork();
-    await em.transactional(async (tx) => {
+    await mutate(this.db.orm.em.fork(), this.changes, async (tx) => {
       await writePolicy(tx, stored);
-      recordAudit(tx, {
-        actorId: principal.userId,
-        entityType: "participation_policy",
-        entityId: "global",
-        action: "participation_policy.set",
-        data: {
-          maxConcurrentExperiments: stored.maxConcurrentExperiments,
-          cooldownSeconds: stored.cooldownSeconds,
+      return {
+        result: undefined,
+        audit: {
+          actorId: principal.userId,
+          entityType: "participation_policy",
+          entityId: "global",
+          action: "participation_policy.set",
+          data: {
+            maxConcurrentExperiments: stored.maxConcurrentExperiments,
+            cooldownSeconds: stored.cooldownSeconds,
+          },
         },
-      });
-    });
-    await this.changes.configChanged({
-      kind: "participation_policy",
-      key: "global",
-      action: "set",
+        notice: { kind: "participation_policy", key: "global", action: "set" },
+      };
     });
     return {
       policy: {

@@ -16,7 +16,8 @@ import {
   Outcome,
   type Experiment as ExperimentMessage,
 } from "../../gen/lotty/experiments/v1/experiments_pb.js";
-import { AuditEntry, recordAudit } from "../platform/audit.js";
+import { AuditEntry } from "../platform/audit.js";
+import { mutate } from "../platform/mutation.js";
 import { requirePrincipal } from "../platform/auth.js";
 import type { ChangePublisher } from "../platform/changes.js";
 import type { DatabaseHandle } from "../platform/database-handle.js";
@@ -50,16 +51,24 @@ interface TransitionOptions {
 }
 
 export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentService> {
-  constructor(
-    private readonly db: DatabaseHandle,
-    private readonly changes: ChangePublisher,
-    /**
-     * Builds the report an outcome is decided on (proto3 JSON of a
-     * lotty.reports.v1.Report), stored with the outcome by
-     * CompleteExperiment.
-     */
-    private readonly outcomeReport?: (experimentId: string) => Promise<string>,
-  ) {}
+  private readonly db: DatabaseHandle;
+  private readonly changes: ChangePublisher;
+  /**
+   * Builds the report an outcome is decided on (proto3 JSON of a
+   * lotty.reports.v1.Report), stored with the outcome by
+   * CompleteExperiment.
+   */
+  private readonly outcomeReport?: (experimentId: string) => Promise<string>;
+
+  constructor(deps: {
+    db: DatabaseHandle;
+    changes: ChangePublisher;
+    outcomeReport?: (experimentId: string) => Promise<string>;
+  }) {
+    this.db = deps.db;
+    this.changes = deps.changes;
+    this.outcomeReport = deps.outcomeReport;
+  }
 
   private async render(em: EntityManager, experiment: Experiment): Promise<ExperimentInit> {
     const [approvals, policy] = await Promise.all([
@@ -90,7 +99,7 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
     const em = this.db.orm.em.fork();
     // In a transaction, so the flag stays locked (FOR SHARE) against a
     // concurrent archive until the experiment is stored.
-    const experiment = await em.transactional(async (tx) => {
+    const { result: experiment } = await mutate(em, this.changes, async (tx) => {
       const { flag, config } = await validateExperiment(tx, input);
       const created = tx.create(Experiment, {
         flag,
@@ -105,21 +114,18 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
         config,
         authorId: principal.userId,
       });
-      recordAudit(tx, {
-        actorId: principal.userId,
-        entityType: ENTITY_TYPE,
-        entityId: created.id,
-        action: "created",
-        toStatus: "draft",
-        version: 1,
-      });
-      return created;
-    });
-    await this.changes.configChanged({
-      kind: "experiment",
-      key: experiment.id,
-      action: "created",
-      version: 1,
+      return {
+        result: created,
+        audit: {
+          actorId: principal.userId,
+          entityType: ENTITY_TYPE,
+          entityId: created.id,
+          action: "created",
+          toStatus: "draft",
+          version: 1,
+        },
+        notice: { kind: "experiment", key: created.id, action: "created", version: 1 },
+      };
     });
     return { experiment: await this.render(em, experiment) };
   }
@@ -192,7 +198,7 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
       );
     }
     const em = this.db.orm.em.fork();
-    const updated = await em.transactional(async (tx) => {
+    const { result: updated } = await mutate(em, this.changes, async (tx) => {
       const experiment = await this.load(tx, input.id, true);
       denyUnless(principal, "update", experiment.ownerId, { approverIds: [] });
       if (!isEditable(experiment.status)) {
@@ -222,22 +228,24 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
         config,
         authorId: principal.userId,
       });
-      recordAudit(tx, {
-        actorId: principal.userId,
-        entityType: ENTITY_TYPE,
-        entityId: experiment.id,
-        action: "updated",
-        fromStatus: experiment.status,
-        toStatus: experiment.status,
-        version: experiment.version,
-      });
-      return experiment;
-    });
-    await this.changes.configChanged({
-      kind: "experiment",
-      key: updated.id,
-      action: "updated",
-      version: updated.version,
+      return {
+        result: experiment,
+        audit: {
+          actorId: principal.userId,
+          entityType: ENTITY_TYPE,
+          entityId: experiment.id,
+          action: "updated",
+          fromStatus: experiment.status,
+          toStatus: experiment.status,
+          version: experiment.version,
+        },
+        notice: {
+          kind: "experiment",
+          key: experiment.id,
+          action: "updated",
+          version: experiment.version,
+        },
+      };
     });
     return { experiment: await this.render(em, updated) };
   }

@@ -10,10 +10,11 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { LockMode, UniqueConstraintViolationException, type EntityManager } from "@mikro-orm/core";
-import { recordAudit, type AuditEntry } from "../platform/audit.js";
+import type { AuditEntry } from "../platform/audit.js";
 import type { ChangePublisher } from "../platform/changes.js";
 import type { DatabaseHandle } from "../platform/database-handle.js";
 import { notFound } from "../platform/errors.js";
+import { mutate } from "../platform/mutation.js";
 import { reviewPolicyFor, type EffectiveReviewPolicy } from "../access/review-policy.js";
 import { Experiment, ExperimentApproval, type ExperimentStatusName } from "./entities.js";
 import { findTransition, type LifecycleAction } from "./lifecycle.js";
@@ -67,8 +68,8 @@ export interface TransitionOutcome {
 
 /**
  * One state change: lock the row, check the status machine, apply, audit,
- * commit, then announce (configuration change for decide nodes and the
- * lifecycle notification). Every lifecycle move goes through here, the
+ * commit, then announce (configuration change for decide nodes, by
+ * platform/mutation.ts, then the lifecycle notification). Every lifecycle move goes through here, the
  * guardrails' automatic pause included.
  */
 export async function runTransition(
@@ -78,9 +79,10 @@ export async function runTransition(
 ): Promise<TransitionOutcome> {
   const { id, action, actorId, comment } = request;
   const em = db.orm.em.fork();
-  let result: { experiment: Experiment; fromStatus: ExperimentStatusName; entry?: AuditEntry };
+  let result: { experiment: Experiment; fromStatus: ExperimentStatusName };
+  let entry: AuditEntry | undefined;
   try {
-    result = await em.transactional(async (tx) => {
+    const mutated = await mutate(em, changes, async (tx) => {
       const experiment = await tx.findOne(
         Experiment,
         { id },
@@ -99,19 +101,25 @@ export async function runTransition(
       }
       experiment.status = transition.to;
       const changed = (await request.apply?.(tx, experiment, policy)) ?? true;
-      if (!changed) return { experiment, fromStatus };
-      const entry = recordAudit(tx, {
-        actorId,
-        entityType: ENTITY_TYPE,
-        entityId: experiment.id,
-        action: request.auditAction ?? action,
-        fromStatus,
-        toStatus: experiment.status,
-        version: experiment.version,
-        comment,
-      });
-      return { experiment, fromStatus, entry };
+      const result = { experiment, fromStatus };
+      if (!changed) return { result };
+      return {
+        result,
+        audit: {
+          actorId,
+          entityType: ENTITY_TYPE,
+          entityId: experiment.id,
+          action: request.auditAction ?? action,
+          fromStatus,
+          toStatus: experiment.status,
+          version: experiment.version,
+          comment,
+        },
+        notice: { kind: "experiment", key: experiment.id, action, version: experiment.version },
+      };
     });
+    result = mutated.result;
+    entry = mutated.entries[0];
   } catch (error) {
     if (error instanceof UniqueConstraintViolationException && action === "start") {
       throw new ConnectError(
@@ -121,9 +129,9 @@ export async function runTransition(
     }
     throw error;
   }
-  const { experiment, fromStatus, entry } = result;
+  const { experiment, fromStatus } = result;
   if (entry !== undefined) {
-    await announce(changes, experiment, action, fromStatus, entry, request.notice);
+    await announceLifecycle(changes, experiment, action, fromStatus, entry, request.notice);
   }
   return { em, experiment, entry };
 }
@@ -157,7 +165,8 @@ export async function approve(
   return existing === null || experiment.status === "approved";
 }
 
-async function announce(
+/** The lifecycle notification of a committed transition (after its configuration notice). */
+async function announceLifecycle(
   changes: ChangePublisher,
   experiment: Experiment,
   action: LifecycleAction,
@@ -165,12 +174,6 @@ async function announce(
   entry: AuditEntry,
   notice: TransitionRequest["notice"],
 ): Promise<void> {
-  await changes.configChanged({
-    kind: "experiment",
-    key: experiment.id,
-    action,
-    version: experiment.version,
-  });
   // An approval that does not yet reach the threshold is not "approved".
   const trigger =
     notice?.trigger ??

@@ -11,7 +11,7 @@ import {
 } from "@mikro-orm/core";
 import type { DatabaseHandle } from "../platform/database-handle.js";
 import type { ChangePublisher } from "../platform/changes.js";
-import { recordAudit } from "../platform/audit.js";
+import { mutate, type Change } from "../platform/mutation.js";
 import { requirePrincipal } from "../platform/auth.js";
 import { decodePageToken, encodePageToken, pageSize } from "../platform/paging.js";
 import {
@@ -60,9 +60,31 @@ function jsonColumnValue(value: JsonValue): unknown {
   return value === null ? raw(`'null'::jsonb`) : value;
 }
 
-/** After a flush that wrote jsonColumnValue(null), load the stored null back into the entity. */
+/** When jsonColumnValue(null) was written, flush it and load the stored null back into the entity. */
 async function reloadJsonNull(em: EntityManager, flag: Flag, written: JsonValue): Promise<void> {
-  if (written === null) await em.refresh(flag);
+  if (written !== null) return;
+  await em.flush();
+  await em.refresh(flag);
+}
+
+/** A flag change: its audit row (`flag.<action>`, the fields changed) and its notice. */
+function flagChange(
+  flag: Flag,
+  actorId: string,
+  action: "created" | "updated" | "archived",
+  changed: string[],
+): Change<Flag> {
+  return {
+    result: flag,
+    audit: {
+      actorId,
+      entityType: ENTITY_TYPE,
+      entityId: flag.key,
+      action: `flag.${action}`,
+      data: { changed },
+    },
+    notice: { kind: "flag", key: flag.key, action },
+  };
 }
 
 /**
@@ -109,28 +131,24 @@ export class FlagServiceImpl implements ServiceImpl<typeof FlagService> {
     if (type === undefined || defaultValue === undefined) {
       throw new Error("unreachable: validation passed without a type and value");
     }
-    const em = this.db.orm.em.fork();
-    const flag = em.create(Flag, {
-      key,
-      type,
-      defaultValue: jsonColumnValue(defaultValue),
-      description,
-      tags,
-      createdBy: actor.userId,
-      archivedAt: null,
-    });
     const changed = ["type", "defaultValue"];
     if (description !== "") changed.push("description");
     if (tags.length > 0) changed.push("tags");
-    recordAudit(em, {
-      actorId: actor.userId,
-      entityType: ENTITY_TYPE,
-      entityId: key,
-      action: "flag.created",
-      data: { changed },
-    });
+    let flag: Flag;
     try {
-      await em.flush();
+      ({ result: flag } = await mutate(this.db.orm.em.fork(), this.changes, async (tx) => {
+        const flag = tx.create(Flag, {
+          key,
+          type,
+          defaultValue: jsonColumnValue(defaultValue),
+          description,
+          tags,
+          createdBy: actor.userId,
+          archivedAt: null,
+        });
+        await reloadJsonNull(tx, flag, defaultValue);
+        return flagChange(flag, actor.userId, "created", changed);
+      }));
     } catch (error) {
       if (error instanceof UniqueConstraintViolationException) {
         throw new ConnectError(
@@ -140,8 +158,6 @@ export class FlagServiceImpl implements ServiceImpl<typeof FlagService> {
       }
       throw error;
     }
-    await reloadJsonNull(em, flag, defaultValue);
-    await this.changes.configChanged({ kind: "flag", key, action: "created" });
     return { flag: toFlagMessage(flag) };
   }
 
@@ -204,8 +220,7 @@ export class FlagServiceImpl implements ServiceImpl<typeof FlagService> {
       tags = checkTags(v, "tags", req.tags);
     }
     v.throwIfAny();
-    const em = this.db.orm.em.fork();
-    const { flag, changed } = await em.transactional(async (tx) => {
+    const { result: flag } = await mutate(this.db.orm.em.fork(), this.changes, async (tx) => {
       // FOR UPDATE: serialises with ArchiveFlag and other updates of this flag.
       const flag = await findFlag(tx, req.key, "key", { lock: "update" });
       if (flag.archivedAt !== null && flag.archivedAt !== undefined) {
@@ -236,34 +251,21 @@ export class FlagServiceImpl implements ServiceImpl<typeof FlagService> {
         flag.tags = tags;
         changed.push("tags");
       }
-      if (changed.length > 0) {
-        recordAudit(tx, {
-          actorId: actor.userId,
-          entityType: ENTITY_TYPE,
-          entityId: flag.key,
-          action: "flag.updated",
-          data: { changed },
-        });
-        await tx.flush();
-        if (written !== undefined) await reloadJsonNull(tx, flag, written);
-      }
-      return { flag, changed };
+      if (changed.length === 0) return { result: flag };
+      if (written !== undefined) await reloadJsonNull(tx, flag, written);
+      return flagChange(flag, actor.userId, "updated", changed);
     });
-    if (changed.length > 0) {
-      await this.changes.configChanged({ kind: "flag", key: flag.key, action: "updated" });
-    }
     return { flag: toFlagMessage(flag) };
   }
 
   async archiveFlag(req: { key: string }, ctx: HandlerContext) {
     const actor = requirePrincipal(ctx);
-    const em = this.db.orm.em.fork();
-    const { flag, archived } = await em.transactional(async (tx) => {
+    const { result: flag } = await mutate(this.db.orm.em.fork(), this.changes, async (tx) => {
       // FOR UPDATE: an experiment being created or started on this flag holds
       // its row FOR SHARE (requireActiveFlag), so the check below sees it.
       const flag = await findFlag(tx, req.key, "key", { lock: "update" });
       if (flag.archivedAt !== null && flag.archivedAt !== undefined) {
-        return { flag, archived: false };
+        return { result: flag };
       }
       const active = await this.activeExperimentOnFlag(tx, flag.key);
       if (active !== null) {
@@ -273,19 +275,8 @@ export class FlagServiceImpl implements ServiceImpl<typeof FlagService> {
         );
       }
       flag.archivedAt = new Date();
-      recordAudit(tx, {
-        actorId: actor.userId,
-        entityType: ENTITY_TYPE,
-        entityId: flag.key,
-        action: "flag.archived",
-        data: { changed: ["archivedAt"] },
-      });
-      await tx.flush();
-      return { flag, archived: true };
+      return flagChange(flag, actor.userId, "archived", ["archivedAt"]);
     });
-    if (archived) {
-      await this.changes.configChanged({ kind: "flag", key: flag.key, action: "archived" });
-    }
     return { flag: toFlagMessage(flag) };
   }
 }

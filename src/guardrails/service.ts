@@ -38,7 +38,11 @@ function afterOf(token: string): { at: string; id: string } | undefined {
 }
 
 export class GuardrailServiceImpl implements ServiceImpl<typeof GuardrailService> {
-  constructor(private readonly pool: () => pg.Pool) {}
+  private readonly pool: () => pg.Pool;
+
+  constructor(deps: { pool: () => pg.Pool }) {
+    this.pool = deps.pool;
+  }
 
   async listGuardrailTriggers(req: { experimentId: string; pageSize: number; pageToken: string }) {
     const v = new FieldViolations();

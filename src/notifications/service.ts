@@ -14,11 +14,10 @@ import {
   type NotificationService,
   type Rule,
 } from "../../gen/lotty/notifications/v1/notifications_pb.js";
-import { insertAudit } from "../platform/audit.js";
 import { requirePrincipal } from "../platform/auth.js";
 import { FieldViolations, invalidArgument, notFound } from "../platform/errors.js";
+import { mutateSql } from "../platform/mutation.js";
 import { decodePageToken, encodePageToken, pageSize } from "../platform/paging.js";
-import { withTransaction } from "../platform/transaction.js";
 import { checkUuid, isUuid } from "../platform/validation.js";
 import type { ChannelKindName } from "./channels.js";
 import { maskUrl, type SecretBox } from "./secrets.js";
@@ -154,10 +153,13 @@ function tokenFor(key: string, id: string): string {
 }
 
 export class NotificationServiceImpl implements ServiceImpl<typeof NotificationService> {
-  constructor(
-    private readonly pool: () => pg.Pool,
-    private readonly secrets: () => SecretBox,
-  ) {}
+  private readonly pool: () => pg.Pool;
+  private readonly secrets: () => SecretBox;
+
+  constructor(deps: { pool: () => pg.Pool; secrets: () => SecretBox }) {
+    this.pool = deps.pool;
+    this.secrets = deps.secrets;
+  }
 
   async createChannel(req: { channel?: Channel }, ctx: HandlerContext) {
     const principal = requirePrincipal(ctx);
@@ -195,18 +197,20 @@ export class NotificationServiceImpl implements ServiceImpl<typeof NotificationS
     sql: string,
     params: unknown[],
   ): Promise<Row> {
-    return withTransaction(this.pool(), async (client) => {
+    return mutateSql(this.pool(), undefined, async (client) => {
       const { rows } = await client.query<Row>(sql, params);
       const created = rows[0]!;
-      await insertAudit(client, {
-        actorId,
-        entityType,
-        entityId: created.id,
-        action: `${entityType}.created`,
-        data: data(created),
-      });
-      return created;
-    });
+      return {
+        result: created,
+        audit: {
+          actorId,
+          entityType,
+          entityId: created.id,
+          action: `${entityType}.created`,
+          data: data(created),
+        },
+      };
+    }).then(({ result }) => result);
   }
 
   async listChannels(req: { pageSize: number; pageToken: string }) {

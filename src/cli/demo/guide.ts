@@ -1,0 +1,146 @@
+/**
+ * The guide printed after a run: what each experiment shows and the commands
+ * to look at it.
+ */
+import { Role, ExperimentStatus } from "./proto.js";
+import { USERS } from "./tenant.js";
+import type {
+  DemoExperiment,
+  WinnerHighlights,
+  TriggerHighlights,
+  DemoSummary,
+} from "./summary.js";
+import { percent } from "./helpers.js";
+import { describeTrigger } from "./scenarios.js";
+
+type Command = (method: string, body: object) => string[];
+
+function guideA(a: DemoExperiment, w: WinnerHighlights | undefined, cmd: Command): string[] {
+  const lines = [`A · "${a.name}" (${a.id}) is ${a.statusName}.`];
+  if (w !== undefined) {
+    const points = (x: number) => (x * 100).toFixed(1);
+    lines.push(
+      `  ${w.metricKey}: ${w.treatment.key} ${percent(w.treatment.value)} of ` +
+        `${w.treatment.subjects} members vs ${w.control.key} ${percent(w.control.value)} of ` +
+        `${w.control.subjects}: ${w.absoluteDiff >= 0 ? "+" : ""}${points(w.absoluteDiff)} ` +
+        `points (95 % CI ${points(w.ciLow)} to ${points(w.ciHigh)}), p = ` +
+        `${w.pValue.toPrecision(2)}, chance to beat control ${percent(w.chanceToBeatControl)}.`,
+    );
+  }
+  lines.push(
+    "  The report:",
+    ...cmd("lotty.reports.v1.ReportService/GetExperimentReport", { experimentId: a.id }),
+    '  Look for: the "cards" variant\'s first metric (workout_completion_rate): comparison with',
+    "  adjustedSignificant true and ciLow above 0; srm without mismatch (the 50/50 split held).",
+  );
+  if (a.status === ExperimentStatus.RUNNING) {
+    lines.push(
+      "  Left RUNNING on purpose, so the report stays live (Ctrl-C stops the stream):",
+      ...cmd("lotty.reports.v1.ReportService/WatchExperimentReport", { experimentId: a.id }),
+      '  Ship the winner when convinced (as the owner or an admin), then make "cards" the default:',
+      ...cmd("lotty.experiments.v1.ExperimentService/CompleteExperiment", {
+        id: a.id,
+        outcome: "OUTCOME_ROLLOUT",
+        winnerVariantKey: "cards",
+        justification: "Cards raise the workout completion rate",
+      }),
+    );
+  } else if (a.status === ExperimentStatus.COMPLETED) {
+    lines.push(
+      "  The report it was completed on:",
+      ...cmd("lotty.reports.v1.ReportService/GetOutcomeReport", { experimentId: a.id }),
+    );
+  }
+  return lines;
+}
+
+function guideB(b: DemoExperiment, t: TriggerHighlights | undefined, cmd: Command): string[] {
+  const lines = [`B · "${b.name}" (${b.id}) is ${b.statusName}.`];
+  lines.push(
+    t === undefined
+      ? "  No guardrail trigger yet: list the triggers again in a minute."
+      : `  Its guardrail fired: ${describeTrigger(t)}.`,
+    "  The trigger record:",
+    ...cmd("lotty.guardrails.v1.GuardrailService/ListGuardrailTriggers", { experimentId: b.id }),
+    '  Look for: observedValue above threshold, variantKey "banner", action GUARDRAIL_ACTION_PAUSE.',
+    "  Its history: the last entry is EXPERIMENT_ACTION_GUARDRAIL_PAUSED, without an actor.",
+    ...cmd("lotty.experiments.v1.ExperimentService/GetExperimentHistory", { id: b.id }),
+    "  Its report: more promo clicks, but error_rate and latency_p95 far above the control's.",
+    ...cmd("lotty.reports.v1.ReportService/GetExperimentReport", { experimentId: b.id }),
+  );
+  if (b.status === ExperimentStatus.PAUSED) {
+    lines.push(
+      "  Decide serves every member the flag's default (false, DECISION_REASON_DEFAULT):",
+      ...cmd("lotty.decision.v1.DecisionService/Decide", {
+        subjectId: "member-00001",
+        flagKeys: [b.flagKey],
+        attributes: { platform: "ios" },
+      }),
+    );
+  }
+  return lines;
+}
+
+function guideC(c: DemoExperiment, cmd: Command): string[] {
+  const lines = [
+    `C · "${c.name}" (${c.id}) is ${c.statusName} with ${c.approvals} of ` +
+      `${c.requiredApprovals} approvals.`,
+  ];
+  if (c.status === ExperimentStatus.IN_REVIEW) {
+    lines.push(
+      "  Experiments waiting for review:",
+      ...cmd("lotty.experiments.v1.ExperimentService/ListExperiments", {
+        status: "EXPERIMENT_STATUS_IN_REVIEW",
+      }),
+      `  Look for: "${c.name}" with one approval (${USERS.headOfProduct.email})`,
+      `  and requiredApprovals 2. ${USERS.dataLead.email} gives the second one with his own key:`,
+      "  ExperimentService/ApproveExperiment with the same -d '" +
+        JSON.stringify({ id: c.id }) +
+        "'.",
+    );
+  }
+  return lines;
+}
+
+/** The guide printed after a run: what each experiment shows and the commands to look. */
+export function guide(summary: DemoSummary): string[] {
+  const url = summary.baseUrl.replace(/\/+$/, "");
+  const cmd: Command = (method, body) => [
+    "    npx buf curl --protocol grpc --http2-prior-knowledge \\",
+    `      -H "Authorization: Bearer $LOTTY_API_KEY" -d '${JSON.stringify(body)}' \\`,
+    `      ${url}/${method}`,
+  ];
+  const { A, B, C } = summary.experiments;
+  const users = Object.values(summary.users).map(
+    (u) => `${u.email} (${u.roles.map((r) => Role[r]?.toLowerCase()).join(", ")})`,
+  );
+  return [
+    "",
+    "=== In the console ===",
+    `Open ${url}/console/ and sign in with your admin key (or a demo user's key).`,
+    `  A, the winner:          ${url}/console/experiments/${A.id}/results`,
+    `  B, paused by guardrail: ${url}/console/experiments/${B.id}/results`,
+    `  C, waiting for review:  ${url}/console/experiments/${C.id}`,
+    "",
+    "=== What to open ===",
+    "Every command uses your admin key: export LOTTY_API_KEY=… first.",
+    "",
+    ...guideA(A, summary.winner, cmd),
+    "",
+    ...guideB(B, summary.trigger, cmd),
+    "",
+    ...guideC(C, cmd),
+    "",
+    "Plain curl works as well (Connect JSON over HTTP/1.1), e.g.",
+    `    curl -sS ${url}/lotty.reports.v1.ReportService/GetExperimentReport \\`,
+    `      -H 'Content-Type: application/json' -H "Authorization: Bearer $LOTTY_API_KEY" \\`,
+    `      -d '${JSON.stringify({ experimentId: A.id })}'`,
+    "",
+    `Users: ${users.join(", ")}.`,
+    summary.newApiKeys.length > 0
+      ? "Their API keys are printed above, once: keep them."
+      : "Their API keys were printed by the run that created them.",
+    `This run created ${summary.created.length} and reused ${summary.reused.length} object(s); ` +
+      "running it again reuses everything.",
+  ];
+}

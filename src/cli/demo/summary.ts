@@ -1,0 +1,100 @@
+/**
+ * What a demo run is given and what it reports back.
+ */
+import type { Role, ExperimentStatus } from "./proto.js";
+import type { Handle, Label } from "./tenant.js";
+
+export interface DemoOptions {
+  baseUrl: string;
+  /** An admin's API key. */
+  apiKey: string;
+  /** Simulated members sent through experiment A (B gets half, at least 200). Default 2,000. */
+  subjects?: number;
+  /** Progress lines; default: standard output. */
+  log?: (line: string) => void;
+  /** How long to wait for B's guardrail to pause it. Default 60 s. */
+  guardrailTimeoutMs?: number;
+}
+
+export interface DemoUser {
+  id: string;
+  email: string;
+  displayName: string;
+  roles: Role[];
+  created: boolean;
+}
+
+export interface DemoExperiment {
+  label: Label;
+  id: string;
+  name: string;
+  flagKey: string;
+  ownerEmail: string;
+  status: ExperimentStatus;
+  statusName: string;
+  approvals: number;
+  requiredApprovals: number;
+  created: boolean;
+}
+
+export interface Traffic {
+  /** Members decided. */
+  decided: number;
+  /** Members exposed per variant (those the decision put in a variant). */
+  exposed: Record<string, number>;
+  /** Events sent per variant and type, exposures included. */
+  events: Record<string, Record<string, number>>;
+  /** Members per variant who sent at least one event of each type. */
+  members: Record<string, Record<string, number>>;
+  rejected: number;
+  dropped: number;
+}
+
+export interface WinnerHighlights {
+  metricKey: string;
+  control: { key: string; subjects: number; value: number };
+  treatment: { key: string; subjects: number; value: number };
+  absoluteDiff: number;
+  relativeDiff: number;
+  ciLow: number;
+  ciHigh: number;
+  pValue: number;
+  adjustedPValue: number;
+  adjustedSignificant: boolean;
+  chanceToBeatControl: number;
+  srmMismatch: boolean;
+}
+
+export interface TriggerHighlights {
+  id: string;
+  metricKey: string;
+  observedValue: number;
+  threshold: number;
+  variantKey: string;
+  sampleSize: number;
+  windowSeconds: number;
+  triggeredAt: string;
+}
+
+export interface DemoSummary {
+  baseUrl: string;
+  users: Record<Handle, DemoUser>;
+  /** Keys of users created by this run: shown only here. */
+  newApiKeys: { email: string; secret: string }[];
+  eventTypes: string[];
+  metrics: string[];
+  flags: string[];
+  experiments: Record<Label, DemoExperiment>;
+  /** Traffic this run sent, per experiment. */
+  traffic: Partial<Record<"A" | "B", Traffic>>;
+  /** Experiment A's primary metric, treatment against control. */
+  winner?: WinnerHighlights;
+  /** The guardrail trigger that paused B. */
+  trigger?: TriggerHighlights;
+  /** What this run created and what it found. */
+  created: string[];
+  reused: string[];
+}
+
+/** A problem the user can fix; printed without a stack. */
+export class DemoError extends Error {}

@@ -1,0 +1,283 @@
+/**
+ * The Stride tenant as data: its people and services, review policies, event
+ * types, metrics, flags and the three experiments A, B and C (C is left
+ * waiting for its second approval).
+ */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { catalogV1, flagsV1 } from "../../../clients/node/src/index.js";
+import {
+  Role,
+  MetricKind,
+  PropertyType,
+  FlagType,
+  Direction,
+  GuardrailAction,
+  type ExperimentInit,
+} from "./proto.js";
+
+export const DEFAULT_URL = "http://127.0.0.1:8080";
+export const DEFAULT_SUBJECTS = 2_000;
+export const DEFAULT_GUARDRAIL_TIMEOUT_MS = 60_000;
+export const REPORT_TIMEOUT_MS = 60_000;
+export const SNAPSHOT_TIMEOUT_MS = 15_000;
+export const DECIDE_CONCURRENCY = 16;
+
+/** The tenant's people and services, by role in the story. */
+export type Handle =
+  "admin" | "growthPm" | "commercePm" | "headOfProduct" | "dataLead" | "viewer" | "backend";
+
+export interface UserSpec {
+  email: string;
+  displayName: string;
+  roles: Role[];
+}
+
+const person = (email: string, displayName: string, role: Role): UserSpec => ({
+  email: `${email}@stride.example`,
+  displayName,
+  roles: [role],
+});
+
+export const USERS: Readonly<Record<Handle, UserSpec>> = {
+  admin: person("nora.lindqvist", "Nora Lindqvist (platform admin)", Role.ADMIN),
+  growthPm: person("sam.okafor", "Sam Okafor (growth PM)", Role.EXPERIMENTER),
+  commercePm: person("ines.moreau", "Ines Moreau (commerce PM)", Role.EXPERIMENTER),
+  headOfProduct: person("priya.raman", "Priya Raman (head of product)", Role.APPROVER),
+  dataLead: person("tom.becker", "Tom Becker (data science lead)", Role.APPROVER),
+  viewer: person("ana.silva", "Ana Silva (customer success)", Role.VIEWER),
+  backend: person("workout-backend.svc", "Workout backend (service account)", Role.SERVICE),
+};
+
+/** Who reviews each experimenter's experiments, and how many approvals they need. */
+export const REVIEW_POLICIES: {
+  experimenter: Handle;
+  approvers: Handle[];
+  minApprovals: number;
+}[] = [
+  { experimenter: "growthPm", approvers: ["headOfProduct", "dataLead"], minApprovals: 2 },
+  { experimenter: "commercePm", approvers: ["headOfProduct", "dataLead"], minApprovals: 1 },
+];
+
+const number = (name: string, required = false) => ({
+  name,
+  type: PropertyType.NUMBER,
+  required,
+});
+const text = (name: string) => ({ name, type: PropertyType.STRING, required: false });
+
+/** Event types the demo sends; `error` and `latency` are seeded in a fresh install. */
+export const EVENT_TYPES: MessageInitShape<typeof catalogV1.EventTypeSchema>[] = [
+  {
+    key: "workout_completed",
+    name: "Workout completed",
+    description: "A member finished a workout and saw the summary screen.",
+    properties: [number("duration_min"), text("workout_type")],
+    requiresExposure: true,
+  },
+  {
+    key: "promo_click",
+    name: "Promo click",
+    description: "A member tapped a shop promotion.",
+    properties: [text("placement")],
+    requiresExposure: true,
+  },
+  {
+    key: "purchase",
+    name: "Purchase",
+    description: "A completed order in the in-app shop.",
+    properties: [number("amount", true), text("currency")],
+    requiresExposure: true,
+  },
+  {
+    key: "error",
+    name: "Error",
+    description: "A client-side error.",
+    properties: [text("code")],
+    requiresExposure: true,
+  },
+  {
+    key: "latency",
+    name: "Latency",
+    description: "How long a screen took to load.",
+    properties: [number("ms", true)],
+    requiresExposure: true,
+  },
+];
+
+type MetricInit = MessageInitShape<typeof catalogV1.MetricSchema>;
+const metric = (
+  key: string,
+  name: string,
+  kind: catalogV1.MetricKind,
+  fields: Pick<
+    MetricInit,
+    | "description"
+    | "eventTypeKey"
+    | "property"
+    | "percentile"
+    | "numeratorMetricKey"
+    | "denominatorMetricKey"
+    | "requiresExposure"
+  >,
+): MetricInit => ({ key, name, kind, requiresExposure: true, ...fields });
+
+/** Metrics in creation order (a ratio after its parts); the last four are seeded. */
+export const METRICS: MetricInit[] = [
+  metric("workout_completion_rate", "Workout completion rate", MetricKind.CONVERSION_RATE, {
+    eventTypeKey: "workout_completed",
+    description: "Exposed members who completed at least one workout.",
+  }),
+  metric("workouts_per_member", "Workouts per member", MetricKind.COUNT, {
+    eventTypeKey: "workout_completed",
+  }),
+  metric("purchase_rate", "Purchase rate", MetricKind.CONVERSION_RATE, {
+    eventTypeKey: "purchase",
+  }),
+  metric("purchase_revenue", "Purchase revenue", MetricKind.SUM, {
+    eventTypeKey: "purchase",
+    property: "amount",
+  }),
+  metric("average_order_value", "Average order value", MetricKind.MEAN, {
+    eventTypeKey: "purchase",
+    property: "amount",
+  }),
+  metric("promo_click_rate", "Promo click rate", MetricKind.CONVERSION_RATE, {
+    eventTypeKey: "promo_click",
+  }),
+  metric("exposures", "Exposures", MetricKind.COUNT, {
+    eventTypeKey: "exposure",
+    requiresExposure: false,
+  }),
+  metric("errors", "Errors", MetricKind.COUNT, { eventTypeKey: "error" }),
+  metric("error_rate", "Error rate", MetricKind.RATIO, {
+    numeratorMetricKey: "errors",
+    denominatorMetricKey: "exposures",
+  }),
+  metric("latency_p95", "Latency p95", MetricKind.PERCENTILE, {
+    eventTypeKey: "latency",
+    property: "ms",
+    percentile: 95,
+  }),
+];
+
+type FlagValue = string | boolean;
+export const jsonValue = (value: FlagValue) =>
+  typeof value === "string"
+    ? { kind: { case: "stringValue" as const, value } }
+    : { kind: { case: "boolValue" as const, value } };
+
+export const FLAGS: {
+  key: string;
+  owner: Handle;
+  type: flagsV1.FlagType;
+  defaultValue: FlagValue;
+  description: string;
+  tags: string[];
+}[] = [
+  {
+    key: "workout_summary_layout",
+    owner: "growthPm",
+    type: FlagType.STRING,
+    defaultValue: "classic",
+    description: 'Layout of the screen after a workout: "classic" list or "cards".',
+    tags: ["demo", "workouts"],
+  },
+  {
+    key: "shoe_promo_banner",
+    owner: "commercePm",
+    type: FlagType.BOOL,
+    defaultValue: false,
+    description: "Running-shoe promotion banner on the home screen.",
+    tags: ["demo", "commerce"],
+  },
+  {
+    key: "onboarding_checklist",
+    owner: "growthPm",
+    type: FlagType.BOOL,
+    defaultValue: false,
+    description: "Checklist of first steps for new members.",
+    tags: ["demo", "onboarding"],
+  },
+];
+
+const variant = (key: string, value: FlagValue, weight: number, control = false) => ({
+  key,
+  value: jsonValue(value),
+  weight,
+  control,
+});
+
+const guardrail = (metricKey: string, threshold: number) => ({
+  metricKey,
+  threshold,
+  direction: Direction.INCREASE_IS_BAD,
+  windowSeconds: 120,
+  minSampleSize: 100,
+  action: GuardrailAction.PAUSE,
+});
+
+export type Label = "A" | "B" | "C";
+type Target = "running" | "in_review";
+
+export interface ExperimentPlan {
+  label: Label;
+  owner: Handle;
+  /** How far the demo takes it. */
+  target: Target;
+  spec: ExperimentInit & { flagKey: string; name: string };
+}
+
+export const EXPERIMENTS: Record<Label, ExperimentPlan> = {
+  A: {
+    label: "A",
+    owner: "growthPm",
+    target: "running",
+    spec: {
+      flagKey: "workout_summary_layout",
+      name: "Workout summary: cards vs classic",
+      description:
+        "Showing the workout summary as cards (pace, heart rate, streak) makes members " +
+        "come back for their next workout more often than the classic list.",
+      audiencePercent: 100,
+      variants: [variant("classic", "classic", 50, true), variant("cards", "cards", 50)],
+      targetingRule: "",
+      primaryMetricKey: "workout_completion_rate",
+      metricKeys: ["workouts_per_member", "purchase_rate", "purchase_revenue"],
+    },
+  },
+  B: {
+    label: "B",
+    owner: "commercePm",
+    target: "running",
+    spec: {
+      flagKey: "shoe_promo_banner",
+      name: "Shoe promo banner on the home screen",
+      description:
+        "A banner for the new running shoe on the home screen raises promo clicks. " +
+        "Guarded: the banner loads a large image carousel.",
+      audiencePercent: 100,
+      variants: [variant("no_banner", false, 50, true), variant("banner", true, 50)],
+      targetingRule: 'platform IN ["ios", "android"]',
+      primaryMetricKey: "promo_click_rate",
+      metricKeys: ["purchase_rate", "purchase_revenue", "error_rate", "latency_p95"],
+      guardrails: [guardrail("error_rate", 0.05), guardrail("latency_p95", 1_200)],
+    },
+  },
+  C: {
+    label: "C",
+    owner: "growthPm",
+    target: "in_review",
+    spec: {
+      flagKey: "onboarding_checklist",
+      name: "Onboarding checklist for new members",
+      description:
+        "A checklist of first steps (connect a watch, plan a week, first run) gets new " +
+        "members to their first completed workout.",
+      audiencePercent: 50,
+      variants: [variant("no_checklist", false, 25, true), variant("checklist", true, 25)],
+      targetingRule: 'app_version >= "5.4.0"',
+      primaryMetricKey: "workout_completion_rate",
+      metricKeys: ["workouts_per_member"],
+    },
+  },
+};

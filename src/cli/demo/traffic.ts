@@ -1,0 +1,202 @@
+/**
+ * Traffic simulation: the members of the simulated population, how they
+ * behave in each experiment, and sending their decisions and events as the
+ * workout backend.
+ */
+import type { JsonObject } from "@bufbuild/protobuf";
+import { decideAndExpose, EventSender, type LottyClient } from "../../../clients/node/src/index.js";
+import type { Experiment } from "./proto.js";
+import { SNAPSHOT_TIMEOUT_MS, DECIDE_CONCURRENCY } from "./tenant.js";
+import type { Traffic } from "./summary.js";
+import { type Run, poll, forEachLimited, seeded, pick, between } from "./helpers.js";
+import { actAs } from "./provisioning.js";
+
+interface Member {
+  subjectId: string;
+  attributes: JsonObject;
+  random: () => number;
+}
+
+/** Member `i` of the simulated population: stable id and attributes. */
+function member(i: number, flagKey: string): Member {
+  const subjectId = `member-${String(i).padStart(5, "0")}`;
+  const profile = seeded(subjectId);
+  return {
+    subjectId,
+    attributes: {
+      country: pick(profile, { US: 35, GB: 15, DE: 15, FR: 10, BR: 15, JP: 10 }),
+      platform: pick(profile, { ios: 45, android: 45, web: 10 }),
+      app_version: pick(profile, { "5.2.0": 20, "5.3.1": 35, "5.4.0": 45 }),
+    },
+    // Behaviour per flag, the same on every run.
+    random: seeded(`${subjectId}:${flagKey}`),
+  };
+}
+
+interface OutgoingEvent {
+  eventType: string;
+  properties?: JsonObject;
+}
+
+/** What a member does after seeing `variantKey`. */
+type Behaviour = (variantKey: string, random: () => number) => OutgoingEvent[];
+
+/** A: cards make members complete workouts much more often. */
+export const workoutBehaviour: Behaviour = (variantKey, random) => {
+  const events: OutgoingEvent[] = [];
+  const completes = random() < (variantKey === "cards" ? 0.55 : 0.3);
+  if (completes) {
+    const workouts = between(random, 1, 3);
+    for (let i = 0; i < workouts; i++) {
+      events.push({
+        eventType: "workout_completed",
+        properties: {
+          duration_min: between(random, 15, 75),
+          workout_type: pick(random, { run: 5, strength: 3, yoga: 2 }),
+        },
+      });
+    }
+  }
+  if (random() < (variantKey === "cards" ? 0.09 : 0.07)) {
+    events.push({
+      eventType: "purchase",
+      properties: { amount: between(random, 1_500, 14_000) / 100, currency: "EUR" },
+    });
+  }
+  return events;
+};
+
+/** B: the banner gets clicks (and some shoe sales), but its carousel is slow and often fails. */
+export const bannerBehaviour: Behaviour = (variantKey, random) => {
+  const banner = variantKey === "banner";
+  const events: OutgoingEvent[] = [
+    {
+      eventType: "latency",
+      properties: { ms: banner ? between(random, 900, 2_600) : between(random, 150, 420) },
+    },
+  ];
+  if (random() < (banner ? 0.3 : 0.01)) {
+    events.push({
+      eventType: "error",
+      properties: { code: banner ? "HOME_CAROUSEL_TIMEOUT" : "NETWORK" },
+    });
+  }
+  if (random() < (banner ? 0.12 : 0.05)) {
+    events.push({ eventType: "promo_click", properties: { placement: "home" } });
+    if (random() < 0.3) {
+      events.push({
+        eventType: "purchase",
+        properties: { amount: between(random, 8_990, 14_990) / 100, currency: "EUR" },
+      });
+    }
+  }
+  return events;
+};
+
+/** Waits until decide answers for the flag from `experimentId` (the snapshot has it). */
+async function untilDecided(service: LottyClient, flagKey: string, experimentId: string) {
+  const seen = await poll(async () => {
+    const { decisions } = await service.decision.decide({
+      subjectId: "demo-probe",
+      flagKeys: [flagKey],
+    });
+    return decisions[0]?.experimentId === experimentId ? true : undefined;
+  }, SNAPSHOT_TIMEOUT_MS);
+  if (seen === undefined) {
+    throw new Error(`decide did not pick up experiment ${experimentId} within 15 s`);
+  }
+}
+
+/**
+ * Decides `flagKey` for members 1…count as the backend does (decideAndExpose
+ * with their attributes), then sends what each exposed member does.
+ */
+async function simulate(
+  service: LottyClient,
+  flagKey: string,
+  count: number,
+  behaviour: Behaviour,
+): Promise<Traffic> {
+  const traffic: Traffic = {
+    decided: 0,
+    exposed: {},
+    events: {},
+    members: {},
+    rejected: 0,
+    dropped: 0,
+  };
+  let firstProblem = "";
+  const sender = new EventSender(service.events, {
+    maxBufferedEvents: 100_000,
+    flushIntervalMs: 200,
+    onRejected: (rejected) => {
+      traffic.rejected += rejected.length;
+      firstProblem ||= rejected[0]?.error.message ?? "";
+    },
+    onDropped: (events, reason) => {
+      traffic.dropped += events.length;
+      firstProblem ||= reason.message;
+    },
+  });
+  const tally = (counts: Traffic["events"], variantKey: string, eventType: string) => {
+    const perType = (counts[variantKey] ??= {});
+    perType[eventType] = (perType[eventType] ?? 0) + 1;
+  };
+  const members = Array.from({ length: count }, (_, i) => member(i + 1, flagKey));
+  try {
+    await forEachLimited(members, DECIDE_CONCURRENCY, async ({ subjectId, attributes, random }) => {
+      const decision = await decideAndExpose(service.decision, sender, {
+        subjectId,
+        flagKey,
+        attributes,
+      });
+      traffic.decided++;
+      if (decision.exposureEventId === undefined) return;
+      const { variantKey, decisionId } = decision;
+      traffic.exposed[variantKey] = (traffic.exposed[variantKey] ?? 0) + 1;
+      tally(traffic.events, variantKey, "exposure");
+      const events = behaviour(variantKey, random);
+      for (const event of events) {
+        sender.send({ ...event, decisionId });
+        tally(traffic.events, variantKey, event.eventType);
+      }
+      for (const type of new Set(events.map((e) => e.eventType))) {
+        tally(traffic.members, variantKey, type);
+      }
+    });
+  } finally {
+    await sender.close();
+  }
+  if (traffic.rejected + traffic.dropped > 0) {
+    throw new Error(
+      `${traffic.rejected} event(s) rejected and ${traffic.dropped} dropped: ${firstProblem}`,
+    );
+  }
+  return traffic;
+}
+
+/** Simulates `subjects` members on the experiment's flag as the backend, and logs what was sent. */
+export async function sendTraffic(
+  run: Run,
+  experiment: Experiment,
+  subjects: number,
+  behaviour: Behaviour,
+): Promise<Traffic> {
+  const service = await actAs(run, "backend");
+  await untilDecided(service, experiment.flagKey, experiment.id);
+  run.log(`  simulating ${subjects} members on ${experiment.flagKey} as the workout backend …`);
+  const traffic = await simulate(service, experiment.flagKey, subjects, behaviour);
+  let exposed = 0;
+  for (const { key } of experiment.variants) {
+    const sent = Object.entries(traffic.events[key] ?? {}).map(([type, n]) => `${n} ${type}`);
+    run.log(`    ${key}: ${sent.join(", ") || "nothing"}`);
+    exposed += traffic.exposed[key] ?? 0;
+  }
+  if (traffic.decided > exposed) {
+    run.log(
+      `    ${traffic.decided - exposed} member(s) got the flag's default (outside the ` +
+        "targeting rule, or after a pause): no exposure",
+    );
+  }
+  return traffic;
+}

@@ -1,0 +1,107 @@
+/**
+ * The one place Lotty's service implementations are built: every module's
+ * RPC handler (its private `service.ts`), wired to what one App owns.
+ * `app.ts` calls {@link buildServices} once; `connect.ts` registers the result.
+ */
+import type pg from "pg";
+import type { Logger } from "./platform/logging.js";
+import type { Authenticator } from "./platform/auth.js";
+import type { DatabaseHandle } from "./platform/database-handle.js";
+import type { ChangePublisher } from "./platform/changes.js";
+import type { Bus, BusNames } from "./platform/bus.js";
+import { AccessServiceImpl } from "./access/service.js";
+import { CatalogServiceImpl } from "./catalog/service.js";
+import { FlagServiceImpl } from "./flags/service.js";
+import { ExperimentServiceImpl } from "./experiments/service.js";
+import { findActiveExperimentOnFlag } from "./experiments/lookup.js";
+import type { SnapshotStore } from "./decision/snapshot.js";
+import type { DecisionLog } from "./decision/decision-log.js";
+import type { DecisionMetrics } from "./decision/metrics.js";
+import type { DecisionSigner } from "./decision/decision-id.js";
+import { DecisionServiceImpl } from "./decision/service.js";
+import type { EventStore } from "./events/store.js";
+import type { EventMetrics } from "./events/metrics.js";
+import { RateLimiter } from "./events/rate-limit.js";
+import { EventServiceImpl } from "./events/service.js";
+import { ReportServiceImpl } from "./reports/service.js";
+import { GuardrailServiceImpl } from "./guardrails/service.js";
+import type { SecretBox } from "./notifications/secrets.js";
+import { NotificationServiceImpl } from "./notifications/service.js";
+
+/** What the services need from the App; thunks for what exists only once the database/NATS are up. */
+export interface ServiceDeps {
+  db: DatabaseHandle;
+  authenticator: Authenticator;
+  changes: ChangePublisher;
+  snapshots: SnapshotStore;
+  signer: () => DecisionSigner | undefined;
+  decisionLog: DecisionLog;
+  decisionMetrics: DecisionMetrics;
+  bus: () => Bus | undefined;
+  names: BusNames;
+  eventStore: () => EventStore | undefined;
+  /** Events per second per API key (LOTTY_INGEST_RATE_LIMIT). */
+  ingestRateLimit: number;
+  eventMetrics: EventMetrics;
+  logger: Logger;
+  /** The pool for plain SQL reads (reports, guardrails, notifications). */
+  pool: () => pg.Pool;
+  /** Seals notification channel secrets. */
+  secrets: () => SecretBox;
+  /** Aborted on shutdown. */
+  shutdown: AbortSignal;
+}
+
+/** Every service implementation of one Lotty instance. */
+export interface Services {
+  access: AccessServiceImpl;
+  catalog: CatalogServiceImpl;
+  flags: FlagServiceImpl;
+  experiments: ExperimentServiceImpl;
+  decision: DecisionServiceImpl;
+  events: EventServiceImpl;
+  reports: ReportServiceImpl;
+  guardrails: GuardrailServiceImpl;
+  notifications: NotificationServiceImpl;
+}
+
+export function buildServices(deps: ServiceDeps): Services {
+  const reports = new ReportServiceImpl({
+    em: () => deps.db.orm.em.fork(),
+    pool: deps.pool,
+    shutdown: deps.shutdown,
+  });
+  return {
+    access: new AccessServiceImpl({ db: deps.db, authenticator: deps.authenticator }),
+    catalog: new CatalogServiceImpl(deps.db, deps.changes),
+    // Flags gets "is an experiment active on this flag?" (for ArchiveFlag)
+    // passed in rather than importing the experiments module.
+    flags: new FlagServiceImpl(deps.db, deps.changes, findActiveExperimentOnFlag),
+    experiments: new ExperimentServiceImpl({
+      db: deps.db,
+      changes: deps.changes,
+      outcomeReport: (id) => reports.outcomeReportJson(id),
+    }),
+    decision: new DecisionServiceImpl({
+      snapshots: deps.snapshots,
+      signer: deps.signer,
+      log: deps.decisionLog,
+      metrics: deps.decisionMetrics,
+      db: deps.db,
+      changes: deps.changes,
+    }),
+    events: new EventServiceImpl({
+      snapshots: deps.snapshots,
+      signer: deps.signer,
+      bus: deps.bus,
+      names: deps.names,
+      store: deps.eventStore,
+      limiter: new RateLimiter(deps.ingestRateLimit),
+      metrics: deps.eventMetrics,
+      logger: deps.logger,
+    }),
+    reports,
+    guardrails: new GuardrailServiceImpl({ pool: deps.pool }),
+    notifications: new NotificationServiceImpl({ pool: deps.pool, secrets: deps.secrets }),
+  };
+}
