@@ -8,6 +8,18 @@ const MODULE_PRIVATE = {
   message:
     "service.ts and entities.ts are private to their module: import its lookup.ts/index.ts or its command functions (e.g. transitions.ts) instead.",
 };
+/**
+ * Anything of another module but its face (lookup.ts, index.ts) and its
+ * command functions (transitions.ts), imported from inside src/<module>/.
+ * platform/ and the pure libraries stats/ and targeting/ are open to all;
+ * service.ts and entities.ts are left to MODULE_PRIVATE (one message each).
+ */
+const MODULE_FACES = {
+  regex:
+    "^\\.\\./(?!(platform|stats|targeting)/)[^./][^/]*/(?!(lookup|index|transitions|service|entities)(\\.js)?$)",
+  message:
+    "Other modules are reached only through their face: lookup.ts/index.ts or command functions (transitions.ts); platform/, stats/ and targeting/ are open to all.",
+};
 /** Anything outside src/platform/ except the generated code: domain modules, migrations/, the composition root. */
 const PLATFORM_GROUND_FLOOR = {
   regex: "^\\.\\./(?!\\.\\./gen/)",
@@ -34,8 +46,17 @@ export default tseslint.config(
   // it; other modules use its face (lookup.ts or index.ts, and command
   // functions such as transitions.ts). src/platform is the ground floor and
   // imports no domain module (nor migrations/ or the composition root).
+  // src/cli/ holds entry points, like the composition root: it may use a
+  // module's maintenance commands (reports/rebuild.ts) but, building no
+  // service, still not its service.ts or entities.ts.
   {
     files: ["src/*/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [MODULE_PRIVATE, MODULE_FACES] }],
+    },
+  },
+  {
+    files: ["src/cli/**/*.ts"],
     rules: { "no-restricted-imports": ["error", { patterns: [MODULE_PRIVATE] }] },
   },
   {

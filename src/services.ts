@@ -73,10 +73,14 @@ export function buildServices(deps: ServiceDeps): Services {
   });
   return {
     access: new AccessServiceImpl({ db: deps.db, authenticator: deps.authenticator }),
-    catalog: new CatalogServiceImpl(deps.db, deps.changes),
+    catalog: new CatalogServiceImpl({ db: deps.db, changes: deps.changes }),
     // Flags gets "is an experiment active on this flag?" (for ArchiveFlag)
     // passed in rather than importing the experiments module.
-    flags: new FlagServiceImpl(deps.db, deps.changes, findActiveExperimentOnFlag),
+    flags: new FlagServiceImpl({
+      db: deps.db,
+      changes: deps.changes,
+      activeExperimentOnFlag: findActiveExperimentOnFlag,
+    }),
     experiments: new ExperimentServiceImpl({
       db: deps.db,
       changes: deps.changes,

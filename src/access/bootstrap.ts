@@ -8,7 +8,8 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { ApiKey, User } from "./entities.js";
 import { API_KEY_PREFIX, generateApiKeySecret, hashApiKey } from "../platform/auth.js";
-import { recordAudit } from "../platform/audit.js";
+import type { AuditRecord } from "../platform/audit.js";
+import { mutate } from "../platform/mutation.js";
 
 export const BOOTSTRAP_ADMIN_EMAIL = "admin@lotty.local";
 
@@ -18,7 +19,8 @@ export interface BootstrapResult {
   adminEmail?: string;
 }
 
-async function adminUser(em: EntityManager): Promise<User> {
+/** The bootstrap admin, created (with its audit row added to `audit`) if missing. */
+async function adminUser(em: EntityManager, audit: AuditRecord[]): Promise<User> {
   const existing = await em.findOne(User, { email: BOOTSTRAP_ADMIN_EMAIL });
   if (existing !== null) {
     if (!existing.roles.includes("admin")) existing.roles = [...existing.roles, "admin"];
@@ -29,7 +31,7 @@ async function adminUser(em: EntityManager): Promise<User> {
     displayName: "Bootstrap admin",
     roles: ["admin"],
   });
-  recordAudit(em, {
+  audit.push({
     actorId: null,
     entityType: "user",
     entityId: user.id,
@@ -39,14 +41,15 @@ async function adminUser(em: EntityManager): Promise<User> {
   return user;
 }
 
-function issueKey(em: EntityManager, user: User, secret: string): ApiKey {
+/** A bootstrap key for `user`, its audit row added to `audit`. */
+function issueKey(em: EntityManager, user: User, secret: string, audit: AuditRecord[]): ApiKey {
   const key = em.create(ApiKey, {
     user,
     name: "bootstrap",
     keyHash: hashApiKey(secret),
     prefix: secret.slice(0, API_KEY_PREFIX.length + 6),
   });
-  recordAudit(em, {
+  audit.push({
     actorId: null,
     entityType: "api_key",
     entityId: key.id,
@@ -60,7 +63,8 @@ export async function ensureBootstrapAdmin(
   root: EntityManager,
   configuredKey: string | undefined,
 ): Promise<BootstrapResult> {
-  return root.fork().transactional(async (em) => {
+  const { result } = await mutate<BootstrapResult>(root.fork(), undefined, async (em) => {
+    const audit: AuditRecord[] = [];
     // One starting replica at a time, so two cannot both create the admin.
     await em
       .getConnection()
@@ -72,11 +76,11 @@ export async function ensureBootstrapAdmin(
         { populate: ["user"] },
       );
       if (key === null) {
-        issueKey(em, await adminUser(em), configuredKey);
+        issueKey(em, await adminUser(em, audit), configuredKey, audit);
       } else {
         if (key.revokedAt) {
           key.revokedAt = null;
-          recordAudit(em, {
+          audit.push({
             actorId: null,
             entityType: "api_key",
             entityId: key.id,
@@ -86,7 +90,7 @@ export async function ensureBootstrapAdmin(
         }
         if (!key.user.roles.includes("admin")) key.user.roles = [...key.user.roles, "admin"];
       }
-      return { adminEmail: BOOTSTRAP_ADMIN_EMAIL };
+      return { result: { adminEmail: BOOTSTRAP_ADMIN_EMAIL }, audit };
     }
     const admins = await em
       .getConnection()
@@ -96,9 +100,10 @@ export async function ensureBootstrapAdmin(
         "all",
         em.getTransactionContext(),
       );
-    if (Number(admins[0]?.n ?? 0) > 0) return {};
+    if (Number(admins[0]?.n ?? 0) > 0) return { result: {} };
     const secret = generateApiKeySecret();
-    issueKey(em, await adminUser(em), secret);
-    return { generatedKey: secret, adminEmail: BOOTSTRAP_ADMIN_EMAIL };
+    issueKey(em, await adminUser(em, audit), secret, audit);
+    return { result: { generatedKey: secret, adminEmail: BOOTSTRAP_ADMIN_EMAIL }, audit };
   });
+  return result;
 }

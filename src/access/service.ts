@@ -26,7 +26,7 @@ import {
 import { notFound } from "../platform/errors.js";
 import { checkText, checkUuid } from "../platform/validation.js";
 import { decodePageToken, encodePageToken, pageSize } from "../platform/paging.js";
-import { recordAudit } from "../platform/audit.js";
+import { mutate } from "../platform/mutation.js";
 import {
   API_KEY_PREFIX,
   generateApiKeySecret,
@@ -112,17 +112,21 @@ export class AccessServiceImpl implements ServiceImpl<typeof AccessService> {
     const displayName = checkText(v, "display_name", req.displayName, MAX_DISPLAY_NAME_LENGTH);
     const roles = checkRoles(v, "roles", req.roles, true);
     v.throwIfAny();
-    const em = this.db.orm.em.fork();
-    const user = em.create(User, { email, displayName, roles: roles.map(roleName) });
-    recordAudit(em, {
-      actorId: actor.userId,
-      entityType: "user",
-      entityId: user.id,
-      action: "user.created",
-      data: { email, roles: user.roles },
-    });
+    let user: User;
     try {
-      await em.flush();
+      ({ result: user } = await mutate(this.db.orm.em.fork(), undefined, async (tx) => {
+        const user = tx.create(User, { email, displayName, roles: roles.map(roleName) });
+        return {
+          result: user,
+          audit: {
+            actorId: actor.userId,
+            entityType: "user",
+            entityId: user.id,
+            action: "user.created",
+            data: { email, roles: user.roles },
+          },
+        };
+      }));
     } catch (error) {
       if (error instanceof UniqueConstraintViolationException) {
         throw new ConnectError(
@@ -166,8 +170,7 @@ export class AccessServiceImpl implements ServiceImpl<typeof AccessService> {
         ? undefined
         : checkText(v, "display_name", req.displayName, MAX_DISPLAY_NAME_LENGTH);
     v.throwIfAny();
-    const em = this.db.orm.em.fork();
-    const updated = await em.transactional(async (tx) => {
+    const { result: updated } = await mutate(this.db.orm.em.fork(), undefined, async (tx) => {
       const user = await findUser(tx, req.id);
       const before = [...user.roles];
       if (roles.length > 0) {
@@ -193,14 +196,16 @@ export class AccessServiceImpl implements ServiceImpl<typeof AccessService> {
         user.roles = names;
       }
       if (displayName !== undefined) user.displayName = displayName;
-      recordAudit(tx, {
-        actorId: actor.userId,
-        entityType: "user",
-        entityId: user.id,
-        action: "user.updated",
-        data: { rolesBefore: before, rolesAfter: user.roles },
-      });
-      return user;
+      return {
+        result: user,
+        audit: {
+          actorId: actor.userId,
+          entityType: "user",
+          entityId: user.id,
+          action: "user.updated",
+          data: { rolesBefore: before, rolesAfter: user.roles },
+        },
+      };
     });
     this.authenticator.evict((p) => p.userId === updated.id);
     return { user: toUserMessage(updated) };
@@ -212,23 +217,26 @@ export class AccessServiceImpl implements ServiceImpl<typeof AccessService> {
     checkUuid(v, "user_id", req.userId);
     const name = checkText(v, "name", req.name, MAX_KEY_NAME_LENGTH);
     v.throwIfAny();
-    const em = this.db.orm.em.fork();
-    const user = await findUser(em, req.userId, "user_id");
     const secret = generateApiKeySecret();
-    const key = em.create(ApiKey, {
-      user,
-      name,
-      keyHash: hashApiKey(secret),
-      prefix: secret.slice(0, API_KEY_PREFIX.length + 6),
+    const { result: key } = await mutate(this.db.orm.em.fork(), undefined, async (tx) => {
+      const user = await findUser(tx, req.userId, "user_id");
+      const key = tx.create(ApiKey, {
+        user,
+        name,
+        keyHash: hashApiKey(secret),
+        prefix: secret.slice(0, API_KEY_PREFIX.length + 6),
+      });
+      return {
+        result: key,
+        audit: {
+          actorId: actor.userId,
+          entityType: "api_key",
+          entityId: key.id,
+          action: "api_key.created",
+          data: { userId: user.id, name },
+        },
+      };
     });
-    recordAudit(em, {
-      actorId: actor.userId,
-      entityType: "api_key",
-      entityId: key.id,
-      action: "api_key.created",
-      data: { userId: user.id, name },
-    });
-    await em.flush();
     return { apiKey: toApiKeyMessage(key), secret };
   }
 
@@ -244,19 +252,22 @@ export class AccessServiceImpl implements ServiceImpl<typeof AccessService> {
     const v = new FieldViolations();
     checkUuid(v, "id", req.id);
     v.throwIfAny();
-    const em = this.db.orm.em.fork();
-    const key = await em.findOne(ApiKey, { id: req.id });
-    if (key === null) throw notFound("API key", req.id);
-    if (key.revokedAt === null || key.revokedAt === undefined) {
+    const { result: key } = await mutate(this.db.orm.em.fork(), undefined, async (tx) => {
+      const key = await tx.findOne(ApiKey, { id: req.id });
+      if (key === null) throw notFound("API key", req.id);
+      // Revoking a revoked key changes nothing: no audit row.
+      if (key.revokedAt !== null && key.revokedAt !== undefined) return { result: key };
       key.revokedAt = new Date();
-      recordAudit(em, {
-        actorId: actor.userId,
-        entityType: "api_key",
-        entityId: key.id,
-        action: "api_key.revoked",
-      });
-      await em.flush();
-    }
+      return {
+        result: key,
+        audit: {
+          actorId: actor.userId,
+          entityType: "api_key",
+          entityId: key.id,
+          action: "api_key.revoked",
+        },
+      };
+    });
     this.authenticator.evict((p) => p.apiKeyId === key.id);
     return { apiKey: toApiKeyMessage(key) };
   }
@@ -282,49 +293,55 @@ export class AccessServiceImpl implements ServiceImpl<typeof AccessService> {
       v.add("min_approvals", `must be between 1 and ${max}`);
     }
     v.throwIfAny();
-    const em = this.db.orm.em.fork();
-    const experimenter = await findUser(em, req.experimenterId, "experimenter_id");
-    const experimenterRoles = rolesOf(experimenter);
-    if (!experimenterRoles.includes(Role.EXPERIMENTER) && !experimenterRoles.includes(Role.ADMIN)) {
-      throw new ConnectError(
-        "experimenter_id: the user holds neither ROLE_EXPERIMENTER nor ROLE_ADMIN",
-        Code.InvalidArgument,
-      );
-    }
-    const approvers =
-      approverIds.length > 0 ? await em.find(User, { id: { $in: approverIds } }) : [];
-    for (const [i, id] of req.approverIds.entries()) {
-      const approver = approvers.find((u) => u.id === id);
-      if (approver === undefined) throw notFound(`approver_ids[${i}]: user`, id);
-      const roles = rolesOf(approver);
-      if (!roles.includes(Role.APPROVER) && !roles.includes(Role.ADMIN)) {
+    const { result: policy } = await mutate(this.db.orm.em.fork(), undefined, async (tx) => {
+      const experimenter = await findUser(tx, req.experimenterId, "experimenter_id");
+      const experimenterRoles = rolesOf(experimenter);
+      if (
+        !experimenterRoles.includes(Role.EXPERIMENTER) &&
+        !experimenterRoles.includes(Role.ADMIN)
+      ) {
         throw new ConnectError(
-          `approver_ids[${i}]: user ${id} holds neither ROLE_APPROVER nor ROLE_ADMIN`,
+          "experimenter_id: the user holds neither ROLE_EXPERIMENTER nor ROLE_ADMIN",
           Code.InvalidArgument,
         );
       }
-    }
-    let policy = await em.findOne(ReviewPolicy, { experimenter });
-    if (policy === null) {
-      policy = em.create(ReviewPolicy, {
-        experimenter,
-        approverIds,
-        minApprovals: req.minApprovals,
-        updatedBy: actor.userId,
-      });
-    } else {
-      policy.approverIds = approverIds;
-      policy.minApprovals = req.minApprovals;
-      policy.updatedBy = actor.userId;
-    }
-    recordAudit(em, {
-      actorId: actor.userId,
-      entityType: "review_policy",
-      entityId: experimenter.id,
-      action: "review_policy.set",
-      data: { approverIds, minApprovals: req.minApprovals },
+      const approvers =
+        approverIds.length > 0 ? await tx.find(User, { id: { $in: approverIds } }) : [];
+      for (const [i, id] of req.approverIds.entries()) {
+        const approver = approvers.find((u) => u.id === id);
+        if (approver === undefined) throw notFound(`approver_ids[${i}]: user`, id);
+        const roles = rolesOf(approver);
+        if (!roles.includes(Role.APPROVER) && !roles.includes(Role.ADMIN)) {
+          throw new ConnectError(
+            `approver_ids[${i}]: user ${id} holds neither ROLE_APPROVER nor ROLE_ADMIN`,
+            Code.InvalidArgument,
+          );
+        }
+      }
+      let policy = await tx.findOne(ReviewPolicy, { experimenter });
+      if (policy === null) {
+        policy = tx.create(ReviewPolicy, {
+          experimenter,
+          approverIds,
+          minApprovals: req.minApprovals,
+          updatedBy: actor.userId,
+        });
+      } else {
+        policy.approverIds = approverIds;
+        policy.minApprovals = req.minApprovals;
+        policy.updatedBy = actor.userId;
+      }
+      return {
+        result: policy,
+        audit: {
+          actorId: actor.userId,
+          entityType: "review_policy",
+          entityId: experimenter.id,
+          action: "review_policy.set",
+          data: { approverIds, minApprovals: req.minApprovals },
+        },
+      };
     });
-    await em.flush();
     return { policy: toPolicyMessage(policy) };
   }
 

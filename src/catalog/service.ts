@@ -32,8 +32,8 @@ export { isBuiltinEventType, toEventTypeMessage, toMetricMessage } from "./messa
 export class CatalogServiceImpl implements ServiceImpl<typeof CatalogService> {
   private readonly deps: CatalogDeps;
 
-  constructor(db: DatabaseHandle, changes: ChangePublisher) {
-    this.deps = { db, changes };
+  constructor(deps: { db: DatabaseHandle; changes: ChangePublisher }) {
+    this.deps = { db: deps.db, changes: deps.changes };
   }
 
   // ---- event types ----

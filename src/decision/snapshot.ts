@@ -13,7 +13,7 @@ import type { Subscription } from "@nats-io/transport-node";
 import type { FlagValueType } from "../flags/lookup.js";
 import type { ExperimentConfig } from "../experiments/lookup.js";
 import { parseRule } from "../targeting/index.js";
-import type { Bus, BusNames } from "../platform/bus.js";
+import { busSubjects, type Bus, type BusNames } from "../platform/bus.js";
 import type { Logger } from "../platform/logging.js";
 import { variantRanges } from "./bucketing.js";
 import { DEFAULT_POLICY, POLICY_SETTING, readPolicy } from "./policy-store.js";
@@ -270,7 +270,7 @@ export class SnapshotStore {
   /** Reloads on every configuration-change message. */
   listen(bus: Bus, names: BusNames): void {
     this.subscription?.unsubscribe();
-    this.subscription = bus.nc.subscribe(`${names.subjectPrefix}.config.>`, {
+    this.subscription = bus.nc.subscribe(busSubjects(names).anyConfig, {
       callback: () => this.schedule(),
     });
   }

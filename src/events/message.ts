@@ -11,6 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import type { JsonObject } from "@bufbuild/protobuf";
+import { busSubjects } from "../platform/bus.js";
 import type { AcceptedEvent } from "./validation.js";
 
 /** Largest payload of one message (nats-server's default max_payload is 1 MiB). */
@@ -47,7 +48,7 @@ export interface EncodedMessage {
 }
 
 export function eventsSubject(subjectPrefix: string): string {
-  return `${subjectPrefix}.events.batch`;
+  return busSubjects({ streamPrefix: subjectPrefix.toUpperCase(), subjectPrefix }).events;
 }
 
 /**

@@ -14,8 +14,8 @@ import {
   MAX_DECISION_ID_LENGTH,
   type DecisionClaims,
   type DecisionSigner,
-} from "../decision/decision-id.js";
-import type { SnapshotStore } from "../decision/snapshot.js";
+  type SnapshotStore,
+} from "../decision/lookup.js";
 import { requirePrincipal } from "../platform/auth.js";
 import type { Bus, BusNames } from "../platform/bus.js";
 import type { Logger } from "../platform/logging.js";

@@ -6,9 +6,12 @@
  */
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { EventErrorCode } from "../../gen/lotty/events/v1/events_pb.js";
-import type { DecisionSigner } from "../decision/decision-id.js";
-import { MAX_DECISION_ID_LENGTH } from "../decision/decision-id.js";
-import type { Snapshot, SnapshotEventType } from "../decision/types.js";
+import {
+  MAX_DECISION_ID_LENGTH,
+  type DecisionSigner,
+  type Snapshot,
+  type SnapshotEventType,
+} from "../decision/lookup.js";
 import { CONTROL_CHARACTERS } from "../platform/validation.js";
 import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
 

@@ -24,7 +24,7 @@ import type { DatabaseHandle } from "../platform/database-handle.js";
 import { FieldViolations, notFound } from "../platform/errors.js";
 import { decodePageToken, encodePageToken, pageSize } from "../platform/paging.js";
 import { checkUuid, CONTROL_CHARACTERS } from "../platform/validation.js";
-import { reviewPolicyFor, type EffectiveReviewPolicy } from "../access/review-policy.js";
+import { reviewPolicyFor, type EffectiveReviewPolicy } from "../access/lookup.js";
 import { requireActiveFlag } from "../flags/lookup.js";
 import { Experiment, ExperimentApproval, ExperimentVersion } from "./entities.js";
 import { isEditable, type LifecycleAction } from "./lifecycle.js";

@@ -15,7 +15,7 @@ import type { ChangePublisher } from "../platform/changes.js";
 import type { DatabaseHandle } from "../platform/database-handle.js";
 import { notFound } from "../platform/errors.js";
 import { mutate } from "../platform/mutation.js";
-import { reviewPolicyFor, type EffectiveReviewPolicy } from "../access/review-policy.js";
+import { reviewPolicyFor, type EffectiveReviewPolicy } from "../access/lookup.js";
 import { Experiment, ExperimentApproval, type ExperimentStatusName } from "./entities.js";
 import { findTransition, type LifecycleAction } from "./lifecycle.js";
 

@@ -99,11 +99,19 @@ export type ActiveExperimentOnFlag = (
 ) => Promise<{ id: string; status: string } | null>;
 
 export class FlagServiceImpl implements ServiceImpl<typeof FlagService> {
-  constructor(
-    private readonly db: DatabaseHandle,
-    private readonly changes: ChangePublisher,
-    private readonly activeExperimentOnFlag: ActiveExperimentOnFlag,
-  ) {}
+  private readonly db: DatabaseHandle;
+  private readonly changes: ChangePublisher;
+  private readonly activeExperimentOnFlag: ActiveExperimentOnFlag;
+
+  constructor(deps: {
+    db: DatabaseHandle;
+    changes: ChangePublisher;
+    activeExperimentOnFlag: ActiveExperimentOnFlag;
+  }) {
+    this.db = deps.db;
+    this.changes = deps.changes;
+    this.activeExperimentOnFlag = deps.activeExperimentOnFlag;
+  }
 
   async createFlag(
     req: {

@@ -66,6 +66,8 @@ export function busSubjects(names: BusNames) {
     deadLetterEvents: `${s}.deadletter.events`,
     /** Configuration changes of one kind (stream CONFIG). */
     config: (kind: string) => `${s}.config.${kind}`,
+    /** Every configuration change, whatever its kind (a subscription filter). */
+    anyConfig: `${s}.config.>`,
     /** Lifecycle notifications of one trigger (stream LIFECYCLE). */
     lifecycle: (trigger: string) => `${s}.lifecycle.${trigger}`,
   };

@@ -12,7 +12,7 @@
  * publish is logged and does not fail the RPC: the change is already
  * stored, and readers reconcile from the database.
  */
-import type { Bus, BusNames } from "./bus.js";
+import { busSubjects, type Bus, type BusNames } from "./bus.js";
 import type { Logger } from "./logging.js";
 
 export type ConfigKind = "flag" | "experiment" | "event_type" | "metric" | "participation_policy";
@@ -61,15 +61,11 @@ export class ChangePublisher {
 
   async configChanged(change: Omit<ConfigChange, "at">): Promise<void> {
     const body: ConfigChange = { ...change, at: new Date().toISOString() };
-    await this.publish(`${this.names.subjectPrefix}.config.${change.kind}`, body);
+    await this.publish(busSubjects(this.names).config(change.kind), body);
   }
 
   async lifecycle(event: LifecycleEvent): Promise<void> {
-    await this.publish(
-      `${this.names.subjectPrefix}.lifecycle.${event.trigger}`,
-      event,
-      event.dedupKey,
-    );
+    await this.publish(busSubjects(this.names).lifecycle(event.trigger), event, event.dedupKey);
   }
 
   private async publish(subject: string, body: object, msgID?: string): Promise<void> {

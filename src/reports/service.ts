@@ -16,8 +16,8 @@ import {
   WatchExperimentReportResponseSchema,
 } from "../../gen/lotty/reports/v1/reports_pb.js";
 import { Experiment } from "../experiments/lookup.js";
-import { recordAudit } from "../platform/audit.js";
 import { requirePrincipal } from "../platform/auth.js";
+import { mutate } from "../platform/mutation.js";
 import { FieldViolations, notFound } from "../platform/errors.js";
 import { sleep } from "../platform/timing.js";
 import { checkUuid } from "../platform/validation.js";
@@ -130,21 +130,23 @@ export class ReportServiceImpl implements ServiceImpl<typeof ReportService> {
       bucketSeconds: 0,
     });
     const csv = req.format === ExportFormat.CSV;
-    const em = this.deps.em();
-    recordAudit(em, {
-      actorId: principal.userId,
-      // Its own entity type, so exports stay out of the experiment's
-      // lifecycle history.
-      entityType: EXPORT_AUDIT_ENTITY,
-      entityId: req.experimentId,
-      action: "exported",
-      data: {
-        format: csv ? "csv" : "json",
-        from: report.from ? timestampDateIso(report.from) : null,
-        to: report.to ? timestampDateIso(report.to) : null,
+    // An export changes no configuration: its audit row announces nothing.
+    await mutate(this.deps.em(), undefined, async () => ({
+      result: undefined,
+      audit: {
+        actorId: principal.userId,
+        // Its own entity type, so exports stay out of the experiment's
+        // lifecycle history.
+        entityType: EXPORT_AUDIT_ENTITY,
+        entityId: req.experimentId,
+        action: "exported",
+        data: {
+          format: csv ? "csv" : "json",
+          from: report.from ? timestampDateIso(report.from) : null,
+          to: report.to ? timestampDateIso(report.to) : null,
+        },
       },
-    });
-    await em.flush();
+    }));
     return {
       contentType: csv ? "text/csv; charset=utf-8" : "application/json",
       data: new TextEncoder().encode(csv ? reportCsv(report) : reportJson(report)),

@@ -22,13 +22,15 @@ export {
   DEFAULT_BOOTSTRAP_RESAMPLES,
   DEFAULT_BOOTSTRAP_SEED,
   percentileDifferenceBootstrap,
+  type BootstrapOptions,
+  type PercentileBootstrap,
+} from "./percentile-bootstrap.js";
+export {
   percentileDifferenceInterval,
   percentileDifferenceTest,
   percentileInterval,
   percentileRanks,
   samplePercentile,
-  type BootstrapOptions,
-  type PercentileBootstrap,
   type PercentileDifferenceInterval,
   type PercentileInterval,
   type PercentileRanks,

@@ -54,6 +54,68 @@ describe("module boundaries (lint)", () => {
     expect(messages).toEqual([]);
   });
 
+  it("refuses any other file of another module than its face or its command functions", async () => {
+    const messages = await restrictedImports(
+      "src/events/x.ts",
+      [
+        'import { MAX_DECISION_ID_LENGTH } from "../decision/decision-id.js";',
+        'import type { SnapshotStore } from "../decision/snapshot.js";',
+        'export { reviewPolicyFor } from "../access/review-policy.js";',
+        'import { rebuildRollups } from "../reports/rebuild.js";',
+        "export { MAX_DECISION_ID_LENGTH, rebuildRollups };",
+        "export type { SnapshotStore };",
+        "",
+      ].join("\n"),
+    );
+    expect(messages).toHaveLength(4);
+    for (const message of messages) expect(message).toContain("through their face");
+  });
+
+  it("allows every module lookup.ts, index.ts, transitions.ts, platform/, stats/ and targeting/", async () => {
+    const messages = await restrictedImports(
+      "src/events/x.ts",
+      [
+        'import { MAX_DECISION_ID_LENGTH } from "../decision/lookup.js";',
+        'import { reviewPolicyFor } from "../access/lookup.js";',
+        'import { runTransition } from "../experiments/transitions.js";',
+        'import { mean } from "../stats/index.js";',
+        'import { percentile } from "../stats/percentiles.js";',
+        'import { compileRule } from "../targeting/index.js";',
+        'import { parse } from "../targeting/parser.js";',
+        'import { notFound } from "../platform/errors.js";',
+        'import { EventService } from "../../gen/lotty/events/v1/events_pb.js";',
+        'import { encodeMessages } from "./message.js";',
+        "export { MAX_DECISION_ID_LENGTH, reviewPolicyFor, runTransition, mean, percentile };",
+        "export { compileRule, parse, notFound, EventService, encodeMessages };",
+        "",
+      ].join("\n"),
+    );
+    expect(messages).toEqual([]);
+  });
+
+  it("reports another module's service.ts or entities.ts once, as private", async () => {
+    const messages = await restrictedImports(
+      "src/events/x.ts",
+      'import { Flag } from "../flags/entities.js";\nexport { Flag };\n',
+    );
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toContain("private to their module");
+  });
+
+  it("lets the command-line entry points in src/cli use a module's maintenance commands, not its service.ts", async () => {
+    const messages = await restrictedImports(
+      "src/cli/x.ts",
+      [
+        'import { rebuildRollups } from "../reports/rebuild.js";',
+        'import { ReportServiceImpl } from "../reports/service.js";',
+        "export { rebuildRollups, ReportServiceImpl };",
+        "",
+      ].join("\n"),
+    );
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toContain("private to their module");
+  });
+
   it("refuses any domain module, migrations and the composition root in src/platform", async () => {
     const messages = await restrictedImports(
       "src/platform/x.ts",

@@ -1,0 +1,9 @@
+/**
+ * The decision module's face for other modules (events): what an ingested
+ * event is checked against — the decision-id signer's types and limit, and
+ * the catalog snapshot (its store and shape).
+ */
+export { MAX_DECISION_ID_LENGTH } from "./decision-id.js";
+export type { DecisionClaims, DecisionSigner } from "./decision-id.js";
+export type { SnapshotStore } from "./snapshot.js";
+export type { Snapshot, SnapshotEventType } from "./types.js";

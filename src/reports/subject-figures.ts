@@ -1,0 +1,265 @@
+/**
+ * The report's per-subject reads: sums over the cohort (subjects first
+ * exposed in the window) per variant and per series bucket of first
+ * exposure, from the per-subject rollups, from the cohort sums
+ * (cohort_stats) when they cover the plan, or recomputed from the raw
+ * events.
+ *
+ * Every sum is taken as `numeric` in PostgreSQL and read as text, so the
+ * same stored events always give the same figures, bit for bit.
+ */
+import type pg from "pg";
+import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
+import {
+  isExposureCount,
+  quantityKey,
+  subjectQuantities,
+  type ReportPlan,
+  type SubjectQuantity,
+} from "./plan.js";
+import { bucketEnds, type ReportWindow } from "./window.js";
+import { emptyVariant, type CohortBuckets, type VariantAggregates } from "./aggregates.js";
+
+/** Pairs (numerator, denominator) of the plan's ratio metrics. */
+function ratioPairs(plan: ReportPlan): [SubjectQuantity, SubjectQuantity][] {
+  const pairs = new Map<string, [SubjectQuantity, SubjectQuantity]>();
+  for (const m of plan.metrics) {
+    if (m.kind === "ratio" && m.numerator && m.denominator) {
+      pairs.set(`${quantityKey(m.numerator)}|${quantityKey(m.denominator)}`, [
+        m.numerator,
+        m.denominator,
+      ]);
+    }
+  }
+  return [...pairs.values()];
+}
+
+/**
+ * Per-subject figures over the cohort (subjects first exposed in the
+ * window), from the rollups or, when `raw`, recomputed from the events
+ * that occurred before `to`.
+ */
+export async function subjectFigures(
+  pool: pg.Pool,
+  plan: ReportPlan,
+  window: ReportWindow,
+  raw: boolean,
+  buckets: CohortBuckets,
+): Promise<void> {
+  const quantities = subjectQuantities(plan);
+  const params: unknown[] = [plan.experimentId, new Date(window.from), new Date(window.to)];
+  const param = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const counted = quantities.filter((q) => q.property === "" && !isExposureCount(q));
+  const summed = quantities.filter((q) => q.property !== "");
+  const countTypes = param(counted.map((q) => q.eventType));
+  const sumTypes = param(summed.map((q) => q.eventType));
+  const sumProperties = param(summed.map((q) => q.property));
+  // The rollups hold each subject's totals; as of `to`, a subject's
+  // figures are those totals minus its events at or after `to` (the
+  // "tail", one partition-pruned pass over the events after the window).
+  const tail = (select: string, where: string, group: string) =>
+    raw ? `left join (${select} where ${where} and occurred_at >= $3 group by ${group}) t` : "";
+  const minusTail = (column: string, tailColumn: string) =>
+    raw ? `(${column} - coalesce(t.${tailColumn}, 0))` : column;
+  const cohort = `select r.variant_key, r.subject_id, ${minusTail("r.exposures", "n")}::numeric as exposures,
+         r.first_exposed_at
+       from report_subjects r
+       ${tail(
+         "select variant_key, subject_id, count(*) as n from events",
+         `experiment_id = $1 and counted and event_type = '${EXPOSURE_EVENT_TYPE}'`,
+         "variant_key, subject_id",
+       )}${raw ? " using (variant_key, subject_id)" : ""}
+       where r.experiment_id = $1 and r.first_exposed_at >= $2 and r.first_exposed_at < $3`;
+  const values = `select c.variant_key, c.subject_id, c.event_type, '' as property,
+         ${minusTail("c.events", "n")}::numeric as v
+       from subject_event_counts c
+       ${tail(
+         "select variant_key, subject_id, event_type, count(*) as n from events",
+         `experiment_id = $1 and counted and event_type = any(${countTypes}::text[])`,
+         "variant_key, subject_id, event_type",
+       )}${raw ? " using (variant_key, subject_id, event_type)" : ""}
+       where c.experiment_id = $1 and c.event_type = any(${countTypes}::text[])
+       union all
+       select s.variant_key, s.subject_id, s.event_type, s.property, ${minusTail("s.total", "total")}
+       from unnest(${sumTypes}::text[], ${sumProperties}::text[]) as q(event_type, property)
+       join subject_property_sums s on s.event_type = q.event_type and s.property = q.property
+       ${tail(
+         `select e.variant_key, e.subject_id, e.event_type, w.property,
+                 sum((e.properties ->> w.property)::numeric) as total
+          from unnest(${sumTypes}::text[], ${sumProperties}::text[]) as w(event_type, property)
+          join events e on e.event_type = w.event_type`,
+         `e.experiment_id = $1 and e.counted and jsonb_typeof(e.properties -> w.property) = 'number'`,
+         "e.variant_key, e.subject_id, e.event_type, w.property",
+       ).replace("and occurred_at >= $3", "and e.occurred_at >= $3")}${
+         raw
+           ? " on t.variant_key = s.variant_key and t.subject_id = s.subject_id and t.event_type = s.event_type and t.property = s.property"
+           : ""
+       }
+       where s.experiment_id = $1`;
+  const columns = quantities.map((q, i) =>
+    isExposureCount(q)
+      ? `c.exposures as q${i}`
+      : `coalesce(sum(v.v) filter (where v.event_type = ${param(q.eventType)} and v.property = ${param(q.property)}), 0) as q${i}`,
+  );
+  const index = new Map(quantities.map((q, i) => [quantityKey(q), i]));
+  const pairs = ratioPairs(plan).map(([a, b]) => [
+    index.get(quantityKey(a)),
+    index.get(quantityKey(b)),
+  ]);
+  const aggregates = [
+    "count(*)::text as subjects",
+    ...quantities.flatMap((_, i) => [
+      `sum(q${i})::text as s${i}`,
+      `sum(q${i} * q${i})::text as ss${i}`,
+      `count(*) filter (where q${i} > 0)::text as p${i}`,
+    ]),
+    ...pairs.map(([a, b], j) => `sum(q${a} * q${b})::text as x${j}`),
+  ];
+  const sql = `with cohort as (${cohort}),
+    vals as (${values}),
+    per_subject as (
+      select c.variant_key, c.subject_id, ${bucketOf(window, "c.first_exposed_at")} as bucket
+             ${columns.map((c) => `, ${c}`).join("")}
+      from cohort c left join vals v on v.variant_key = c.variant_key and v.subject_id = c.subject_id
+      group by c.variant_key, c.subject_id, c.exposures, c.first_exposed_at
+    )
+    select variant_key, bucket, ${aggregates.join(", ")} from per_subject group by variant_key, bucket`;
+  const { rows } = await pool.query<Record<string, string>>(sql, params);
+  const pairList = ratioPairs(plan);
+  for (const row of rows) {
+    const v = bucketOf_(buckets, window, row.variant_key ?? "", Number(row.bucket));
+    v.subjects = Number(row.subjects);
+    quantities.forEach((q, i) => {
+      v.quantities.set(quantityKey(q), {
+        sum: Number(row[`s${i}`] ?? 0),
+        sumSquares: Number(row[`ss${i}`] ?? 0),
+        positive: Number(row[`p${i}`] ?? 0),
+      });
+    });
+    pairList.forEach(([a, b], j) => {
+      v.products.set(`${quantityKey(a)}|${quantityKey(b)}`, Number(row[`x${j}`] ?? 0));
+    });
+  }
+}
+
+/**
+ * Whether cohort_stats holds every cross product the plan's ratio metrics
+ * need: it keeps Σx·exposures, so ratios over (or of) the exposure count.
+ */
+export function cohortCovers(plan: ReportPlan): boolean {
+  return ratioPairs(plan).every(([a, b]) => isExposureCount(a) || isExposureCount(b));
+}
+
+/**
+ * Per-subject figures over the cohort from cohort_stats: the sums of the
+ * subjects first exposed in each minute of the window, added up. Exact
+ * when no event of the experiment occurred at or after `to`.
+ */
+export async function cohortFigures(
+  pool: pg.Pool,
+  plan: ReportPlan,
+  window: ReportWindow,
+  buckets: CohortBuckets,
+): Promise<void> {
+  const quantities = subjectQuantities(plan).filter((q) => !isExposureCount(q));
+  // One query per variant, run side by side: each reads its own key range.
+  const perVariant = await Promise.all(
+    plan.variants.map(
+      async (variant) =>
+        (
+          await pool.query<{
+            variant_key: string;
+            bucket: number;
+            event_type: string;
+            property: string;
+            subjects: string;
+            total: string;
+            squares: string;
+            by_exposures: string;
+          }>(
+            `select s.variant_key, ${bucketOf(window, "s.cohort_minute")} as bucket, s.event_type, s.property,
+                    sum(s.subjects)::text as subjects,
+                    sum(s.total)::text as total, sum(s.total_squares)::text as squares,
+                    sum(s.total_by_exposures)::text as by_exposures
+             from cohort_stats s
+             where s.experiment_id = $1 and s.variant_key = $6
+               and s.cohort_minute >= $2 and s.cohort_minute < $3
+               and s.event_type = any($4::text[]) and s.property = any($5::text[])
+             group by 1, 2, 3, 4`,
+            [
+              plan.experimentId,
+              new Date(window.from),
+              new Date(window.to),
+              ["", ...quantities.map((q) => q.eventType)],
+              ["", ...quantities.map((q) => q.property)],
+              variant.key,
+            ],
+          )
+        ).rows,
+    ),
+  );
+  const rows = perVariant.flat();
+  const exposureKey = quantityKey({ eventType: EXPOSURE_EVENT_TYPE, property: "" });
+  const wanted = new Set(["", ...quantities.map(quantityKey)].map((k) => (k === "" ? "\n" : k)));
+  const byExposures = new Map<VariantAggregates, Map<string, number>>();
+  for (const row of rows) {
+    if (!wanted.has(`${row.event_type}\n${row.property}`)) continue;
+    const v = bucketOf_(buckets, window, row.variant_key, Number(row.bucket));
+    if (row.event_type === "") {
+      v.subjects = Number(row.subjects);
+      v.quantities.set(exposureKey, {
+        sum: Number(row.total),
+        sumSquares: Number(row.squares),
+        positive: Number(row.subjects),
+      });
+      continue;
+    }
+    const key = quantityKey({ eventType: row.event_type, property: row.property });
+    v.quantities.set(key, {
+      sum: Number(row.total),
+      sumSquares: Number(row.squares),
+      positive: Number(row.subjects),
+    });
+    const products = byExposures.get(v) ?? new Map<string, number>();
+    products.set(key, Number(row.by_exposures));
+    byExposures.set(v, products);
+  }
+  for (const list of buckets.values()) {
+    for (const v of list) {
+      for (const [a, b] of ratioPairs(plan)) {
+        const ka = quantityKey(a);
+        const kb = quantityKey(b);
+        const product =
+          isExposureCount(a) && isExposureCount(b)
+            ? (v.quantities.get(exposureKey)?.sumSquares ?? 0)
+            : isExposureCount(b)
+              ? (byExposures.get(v)?.get(ka) ?? 0)
+              : (byExposures.get(v)?.get(kb) ?? 0);
+        v.products.set(`${ka}|${kb}`, product);
+      }
+    }
+  }
+}
+
+/** SQL for the series bucket of a timestamp column, clamped to the window's buckets. */
+function bucketOf(window: ReportWindow, column: string): string {
+  const last = bucketEnds(window).length - 1;
+  return `least(${last}, greatest(0, floor(extract(epoch from (${column} - $2)) / ${window.bucketSeconds})))::int`;
+}
+
+function bucketOf_(
+  buckets: CohortBuckets,
+  window: ReportWindow,
+  variantKey: string,
+  bucket: number,
+): VariantAggregates {
+  let list = buckets.get(variantKey);
+  if (list === undefined) {
+    list = bucketEnds(window).map(() => emptyVariant());
+    buckets.set(variantKey, list);
+  }
+  return list[bucket] ?? (list[bucket] = emptyVariant());
+}
