@@ -4,6 +4,11 @@
  * background: PostgreSQL (embedded when DATABASE_URL is unset), migrations,
  * bootstrap admin, NATS (a local nats-server when needed), stream
  * provisioning. /ready turns 200 when all of that is done.
+ *
+ * Longer than the ~400 lines other files keep to, on purpose: it is the one
+ * place where the process's start and stop order is written down (services
+ * are built in services.ts, routes in connect.ts); split, that order would
+ * have to be read across files.
  */
 import type http from "node:http";
 import path from "node:path";
