@@ -5,6 +5,7 @@
  * attributes (not CSS) so the exported SVG and PNG look the same.
  */
 import { forwardRef } from "react";
+import { ChartFrame } from "./ChartFrame.js";
 import { scaleLinear } from "@visx/scale";
 import { AxisBottom } from "@visx/axis";
 import { Group } from "@visx/group";
@@ -86,20 +87,14 @@ export const IntervalChart = forwardRef<SVGSVGElement, IntervalChartProps>(
     const title = `Difference from control in ${info.name} (${diffUnit(info)})`;
 
     return (
-      <svg
+      <ChartFrame
         ref={ref}
-        data-testid="interval-chart"
-        role="img"
-        aria-label={`${title}. ${summary}.`}
-        xmlns="http://www.w3.org/2000/svg"
-        viewBox={`0 0 ${width} ${height}`}
+        testId="interval-chart"
+        title={title}
+        label={`${title}. ${summary}.`}
         width={width}
         height={height}
-        className="chart"
-        fontFamily="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
       >
-        <title>{title}</title>
-        <rect x={0} y={0} width={width} height={height} fill="#ffffff" />
         <text x={12} y={20} fontSize={14} fontWeight={600} fill="#1b1f24">
           {title}
         </text>
@@ -201,7 +196,7 @@ export const IntervalChart = forwardRef<SVGSVGElement, IntervalChartProps>(
             })}
           />
         </Group>
-      </svg>
+      </ChartFrame>
     );
   },
 );

@@ -1,5 +1,6 @@
 /** The primary metric over time: one cumulative line per variant, with its data as a table too. */
 import { forwardRef } from "react";
+import { ChartFrame } from "./ChartFrame.js";
 import { scaleLinear, scaleUtc } from "@visx/scale";
 import { AxisBottom, AxisLeft } from "@visx/axis";
 import { Group } from "@visx/group";
@@ -106,20 +107,14 @@ export const SeriesChart = forwardRef<SVGSVGElement, SeriesChartProps>(
             </li>
           ))}
         </ul>
-        <svg
+        <ChartFrame
           ref={ref}
-          data-testid="series-chart"
-          role="img"
-          aria-label={`${title}. Latest values: ${last}.`}
-          xmlns="http://www.w3.org/2000/svg"
-          viewBox={`0 0 ${width} ${height}`}
+          testId="series-chart"
+          title={title}
+          label={`${title}. Latest values: ${last}.`}
           width={width}
           height={height}
-          className="chart"
-          fontFamily="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
         >
-          <title>{title}</title>
-          <rect x={0} y={0} width={width} height={height} fill="#ffffff" />
           <Group left={MARGIN.left} top={MARGIN.top}>
             {y.ticks(5).map((t) => (
               <line key={t} x1={0} x2={innerW} y1={y(t)} y2={y(t)} stroke="#eaeef2" />
@@ -162,7 +157,7 @@ export const SeriesChart = forwardRef<SVGSVGElement, SeriesChartProps>(
               labelProps={{ fill: "#505a66", fontSize: 11, textAnchor: "middle" }}
             />
           </Group>
-        </svg>
+        </ChartFrame>
         <details className="series-data">
           <summary>Show the series as a table</summary>
           <table>
