@@ -60,48 +60,50 @@ export async function subjectFigures(
   // The rollups hold each subject's totals; as of `to`, a subject's
   // figures are those totals minus its events at or after `to` (the
   // "tail", one partition-pruned pass over the events after the window).
-  const tail = (select: string, where: string, group: string) =>
-    raw ? `left join (${select} where ${where} and occurred_at >= $3 group by ${group}) t` : "";
-  const minusTail = (column: string, tailColumn: string) =>
-    raw ? `(${column} - coalesce(t.${tailColumn}, 0))` : column;
-  const cohort = `select r.variant_key, r.subject_id, ${minusTail("r.exposures", "n")}::numeric as exposures,
-         r.first_exposed_at
+  // Rollup rows and negated tail rows are added up by grouping, never
+  // joined: a join's plan depends on row estimates, and on young or stale
+  // statistics (a new experiment, tables not analysed yet) the planner
+  // picks nested loops that rescan the tail for every subject.
+  const tail = (branch: string) => (raw ? `union all ${branch}` : "");
+  // '' is the cohort's exposure count (no event type is '').
+  const parts = `select r.variant_key::text collate "C" as variant_key,
+         r.subject_id::text collate "C" as subject_id, ''::text collate "C" as event_type,
+         ''::text collate "C" as property, true as rollup, r.exposures::numeric as v,
+         r.first_exposed_at as cohort_at
        from report_subjects r
-       ${tail(
-         "select variant_key, subject_id, count(*) as n from events",
-         `experiment_id = $1 and counted and event_type = '${EXPOSURE_EVENT_TYPE}'`,
-         "variant_key, subject_id",
-       )}${raw ? " using (variant_key, subject_id)" : ""}
-       where r.experiment_id = $1 and r.first_exposed_at >= $2 and r.first_exposed_at < $3`;
-  const values = `select c.variant_key, c.subject_id, c.event_type, '' as property,
-         ${minusTail("c.events", "n")}::numeric as v
-       from subject_event_counts c
-       ${tail(
-         "select variant_key, subject_id, event_type, count(*) as n from events",
-         `experiment_id = $1 and counted and event_type = any(${countTypes}::text[])`,
-         "variant_key, subject_id, event_type",
-       )}${raw ? " using (variant_key, subject_id, event_type)" : ""}
-       where c.experiment_id = $1 and c.event_type = any(${countTypes}::text[])
+       where r.experiment_id = $1 and r.first_exposed_at >= $2 and r.first_exposed_at < $3
+       ${tail(`select variant_key, subject_id, '', '', false, -count(*)::numeric, null
+       from events
+       where experiment_id = $1 and counted and event_type = '${EXPOSURE_EVENT_TYPE}' and occurred_at >= $3
+       group by variant_key, subject_id`)}
        union all
-       select s.variant_key, s.subject_id, s.event_type, s.property, ${minusTail("s.total", "total")}
+       select c.variant_key, c.subject_id, c.event_type, '', true, c.events::numeric, null
+       from subject_event_counts c
+       where c.experiment_id = $1 and c.event_type = any(${countTypes}::text[])
+       ${tail(`select variant_key, subject_id, event_type, '', false, -count(*)::numeric, null
+       from events
+       where experiment_id = $1 and counted and event_type = any(${countTypes}::text[]) and occurred_at >= $3
+       group by variant_key, subject_id, event_type`)}
+       union all
+       select s.variant_key, s.subject_id, s.event_type, s.property, true, s.total, null
        from unnest(${sumTypes}::text[], ${sumProperties}::text[]) as q(event_type, property)
        join subject_property_sums s on s.event_type = q.event_type and s.property = q.property
-       ${tail(
-         `select e.variant_key, e.subject_id, e.event_type, w.property,
-                 sum((e.properties ->> w.property)::numeric) as total
-          from unnest(${sumTypes}::text[], ${sumProperties}::text[]) as w(event_type, property)
-          join events e on e.event_type = w.event_type`,
-         `e.experiment_id = $1 and e.counted and jsonb_typeof(e.properties -> w.property) = 'number'`,
-         "e.variant_key, e.subject_id, e.event_type, w.property",
-       ).replace("and occurred_at >= $3", "and e.occurred_at >= $3")}${
-         raw
-           ? " on t.variant_key = s.variant_key and t.subject_id = s.subject_id and t.event_type = s.event_type and t.property = s.property"
-           : ""
-       }
-       where s.experiment_id = $1`;
+       where s.experiment_id = $1
+       ${tail(`select e.variant_key, e.subject_id, e.event_type, w.property, false,
+              -sum((e.properties ->> w.property)::numeric), null
+       from unnest(${sumTypes}::text[], ${sumProperties}::text[]) as w(event_type, property)
+       join events e on e.event_type = w.event_type
+       where e.experiment_id = $1 and e.counted and jsonb_typeof(e.properties -> w.property) = 'number'
+         and e.occurred_at >= $3
+       group by e.variant_key, e.subject_id, e.event_type, w.property`)}`;
+  // A tail without a rollup row (none is expected) counts for nothing, as
+  // a left join from the rollups would have it.
+  const values = `select variant_key, subject_id, event_type, property, sum(v) as v,
+         max(cohort_at) as cohort_at
+       from parts group by variant_key, subject_id, event_type, property having bool_or(rollup)`;
   const columns = quantities.map((q, i) =>
     isExposureCount(q)
-      ? `c.exposures as q${i}`
+      ? `sum(v.v) filter (where v.event_type = '') as q${i}`
       : `coalesce(sum(v.v) filter (where v.event_type = ${param(q.eventType)} and v.property = ${param(q.property)}), 0) as q${i}`,
   );
   const index = new Map(quantities.map((q, i) => [quantityKey(q), i]));
@@ -118,13 +120,15 @@ export async function subjectFigures(
     ]),
     ...pairs.map(([a, b], j) => `sum(q${a} * q${b})::text as x${j}`),
   ];
-  const sql = `with cohort as (${cohort}),
+  // Subjects of the cohort are those with a '' (report_subjects) row.
+  const sql = `with parts as (${parts}),
     vals as (${values}),
     per_subject as (
-      select c.variant_key, c.subject_id, ${bucketOf(window, "c.first_exposed_at")} as bucket
+      select v.variant_key, v.subject_id, ${bucketOf(window, "max(v.cohort_at)")} as bucket
              ${columns.map((c) => `, ${c}`).join("")}
-      from cohort c left join vals v on v.variant_key = c.variant_key and v.subject_id = c.subject_id
-      group by c.variant_key, c.subject_id, c.exposures, c.first_exposed_at
+      from vals v
+      group by v.variant_key, v.subject_id
+      having bool_or(v.event_type = '')
     )
     select variant_key, bucket, ${aggregates.join(", ")} from per_subject group by variant_key, bucket`;
   const { rows } = await pool.query<Record<string, string>>(sql, params);
