@@ -61,5 +61,8 @@ if (!signalled && app.db.isOpen) {
     lines.push("Set LOTTY_BOOTSTRAP_ADMIN_KEY to make sure an admin with a key you choose exists.");
   }
   lines.push(`Try: npx buf curl --protocol grpc --http2-prior-knowledge --list-services ${base}`);
+  if (config.roles !== "workers") {
+    lines.push(`Console: ${base}/console/ (sign in with an API key).`);
+  }
   process.stdout.write(lines.join("\n") + "\n");
 }
