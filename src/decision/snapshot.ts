@@ -7,7 +7,7 @@
  * half-built view. When PostgreSQL is unreachable the last snapshot stays
  * in service.
  */
-import type { EntityManager } from "@mikro-orm/core";
+import { IsolationLevel, type EntityManager } from "@mikro-orm/core";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Subscription } from "@nats-io/transport-node";
 import type { FlagValueType } from "../flags/lookup.js";
@@ -50,6 +50,8 @@ export async function currentVersion(em: EntityManager): Promise<string> {
           key || '|' || updated_at::text || '|' || coalesce(archived_at::text, ''),
           ',' order by key)), '') from event_types) as t`,
     [POLICY_SETTING],
+    "all",
+    em.getTransactionContext(),
   );
   const row = rows[0] ?? {};
   return [row.f, row.e, row.p, row.t].map((v) => String(v ?? "-")).join("|");
@@ -91,9 +93,20 @@ const EXPERIMENT_COLUMNS =
  * itself holds; see docs/benchmarks.md, P8).
  */
 export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<Snapshot> {
+  // One read-only repeatable-read transaction: every query sees the same
+  // committed state. Run on separate pool connections, a commit landing
+  // between two of them once gave a snapshot whose running experiment was
+  // missing from the known ids, so ingestion refused its decision ids.
+  return em.transactional((tem) => readSnapshot(tem, logger), {
+    isolationLevel: IsolationLevel.REPEATABLE_READ,
+    readOnly: true,
+  });
+}
+
+async function readSnapshot(em: EntityManager, logger: Logger): Promise<Snapshot> {
   const connection = em.getConnection();
   const select = async <T>(sql: string, params: unknown[] = []): Promise<T[]> =>
-    (await connection.execute(sql, params)) as T[];
+    (await connection.execute(sql, params, "all", em.getTransactionContext())) as T[];
   const version = await currentVersion(em);
   const [flagRows, experimentRows, stored, eventTypeRows, knownExperimentRows] = await Promise.all([
     select<FlagRow>(
