@@ -47,7 +47,7 @@ export default tseslint.config(
   // functions such as transitions.ts). src/platform is the ground floor and
   // imports no domain module (nor migrations/ or the composition root).
   // src/cli/ holds entry points, like the composition root: it may use a
-  // module's maintenance commands (reports/rebuild.ts) but, building no
+  // module's maintenance commands (analytics/index.ts: rebuildRollups) but, building no
   // service, still not its service.ts or entities.ts.
   {
     files: ["src/*/**/*.ts"],

@@ -33,8 +33,8 @@
 import pg from "pg";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Report } from "../gen/lotty/reports/v1/reports_pb.js";
-import { rebuildRollups, ROLLUP_TABLES } from "../src/reports/rebuild.js";
-import type { WindowRequest } from "../src/reports/window.js";
+import { rebuildRollups, ROLLUP_TABLES } from "../src/analytics/index.js";
+import type { WindowRequest } from "../src/analytics/index.js";
 import { seedRunningExperiments, withBenchApp, type BenchApp } from "./support.js";
 
 const EVENTS = Number(process.env.BENCH_REPORT_EVENTS ?? 10_000_000);

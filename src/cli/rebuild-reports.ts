@@ -6,7 +6,7 @@
 import pg from "pg";
 import { cliDatabase } from "./database.js";
 import { isUuid } from "../platform/validation.js";
-import { rebuildRollups } from "../reports/rebuild.js";
+import { rebuildRollups } from "../analytics/index.js";
 
 async function main(): Promise<number> {
   const ids = process.argv.slice(2);

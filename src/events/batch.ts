@@ -8,8 +8,8 @@
 import type pg from "pg";
 import { mergeStats, type EventMessage, type IngestStat } from "./message.js";
 import { EVENT_LIMITS, type AcceptedEvent } from "./validation.js";
-import { addToRollups, reportedProperties, type CountedEvent } from "./rollups.js";
-import { compare, insertReturning, startOfDay } from "./rows.js";
+import { addCounted, type CountedEvent } from "../analytics/index.js";
+import { compare, insertReturning, startOfDay } from "../platform/rows.js";
 
 export interface ApplyResult {
   /** Events stored for the first time. */
@@ -135,7 +135,7 @@ export async function applyBatch(
   const nowCounted: CountedEvent[] = events.filter((_, i) => counted[i]);
   // Events that were waiting for one of the new exposures count now.
   if (newExposures.size > 0) nowCounted.push(...(await releasePending(client, [...newExposures])));
-  await addToRollups(client, nowCounted, await reportedProperties(client));
+  await addCounted(client, nowCounted);
   const stats = messages.filter((m) => newMessages.has(m.id)).flatMap((m) => m.message.stats);
   // Stored events per experiment: the denominator of the data-health shares.
   const storedPerExperiment = new Map<string, number>();

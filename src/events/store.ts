@@ -13,9 +13,9 @@
 import pg from "pg";
 import { withTransaction } from "../platform/transaction.js";
 import type { EventMessage, IngestStat } from "./message.js";
+import { addCounted } from "../analytics/index.js";
 import { addStats, applyBatch, releasePending, type ApplyResult } from "./batch.js";
-import { addToRollups, reportedProperties } from "./rollups.js";
-import { DAY_MS, startOfDay } from "./rows.js";
+import { DAY_MS, startOfDay } from "../platform/rows.js";
 
 export type { ApplyResult } from "./batch.js";
 
@@ -82,7 +82,7 @@ export class EventStore {
     if (linked.size > 0) {
       result.counted += await withTransaction(this.pool, async (client) => {
         const counted = await releasePending(client, [...linked], true);
-        await addToRollups(client, counted, await reportedProperties(client));
+        await addCounted(client, counted);
         return counted.length;
       });
     }

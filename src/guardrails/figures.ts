@@ -25,13 +25,13 @@ import {
   eventFigures,
   percentileFigures,
   quantityKey,
-  ranksFor,
   type EventSums,
   type PlannedMetric,
   type ReportPlan,
   type ReportWindow,
   type SubjectQuantity,
-} from "../reports/lookup.js";
+} from "../analytics/index.js";
+import { ranksFor } from "../reports/lookup.js";
 import type { WindowFigure, WindowFigures } from "./evaluate.js";
 
 const MINUTE_MS = 60_000;

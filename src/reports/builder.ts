@@ -7,7 +7,7 @@ import type pg from "pg";
 import type { Report } from "../../gen/lotty/reports/v1/reports_pb.js";
 import { percentileRanks } from "../stats/index.js";
 import { computeReport, metricValue, type HealthFigures, type SeriesFigures } from "./compute.js";
-import { loadPlan, quantityKey, type ReportPlan, type SubjectQuantity } from "./plan.js";
+import { loadPlan } from "./plan.js";
 import {
   EXACT_PERCENTILE_LIMIT,
   cumulativePercentiles,
@@ -20,8 +20,14 @@ import {
   valueCount,
   type RankFunction,
   type ReportAggregates,
-} from "./queries.js";
-import { bucketEnds, resolveWindow, type ReportWindow, type WindowRequest } from "./window.js";
+  quantityKey,
+  type ReportPlan,
+  type SubjectQuantity,
+  bucketEnds,
+  resolveWindow,
+  type ReportWindow,
+  type WindowRequest,
+} from "../analytics/index.js";
 
 const DAY_MS = 86_400_000;
 

@@ -22,14 +22,14 @@ import {
   type TimeSeries,
 } from "../../gen/lotty/reports/v1/reports_pb.js";
 import { holm, srmCheck } from "../stats/index.js";
-import type { ReportPlan } from "./plan.js";
 import {
   addSubjectFigures,
   emptyVariant,
   type ReportAggregates,
   type VariantAggregates,
-} from "./queries.js";
-import type { ReportWindow } from "./window.js";
+  type ReportPlan,
+  type ReportWindow,
+} from "../analytics/index.js";
 import { figuresOf, finite, type Figures, type Tests } from "./metric-figures.js";
 
 export { metricValue } from "./metric-figures.js";

@@ -1,15 +1,7 @@
 /**
  * The reports' read model for other modules (the guardrail monitor): a
- * report's plan for an experiment and the windowed figures read from the
- * rollups, computed the way a report computes them.
+ * report's plan for an experiment and the percentile ranks a report uses.
+ * The windowed figures themselves come from the analytics module.
  */
 export { ranksFor } from "./builder.js";
-export {
-  loadPlan,
-  quantityKey,
-  type PlannedMetric,
-  type ReportPlan,
-  type SubjectQuantity,
-} from "./plan.js";
-export { eventFigures, percentileFigures, type EventSums } from "./queries.js";
-export type { ReportWindow } from "./window.js";
+export { loadPlan } from "./plan.js";

@@ -22,8 +22,13 @@ import {
   type PairedSums,
   type RateCounts,
 } from "../stats/index.js";
-import { quantityKey, type PlannedMetric } from "./plan.js";
-import type { EventSums, PercentileFigures, VariantAggregates } from "./aggregates.js";
+import {
+  quantityKey,
+  type EventSums,
+  type PercentileFigures,
+  type PlannedMetric,
+  type VariantAggregates,
+} from "../analytics/index.js";
 
 /** The figures of one metric for one group of subjects (a variant or all). */
 export interface Figures {

@@ -1,54 +1,13 @@
 /**
- * What a report computes: the experiment's variants and its metrics in
- * report order (primary, secondary, then guardrail metrics not listed
- * before), each resolved to the rollup figures it needs.
+ * Loads what a report computes (the analytics module's ReportPlan): the
+ * experiment's variants and its metrics in report order (primary,
+ * secondary, then guardrail metrics not listed before).
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { EXPOSURE_EVENT_TYPE, Metric, type MetricKindName } from "../catalog/lookup.js";
-import { Experiment, type VariantConfig } from "../experiments/lookup.js";
+import { Metric } from "../catalog/lookup.js";
+import { Experiment } from "../experiments/lookup.js";
+import type { PlannedMetric, ReportPlan, SubjectQuantity } from "../analytics/index.js";
 import { notFound } from "../platform/errors.js";
-
-/**
- * A per-subject quantity: the subject's count of events of a type
- * (property "") or the sum of a number property over them.
- */
-export interface SubjectQuantity {
-  eventType: string;
-  property: string;
-}
-
-export interface PlannedMetric {
-  key: string;
-  kind: MetricKindName;
-  eventType: string;
-  property: string;
-  /** For percentiles: a probability in (0, 1). */
-  probability: number;
-  /** For ratios: the numerator's and denominator's per-subject quantities. */
-  numerator?: SubjectQuantity;
-  denominator?: SubjectQuantity;
-}
-
-export interface ReportPlan {
-  experimentId: string;
-  version: number;
-  status: string;
-  variants: VariantConfig[];
-  audiencePercent: number;
-  primaryMetricKey: string;
-  metrics: PlannedMetric[];
-  /** Default window start: first start, else creation. */
-  defaultFrom: number;
-  completedAt: number | undefined;
-}
-
-export function quantityKey(q: SubjectQuantity): string {
-  return `${q.eventType}\n${q.property}`;
-}
-
-export function isExposureCount(q: SubjectQuantity): boolean {
-  return q.eventType === EXPOSURE_EVENT_TYPE && q.property === "";
-}
 
 /** Loads the plan; NOT_FOUND when the experiment does not exist. */
 export async function loadPlan(em: EntityManager, experimentId: string): Promise<ReportPlan> {
@@ -110,20 +69,4 @@ export async function loadPlan(em: EntityManager, experimentId: string): Promise
     defaultFrom: (experiment.startedAt ?? experiment.createdAt).getTime(),
     completedAt: experiment.completedAt?.getTime(),
   };
-}
-
-/** The per-subject quantities the plan's subject metrics need, each once. */
-export function subjectQuantities(plan: ReportPlan): SubjectQuantity[] {
-  const seen = new Map<string, SubjectQuantity>();
-  const add = (q: SubjectQuantity) => seen.set(quantityKey(q), q);
-  for (const m of plan.metrics) {
-    if (m.kind === "count" || m.kind === "conversion_rate")
-      add({ eventType: m.eventType, property: "" });
-    else if (m.kind === "sum") add({ eventType: m.eventType, property: m.property });
-    else if (m.kind === "ratio" && m.numerator && m.denominator) {
-      add(m.numerator);
-      add(m.denominator);
-    }
-  }
-  return [...seen.values()];
 }

@@ -30,14 +30,14 @@ import {
   type ReportInputs,
   type SeriesFigures,
 } from "../../src/reports/compute.js";
-import type { PlannedMetric, ReportPlan, SubjectQuantity } from "../../src/reports/plan.js";
+import type { PlannedMetric, ReportPlan, SubjectQuantity } from "../../src/analytics/index.js";
 import type {
   EventSums,
   PercentileFigures,
   QuantitySums,
   VariantAggregates,
-} from "../../src/reports/queries.js";
-import { bucketEnds, type ReportWindow } from "../../src/reports/window.js";
+} from "../../src/analytics/index.js";
+import { bucketEnds, type ReportWindow } from "../../src/analytics/index.js";
 
 // ---------------------------------------------------------------------------
 // Reference formulas

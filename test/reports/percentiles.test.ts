@@ -10,8 +10,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { percentileRanks } from "../../src/stats/index.js";
-import { EXACT_PERCENTILE_LIMIT } from "../../src/reports/queries.js";
-import { rebuildRollups } from "../../src/reports/rebuild.js";
+import { EXACT_PERCENTILE_LIMIT } from "../../src/analytics/index.js";
+import { rebuildRollups } from "../../src/analytics/index.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { query } from "../events/support.js";
 import { reportClient, reportExperiment, reportFor, valuesOf } from "./support.js";

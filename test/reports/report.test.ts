@@ -25,7 +25,7 @@ import { clone } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ReportSchema, type Report } from "../../gen/lotty/reports/v1/reports_pb.js";
 import { EventErrorCode } from "../../gen/lotty/events/v1/events_pb.js";
-import { rebuildRollups } from "../../src/reports/rebuild.js";
+import { rebuildRollups } from "../../src/analytics/index.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { event, eventClient, query, untilStored } from "../events/support.js";
 import {

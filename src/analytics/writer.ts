@@ -1,14 +1,15 @@
 /**
- * The report rollups the event store keeps in the same transaction as the
- * events they count (docs/reports.md#rollups, ADR 0009): per-minute counts,
- * exposed subjects, per-subject figures, per-minute property figures and
- * hourly histograms; the cohort sums are kept by cohorts.ts.
+ * The incremental writer of the derived figures (docs/reports.md#rollups,
+ * ADR 0009): the event store hands it the events it counts, in the same
+ * transaction (addCounted), and it keeps the per-minute counts, exposed
+ * subjects, per-subject figures, per-minute property figures and hourly
+ * histograms; the cohort sums are kept by cohorts.ts.
  */
 import type pg from "pg";
 import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
 import { addCohortDeltas, exposureDeltas, lockSubjects, quantityDeltas } from "./cohorts.js";
 import type { CohortDelta, QuantityRow } from "./cohorts.js";
-import { compare, flattenValues, sortedValues } from "./rows.js";
+import { compare, flattenValues, sortedValues } from "../platform/rows.js";
 
 /** A counted event as the rollups need it. */
 export interface CountedEvent {
@@ -18,6 +19,18 @@ export interface CountedEvent {
   subjectId: string;
   occurredAt: number;
   properties: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Adds events the caller has just counted to every derived figure, within
+ * the caller's transaction: the one call the event store makes.
+ */
+export async function addCounted(
+  client: pg.PoolClient,
+  counted: readonly CountedEvent[],
+): Promise<void> {
+  if (counted.length === 0) return;
+  await addToRollups(client, counted, await reportedProperties(client));
 }
 
 /**

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "@jest/globals";
-import { HISTOGRAM_GAMMA, bucketValue } from "../../src/reports/queries.js";
+import { HISTOGRAM_GAMMA, bucketValue } from "../../src/analytics/index.js";
 
 const MIGRATION = fileURLToPath(
   new URL("../../migrations/Migration20261122190000_ReportRollups.ts", import.meta.url),

@@ -4,7 +4,7 @@
  * new exposures and changed per-subject figures cause, and their upsert.
  */
 import type pg from "pg";
-import { compare } from "./rows.js";
+import { compare } from "../platform/rows.js";
 
 /**
  * Locks subjects (experiment, variant, subject) for the rest of the

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@jest/globals";
 import { timestampFromMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { bucketEnds, resolveWindow, type ReportWindow } from "../../src/reports/window.js";
+import { bucketEnds, resolveWindow, type ReportWindow } from "../../src/analytics/index.js";
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { clone } from "@bufbuild/protobuf";
 import { ReportSchema, type Report } from "../../gen/lotty/reports/v1/reports_pb.js";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
-import { ROLLUP_TABLES, rebuildRollups } from "../../src/reports/rebuild.js";
+import { ROLLUP_TABLES, rebuildRollups } from "../../src/analytics/index.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { seededRandom } from "../support/random.js";
 import { CatalogService } from "../../gen/lotty/catalog/v1/catalog_pb.js";
@@ -29,7 +29,7 @@ import {
   subjectsByVariant,
   untilNothingPending,
   valuesOf,
-} from "./support.js";
+} from "../reports/support.js";
 
 const SEED = 61;
 const PER_VARIANT = 120;
