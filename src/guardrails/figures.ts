@@ -22,6 +22,7 @@
 import type pg from "pg";
 import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
 import {
+  conversionFigures,
   eventFigures,
   percentileFigures,
   quantityKey,
@@ -162,33 +163,4 @@ export async function windowFigures(
   }
   await Promise.all(jobs);
   return result;
-}
-
-/** Subjects first exposed in the window, and those of them with an event of the type. */
-async function conversionFigures(
-  pool: pg.Pool,
-  experimentId: string,
-  eventType: string,
-  window: ReportWindow,
-): Promise<Map<string, { subjects: number; converted: number }>> {
-  const { rows } = await pool.query<{
-    variant_key: string | null;
-    subjects: string;
-    converted: string;
-  }>(
-    `select r.variant_key, count(*)::text as subjects, count(c.subject_id)::text as converted
-     from report_subjects r
-     left join subject_event_counts c
-       on c.experiment_id = r.experiment_id and c.variant_key = r.variant_key
-      and c.subject_id = r.subject_id and c.event_type = $4 and c.events > 0
-     where r.experiment_id = $1 and r.first_exposed_at >= $2 and r.first_exposed_at < $3
-     group by grouping sets ((r.variant_key), ())`,
-    [experimentId, new Date(window.from), new Date(window.to), eventType],
-  );
-  return new Map(
-    rows.map((r) => [
-      r.variant_key ?? "",
-      { subjects: Number(r.subjects), converted: Number(r.converted) },
-    ]),
-  );
 }
