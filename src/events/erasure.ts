@@ -31,10 +31,12 @@ export interface SubjectRowsDeleted {
  *
  * What is deleted is what the first statement sees: the subjects' events
  * stored when it runs. Events stored by the event store after that are
- * kept, and with them their exposures. Tables are locked in the event
- * store's order (exposures, pending_attributions, events), so a batch
- * applied at the same moment waits for this transaction or this one for
- * it, and neither deadlocks on the other.
+ * kept, and with them their exposures. The exposures table is locked
+ * against writes first (reads go on): a batch that stores an exposure
+ * waits until this transaction ends, so a decision whose first exposure
+ * is erased gets its exposure row again from a later exposure event, as
+ * in a store that never saw the erased one. Rows are then locked in the
+ * event store's order (exposures, pending_attributions, events).
  *
  * The derived figures (rollups) are not touched here: the caller rebuilds
  * the experiments returned, after this transaction commits.
@@ -44,6 +46,7 @@ export async function deleteSubjectRows(
   subjectIds: readonly string[],
 ): Promise<SubjectRowsDeleted> {
   const subjects = [...new Set(subjectIds)].sort();
+  await client.query(`lock table exposures in exclusive mode`);
   await client.query(
     `create temporary table erased_events on commit drop as
      select event_id, occurred_at, false as pending
@@ -178,25 +181,39 @@ export interface SubjectRows {
   truncated: boolean;
 }
 
+/** Bytes an exported event is reckoned at besides its ids and properties. */
+const EVENT_OVERHEAD_BYTES = 200;
+
 /**
  * What the event store holds about one subject: its events, exposures
- * and pending attributions, oldest first, at most `limit` of each. Read in
- * one repeatable-read transaction, so the three lists agree.
+ * and pending attributions, oldest first, at most `limit` of each, and
+ * events only while their ids and properties stay within `eventBytes`.
+ * Read in one repeatable-read transaction, so the three lists agree.
  */
 export async function subjectRows(
   pool: pg.Pool,
   subjectId: string,
   limit: number,
+  eventBytes: number,
 ): Promise<SubjectRows> {
   const client = await pool.connect();
   try {
     await client.query("begin isolation level repeatable read read only");
-    const events = await client.query<SubjectRows["events"][number]>(
-      `select event_id, event_type, decision_id, flag_key, experiment_id::text, variant_key,
-              occurred_at, received_at, properties, counted
-       from events where subject_id = $1
+    const events = await client.query<SubjectRows["events"][number] & { total: string }>(
+      `select event_id, event_type, decision_id, flag_key, experiment_id, variant_key,
+              occurred_at, received_at, properties, counted, total::text
+       from (
+         select event_id, event_type, decision_id, flag_key, experiment_id::text, variant_key,
+                occurred_at, received_at, properties, counted,
+                count(*) over () as total,
+                sum(octet_length(event_id) + octet_length(event_type) + octet_length(decision_id)
+                    + octet_length(flag_key) + octet_length(properties::text) + ${EVENT_OVERHEAD_BYTES})
+                  over (order by occurred_at, event_id rows unbounded preceding) as running
+         from events where subject_id = $1
+       ) e
+       where running <= $3
        order by occurred_at, event_id limit $2`,
-      [subjectId, limit + 1],
+      [subjectId, limit, eventBytes],
     );
     const exposures = await client.query<SubjectRows["exposures"][number]>(
       `select decision_id, event_id, flag_key, experiment_id::text, variant_key, exposed_at
@@ -213,11 +230,13 @@ export async function subjectRows(
       [subjectId, limit + 1],
     );
     await client.query("commit");
+    const eventsTotal = Number(events.rows[0]?.total ?? 0);
     return {
-      events: events.rows.slice(0, limit),
+      events: events.rows.map(({ total: _total, ...event }) => event),
       exposures: exposures.rows.slice(0, limit),
       pendingAttributions: pending.rows.slice(0, limit),
-      truncated: [events, exposures, pending].some((r) => r.rows.length > limit),
+      truncated:
+        events.rows.length < eventsTotal || [exposures, pending].some((r) => r.rows.length > limit),
     };
   } catch (error) {
     await client.query("rollback").catch(() => {});

@@ -49,7 +49,8 @@ const STATUSES: Record<ErasureStatusName, ErasureStatus> = {
   failed: ErasureStatus.FAILED,
 };
 
-export function erasureMessage(row: ErasureRow): Erasure {
+/** The job as the contract shows it; `subjectCount` when `row.subject_ids` was left out. */
+export function erasureMessage(row: ErasureRow, subjectCount = row.subject_ids.length): Erasure {
   return create(ErasureSchema, {
     id: row.id,
     status: STATUSES[row.status] ?? ErasureStatus.UNSPECIFIED,
@@ -67,6 +68,7 @@ export function erasureMessage(row: ErasureRow): Erasure {
       affectedExperiments: row.affected_experiment_ids.length,
     },
     affectedExperimentIds: [...row.affected_experiment_ids].sort(),
+    subjectCount,
   });
 }
 

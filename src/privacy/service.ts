@@ -31,6 +31,8 @@ export const PRIVACY_LIMITS = {
   reasonLength: 500,
   /** Rows of each kind ExportSubjectData returns. */
   exportRows: 10_000,
+  /** Bytes of event ids and properties it returns (responses are capped at 16 MiB). */
+  exportEventBytes: 8 * 1024 * 1024,
 };
 
 /** Audit entries of exports: entity type; the entity id is subjectAuditId(subject id). */
@@ -128,7 +130,11 @@ export class PrivacyServiceImpl implements ServiceImpl<typeof PrivacyService> {
     const page = rows.slice(0, size);
     const last = page.at(-1);
     return {
-      erasures: page.map(erasureMessage),
+      // Up to 1,000 ids of 256 characters per job: a page of them could
+      // outgrow a response, so the list shows counts and GetErasure the ids.
+      erasures: page.map((row) =>
+        erasureMessage({ ...row, subject_ids: [] }, row.subject_ids.length),
+      ),
       nextPageToken:
         rows.length > size && last ? encodePageToken(`${last.at_text}|${last.id}`) : "",
     };
@@ -140,7 +146,12 @@ export class PrivacyServiceImpl implements ServiceImpl<typeof PrivacyService> {
     checkSubjectId(v, "subject_id", req.subjectId);
     v.throwIfAny();
     const pool = this.deps.pool();
-    const data = await subjectRows(pool, req.subjectId, PRIVACY_LIMITS.exportRows);
+    const data = await subjectRows(
+      pool,
+      req.subjectId,
+      PRIVACY_LIMITS.exportRows,
+      PRIVACY_LIMITS.exportEventBytes,
+    );
     const exportedAt = new Date();
     // An export changes nothing: its audit row announces nothing.
     await mutateSql(pool, undefined, async () => ({

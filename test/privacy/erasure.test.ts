@@ -21,6 +21,7 @@ import { EventService, type Event } from "../../gen/lotty/events/v1/events_pb.js
 import { ErasureStatus } from "../../gen/lotty/privacy/v1/privacy_pb.js";
 import { ReportSchema, type Report } from "../../gen/lotty/reports/v1/reports_pb.js";
 import { deleteSubjectRows } from "../../src/events/index.js";
+import { rebuildRollups } from "../../src/analytics/index.js";
 import { withTransaction } from "../../src/platform/transaction.js";
 import { startTestApp, waitFor, type TestApp } from "../support/app.js";
 import { makeUser } from "../support/builders.js";
@@ -64,7 +65,14 @@ describe("erasing subjects", () => {
   let serviceKey: string;
   let experimentId: string;
   const sent: Sent[] = [];
-  const subject: Record<"E1" | "E2" | "E3" | "E4", string> = { E1: "", E2: "", E3: "", E4: "" };
+  const subject: Record<"E1" | "E2" | "E3" | "E4" | "E5", string> = {
+    E1: "",
+    E2: "",
+    E3: "",
+    E4: "",
+    E5: "",
+  };
+  let e5Decision = "";
   const T0 = Math.floor((Date.now() - 3 * HOUR) / HOUR) * HOUR;
   const windows: [number, number][] = [
     [T0, T0 + 150 * MIN],
@@ -141,6 +149,8 @@ describe("erasing subjects", () => {
     subject.E2 = picked.blue[0]!.subjectId;
     subject.E3 = picked.control[1]!.subjectId;
     subject.E4 = picked.blue[1]!.subjectId;
+    subject.E5 = picked.control[2]!.subjectId;
+    e5Decision = picked.control[2]!.decisionId;
     for (const { subjectId, decisionId } of [...picked.control, ...picked.blue]) {
       const exposed = subjectId !== subject.E2;
       const add = (type: string, at: number, properties: Record<string, number> = {}) =>
@@ -311,5 +321,53 @@ describe("erasing subjects", () => {
     expect(answer.accepted + answer.duplicates).toBe(1);
     await flush(a, ingest, marker.decisionId);
     expect(await storedCount(a, [retry.eventId])).toBe(0);
+  });
+
+  it("counts events a subject sends while its erasure runs once, or erases them", async () => {
+    // Whatever the interleaving: the figures equal a rebuild from the rows
+    // kept, the data-health counts equal the events kept, none of the
+    // subject's earlier events is left, and a kept exposure has its row.
+    const ingest = client(EventService, a.baseUrl, serviceKey);
+    const late = Array.from({ length: 6 }, (_, i) => [
+      event("exposure", e5Decision, { occurredAt: T0 + (100 + i) * MIN }),
+      event("conversion", e5Decision, {
+        occurredAt: T0 + (101 + i) * MIN,
+        properties: { value: 1 + i },
+      }),
+      event("latency", e5Decision, { occurredAt: T0 + (102 + i) * MIN, properties: { ms: 100 } }),
+    ]);
+    const privacy = privacyClient(a, adminKey);
+    const [{ erasure }] = await Promise.all([
+      privacy.eraseSubjects({ subjectIds: [subject.E5], reason: "while sending" }),
+      ...late.map((events) => ingest.ingestEvents({ events })),
+    ]);
+    const done = await untilFinished(a, adminKey, erasure!.id);
+    expect(done.status).toBe(ErasureStatus.DONE);
+    const marker = await plainDecision(a);
+    await flush(a, ingest, marker.decisionId);
+    await waitFor(async () => (await pendingCount(a)) === 0, 20_000, "nothing pending");
+
+    const lateIds = new Set(late.flat().map((e) => e.eventId));
+    const kept = await query<{ event_id: string; event_type: string }>(
+      a,
+      `select event_id, event_type from events where subject_id = $1`,
+      [subject.E5],
+    );
+    expect(kept.filter((r) => !lateIds.has(r.event_id))).toEqual([]);
+    const exposureRows = await query(a, `select 1 from exposures where decision_id = $1`, [
+      e5Decision,
+    ]);
+    expect(exposureRows.length).toBe(kept.some((r) => r.event_type === "exposure") ? 1 : 0);
+    const [stats] = await query<{ stored: string; events: string }>(
+      a,
+      `select (select sum(events) from ingest_stats
+               where experiment_id = $1 and result = 'stored')::text as stored,
+              (select count(*) from events where experiment_id = $1::uuid)::text as events`,
+      [experimentId],
+    );
+    expect(stats!.stored).toBe(stats!.events);
+    const live = await rollupRows(a, experimentId);
+    await rebuildRollups(a.app.eventStore!.pool, experimentId);
+    expect(await rollupRows(a, experimentId)).toEqual(live);
   });
 });

@@ -9,6 +9,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { ErasureStatus } from "../../gen/lotty/privacy/v1/privacy_pb.js";
 import { subjectAuditId } from "../../src/privacy/service.js";
+import { subjectRows } from "../../src/events/index.js";
 import { startTestApp, waitFor, type TestApp } from "../support/app.js";
 import { makeUser, runningExperiment } from "../support/builders.js";
 import { errorOf } from "../experiments/support.js";
@@ -108,6 +109,10 @@ describe("an erasure of subjects Lotty never saw", () => {
     }
     const { erasures } = await privacy.listErasures({ pageSize: 3 });
     expect(erasures.map((e) => e.id)).toEqual([...ids].reverse());
+    // Counts only: GetErasure has the ids.
+    expect(erasures.map((e) => [e.subjectIds, e.subjectCount])).toEqual(Array(3).fill([[], 1]));
+    const { erasure } = await privacy.getErasure({ id: ids[0]! });
+    expect(erasure!.subjectIds).toEqual(["l-1"]);
     for (const id of ids) await untilFinished(t, t.adminKey, id);
   });
 });
@@ -146,6 +151,17 @@ describe("ExportSubjectData", () => {
       data.exposures.map((x) => [x.decisionId, x.eventId, x.experimentId, x.variantKey]),
     ).toEqual([[d.decisionId, mine[0]!.eventId, d.experimentId, d.variantKey]]);
     expect(data.pendingAttributions).toEqual([]);
+    // Bounded: by rows, and by the bytes of the events.
+    const pool = t.app.eventStore!.pool;
+    const byRows = await subjectRows(pool, subjectId, 1, 1 << 20);
+    expect([byRows.events.map((e) => e.event_id), byRows.truncated]).toEqual([
+      [mine[0]!.eventId],
+      true,
+    ]);
+    const byBytes = await subjectRows(pool, subjectId, 10, 600);
+    expect([byBytes.events.length, byBytes.truncated]).toEqual([1, true]);
+    const all = await subjectRows(pool, subjectId, 2, 1 << 20);
+    expect([all.events.length, all.truncated]).toEqual([2, false]);
 
     const pending = await privacy.exportSubjectData({ subjectId: "someone-else" });
     expect(pending.events.map((e) => [e.eventId, e.counted])).toEqual([

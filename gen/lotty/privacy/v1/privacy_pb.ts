@@ -30,7 +30,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file lotty/privacy/v1/privacy.proto.
  */
 export const file_lotty_privacy_v1_privacy: GenFile = /*@__PURE__*/
-  fileDesc("Ch5sb3R0eS9wcml2YWN5L3YxL3ByaXZhY3kucHJvdG8SEGxvdHR5LnByaXZhY3kudjEibgoNRXJhc3VyZUNvdW50cxIOCgZldmVudHMYASABKAMSEQoJZXhwb3N1cmVzGAIgASgDEhwKFHBlbmRpbmdfYXR0cmlidXRpb25zGAMgASgDEhwKFGFmZmVjdGVkX2V4cGVyaW1lbnRzGAQgASgFIvQCCgdFcmFzdXJlEgoKAmlkGAEgASgJEi8KBnN0YXR1cxgCIAEoDjIfLmxvdHR5LnByaXZhY3kudjEuRXJhc3VyZVN0YXR1cxITCgtzdWJqZWN0X2lkcxgDIAMoCRIOCgZyZWFzb24YBCABKAkSFAoMcmVxdWVzdGVkX2J5GAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnN0YXJ0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgJIAEoCRIwCgdyZW1vdmVkGAogASgLMh8ubG90dHkucHJpdmFjeS52MS5FcmFzdXJlQ291bnRzEh8KF2FmZmVjdGVkX2V4cGVyaW1lbnRfaWRzGAsgAygJIjsKFEVyYXNlU3ViamVjdHNSZXF1ZXN0EhMKC3N1YmplY3RfaWRzGAEgAygJEg4KBnJlYXNvbhgCIAEoCSJDChVFcmFzZVN1YmplY3RzUmVzcG9uc2USKgoHZXJhc3VyZRgBIAEoCzIZLmxvdHR5LnByaXZhY3kudjEuRXJhc3VyZSIfChFHZXRFcmFzdXJlUmVxdWVzdBIKCgJpZBgBIAEoCSJAChJHZXRFcmFzdXJlUmVzcG9uc2USKgoHZXJhc3VyZRgBIAEoCzIZLmxvdHR5LnByaXZhY3kudjEuRXJhc3VyZSI8ChNMaXN0RXJhc3VyZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlwKFExpc3RFcmFzdXJlc1Jlc3BvbnNlEisKCGVyYXN1cmVzGAEgAygLMhkubG90dHkucHJpdmFjeS52MS5FcmFzdXJlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIuChhFeHBvcnRTdWJqZWN0RGF0YVJlcXVlc3QSEgoKc3ViamVjdF9pZBgBIAEoCSKnAgoMU3ViamVjdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEhIKCmV2ZW50X3R5cGUYAiABKAkSEwoLZGVjaXNpb25faWQYAyABKAkSEAoIZmxhZ19rZXkYBCABKAkSFQoNZXhwZXJpbWVudF9pZBgFIAEoCRITCgt2YXJpYW50X2tleRgGIAEoCRIvCgtvY2N1cnJlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmVjZWl2ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKCnByb3BlcnRpZXMYCSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg8KB2NvdW50ZWQYCiABKAgipgEKD1N1YmplY3RFeHBvc3VyZRITCgtkZWNpc2lvbl9pZBgBIAEoCRIQCghldmVudF9pZBgCIAEoCRIQCghmbGFnX2tleRgDIAEoCRIVCg1leHBlcmltZW50X2lkGAQgASgJEhMKC3ZhcmlhbnRfa2V5GAUgASgJEi4KCmV4cG9zZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIroBChlTdWJqZWN0UGVuZGluZ0F0dHJpYnV0aW9uEhAKCGV2ZW50X2lkGAEgASgJEhMKC2RlY2lzaW9uX2lkGAIgASgJEhUKDWV4cGVyaW1lbnRfaWQYAyABKAkSLwoLb2NjdXJyZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqQCChlFeHBvcnRTdWJqZWN0RGF0YVJlc3BvbnNlEhIKCnN1YmplY3RfaWQYASABKAkSLgoGZXZlbnRzGAIgAygLMh4ubG90dHkucHJpdmFjeS52MS5TdWJqZWN0RXZlbnQSEQoJdHJ1bmNhdGVkGAMgASgIEjQKCWV4cG9zdXJlcxgEIAMoCzIhLmxvdHR5LnByaXZhY3kudjEuU3ViamVjdEV4cG9zdXJlEkkKFHBlbmRpbmdfYXR0cmlidXRpb25zGAUgAygLMisubG90dHkucHJpdmFjeS52MS5TdWJqZWN0UGVuZGluZ0F0dHJpYnV0aW9uEi8KC2V4cG9ydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqbAQoNRXJhc3VyZVN0YXR1cxIeChpFUkFTVVJFX1NUQVRVU19VTlNQRUNJRklFRBAAEhoKFkVSQVNVUkVfU1RBVFVTX1BFTkRJTkcQARIaChZFUkFTVVJFX1NUQVRVU19SVU5OSU5HEAISFwoTRVJBU1VSRV9TVEFUVVNfRE9ORRADEhkKFUVSQVNVUkVfU1RBVFVTX0ZBSUxFRBAEMpgDCg5Qcml2YWN5U2VydmljZRJgCg1FcmFzZVN1YmplY3RzEiYubG90dHkucHJpdmFjeS52MS5FcmFzZVN1YmplY3RzUmVxdWVzdBonLmxvdHR5LnByaXZhY3kudjEuRXJhc2VTdWJqZWN0c1Jlc3BvbnNlElcKCkdldEVyYXN1cmUSIy5sb3R0eS5wcml2YWN5LnYxLkdldEVyYXN1cmVSZXF1ZXN0GiQubG90dHkucHJpdmFjeS52MS5HZXRFcmFzdXJlUmVzcG9uc2USXQoMTGlzdEVyYXN1cmVzEiUubG90dHkucHJpdmFjeS52MS5MaXN0RXJhc3VyZXNSZXF1ZXN0GiYubG90dHkucHJpdmFjeS52MS5MaXN0RXJhc3VyZXNSZXNwb25zZRJsChFFeHBvcnRTdWJqZWN0RGF0YRIqLmxvdHR5LnByaXZhY3kudjEuRXhwb3J0U3ViamVjdERhdGFSZXF1ZXN0GisubG90dHkucHJpdmFjeS52MS5FeHBvcnRTdWJqZWN0RGF0YVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Ch5sb3R0eS9wcml2YWN5L3YxL3ByaXZhY3kucHJvdG8SEGxvdHR5LnByaXZhY3kudjEibgoNRXJhc3VyZUNvdW50cxIOCgZldmVudHMYASABKAMSEQoJZXhwb3N1cmVzGAIgASgDEhwKFHBlbmRpbmdfYXR0cmlidXRpb25zGAMgASgDEhwKFGFmZmVjdGVkX2V4cGVyaW1lbnRzGAQgASgFIosDCgdFcmFzdXJlEgoKAmlkGAEgASgJEi8KBnN0YXR1cxgCIAEoDjIfLmxvdHR5LnByaXZhY3kudjEuRXJhc3VyZVN0YXR1cxITCgtzdWJqZWN0X2lkcxgDIAMoCRIOCgZyZWFzb24YBCABKAkSFAoMcmVxdWVzdGVkX2J5GAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnN0YXJ0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgJIAEoCRIwCgdyZW1vdmVkGAogASgLMh8ubG90dHkucHJpdmFjeS52MS5FcmFzdXJlQ291bnRzEh8KF2FmZmVjdGVkX2V4cGVyaW1lbnRfaWRzGAsgAygJEhUKDXN1YmplY3RfY291bnQYDCABKAUiOwoURXJhc2VTdWJqZWN0c1JlcXVlc3QSEwoLc3ViamVjdF9pZHMYASADKAkSDgoGcmVhc29uGAIgASgJIkMKFUVyYXNlU3ViamVjdHNSZXNwb25zZRIqCgdlcmFzdXJlGAEgASgLMhkubG90dHkucHJpdmFjeS52MS5FcmFzdXJlIh8KEUdldEVyYXN1cmVSZXF1ZXN0EgoKAmlkGAEgASgJIkAKEkdldEVyYXN1cmVSZXNwb25zZRIqCgdlcmFzdXJlGAEgASgLMhkubG90dHkucHJpdmFjeS52MS5FcmFzdXJlIjwKE0xpc3RFcmFzdXJlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiXAoUTGlzdEVyYXN1cmVzUmVzcG9uc2USKwoIZXJhc3VyZXMYASADKAsyGS5sb3R0eS5wcml2YWN5LnYxLkVyYXN1cmUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi4KGEV4cG9ydFN1YmplY3REYXRhUmVxdWVzdBISCgpzdWJqZWN0X2lkGAEgASgJIqcCCgxTdWJqZWN0RXZlbnQSEAoIZXZlbnRfaWQYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRITCgtkZWNpc2lvbl9pZBgDIAEoCRIQCghmbGFnX2tleRgEIAEoCRIVCg1leHBlcmltZW50X2lkGAUgASgJEhMKC3ZhcmlhbnRfa2V5GAYgASgJEi8KC29jY3VycmVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZWNlaXZlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoKcHJvcGVydGllcxgJIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDwoHY291bnRlZBgKIAEoCCKmAQoPU3ViamVjdEV4cG9zdXJlEhMKC2RlY2lzaW9uX2lkGAEgASgJEhAKCGV2ZW50X2lkGAIgASgJEhAKCGZsYWdfa2V5GAMgASgJEhUKDWV4cGVyaW1lbnRfaWQYBCABKAkSEwoLdmFyaWFudF9rZXkYBSABKAkSLgoKZXhwb3NlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiugEKGVN1YmplY3RQZW5kaW5nQXR0cmlidXRpb24SEAoIZXZlbnRfaWQYASABKAkSEwoLZGVjaXNpb25faWQYAiABKAkSFQoNZXhwZXJpbWVudF9pZBgDIAEoCRIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAipAIKGUV4cG9ydFN1YmplY3REYXRhUmVzcG9uc2USEgoKc3ViamVjdF9pZBgBIAEoCRIuCgZldmVudHMYAiADKAsyHi5sb3R0eS5wcml2YWN5LnYxLlN1YmplY3RFdmVudBIRCgl0cnVuY2F0ZWQYAyABKAgSNAoJZXhwb3N1cmVzGAQgAygLMiEubG90dHkucHJpdmFjeS52MS5TdWJqZWN0RXhwb3N1cmUSSQoUcGVuZGluZ19hdHRyaWJ1dGlvbnMYBSADKAsyKy5sb3R0eS5wcml2YWN5LnYxLlN1YmplY3RQZW5kaW5nQXR0cmlidXRpb24SLwoLZXhwb3J0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKpsBCg1FcmFzdXJlU3RhdHVzEh4KGkVSQVNVUkVfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGgoWRVJBU1VSRV9TVEFUVVNfUEVORElORxABEhoKFkVSQVNVUkVfU1RBVFVTX1JVTk5JTkcQAhIXChNFUkFTVVJFX1NUQVRVU19ET05FEAMSGQoVRVJBU1VSRV9TVEFUVVNfRkFJTEVEEAQymAMKDlByaXZhY3lTZXJ2aWNlEmAKDUVyYXNlU3ViamVjdHMSJi5sb3R0eS5wcml2YWN5LnYxLkVyYXNlU3ViamVjdHNSZXF1ZXN0GicubG90dHkucHJpdmFjeS52MS5FcmFzZVN1YmplY3RzUmVzcG9uc2USVwoKR2V0RXJhc3VyZRIjLmxvdHR5LnByaXZhY3kudjEuR2V0RXJhc3VyZVJlcXVlc3QaJC5sb3R0eS5wcml2YWN5LnYxLkdldEVyYXN1cmVSZXNwb25zZRJdCgxMaXN0RXJhc3VyZXMSJS5sb3R0eS5wcml2YWN5LnYxLkxpc3RFcmFzdXJlc1JlcXVlc3QaJi5sb3R0eS5wcml2YWN5LnYxLkxpc3RFcmFzdXJlc1Jlc3BvbnNlEmwKEUV4cG9ydFN1YmplY3REYXRhEioubG90dHkucHJpdmFjeS52MS5FeHBvcnRTdWJqZWN0RGF0YVJlcXVlc3QaKy5sb3R0eS5wcml2YWN5LnYxLkV4cG9ydFN1YmplY3REYXRhUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * What an erasure removed. Rows already gone (an earlier erasure of the
@@ -96,7 +96,9 @@ export type Erasure = Message<"lotty.privacy.v1.Erasure"> & {
   status: ErasureStatus;
 
   /**
-   * The subject ids to erase, as requested (duplicates removed).
+   * The subject ids to erase, as requested (duplicates removed). Returned
+   * by EraseSubjects and GetErasure; empty in ListErasures (see
+   * subject_count).
    *
    * @generated from field: repeated string subject_ids = 3;
    */
@@ -157,6 +159,13 @@ export type Erasure = Message<"lotty.privacy.v1.Erasure"> & {
    * @generated from field: repeated string affected_experiment_ids = 11;
    */
   affectedExperimentIds: string[];
+
+  /**
+   * How many subject ids the job erases.
+   *
+   * @generated from field: int32 subject_count = 12;
+   */
+  subjectCount: number;
 };
 
 /**
@@ -295,7 +304,7 @@ export const ListErasuresRequestSchema: GenMessage<ListErasuresRequest> = /*@__P
  */
 export type ListErasuresResponse = Message<"lotty.privacy.v1.ListErasuresResponse"> & {
   /**
-   * Jobs, newest first.
+   * Jobs, newest first; subject_ids is left empty.
    *
    * @generated from field: repeated lotty.privacy.v1.Erasure erasures = 1;
    */
@@ -543,16 +552,16 @@ export type ExportSubjectDataResponse = Message<"lotty.privacy.v1.ExportSubjectD
   subjectId: string;
 
   /**
-   * Its stored events, oldest first (by occurred_at, then event_id), at
-   * most 10,000.
+   * Its stored events, oldest first (by occurred_at, then event_id): at
+   * most 10,000, and at most about 8 MiB counting ids and properties.
    *
    * @generated from field: repeated lotty.privacy.v1.SubjectEvent events = 2;
    */
   events: SubjectEvent[];
 
   /**
-   * True when one of the lists below had more than 10,000 entries: only
-   * the oldest 10,000 of it are returned.
+   * True when a list was cut at its limit (10,000 entries, or 8 MiB of
+   * events): only its oldest entries are returned.
    *
    * @generated from field: bool truncated = 3;
    */
@@ -669,7 +678,8 @@ export const PrivacyService: GenService<{
     output: typeof GetErasureResponseSchema;
   },
   /**
-   * Lists erasure jobs, newest first, paged.
+   * Lists erasure jobs, newest first, paged, without their subject ids
+   * (GetErasure returns them).
    * Errors: INVALID_ARGUMENT (page_size out of range, bad page_token).
    *
    * @generated from rpc lotty.privacy.v1.PrivacyService.ListErasures
@@ -682,7 +692,8 @@ export const PrivacyService: GenService<{
   /**
    * Returns what Lotty holds about one subject id: its stored events, its
    * exposures and its events waiting for their exposure, oldest first, at
-   * most 10,000 of each (`truncated` says when there were more).
+   * most 10,000 of each and about 8 MiB of events (`truncated` says when
+   * there were more).
    * Errors: INVALID_ARGUMENT (subject_id empty, longer than 256 characters
    * or with control characters).
    *
