@@ -10,7 +10,14 @@ import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { ErasureStatus } from "../../gen/lotty/privacy/v1/privacy_pb.js";
 import { subjectAuditId } from "../../src/privacy/service.js";
 import { subjectRows } from "../../src/events/index.js";
-import { startTestApp, waitFor, type TestApp } from "../support/app.js";
+import {
+  deleteStreams,
+  startTestApp,
+  testBusPrefix,
+  waitFor,
+  type TestApp,
+} from "../support/app.js";
+import { createTestDatabase } from "../support/database.js";
 import { makeUser, runningExperiment } from "../support/builders.js";
 import { errorOf } from "../experiments/support.js";
 import { decisionFor, event, eventClient, query, untilStored } from "../events/support.js";
@@ -204,6 +211,36 @@ describe("ExportSubjectData", () => {
         "InvalidArgument",
         "subject_id",
       ]);
+    }
+  });
+});
+
+describe("an API process and a separate workers process", () => {
+  it("runs a job recorded by the API in the workers process", async () => {
+    const database = await createTestDatabase();
+    const busPrefix = testBusPrefix();
+    const api = await startTestApp({ database, busPrefix, env: { LOTTY_ROLES: "api" } });
+    const workers = await startTestApp({
+      database,
+      busPrefix,
+      env: { LOTTY_ROLES: "workers", LOTTY_BOOTSTRAP_ADMIN_KEY: api.adminKey },
+    });
+    try {
+      expect([api.app.erasureWorker, workers.app.erasureWorker === undefined]).toEqual([
+        undefined,
+        false,
+      ]);
+      const { erasure } = await privacyClient(api, api.adminKey).eraseSubjects({
+        subjectIds: ["split-1"],
+        reason: "split roles",
+      });
+      const done = await untilFinished(api, api.adminKey, erasure!.id);
+      expect(done.status).toBe(ErasureStatus.DONE);
+    } finally {
+      await workers.stop();
+      await api.stop();
+      await deleteStreams(busPrefix);
+      await database.drop();
     }
   });
 });
