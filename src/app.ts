@@ -34,7 +34,7 @@ import { DatabaseHandle } from "./platform/database-handle.js";
 import { migrate } from "./platform/database.js";
 import { openOrm } from "./orm.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./platform/embedded-postgres.js";
-import { Bus, busNames, lottyStreams, type BusNames } from "./platform/bus.js";
+import { Bus, busNames, busSubjects, lottyStreams, type BusNames } from "./platform/bus.js";
 import { isListening, startLocalNats, type LocalNats } from "./platform/local-nats.js";
 import { retry } from "./platform/timing.js";
 import { ensureServerSecret } from "./platform/settings.js";
@@ -60,6 +60,7 @@ import { createSecretBox, type SecretBox } from "./notifications/secrets.js";
 import { Notifier } from "./notifications/notifier.js";
 import { DeliveryDispatcher } from "./notifications/dispatcher.js";
 import { createNotificationMetrics, type NotificationMetrics } from "./notifications/metrics.js";
+import { ErasureWorker } from "./privacy/worker.js";
 
 /** Limits applied to every RPC (documented in docs/architecture.md). */
 export const RPC_LIMITS = {
@@ -108,6 +109,11 @@ interface Live {
   notifier?: Notifier;
   /** Sends deliveries (workers role). */
   dispatcher?: DeliveryDispatcher;
+  /** Runs erasure jobs (workers role), with its own pool. */
+  erasureWorker?: ErasureWorker;
+  erasurePool?: pg.Pool;
+  /** The bus subscription that wakes the erasure worker. */
+  erasureWake?: { unsubscribe(): void };
   /** Seals notification channel secrets. */
   secretBox?: SecretBox;
   signer?: DecisionSigner;
@@ -200,6 +206,7 @@ export class App {
         return this.live.secretBox;
       },
       shutdown: this.shutdown.signal,
+      erasureRequested: () => this.erasureRequested(),
     });
     const { decision } = services;
     this.decision = decision;
@@ -325,6 +332,27 @@ export class App {
     return this.live.notifier;
   }
 
+  /** Runs erasure jobs; in processes with the workers role. */
+  get erasureWorker(): ErasureWorker | undefined {
+    return this.live.erasureWorker;
+  }
+
+  /**
+   * Wakes the erasure workers after a job was recorded: this process's
+   * directly, others (a separate workers process) through the bus. A
+   * worker that misses the message finds the job at its next poll.
+   */
+  private erasureRequested(): void {
+    this.live.erasureWorker?.poke();
+    const bus = this.live.bus;
+    if (bus === undefined || !bus.connected) return;
+    try {
+      bus.nc.publish(busSubjects(this.names).erasures, "");
+    } catch {
+      // The poll finds the job.
+    }
+  }
+
   /** A generated bootstrap admin key to show once (first start only). */
   get generatedAdminKey(): string | undefined {
     return this.live.generatedAdminKey;
@@ -392,6 +420,15 @@ export class App {
         queued: () => dispatcher.poke(),
       });
       this.live.notifier.start();
+      const erasureWorker = (this.live.erasureWorker = new ErasureWorker({
+        pool: this.live.erasurePool!,
+        logger: this.logger,
+        rebuilt: (experimentIds) => publishCounted(bus, this.names, experimentIds),
+      }));
+      erasureWorker.start();
+      this.live.erasureWake = bus.nc.subscribe(busSubjects(this.names).erasures, {
+        callback: () => erasureWorker.poke(),
+      });
     }
     this.logger.info("dependencies ready");
   }
@@ -429,6 +466,16 @@ export class App {
     });
     // Errors of idle clients (database restarts) are reported on the next query.
     this.live.reportPool.on("error", () => {});
+    if (this.runWorkers) {
+      // Erasures scan every event partition and rebuild whole experiments:
+      // no 60 s statement limit, and their own connections.
+      this.live.erasurePool = new pg.Pool({
+        connectionString: url,
+        max: 3,
+        connectionTimeoutMillis: 5_000,
+      });
+      this.live.erasurePool.on("error", () => {});
+    }
     this.db.set(this.orm);
     this.migrated = true;
     if (this.serveApi) await this.snapshots.start();
@@ -478,10 +525,13 @@ export class App {
       await this.live.guardrailMonitor?.stop();
       await this.live.notifier?.stop();
       await this.live.dispatcher?.stop();
+      this.live.erasureWake?.unsubscribe();
+      await this.live.erasureWorker?.stop();
       await this.decisionLog.stop();
       await this.live.bus?.close();
       await this.live.eventStore?.close();
       await this.live.reportPool?.end();
+      await this.live.erasurePool?.end();
       await this.orm?.close(true);
       this.db.set(undefined);
       await this.localNats?.stop();

@@ -32,6 +32,10 @@ import {
   file_lotty_notifications_v1_notifications,
 } from "../gen/lotty/notifications/v1/notifications_pb.js";
 import {
+  PrivacyService,
+  file_lotty_privacy_v1_privacy,
+} from "../gen/lotty/privacy/v1/privacy_pb.js";
+import {
   ReportService,
   file_lotty_reports_v1_reports,
 } from "../gen/lotty/reports/v1/reports_pb.js";
@@ -55,6 +59,7 @@ export const LOTTY_SERVICES: readonly DescService[] = [
   GuardrailService,
   NotificationService,
   LearningService,
+  PrivacyService,
 ];
 
 /** Descriptors served by reflection (their imports are found automatically). */
@@ -69,6 +74,7 @@ export const descriptorRegistry = createRegistry(
   file_lotty_guardrails_v1_guardrails,
   file_lotty_notifications_v1_notifications,
   file_lotty_learnings_v1_learnings,
+  file_lotty_privacy_v1_privacy,
   file_grpc_health_v1_health,
   file_grpc_reflection_v1_reflection,
   file_grpc_reflection_v1alpha_reflection,
@@ -95,6 +101,7 @@ export function lottyRoutes(deps: RouteDeps) {
       router.service(ReportService, s.reports);
       router.service(GuardrailService, s.guardrails);
       router.service(NotificationService, s.notifications);
+      router.service(PrivacyService, s.privacy);
       for (const service of LOTTY_SERVICES) {
         if (!router.handlers.some((h) => h.service === service)) router.service(service, {});
       }

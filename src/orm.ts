@@ -44,6 +44,8 @@ export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   "notification_channels",
   "notification_rules",
   "notification_deliveries",
+  // Migration DataRights.
+  "erasures",
 ];
 
 export function ormOptions(clientUrl: string): Options {

@@ -27,6 +27,7 @@ import { ReportServiceImpl } from "./reports/service.js";
 import { GuardrailServiceImpl } from "./guardrails/service.js";
 import type { SecretBox } from "./notifications/secrets.js";
 import { NotificationServiceImpl } from "./notifications/service.js";
+import { PrivacyServiceImpl } from "./privacy/service.js";
 
 /** What the services need from the App; thunks for what exists only once the database/NATS are up. */
 export interface ServiceDeps {
@@ -50,6 +51,8 @@ export interface ServiceDeps {
   secrets: () => SecretBox;
   /** Aborted on shutdown. */
   shutdown: AbortSignal;
+  /** Wakes the erasure workers after EraseSubjects committed a job. */
+  erasureRequested: () => void;
 }
 
 /** Every service implementation of one Lotty instance. */
@@ -63,6 +66,7 @@ export interface Services {
   reports: ReportServiceImpl;
   guardrails: GuardrailServiceImpl;
   notifications: NotificationServiceImpl;
+  privacy: PrivacyServiceImpl;
 }
 
 export function buildServices(deps: ServiceDeps): Services {
@@ -107,5 +111,9 @@ export function buildServices(deps: ServiceDeps): Services {
     reports,
     guardrails: new GuardrailServiceImpl({ pool: deps.pool }),
     notifications: new NotificationServiceImpl({ pool: deps.pool, secrets: deps.secrets }),
+    privacy: new PrivacyServiceImpl({
+      pool: deps.pool,
+      erasureRequested: deps.erasureRequested,
+    }),
   };
 }

@@ -1,9 +1,13 @@
 /**
  * The decision module's face for other modules (events): what an ingested
  * event is checked against — the decision-id signer's types and limit, and
- * the catalog snapshot (its store and shape).
+ * the catalog snapshot (its store and shape); and for privacy, the longest
+ * subject id Decide accepts.
  */
 export { MAX_DECISION_ID_LENGTH } from "./decision-id.js";
 export type { DecisionClaims, DecisionSigner } from "./decision-id.js";
 export type { SnapshotStore } from "./snapshot.js";
 export type { Snapshot, SnapshotEventType } from "./types.js";
+
+/** Characters of a subject id Decide accepts (DECIDE_LIMITS.subjectIdLength). */
+export const MAX_SUBJECT_ID_LENGTH = 256;

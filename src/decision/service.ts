@@ -29,6 +29,7 @@ import {
   type ParticipationOutcome,
 } from "./eligibility.js";
 import type { DecisionMetrics } from "./metrics.js";
+import { MAX_SUBJECT_ID_LENGTH } from "./lookup.js";
 import { DEFAULT_POLICY, readPolicy, writePolicy } from "./policy-store.js";
 import type { SnapshotStore } from "./snapshot.js";
 import type { Snapshot, SnapshotExperiment } from "./types.js";
@@ -52,7 +53,7 @@ export interface PlainDecision {
 }
 
 export const DECIDE_LIMITS = {
-  subjectIdLength: 256,
+  subjectIdLength: MAX_SUBJECT_ID_LENGTH,
   flagKeys: 200,
   attributes: 100,
   attributesJsonBytes: 16 * 1024,

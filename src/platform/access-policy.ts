@@ -101,6 +101,13 @@ export const ACCESS_POLICY: Readonly<Record<string, Readonly<Record<string, Role
     ListRules: EDITORS,
     ListDeliveries: EDITORS,
   },
+  // Data rights (docs/data-rights.md): admins only.
+  "lotty.privacy.v1.PrivacyService": {
+    EraseSubjects: NOBODY_ELSE,
+    GetErasure: NOBODY_ELSE,
+    ListErasures: NOBODY_ELSE,
+    ExportSubjectData: NOBODY_ELSE,
+  },
   "lotty.learnings.v1.LearningService": {
     UpsertLearning: EDITORS,
     GetLearning: READERS,

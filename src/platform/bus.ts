@@ -10,6 +10,9 @@
  *   <P>_CONFIG     <p>.config.>     configuration changes that refresh decide snapshots
  *   <P>_COUNTED    <p>.counted.>    experiments whose counts the event store just committed (guardrail monitor)
  *   <P>_DEADLETTER <p>.deadletter.> messages a consumer could not process, kept for inspection
+ *
+ * Plain NATS subjects (no stream; a missed one only delays work a poll):
+ *   <p>.privacy.erasures           an erasure job was requested (wakes erasure workers)
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
@@ -70,6 +73,8 @@ export function busSubjects(names: BusNames) {
     anyConfig: `${s}.config.>`,
     /** Lifecycle notifications of one trigger (stream LIFECYCLE). */
     lifecycle: (trigger: string) => `${s}.lifecycle.${trigger}`,
+    /** "An erasure job was requested": wakes erasure workers (plain NATS, no stream). */
+    erasures: `${s}.privacy.erasures`,
   };
 }
 

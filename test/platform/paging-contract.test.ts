@@ -18,6 +18,7 @@ import {
   ChannelKind,
   NotificationService,
 } from "../../gen/lotty/notifications/v1/notifications_pb.js";
+import { PrivacyService } from "../../gen/lotty/privacy/v1/privacy_pb.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { client } from "../support/clients.js";
 import {
@@ -160,6 +161,19 @@ const cases: ListCase[] = [
             channelIds: [channel!.id],
           },
         });
+      }
+    },
+  },
+  {
+    rpc: "ListErasures",
+    list: async (r) => {
+      const page = await client(PrivacyService, t.baseUrl, t.adminKey).listErasures(r);
+      return { ids: page.erasures.map((x) => x.id), nextPageToken: page.nextPageToken };
+    },
+    seed: async () => {
+      const privacy = client(PrivacyService, t.baseUrl, t.adminKey);
+      for (let i = 0; i < SEEDED; i++) {
+        await privacy.eraseSubjects({ subjectIds: [`paged-${i}`], reason: "paging" });
       }
     },
   },
