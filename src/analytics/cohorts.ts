@@ -16,35 +16,32 @@ export interface TouchedSubject {
   firstExposedAt: number;
 }
 
-/** The UTC minute of a timestamptz expression, whatever the session's time zone. */
-const minuteOf = (t: string) => `date_trunc('minute', ${t} at time zone 'UTC') at time zone 'UTC'`;
+/** A subject's cohort (null until it is exposed) and exposures, once its exposures are added. */
+export interface SubjectState {
+  cohort: Date | null;
+  exposures: number;
+}
 
 /**
  * Locks the subjects (experiment, variant, subject) for the rest of the
- * transaction, adds their new exposures, and returns the cohort changes
- * those exposures cause — in one statement.
+ * transaction, adds their new exposures and the cohort changes those
+ * cause; returns each subject's state afterwards (keyed by the key joined
+ * with newlines) and the cohort deltas.
  *
  * The lock is the subject's report_subjects row: the cohort bookkeeping
  * reads a subject's figures and changes them in several statements, and
- * two transactions must never interleave on one subject. The upsert
- * creates the row when missing (a subject whose events need no exposure
- * may have figures before it is exposed) and takes the rows' locks in key
- * order; a subject without new exposures is locked, not rewritten (rows
- * the `where` of `do update` skips are still locked). Row locks live in
- * the rows, so a batch may lock any number of subjects.
- *
- * An exposed subject whose cohort minute is new (first exposure, or an
- * earlier one arrived) moves its whole contribution from the cohort it
- * was counted under to the new one; a subject that stays gains exposures
- * (and Σx·exposures grows by x·Δe for each of its figures). A subject's
- * cohort is set with its row when the row is new; an existing row whose
- * cohort moves is updated by a second statement.
+ * two transactions must never interleave on one subject. One upsert, in
+ * key order, creates the rows that are missing (a subject whose events
+ * need no exposure may have figures before it is exposed), locks them all
+ * and adds the exposures; row locks live in the rows, so a batch may lock
+ * any number of subjects. A new row gets its cohort in the same statement.
  */
 export async function addSubjects(
   client: pg.PoolClient,
   touched: readonly TouchedSubject[],
-): Promise<CohortDelta[]> {
-  if (touched.length === 0) return [];
+): Promise<{ states: Map<string, SubjectState>; deltas: CohortDelta[] }> {
+  const states = new Map<string, SubjectState>();
+  if (touched.length === 0) return { states, deltas: [] };
   const unique = new Map<string, TouchedSubject>();
   for (const t of touched) {
     const k = t.key.join("\n");
@@ -59,101 +56,152 @@ export async function addSubjects(
       });
     }
   }
-  const sorted = [...unique.entries()].sort(([a], [b]) => compare(a, b)).map(([, t]) => t);
-  const { rows } = await client.query<DeltaRow & { moved: boolean; subject_id: string | null }>(
-    `with s as (
-       select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[])
-         with ordinality as s(experiment_id, variant_key, subject_id, first_at, added, o)
-     ),
-     up as (
-       insert into report_subjects (experiment_id, variant_key, subject_id, first_exposed_at, exposures, counted_cohort)
-       select experiment_id, variant_key, subject_id, first_at, added, ${minuteOf("first_at")}
-       from s order by o
-       on conflict (experiment_id, variant_key, subject_id)
-       do update set exposures = report_subjects.exposures + excluded.exposures,
-                     first_exposed_at = least(report_subjects.first_exposed_at, excluded.first_exposed_at)
-       where excluded.exposures > 0
-       -- An updated row still holds the cohort it was counted under; a new
-       -- row (xmax = 0) was counted under none.
-       returning experiment_id, variant_key, subject_id, first_exposed_at, exposures,
-                 counted_cohort, xmax = 0 as inserted
-     ),
-     x as (
-       select up.experiment_id, up.variant_key, up.subject_id, up.inserted, up.counted_cohort,
-              case when up.inserted then null else up.counted_cohort end as old_cohort,
-              ${minuteOf("up.first_exposed_at")} as new_cohort,
-              (up.exposures - s.added)::numeric as e_old, up.exposures::numeric as e_new
-       from up join s using (experiment_id, variant_key, subject_id)
-       where s.added > 0
-     ),
+  const sorted = [...unique.entries()].sort(([a], [b]) => compare(a, b));
+  const { rows } = await client.query<{
+    experiment_id: string;
+    variant_key: string;
+    subject_id: string;
+    exposures: string;
+    first_exposed_at: Date | null;
+    counted_cohort: Date | null;
+    inserted: boolean;
+  }>(
+    `insert into report_subjects (experiment_id, variant_key, subject_id, first_exposed_at, exposures, counted_cohort)
+     select e, v, s, f, n, date_trunc('minute', f at time zone 'UTC') at time zone 'UTC'
+     from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[]) as u(e, v, s, f, n)
+     on conflict (experiment_id, variant_key, subject_id)
+     do update set exposures = report_subjects.exposures + excluded.exposures,
+                   first_exposed_at = least(report_subjects.first_exposed_at, excluded.first_exposed_at)
+     returning experiment_id, variant_key, subject_id, exposures::text, first_exposed_at, counted_cohort,
+               xmax = 0 as inserted`,
+    [
+      sorted.map(([, t]) => t.key[0]),
+      sorted.map(([, t]) => t.key[1]),
+      sorted.map(([, t]) => t.key[2]),
+      sorted.map(([, t]) => (t.exposures > 0 ? new Date(t.firstExposedAt) : null)),
+      sorted.map(([, t]) => t.exposures),
+    ],
+  );
+  const exposed: ExposedSubject[] = [];
+  for (const r of rows) {
+    const key = `${r.experiment_id}\n${r.variant_key}\n${r.subject_id}`;
+    const exposures = Number(r.exposures);
+    const added = unique.get(key)?.exposures ?? 0;
+    if (added === 0 || r.first_exposed_at === null) {
+      states.set(key, { cohort: r.counted_cohort, exposures });
+      continue;
+    }
+    const cohort = new Date(Math.floor(r.first_exposed_at.getTime() / 60_000) * 60_000);
+    states.set(key, { cohort, exposures });
+    exposed.push({
+      key: [r.experiment_id, r.variant_key, r.subject_id],
+      // A new row was counted under no cohort (its cohort is already set).
+      oldCohort: r.inserted ? null : r.counted_cohort,
+      storedCohort: r.counted_cohort,
+      newCohort: cohort,
+      oldExposures: exposures - added,
+      newExposures: exposures,
+    });
+  }
+  exposed.sort((a, b) => compare(a.key.join("\n"), b.key.join("\n")));
+  return { states, deltas: await exposureDeltas(client, exposed) };
+}
+
+interface ExposedSubject {
+  key: string[];
+  /** The cohort the subject's figures are counted under before this transaction. */
+  oldCohort: Date | null;
+  /** counted_cohort as the row holds it now. */
+  storedCohort: Date | null;
+  newCohort: Date;
+  oldExposures: number;
+  newExposures: number;
+}
+
+/**
+ * Cohort changes caused by new exposures. A subject whose cohort minute is
+ * new (first exposure, or an earlier one arrived) moves its whole
+ * contribution from the cohort it was counted under to the new one; a
+ * subject that stays gains exposures (and Σx·exposures grows by x·Δe for
+ * each of its figures). Runs under the subjects' locks (addSubjects).
+ * Each figure row carries its subject's columns, so the parts below read
+ * it without joining two intermediate results (whose sizes the planner
+ * cannot know).
+ */
+async function exposureDeltas(
+  client: pg.PoolClient,
+  subjects: readonly ExposedSubject[],
+): Promise<CohortDelta[]> {
+  if (subjects.length === 0) return [];
+  const params = [
+    subjects.map((s) => s.key[0]),
+    subjects.map((s) => s.key[1]),
+    subjects.map((s) => s.key[2]),
+    subjects.map((s) => s.oldCohort),
+    subjects.map((s) => s.newCohort),
+    subjects.map((s) => s.oldExposures),
+    subjects.map((s) => s.newExposures),
+  ];
+  const s = `select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::numeric[], $7::numeric[])
+    as s(experiment_id, variant_key, subject_id, old_cohort, new_cohort, e_old, e_new)`;
+  const { rows } = await client.query<DeltaRow>(
+    `with s as (${s}),
      q as (
-       select c.experiment_id, c.variant_key, c.subject_id, c.event_type, ''::text as property, c.events::numeric as x
-       from subject_event_counts c join x using (experiment_id, variant_key, subject_id)
+       select s.experiment_id, s.variant_key, s.old_cohort, s.new_cohort, s.e_old, s.e_new,
+              c.event_type, ''::text as property, c.events::numeric as x
+       from s join subject_event_counts c using (experiment_id, variant_key, subject_id)
        union all
-       select p.experiment_id, p.variant_key, p.subject_id, p.event_type, p.property, p.total
-       from subject_property_sums p join x using (experiment_id, variant_key, subject_id)
+       select s.experiment_id, s.variant_key, s.old_cohort, s.new_cohort, s.e_old, s.e_new,
+              p.event_type, p.property, p.total
+       from s join subject_property_sums p using (experiment_id, variant_key, subject_id)
      ),
      d as (
        -- Moves: the whole contribution leaves the old cohort …
-       select x.experiment_id, x.variant_key, x.old_cohort as cohort, ''::text as event_type, ''::text as property,
-              -1 as subjects, -x.e_old as total, -x.e_old * x.e_old as squares, 0::numeric as by_e
-       from x where x.old_cohort is not null and x.old_cohort <> x.new_cohort
+       select s.experiment_id, s.variant_key, s.old_cohort as cohort, ''::text as event_type, ''::text as property,
+              -1 as subjects, -s.e_old as total, -s.e_old * s.e_old as squares, 0::numeric as by_e
+       from s where s.old_cohort is not null and s.old_cohort <> s.new_cohort
        union all
-       select q.experiment_id, q.variant_key, x.old_cohort, q.event_type, q.property,
-              -(q.x > 0)::int, -q.x, -q.x * q.x, -q.x * x.e_old
-       from q join x using (experiment_id, variant_key, subject_id)
-       where x.old_cohort is not null and x.old_cohort <> x.new_cohort
+       select q.experiment_id, q.variant_key, q.old_cohort, q.event_type, q.property,
+              -(q.x > 0)::int, -q.x, -q.x * q.x, -q.x * q.e_old
+       from q where q.old_cohort is not null and q.old_cohort <> q.new_cohort
        union all
        -- … and joins the new one.
-       select x.experiment_id, x.variant_key, x.new_cohort, '', '', 1, x.e_new, x.e_new * x.e_new, 0
-       from x where x.old_cohort is distinct from x.new_cohort
+       select s.experiment_id, s.variant_key, s.new_cohort, '', '', 1, s.e_new, s.e_new * s.e_new, 0
+       from s where s.old_cohort is distinct from s.new_cohort
        union all
-       select q.experiment_id, q.variant_key, x.new_cohort, q.event_type, q.property,
-              (q.x > 0)::int, q.x, q.x * q.x, q.x * x.e_new
-       from q join x using (experiment_id, variant_key, subject_id)
-       where x.old_cohort is distinct from x.new_cohort
+       select q.experiment_id, q.variant_key, q.new_cohort, q.event_type, q.property,
+              (q.x > 0)::int, q.x, q.x * q.x, q.x * q.e_new
+       from q where q.old_cohort is distinct from q.new_cohort
        union all
        -- Same cohort, more exposures.
-       select x.experiment_id, x.variant_key, x.new_cohort, '', '', 0, x.e_new - x.e_old,
-              x.e_new * x.e_new - x.e_old * x.e_old, 0
-       from x where x.old_cohort = x.new_cohort
+       select s.experiment_id, s.variant_key, s.new_cohort, '', '', 0, s.e_new - s.e_old,
+              s.e_new * s.e_new - s.e_old * s.e_old, 0
+       from s where s.old_cohort = s.new_cohort
        union all
-       select q.experiment_id, q.variant_key, x.new_cohort, q.event_type, q.property,
-              0, 0, 0, q.x * (x.e_new - x.e_old)
-       from q join x using (experiment_id, variant_key, subject_id)
-       where x.old_cohort = x.new_cohort
+       select q.experiment_id, q.variant_key, q.new_cohort, q.event_type, q.property,
+              0, 0, 0, q.x * (q.e_new - q.e_old)
+       from q where q.old_cohort = q.new_cohort
      )
-     select false as moved, experiment_id, variant_key, null::text as subject_id, cohort, event_type, property,
-            sum(subjects)::text as subjects, sum(total)::text as total, sum(squares)::text as squares,
-            sum(by_e)::text as by_exposures
-     from d group by 2, 3, 5, 6, 7
-     union all
-     -- Existing rows whose cohort is new: their counted_cohort is set below.
-     select true, experiment_id, variant_key, subject_id, new_cohort, null, null, null, null, null, null
-     from x where not x.inserted and x.counted_cohort is distinct from x.new_cohort`,
-    [
-      sorted.map((t) => t.key[0]),
-      sorted.map((t) => t.key[1]),
-      sorted.map((t) => t.key[2]),
-      sorted.map((t) => (t.exposures > 0 ? new Date(t.firstExposedAt) : null)),
-      sorted.map((t) => t.exposures),
-    ],
+     select experiment_id, variant_key, cohort, event_type, property, sum(subjects)::text as subjects,
+            sum(total)::text as total, sum(squares)::text as squares, sum(by_e)::text as by_exposures
+     from d group by 1, 2, 3, 4, 5`,
+    params,
   );
-  const moved = rows.filter((r) => r.moved);
+  const moved = subjects.filter((x) => x.storedCohort?.getTime() !== x.newCohort.getTime());
   if (moved.length > 0) {
     await client.query(
       `update report_subjects r set counted_cohort = m.cohort
        from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) as m(e, v, s, cohort)
        where r.experiment_id = m.e and r.variant_key = m.v and r.subject_id = m.s`,
       [
-        moved.map((r) => r.experiment_id),
-        moved.map((r) => r.variant_key),
-        moved.map((r) => r.subject_id),
-        moved.map((r) => r.cohort),
+        moved.map((x) => x.key[0]),
+        moved.map((x) => x.key[1]),
+        moved.map((x) => x.key[2]),
+        moved.map((x) => x.newCohort),
       ],
     );
   }
-  return rows.filter((r) => !r.moved).map(toDelta);
+  return rows.map(toDelta);
 }
 
 /** A change to one cohort_stats row; numbers as text (exact numeric). */
@@ -196,12 +244,12 @@ const toDelta = (r: DeltaRow): CohortDelta => ({
 /**
  * Runs a per-subject upsert and returns the cohort changes it causes, in
  * one statement. `upsert` is a `with` list whose data-modifying part ends
- * in `q` (experiment_id, variant_key, subject_id, event_type, property, x,
- * dx): each figure's new value and its change (x − dx → x).
- * Only subjects already counted in a cohort change it; subjects not
- * exposed yet join a cohort with all their figures when they are. Runs
- * under the subjects' locks (addSubjects), which is also why the
- * subjects' exposures and cohorts read here cannot change under it.
+ * in `q` (experiment_id, variant_key, cohort, exposures, event_type,
+ * property, x, dx): each figure's new value and its change (x − dx → x),
+ * with its subject's cohort and exposures as addSubjects left them (sent
+ * along with the rows). Only subjects counted in a cohort change it;
+ * subjects not exposed yet join a cohort with all their figures when they
+ * are. Runs under the subjects' locks (addSubjects).
  */
 export async function upsertWithDeltas(
   client: pg.PoolClient,
@@ -210,12 +258,11 @@ export async function upsertWithDeltas(
 ): Promise<CohortDelta[]> {
   const { rows } = await client.query<DeltaRow>(
     `${upsert}
-     select q.experiment_id, q.variant_key, r.counted_cohort as cohort, q.event_type, q.property,
-            sum((q.x > 0)::int - (q.x - q.dx > 0)::int)::text as subjects, sum(q.dx)::text as total,
-            sum(q.x * q.x - (q.x - q.dx) * (q.x - q.dx))::text as squares,
-            sum(q.dx * r.exposures)::text as by_exposures
-     from q join report_subjects r using (experiment_id, variant_key, subject_id)
-     where r.counted_cohort is not null
+     select experiment_id, variant_key, cohort, event_type, property,
+            sum((x > 0)::int - (x - dx > 0)::int)::text as subjects, sum(dx)::text as total,
+            sum(x * x - (x - dx) * (x - dx))::text as squares,
+            sum(dx * exposures)::text as by_exposures
+     from q where cohort is not null
      group by 1, 2, 3, 4, 5`,
     params,
   );

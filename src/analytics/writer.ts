@@ -8,7 +8,7 @@
 import type pg from "pg";
 import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
 import { addCohortDeltas, addSubjects, upsertWithDeltas } from "./cohorts.js";
-import type { CohortDelta } from "./cohorts.js";
+import type { SubjectState } from "./cohorts.js";
 import { ROLLUP_TABLES } from "./rebuild.js";
 import { compare, flattenValues, sortedValues } from "../platform/rows.js";
 
@@ -141,7 +141,7 @@ export async function addToRollups(
   // on them only for the end of this one, not for all of it.
   // The per-variant sums over cohorts (cohort_stats) change by the deltas
   // the per-subject upserts cause; accumulated as text, summed in SQL.
-  const deltas: CohortDelta[] = await addSubjects(client, [
+  const { states, deltas } = await addSubjects(client, [
     ...[...exposed.values()].map((x) => ({
       key: x.key,
       exposures: x.events,
@@ -159,18 +159,19 @@ export async function addToRollups(
       ...(await upsertWithDeltas(
         client,
         `with r as (
-         select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[])
-           as r(experiment_id, variant_key, subject_id, event_type, events, first_at, last_at)
+         select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[],
+                              $8::timestamptz[], $9::numeric[])
+           as r(experiment_id, variant_key, subject_id, event_type, events, first_at, last_at, cohort, exposures)
        ), ins as (
          insert into subject_event_counts (experiment_id, variant_key, subject_id, event_type, events, first_at, last_at)
-         select * from r
+         select experiment_id, variant_key, subject_id, event_type, events, first_at, last_at from r
          on conflict (experiment_id, variant_key, subject_id, event_type)
          do update set events = subject_event_counts.events + excluded.events,
                        first_at = least(subject_event_counts.first_at, excluded.first_at),
                        last_at = greatest(subject_event_counts.last_at, excluded.last_at)
          returning experiment_id, variant_key, subject_id, event_type, events
        ), q as (
-         select ins.experiment_id, ins.variant_key, ins.subject_id, ins.event_type, ''::text as property,
+         select ins.experiment_id, ins.variant_key, r.cohort, r.exposures, ins.event_type, ''::text as property,
                 ins.events::numeric as x, r.events::numeric as dx
          from ins join r using (experiment_id, variant_key, subject_id, event_type)
        )`,
@@ -182,6 +183,7 @@ export async function addToRollups(
           rows.map((r) => r.events),
           rows.map((r) => new Date(r.first)),
           rows.map((r) => new Date(r.last)),
+          ...subjectStates(states, rows),
         ],
       )),
     );
@@ -196,9 +198,9 @@ export async function addToRollups(
          select o, sum(x::numeric) as total from unnest($7::int[], $8::text[]) as v(o, x) group by o
        ), r as (
          select r.e as experiment_id, r.v as variant_key, r.s as subject_id, r.t as event_type,
-                r.p as property, r.n as events, v.total, r.o
-         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
-           with ordinality as r(e, v, s, t, p, n, o)
+                r.p as property, r.n as events, v.total, r.c as cohort, r.x as exposures, r.o
+         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $9::timestamptz[], $10::numeric[])
+           with ordinality as r(e, v, s, t, p, n, c, x, o)
          join v on v.o = r.o
        ), ins as (
          insert into subject_property_sums (experiment_id, variant_key, subject_id, event_type, property, events, total)
@@ -208,7 +210,7 @@ export async function addToRollups(
                        total = subject_property_sums.total + excluded.total
          returning experiment_id, variant_key, subject_id, event_type, property, total
        ), q as (
-         select ins.experiment_id, ins.variant_key, ins.subject_id, ins.event_type, ins.property,
+         select ins.experiment_id, ins.variant_key, r.cohort, r.exposures, ins.event_type, ins.property,
                 ins.total as x, r.total as dx
          from ins join r using (experiment_id, variant_key, subject_id, event_type, property)
        )`,
@@ -221,6 +223,7 @@ export async function addToRollups(
           rows.map((r) => r.events),
           owner,
           values,
+          ...subjectStates(states, rows),
         ],
       )),
     );
@@ -272,6 +275,18 @@ export async function addToRollups(
     );
   }
   await addToHistograms(client, hourValues);
+}
+
+/**
+ * The cohorts and exposures of the rows' subjects (keys start with
+ * experiment, variant, subject), as two array parameters.
+ */
+function subjectStates(
+  states: ReadonlyMap<string, SubjectState>,
+  rows: readonly { key: readonly string[] }[],
+): [(Date | null)[], number[]] {
+  const found = rows.map((r) => states.get(`${r.key[0]}\n${r.key[1]}\n${r.key[2]}`));
+  return [found.map((s) => s?.cohort ?? null), found.map((s) => s?.exposures ?? 0)];
 }
 
 /**
