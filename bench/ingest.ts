@@ -102,6 +102,40 @@ async function postgresCpuMs(): Promise<number | undefined> {
   return found ? ticks * (1000 / CLOCK_TICKS) : undefined;
 }
 
+/**
+ * CPU time (ms) of the PostgreSQL processes serving one database (its
+ * backends and autovacuum workers, found by the database name in their
+ * command line), summed over the processes' lifetimes as seen by repeated
+ * calls of `sample()`: other databases on a shared server (other
+ * benchmarks, test runs) are left out, unlike postgresCpuMs(). A backend
+ * that ends between two samples loses what it used since the last one.
+ */
+function databaseCpu(database: string) {
+  const seen = new Map<string, number>();
+  let total = 0;
+  let running: Promise<number> | undefined;
+  const once = async (): Promise<number> => {
+    for (const pid of await readdir("/proc").catch(() => [] as string[])) {
+      if (!/^\d+$/.test(pid)) continue;
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+      if (!cmdline.startsWith("postgres:") || !cmdline.includes(` ${database} `)) continue;
+      const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+      total += ticks - (seen.get(pid) ?? 0);
+      seen.set(pid, ticks);
+    }
+    return total * (1000 / CLOCK_TICKS);
+  };
+  return {
+    /** Calls made while one runs share its result (each process is read once). */
+    sample(): Promise<number> {
+      running ??= once().finally(() => (running = undefined));
+      return running;
+    },
+  };
+}
+
 /** Busy and total CPU time of the whole machine (all cores), in clock ticks. */
 async function machineCpu(): Promise<{ busy: number; total: number }> {
   const line = (await readFile("/proc/stat", "utf8").catch(() => "")).split("\n")[0] ?? "";
@@ -144,6 +178,7 @@ export async function ingest(): Promise<Record<string, number>> {
       const stream = `${app.names.streamPrefix}_EVENTS`;
       const storedBefore = await storedSoFar(app);
       let sampling = true;
+      const ownCpu = databaseCpu(new URL(databaseUrl).pathname.slice(1));
       try {
         // Consumer lag (messages not yet acknowledged by the store) and the
         // stored count, once a second while the load runs.
@@ -160,12 +195,14 @@ export async function ingest(): Promise<Record<string, number>> {
                 lag: info.num_pending + info.num_ack_pending,
               });
             }
+            await ownCpu.sample();
             await sleep(1_000);
           }
         })();
 
         const cpuBefore = process.cpuUsage();
         const pgBefore = await postgresCpuMs();
+        const ownBefore = await ownCpu.sample();
         const machineBefore = await machineCpu();
         const script = new URL("./ingest-load.js", import.meta.url).pathname;
         const { stdout } = await run(
@@ -209,6 +246,7 @@ export async function ingest(): Promise<Record<string, number>> {
         }
         const cpu = process.cpuUsage(cpuBefore);
         const pgAfter = await postgresCpuMs();
+        const ownAfter = await ownCpu.sample();
         const machineAfter = await machineCpu();
         sampling = false;
         await sampler;
@@ -250,9 +288,14 @@ export async function ingest(): Promise<Record<string, number>> {
         await store.pool.query(`create table bench_copy_default partition of bench_copy default`);
         await store.pool.query("checkpoint");
         const pgBeforeCopy = await postgresCpuMs();
+        const ownBeforeCopy = await ownCpu.sample();
+        // psql's backend ends with the copy: sample it while it runs.
+        const copySampler = setInterval(() => void ownCpu.sample(), 100);
         const copyStarted = performance.now();
         await psql(databaseUrl, `\\copy bench_copy from '${csv}' with (format csv)`);
         const copyMs = performance.now() - copyStarted;
+        clearInterval(copySampler);
+        const ownAfterCopy = await ownCpu.sample();
         // psql's backend ends with it; its CPU shows in the postmaster's
         // children's time once the postmaster has reaped it.
         await sleep(500);
@@ -286,6 +329,8 @@ export async function ingest(): Promise<Record<string, number>> {
           generator_cpu_us_per_event: round((load.cpuMs * 1000) / load.events, 1),
           server_cpu_us_per_event: round((cpu.user + cpu.system) / load.events, 1),
           postgres_cpu_us_per_event: perEvent(pgBefore, pgAfter, load.events),
+          // The benchmark database's own processes only (see databaseCpu).
+          postgres_own_cpu_us_per_event: perEvent(ownBefore, ownAfter, load.events),
           machine_busy_percent: round(
             (100 * (machineAfter.busy - machineBefore.busy)) /
               Math.max(1, machineAfter.total - machineBefore.total),
@@ -293,6 +338,7 @@ export async function ingest(): Promise<Record<string, number>> {
           copy_rows_per_s: round(copyRate),
           copy_s: round(copyMs / 1000, 1),
           copy_postgres_cpu_us_per_row: perEvent(pgBeforeCopy, pgAfterCopy, copied),
+          copy_postgres_own_cpu_us_per_row: perEvent(ownBeforeCopy, ownAfterCopy, copied),
           ingest_vs_copy_ratio: round(ingestRate / copyRate, 3),
         };
       } finally {

@@ -6,35 +6,202 @@
 import type pg from "pg";
 import { compare } from "../platform/rows.js";
 
+/** A subject the counted events of a transaction touch, with the exposures they add. */
+export interface TouchedSubject {
+  /** experiment, variant, subject */
+  key: readonly string[];
+  /** Exposure events added (0: the subject only has other events here). */
+  exposures: number;
+  /** The earliest of those exposures (ms); unused when `exposures` is 0. */
+  firstExposedAt: number;
+}
+
+/** A subject's cohort (null until it is exposed) and exposures, once its exposures are added. */
+export interface SubjectState {
+  cohort: Date | null;
+  exposures: number;
+}
+
 /**
- * Locks subjects (experiment, variant, subject) for the rest of the
- * transaction, in key order: the cohort bookkeeping reads a subject's
- * figures and changes them in several statements, and two transactions
- * must never interleave on one subject. The lock is the subject's
- * report_subjects row, created first when missing (a subject whose events
- * need no exposure may have figures before it is exposed), so that two
- * transactions creating a subject's first rows also wait for each other.
- * Row locks live in the rows, so a batch may lock any number of subjects.
+ * Locks the subjects (experiment, variant, subject) for the rest of the
+ * transaction, adds their new exposures and the cohort changes those
+ * cause; returns each subject's state afterwards (keyed by the key joined
+ * with newlines) and the cohort deltas.
+ *
+ * The lock is the subject's report_subjects row: the cohort bookkeeping
+ * reads a subject's figures and changes them in several statements, and
+ * two transactions must never interleave on one subject. One upsert, in
+ * key order, creates the rows that are missing (a subject whose events
+ * need no exposure may have figures before it is exposed), locks them all
+ * and adds the exposures; row locks live in the rows, so a batch may lock
+ * any number of subjects. A new row gets its cohort in the same statement.
  */
-export async function lockSubjects(client: pg.PoolClient, keys: readonly (readonly string[])[]) {
-  if (keys.length === 0) return;
-  const unique = new Map(keys.map((k) => [k.join("\n"), k]));
-  const sorted = [...unique.entries()].sort(([a], [b]) => compare(a, b)).map(([, k]) => k);
-  const params = [sorted.map((k) => k[0]), sorted.map((k) => k[1]), sorted.map((k) => k[2])];
-  await client.query(
-    `insert into report_subjects (experiment_id, variant_key, subject_id, first_exposed_at, exposures)
-     select e, v, s, null, 0 from unnest($1::uuid[], $2::text[], $3::text[]) as u(e, v, s)
-     on conflict do nothing`,
+export async function addSubjects(
+  client: pg.PoolClient,
+  touched: readonly TouchedSubject[],
+): Promise<{ states: Map<string, SubjectState>; deltas: CohortDelta[] }> {
+  const states = new Map<string, SubjectState>();
+  if (touched.length === 0) return { states, deltas: [] };
+  const unique = new Map<string, TouchedSubject>();
+  for (const t of touched) {
+    const k = t.key.join("\n");
+    const seen = unique.get(k);
+    if (seen === undefined) unique.set(k, t);
+    else if (t.exposures > 0) {
+      unique.set(k, {
+        key: t.key,
+        exposures: seen.exposures + t.exposures,
+        firstExposedAt:
+          seen.exposures > 0 ? Math.min(seen.firstExposedAt, t.firstExposedAt) : t.firstExposedAt,
+      });
+    }
+  }
+  const sorted = [...unique.entries()].sort(([a], [b]) => compare(a, b));
+  const { rows } = await client.query<{
+    experiment_id: string;
+    variant_key: string;
+    subject_id: string;
+    exposures: string;
+    first_exposed_at: Date | null;
+    counted_cohort: Date | null;
+    inserted: boolean;
+  }>(
+    `insert into report_subjects (experiment_id, variant_key, subject_id, first_exposed_at, exposures, counted_cohort)
+     select e, v, s, f, n, date_trunc('minute', f at time zone 'UTC') at time zone 'UTC'
+     from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[]) as u(e, v, s, f, n)
+     on conflict (experiment_id, variant_key, subject_id)
+     do update set exposures = report_subjects.exposures + excluded.exposures,
+                   first_exposed_at = least(report_subjects.first_exposed_at, excluded.first_exposed_at)
+     returning experiment_id, variant_key, subject_id, exposures::text, first_exposed_at, counted_cohort,
+               xmax = 0 as inserted`,
+    [
+      sorted.map(([, t]) => t.key[0]),
+      sorted.map(([, t]) => t.key[1]),
+      sorted.map(([, t]) => t.key[2]),
+      sorted.map(([, t]) => (t.exposures > 0 ? new Date(t.firstExposedAt) : null)),
+      sorted.map(([, t]) => t.exposures),
+    ],
+  );
+  const exposed: ExposedSubject[] = [];
+  for (const r of rows) {
+    const key = `${r.experiment_id}\n${r.variant_key}\n${r.subject_id}`;
+    const exposures = Number(r.exposures);
+    const added = unique.get(key)?.exposures ?? 0;
+    if (added === 0 || r.first_exposed_at === null) {
+      states.set(key, { cohort: r.counted_cohort, exposures });
+      continue;
+    }
+    const cohort = new Date(Math.floor(r.first_exposed_at.getTime() / 60_000) * 60_000);
+    states.set(key, { cohort, exposures });
+    exposed.push({
+      key: [r.experiment_id, r.variant_key, r.subject_id],
+      // A new row was counted under no cohort (its cohort is already set).
+      oldCohort: r.inserted ? null : r.counted_cohort,
+      storedCohort: r.counted_cohort,
+      newCohort: cohort,
+      oldExposures: exposures - added,
+      newExposures: exposures,
+    });
+  }
+  exposed.sort((a, b) => compare(a.key.join("\n"), b.key.join("\n")));
+  return { states, deltas: await exposureDeltas(client, exposed) };
+}
+
+interface ExposedSubject {
+  key: string[];
+  /** The cohort the subject's figures are counted under before this transaction. */
+  oldCohort: Date | null;
+  /** counted_cohort as the row holds it now. */
+  storedCohort: Date | null;
+  newCohort: Date;
+  oldExposures: number;
+  newExposures: number;
+}
+
+/**
+ * Cohort changes caused by new exposures. A subject whose cohort minute is
+ * new (first exposure, or an earlier one arrived) moves its whole
+ * contribution from the cohort it was counted under to the new one; a
+ * subject that stays gains exposures (and Σx·exposures grows by x·Δe for
+ * each of its figures). Runs under the subjects' locks (addSubjects).
+ * Each figure row carries its subject's columns, so the parts below read
+ * it without joining two intermediate results (whose sizes the planner
+ * cannot know).
+ */
+async function exposureDeltas(
+  client: pg.PoolClient,
+  subjects: readonly ExposedSubject[],
+): Promise<CohortDelta[]> {
+  if (subjects.length === 0) return [];
+  const params = [
+    subjects.map((s) => s.key[0]),
+    subjects.map((s) => s.key[1]),
+    subjects.map((s) => s.key[2]),
+    subjects.map((s) => s.oldCohort),
+    subjects.map((s) => s.newCohort),
+    subjects.map((s) => s.oldExposures),
+    subjects.map((s) => s.newExposures),
+  ];
+  const s = `select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::numeric[], $7::numeric[])
+    as s(experiment_id, variant_key, subject_id, old_cohort, new_cohort, e_old, e_new)`;
+  const { rows } = await client.query<DeltaRow>(
+    `with s as (${s}),
+     q as (
+       select s.experiment_id, s.variant_key, s.old_cohort, s.new_cohort, s.e_old, s.e_new,
+              c.event_type, ''::text as property, c.events::numeric as x
+       from s join subject_event_counts c using (experiment_id, variant_key, subject_id)
+       union all
+       select s.experiment_id, s.variant_key, s.old_cohort, s.new_cohort, s.e_old, s.e_new,
+              p.event_type, p.property, p.total
+       from s join subject_property_sums p using (experiment_id, variant_key, subject_id)
+     ),
+     d as (
+       -- Moves: the whole contribution leaves the old cohort …
+       select s.experiment_id, s.variant_key, s.old_cohort as cohort, ''::text as event_type, ''::text as property,
+              -1 as subjects, -s.e_old as total, -s.e_old * s.e_old as squares, 0::numeric as by_e
+       from s where s.old_cohort is not null and s.old_cohort <> s.new_cohort
+       union all
+       select q.experiment_id, q.variant_key, q.old_cohort, q.event_type, q.property,
+              -(q.x > 0)::int, -q.x, -q.x * q.x, -q.x * q.e_old
+       from q where q.old_cohort is not null and q.old_cohort <> q.new_cohort
+       union all
+       -- … and joins the new one.
+       select s.experiment_id, s.variant_key, s.new_cohort, '', '', 1, s.e_new, s.e_new * s.e_new, 0
+       from s where s.old_cohort is distinct from s.new_cohort
+       union all
+       select q.experiment_id, q.variant_key, q.new_cohort, q.event_type, q.property,
+              (q.x > 0)::int, q.x, q.x * q.x, q.x * q.e_new
+       from q where q.old_cohort is distinct from q.new_cohort
+       union all
+       -- Same cohort, more exposures.
+       select s.experiment_id, s.variant_key, s.new_cohort, '', '', 0, s.e_new - s.e_old,
+              s.e_new * s.e_new - s.e_old * s.e_old, 0
+       from s where s.old_cohort = s.new_cohort
+       union all
+       select q.experiment_id, q.variant_key, q.new_cohort, q.event_type, q.property,
+              0, 0, 0, q.x * (q.e_new - q.e_old)
+       from q where q.old_cohort = q.new_cohort
+     )
+     select experiment_id, variant_key, cohort, event_type, property, sum(subjects)::text as subjects,
+            sum(total)::text as total, sum(squares)::text as squares, sum(by_e)::text as by_exposures
+     from d group by 1, 2, 3, 4, 5`,
     params,
   );
-  await client.query(
-    `select 1 from report_subjects r
-     join unnest($1::uuid[], $2::text[], $3::text[]) as u(e, v, s)
-       on r.experiment_id = u.e and r.variant_key = u.v and r.subject_id = u.s
-     order by r.experiment_id, r.variant_key, r.subject_id
-     for update of r`,
-    params,
-  );
+  const moved = subjects.filter((x) => x.storedCohort?.getTime() !== x.newCohort.getTime());
+  if (moved.length > 0) {
+    await client.query(
+      `update report_subjects r set counted_cohort = m.cohort
+       from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) as m(e, v, s, cohort)
+       where r.experiment_id = m.e and r.variant_key = m.v and r.subject_id = m.s`,
+      [
+        moved.map((x) => x.key[0]),
+        moved.map((x) => x.key[1]),
+        moved.map((x) => x.key[2]),
+        moved.map((x) => x.newCohort),
+      ],
+    );
+  }
+  return rows.map(toDelta);
 }
 
 /** A change to one cohort_stats row; numbers as text (exact numeric). */
@@ -48,17 +215,6 @@ export interface CohortDelta {
   total: string;
   squares: string;
   byExposures: string;
-}
-
-/** A per-subject figure after an upsert: its new value and the change. */
-export interface QuantityRow {
-  experiment_id: string;
-  variant_key: string;
-  subject_id: string;
-  event_type: string;
-  property: string;
-  value: string;
-  delta: string;
 }
 
 interface DeltaRow {
@@ -86,128 +242,31 @@ const toDelta = (r: DeltaRow): CohortDelta => ({
 });
 
 /**
- * Cohort changes caused by new exposures. A subject whose cohort minute is
- * new (first exposure, or an earlier one arrived) moves its whole
- * contribution from the cohort it was counted under to the new one; a
- * subject that stays gains exposures (and Σx·exposures grows by x·Δe for
- * each of its figures). Runs under the subjects' locks (lockSubjects).
+ * Runs a per-subject upsert and returns the cohort changes it causes, in
+ * one statement. `upsert` is a `with` list whose data-modifying part ends
+ * in `q` (experiment_id, variant_key, cohort, exposures, event_type,
+ * property, x, dx): each figure's new value and its change (x − dx → x),
+ * with its subject's cohort and exposures as addSubjects left them (sent
+ * along with the rows). Only subjects counted in a cohort change it;
+ * subjects not exposed yet join a cohort with all their figures when they
+ * are. Runs under the subjects' locks (addSubjects).
  */
-export async function exposureDeltas(
+export async function upsertWithDeltas(
   client: pg.PoolClient,
-  subjects: {
-    key: string[];
-    oldCohort: Date | null;
-    newCohort: Date;
-    oldExposures: number;
-    newExposures: number;
-  }[],
+  upsert: string,
+  params: unknown[],
 ): Promise<CohortDelta[]> {
-  if (subjects.length === 0) return [];
-  const params = [
-    subjects.map((s) => s.key[0]),
-    subjects.map((s) => s.key[1]),
-    subjects.map((s) => s.key[2]),
-    subjects.map((s) => s.oldCohort),
-    subjects.map((s) => s.newCohort),
-    subjects.map((s) => s.oldExposures),
-    subjects.map((s) => s.newExposures),
-  ];
-  const s = `select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::numeric[], $7::numeric[])
-    as s(experiment_id, variant_key, subject_id, old_cohort, new_cohort, e_old, e_new)`;
   const { rows } = await client.query<DeltaRow>(
-    `with s as (${s}),
-     q as (
-       select c.experiment_id, c.variant_key, c.subject_id, c.event_type, ''::text as property, c.events::numeric as x
-       from subject_event_counts c join s using (experiment_id, variant_key, subject_id)
-       union all
-       select p.experiment_id, p.variant_key, p.subject_id, p.event_type, p.property, p.total
-       from subject_property_sums p join s using (experiment_id, variant_key, subject_id)
-     ),
-     d as (
-       -- Moves: the whole contribution leaves the old cohort …
-       select s.experiment_id, s.variant_key, s.old_cohort as cohort, ''::text as event_type, ''::text as property,
-              -1 as subjects, -s.e_old as total, -s.e_old * s.e_old as squares, 0::numeric as by_e
-       from s where s.old_cohort is not null and s.old_cohort <> s.new_cohort
-       union all
-       select q.experiment_id, q.variant_key, s.old_cohort, q.event_type, q.property,
-              -(q.x > 0)::int, -q.x, -q.x * q.x, -q.x * s.e_old
-       from q join s using (experiment_id, variant_key, subject_id)
-       where s.old_cohort is not null and s.old_cohort <> s.new_cohort
-       union all
-       -- … and joins the new one.
-       select s.experiment_id, s.variant_key, s.new_cohort, '', '', 1, s.e_new, s.e_new * s.e_new, 0
-       from s where s.old_cohort is distinct from s.new_cohort
-       union all
-       select q.experiment_id, q.variant_key, s.new_cohort, q.event_type, q.property,
-              (q.x > 0)::int, q.x, q.x * q.x, q.x * s.e_new
-       from q join s using (experiment_id, variant_key, subject_id)
-       where s.old_cohort is distinct from s.new_cohort
-       union all
-       -- Same cohort, more exposures.
-       select s.experiment_id, s.variant_key, s.new_cohort, '', '', 0, s.e_new - s.e_old,
-              s.e_new * s.e_new - s.e_old * s.e_old, 0
-       from s where s.old_cohort = s.new_cohort
-       union all
-       select q.experiment_id, q.variant_key, s.new_cohort, q.event_type, q.property,
-              0, 0, 0, q.x * (s.e_new - s.e_old)
-       from q join s using (experiment_id, variant_key, subject_id)
-       where s.old_cohort = s.new_cohort
-     )
-     select experiment_id, variant_key, cohort, event_type, property, sum(subjects)::text as subjects,
-            sum(total)::text as total, sum(squares)::text as squares, sum(by_e)::text as by_exposures
-     from d group by 1, 2, 3, 4, 5`,
+    `${upsert}
+     select experiment_id, variant_key, cohort, event_type, property,
+            sum((x > 0)::int - (x - dx > 0)::int)::text as subjects, sum(dx)::text as total,
+            sum(x * x - (x - dx) * (x - dx))::text as squares,
+            sum(dx * exposures)::text as by_exposures
+     from q where cohort is not null
+     group by 1, 2, 3, 4, 5`,
     params,
   );
-  const moved = subjects.filter((x) => x.oldCohort?.getTime() !== x.newCohort.getTime());
-  if (moved.length > 0) {
-    await client.query(
-      `update report_subjects r set counted_cohort = m.cohort
-       from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) as m(e, v, s, cohort)
-       where r.experiment_id = m.e and r.variant_key = m.v and r.subject_id = m.s`,
-      [
-        moved.map((x) => x.key[0]),
-        moved.map((x) => x.key[1]),
-        moved.map((x) => x.key[2]),
-        moved.map((x) => x.newCohort),
-      ],
-    );
-  }
   return rows.map(toDelta);
-}
-
-/**
- * Cohort changes caused by per-subject figures that changed (x − Δ → x),
- * for subjects already counted in a cohort; subjects not exposed yet join
- * a cohort with all their figures when they are.
- */
-export async function quantityDeltas(
-  client: pg.PoolClient,
-  rows: readonly QuantityRow[],
-): Promise<CohortDelta[]> {
-  if (rows.length === 0) return [];
-  const { rows: deltas } = await client.query<DeltaRow>(
-    `with q as (
-       select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::numeric[])
-         as q(experiment_id, variant_key, subject_id, event_type, property, x, dx)
-     )
-     select q.experiment_id, q.variant_key, r.counted_cohort as cohort, q.event_type, q.property,
-            sum((q.x > 0)::int - (q.x - q.dx > 0)::int)::text as subjects, sum(q.dx)::text as total,
-            sum(q.x * q.x - (q.x - q.dx) * (q.x - q.dx))::text as squares,
-            sum(q.dx * r.exposures)::text as by_exposures
-     from q join report_subjects r using (experiment_id, variant_key, subject_id)
-     where r.counted_cohort is not null
-     group by 1, 2, 3, 4, 5`,
-    [
-      rows.map((r) => r.experiment_id),
-      rows.map((r) => r.variant_key),
-      rows.map((r) => r.subject_id),
-      rows.map((r) => r.event_type),
-      rows.map((r) => r.property),
-      rows.map((r) => r.value),
-      rows.map((r) => r.delta),
-    ],
-  );
-  return deltas.map(toDelta);
 }
 
 /** Applies cohort deltas, one upsert per cohort row, in key order. */

@@ -7,8 +7,9 @@
  */
 import type pg from "pg";
 import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
-import { addCohortDeltas, exposureDeltas, lockSubjects, quantityDeltas } from "./cohorts.js";
-import type { CohortDelta, QuantityRow } from "./cohorts.js";
+import { addCohortDeltas, addSubjects, upsertWithDeltas } from "./cohorts.js";
+import type { SubjectState } from "./cohorts.js";
+import { ROLLUP_TABLES } from "./rebuild.js";
 import { compare, flattenValues, sortedValues } from "../platform/rows.js";
 
 /** A counted event as the rollups need it. */
@@ -131,6 +132,102 @@ export async function addToRollups(
       } else pm.values.push(text);
     }
   }
+  // Tables are taken in the rebuild's order (it locks them all at once),
+  // whatever order the statements below write them in.
+  await client.query(`lock table ${ROLLUP_TABLES.join(", ")} in row exclusive mode`);
+  // Per-subject rows first, under the subjects' locks (addSubjects takes
+  // them); the rows every transaction shares (per-minute counts, cohort
+  // sums, property figures) last, so that a concurrent transaction waits
+  // on them only for the end of this one, not for all of it.
+  // The per-variant sums over cohorts (cohort_stats) change by the deltas
+  // the per-subject upserts cause; accumulated as text, summed in SQL.
+  const { states, deltas } = await addSubjects(client, [
+    ...[...exposed.values()].map((x) => ({
+      key: x.key,
+      exposures: x.events,
+      firstExposedAt: x.first,
+    })),
+    ...[...subjects.values()].map((x) => ({
+      key: x.key.slice(0, 3),
+      exposures: 0,
+      firstExposedAt: 0,
+    })),
+  ]);
+  if (subjects.size > 0) {
+    const rows = sortedValues(subjects);
+    deltas.push(
+      ...(await upsertWithDeltas(
+        client,
+        `with r as (
+         select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[],
+                              $8::timestamptz[], $9::numeric[])
+           as r(experiment_id, variant_key, subject_id, event_type, events, first_at, last_at, cohort, exposures)
+       ), ins as (
+         insert into subject_event_counts (experiment_id, variant_key, subject_id, event_type, events, first_at, last_at)
+         select experiment_id, variant_key, subject_id, event_type, events, first_at, last_at from r
+         on conflict (experiment_id, variant_key, subject_id, event_type)
+         do update set events = subject_event_counts.events + excluded.events,
+                       first_at = least(subject_event_counts.first_at, excluded.first_at),
+                       last_at = greatest(subject_event_counts.last_at, excluded.last_at)
+         returning experiment_id, variant_key, subject_id, event_type, events
+       ), q as (
+         select ins.experiment_id, ins.variant_key, r.cohort, r.exposures, ins.event_type, ''::text as property,
+                ins.events::numeric as x, r.events::numeric as dx
+         from ins join r using (experiment_id, variant_key, subject_id, event_type)
+       )`,
+        [
+          rows.map((r) => r.key[0]),
+          rows.map((r) => r.key[1]),
+          rows.map((r) => r.key[2]),
+          rows.map((r) => r.key[3]),
+          rows.map((r) => r.events),
+          rows.map((r) => new Date(r.first)),
+          rows.map((r) => new Date(r.last)),
+          ...subjectStates(states, rows),
+        ],
+      )),
+    );
+  }
+  if (subjectSums.size > 0) {
+    const rows = sortedValues(subjectSums);
+    const { owner, values } = flattenValues(rows);
+    deltas.push(
+      ...(await upsertWithDeltas(
+        client,
+        `with v as (
+         select o, sum(x::numeric) as total from unnest($7::int[], $8::text[]) as v(o, x) group by o
+       ), r as (
+         select r.e as experiment_id, r.v as variant_key, r.s as subject_id, r.t as event_type,
+                r.p as property, r.n as events, v.total, r.c as cohort, r.x as exposures, r.o
+         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $9::timestamptz[], $10::numeric[])
+           with ordinality as r(e, v, s, t, p, n, c, x, o)
+         join v on v.o = r.o
+       ), ins as (
+         insert into subject_property_sums (experiment_id, variant_key, subject_id, event_type, property, events, total)
+         select experiment_id, variant_key, subject_id, event_type, property, events, total from r order by o
+         on conflict (experiment_id, variant_key, subject_id, event_type, property)
+         do update set events = subject_property_sums.events + excluded.events,
+                       total = subject_property_sums.total + excluded.total
+         returning experiment_id, variant_key, subject_id, event_type, property, total
+       ), q as (
+         select ins.experiment_id, ins.variant_key, r.cohort, r.exposures, ins.event_type, ins.property,
+                ins.total as x, r.total as dx
+         from ins join r using (experiment_id, variant_key, subject_id, event_type, property)
+       )`,
+        [
+          rows.map((r) => r.key[0]),
+          rows.map((r) => r.key[1]),
+          rows.map((r) => r.key[2]),
+          rows.map((r) => r.key[3]),
+          rows.map((r) => r.key[4]),
+          rows.map((r) => r.events),
+          owner,
+          values,
+          ...subjectStates(states, rows),
+        ],
+      )),
+    );
+  }
   if (minutes.size > 0) {
     const rows = sortedValues(minutes);
     await client.query(
@@ -146,127 +243,6 @@ export async function addToRollups(
         rows.map((r) => r.events),
       ],
     );
-  }
-  // Per-variant sums over cohorts (cohort_stats), changed by the deltas
-  // the per-subject upserts below cause. Accumulated as text, summed in SQL.
-  const deltas: CohortDelta[] = [];
-  await lockSubjects(client, [
-    ...[...exposed.values()].map((x) => x.key),
-    ...[...subjects.values()].map((x) => x.key.slice(0, 3)),
-  ]);
-  if (exposed.size > 0) {
-    const rows = sortedValues(exposed);
-    const { rows: subjects } = await client.query<{
-      experiment_id: string;
-      variant_key: string;
-      subject_id: string;
-      first_exposed_at: Date | null;
-      exposures: string;
-      counted_cohort: Date | null;
-    }>(
-      `insert into report_subjects (experiment_id, variant_key, subject_id, first_exposed_at, exposures)
-       select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[])
-       on conflict (experiment_id, variant_key, subject_id)
-       do update set exposures = report_subjects.exposures + excluded.exposures,
-                     first_exposed_at = least(report_subjects.first_exposed_at, excluded.first_exposed_at)
-       returning experiment_id, variant_key, subject_id, first_exposed_at, exposures::text, counted_cohort`,
-      [
-        rows.map((r) => r.key[0]),
-        rows.map((r) => r.key[1]),
-        rows.map((r) => r.key[2]),
-        rows.map((r) => new Date(r.first)),
-        rows.map((r) => r.events),
-      ],
-    );
-    const added = new Map(rows.map((r) => [r.key.join("\n"), r.events]));
-    deltas.push(
-      ...(await exposureDeltas(
-        client,
-        subjects
-          .map((r) => {
-            const exposures = Number(r.exposures);
-            return {
-              key: [r.experiment_id, r.variant_key, r.subject_id],
-              oldCohort: r.counted_cohort,
-              // Set: this statement has just recorded an exposure of the subject.
-              newCohort: new Date(
-                Math.floor((r.first_exposed_at?.getTime() ?? 0) / 60_000) * 60_000,
-              ),
-              oldExposures:
-                exposures -
-                (added.get(`${r.experiment_id}\n${r.variant_key}\n${r.subject_id}`) ?? 0),
-              newExposures: exposures,
-            };
-          })
-          .sort((a, b) => compare(a.key.join("\n"), b.key.join("\n"))),
-      )),
-    );
-  }
-  if (subjects.size > 0) {
-    const rows = sortedValues(subjects);
-    const { rows: updated } = await client.query<QuantityRow>(
-      `with r as (
-         select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[])
-           as r(experiment_id, variant_key, subject_id, event_type, events, first_at, last_at)
-       ), ins as (
-         insert into subject_event_counts (experiment_id, variant_key, subject_id, event_type, events, first_at, last_at)
-         select * from r
-         on conflict (experiment_id, variant_key, subject_id, event_type)
-         do update set events = subject_event_counts.events + excluded.events,
-                       first_at = least(subject_event_counts.first_at, excluded.first_at),
-                       last_at = greatest(subject_event_counts.last_at, excluded.last_at)
-         returning experiment_id, variant_key, subject_id, event_type, events
-       )
-       select ins.experiment_id, ins.variant_key, ins.subject_id, ins.event_type, '' as property,
-              ins.events::text as value, r.events::text as delta
-       from ins join r using (experiment_id, variant_key, subject_id, event_type)`,
-      [
-        rows.map((r) => r.key[0]),
-        rows.map((r) => r.key[1]),
-        rows.map((r) => r.key[2]),
-        rows.map((r) => r.key[3]),
-        rows.map((r) => r.events),
-        rows.map((r) => new Date(r.first)),
-        rows.map((r) => new Date(r.last)),
-      ],
-    );
-    deltas.push(...(await quantityDeltas(client, updated)));
-  }
-  if (subjectSums.size > 0) {
-    const rows = sortedValues(subjectSums);
-    const { owner, values } = flattenValues(rows);
-    const { rows: updated } = await client.query<QuantityRow>(
-      `with v as (
-         select o, sum(x::numeric) as total from unnest($7::int[], $8::text[]) as v(o, x) group by o
-       ), r as (
-         select r.e as experiment_id, r.v as variant_key, r.s as subject_id, r.t as event_type,
-                r.p as property, r.n as events, v.total, r.o
-         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
-           with ordinality as r(e, v, s, t, p, n, o)
-         join v on v.o = r.o
-       ), ins as (
-         insert into subject_property_sums (experiment_id, variant_key, subject_id, event_type, property, events, total)
-         select experiment_id, variant_key, subject_id, event_type, property, events, total from r order by o
-         on conflict (experiment_id, variant_key, subject_id, event_type, property)
-         do update set events = subject_property_sums.events + excluded.events,
-                       total = subject_property_sums.total + excluded.total
-         returning experiment_id, variant_key, subject_id, event_type, property, total
-       )
-       select ins.experiment_id, ins.variant_key, ins.subject_id, ins.event_type, ins.property,
-              ins.total::text as value, r.total::text as delta
-       from ins join r using (experiment_id, variant_key, subject_id, event_type, property)`,
-      [
-        rows.map((r) => r.key[0]),
-        rows.map((r) => r.key[1]),
-        rows.map((r) => r.key[2]),
-        rows.map((r) => r.key[3]),
-        rows.map((r) => r.key[4]),
-        rows.map((r) => r.events),
-        owner,
-        values,
-      ],
-    );
-    deltas.push(...(await quantityDeltas(client, updated)));
   }
   await addCohortDeltas(client, deltas);
   if (minuteStats.size > 0) {
@@ -299,6 +275,18 @@ export async function addToRollups(
     );
   }
   await addToHistograms(client, hourValues);
+}
+
+/**
+ * The cohorts and exposures of the rows' subjects (keys start with
+ * experiment, variant, subject), as two array parameters.
+ */
+function subjectStates(
+  states: ReadonlyMap<string, SubjectState>,
+  rows: readonly { key: readonly string[] }[],
+): [(Date | null)[], number[]] {
+  const found = rows.map((r) => states.get(`${r.key[0]}\n${r.key[1]}\n${r.key[2]}`));
+  return [found.map((s) => s?.cohort ?? null), found.map((s) => s?.exposures ?? 0)];
 }
 
 /**
