@@ -9,6 +9,7 @@ import { Migration20261122144300_CatalogSeed } from "./Migration20261122144300_C
 import { Migration20261122170000_EventStore } from "./Migration20261122170000_EventStore.js";
 import { Migration20261122190000_ReportRollups } from "./Migration20261122190000_ReportRollups.js";
 import { Migration20261205090000_GuardrailsNotifications } from "./Migration20261205090000_GuardrailsNotifications.js";
+import { Migration20261206120000_Segments } from "./Migration20261206120000_Segments.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261122141141_Initial", class: Migration20261122141141_Initial },
@@ -23,4 +24,5 @@ export const migrationsList: MigrationObject[] = [
     name: "Migration20261205090000_GuardrailsNotifications",
     class: Migration20261205090000_GuardrailsNotifications,
   },
+  { name: "Migration20261206120000_Segments", class: Migration20261206120000_Segments },
 ];

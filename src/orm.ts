@@ -44,6 +44,9 @@ export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   "notification_channels",
   "notification_rules",
   "notification_deliveries",
+  // Migration Segments.
+  "dimensions",
+  "subject_segments",
 ];
 
 export function ormOptions(clientUrl: string): Options {

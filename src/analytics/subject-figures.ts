@@ -19,6 +19,7 @@ import {
 } from "./plan.js";
 import { bucketEnds, type ReportWindow } from "./window.js";
 import { emptyVariant, type CohortBuckets, type VariantAggregates } from "./aggregates.js";
+import { segmentPredicate, type SegmentFilter } from "./segments.js";
 
 /** Pairs (numerator, denominator) of the plan's ratio metrics. */
 function ratioPairs(plan: ReportPlan): [SubjectQuantity, SubjectQuantity][] {
@@ -45,6 +46,7 @@ export async function subjectFigures(
   window: ReportWindow,
   raw: boolean,
   buckets: CohortBuckets,
+  segment: SegmentFilter = [],
 ): Promise<void> {
   const quantities = subjectQuantities(plan);
   const params: unknown[] = [plan.experimentId, new Date(window.from), new Date(window.to)];
@@ -127,6 +129,7 @@ export async function subjectFigures(
       select v.variant_key, v.subject_id, ${bucketOf(window, "max(v.cohort_at)")} as bucket
              ${columns.map((c) => `, ${c}`).join("")}
       from vals v
+      where ${segmentPredicate(segment, param, "v.variant_key", "v.subject_id")}
       group by v.variant_key, v.subject_id
       having bool_or(v.event_type = '')
     )

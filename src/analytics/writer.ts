@@ -10,6 +10,7 @@ import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
 import { addCohortDeltas, exposureDeltas, lockSubjects, quantityDeltas } from "./cohorts.js";
 import type { CohortDelta, QuantityRow } from "./cohorts.js";
 import { compare, flattenValues, sortedValues } from "../platform/rows.js";
+import { recordSegments } from "./segments.js";
 
 /** A counted event as the rollups need it. */
 export interface CountedEvent {
@@ -178,6 +179,7 @@ export async function addToRollups(
         rows.map((r) => r.events),
       ],
     );
+    await recordSegments(client, counted);
     const added = new Map(rows.map((r) => [r.key.join("\n"), r.events]));
     deltas.push(
       ...(await exposureDeltas(
