@@ -19,8 +19,9 @@ export function BreakdownTables(props: { report: Report; metricKey: string; info
         By <code>{report.breakdownDimension}</code>
       </h2>
       <p className="help">
-        {formatCount(report.segmentsCompared)} segments compared; adjusted p-values are corrected (
-        {correctionLabel(report.correction)}) across every segment, variant and metric.
+        {formatCount(report.segmentsCompared)}{" "}
+        {report.segmentsCompared === 1 ? "segment" : "segments"} compared; adjusted p-values are
+        corrected ({correctionLabel(report.correction)}) across every segment, variant and metric.
       </p>
       {report.segments.length === 0 && (
         <Empty>No subject of this window has a value of this dimension yet.</Empty>
