@@ -66,7 +66,7 @@ export function checkDimensionKey(v: FieldViolations, field: string, key: string
       field,
       "must be 1–64 characters from letters, digits and '_', not starting with a digit (an attribute name, e.g. country)",
     );
-  } else if (RESERVED_WORDS.includes(key.toLowerCase())) {
+  } else if (RESERVED_WORDS.includes(key.toUpperCase())) {
     v.add(field, `${JSON.stringify(key)} is a reserved word of targeting rules`);
   }
   return key;
