@@ -124,7 +124,9 @@ export type SegmentFilter = readonly SegmentCondition[];
  * SQL true for the subjects of (variant `variant`, subject `subject`)
  * columns in the filter's segments; `param` binds a value ($1 must be the
  * experiment id). A subject without a row for a dimension (exposed before
- * it was declared) is in "(none)".
+ * it was declared) is in "(none)". Each condition is a semi-join on the
+ * set of its subjects, which PostgreSQL hashes once per query rather than
+ * looking a subject up per row.
  */
 export function segmentPredicate(
   filter: SegmentFilter,
@@ -134,17 +136,26 @@ export function segmentPredicate(
 ): string {
   if (filter.length === 0) return "true";
   return filter
-    .map((c) => {
-      const label = `coalesce((select case when g.value is null then '${NONE_SEGMENT}'
-                                when g.value = any(${param(c.admitted)}::text[]) then g.value
-                                else '${OTHER_SEGMENT}' end
-                         from subject_segments g
-                         where g.experiment_id = $1 and g.variant_key = ${variant}
-                           and g.subject_id = ${subject} and g.dimension = ${param(c.dimension)}),
-                        '${NONE_SEGMENT}')`;
-      return `(${label} = any(${param(c.values)}::text[]))`;
-    })
+    .map((c) => `((${variant}, ${subject}) in (${segmentSubjects(c, param)}))`)
     .join(" and ");
+}
+
+/** SQL selecting (variant_key, subject_id) of the subjects in a condition's segments. */
+function segmentSubjects(c: SegmentCondition, param: (value: unknown) => string): string {
+  const dimension = param(c.dimension);
+  const named = `select g.variant_key, g.subject_id from subject_segments g
+    where g.experiment_id = $1 and g.dimension = ${dimension}
+      and (case when g.value is null then '${NONE_SEGMENT}'
+                when g.value = any(${param(c.admitted)}::text[]) then g.value
+                else '${OTHER_SEGMENT}' end) = any(${param(c.values)}::text[])`;
+  if (!c.values.includes(NONE_SEGMENT)) return named;
+  return `${named}
+    union all
+    select r.variant_key, r.subject_id from report_subjects r
+    where r.experiment_id = $1 and r.first_exposed_at is not null
+      and not exists (select 1 from subject_segments g
+                      where g.experiment_id = $1 and g.variant_key = r.variant_key
+                        and g.subject_id = r.subject_id and g.dimension = ${dimension})`;
 }
 
 /** A segment of a dimension with its exposed subjects (any time). */

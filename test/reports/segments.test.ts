@@ -264,6 +264,18 @@ describe("segment filters and breakdowns", () => {
     ]);
   });
 
+  it("puts subjects exposed before a dimension was declared in (none)", async () => {
+    await client(CatalogService, t.baseUrl, t.adminKey).createDimension({
+      dimension: { key: "screen", displayName: "Screen" },
+    });
+    const none = await get(FULL, [{ dimension: "screen", values: ["(none)"] }]);
+    expectFigures(none, () => true, FULL);
+    const named = await get(FULL, [{ dimension: "screen", values: ["home"] }]);
+    expect(named.subjects).toBe(0);
+    // Archived again, so the rebuild below records what was recorded live.
+    await client(CatalogService, t.baseUrl, t.adminKey).archiveDimension({ key: "screen" });
+  });
+
   it("ANDs conditions across dimensions", async () => {
     const report = await get(EARLY, [
       { dimension: "country", values: ["DE", "FR"] },
