@@ -27,6 +27,7 @@ export {
   NONE_SEGMENT,
   OTHER_SEGMENT,
   segmentCounts,
+  type SegmentBreakdown,
   type SegmentCondition,
   type SegmentCount,
   type SegmentFilter,

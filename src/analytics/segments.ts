@@ -158,6 +158,50 @@ function segmentSubjects(c: SegmentCondition, param: (value: unknown) => string)
                         and g.subject_id = r.subject_id and g.dimension = ${dimension})`;
 }
 
+/** A breakdown: a dimension and the values its cap keeps named. */
+export interface SegmentBreakdown {
+  dimension: string;
+  admitted: string[];
+}
+
+/**
+ * SQL of the segment label ("DE", "(other)", "(none)") of the subject in
+ * (`variant`, `subject`) for a breakdown: one primary-key look-up (the
+ * columns are compared in the database's default collation, the key's, so
+ * "C"-collated inputs can use the index).
+ */
+export function segmentLabel(
+  b: SegmentBreakdown,
+  param: (value: unknown) => string,
+  variant: string,
+  subject: string,
+): string {
+  return `coalesce((select case when g.value is null then '${NONE_SEGMENT}'
+                               when g.value = any(${param(b.admitted)}::text[]) then g.value
+                               else '${OTHER_SEGMENT}' end
+                    from subject_segments g
+                    where g.experiment_id = $1 and g.variant_key = (${variant}) collate "default"
+                      and g.subject_id = (${subject}) collate "default"
+                      and g.dimension = ${param(b.dimension)}),
+                   '${NONE_SEGMENT}')`;
+}
+
+/**
+ * SQL selecting (variant_key, subject_id, label) of every exposed subject
+ * of the experiment for a breakdown, to join events to.
+ */
+export function segmentLabelsSql(b: SegmentBreakdown, param: (value: unknown) => string): string {
+  return `select r.variant_key, r.subject_id,
+                 case when g.value is null then '${NONE_SEGMENT}'
+                      when g.value = any(${param(b.admitted)}::text[]) then g.value
+                      else '${OTHER_SEGMENT}' end as label
+          from report_subjects r
+          left join subject_segments g
+            on g.experiment_id = r.experiment_id and g.variant_key = r.variant_key
+           and g.subject_id = r.subject_id and g.dimension = ${param(b.dimension)}
+          where r.experiment_id = $1 and r.first_exposed_at is not null`;
+}
+
 /** A segment of a dimension with its exposed subjects (any time). */
 export interface SegmentCount {
   value: string;

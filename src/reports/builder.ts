@@ -18,6 +18,7 @@ import {
   addSubjectFigures,
   emptyVariant,
   loadAggregates,
+  loadBreakdownAggregates,
   loadSegmentAggregates,
   segmentEventFigures,
   segmentValueCounts,
@@ -209,15 +210,12 @@ export class ReportBuilder {
     const health = healthFigures(pool, plan.experimentId, window);
     // Awaited below; a failure of another read first must not leave it unhandled.
     health.catch(() => undefined);
-    // A breakdown's segments carry no series: theirs are not computed.
-    const build = async (segment: SegmentFilter, withSeries = true) => {
+    const build = async (segment: SegmentFilter) => {
       const aggregates =
         segment.length === 0
           ? await loadAggregates(pool, plan, window, ranksFor)
           : await loadSegmentAggregates(pool, plan, window, ranksFor, segment);
-      const series = withSeries
-        ? await seriesFigures(pool, plan, window, aggregates, segment)
-        : { ends: [], points: new Map() };
+      const series = await seriesFigures(pool, plan, window, aggregates, segment);
       return computeReport({
         plan,
         window,
@@ -228,9 +226,33 @@ export class ReportBuilder {
       });
     };
     const report = await build(segments.filter);
-    return segments === WHOLE_EXPERIMENT
-      ? report
-      : applySegments(report, segments, (segment) => build(segment, false));
+    if (segments === WHOLE_EXPERIMENT) return report;
+    // A breakdown's segments carry no series: theirs are not computed.
+    return applySegments(report, segments, async (breakdown) => {
+      const byLabel = await loadBreakdownAggregates(
+        pool,
+        plan,
+        window,
+        ranksFor,
+        segments.filter,
+        breakdown,
+      );
+      const reports = new Map<string, Report>();
+      for (const [label, aggregates] of byLabel) {
+        reports.set(
+          label,
+          computeReport({
+            plan,
+            window,
+            aggregates,
+            health: await health,
+            series: { ends: [], points: new Map() },
+            generatedAt: this.now(),
+          }),
+        );
+      }
+      return reports;
+    });
   }
 
   /** Plan, window and report in one call. */

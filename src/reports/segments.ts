@@ -14,6 +14,7 @@ import {
 } from "../../gen/lotty/reports/v1/reports_pb.js";
 import {
   segmentCounts,
+  type SegmentBreakdown,
   type SegmentCondition,
   type SegmentCount,
   type SegmentFilter,
@@ -142,13 +143,6 @@ export async function resolveSegments(
   };
 }
 
-/** The filter of one segment of the breakdown: the query's filter and the segment. */
-export function segmentFilterOf(query: SegmentQuery, value: string): SegmentFilter {
-  const b = query.breakdown;
-  if (b === undefined) return query.filter;
-  return [...query.filter, { dimension: b.dimension, values: [value], admitted: b.admitted }];
-}
-
 /**
  * Sets the breakdown on `report`: one SegmentReport per segment with
  * subjects or exposures, and adjusted p-values corrected (Holm) across
@@ -186,34 +180,26 @@ export function attachBreakdown(
   report.segmentsCompared = report.segments.length;
 }
 
-/** Segment reports of a breakdown built at most this many at a time. */
-const BREAKDOWN_CONCURRENCY = 4;
-
 /**
  * Sets what a segment query adds to the report built for its filter: the
  * filter it was built for and, for a breakdown, the segments' reports
- * (built by `build` for each segment's filter).
+ * (`breakdown` builds them all, by segment label, in one pass per read).
  */
 export async function applySegments(
   report: Report,
   query: SegmentQuery,
-  build: (filter: SegmentFilter) => Promise<Report>,
+  breakdown: (b: SegmentBreakdown) => Promise<Map<string, Report>>,
 ): Promise<Report> {
   report.segment = query.conditions.map((c) =>
     create(SegmentConditionSchema, { dimension: c.dimension, values: c.values }),
   );
   const b = query.breakdown;
   if (b === undefined) return report;
-  const parts: { value: string; report: Report }[] = new Array(b.segments.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(BREAKDOWN_CONCURRENCY, b.segments.length) }, async () => {
-      for (let i = next++; i < b.segments.length; i = next++) {
-        const value = b.segments[i]?.value ?? "";
-        parts[i] = { value, report: await build(segmentFilterOf(query, value)) };
-      }
-    }),
-  );
+  const reports = await breakdown({ dimension: b.dimension, admitted: b.admitted });
+  const parts = b.segments.flatMap((s) => {
+    const r = reports.get(s.value);
+    return r === undefined ? [] : [{ value: s.value, report: r }];
+  });
   attachBreakdown(report, b.dimension, parts);
   return report;
 }
