@@ -10,6 +10,7 @@ import { Migration20261122170000_EventStore } from "./Migration20261122170000_Ev
 import { Migration20261122190000_ReportRollups } from "./Migration20261122190000_ReportRollups.js";
 import { Migration20261205090000_GuardrailsNotifications } from "./Migration20261205090000_GuardrailsNotifications.js";
 import { Migration20261206120000_DataRights } from "./Migration20261206120000_DataRights.js";
+import { Migration20261206130000_Segments } from "./Migration20261206130000_Segments.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261122141141_Initial", class: Migration20261122141141_Initial },
@@ -25,4 +26,5 @@ export const migrationsList: MigrationObject[] = [
     class: Migration20261205090000_GuardrailsNotifications,
   },
   { name: "Migration20261206120000_DataRights", class: Migration20261206120000_DataRights },
+  { name: "Migration20261206130000_Segments", class: Migration20261206130000_Segments },
 ];

@@ -46,6 +46,9 @@ export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   "notification_deliveries",
   // Migration DataRights.
   "erasures",
+  // Migration Segments.
+  "dimensions",
+  "subject_segments",
 ];
 
 export function ormOptions(clientUrl: string): Options {

@@ -77,7 +77,7 @@ export function buildServices(deps: ServiceDeps): Services {
   });
   return {
     access: new AccessServiceImpl({ db: deps.db, authenticator: deps.authenticator }),
-    catalog: new CatalogServiceImpl({ db: deps.db, changes: deps.changes }),
+    catalog: new CatalogServiceImpl({ db: deps.db, changes: deps.changes, pool: deps.pool }),
     // Flags gets "is an experiment active on this flag?" (for ArchiveFlag)
     // passed in rather than importing the experiments module.
     flags: new FlagServiceImpl({

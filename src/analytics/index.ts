@@ -23,3 +23,13 @@ export {
   type SubjectQuantity,
 } from "./plan.js";
 export * from "./window.js";
+export {
+  NONE_SEGMENT,
+  OTHER_SEGMENT,
+  segmentCounts,
+  type SegmentBreakdown,
+  type SegmentCondition,
+  type SegmentCount,
+  type SegmentFilter,
+} from "./segments.js";
+export * from "./segment-figures.js";

@@ -10,6 +10,7 @@
 import type pg from "pg";
 import { withTransaction } from "../platform/transaction.js";
 import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
+import { rebuildSegmentsSql } from "./segments.js";
 
 export const ROLLUP_TABLES = [
   "event_counts",
@@ -19,6 +20,7 @@ export const ROLLUP_TABLES = [
   "cohort_stats",
   "minute_property_stats",
   "hour_value_histograms",
+  "subject_segments",
 ] as const;
 
 export interface RebuildResult {
@@ -98,6 +100,7 @@ export async function rebuildRollups(pool: pg.Pool, experimentId: string): Promi
           and jsonb_typeof(p.value) = 'number'
           and (e.event_type, p.key) in (select event_type_key, property from metrics where property is not null)
         group by 1, 2, 3, 4, 5, 6`,
+      subject_segments: rebuildSegmentsSql(COUNTED),
     };
     const rows = {} as RebuildResult["rows"];
     for (const table of ROLLUP_TABLES) {

@@ -19,6 +19,7 @@ import {
 } from "./plan.js";
 import { bucketEnds, type ReportWindow } from "./window.js";
 import { emptyVariant, type CohortBuckets, type VariantAggregates } from "./aggregates.js";
+import { segmentPredicate, type SegmentFilter } from "./segments.js";
 
 /** Pairs (numerator, denominator) of the plan's ratio metrics. */
 function ratioPairs(plan: ReportPlan): [SubjectQuantity, SubjectQuantity][] {
@@ -45,6 +46,9 @@ export async function subjectFigures(
   window: ReportWindow,
   raw: boolean,
   buckets: CohortBuckets,
+  segment: SegmentFilter = [],
+  /** For a breakdown: SQL of each subject's segment label (columns v.variant_key, v.subject_id); buckets are then keyed `label\nvariant`. */
+  label?: (param: (value: unknown) => string) => string,
 ): Promise<void> {
   const quantities = subjectQuantities(plan);
   const params: unknown[] = [plan.experimentId, new Date(window.from), new Date(window.to)];
@@ -124,9 +128,11 @@ export async function subjectFigures(
   const sql = `with parts as (${parts}),
     vals as (${values}),
     per_subject as (
-      select v.variant_key, v.subject_id, ${bucketOf(window, "max(v.cohort_at)")} as bucket
+      select ${label === undefined ? "v.variant_key" : `${label(param)} || E'\\n' || v.variant_key`} as variant_key,
+             v.subject_id, ${bucketOf(window, "max(v.cohort_at)")} as bucket
              ${columns.map((c) => `, ${c}`).join("")}
       from vals v
+      where ${segmentPredicate(segment, param, "v.variant_key", "v.subject_id")}
       group by v.variant_key, v.subject_id
       having bool_or(v.event_type = '')
     )

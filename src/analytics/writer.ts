@@ -11,6 +11,7 @@ import { addCohortDeltas, addSubjects, upsertWithDeltas } from "./cohorts.js";
 import type { SubjectState } from "./cohorts.js";
 import { ROLLUP_TABLES } from "./rebuild.js";
 import { compare, flattenValues, sortedValues } from "../platform/rows.js";
+import { recordSegments } from "./segments.js";
 
 /** A counted event as the rollups need it. */
 export interface CountedEvent {
@@ -153,6 +154,7 @@ export async function addToRollups(
       firstExposedAt: 0,
     })),
   ]);
+  await recordSegments(client, counted);
   if (subjects.size > 0) {
     const rows = sortedValues(subjects);
     deltas.push(

@@ -1,6 +1,6 @@
 /**
- * lotty.catalog.v1.CatalogService: event types and metrics as data. The
- * RPCs delegate to event-types.ts and metrics.ts; messages.ts holds the
+ * lotty.catalog.v1.CatalogService: event types, metrics and dimensions as
+ * data. The RPCs delegate to event-types.ts, metrics.ts and dimensions.ts; messages.ts holds the
  * mapping they share.
  *
  * Every mutation runs in one transaction with its audit row, and is
@@ -8,21 +8,27 @@
  * (platform/mutation.ts).
  */
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type pg from "pg";
 import type {
+  ArchiveDimensionRequest,
   ArchiveEventTypeRequest,
   ArchiveMetricRequest,
   CatalogService,
+  CreateDimensionRequest,
   CreateEventTypeRequest,
   CreateMetricRequest,
   GetEventTypeRequest,
   GetMetricRequest,
+  ListDimensionsRequest,
   ListEventTypesRequest,
   ListMetricsRequest,
+  UpdateDimensionRequest,
   UpdateEventTypeRequest,
   UpdateMetricRequest,
 } from "../../gen/lotty/catalog/v1/catalog_pb.js";
 import type { ChangePublisher } from "../platform/changes.js";
 import type { DatabaseHandle } from "../platform/database-handle.js";
+import * as dimensions from "./dimensions.js";
 import * as eventTypes from "./event-types.js";
 import type { CatalogDeps } from "./messages.js";
 import * as metrics from "./metrics.js";
@@ -31,9 +37,11 @@ export { isBuiltinEventType, toEventTypeMessage, toMetricMessage } from "./messa
 
 export class CatalogServiceImpl implements ServiceImpl<typeof CatalogService> {
   private readonly deps: CatalogDeps;
+  private readonly dimensionDeps: dimensions.DimensionDeps;
 
-  constructor(deps: { db: DatabaseHandle; changes: ChangePublisher }) {
+  constructor(deps: { db: DatabaseHandle; changes: ChangePublisher; pool: () => pg.Pool }) {
     this.deps = { db: deps.db, changes: deps.changes };
+    this.dimensionDeps = { pool: deps.pool };
   }
 
   // ---- event types ----
@@ -78,5 +86,23 @@ export class CatalogServiceImpl implements ServiceImpl<typeof CatalogService> {
 
   archiveMetric(req: ArchiveMetricRequest, ctx: HandlerContext) {
     return metrics.archiveMetric(this.deps, req, ctx);
+  }
+
+  // ---- dimensions ----
+
+  createDimension(req: CreateDimensionRequest, ctx: HandlerContext) {
+    return dimensions.createDimension(this.dimensionDeps, req, ctx);
+  }
+
+  listDimensions(req: ListDimensionsRequest) {
+    return dimensions.listDimensions(this.dimensionDeps, req);
+  }
+
+  updateDimension(req: UpdateDimensionRequest, ctx: HandlerContext) {
+    return dimensions.updateDimension(this.dimensionDeps, req, ctx);
+  }
+
+  archiveDimension(req: ArchiveDimensionRequest, ctx: HandlerContext) {
+    return dimensions.archiveDimension(this.dimensionDeps, req, ctx);
   }
 }

@@ -79,6 +79,10 @@ export const ACCESS_POLICY: Readonly<Record<string, Readonly<Record<string, Role
     ListMetrics: READERS,
     UpdateMetric: EDITORS,
     ArchiveMetric: EDITORS,
+    CreateDimension: EDITORS,
+    ListDimensions: READERS,
+    UpdateDimension: EDITORS,
+    ArchiveDimension: EDITORS,
   },
   "lotty.events.v1.EventService": {
     IngestEvents: [SERVICE],
@@ -88,6 +92,7 @@ export const ACCESS_POLICY: Readonly<Record<string, Readonly<Record<string, Role
     WatchExperimentReport: READERS,
     ExportExperimentReport: READERS,
     GetOutcomeReport: READERS,
+    ListSegmentValues: READERS,
   },
   "lotty.guardrails.v1.GuardrailService": {
     ListGuardrailTriggers: READERS,

@@ -8,6 +8,7 @@ import type { Report } from "../../gen/lotty/reports/v1/reports_pb.js";
 import { percentileRanks } from "../stats/index.js";
 import { computeReport, metricValue, type HealthFigures, type SeriesFigures } from "./compute.js";
 import { loadPlan } from "./plan.js";
+import { applySegments, WHOLE_EXPERIMENT, type SegmentQuery } from "./segments.js";
 import {
   EXACT_PERCENTILE_LIMIT,
   cumulativePercentiles,
@@ -17,6 +18,11 @@ import {
   addSubjectFigures,
   emptyVariant,
   loadAggregates,
+  loadBreakdownAggregates,
+  loadSegmentAggregates,
+  segmentEventFigures,
+  segmentValueCounts,
+  type SegmentFilter,
   valueCount,
   type RankFunction,
   type ReportAggregates,
@@ -94,6 +100,7 @@ async function seriesFigures(
   plan: ReportPlan,
   window: ReportWindow,
   aggregates: ReportAggregates,
+  segment: SegmentFilter = [],
 ): Promise<SeriesFigures> {
   const ends = bucketEnds(window);
   const K = ends.length;
@@ -128,9 +135,11 @@ async function seriesFigures(
       metric.property,
     ];
     const rows =
-      (await valueCount(pool, params)) > EXACT_PERCENTILE_LIMIT
-        ? await histogramBuckets(pool, params, window, B)
-        : await exactValues(pool, params, B, K - 1);
+      segment.length > 0
+        ? await segmentValueCounts(pool, plan, window, metric, segment, K - 1)
+        : (await valueCount(pool, params)) > EXACT_PERCENTILE_LIMIT
+          ? await histogramBuckets(pool, params, window, B)
+          : await exactValues(pool, params, B, K - 1);
     const clamped = rows.map((r) => ({ ...r, point: Math.min(K - 1, Math.max(0, r.point)) }));
     const rankOf = (n: number, p: number) => percentileRanks(n, p).estimate;
     for (const variant of plan.variants) {
@@ -144,7 +153,10 @@ async function seriesFigures(
 
   // MEAN: events by the time they occurred, from the per-minute rollups.
   const q: SubjectQuantity = { eventType: metric.eventType, property: metric.property };
-  const rows = await eventFigures(pool, plan, window, [q], B);
+  const rows =
+    segment.length > 0
+      ? await segmentEventFigures(pool, plan, window, segment, [q], B)
+      : await eventFigures(pool, plan, window, [q], B);
   for (const variant of plan.variants) {
     const events = new Array<number>(K).fill(0);
     const total = new Array<number>(K).fill(0);
@@ -188,20 +200,68 @@ export class ReportBuilder {
     return resolveWindow(request, { from: plan.defaultFrom, now: this.now() });
   }
 
-  /** Builds the report of one window. */
-  async build(plan: ReportPlan, window: ReportWindow): Promise<Report> {
+  /** Builds the report of one window, for the segment query's subjects (docs/segments.md). */
+  async build(
+    plan: ReportPlan,
+    window: ReportWindow,
+    segments: SegmentQuery = WHOLE_EXPERIMENT,
+  ): Promise<Report> {
     const pool = this.sources.pool();
-    const [aggregates, health] = await Promise.all([
-      loadAggregates(pool, plan, window, ranksFor),
-      healthFigures(pool, plan.experimentId, window),
-    ]);
-    const series = await seriesFigures(pool, plan, window, aggregates);
-    return computeReport({ plan, window, aggregates, health, series, generatedAt: this.now() });
+    const health = healthFigures(pool, plan.experimentId, window);
+    // Awaited below; a failure of another read first must not leave it unhandled.
+    health.catch(() => undefined);
+    const build = async (segment: SegmentFilter) => {
+      const aggregates =
+        segment.length === 0
+          ? await loadAggregates(pool, plan, window, ranksFor)
+          : await loadSegmentAggregates(pool, plan, window, ranksFor, segment);
+      const series = await seriesFigures(pool, plan, window, aggregates, segment);
+      return computeReport({
+        plan,
+        window,
+        aggregates,
+        health: await health,
+        series,
+        generatedAt: this.now(),
+      });
+    };
+    const report = await build(segments.filter);
+    if (segments === WHOLE_EXPERIMENT) return report;
+    // A breakdown's segments carry no series: theirs are not computed.
+    return applySegments(report, segments, async (breakdown) => {
+      const byLabel = await loadBreakdownAggregates(
+        pool,
+        plan,
+        window,
+        ranksFor,
+        segments.filter,
+        breakdown,
+      );
+      const reports = new Map<string, Report>();
+      for (const [label, aggregates] of byLabel) {
+        reports.set(
+          label,
+          computeReport({
+            plan,
+            window,
+            aggregates,
+            health: await health,
+            series: { ends: [], points: new Map() },
+            generatedAt: this.now(),
+          }),
+        );
+      }
+      return reports;
+    });
   }
 
   /** Plan, window and report in one call. */
-  async report(experimentId: string, request: WindowRequest): Promise<Report> {
+  async report(
+    experimentId: string,
+    request: WindowRequest,
+    segments: SegmentQuery = WHOLE_EXPERIMENT,
+  ): Promise<Report> {
     const plan = await this.plan(experimentId);
-    return this.build(plan, this.window(plan, request));
+    return this.build(plan, this.window(plan, request), segments);
   }
 }

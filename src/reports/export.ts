@@ -26,16 +26,24 @@ export const CSV_COLUMNS = [
   "chance_to_beat_control",
 ] as const;
 
+/** Columns added when the report has a segment filter or a breakdown. */
+export const SEGMENT_CSV_COLUMNS = ["segment", "breakdown"] as const;
+
 /** A field quoted when it holds a comma, quote or line break (RFC 4180 §2). */
 function field(value: string | number | boolean): string {
   const text = String(value);
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-/** The report as CSV: a header row, then one row per variant and metric, CRLF line ends. */
-export function reportCsv(report: Report): string {
-  const lines = [CSV_COLUMNS.join(",")];
-  for (const variant of report.variants) {
+/** `dimension=value|value&dimension=value`: a segment filter in one CSV field. */
+function filterText(report: Report): string {
+  return report.segment.map((c) => `${c.dimension}=${c.values.join("|")}`).join("&");
+}
+
+/** One row per variant and metric of a report's (or a breakdown segment's) variants. */
+function variantRows(variants: Report["variants"], extra: string[]): string[] {
+  const lines: string[] = [];
+  for (const variant of variants) {
     for (const metric of variant.metrics) {
       const c = metric.comparison;
       const comparison =
@@ -63,11 +71,36 @@ export function reportCsv(report: Report): string {
           metric.value,
           metric.sampleSize,
           ...comparison,
+          ...extra,
         ]
           .map(field)
           .join(","),
       );
     }
+  }
+  return lines;
+}
+
+/**
+ * The report as CSV: a header row, then one row per variant and metric,
+ * CRLF line ends. With a segment filter or a breakdown, the columns
+ * `segment` and `breakdown` follow, and each breakdown segment's rows
+ * come after the report's (docs/segments.md).
+ */
+export function reportCsv(report: Report): string {
+  const segmented = report.segment.length > 0 || report.breakdownDimension !== "";
+  if (!segmented) {
+    return [CSV_COLUMNS.join(","), ...variantRows(report.variants, [])]
+      .map((line) => `${line}\r\n`)
+      .join("");
+  }
+  const filter = filterText(report);
+  const lines = [
+    [...CSV_COLUMNS, ...SEGMENT_CSV_COLUMNS].join(","),
+    ...variantRows(report.variants, [filter, ""]),
+  ];
+  for (const segment of report.segments) {
+    lines.push(...variantRows(segment.variants, [filter, `${segment.dimension}=${segment.value}`]));
   }
   return lines.map((line) => `${line}\r\n`).join("");
 }

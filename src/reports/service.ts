@@ -23,6 +23,7 @@ import { sleep } from "../platform/timing.js";
 import { checkUuid } from "../platform/validation.js";
 import { ReportBuilder } from "./builder.js";
 import { reportCsv, reportFilename, reportJson } from "./export.js";
+import { listSegmentValues, resolveSegments, type SegmentRequest } from "./segments.js";
 
 /** Audit entries of exports: entity type, and the experiment's id as entity id. */
 export const EXPORT_AUDIT_ENTITY = "experiment_report";
@@ -73,18 +74,29 @@ export class ReportServiceImpl implements ServiceImpl<typeof ReportService> {
     this.builder = new ReportBuilder(deps);
   }
 
-  async getExperimentReport(req: {
-    experimentId: string;
-    from?: Timestamp;
-    to?: Timestamp;
-    bucketSeconds: number;
-  }) {
+  async getExperimentReport(
+    req: {
+      experimentId: string;
+      from?: Timestamp;
+      to?: Timestamp;
+      bucketSeconds: number;
+    } & SegmentRequest,
+  ) {
     checkExperimentId(req.experimentId);
-    return { report: await this.builder.report(req.experimentId, req) };
+    const plan = await this.builder.plan(req.experimentId);
+    const window = this.builder.window(plan, req);
+    const segments = await resolveSegments(this.deps.pool(), req.experimentId, req);
+    return { report: await this.builder.build(plan, window, segments) };
+  }
+
+  async listSegmentValues(req: { experimentId: string; dimension: string }) {
+    checkExperimentId(req.experimentId);
+    await this.builder.plan(req.experimentId);
+    return { values: await listSegmentValues(this.deps.pool(), req) };
   }
 
   async *watchExperimentReport(
-    req: { experimentId: string; from?: Timestamp; bucketSeconds: number },
+    req: { experimentId: string; from?: Timestamp; bucketSeconds: number } & SegmentRequest,
     ctx: HandlerContext,
   ): AsyncGenerator<WatchExperimentReportResponse> {
     checkExperimentId(req.experimentId);
@@ -92,8 +104,14 @@ export class ReportServiceImpl implements ServiceImpl<typeof ReportService> {
     let plan = await this.builder.plan(req.experimentId);
     const request = { from: req.from, bucketSeconds: req.bucketSeconds };
     const pool = this.deps.pool();
+    // Resolved again with each report: the caps' admitted values follow the data.
+    const segments = () => resolveSegments(pool, req.experimentId, req);
     let fingerprint = await dataFingerprint(pool, req.experimentId);
-    let report = await this.builder.build(plan, this.builder.window(plan, request));
+    let report = await this.builder.build(
+      plan,
+      this.builder.window(plan, request),
+      await segments(),
+    );
     yield create(WatchExperimentReportResponseSchema, { report });
     let lastPush = Date.now();
     while (!signal.aborted) {
@@ -105,7 +123,7 @@ export class ReportServiceImpl implements ServiceImpl<typeof ReportService> {
       fingerprint = current;
       // The plan again: metric definitions and the start may have changed.
       plan = await this.builder.plan(req.experimentId);
-      report = await this.builder.build(plan, this.builder.window(plan, request));
+      report = await this.builder.build(plan, this.builder.window(plan, request), await segments());
       // The client may have gone while the report was built: nothing to write to.
       if (signal.aborted) break;
       yield create(WatchExperimentReportResponseSchema, { report });
@@ -114,7 +132,12 @@ export class ReportServiceImpl implements ServiceImpl<typeof ReportService> {
   }
 
   async exportExperimentReport(
-    req: { experimentId: string; from?: Timestamp; to?: Timestamp; format: ExportFormat },
+    req: {
+      experimentId: string;
+      from?: Timestamp;
+      to?: Timestamp;
+      format: ExportFormat;
+    } & SegmentRequest,
     ctx: HandlerContext,
   ) {
     const principal = requirePrincipal(ctx);
@@ -124,11 +147,10 @@ export class ReportServiceImpl implements ServiceImpl<typeof ReportService> {
       v.add("format", "must be EXPORT_FORMAT_CSV or EXPORT_FORMAT_JSON");
     }
     v.throwIfAny();
-    const report = await this.builder.report(req.experimentId, {
-      from: req.from,
-      to: req.to,
-      bucketSeconds: 0,
-    });
+    const plan = await this.builder.plan(req.experimentId);
+    const window = this.builder.window(plan, { from: req.from, to: req.to, bucketSeconds: 0 });
+    const segments = await resolveSegments(this.deps.pool(), req.experimentId, req);
+    const report = await this.builder.build(plan, window, segments);
     const csv = req.format === ExportFormat.CSV;
     // An export changes no configuration: its audit row announces nothing.
     await mutate(this.deps.em(), undefined, async () => ({
@@ -144,6 +166,10 @@ export class ReportServiceImpl implements ServiceImpl<typeof ReportService> {
           format: csv ? "csv" : "json",
           from: report.from ? timestampDateIso(report.from) : null,
           to: report.to ? timestampDateIso(report.to) : null,
+          ...(report.segment.length > 0
+            ? { segment: report.segment.map((c) => ({ dimension: c.dimension, values: c.values })) }
+            : {}),
+          ...(report.breakdownDimension !== "" ? { breakdown: report.breakdownDimension } : {}),
         },
       },
     }));

@@ -21,7 +21,17 @@ import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { DecisionReason } from "../../gen/lotty/decision/v1/decision_pb.js";
 import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
 import { startTestApp, type TestApp } from "../support/app.js";
-import { countsOf, decisionFor, storedCount, untilStored } from "../events/support.js";
+import {
+  countsOf,
+  decisionFor,
+  query,
+  storedCount,
+  storedEvent,
+  untilStored,
+} from "../events/support.js";
+import { CatalogService } from "../../gen/lotty/catalog/v1/catalog_pb.js";
+import { client as rpcClient } from "../support/clients.js";
+import { waitFor } from "../support/app.js";
 import { makeUser, makeTypedFlag, runningExperiment } from "../support/builders.js";
 
 let t: TestApp;
@@ -402,5 +412,50 @@ describe("decideAndExpose", () => {
     await sender.close();
     expect(sender.stats.accepted).toBe(1);
     await untilStored(t, [inExperiment.exposureEventId!]);
+  });
+
+  it("carries the decide attributes to the exposure, and they record the subject's segment", async () => {
+    await rpcClient(CatalogService, t.baseUrl, t.adminKey).createDimension({
+      dimension: { key: "country", displayName: "Country" },
+    });
+    const client = createLottyClient({ baseUrl: t.baseUrl, apiKey: serviceKey });
+    const sender = new EventSender(client.events, { flushIntervalMs: 60_000 });
+    const exposed = await decideAndExpose(client.decision, sender, {
+      subjectId: "expose-attributes",
+      flagKey: experiment.flagKey,
+      attributes: { country: "DE", tier: 3, beta: true, tags: ["a"], screen: "settings" },
+      properties: { screen: "home" },
+    });
+    const narrowed = await decideAndExpose(client.decision, sender, {
+      subjectId: "expose-narrowed",
+      flagKey: experiment.flagKey,
+      attributes: { country: "FR", tier: 1 },
+      exposeAttributes: ["tier"],
+    });
+    await sender.close();
+    await untilStored(t, [exposed.exposureEventId!, narrowed.exposureEventId!]);
+    // Scalars only; explicit properties win over attributes of the same name.
+    expect((await storedEvent(t, exposed.exposureEventId!))?.properties).toEqual({
+      country: "DE",
+      tier: 3,
+      beta: true,
+      screen: "home",
+    });
+    expect((await storedEvent(t, narrowed.exposureEventId!))?.properties).toEqual({ tier: 1 });
+    const segmentOf = async (subject: string) =>
+      (
+        await query<{ value: string | null }>(
+          t,
+          `select value from subject_segments where subject_id = $1 and dimension = 'country'`,
+          [subject],
+        )
+      )[0];
+    await waitFor(
+      async () => (await segmentOf("expose-narrowed")) !== undefined,
+      15_000,
+      "segments",
+    );
+    expect(await segmentOf("expose-attributes")).toEqual({ value: "DE" });
+    expect(await segmentOf("expose-narrowed")).toEqual({ value: null });
   });
 });

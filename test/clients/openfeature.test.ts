@@ -356,7 +356,8 @@ describe("tracked events reach the store", () => {
     const decisionId = decisionFor(t, flags.split, "of-buyer").decisionId;
     provider.track(
       "exposure",
-      { targetingKey: "of-buyer" },
+      // An exposure carries the context's primitives; details win.
+      { targetingKey: "of-buyer", country: "DE", note: "context", beta: true, tags: ["a"] },
       { decisionId, value: 12.5, note: "x", nested: { dropped: true } },
     );
     await provider.onClose();
@@ -369,7 +370,7 @@ describe("tracked events reach the store", () => {
     expect(stored).toMatchObject({
       event_type: "exposure",
       subject_id: "of-buyer",
-      properties: { value: 12.5, note: "x" },
     });
+    expect(stored?.properties).toEqual({ value: 12.5, note: "x", country: "DE", beta: true });
   });
 });

@@ -16,8 +16,18 @@ export interface DecideAndExposeInput {
   flagKey: string;
   /** Attributes for targeting, e.g. `{ country: "DE", app_version: "5.2.0" }`. */
   attributes?: JsonObject;
-  /** Properties of the exposure event (the `exposure` type declares none). */
+  /**
+   * Properties of the exposure event (the `exposure` type declares none).
+   * They win over attributes of the same name.
+   */
   properties?: JsonObject;
+  /**
+   * Which attributes the exposure carries as properties, so reports can be
+   * sliced by the dimensions among them (docs/segments.md): `true` (the
+   * default) every scalar attribute (string, number, boolean), `false`
+   * none, or a list of attribute names.
+   */
+  exposeAttributes?: boolean | readonly string[];
   /** Event type of the exposure. Default `exposure`. */
   exposureEventType?: string;
 }
@@ -73,9 +83,36 @@ export async function decideAndExpose(
     const eventId = sender.send({
       eventType: input.exposureEventType ?? "exposure",
       decisionId: found.decisionId,
-      ...(input.properties !== undefined ? { properties: input.properties } : {}),
+      properties: exposureProperties(input),
     });
     if (eventId !== undefined) result.exposureEventId = eventId;
   }
   return result;
+}
+
+/** Longest string attribute copied onto an exposure (as a string property). */
+const MAX_EXPOSED_STRING = 1_000;
+
+/**
+ * The exposure's properties: the scalar attributes chosen by
+ * exposeAttributes, then the explicit properties over them.
+ */
+export function exposureProperties(input: DecideAndExposeInput): JsonObject {
+  const chosen = input.exposeAttributes ?? true;
+  const out: JsonObject = {};
+  if (chosen !== false && input.attributes !== undefined) {
+    const names = chosen === true ? Object.keys(input.attributes) : chosen;
+    for (const name of names) {
+      if (!Object.hasOwn(input.attributes, name)) continue;
+      const value = input.attributes[name];
+      if (
+        typeof value === "boolean" ||
+        (typeof value === "number" && Number.isFinite(value)) ||
+        (typeof value === "string" && value.length <= MAX_EXPOSED_STRING)
+      ) {
+        out[name] = value;
+      }
+    }
+  }
+  return { ...out, ...(input.properties ?? {}) };
 }

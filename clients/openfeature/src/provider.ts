@@ -117,10 +117,14 @@ export class LottyProvider implements Provider {
    * an evaluation's flagMetadata) is required: Lotty attributes events
    * through it. The other primitive details become event properties
    * (`value` included). Events without a decision id are logged and dropped.
+   * An `exposure` also carries the evaluation context's primitive values
+   * (targetingKey aside) as properties, so reports can be sliced by the
+   * dimensions among them (docs/segments.md); details win over context
+   * values of the same name.
    */
   track(
     trackingEventName: string,
-    _context: EvaluationContext,
+    context: EvaluationContext,
     details: TrackingEventDetails,
     logger?: Logger,
   ): void {
@@ -133,7 +137,10 @@ export class LottyProvider implements Provider {
     this.sender.send({
       eventType: trackingEventName,
       decisionId,
-      properties: primitives(rest),
+      properties: {
+        ...(trackingEventName === EXPOSURE ? exposedContext(context) : {}),
+        ...primitives(rest),
+      },
     });
   }
 
@@ -191,6 +198,14 @@ function kindOf(value: JsonValue): ValueKind | "null" {
   if (value === null) return "null";
   const type = typeof value;
   return type === "boolean" || type === "string" || type === "number" ? type : "object";
+}
+
+const EXPOSURE = "exposure";
+
+/** The context's primitive values but targetingKey: what an exposure carries. */
+function exposedContext(context: EvaluationContext): JsonObject {
+  const { targetingKey: _subject, ...rest } = context;
+  return primitives(rest);
 }
 
 /**

@@ -26,6 +26,10 @@ export interface LiveReportArgs {
   to?: Date;
   /** False: load nothing (e.g. an invalid window). */
   enabled?: boolean;
+  /** Segment filter (docs/segments.md); empty: the whole experiment. */
+  segment?: readonly { dimension: string; values: readonly string[] }[];
+  /** Breakdown dimension key; empty or unset: none. */
+  breakdownDimension?: string;
 }
 
 const RECONNECT_MS = 3_000;
@@ -53,10 +57,14 @@ export async function followReport(
 ): Promise<void> {
   const client = createClient(ReportService, transport);
   const from = args.from === undefined ? undefined : timestampFromDate(args.from);
+  const segments = {
+    segment: (args.segment ?? []).map((c) => ({ dimension: c.dimension, values: [...c.values] })),
+    breakdownDimension: args.breakdownDimension ?? "",
+  };
   const unary = async () => {
     const to = args.to === undefined ? undefined : timestampFromDate(args.to);
     const response = await client.getExperimentReport(
-      { experimentId: args.experimentId, from, to },
+      { experimentId: args.experimentId, from, to, ...segments },
       { signal },
     );
     if (response.report !== undefined) on.report(response.report, false);
@@ -74,7 +82,7 @@ export async function followReport(
   while (!signal.aborted) {
     try {
       for await (const message of client.watchExperimentReport(
-        { experimentId: args.experimentId, from },
+        { experimentId: args.experimentId, from, ...segments },
         { signal },
       )) {
         if (message.report === undefined) continue;
@@ -129,13 +137,18 @@ export function useLiveReport(args: LiveReportArgs): LiveReportState {
   const toMs = args.to?.getTime();
   const enabled = args.enabled !== false;
   const { experimentId } = args;
+  const segmentKey = JSON.stringify([args.segment ?? [], args.breakdownDimension ?? ""]);
   // Identifies the request; state from an earlier request is not shown for a new one.
-  const key = `${experimentId}|${fromMs ?? ""}|${toMs ?? ""}`;
+  const key = `${experimentId}|${fromMs ?? ""}|${toMs ?? ""}|${segmentKey}`;
 
   useEffect(() => {
     if (!enabled) return;
     const controller = new AbortController();
-    const window: LiveReportArgs = { experimentId };
+    const [segment, breakdownDimension] = JSON.parse(segmentKey) as [
+      LiveReportArgs["segment"],
+      string,
+    ];
+    const window: LiveReportArgs = { experimentId, segment, breakdownDimension };
     if (fromMs !== undefined) window.from = new Date(fromMs);
     if (toMs !== undefined) window.to = new Date(toMs);
     void followReport(transport, window, controller.signal, {
@@ -145,7 +158,7 @@ export function useLiveReport(args: LiveReportArgs): LiveReportState {
       live: (live) => setState((s) => ({ ...s, live })),
     });
     return () => controller.abort();
-  }, [transport, experimentId, fromMs, toMs, enabled, key]);
+  }, [transport, experimentId, fromMs, toMs, enabled, key, segmentKey]);
 
   if (!enabled) {
     return {

@@ -4,9 +4,11 @@ import {
   parseIsoMinute,
   parseView,
   resolveWindow,
+  segmentConditions,
   toIsoMinute,
   toLocalInput,
   windowProblem,
+  withSegmentValues,
   writeView,
 } from "./window.js";
 
@@ -40,12 +42,30 @@ describe("view ⇄ URL", () => {
     const view = parseView(params);
     expect(view.from?.toISOString()).toBe("2026-12-01T00:00:00.000Z");
     expect(view.metric).toBe("error_rate");
-    expect(view.segment).toBe("country=RU");
+    expect(view.segment).toEqual(["country=RU"]);
     const back = writeView(view, params);
     expect(back.get("from")).toBe("2026-12-01T00:00Z");
     expect(back.get("to")).toBe("2026-12-06T19:07Z");
     expect(back.get("segment")).toBe("country=RU");
     expect(back.get("x")).toBe("1");
+  });
+  it("reads and writes the segment filter and the breakdown", () => {
+    const params = new URLSearchParams(
+      "window=all&segment=country%3DDE&segment=platform%3Dios&segment=country%3D(other)&segment=junk&breakdown=platform",
+    );
+    const view = parseView(params);
+    expect(segmentConditions(view.segment)).toEqual([
+      { dimension: "country", values: ["DE", "(other)"] },
+      { dimension: "platform", values: ["ios"] },
+    ]);
+    expect(view.breakdown).toBe("platform");
+    const next = withSegmentValues(view, "country", ["FR"]);
+    const back = writeView({ ...next, breakdown: undefined }, params);
+    expect(back.getAll("segment")).toEqual(["platform=ios", "junk", "country=FR"]);
+    expect(back.has("breakdown")).toBe(false);
+    expect(withSegmentValues({ window: "all", segment: ["a=b"] }, "a", [])).toEqual({
+      window: "all",
+    });
   });
   it("drops from/to for relative windows", () => {
     const back = writeView(

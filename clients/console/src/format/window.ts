@@ -2,7 +2,8 @@
  * The results page's view state and its URL form, so that every view is a
  * permalink: `window` (all | 24h | 7d | custom), `from` and `to` (ISO
  * minutes in UTC, e.g. 2026-12-06T19:07Z, custom only), `metric` (metric
- * key) and `segment` (passed through unchanged). Unknown parameters are kept.
+ * key), `segment` (repeated, each `dimension=value`: the segment filter)
+ * and `breakdown` (a dimension key). Unknown parameters are kept.
  */
 
 export type WindowChoice = "all" | "24h" | "7d" | "custom";
@@ -22,8 +23,48 @@ export interface ViewState {
   to?: Date;
   /** Metric key; undefined means the report's primary metric. */
   metric?: string;
-  /** Passed through; the server does not slice by segment yet. */
-  segment?: string;
+  /**
+   * The segment filter as the URL holds it: `dimension=value` entries, in
+   * order; entries without `=` are kept but ignored.
+   */
+  segment?: string[];
+  /** Breakdown dimension key. */
+  breakdown?: string;
+}
+
+/** A segment filter condition, as ReportService takes it. */
+export interface SegmentChoice {
+  dimension: string;
+  values: string[];
+}
+
+/** The filter of a view: values grouped by dimension, dimensions in first-seen order. */
+export function segmentConditions(entries: readonly string[] | undefined): SegmentChoice[] {
+  const byDimension = new Map<string, string[]>();
+  for (const entry of entries ?? []) {
+    const at = entry.indexOf("=");
+    if (at <= 0) continue;
+    const dimension = entry.slice(0, at);
+    const values = byDimension.get(dimension) ?? [];
+    const value = entry.slice(at + 1);
+    if (!values.includes(value)) values.push(value);
+    byDimension.set(dimension, values);
+  }
+  return [...byDimension.entries()].map(([dimension, values]) => ({ dimension, values }));
+}
+
+/** The view with `dimension`'s values replaced (none: the dimension leaves the filter). */
+export function withSegmentValues(
+  view: ViewState,
+  dimension: string,
+  values: readonly string[],
+): ViewState {
+  const kept = (view.segment ?? []).filter((e) => !e.startsWith(`${dimension}=`));
+  const segment = [...kept, ...values.map((v) => `${dimension}=${v}`)];
+  const next: ViewState = { ...view };
+  if (segment.length > 0) next.segment = segment;
+  else delete next.segment;
+  return next;
 }
 
 const MINUTE = 60_000;
@@ -77,8 +118,10 @@ export function parseView(params: URLSearchParams): ViewState {
   }
   const metric = params.get("metric");
   if (metric !== null && metric !== "") view.metric = metric;
-  const segment = params.get("segment");
-  if (segment !== null) view.segment = segment;
+  const segment = params.getAll("segment");
+  if (segment.length > 0) view.segment = segment;
+  const breakdown = params.get("breakdown");
+  if (breakdown !== null && breakdown !== "") view.breakdown = breakdown;
   return view;
 }
 
@@ -96,8 +139,11 @@ export function writeView(view: ViewState, base = new URLSearchParams()): URLSea
   else params.delete("to");
   if (view.metric !== undefined && view.metric !== "") params.set("metric", view.metric);
   else params.delete("metric");
-  if (view.segment !== undefined) params.set("segment", view.segment);
-  else params.delete("segment");
+  params.delete("segment");
+  for (const entry of view.segment ?? []) params.append("segment", entry);
+  if (view.breakdown !== undefined && view.breakdown !== "")
+    params.set("breakdown", view.breakdown);
+  else params.delete("breakdown");
   return params;
 }
 

@@ -12,7 +12,7 @@ import {
   ExperimentService,
   ExperimentStatus,
 } from "../../../../gen/lotty/experiments/v1/experiments_pb.js";
-import { ReportService } from "../../../../gen/lotty/reports/v1/reports_pb.js";
+import { ReportService, SegmentReportSchema } from "../../../../gen/lotty/reports/v1/reports_pb.js";
 import { GuardrailService } from "../../../../gen/lotty/guardrails/v1/guardrails_pb.js";
 import { CatalogService, MetricKind } from "../../../../gen/lotty/catalog/v1/catalog_pb.js";
 import ResultsPage from "./ResultsPage.js";
@@ -26,7 +26,7 @@ function Where() {
 }
 
 function setup(opts: { search?: string; failReport?: boolean; roles?: Role[] } = {}) {
-  const watched: { from?: string }[] = [];
+  const watched: { from?: string; segment?: string; breakdown?: string }[] = [];
   const transport = createRouterTransport(({ service }) => {
     service(ExperimentService, {
       getExperiment: () => ({
@@ -41,12 +41,37 @@ function setup(opts: { search?: string; failReport?: boolean; roles?: Role[] } =
     });
     service(ReportService, {
       async *watchExperimentReport(req, ctx) {
-        watched.push({ from: req.from?.seconds.toString() });
+        watched.push({
+          from: req.from?.seconds.toString(),
+          segment: req.segment.map((c) => `${c.dimension}=${c.values.join("|")}`).join("&"),
+          breakdown: req.breakdownDimension,
+        });
         if (opts.failReport === true) throw new ConnectError("no such experiment", Code.NotFound);
-        yield { report: fixtureReport() };
+        const report = fixtureReport();
+        if (req.breakdownDimension !== "") {
+          report.breakdownDimension = req.breakdownDimension;
+          report.segments = ["ios", "(none)"].map((value) =>
+            create(SegmentReportSchema, {
+              dimension: req.breakdownDimension,
+              value,
+              subjects: report.subjects,
+              exposures: report.exposures,
+              variants: report.variants,
+              metrics: report.metrics,
+            }),
+          );
+          report.segmentsCompared = 2;
+        }
+        yield { report };
         // Stay open like the server does until the page cancels.
         await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
       },
+      listSegmentValues: () => ({
+        values: [
+          { value: "ios", subjects: 30 },
+          { value: "android", subjects: 20 },
+        ],
+      }),
       getExperimentReport: () => {
         if (opts.failReport === true) throw new ConnectError("no such experiment", Code.NotFound);
         return { report: fixtureReport() };
@@ -54,6 +79,7 @@ function setup(opts: { search?: string; failReport?: boolean; roles?: Role[] } =
     });
     service(GuardrailService, { listGuardrailTriggers: () => ({ triggers: [] }) });
     service(CatalogService, {
+      listDimensions: () => ({ dimensions: [{ key: "platform", displayName: "Platform" }] }),
       listMetrics: () => ({
         metrics: [
           { key: "conversion_rate", name: "Conversion rate", kind: MetricKind.CONVERSION_RATE },
@@ -132,6 +158,28 @@ describe("ResultsPage", () => {
       expect(search.has("from")).toBe(false);
       expect(search.get("metric")).toBe("error_rate");
       expect(search.get("segment")).toBe("ios");
+    });
+  });
+
+  it("asks for the segment and breakdown in the URL and writes choices back", async () => {
+    const { watched } = setup({ search: "?window=all&segment=platform%3Dios&breakdown=platform" });
+    await screen.findByTestId("breakdown");
+    expect(watched.at(-1)).toMatchObject({ segment: "platform=ios", breakdown: "platform" });
+    expect(screen.getByTestId("segment-banner").textContent).toContain("platform is ios");
+    expect(screen.getByTestId("breakdown-table-ios")).toBeTruthy();
+    expect(screen.getByTestId("breakdown-table-(none)")).toBeTruthy();
+    const ios = await screen.findByRole("checkbox", { name: /^ios/ });
+    expect((ios as HTMLInputElement).checked).toBe(true);
+    await userEvent.click(screen.getByRole("checkbox", { name: /^android/ }));
+    await waitFor(() => {
+      const search = new URLSearchParams(screen.getByTestId("where").textContent ?? "");
+      expect(search.getAll("segment")).toEqual(["platform=ios", "platform=android"]);
+    });
+    await waitFor(() => expect(watched.at(-1)?.segment).toBe("platform=ios|android"));
+    await userEvent.selectOptions(screen.getByLabelText("Break down by"), "");
+    await waitFor(() => {
+      const search = new URLSearchParams(screen.getByTestId("where").textContent ?? "");
+      expect(search.has("breakdown")).toBe(false);
     });
   });
 

@@ -2,8 +2,9 @@
  * An experiment's results: per metric and variant the value, differences
  * with intervals drawn against zero, p-values and a verdict in words; the
  * primary metric over time; data health; guardrail triggers; the outcome
- * snapshot once completed. The whole view (window, metric, segment) lives
- * in the URL, so the address is a permalink. Open windows update live.
+ * snapshot once completed; a segment filter and a breakdown by a dimension
+ * (docs/segments.md). The whole view (window, metric, segment, breakdown)
+ * lives in the URL, so the address is a permalink. Open windows update live.
  */
 import { useMemo, useRef } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
@@ -25,10 +26,14 @@ import { formatCount } from "../format/numbers.js";
 import {
   parseView,
   resolveWindow,
+  segmentConditions,
   windowProblem,
+  withSegmentValues,
   writeView,
   type ViewState,
 } from "../format/window.js";
+import { SegmentPicker } from "../components/results/SegmentPicker.js";
+import { BreakdownTables } from "../components/results/BreakdownTables.js";
 import { ResultsTable, correctionLabel } from "../components/results/ResultsTable.js";
 import { IntervalChart } from "../components/results/IntervalChart.js";
 import { SeriesChart } from "../components/results/SeriesChart.js";
@@ -81,6 +86,12 @@ export default function ResultsPage() {
     [view.window, fromMs, toMs],
   );
   const problem = windowProblem(view);
+  const segmentKey = (view.segment ?? []).join("\n");
+  const segment = useMemo(
+    () => segmentConditions(segmentKey === "" ? [] : segmentKey.split("\n")),
+    [segmentKey],
+  );
+  const breakdown = view.breakdown ?? "";
 
   const experimentQuery = useQuery(ExperimentService.method.getExperiment, { id });
   const experiment = experimentQuery.data?.experiment;
@@ -104,6 +115,8 @@ export default function ResultsPage() {
     from: window.from,
     to: window.to,
     enabled: id !== "" && problem === undefined,
+    segment,
+    breakdownDimension: breakdown,
   });
   const report = live.report;
 
@@ -229,6 +242,18 @@ export default function ResultsPage() {
             }}
           />
         )}
+        <SegmentPicker
+          experimentId={id}
+          filter={segment}
+          breakdown={breakdown}
+          onFilter={(dimension, values) => setView(withSegmentValues(view, dimension, values))}
+          onBreakdown={(dimension) => {
+            const next: ViewState = { ...view };
+            if (dimension === "") delete next.breakdown;
+            else next.breakdown = dimension;
+            setView(next);
+          }}
+        />
       </form>
       <ExportMenu
         experimentId={id}
@@ -237,6 +262,8 @@ export default function ResultsPage() {
         canExport={canExport}
         chart={chartRef}
         chartName={`chart-${id}-${metricKey}`}
+        segment={segment}
+        breakdownDimension={breakdown}
       />
 
       {live.error !== undefined ? (
@@ -247,6 +274,13 @@ export default function ResultsPage() {
         <Loading what="the report" />
       ) : (
         <>
+          {segment.length > 0 && (
+            <p className="banner" data-testid="segment-banner">
+              Segment:{" "}
+              {segment.map((c) => `${c.dimension} is ${c.values.join(" or ")}`).join(", and ")}.
+              Every figure but data health covers only these subjects.
+            </p>
+          )}
           <dl className="summary-cards" aria-label="Report summary">
             <div>
               <dt>Subjects</dt>
@@ -295,6 +329,8 @@ export default function ResultsPage() {
               </div>
             )}
           </section>
+
+          <BreakdownTables report={report} metricKey={metricKey} info={info} />
 
           <section aria-labelledby="series-heading">
             <h2 id="series-heading">{primaryInfo.name} over time</h2>

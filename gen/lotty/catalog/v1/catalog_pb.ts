@@ -2,7 +2,8 @@
 // @generated from file lotty/catalog/v1/catalog.proto (package lotty.catalog.v1, syntax proto3)
 /* eslint-disable */
 
-// The event and metric catalog: event types and metrics are data, not code.
+// The event and metric catalog: event types, metrics and analysis
+// dimensions are data, not code.
 //
 // A fresh install contains the built-in event type `exposure` (cannot be
 // changed or archived) and seeded, archivable definitions: event types
@@ -24,7 +25,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lotty/catalog/v1/catalog.proto.
  */
 export const file_lotty_catalog_v1_catalog: GenFile = /*@__PURE__*/
-  fileDesc("Ch5sb3R0eS9jYXRhbG9nL3YxL2NhdGFsb2cucHJvdG8SEGxvdHR5LmNhdGFsb2cudjEiXQoNRXZlbnRQcm9wZXJ0eRIMCgRuYW1lGAEgASgJEiwKBHR5cGUYAiABKA4yHi5sb3R0eS5jYXRhbG9nLnYxLlByb3BlcnR5VHlwZRIQCghyZXF1aXJlZBgDIAEoCCKOAgoJRXZlbnRUeXBlEgsKA2tleRgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEjMKCnByb3BlcnRpZXMYBCADKAsyHy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50UHJvcGVydHkSGQoRcmVxdWlyZXNfZXhwb3N1cmUYBSABKAgSEAoIYXJjaGl2ZWQYBiABKAgSDwoHYnVpbHRpbhgHIAEoCBIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCL+AgoGTWV0cmljEgsKA2tleRgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEioKBGtpbmQYBCABKA4yHC5sb3R0eS5jYXRhbG9nLnYxLk1ldHJpY0tpbmQSFgoOZXZlbnRfdHlwZV9rZXkYBSABKAkSEAoIcHJvcGVydHkYBiABKAkSEgoKcGVyY2VudGlsZRgHIAEoARIcChRudW1lcmF0b3JfbWV0cmljX2tleRgIIAEoCRIeChZkZW5vbWluYXRvcl9tZXRyaWNfa2V5GAkgASgJEhkKEXJlcXVpcmVzX2V4cG9zdXJlGAogASgIEhAKCGFyY2hpdmVkGAsgASgIEg8KB2J1aWx0aW4YDCABKAgSLgoKY3JlYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoWQ3JlYXRlRXZlbnRUeXBlUmVxdWVzdBIvCgpldmVudF90eXBlGAEgASgLMhsubG90dHkuY2F0YWxvZy52MS5FdmVudFR5cGUiSgoXQ3JlYXRlRXZlbnRUeXBlUmVzcG9uc2USLwoKZXZlbnRfdHlwZRgBIAEoCzIbLmxvdHR5LmNhdGFsb2cudjEuRXZlbnRUeXBlIiIKE0dldEV2ZW50VHlwZVJlcXVlc3QSCwoDa2V5GAEgASgJIkcKFEdldEV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSJYChVMaXN0RXZlbnRUeXBlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSGAoQaW5jbHVkZV9hcmNoaXZlZBgDIAEoCCJjChZMaXN0RXZlbnRUeXBlc1Jlc3BvbnNlEjAKC2V2ZW50X3R5cGVzGAEgAygLMhsubG90dHkuY2F0YWxvZy52MS5FdmVudFR5cGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkkKFlVwZGF0ZUV2ZW50VHlwZVJlcXVlc3QSLwoKZXZlbnRfdHlwZRgBIAEoCzIbLmxvdHR5LmNhdGFsb2cudjEuRXZlbnRUeXBlIkoKF1VwZGF0ZUV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSImChdBcmNoaXZlRXZlbnRUeXBlUmVxdWVzdBILCgNrZXkYASABKAkiSwoYQXJjaGl2ZUV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSI/ChNDcmVhdGVNZXRyaWNSZXF1ZXN0EigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIkAKFENyZWF0ZU1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIh8KEEdldE1ldHJpY1JlcXVlc3QSCwoDa2V5GAEgASgJIj0KEUdldE1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIlUKEkxpc3RNZXRyaWNzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIYChBpbmNsdWRlX2FyY2hpdmVkGAMgASgIIlkKE0xpc3RNZXRyaWNzUmVzcG9uc2USKQoHbWV0cmljcxgBIAMoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI/ChNVcGRhdGVNZXRyaWNSZXF1ZXN0EigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIkAKFFVwZGF0ZU1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIiMKFEFyY2hpdmVNZXRyaWNSZXF1ZXN0EgsKA2tleRgBIAEoCSJBChVBcmNoaXZlTWV0cmljUmVzcG9uc2USKAoGbWV0cmljGAEgASgLMhgubG90dHkuY2F0YWxvZy52MS5NZXRyaWMqlgEKDFByb3BlcnR5VHlwZRIdChlQUk9QRVJUWV9UWVBFX1VOU1BFQ0lGSUVEEAASGAoUUFJPUEVSVFlfVFlQRV9TVFJJTkcQARIYChRQUk9QRVJUWV9UWVBFX05VTUJFUhACEhYKElBST1BFUlRZX1RZUEVfQk9PTBADEhsKF1BST1BFUlRZX1RZUEVfVElNRVNUQU1QEAQqvwEKCk1ldHJpY0tpbmQSGwoXTUVUUklDX0tJTkRfVU5TUEVDSUZJRUQQABIVChFNRVRSSUNfS0lORF9DT1VOVBABEh8KG01FVFJJQ19LSU5EX0NPTlZFUlNJT05fUkFURRACEhMKD01FVFJJQ19LSU5EX1NVTRADEhQKEE1FVFJJQ19LSU5EX01FQU4QBBIVChFNRVRSSUNfS0lORF9SQVRJTxAFEhoKFk1FVFJJQ19LSU5EX1BFUkNFTlRJTEUQBjLhBwoOQ2F0YWxvZ1NlcnZpY2USZgoPQ3JlYXRlRXZlbnRUeXBlEigubG90dHkuY2F0YWxvZy52MS5DcmVhdGVFdmVudFR5cGVSZXF1ZXN0GikubG90dHkuY2F0YWxvZy52MS5DcmVhdGVFdmVudFR5cGVSZXNwb25zZRJdCgxHZXRFdmVudFR5cGUSJS5sb3R0eS5jYXRhbG9nLnYxLkdldEV2ZW50VHlwZVJlcXVlc3QaJi5sb3R0eS5jYXRhbG9nLnYxLkdldEV2ZW50VHlwZVJlc3BvbnNlEmMKDkxpc3RFdmVudFR5cGVzEicubG90dHkuY2F0YWxvZy52MS5MaXN0RXZlbnRUeXBlc1JlcXVlc3QaKC5sb3R0eS5jYXRhbG9nLnYxLkxpc3RFdmVudFR5cGVzUmVzcG9uc2USZgoPVXBkYXRlRXZlbnRUeXBlEigubG90dHkuY2F0YWxvZy52MS5VcGRhdGVFdmVudFR5cGVSZXF1ZXN0GikubG90dHkuY2F0YWxvZy52MS5VcGRhdGVFdmVudFR5cGVSZXNwb25zZRJpChBBcmNoaXZlRXZlbnRUeXBlEikubG90dHkuY2F0YWxvZy52MS5BcmNoaXZlRXZlbnRUeXBlUmVxdWVzdBoqLmxvdHR5LmNhdGFsb2cudjEuQXJjaGl2ZUV2ZW50VHlwZVJlc3BvbnNlEl0KDENyZWF0ZU1ldHJpYxIlLmxvdHR5LmNhdGFsb2cudjEuQ3JlYXRlTWV0cmljUmVxdWVzdBomLmxvdHR5LmNhdGFsb2cudjEuQ3JlYXRlTWV0cmljUmVzcG9uc2USVAoJR2V0TWV0cmljEiIubG90dHkuY2F0YWxvZy52MS5HZXRNZXRyaWNSZXF1ZXN0GiMubG90dHkuY2F0YWxvZy52MS5HZXRNZXRyaWNSZXNwb25zZRJaCgtMaXN0TWV0cmljcxIkLmxvdHR5LmNhdGFsb2cudjEuTGlzdE1ldHJpY3NSZXF1ZXN0GiUubG90dHkuY2F0YWxvZy52MS5MaXN0TWV0cmljc1Jlc3BvbnNlEl0KDFVwZGF0ZU1ldHJpYxIlLmxvdHR5LmNhdGFsb2cudjEuVXBkYXRlTWV0cmljUmVxdWVzdBomLmxvdHR5LmNhdGFsb2cudjEuVXBkYXRlTWV0cmljUmVzcG9uc2USYAoNQXJjaGl2ZU1ldHJpYxImLmxvdHR5LmNhdGFsb2cudjEuQXJjaGl2ZU1ldHJpY1JlcXVlc3QaJy5sb3R0eS5jYXRhbG9nLnYxLkFyY2hpdmVNZXRyaWNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Ch5sb3R0eS9jYXRhbG9nL3YxL2NhdGFsb2cucHJvdG8SEGxvdHR5LmNhdGFsb2cudjEiXQoNRXZlbnRQcm9wZXJ0eRIMCgRuYW1lGAEgASgJEiwKBHR5cGUYAiABKA4yHi5sb3R0eS5jYXRhbG9nLnYxLlByb3BlcnR5VHlwZRIQCghyZXF1aXJlZBgDIAEoCCKOAgoJRXZlbnRUeXBlEgsKA2tleRgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEjMKCnByb3BlcnRpZXMYBCADKAsyHy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50UHJvcGVydHkSGQoRcmVxdWlyZXNfZXhwb3N1cmUYBSABKAgSEAoIYXJjaGl2ZWQYBiABKAgSDwoHYnVpbHRpbhgHIAEoCBIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCL+AgoGTWV0cmljEgsKA2tleRgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEioKBGtpbmQYBCABKA4yHC5sb3R0eS5jYXRhbG9nLnYxLk1ldHJpY0tpbmQSFgoOZXZlbnRfdHlwZV9rZXkYBSABKAkSEAoIcHJvcGVydHkYBiABKAkSEgoKcGVyY2VudGlsZRgHIAEoARIcChRudW1lcmF0b3JfbWV0cmljX2tleRgIIAEoCRIeChZkZW5vbWluYXRvcl9tZXRyaWNfa2V5GAkgASgJEhkKEXJlcXVpcmVzX2V4cG9zdXJlGAogASgIEhAKCGFyY2hpdmVkGAsgASgIEg8KB2J1aWx0aW4YDCABKAgSLgoKY3JlYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoWQ3JlYXRlRXZlbnRUeXBlUmVxdWVzdBIvCgpldmVudF90eXBlGAEgASgLMhsubG90dHkuY2F0YWxvZy52MS5FdmVudFR5cGUiSgoXQ3JlYXRlRXZlbnRUeXBlUmVzcG9uc2USLwoKZXZlbnRfdHlwZRgBIAEoCzIbLmxvdHR5LmNhdGFsb2cudjEuRXZlbnRUeXBlIiIKE0dldEV2ZW50VHlwZVJlcXVlc3QSCwoDa2V5GAEgASgJIkcKFEdldEV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSJYChVMaXN0RXZlbnRUeXBlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSGAoQaW5jbHVkZV9hcmNoaXZlZBgDIAEoCCJjChZMaXN0RXZlbnRUeXBlc1Jlc3BvbnNlEjAKC2V2ZW50X3R5cGVzGAEgAygLMhsubG90dHkuY2F0YWxvZy52MS5FdmVudFR5cGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkkKFlVwZGF0ZUV2ZW50VHlwZVJlcXVlc3QSLwoKZXZlbnRfdHlwZRgBIAEoCzIbLmxvdHR5LmNhdGFsb2cudjEuRXZlbnRUeXBlIkoKF1VwZGF0ZUV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSImChdBcmNoaXZlRXZlbnRUeXBlUmVxdWVzdBILCgNrZXkYASABKAkiSwoYQXJjaGl2ZUV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSI/ChNDcmVhdGVNZXRyaWNSZXF1ZXN0EigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIkAKFENyZWF0ZU1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIh8KEEdldE1ldHJpY1JlcXVlc3QSCwoDa2V5GAEgASgJIj0KEUdldE1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIlUKEkxpc3RNZXRyaWNzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIYChBpbmNsdWRlX2FyY2hpdmVkGAMgASgIIlkKE0xpc3RNZXRyaWNzUmVzcG9uc2USKQoHbWV0cmljcxgBIAMoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI/ChNVcGRhdGVNZXRyaWNSZXF1ZXN0EigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIkAKFFVwZGF0ZU1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIiMKFEFyY2hpdmVNZXRyaWNSZXF1ZXN0EgsKA2tleRgBIAEoCSJBChVBcmNoaXZlTWV0cmljUmVzcG9uc2USKAoGbWV0cmljGAEgASgLMhgubG90dHkuY2F0YWxvZy52MS5NZXRyaWMiyQEKCURpbWVuc2lvbhILCgNrZXkYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhIKCm1heF92YWx1ZXMYBCABKAUSEAoIYXJjaGl2ZWQYBSABKAgSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSAoWQ3JlYXRlRGltZW5zaW9uUmVxdWVzdBIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiJJChdDcmVhdGVEaW1lbnNpb25SZXNwb25zZRIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiJYChVMaXN0RGltZW5zaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSGAoQaW5jbHVkZV9hcmNoaXZlZBgDIAEoCCJiChZMaXN0RGltZW5zaW9uc1Jlc3BvbnNlEi8KCmRpbWVuc2lvbnMYASADKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSAoWVXBkYXRlRGltZW5zaW9uUmVxdWVzdBIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiJJChdVcGRhdGVEaW1lbnNpb25SZXNwb25zZRIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiImChdBcmNoaXZlRGltZW5zaW9uUmVxdWVzdBILCgNrZXkYASABKAkiSgoYQXJjaGl2ZURpbWVuc2lvblJlc3BvbnNlEi4KCWRpbWVuc2lvbhgBIAEoCzIbLmxvdHR5LmNhdGFsb2cudjEuRGltZW5zaW9uKpYBCgxQcm9wZXJ0eVR5cGUSHQoZUFJPUEVSVFlfVFlQRV9VTlNQRUNJRklFRBAAEhgKFFBST1BFUlRZX1RZUEVfU1RSSU5HEAESGAoUUFJPUEVSVFlfVFlQRV9OVU1CRVIQAhIWChJQUk9QRVJUWV9UWVBFX0JPT0wQAxIbChdQUk9QRVJUWV9UWVBFX1RJTUVTVEFNUBAEKr8BCgpNZXRyaWNLaW5kEhsKF01FVFJJQ19LSU5EX1VOU1BFQ0lGSUVEEAASFQoRTUVUUklDX0tJTkRfQ09VTlQQARIfChtNRVRSSUNfS0lORF9DT05WRVJTSU9OX1JBVEUQAhITCg9NRVRSSUNfS0lORF9TVU0QAxIUChBNRVRSSUNfS0lORF9NRUFOEAQSFQoRTUVUUklDX0tJTkRfUkFUSU8QBRIaChZNRVRSSUNfS0lORF9QRVJDRU5USUxFEAYygQsKDkNhdGFsb2dTZXJ2aWNlEmYKD0NyZWF0ZUV2ZW50VHlwZRIoLmxvdHR5LmNhdGFsb2cudjEuQ3JlYXRlRXZlbnRUeXBlUmVxdWVzdBopLmxvdHR5LmNhdGFsb2cudjEuQ3JlYXRlRXZlbnRUeXBlUmVzcG9uc2USXQoMR2V0RXZlbnRUeXBlEiUubG90dHkuY2F0YWxvZy52MS5HZXRFdmVudFR5cGVSZXF1ZXN0GiYubG90dHkuY2F0YWxvZy52MS5HZXRFdmVudFR5cGVSZXNwb25zZRJjCg5MaXN0RXZlbnRUeXBlcxInLmxvdHR5LmNhdGFsb2cudjEuTGlzdEV2ZW50VHlwZXNSZXF1ZXN0GigubG90dHkuY2F0YWxvZy52MS5MaXN0RXZlbnRUeXBlc1Jlc3BvbnNlEmYKD1VwZGF0ZUV2ZW50VHlwZRIoLmxvdHR5LmNhdGFsb2cudjEuVXBkYXRlRXZlbnRUeXBlUmVxdWVzdBopLmxvdHR5LmNhdGFsb2cudjEuVXBkYXRlRXZlbnRUeXBlUmVzcG9uc2USaQoQQXJjaGl2ZUV2ZW50VHlwZRIpLmxvdHR5LmNhdGFsb2cudjEuQXJjaGl2ZUV2ZW50VHlwZVJlcXVlc3QaKi5sb3R0eS5jYXRhbG9nLnYxLkFyY2hpdmVFdmVudFR5cGVSZXNwb25zZRJdCgxDcmVhdGVNZXRyaWMSJS5sb3R0eS5jYXRhbG9nLnYxLkNyZWF0ZU1ldHJpY1JlcXVlc3QaJi5sb3R0eS5jYXRhbG9nLnYxLkNyZWF0ZU1ldHJpY1Jlc3BvbnNlElQKCUdldE1ldHJpYxIiLmxvdHR5LmNhdGFsb2cudjEuR2V0TWV0cmljUmVxdWVzdBojLmxvdHR5LmNhdGFsb2cudjEuR2V0TWV0cmljUmVzcG9uc2USWgoLTGlzdE1ldHJpY3MSJC5sb3R0eS5jYXRhbG9nLnYxLkxpc3RNZXRyaWNzUmVxdWVzdBolLmxvdHR5LmNhdGFsb2cudjEuTGlzdE1ldHJpY3NSZXNwb25zZRJdCgxVcGRhdGVNZXRyaWMSJS5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZU1ldHJpY1JlcXVlc3QaJi5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZU1ldHJpY1Jlc3BvbnNlEmAKDUFyY2hpdmVNZXRyaWMSJi5sb3R0eS5jYXRhbG9nLnYxLkFyY2hpdmVNZXRyaWNSZXF1ZXN0GicubG90dHkuY2F0YWxvZy52MS5BcmNoaXZlTWV0cmljUmVzcG9uc2USZgoPQ3JlYXRlRGltZW5zaW9uEigubG90dHkuY2F0YWxvZy52MS5DcmVhdGVEaW1lbnNpb25SZXF1ZXN0GikubG90dHkuY2F0YWxvZy52MS5DcmVhdGVEaW1lbnNpb25SZXNwb25zZRJjCg5MaXN0RGltZW5zaW9ucxInLmxvdHR5LmNhdGFsb2cudjEuTGlzdERpbWVuc2lvbnNSZXF1ZXN0GigubG90dHkuY2F0YWxvZy52MS5MaXN0RGltZW5zaW9uc1Jlc3BvbnNlEmYKD1VwZGF0ZURpbWVuc2lvbhIoLmxvdHR5LmNhdGFsb2cudjEuVXBkYXRlRGltZW5zaW9uUmVxdWVzdBopLmxvdHR5LmNhdGFsb2cudjEuVXBkYXRlRGltZW5zaW9uUmVzcG9uc2USaQoQQXJjaGl2ZURpbWVuc2lvbhIpLmxvdHR5LmNhdGFsb2cudjEuQXJjaGl2ZURpbWVuc2lvblJlcXVlc3QaKi5sb3R0eS5jYXRhbG9nLnYxLkFyY2hpdmVEaW1lbnNpb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * One declared property of an event type.
@@ -728,6 +729,268 @@ export const ArchiveMetricResponseSchema: GenMessage<ArchiveMetricResponse> = /*
   messageDesc(file_lotty_catalog_v1_catalog, 22);
 
 /**
+ * A subject attribute reports can be sliced by (docs/segments.md). A
+ * subject's value is the one carried by its first exposure to the
+ * experiment (exposure property named `key`; numbers and booleans are
+ * recorded as their JSON text). Values beyond the max_values most frequent
+ * ones in an experiment are reported as "(other)"; a subject whose first
+ * exposure did not carry the attribute is in "(none)".
+ *
+ * @generated from message lotty.catalog.v1.Dimension
+ */
+export type Dimension = Message<"lotty.catalog.v1.Dimension"> & {
+  /**
+   * Unique, immutable; the attribute's name as decide attributes and
+   * exposure properties spell it: 1–64 characters matching
+   * `[A-Za-z_][A-Za-z0-9_]*`, not a targeting keyword (and, or, not, in,
+   * contains, starts_with, true, false).
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * Required; human-readable, 1–200 characters.
+   *
+   * @generated from field: string display_name = 2;
+   */
+  displayName: string;
+
+  /**
+   * Optional, at most 2,000 characters.
+   *
+   * @generated from field: string description = 3;
+   */
+  description: string;
+
+  /**
+   * The cap: how many distinct values, most frequent first, a report shows
+   * by name; 2–1,000, 0 on input means 50.
+   *
+   * @generated from field: int32 max_values = 4;
+   */
+  maxValues: number;
+
+  /**
+   * Output only. True once archived.
+   *
+   * @generated from field: bool archived = 5;
+   */
+  archived: boolean;
+
+  /**
+   * Output only. When it was created.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 6;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * Output only. When it last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 7;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.Dimension.
+ * Use `create(DimensionSchema)` to create a new message.
+ */
+export const DimensionSchema: GenMessage<Dimension> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 23);
+
+/**
+ * Request for CatalogService.CreateDimension.
+ *
+ * @generated from message lotty.catalog.v1.CreateDimensionRequest
+ */
+export type CreateDimensionRequest = Message<"lotty.catalog.v1.CreateDimensionRequest"> & {
+  /**
+   * Required; output-only fields are ignored.
+   *
+   * @generated from field: lotty.catalog.v1.Dimension dimension = 1;
+   */
+  dimension?: Dimension | undefined;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.CreateDimensionRequest.
+ * Use `create(CreateDimensionRequestSchema)` to create a new message.
+ */
+export const CreateDimensionRequestSchema: GenMessage<CreateDimensionRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 24);
+
+/**
+ * Response for CatalogService.CreateDimension.
+ *
+ * @generated from message lotty.catalog.v1.CreateDimensionResponse
+ */
+export type CreateDimensionResponse = Message<"lotty.catalog.v1.CreateDimensionResponse"> & {
+  /**
+   * The created dimension.
+   *
+   * @generated from field: lotty.catalog.v1.Dimension dimension = 1;
+   */
+  dimension?: Dimension | undefined;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.CreateDimensionResponse.
+ * Use `create(CreateDimensionResponseSchema)` to create a new message.
+ */
+export const CreateDimensionResponseSchema: GenMessage<CreateDimensionResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 25);
+
+/**
+ * Request for CatalogService.ListDimensions.
+ *
+ * @generated from message lotty.catalog.v1.ListDimensionsRequest
+ */
+export type ListDimensionsRequest = Message<"lotty.catalog.v1.ListDimensionsRequest"> & {
+  /**
+   * Page size, 1–500; 0 means 50.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * When true, archived dimensions are listed too. Default false.
+   *
+   * @generated from field: bool include_archived = 3;
+   */
+  includeArchived: boolean;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.ListDimensionsRequest.
+ * Use `create(ListDimensionsRequestSchema)` to create a new message.
+ */
+export const ListDimensionsRequestSchema: GenMessage<ListDimensionsRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 26);
+
+/**
+ * Response for CatalogService.ListDimensions.
+ *
+ * @generated from message lotty.catalog.v1.ListDimensionsResponse
+ */
+export type ListDimensionsResponse = Message<"lotty.catalog.v1.ListDimensionsResponse"> & {
+  /**
+   * Dimensions ordered by key.
+   *
+   * @generated from field: repeated lotty.catalog.v1.Dimension dimensions = 1;
+   */
+  dimensions: Dimension[];
+
+  /**
+   * Pass as page_token to get the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.ListDimensionsResponse.
+ * Use `create(ListDimensionsResponseSchema)` to create a new message.
+ */
+export const ListDimensionsResponseSchema: GenMessage<ListDimensionsResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 27);
+
+/**
+ * Request for CatalogService.UpdateDimension.
+ *
+ * @generated from message lotty.catalog.v1.UpdateDimensionRequest
+ */
+export type UpdateDimensionRequest = Message<"lotty.catalog.v1.UpdateDimensionRequest"> & {
+  /**
+   * Required; key selects the dimension; display_name, description and
+   * max_values replace the stored ones.
+   *
+   * @generated from field: lotty.catalog.v1.Dimension dimension = 1;
+   */
+  dimension?: Dimension | undefined;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.UpdateDimensionRequest.
+ * Use `create(UpdateDimensionRequestSchema)` to create a new message.
+ */
+export const UpdateDimensionRequestSchema: GenMessage<UpdateDimensionRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 28);
+
+/**
+ * Response for CatalogService.UpdateDimension.
+ *
+ * @generated from message lotty.catalog.v1.UpdateDimensionResponse
+ */
+export type UpdateDimensionResponse = Message<"lotty.catalog.v1.UpdateDimensionResponse"> & {
+  /**
+   * The updated dimension.
+   *
+   * @generated from field: lotty.catalog.v1.Dimension dimension = 1;
+   */
+  dimension?: Dimension | undefined;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.UpdateDimensionResponse.
+ * Use `create(UpdateDimensionResponseSchema)` to create a new message.
+ */
+export const UpdateDimensionResponseSchema: GenMessage<UpdateDimensionResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 29);
+
+/**
+ * Request for CatalogService.ArchiveDimension.
+ *
+ * @generated from message lotty.catalog.v1.ArchiveDimensionRequest
+ */
+export type ArchiveDimensionRequest = Message<"lotty.catalog.v1.ArchiveDimensionRequest"> & {
+  /**
+   * Required; the dimension's key.
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.ArchiveDimensionRequest.
+ * Use `create(ArchiveDimensionRequestSchema)` to create a new message.
+ */
+export const ArchiveDimensionRequestSchema: GenMessage<ArchiveDimensionRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 30);
+
+/**
+ * Response for CatalogService.ArchiveDimension.
+ *
+ * @generated from message lotty.catalog.v1.ArchiveDimensionResponse
+ */
+export type ArchiveDimensionResponse = Message<"lotty.catalog.v1.ArchiveDimensionResponse"> & {
+  /**
+   * The dimension, with archived set.
+   *
+   * @generated from field: lotty.catalog.v1.Dimension dimension = 1;
+   */
+  dimension?: Dimension | undefined;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.ArchiveDimensionResponse.
+ * Use `create(ArchiveDimensionResponseSchema)` to create a new message.
+ */
+export const ArchiveDimensionResponseSchema: GenMessage<ArchiveDimensionResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 31);
+
+/**
  * The type of an event property.
  *
  * @generated from enum lotty.catalog.v1.PropertyType
@@ -968,6 +1231,55 @@ export const CatalogService: GenService<{
     methodKind: "unary";
     input: typeof ArchiveMetricRequestSchema;
     output: typeof ArchiveMetricResponseSchema;
+  },
+  /**
+   * Declares a subject attribute as an analysis dimension (docs/segments.md):
+   * from then on, the value an exposure carries under that name is recorded
+   * with the exposed subject, and reports can be filtered and broken down
+   * by it. Errors: INVALID_ARGUMENT (bad key, empty name, max_values out of
+   * range), ALREADY_EXISTS (the key is taken, archived or not).
+   *
+   * @generated from rpc lotty.catalog.v1.CatalogService.CreateDimension
+   */
+  createDimension: {
+    methodKind: "unary";
+    input: typeof CreateDimensionRequestSchema;
+    output: typeof CreateDimensionResponseSchema;
+  },
+  /**
+   * Lists dimensions ordered by key, paged; archived ones only when
+   * include_archived is set.
+   *
+   * @generated from rpc lotty.catalog.v1.CatalogService.ListDimensions
+   */
+  listDimensions: {
+    methodKind: "unary";
+    input: typeof ListDimensionsRequestSchema;
+    output: typeof ListDimensionsResponseSchema;
+  },
+  /**
+   * Replaces display_name, description and max_values of a dimension (the
+   * key selects it). A new cap applies to reports built afterwards, past
+   * windows included. Errors: NOT_FOUND, INVALID_ARGUMENT (as create),
+   * FAILED_PRECONDITION (archived dimension).
+   *
+   * @generated from rpc lotty.catalog.v1.CatalogService.UpdateDimension
+   */
+  updateDimension: {
+    methodKind: "unary";
+    input: typeof UpdateDimensionRequestSchema;
+    output: typeof UpdateDimensionResponseSchema;
+  },
+  /**
+   * Archives a dimension: exposures stop recording it and reports reject it
+   * in a segment filter or breakdown. Idempotent. Errors: NOT_FOUND.
+   *
+   * @generated from rpc lotty.catalog.v1.CatalogService.ArchiveDimension
+   */
+  archiveDimension: {
+    methodKind: "unary";
+    input: typeof ArchiveDimensionRequestSchema;
+    output: typeof ArchiveDimensionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lotty_catalog_v1_catalog, 0);

@@ -46,7 +46,103 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lotty/reports/v1/reports.proto.
  */
 export const file_lotty_reports_v1_reports: GenFile = /*@__PURE__*/
-  fileDesc("Ch5sb3R0eS9yZXBvcnRzL3YxL3JlcG9ydHMucHJvdG8SEGxvdHR5LnJlcG9ydHMudjEikAIKCkNvbXBhcmlzb24SFQoNYWJzb2x1dGVfZGlmZhgBIAEoARIVCg1yZWxhdGl2ZV9kaWZmGAIgASgBEg4KBmNpX2xvdxgDIAEoARIPCgdjaV9oaWdoGAQgASgBEg8KB3BfdmFsdWUYBSABKAESEwoLc2lnbmlmaWNhbnQYBiABKAgSGAoQYWRqdXN0ZWRfcF92YWx1ZRgHIAEoARIcChRhZGp1c3RlZF9zaWduaWZpY2FudBgIIAEoCBIZChFzZXF1ZW50aWFsX2NpX2xvdxgJIAEoARIaChJzZXF1ZW50aWFsX2NpX2hpZ2gYCiABKAESHgoWY2hhbmNlX3RvX2JlYXRfY29udHJvbBgLIAEoASJ4CgxNZXRyaWNSZXN1bHQSEgoKbWV0cmljX2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoARITCgtzYW1wbGVfc2l6ZRgDIAEoBRIwCgpjb21wYXJpc29uGAQgASgLMhwubG90dHkucmVwb3J0cy52MS5Db21wYXJpc29uIpsBCg1WYXJpYW50UmVwb3J0EhMKC3ZhcmlhbnRfa2V5GAEgASgJEg8KB2NvbnRyb2wYAiABKAgSEQoJZXhwb3N1cmVzGAMgASgFEhAKCHN1YmplY3RzGAQgASgFEi8KB21ldHJpY3MYBSADKAsyHi5sb3R0eS5yZXBvcnRzLnYxLk1ldHJpY1Jlc3VsdBIOCgZ3ZWlnaHQYBiABKAEiTAoTU2FtcGxlUmF0aW9NaXNtYXRjaBIPCgdwX3ZhbHVlGAEgASgBEhAKCG1pc21hdGNoGAIgASgIEhIKCmNoaV9zcXVhcmUYAyABKAEiVAoUUmVqZWN0aW9uUmVhc29uQ291bnQSLQoEY29kZRgBIAEoDjIfLmxvdHR5LmV2ZW50cy52MS5FdmVudEVycm9yQ29kZRINCgVjb3VudBgCIAEoBSJTCgxUcmFmZmljU2hhcmUSEwoLdmFyaWFudF9rZXkYASABKAkSFgoOZXhwZWN0ZWRfc2hhcmUYAiABKAESFgoOb2JzZXJ2ZWRfc2hhcmUYAyABKAEipQIKCkRhdGFIZWFsdGgSFwoPcmVjZWl2ZWRfZXZlbnRzGAEgASgFEhcKD3JlamVjdGVkX2V2ZW50cxgCIAEoBRIWCg5yZWplY3RlZF9zaGFyZRgDIAEoARJFChV0b3BfcmVqZWN0aW9uX3JlYXNvbnMYBCADKAsyJi5sb3R0eS5yZXBvcnRzLnYxLlJlamVjdGlvblJlYXNvbkNvdW50EhgKEGR1cGxpY2F0ZV9ldmVudHMYBSABKAUSFwoPZHVwbGljYXRlX3NoYXJlGAYgASgBEiIKGnBlbmRpbmdfYXR0cmlidXRpb25fZXZlbnRzGAcgASgFEi8KB3RyYWZmaWMYCCADKAsyHi5sb3R0eS5yZXBvcnRzLnYxLlRyYWZmaWNTaGFyZSKFAQoLU2VyaWVzUG9pbnQSKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2VuZBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFdmFsdWUYAyABKAESEwoLc2FtcGxlX3NpemUYBCABKAUiZAoKVGltZVNlcmllcxISCgptZXRyaWNfa2V5GAEgASgJEhMKC3ZhcmlhbnRfa2V5GAIgASgJEi0KBnBvaW50cxgDIAMoCzIdLmxvdHR5LnJlcG9ydHMudjEuU2VyaWVzUG9pbnQipQQKBlJlcG9ydBIVCg1leHBlcmltZW50X2lkGAEgASgJEigKBGZyb20YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglleHBvc3VyZXMYBCABKAUSEAoIc3ViamVjdHMYBSABKAUSMQoIdmFyaWFudHMYBiADKAsyHy5sb3R0eS5yZXBvcnRzLnYxLlZhcmlhbnRSZXBvcnQSMgoDc3JtGAcgASgLMiUubG90dHkucmVwb3J0cy52MS5TYW1wbGVSYXRpb01pc21hdGNoEjEKC2RhdGFfaGVhbHRoGAggASgLMhwubG90dHkucmVwb3J0cy52MS5EYXRhSGVhbHRoEiwKBnNlcmllcxgJIAMoCzIcLmxvdHR5LnJlcG9ydHMudjEuVGltZVNlcmllcxIaChJwcmltYXJ5X21ldHJpY19rZXkYCiABKAkSGgoSZXhwZXJpbWVudF92ZXJzaW9uGAsgASgFEjAKDGdlbmVyYXRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYnVja2V0X3NlY29uZHMYDSABKAUSLwoHbWV0cmljcxgOIAMoCzIeLmxvdHR5LnJlcG9ydHMudjEuTWV0cmljUmVzdWx0EhIKCmNvcnJlY3Rpb24YDyABKAkinQEKGkdldEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmJ1Y2tldF9zZWNvbmRzGAQgASgFIkcKG0dldEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZRIoCgZyZXBvcnQYASABKAsyGC5sb3R0eS5yZXBvcnRzLnYxLlJlcG9ydCJ3ChxXYXRjaEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYnVja2V0X3NlY29uZHMYAyABKAUiSQodV2F0Y2hFeHBlcmltZW50UmVwb3J0UmVzcG9uc2USKAoGcmVwb3J0GAEgASgLMhgubG90dHkucmVwb3J0cy52MS5SZXBvcnQiuAEKHUV4cG9ydEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KBmZvcm1hdBgEIAEoDjIeLmxvdHR5LnJlcG9ydHMudjEuRXhwb3J0Rm9ybWF0IlYKHkV4cG9ydEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZRIUCgxjb250ZW50X3R5cGUYASABKAkSDAoEZGF0YRgCIAEoDBIQCghmaWxlbmFtZRgDIAEoCSIwChdHZXRPdXRjb21lUmVwb3J0UmVxdWVzdBIVCg1leHBlcmltZW50X2lkGAEgASgJItkBChhHZXRPdXRjb21lUmVwb3J0UmVzcG9uc2USKAoGcmVwb3J0GAEgASgLMhgubG90dHkucmVwb3J0cy52MS5SZXBvcnQSLgoHb3V0Y29tZRgCIAEoDjIdLmxvdHR5LmV4cGVyaW1lbnRzLnYxLk91dGNvbWUSGgoSd2lubmVyX3ZhcmlhbnRfa2V5GAMgASgJEhUKDWp1c3RpZmljYXRpb24YBCABKAkSMAoMY29tcGxldGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpcCgxFeHBvcnRGb3JtYXQSHQoZRVhQT1JUX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhUKEUVYUE9SVF9GT1JNQVRfQ1NWEAESFgoSRVhQT1JUX0ZPUk1BVF9KU09OEAIy5wMKDVJlcG9ydFNlcnZpY2UScgoTR2V0RXhwZXJpbWVudFJlcG9ydBIsLmxvdHR5LnJlcG9ydHMudjEuR2V0RXhwZXJpbWVudFJlcG9ydFJlcXVlc3QaLS5sb3R0eS5yZXBvcnRzLnYxLkdldEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZRJ6ChVXYXRjaEV4cGVyaW1lbnRSZXBvcnQSLi5sb3R0eS5yZXBvcnRzLnYxLldhdGNoRXhwZXJpbWVudFJlcG9ydFJlcXVlc3QaLy5sb3R0eS5yZXBvcnRzLnYxLldhdGNoRXhwZXJpbWVudFJlcG9ydFJlc3BvbnNlMAESewoWRXhwb3J0RXhwZXJpbWVudFJlcG9ydBIvLmxvdHR5LnJlcG9ydHMudjEuRXhwb3J0RXhwZXJpbWVudFJlcG9ydFJlcXVlc3QaMC5sb3R0eS5yZXBvcnRzLnYxLkV4cG9ydEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZRJpChBHZXRPdXRjb21lUmVwb3J0EikubG90dHkucmVwb3J0cy52MS5HZXRPdXRjb21lUmVwb3J0UmVxdWVzdBoqLmxvdHR5LnJlcG9ydHMudjEuR2V0T3V0Y29tZVJlcG9ydFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_lotty_events_v1_events, file_lotty_experiments_v1_experiments]);
+  fileDesc("Ch5sb3R0eS9yZXBvcnRzL3YxL3JlcG9ydHMucHJvdG8SEGxvdHR5LnJlcG9ydHMudjEiNQoQU2VnbWVudENvbmRpdGlvbhIRCglkaW1lbnNpb24YASABKAkSDgoGdmFsdWVzGAIgAygJIu4BCg1TZWdtZW50UmVwb3J0EhEKCWRpbWVuc2lvbhgBIAEoCRINCgV2YWx1ZRgCIAEoCRIRCglleHBvc3VyZXMYAyABKAUSEAoIc3ViamVjdHMYBCABKAUSMQoIdmFyaWFudHMYBSADKAsyHy5sb3R0eS5yZXBvcnRzLnYxLlZhcmlhbnRSZXBvcnQSLwoHbWV0cmljcxgGIAMoCzIeLmxvdHR5LnJlcG9ydHMudjEuTWV0cmljUmVzdWx0EjIKA3NybRgHIAEoCzIlLmxvdHR5LnJlcG9ydHMudjEuU2FtcGxlUmF0aW9NaXNtYXRjaCKQAgoKQ29tcGFyaXNvbhIVCg1hYnNvbHV0ZV9kaWZmGAEgASgBEhUKDXJlbGF0aXZlX2RpZmYYAiABKAESDgoGY2lfbG93GAMgASgBEg8KB2NpX2hpZ2gYBCABKAESDwoHcF92YWx1ZRgFIAEoARITCgtzaWduaWZpY2FudBgGIAEoCBIYChBhZGp1c3RlZF9wX3ZhbHVlGAcgASgBEhwKFGFkanVzdGVkX3NpZ25pZmljYW50GAggASgIEhkKEXNlcXVlbnRpYWxfY2lfbG93GAkgASgBEhoKEnNlcXVlbnRpYWxfY2lfaGlnaBgKIAEoARIeChZjaGFuY2VfdG9fYmVhdF9jb250cm9sGAsgASgBIngKDE1ldHJpY1Jlc3VsdBISCgptZXRyaWNfa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBEhMKC3NhbXBsZV9zaXplGAMgASgFEjAKCmNvbXBhcmlzb24YBCABKAsyHC5sb3R0eS5yZXBvcnRzLnYxLkNvbXBhcmlzb24imwEKDVZhcmlhbnRSZXBvcnQSEwoLdmFyaWFudF9rZXkYASABKAkSDwoHY29udHJvbBgCIAEoCBIRCglleHBvc3VyZXMYAyABKAUSEAoIc3ViamVjdHMYBCABKAUSLwoHbWV0cmljcxgFIAMoCzIeLmxvdHR5LnJlcG9ydHMudjEuTWV0cmljUmVzdWx0Eg4KBndlaWdodBgGIAEoASJMChNTYW1wbGVSYXRpb01pc21hdGNoEg8KB3BfdmFsdWUYASABKAESEAoIbWlzbWF0Y2gYAiABKAgSEgoKY2hpX3NxdWFyZRgDIAEoASJUChRSZWplY3Rpb25SZWFzb25Db3VudBItCgRjb2RlGAEgASgOMh8ubG90dHkuZXZlbnRzLnYxLkV2ZW50RXJyb3JDb2RlEg0KBWNvdW50GAIgASgFIlMKDFRyYWZmaWNTaGFyZRITCgt2YXJpYW50X2tleRgBIAEoCRIWCg5leHBlY3RlZF9zaGFyZRgCIAEoARIWCg5vYnNlcnZlZF9zaGFyZRgDIAEoASKlAgoKRGF0YUhlYWx0aBIXCg9yZWNlaXZlZF9ldmVudHMYASABKAUSFwoPcmVqZWN0ZWRfZXZlbnRzGAIgASgFEhYKDnJlamVjdGVkX3NoYXJlGAMgASgBEkUKFXRvcF9yZWplY3Rpb25fcmVhc29ucxgEIAMoCzImLmxvdHR5LnJlcG9ydHMudjEuUmVqZWN0aW9uUmVhc29uQ291bnQSGAoQZHVwbGljYXRlX2V2ZW50cxgFIAEoBRIXCg9kdXBsaWNhdGVfc2hhcmUYBiABKAESIgoacGVuZGluZ19hdHRyaWJ1dGlvbl9ldmVudHMYByABKAUSLwoHdHJhZmZpYxgIIAMoCzIeLmxvdHR5LnJlcG9ydHMudjEuVHJhZmZpY1NoYXJlIoUBCgtTZXJpZXNQb2ludBIpCgVzdGFydBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoDZW5kGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgV2YWx1ZRgDIAEoARITCgtzYW1wbGVfc2l6ZRgEIAEoBSJkCgpUaW1lU2VyaWVzEhIKCm1ldHJpY19rZXkYASABKAkSEwoLdmFyaWFudF9rZXkYAiABKAkSLQoGcG9pbnRzGAMgAygLMh0ubG90dHkucmVwb3J0cy52MS5TZXJpZXNQb2ludCLFBQoGUmVwb3J0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWV4cG9zdXJlcxgEIAEoBRIQCghzdWJqZWN0cxgFIAEoBRIxCgh2YXJpYW50cxgGIAMoCzIfLmxvdHR5LnJlcG9ydHMudjEuVmFyaWFudFJlcG9ydBIyCgNzcm0YByABKAsyJS5sb3R0eS5yZXBvcnRzLnYxLlNhbXBsZVJhdGlvTWlzbWF0Y2gSMQoLZGF0YV9oZWFsdGgYCCABKAsyHC5sb3R0eS5yZXBvcnRzLnYxLkRhdGFIZWFsdGgSLAoGc2VyaWVzGAkgAygLMhwubG90dHkucmVwb3J0cy52MS5UaW1lU2VyaWVzEhoKEnByaW1hcnlfbWV0cmljX2tleRgKIAEoCRIaChJleHBlcmltZW50X3ZlcnNpb24YCyABKAUSMAoMZ2VuZXJhdGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5idWNrZXRfc2Vjb25kcxgNIAEoBRIvCgdtZXRyaWNzGA4gAygLMh4ubG90dHkucmVwb3J0cy52MS5NZXRyaWNSZXN1bHQSEgoKY29ycmVjdGlvbhgPIAEoCRIzCgdzZWdtZW50GBAgAygLMiIubG90dHkucmVwb3J0cy52MS5TZWdtZW50Q29uZGl0aW9uEhsKE2JyZWFrZG93bl9kaW1lbnNpb24YESABKAkSMQoIc2VnbWVudHMYEiADKAsyHy5sb3R0eS5yZXBvcnRzLnYxLlNlZ21lbnRSZXBvcnQSGQoRc2VnbWVudHNfY29tcGFyZWQYEyABKAUi7wEKGkdldEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmJ1Y2tldF9zZWNvbmRzGAQgASgFEjMKB3NlZ21lbnQYBSADKAsyIi5sb3R0eS5yZXBvcnRzLnYxLlNlZ21lbnRDb25kaXRpb24SGwoTYnJlYWtkb3duX2RpbWVuc2lvbhgGIAEoCSJHChtHZXRFeHBlcmltZW50UmVwb3J0UmVzcG9uc2USKAoGcmVwb3J0GAEgASgLMhgubG90dHkucmVwb3J0cy52MS5SZXBvcnQiyQEKHFdhdGNoRXhwZXJpbWVudFJlcG9ydFJlcXVlc3QSFQoNZXhwZXJpbWVudF9pZBgBIAEoCRIoCgRmcm9tGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5idWNrZXRfc2Vjb25kcxgDIAEoBRIzCgdzZWdtZW50GAQgAygLMiIubG90dHkucmVwb3J0cy52MS5TZWdtZW50Q29uZGl0aW9uEhsKE2JyZWFrZG93bl9kaW1lbnNpb24YBSABKAkiSQodV2F0Y2hFeHBlcmltZW50UmVwb3J0UmVzcG9uc2USKAoGcmVwb3J0GAEgASgLMhgubG90dHkucmVwb3J0cy52MS5SZXBvcnQiigIKHUV4cG9ydEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KBmZvcm1hdBgEIAEoDjIeLmxvdHR5LnJlcG9ydHMudjEuRXhwb3J0Rm9ybWF0EjMKB3NlZ21lbnQYBSADKAsyIi5sb3R0eS5yZXBvcnRzLnYxLlNlZ21lbnRDb25kaXRpb24SGwoTYnJlYWtkb3duX2RpbWVuc2lvbhgGIAEoCSJWCh5FeHBvcnRFeHBlcmltZW50UmVwb3J0UmVzcG9uc2USFAoMY29udGVudF90eXBlGAEgASgJEgwKBGRhdGEYAiABKAwSEAoIZmlsZW5hbWUYAyABKAkiMAoXR2V0T3V0Y29tZVJlcG9ydFJlcXVlc3QSFQoNZXhwZXJpbWVudF9pZBgBIAEoCSLZAQoYR2V0T3V0Y29tZVJlcG9ydFJlc3BvbnNlEigKBnJlcG9ydBgBIAEoCzIYLmxvdHR5LnJlcG9ydHMudjEuUmVwb3J0Ei4KB291dGNvbWUYAiABKA4yHS5sb3R0eS5leHBlcmltZW50cy52MS5PdXRjb21lEhoKEndpbm5lcl92YXJpYW50X2tleRgDIAEoCRIVCg1qdXN0aWZpY2F0aW9uGAQgASgJEjAKDGNvbXBsZXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRAoYTGlzdFNlZ21lbnRWYWx1ZXNSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSEQoJZGltZW5zaW9uGAIgASgJIi8KDFNlZ21lbnRWYWx1ZRINCgV2YWx1ZRgBIAEoCRIQCghzdWJqZWN0cxgCIAEoBSJLChlMaXN0U2VnbWVudFZhbHVlc1Jlc3BvbnNlEi4KBnZhbHVlcxgBIAMoCzIeLmxvdHR5LnJlcG9ydHMudjEuU2VnbWVudFZhbHVlKlwKDEV4cG9ydEZvcm1hdBIdChlFWFBPUlRfRk9STUFUX1VOU1BFQ0lGSUVEEAASFQoRRVhQT1JUX0ZPUk1BVF9DU1YQARIWChJFWFBPUlRfRk9STUFUX0pTT04QAjLVBAoNUmVwb3J0U2VydmljZRJyChNHZXRFeHBlcmltZW50UmVwb3J0EiwubG90dHkucmVwb3J0cy52MS5HZXRFeHBlcmltZW50UmVwb3J0UmVxdWVzdBotLmxvdHR5LnJlcG9ydHMudjEuR2V0RXhwZXJpbWVudFJlcG9ydFJlc3BvbnNlEnoKFVdhdGNoRXhwZXJpbWVudFJlcG9ydBIuLmxvdHR5LnJlcG9ydHMudjEuV2F0Y2hFeHBlcmltZW50UmVwb3J0UmVxdWVzdBovLmxvdHR5LnJlcG9ydHMudjEuV2F0Y2hFeHBlcmltZW50UmVwb3J0UmVzcG9uc2UwARJ7ChZFeHBvcnRFeHBlcmltZW50UmVwb3J0Ei8ubG90dHkucmVwb3J0cy52MS5FeHBvcnRFeHBlcmltZW50UmVwb3J0UmVxdWVzdBowLmxvdHR5LnJlcG9ydHMudjEuRXhwb3J0RXhwZXJpbWVudFJlcG9ydFJlc3BvbnNlEmkKEEdldE91dGNvbWVSZXBvcnQSKS5sb3R0eS5yZXBvcnRzLnYxLkdldE91dGNvbWVSZXBvcnRSZXF1ZXN0GioubG90dHkucmVwb3J0cy52MS5HZXRPdXRjb21lUmVwb3J0UmVzcG9uc2USbAoRTGlzdFNlZ21lbnRWYWx1ZXMSKi5sb3R0eS5yZXBvcnRzLnYxLkxpc3RTZWdtZW50VmFsdWVzUmVxdWVzdBorLmxvdHR5LnJlcG9ydHMudjEuTGlzdFNlZ21lbnRWYWx1ZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_lotty_events_v1_events, file_lotty_experiments_v1_experiments]);
+
+/**
+ * One condition of a segment filter: subjects whose value of `dimension`
+ * is one of `values`. "(other)" stands for every value past the
+ * dimension's cap, "(none)" for subjects whose first exposure did not
+ * carry it.
+ *
+ * @generated from message lotty.reports.v1.SegmentCondition
+ */
+export type SegmentCondition = Message<"lotty.reports.v1.SegmentCondition"> & {
+  /**
+   * Required; the key of a non-archived lotty.catalog.v1.Dimension.
+   *
+   * @generated from field: string dimension = 1;
+   */
+  dimension: string;
+
+  /**
+   * Required; 1 to max_values + 2 values, each at most 1,000 characters.
+   *
+   * @generated from field: repeated string values = 2;
+   */
+  values: string[];
+};
+
+/**
+ * Describes the message lotty.reports.v1.SegmentCondition.
+ * Use `create(SegmentConditionSchema)` to create a new message.
+ */
+export const SegmentConditionSchema: GenMessage<SegmentCondition> = /*@__PURE__*/
+  messageDesc(file_lotty_reports_v1_reports, 0);
+
+/**
+ * The report of one segment of a breakdown: the same figures as the whole
+ * report's, over the subjects of the segment (and of the request's filter).
+ *
+ * @generated from message lotty.reports.v1.SegmentReport
+ */
+export type SegmentReport = Message<"lotty.reports.v1.SegmentReport"> & {
+  /**
+   * The breakdown dimension.
+   *
+   * @generated from field: string dimension = 1;
+   */
+  dimension: string;
+
+  /**
+   * The segment's value, "(other)" or "(none)".
+   *
+   * @generated from field: string value = 2;
+   */
+  value: string;
+
+  /**
+   * Exposure events of the segment's subjects in the window.
+   *
+   * @generated from field: int32 exposures = 3;
+   */
+  exposures: number;
+
+  /**
+   * The segment's subjects first exposed in the window.
+   *
+   * @generated from field: int32 subjects = 4;
+   */
+  subjects: number;
+
+  /**
+   * As Report.variants. adjusted_p_value is corrected across every
+   * (segment, non-control variant, metric) comparison of the breakdown.
+   *
+   * @generated from field: repeated lotty.reports.v1.VariantReport variants = 5;
+   */
+  variants: VariantReport[];
+
+  /**
+   * As Report.metrics.
+   *
+   * @generated from field: repeated lotty.reports.v1.MetricResult metrics = 6;
+   */
+  metrics: MetricResult[];
+
+  /**
+   * Sample ratio mismatch within the segment.
+   *
+   * @generated from field: lotty.reports.v1.SampleRatioMismatch srm = 7;
+   */
+  srm?: SampleRatioMismatch | undefined;
+};
+
+/**
+ * Describes the message lotty.reports.v1.SegmentReport.
+ * Use `create(SegmentReportSchema)` to create a new message.
+ */
+export const SegmentReportSchema: GenMessage<SegmentReport> = /*@__PURE__*/
+  messageDesc(file_lotty_reports_v1_reports, 1);
 
 /**
  * A non-control variant compared with the control variant for one metric.
@@ -149,7 +245,7 @@ export type Comparison = Message<"lotty.reports.v1.Comparison"> & {
  * Use `create(ComparisonSchema)` to create a new message.
  */
 export const ComparisonSchema: GenMessage<Comparison> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 0);
+  messageDesc(file_lotty_reports_v1_reports, 2);
 
 /**
  * One metric's value for one variant.
@@ -196,7 +292,7 @@ export type MetricResult = Message<"lotty.reports.v1.MetricResult"> & {
  * Use `create(MetricResultSchema)` to create a new message.
  */
 export const MetricResultSchema: GenMessage<MetricResult> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 1);
+  messageDesc(file_lotty_reports_v1_reports, 3);
 
 /**
  * The numbers of one variant.
@@ -253,7 +349,7 @@ export type VariantReport = Message<"lotty.reports.v1.VariantReport"> & {
  * Use `create(VariantReportSchema)` to create a new message.
  */
 export const VariantReportSchema: GenMessage<VariantReport> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 2);
+  messageDesc(file_lotty_reports_v1_reports, 4);
 
 /**
  * Sample ratio mismatch check.
@@ -291,7 +387,7 @@ export type SampleRatioMismatch = Message<"lotty.reports.v1.SampleRatioMismatch"
  * Use `create(SampleRatioMismatchSchema)` to create a new message.
  */
 export const SampleRatioMismatchSchema: GenMessage<SampleRatioMismatch> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 3);
+  messageDesc(file_lotty_reports_v1_reports, 5);
 
 /**
  * How often one rejection reason occurred.
@@ -319,7 +415,7 @@ export type RejectionReasonCount = Message<"lotty.reports.v1.RejectionReasonCoun
  * Use `create(RejectionReasonCountSchema)` to create a new message.
  */
 export const RejectionReasonCountSchema: GenMessage<RejectionReasonCount> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 4);
+  messageDesc(file_lotty_reports_v1_reports, 6);
 
 /**
  * Observed versus expected traffic share of one variant.
@@ -354,7 +450,7 @@ export type TrafficShare = Message<"lotty.reports.v1.TrafficShare"> & {
  * Use `create(TrafficShareSchema)` to create a new message.
  */
 export const TrafficShareSchema: GenMessage<TrafficShare> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 5);
+  messageDesc(file_lotty_reports_v1_reports, 7);
 
 /**
  * Data quality figures for the experiment's events in the window. Events
@@ -427,7 +523,7 @@ export type DataHealth = Message<"lotty.reports.v1.DataHealth"> & {
  * Use `create(DataHealthSchema)` to create a new message.
  */
 export const DataHealthSchema: GenMessage<DataHealth> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 6);
+  messageDesc(file_lotty_reports_v1_reports, 8);
 
 /**
  * One point of a time series.
@@ -470,7 +566,7 @@ export type SeriesPoint = Message<"lotty.reports.v1.SeriesPoint"> & {
  * Use `create(SeriesPointSchema)` to create a new message.
  */
 export const SeriesPointSchema: GenMessage<SeriesPoint> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 7);
+  messageDesc(file_lotty_reports_v1_reports, 9);
 
 /**
  * The primary metric over time for one variant.
@@ -505,7 +601,7 @@ export type TimeSeries = Message<"lotty.reports.v1.TimeSeries"> & {
  * Use `create(TimeSeriesSchema)` to create a new message.
  */
 export const TimeSeriesSchema: GenMessage<TimeSeries> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 8);
+  messageDesc(file_lotty_reports_v1_reports, 10);
 
 /**
  * An experiment report for one window.
@@ -619,6 +715,37 @@ export type Report = Message<"lotty.reports.v1.Report"> & {
    * @generated from field: string correction = 15;
    */
   correction: string;
+
+  /**
+   * The segment filter the report was built for; empty for the whole
+   * experiment. Every figure but data_health covers only its subjects.
+   *
+   * @generated from field: repeated lotty.reports.v1.SegmentCondition segment = 16;
+   */
+  segment: SegmentCondition[];
+
+  /**
+   * The breakdown dimension asked for; empty for none.
+   *
+   * @generated from field: string breakdown_dimension = 17;
+   */
+  breakdownDimension: string;
+
+  /**
+   * One report per segment of breakdown_dimension with subjects or
+   * exposures in the window, in ListSegmentValues order.
+   *
+   * @generated from field: repeated lotty.reports.v1.SegmentReport segments = 18;
+   */
+  segments: SegmentReport[];
+
+  /**
+   * How many segments the breakdown compared (the size of `segments`);
+   * the Holm correction of their comparisons covers all of them.
+   *
+   * @generated from field: int32 segments_compared = 19;
+   */
+  segmentsCompared: number;
 };
 
 /**
@@ -626,7 +753,7 @@ export type Report = Message<"lotty.reports.v1.Report"> & {
  * Use `create(ReportSchema)` to create a new message.
  */
 export const ReportSchema: GenMessage<Report> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 9);
+  messageDesc(file_lotty_reports_v1_reports, 11);
 
 /**
  * Request for ReportService.GetExperimentReport.
@@ -664,6 +791,25 @@ export type GetExperimentReportRequest = Message<"lotty.reports.v1.GetExperiment
    * @generated from field: int32 bucket_seconds = 4;
    */
   bucketSeconds: number;
+
+  /**
+   * Optional segment filter: only subjects matching every condition
+   * (AND across dimensions, OR within one condition's values); each
+   * dimension at most once. Errors name `segment[i].dimension` or
+   * `segment[i].values`.
+   *
+   * @generated from field: repeated lotty.reports.v1.SegmentCondition segment = 5;
+   */
+  segment: SegmentCondition[];
+
+  /**
+   * Optional; a dimension key: the report also carries one SegmentReport
+   * per segment of that dimension (Report.segments). Errors name
+   * `breakdown_dimension`.
+   *
+   * @generated from field: string breakdown_dimension = 6;
+   */
+  breakdownDimension: string;
 };
 
 /**
@@ -671,7 +817,7 @@ export type GetExperimentReportRequest = Message<"lotty.reports.v1.GetExperiment
  * Use `create(GetExperimentReportRequestSchema)` to create a new message.
  */
 export const GetExperimentReportRequestSchema: GenMessage<GetExperimentReportRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 10);
+  messageDesc(file_lotty_reports_v1_reports, 12);
 
 /**
  * Response for ReportService.GetExperimentReport.
@@ -692,7 +838,7 @@ export type GetExperimentReportResponse = Message<"lotty.reports.v1.GetExperimen
  * Use `create(GetExperimentReportResponseSchema)` to create a new message.
  */
 export const GetExperimentReportResponseSchema: GenMessage<GetExperimentReportResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 11);
+  messageDesc(file_lotty_reports_v1_reports, 13);
 
 /**
  * Request for ReportService.WatchExperimentReport.
@@ -721,6 +867,25 @@ export type WatchExperimentReportRequest = Message<"lotty.reports.v1.WatchExperi
    * @generated from field: int32 bucket_seconds = 3;
    */
   bucketSeconds: number;
+
+  /**
+   * Optional segment filter: only subjects matching every condition
+   * (AND across dimensions, OR within one condition's values); each
+   * dimension at most once. Errors name `segment[i].dimension` or
+   * `segment[i].values`.
+   *
+   * @generated from field: repeated lotty.reports.v1.SegmentCondition segment = 4;
+   */
+  segment: SegmentCondition[];
+
+  /**
+   * Optional; a dimension key: the report also carries one SegmentReport
+   * per segment of that dimension (Report.segments). Errors name
+   * `breakdown_dimension`.
+   *
+   * @generated from field: string breakdown_dimension = 5;
+   */
+  breakdownDimension: string;
 };
 
 /**
@@ -728,7 +893,7 @@ export type WatchExperimentReportRequest = Message<"lotty.reports.v1.WatchExperi
  * Use `create(WatchExperimentReportRequestSchema)` to create a new message.
  */
 export const WatchExperimentReportRequestSchema: GenMessage<WatchExperimentReportRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 12);
+  messageDesc(file_lotty_reports_v1_reports, 14);
 
 /**
  * One message of ReportService.WatchExperimentReport.
@@ -749,7 +914,7 @@ export type WatchExperimentReportResponse = Message<"lotty.reports.v1.WatchExper
  * Use `create(WatchExperimentReportResponseSchema)` to create a new message.
  */
 export const WatchExperimentReportResponseSchema: GenMessage<WatchExperimentReportResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 13);
+  messageDesc(file_lotty_reports_v1_reports, 15);
 
 /**
  * Request for ReportService.ExportExperimentReport.
@@ -784,6 +949,25 @@ export type ExportExperimentReportRequest = Message<"lotty.reports.v1.ExportExpe
    * @generated from field: lotty.reports.v1.ExportFormat format = 4;
    */
   format: ExportFormat;
+
+  /**
+   * Optional segment filter: only subjects matching every condition
+   * (AND across dimensions, OR within one condition's values); each
+   * dimension at most once. Errors name `segment[i].dimension` or
+   * `segment[i].values`.
+   *
+   * @generated from field: repeated lotty.reports.v1.SegmentCondition segment = 5;
+   */
+  segment: SegmentCondition[];
+
+  /**
+   * Optional; a dimension key: the report also carries one SegmentReport
+   * per segment of that dimension (Report.segments). Errors name
+   * `breakdown_dimension`.
+   *
+   * @generated from field: string breakdown_dimension = 6;
+   */
+  breakdownDimension: string;
 };
 
 /**
@@ -791,7 +975,7 @@ export type ExportExperimentReportRequest = Message<"lotty.reports.v1.ExportExpe
  * Use `create(ExportExperimentReportRequestSchema)` to create a new message.
  */
 export const ExportExperimentReportRequestSchema: GenMessage<ExportExperimentReportRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 14);
+  messageDesc(file_lotty_reports_v1_reports, 16);
 
 /**
  * Response for ReportService.ExportExperimentReport.
@@ -826,7 +1010,7 @@ export type ExportExperimentReportResponse = Message<"lotty.reports.v1.ExportExp
  * Use `create(ExportExperimentReportResponseSchema)` to create a new message.
  */
 export const ExportExperimentReportResponseSchema: GenMessage<ExportExperimentReportResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 15);
+  messageDesc(file_lotty_reports_v1_reports, 17);
 
 /**
  * Request for ReportService.GetOutcomeReport.
@@ -847,7 +1031,7 @@ export type GetOutcomeReportRequest = Message<"lotty.reports.v1.GetOutcomeReport
  * Use `create(GetOutcomeReportRequestSchema)` to create a new message.
  */
 export const GetOutcomeReportRequestSchema: GenMessage<GetOutcomeReportRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 16);
+  messageDesc(file_lotty_reports_v1_reports, 18);
 
 /**
  * Response for ReportService.GetOutcomeReport.
@@ -897,7 +1081,85 @@ export type GetOutcomeReportResponse = Message<"lotty.reports.v1.GetOutcomeRepor
  * Use `create(GetOutcomeReportResponseSchema)` to create a new message.
  */
 export const GetOutcomeReportResponseSchema: GenMessage<GetOutcomeReportResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 17);
+  messageDesc(file_lotty_reports_v1_reports, 19);
+
+/**
+ * Request for ReportService.ListSegmentValues.
+ *
+ * @generated from message lotty.reports.v1.ListSegmentValuesRequest
+ */
+export type ListSegmentValuesRequest = Message<"lotty.reports.v1.ListSegmentValuesRequest"> & {
+  /**
+   * Required; the experiment's id.
+   *
+   * @generated from field: string experiment_id = 1;
+   */
+  experimentId: string;
+
+  /**
+   * Required; a non-archived dimension's key.
+   *
+   * @generated from field: string dimension = 2;
+   */
+  dimension: string;
+};
+
+/**
+ * Describes the message lotty.reports.v1.ListSegmentValuesRequest.
+ * Use `create(ListSegmentValuesRequestSchema)` to create a new message.
+ */
+export const ListSegmentValuesRequestSchema: GenMessage<ListSegmentValuesRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_reports_v1_reports, 20);
+
+/**
+ * One segment of a dimension in an experiment.
+ *
+ * @generated from message lotty.reports.v1.SegmentValue
+ */
+export type SegmentValue = Message<"lotty.reports.v1.SegmentValue"> & {
+  /**
+   * The value, "(other)" or "(none)".
+   *
+   * @generated from field: string value = 1;
+   */
+  value: string;
+
+  /**
+   * Exposed subjects of the experiment (any time) in the segment.
+   *
+   * @generated from field: int32 subjects = 2;
+   */
+  subjects: number;
+};
+
+/**
+ * Describes the message lotty.reports.v1.SegmentValue.
+ * Use `create(SegmentValueSchema)` to create a new message.
+ */
+export const SegmentValueSchema: GenMessage<SegmentValue> = /*@__PURE__*/
+  messageDesc(file_lotty_reports_v1_reports, 21);
+
+/**
+ * Response for ReportService.ListSegmentValues.
+ *
+ * @generated from message lotty.reports.v1.ListSegmentValuesResponse
+ */
+export type ListSegmentValuesResponse = Message<"lotty.reports.v1.ListSegmentValuesResponse"> & {
+  /**
+   * Segments, most exposed subjects first (ties by value), then "(other)"
+   * and "(none)".
+   *
+   * @generated from field: repeated lotty.reports.v1.SegmentValue values = 1;
+   */
+  values: SegmentValue[];
+};
+
+/**
+ * Describes the message lotty.reports.v1.ListSegmentValuesResponse.
+ * Use `create(ListSegmentValuesResponseSchema)` to create a new message.
+ */
+export const ListSegmentValuesResponseSchema: GenMessage<ListSegmentValuesResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_reports_v1_reports, 22);
 
 /**
  * File format of an exported report.
@@ -918,6 +1180,10 @@ export enum ExportFormat {
    * sample_size, absolute_diff, relative_diff, ci_low, ci_high, p_value,
    * significant, adjusted_p_value, sequential_ci_low, sequential_ci_high,
    * chance_to_beat_control (comparison columns empty for the control).
+   * With a segment filter or a breakdown, two more columns follow: segment
+   * (the filter, as `dimension=value|value&dimension=value`, on every row)
+   * and breakdown (empty on the report's rows, `dimension=value` on the
+   * rows of each breakdown segment, which come after them).
    *
    * @generated from enum value: EXPORT_FORMAT_CSV = 1;
    */
@@ -994,6 +1260,20 @@ export const ReportService: GenService<{
     methodKind: "unary";
     input: typeof GetOutcomeReportRequestSchema;
     output: typeof GetOutcomeReportResponseSchema;
+  },
+  /**
+   * Lists the segments of one dimension in an experiment, as a breakdown
+   * would show them: the capped values, most exposed subjects first, then
+   * "(other)" and "(none)" when they have subjects (docs/segments.md).
+   * Errors: NOT_FOUND (experiment), INVALID_ARGUMENT (unknown or archived
+   * dimension).
+   *
+   * @generated from rpc lotty.reports.v1.ReportService.ListSegmentValues
+   */
+  listSegmentValues: {
+    methodKind: "unary";
+    input: typeof ListSegmentValuesRequestSchema;
+    output: typeof ListSegmentValuesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lotty_reports_v1_reports, 0);

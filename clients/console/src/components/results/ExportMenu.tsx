@@ -64,6 +64,9 @@ export function ExportMenu(props: {
   chart: RefObject<SVGSVGElement | null>;
   /** Base of the chart file names. */
   chartName: string;
+  /** The view's segment filter and breakdown, exported with the report. */
+  segment?: readonly { dimension: string; values: readonly string[] }[];
+  breakdownDimension?: string;
 }) {
   const transport = useTransport();
   const [busy, setBusy] = useState<string | undefined>();
@@ -87,6 +90,11 @@ export function ExportMenu(props: {
         experimentId: props.experimentId,
         from: props.from === undefined ? undefined : timestampFromDate(props.from),
         to: props.to === undefined ? undefined : timestampFromDate(props.to),
+        segment: (props.segment ?? []).map((c) => ({
+          dimension: c.dimension,
+          values: [...c.values],
+        })),
+        breakdownDimension: props.breakdownDimension ?? "",
         format,
       });
       const ext = format === ExportFormat.CSV ? "csv" : "json";

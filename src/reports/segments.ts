@@ -1,0 +1,226 @@
+/**
+ * Segment filters and breakdowns of reports (docs/segments.md): checking
+ * the request against the catalog's dimensions, resolving each dimension's
+ * cap for the experiment, and the per-segment reports of a breakdown with
+ * one Holm correction across all of their comparisons.
+ */
+import { create } from "@bufbuild/protobuf";
+import type pg from "pg";
+import {
+  SegmentConditionSchema,
+  SegmentReportSchema,
+  type Report,
+  type SegmentCondition as SegmentConditionMessage,
+} from "../../gen/lotty/reports/v1/reports_pb.js";
+import {
+  segmentCounts,
+  type SegmentBreakdown,
+  type SegmentCondition,
+  type SegmentCount,
+  type SegmentFilter,
+} from "../analytics/index.js";
+import { FieldViolations } from "../platform/errors.js";
+import { holm } from "../stats/index.js";
+import { SIGNIFICANCE_LEVEL } from "./compute.js";
+
+/** Longest value a filter may name (as a string property of an event). */
+export const MAX_SEGMENT_VALUE_LENGTH = 1_000;
+/** At most this many conditions in one filter. */
+export const MAX_SEGMENT_CONDITIONS = 10;
+
+/** What a report is built for besides its window: a filter and a breakdown. */
+export interface SegmentQuery {
+  /** The request's conditions, echoed in the report. */
+  conditions: { dimension: string; values: string[] }[];
+  filter: SegmentFilter;
+  breakdown?: { dimension: string; segments: SegmentCount[]; admitted: string[] };
+}
+
+export const WHOLE_EXPERIMENT: SegmentQuery = { conditions: [], filter: [] };
+
+/** The segment fields of report requests. */
+export interface SegmentRequest {
+  segment: readonly SegmentConditionMessage[];
+  breakdownDimension: string;
+}
+
+interface DimensionCap {
+  key: string;
+  max_values: number;
+  archived: boolean;
+}
+
+async function dimensionsByKey(pool: pg.Pool, keys: string[]): Promise<Map<string, DimensionCap>> {
+  if (keys.length === 0) return new Map();
+  const { rows } = await pool.query<DimensionCap>(
+    `select key, max_values, archived_at is not null as archived from dimensions where key = any($1::text[])`,
+    [keys],
+  );
+  return new Map(rows.map((r) => [r.key, r]));
+}
+
+function checkDimension(
+  v: FieldViolations,
+  field: string,
+  key: string,
+  known: Map<string, DimensionCap>,
+): DimensionCap | undefined {
+  if (key === "") {
+    v.add(field, "is required");
+    return undefined;
+  }
+  const d = known.get(key);
+  if (d === undefined) v.add(field, `no dimension ${JSON.stringify(key)} is declared`);
+  else if (d.archived) v.add(field, `dimension ${JSON.stringify(key)} is archived`);
+  else return d;
+  return undefined;
+}
+
+/**
+ * Checks a request's segment filter and breakdown, and resolves them for
+ * the experiment. Throws INVALID_ARGUMENT naming `segment[i].dimension`,
+ * `segment[i].values` or `breakdown_dimension`.
+ */
+export async function resolveSegments(
+  pool: pg.Pool,
+  experimentId: string,
+  req: SegmentRequest,
+): Promise<SegmentQuery> {
+  if (req.segment.length === 0 && req.breakdownDimension === "") return WHOLE_EXPERIMENT;
+  const v = new FieldViolations();
+  if (req.segment.length > MAX_SEGMENT_CONDITIONS) {
+    v.add("segment", `must have at most ${MAX_SEGMENT_CONDITIONS} conditions`);
+    v.throwIfAny();
+  }
+  const known = await dimensionsByKey(pool, [
+    ...req.segment.map((c) => c.dimension),
+    ...(req.breakdownDimension === "" ? [] : [req.breakdownDimension]),
+  ]);
+  const seen = new Set<string>();
+  const checked: { dimension: DimensionCap; values: string[] }[] = [];
+  req.segment.forEach((c, i) => {
+    const field = `segment[${i}]`;
+    const d = checkDimension(v, `${field}.dimension`, c.dimension, known);
+    if (seen.has(c.dimension)) v.add(`${field}.dimension`, "is repeated; give each dimension once");
+    seen.add(c.dimension);
+    const values = [...new Set(c.values)];
+    if (values.length === 0) v.add(`${field}.values`, "must name at least one value");
+    else if (d !== undefined && values.length > d.max_values + 2) {
+      v.add(
+        `${field}.values`,
+        `must have at most ${d.max_values + 2} values (the dimension's cap, "(other)" and "(none)")`,
+      );
+    }
+    const long = values.findIndex((x) => [...x].length > MAX_SEGMENT_VALUE_LENGTH);
+    if (long >= 0) {
+      v.add(`${field}.values[${long}]`, `must be at most ${MAX_SEGMENT_VALUE_LENGTH} characters`);
+    }
+    if (d !== undefined) checked.push({ dimension: d, values });
+  });
+  const breakdown =
+    req.breakdownDimension === ""
+      ? undefined
+      : checkDimension(v, "breakdown_dimension", req.breakdownDimension, known);
+  v.throwIfAny();
+  const filter: SegmentCondition[] = await Promise.all(
+    checked.map(async (c) => ({
+      dimension: c.dimension.key,
+      values: c.values,
+      admitted: (await segmentCounts(pool, experimentId, c.dimension.key, c.dimension.max_values))
+        .admitted,
+    })),
+  );
+  return {
+    conditions: checked.map((c) => ({ dimension: c.dimension.key, values: c.values })),
+    filter,
+    breakdown:
+      breakdown === undefined
+        ? undefined
+        : {
+            dimension: breakdown.key,
+            ...(await segmentCounts(pool, experimentId, breakdown.key, breakdown.max_values)),
+          },
+  };
+}
+
+/**
+ * Sets the breakdown on `report`: one SegmentReport per segment with
+ * subjects or exposures, and adjusted p-values corrected (Holm) across
+ * every comparison of every segment, segments first, then variants, then
+ * metrics.
+ */
+export function attachBreakdown(
+  report: Report,
+  dimension: string,
+  segments: { value: string; report: Report }[],
+): void {
+  const kept = segments.filter((s) => s.report.subjects > 0 || s.report.exposures > 0);
+  const comparisons = kept.flatMap((s) =>
+    s.report.variants.flatMap((variant) =>
+      variant.metrics.flatMap((m) => (m.comparison === undefined ? [] : [m.comparison])),
+    ),
+  );
+  const adjusted = holm(comparisons.map((c) => c.pValue));
+  comparisons.forEach((c, i) => {
+    c.adjustedPValue = Math.min(1, Math.max(0, adjusted[i] ?? 1));
+    c.adjustedSignificant = c.adjustedPValue < SIGNIFICANCE_LEVEL;
+  });
+  report.breakdownDimension = dimension;
+  report.segments = kept.map((s) =>
+    create(SegmentReportSchema, {
+      dimension,
+      value: s.value,
+      exposures: s.report.exposures,
+      subjects: s.report.subjects,
+      variants: s.report.variants,
+      metrics: s.report.metrics,
+      srm: s.report.srm,
+    }),
+  );
+  report.segmentsCompared = report.segments.length;
+}
+
+/**
+ * Sets what a segment query adds to the report built for its filter: the
+ * filter it was built for and, for a breakdown, the segments' reports
+ * (`breakdown` builds them all, by segment label, in one pass per read).
+ */
+export async function applySegments(
+  report: Report,
+  query: SegmentQuery,
+  breakdown: (b: SegmentBreakdown) => Promise<Map<string, Report>>,
+): Promise<Report> {
+  report.segment = query.conditions.map((c) =>
+    create(SegmentConditionSchema, { dimension: c.dimension, values: c.values }),
+  );
+  const b = query.breakdown;
+  if (b === undefined) return report;
+  const reports = await breakdown({ dimension: b.dimension, admitted: b.admitted });
+  const parts = b.segments.flatMap((s) => {
+    const r = reports.get(s.value);
+    return r === undefined ? [] : [{ value: s.value, report: r }];
+  });
+  attachBreakdown(report, b.dimension, parts);
+  return report;
+}
+
+/**
+ * ListSegmentValues: the segments of a dimension in an experiment. Throws
+ * INVALID_ARGUMENT naming `dimension` when it is unknown or archived.
+ */
+export async function listSegmentValues(
+  pool: pg.Pool,
+  req: { experimentId: string; dimension: string },
+): Promise<SegmentCount[]> {
+  const v = new FieldViolations();
+  const d = checkDimension(
+    v,
+    "dimension",
+    req.dimension,
+    await dimensionsByKey(pool, [req.dimension]),
+  );
+  v.throwIfAny();
+  if (d === undefined) return [];
+  const { segments } = await segmentCounts(pool, req.experimentId, d.key, d.max_values);
+  return segments.map((s) => ({ value: s.value, subjects: Math.min(2_147_483_647, s.subjects) }));
+}
