@@ -1,7 +1,8 @@
 /**
  * The events module's face for other modules: the data-rights commands
  * over the tables the event store owns (events, exposures,
- * pending_attributions, ingest_stats). docs/data-rights.md.
+ * pending_attributions, ingest_stats). docs/data-rights.md. And where
+ * the raw events still held begin (the retention's mark).
  */
 export {
   deleteSubjectRows,
@@ -9,3 +10,4 @@ export {
   type SubjectRows,
   type SubjectRowsDeleted,
 } from "./erasure.js";
+export { rawEventsFrom } from "./retention.js";

@@ -16,6 +16,7 @@ import type { EventMessage, IngestStat } from "./message.js";
 import { addCounted } from "../analytics/index.js";
 import { addStats, applyBatch, releasePending, type ApplyResult } from "./batch.js";
 import { DAY_MS, startOfDay } from "../platform/rows.js";
+import { markRawEventsFrom } from "./retention.js";
 
 export type { ApplyResult } from "./batch.js";
 
@@ -144,6 +145,7 @@ export class EventStore {
             `delete from event_ids i using "${name}" e where i.event_id = e.event_id`,
           );
           await client.query(`drop table if exists "${name}"`);
+          await markRawEventsFrom(client, day + DAY_MS);
         });
         this.partitions.delete(name);
         dropped.push(name);

@@ -6,6 +6,8 @@ import type { EntityManager } from "@mikro-orm/core";
 import type pg from "pg";
 import type { Report } from "../../gen/lotty/reports/v1/reports_pb.js";
 import { percentileRanks } from "../stats/index.js";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { rawEventsFrom } from "../events/index.js";
 import { computeReport, metricValue, type HealthFigures, type SeriesFigures } from "./compute.js";
 import { loadPlan } from "./plan.js";
 import { applySegments, WHOLE_EXPERIMENT, type SegmentQuery } from "./segments.js";
@@ -225,7 +227,11 @@ export class ReportBuilder {
         generatedAt: this.now(),
       });
     };
-    const report = await build(segments.filter);
+    const [report, rawFrom] = await Promise.all([build(segments.filter), rawEventsFrom(pool)]);
+    if (rawFrom !== undefined) {
+      report.rawEventsFrom = timestampFromMs(rawFrom);
+      report.rawEventsIncomplete = window.from < rawFrom;
+    }
     if (segments === WHOLE_EXPERIMENT) return report;
     // A breakdown's segments carry no series: theirs are not computed.
     return applySegments(report, segments, async (breakdown) => {

@@ -4,6 +4,7 @@ import userEvent from "@testing-library/user-event";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { TransportProvider } from "@connectrpc/connect-query";
 import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { MemoryRouter, Route, Routes, useLocation } from "react-router";
 import { SessionProvider } from "../api/session.js";
 import { Role, UserSchema } from "../../../../gen/lotty/access/v1/access_pb.js";
@@ -25,7 +26,9 @@ function Where() {
   return <output data-testid="where">{location.search}</output>;
 }
 
-function setup(opts: { search?: string; failReport?: boolean; roles?: Role[] } = {}) {
+function setup(
+  opts: { search?: string; failReport?: boolean; roles?: Role[]; rawEventsFrom?: number } = {},
+) {
   const watched: { from?: string; segment?: string; breakdown?: string }[] = [];
   const transport = createRouterTransport(({ service }) => {
     service(ExperimentService, {
@@ -48,6 +51,10 @@ function setup(opts: { search?: string; failReport?: boolean; roles?: Role[] } =
         });
         if (opts.failReport === true) throw new ConnectError("no such experiment", Code.NotFound);
         const report = fixtureReport();
+        if (opts.rawEventsFrom !== undefined) {
+          report.rawEventsFrom = timestampFromMs(opts.rawEventsFrom);
+          report.rawEventsIncomplete = true;
+        }
         if (req.breakdownDimension !== "") {
           report.breakdownDimension = req.breakdownDimension;
           report.segments = ["ios", "(none)"].map((value) =>
@@ -137,6 +144,19 @@ describe("ResultsPage", () => {
     ]) {
       expect(screen.getByRole("button", { name })).toBeTruthy();
     }
+  });
+
+  it("says when the window reaches past the raw events retention dropped", async () => {
+    setup({ rawEventsFrom: Date.UTC(2026, 8, 1) });
+    const banner = await screen.findByTestId("retention-banner");
+    expect(banner.textContent).toContain("2026-09-01");
+    expect(banner.textContent).toContain("dropped by the event retention");
+  });
+
+  it("shows no retention note while the raw events are complete", async () => {
+    setup();
+    await screen.findByTestId("results-table");
+    expect(screen.queryByTestId("retention-banner")).toBeNull();
   });
 
   it("reopens the view from the URL and writes changes back", async () => {

@@ -191,6 +191,13 @@ export default function ResultsPage() {
           <a href="#data-health">See data health</a>.
         </p>
       )}
+      {report?.rawEventsIncomplete === true && (
+        <p className="banner warn" data-testid="retention-banner">
+          Raw events before {formatTime(report.rawEventsFrom)} were dropped by the event retention:
+          percentiles, segment figures and the partial hours at this window&apos;s edges miss them;
+          counts, rates, sums and means kept in the rollups do not.
+        </p>
+      )}
       {experiment.status === ExperimentStatus.PAUSED && (
         <p className="banner warn">
           This experiment is paused
