@@ -10,6 +10,7 @@ import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
 import { addCohortDeltas, addSubjects, upsertWithDeltas } from "./cohorts.js";
 import type { SubjectState } from "./cohorts.js";
 import { ROLLUP_TABLES } from "./rebuild.js";
+import { pgArray, pgTimes } from "../platform/pg-array.js";
 import { compare, flattenValues, sortedValues } from "../platform/rows.js";
 import { recordSegments } from "./segments.js";
 
@@ -178,13 +179,13 @@ export async function addToRollups(
          from ins join r using (experiment_id, variant_key, subject_id, event_type)
        )`,
         [
-          rows.map((r) => r.key[0]),
-          rows.map((r) => r.key[1]),
-          rows.map((r) => r.key[2]),
-          rows.map((r) => r.key[3]),
-          rows.map((r) => r.events),
-          rows.map((r) => new Date(r.first)),
-          rows.map((r) => new Date(r.last)),
+          pgArray(rows.map((r) => r.key[0])),
+          pgArray(rows.map((r) => r.key[1])),
+          pgArray(rows.map((r) => r.key[2])),
+          pgArray(rows.map((r) => r.key[3])),
+          pgArray(rows.map((r) => r.events)),
+          pgTimes(rows.map((r) => r.first)),
+          pgTimes(rows.map((r) => r.last)),
           ...subjectStates(states, rows),
         ],
       )),
@@ -217,14 +218,14 @@ export async function addToRollups(
          from ins join r using (experiment_id, variant_key, subject_id, event_type, property)
        )`,
         [
-          rows.map((r) => r.key[0]),
-          rows.map((r) => r.key[1]),
-          rows.map((r) => r.key[2]),
-          rows.map((r) => r.key[3]),
-          rows.map((r) => r.key[4]),
-          rows.map((r) => r.events),
-          owner,
-          values,
+          pgArray(rows.map((r) => r.key[0])),
+          pgArray(rows.map((r) => r.key[1])),
+          pgArray(rows.map((r) => r.key[2])),
+          pgArray(rows.map((r) => r.key[3])),
+          pgArray(rows.map((r) => r.key[4])),
+          pgArray(rows.map((r) => r.events)),
+          pgArray(owner),
+          pgArray(values),
           ...subjectStates(states, rows),
         ],
       )),
@@ -238,11 +239,11 @@ export async function addToRollups(
        on conflict (experiment_id, variant_key, event_type, minute)
        do update set events = event_counts.events + excluded.events`,
       [
-        rows.map((r) => r.key[0]),
-        rows.map((r) => r.key[1]),
-        rows.map((r) => r.key[2]),
-        rows.map((r) => new Date(r.minute)),
-        rows.map((r) => r.events),
+        pgArray(rows.map((r) => r.key[0])),
+        pgArray(rows.map((r) => r.key[1])),
+        pgArray(rows.map((r) => r.key[2])),
+        pgTimes(rows.map((r) => r.minute)),
+        pgArray(rows.map((r) => r.events)),
       ],
     );
   }
@@ -266,13 +267,13 @@ export async function addToRollups(
                      total = minute_property_stats.total + excluded.total,
                      total_squares = minute_property_stats.total_squares + excluded.total_squares`,
       [
-        rows.map((r) => r.key[0]),
-        rows.map((r) => r.key[1]),
-        rows.map((r) => r.key[2]),
-        rows.map((r) => r.key[3]),
-        rows.map((r) => new Date(r.minute)),
-        owner,
-        values,
+        pgArray(rows.map((r) => r.key[0])),
+        pgArray(rows.map((r) => r.key[1])),
+        pgArray(rows.map((r) => r.key[2])),
+        pgArray(rows.map((r) => r.key[3])),
+        pgTimes(rows.map((r) => r.minute)),
+        pgArray(owner),
+        pgArray(values),
       ],
     );
   }
@@ -286,9 +287,12 @@ export async function addToRollups(
 function subjectStates(
   states: ReadonlyMap<string, SubjectState>,
   rows: readonly { key: readonly string[] }[],
-): [(Date | null)[], number[]] {
+): [string, string] {
   const found = rows.map((r) => states.get(`${r.key[0]}\n${r.key[1]}\n${r.key[2]}`));
-  return [found.map((s) => s?.cohort ?? null), found.map((s) => s?.exposures ?? 0)];
+  return [
+    pgArray(found.map((s) => s?.cohort ?? null)),
+    pgArray(found.map((s) => s?.exposures ?? 0)),
+  ];
 }
 
 /**
@@ -326,12 +330,12 @@ async function addToHistograms(
      on conflict (experiment_id, variant_key, event_type, property, hour, bucket)
      do update set events = hour_value_histograms.events + excluded.events`,
     [
-      sorted.map((v) => v.row[0]),
-      sorted.map((v) => v.row[1]),
-      sorted.map((v) => v.row[2]),
-      sorted.map((v) => v.row[3]),
-      sorted.map((v) => new Date(v.hour)),
-      sorted.map((v) => v.value),
+      pgArray(sorted.map((v) => v.row[0])),
+      pgArray(sorted.map((v) => v.row[1])),
+      pgArray(sorted.map((v) => v.row[2])),
+      pgArray(sorted.map((v) => v.row[3])),
+      pgTimes(sorted.map((v) => v.hour)),
+      pgArray(sorted.map((v) => v.value)),
     ],
   );
 }

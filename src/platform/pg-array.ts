@@ -1,0 +1,54 @@
+/**
+ * PostgreSQL array literals for query parameters, built faster than pg's
+ * own serialiser (which escapes every element with two regular expressions
+ * and concatenates a rope that must be flattened before it is written):
+ * the hot statements of the event store send arrays of thousands of
+ * elements. The text is what pg would send for the same values, except
+ * that times are written in UTC (`toISOString`) rather than in the local
+ * zone with its offset: the same instants.
+ */
+
+/** A value of an array element; Dates and epoch-ms times are written as UTC timestamps. */
+export type ArrayElement = string | number | boolean | Date | null | undefined;
+
+const SPECIAL = /["\\]/;
+const ESCAPED = /["\\]/g;
+
+function element(value: ArrayElement): string {
+  if (value === null || value === undefined) return "NULL";
+  if (typeof value === "string") {
+    return SPECIAL.test(value) ? `"${value.replace(ESCAPED, "\\$&")}"` : `"${value}"`;
+  }
+  if (value instanceof Date) return `"${value.toISOString()}"`;
+  return `"${String(value)}"`;
+}
+
+/** The array literal of `values` (a `text[]`, `uuid[]`, `bigint[]`, `timestamptz[]`… parameter). */
+export function pgArray(values: readonly ArrayElement[]): string {
+  if (values.length === 0) return "{}";
+  let plain = true;
+  for (const v of values) {
+    if (typeof v !== "string") {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    // Strings only: one join, and one scan for characters to escape.
+    const joined = (values as readonly string[]).join('","');
+    if (!SPECIAL.test(joined)) return `{"${joined}"}`;
+  }
+  const parts = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) parts[i] = element(values[i]);
+  return `{${parts.join(",")}}`;
+}
+
+/** A `timestamptz[]` literal of epoch-millisecond times (null stays NULL). */
+export function pgTimes(values: readonly (number | null)[]): string {
+  const parts = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    parts[i] = v === null || v === undefined ? "NULL" : `"${new Date(v).toISOString()}"`;
+  }
+  return `{${parts.join(",")}}`;
+}
