@@ -96,6 +96,7 @@ export async function addSubjects(
     states.set(key, { cohort, exposures });
     exposed.push({
       key: [r.experiment_id, r.variant_key, r.subject_id],
+      joined: key,
       // A new row was counted under no cohort (its cohort is already set).
       oldCohort: r.inserted ? null : r.counted_cohort,
       storedCohort: r.counted_cohort,
@@ -104,12 +105,14 @@ export async function addSubjects(
       newExposures: exposures,
     });
   }
-  exposed.sort((a, b) => compare(a.key.join("\n"), b.key.join("\n")));
+  exposed.sort((a, b) => compare(a.joined, b.joined));
   return { states, deltas: await exposureDeltas(client, exposed) };
 }
 
 interface ExposedSubject {
   key: string[];
+  /** `key` joined with newlines (the sort key). */
+  joined: string;
   /** The cohort the subject's figures are counted under before this transaction. */
   oldCohort: Date | null;
   /** counted_cohort as the row holds it now. */

@@ -61,6 +61,8 @@ export async function addToRollups(
   const subjectSums = new Map<string, { key: string[]; events: number; values: string[] }>();
   const minuteStats = new Map<string, { key: string[]; minute: number; values: string[] }>();
   const hourValues: { key: string; row: string[]; hour: number; value: string }[] = [];
+  // The reported properties of each event type, looked up once per type.
+  const reportedOf = new Map<string, boolean>();
   for (const e of counted) {
     if (e.experimentId === "" || e.variantKey === "") continue;
     const minute = Math.floor(e.occurredAt / 60_000) * 60_000;
@@ -100,6 +102,13 @@ export async function addToRollups(
       s.first = Math.min(s.first, e.occurredAt);
       s.last = Math.max(s.last, e.occurredAt);
     }
+    let reported = reportedOf.get(e.eventType);
+    if (reported === undefined) {
+      const prefix = `${e.eventType}\n`;
+      reported = [...properties].some((p) => p.startsWith(prefix));
+      reportedOf.set(e.eventType, reported);
+    }
+    if (!reported) continue;
     for (const [property, value] of Object.entries(e.properties)) {
       if (typeof value !== "number" || !Number.isFinite(value)) continue;
       if (!properties.has(`${e.eventType}\n${property}`)) continue;
@@ -124,9 +133,10 @@ export async function addToRollups(
         hour,
         value: text,
       });
-      const pm = minuteStats.get(`${pk}\n${minute}`);
+      const pmk = `${pk}\n${minute}`;
+      const pm = minuteStats.get(pmk);
       if (pm === undefined) {
-        minuteStats.set(`${pk}\n${minute}`, {
+        minuteStats.set(pmk, {
           key: [e.experimentId, e.variantKey, e.eventType, property],
           minute,
           values: [text],

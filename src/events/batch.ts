@@ -41,11 +41,16 @@ export async function applyBatch(
   // First occurrence of each event id, sorted so concurrent consumers
   // take row locks in the same order.
   const byId = new Map<string, AcceptedEvent>();
+  /** When each event's first message was received. */
+  const receivedAt = new Map<string, number>();
   let total = 0;
   for (const { message } of messages) {
     for (const event of message.events) {
       total++;
-      if (!byId.has(event.eventId)) byId.set(event.eventId, event);
+      if (!byId.has(event.eventId)) {
+        byId.set(event.eventId, event);
+        receivedAt.set(event.eventId, message.receivedAt);
+      }
     }
   }
   const candidates = [...byId.values()].sort((a, b) => compare(a.eventId, b.eventId));
@@ -88,12 +93,6 @@ export async function applyBatch(
         );
   const counted = events.map((e) => !e.requiresExposure || exposed.has(e.decisionId));
   if (events.length > 0) {
-    const receivedAt = new Map<string, number>();
-    for (const { message } of messages) {
-      for (const e of message.events) {
-        if (!receivedAt.has(e.eventId)) receivedAt.set(e.eventId, message.receivedAt);
-      }
-    }
     // Times travel as epoch milliseconds (cheaper to encode than Dates).
     await client.query(
       `insert into events (event_id, event_type, decision_id, flag_key, experiment_id, variant_key,

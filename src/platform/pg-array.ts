@@ -4,8 +4,9 @@
  * and concatenates a rope that must be flattened before it is written):
  * the hot statements of the event store send arrays of thousands of
  * elements. The text is what pg would send for the same values, except
- * that times are written in UTC (`toISOString`) rather than in the local
- * zone with its offset: the same instants.
+ * that arrays of only numbers or only booleans are written without quotes
+ * (`{1,2.5}`), and times in UTC (`toISOString`) rather than in the local
+ * zone with its offset: the same values.
  */
 
 /** A value of an array element; Dates and epoch-ms times are written as UTC timestamps. */
@@ -26,17 +27,16 @@ function element(value: ArrayElement): string {
 /** The array literal of `values` (a `text[]`, `uuid[]`, `bigint[]`, `timestamptz[]`… parameter). */
 export function pgArray(values: readonly ArrayElement[]): string {
   if (values.length === 0) return "{}";
-  let plain = true;
-  for (const v of values) {
-    if (typeof v !== "string") {
-      plain = false;
-      break;
-    }
-  }
-  if (plain) {
+  const kind = typeof values[0];
+  let same = kind === "string" || kind === "number" || kind === "boolean";
+  for (let i = 1; same && i < values.length; i++) same = typeof values[i] === kind;
+  if (same && kind === "string") {
     // Strings only: one join, and one scan for characters to escape.
     const joined = (values as readonly string[]).join('","');
     if (!SPECIAL.test(joined)) return `{"${joined}"}`;
+  } else if (same) {
+    // Numbers or booleans only: their text needs no quotes.
+    return `{${values.join(",")}}`;
   }
   const parts = new Array<string>(values.length);
   for (let i = 0; i < values.length; i++) parts[i] = element(values[i]);
@@ -46,9 +46,19 @@ export function pgArray(values: readonly ArrayElement[]): string {
 /** A `timestamptz[]` literal of epoch-millisecond times (null stays NULL). */
 export function pgTimes(values: readonly (number | null)[]): string {
   const parts = new Array<string>(values.length);
+  // Sorted rows often repeat a time (minutes, hours): reuse its text.
+  let last: number | undefined;
+  let text = "";
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    parts[i] = v === null || v === undefined ? "NULL" : `"${new Date(v).toISOString()}"`;
+    if (v === null || v === undefined) parts[i] = "NULL";
+    else {
+      if (v !== last) {
+        last = v;
+        text = `"${new Date(v).toISOString()}"`;
+      }
+      parts[i] = text;
+    }
   }
   return `{${parts.join(",")}}`;
 }

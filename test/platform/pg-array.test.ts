@@ -23,12 +23,23 @@ describe("pgArray", () => {
             fc.constant(null),
           ),
         ),
-        (values) => expect(pgArray(values)).toBe(prepare(values)),
+        (values) => {
+          const expected = prepare(values);
+          const onlyNumbers = values.length > 0 && values.every((v) => typeof v === "number");
+          const onlyBooleans = values.length > 0 && values.every((v) => typeof v === "boolean");
+          // Arrays of only numbers or only booleans go without quotes.
+          expect(pgArray(values)).toBe(
+            onlyNumbers || onlyBooleans ? expected.replaceAll('"', "") : expected,
+          );
+        },
       ),
     );
     expect(pgArray([])).toBe(prepare([]));
     expect(pgArray(["a", undefined])).toBe(prepare(["a", undefined]));
     expect(pgArray(['{"x":1}', "NULL"])).toBe(prepare(['{"x":1}', "NULL"]));
+    expect(pgArray([1, 2.5, -3e-7])).toBe("{1,2.5,-3e-7}");
+    expect(pgArray([1, null])).toBe('{"1",NULL}');
+    expect(pgArray([true, false])).toBe("{true,false}");
   });
 
   it("writes times in UTC", () => {
@@ -37,6 +48,9 @@ describe("pgArray", () => {
     );
     expect(pgTimes([Date.UTC(2026, 0, 2, 3, 4, 5, 6), null])).toBe(
       '{"2026-01-02T03:04:05.006Z",NULL}',
+    );
+    expect(pgTimes([0, 0, null, 0, 60_000])).toBe(
+      '{"1970-01-01T00:00:00.000Z","1970-01-01T00:00:00.000Z",NULL,"1970-01-01T00:00:00.000Z","1970-01-01T00:01:00.000Z"}',
     );
     expect(pgTimes([])).toBe("{}");
   });
