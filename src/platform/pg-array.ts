@@ -15,13 +15,37 @@ export type ArrayElement = string | number | boolean | Date | null | undefined;
 const SPECIAL = /["\\]/;
 const ESCAPED = /["\\]/g;
 
+/** The last Date written and its text: the cohorts of sorted rows repeat. */
+let lastTime = NaN;
+let lastTimeText = "";
+
 function element(value: ArrayElement): string {
   if (value === null || value === undefined) return "NULL";
   if (typeof value === "string") {
     return SPECIAL.test(value) ? `"${value.replace(ESCAPED, "\\$&")}"` : `"${value}"`;
   }
-  if (value instanceof Date) return `"${value.toISOString()}"`;
+  if (value instanceof Date) {
+    const time = value.getTime();
+    if (time !== lastTime) {
+      lastTime = time;
+      lastTimeText = `"${value.toISOString()}"`;
+    }
+    return lastTimeText;
+  }
   return `"${String(value)}"`;
+}
+
+/**
+ * Strings with quotes or backslashes (JSON text): joined with NUL, which no
+ * PostgreSQL text can hold, escaped in one pass, and split back at the NULs
+ * into quoted elements; undefined when an element holds a NUL itself.
+ */
+function escapedStrings(values: readonly string[]): string | undefined {
+  const raw = values.join("\u0000");
+  let separators = 0;
+  for (let i = raw.indexOf("\u0000"); i !== -1; i = raw.indexOf("\u0000", i + 1)) separators++;
+  if (separators !== values.length - 1) return undefined;
+  return `{"${raw.replace(ESCAPED, "\\$&").replaceAll("\u0000", '","')}"}`;
 }
 
 /** The array literal of `values` (a `text[]`, `uuid[]`, `bigint[]`, `timestamptz[]`… parameter). */
@@ -34,6 +58,8 @@ export function pgArray(values: readonly ArrayElement[]): string {
     // Strings only: one join, and one scan for characters to escape.
     const joined = (values as readonly string[]).join('","');
     if (!SPECIAL.test(joined)) return `{"${joined}"}`;
+    const escaped = escapedStrings(values as readonly string[]);
+    if (escaped !== undefined) return escaped;
   } else if (same) {
     // Numbers or booleans only: their text needs no quotes.
     return `{${values.join(",")}}`;

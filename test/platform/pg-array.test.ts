@@ -16,7 +16,7 @@ describe("pgArray", () => {
         fc.array(
           fc.oneof(
             fc.string(),
-            fc.string({ unit: fc.constantFrom("a", '"', "\\", ",", "{", " ", "é") }),
+            fc.string({ unit: fc.constantFrom("a", '"', "\\", ",", "{", " ", "é", "\u0000") }),
             fc.integer(),
             fc.double({ noNaN: true }),
             fc.boolean(),
@@ -40,6 +40,9 @@ describe("pgArray", () => {
     expect(pgArray([1, 2.5, -3e-7])).toBe("{1,2.5,-3e-7}");
     expect(pgArray([1, null])).toBe('{"1",NULL}');
     expect(pgArray([true, false])).toBe("{true,false}");
+    // Strings that hold NUL (which PostgreSQL rejects) are still written as pg would.
+    expect(pgArray(['a"\u0000b', "c"])).toBe(prepare(['a"\u0000b', "c"]));
+    expect(pgArray(['{"v":1}', "{}", '\\"'])).toBe(prepare(['{"v":1}', "{}", '\\"']));
   });
 
   it("writes times in UTC", () => {
