@@ -4,6 +4,7 @@
  * new exposures and changed per-subject figures cause, and their upsert.
  */
 import type pg from "pg";
+import { pgArray, pgTimes } from "../platform/pg-array.js";
 import { compare } from "../platform/rows.js";
 
 /** A subject the counted events of a transaction touch, with the exposures they add. */
@@ -75,11 +76,11 @@ export async function addSubjects(
      returning experiment_id, variant_key, subject_id, exposures::text, first_exposed_at, counted_cohort,
                xmax = 0 as inserted`,
     [
-      sorted.map(([, t]) => t.key[0]),
-      sorted.map(([, t]) => t.key[1]),
-      sorted.map(([, t]) => t.key[2]),
-      sorted.map(([, t]) => (t.exposures > 0 ? new Date(t.firstExposedAt) : null)),
-      sorted.map(([, t]) => t.exposures),
+      pgArray(sorted.map(([, t]) => t.key[0])),
+      pgArray(sorted.map(([, t]) => t.key[1])),
+      pgArray(sorted.map(([, t]) => t.key[2])),
+      pgTimes(sorted.map(([, t]) => (t.exposures > 0 ? t.firstExposedAt : null))),
+      pgArray(sorted.map(([, t]) => t.exposures)),
     ],
   );
   const exposed: ExposedSubject[] = [];
@@ -95,6 +96,7 @@ export async function addSubjects(
     states.set(key, { cohort, exposures });
     exposed.push({
       key: [r.experiment_id, r.variant_key, r.subject_id],
+      joined: key,
       // A new row was counted under no cohort (its cohort is already set).
       oldCohort: r.inserted ? null : r.counted_cohort,
       storedCohort: r.counted_cohort,
@@ -103,12 +105,14 @@ export async function addSubjects(
       newExposures: exposures,
     });
   }
-  exposed.sort((a, b) => compare(a.key.join("\n"), b.key.join("\n")));
+  exposed.sort((a, b) => compare(a.joined, b.joined));
   return { states, deltas: await exposureDeltas(client, exposed) };
 }
 
 interface ExposedSubject {
   key: string[];
+  /** `key` joined with newlines (the sort key). */
+  joined: string;
   /** The cohort the subject's figures are counted under before this transaction. */
   oldCohort: Date | null;
   /** counted_cohort as the row holds it now. */
@@ -134,13 +138,13 @@ async function exposureDeltas(
 ): Promise<CohortDelta[]> {
   if (subjects.length === 0) return [];
   const params = [
-    subjects.map((s) => s.key[0]),
-    subjects.map((s) => s.key[1]),
-    subjects.map((s) => s.key[2]),
-    subjects.map((s) => s.oldCohort),
-    subjects.map((s) => s.newCohort),
-    subjects.map((s) => s.oldExposures),
-    subjects.map((s) => s.newExposures),
+    pgArray(subjects.map((s) => s.key[0])),
+    pgArray(subjects.map((s) => s.key[1])),
+    pgArray(subjects.map((s) => s.key[2])),
+    pgArray(subjects.map((s) => s.oldCohort)),
+    pgArray(subjects.map((s) => s.newCohort)),
+    pgArray(subjects.map((s) => s.oldExposures)),
+    pgArray(subjects.map((s) => s.newExposures)),
   ];
   const s = `select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::numeric[], $7::numeric[])
     as s(experiment_id, variant_key, subject_id, old_cohort, new_cohort, e_old, e_new)`;
@@ -194,10 +198,10 @@ async function exposureDeltas(
        from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) as m(e, v, s, cohort)
        where r.experiment_id = m.e and r.variant_key = m.v and r.subject_id = m.s`,
       [
-        moved.map((x) => x.key[0]),
-        moved.map((x) => x.key[1]),
-        moved.map((x) => x.key[2]),
-        moved.map((x) => x.newCohort),
+        pgArray(moved.map((x) => x.key[0])),
+        pgArray(moved.map((x) => x.key[1])),
+        pgArray(moved.map((x) => x.key[2])),
+        pgArray(moved.map((x) => x.newCohort)),
       ],
     );
   }
@@ -286,15 +290,15 @@ export async function addCohortDeltas(client: pg.PoolClient, deltas: readonly Co
                    total_squares = cohort_stats.total_squares + excluded.total_squares,
                    total_by_exposures = cohort_stats.total_by_exposures + excluded.total_by_exposures`,
     [
-      deltas.map((d) => d.experimentId),
-      deltas.map((d) => d.variantKey),
-      deltas.map((d) => d.cohort),
-      deltas.map((d) => d.eventType),
-      deltas.map((d) => d.property),
-      deltas.map((d) => d.subjects),
-      deltas.map((d) => d.total),
-      deltas.map((d) => d.squares),
-      deltas.map((d) => d.byExposures),
+      pgArray(deltas.map((d) => d.experimentId)),
+      pgArray(deltas.map((d) => d.variantKey)),
+      pgArray(deltas.map((d) => d.cohort)),
+      pgArray(deltas.map((d) => d.eventType)),
+      pgArray(deltas.map((d) => d.property)),
+      pgArray(deltas.map((d) => d.subjects)),
+      pgArray(deltas.map((d) => d.total)),
+      pgArray(deltas.map((d) => d.squares)),
+      pgArray(deltas.map((d) => d.byExposures)),
     ],
   );
 }

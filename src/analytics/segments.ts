@@ -18,6 +18,7 @@
  */
 import type pg from "pg";
 import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
+import { pgArray, pgTimes } from "../platform/pg-array.js";
 import type { CountedEvent } from "./writer.js";
 
 /** The segment of subjects whose first exposure did not carry the dimension. */
@@ -47,7 +48,7 @@ export async function recordSegments(
     `select key from dimensions where archived_at is null`,
   );
   if (dimensions.length === 0) return;
-  const columns: [string[], string[], string[], string[], (string | null)[], Date[]] = [
+  const columns: [string[], string[], string[], string[], (string | null)[], number[]] = [
     [],
     [],
     [],
@@ -64,7 +65,7 @@ export async function recordSegments(
       columns[4].push(
         Object.hasOwn(e.properties, key) ? JSON.stringify(e.properties[key] ?? null) : null,
       );
-      columns[5].push(new Date(e.occurredAt));
+      columns[5].push(e.occurredAt);
     }
   }
   // Rows are grouped (earliest exposure, least value at it) and written in
@@ -86,7 +87,7 @@ export async function recordSegments(
                                 when excluded.exposed_at = g.exposed_at then least(g.value, excluded.value)
                                 else g.value end,
                    exposed_at = least(g.exposed_at, excluded.exposed_at)`,
-    columns,
+    [...columns.slice(0, 5).map((c) => pgArray(c)), pgTimes(columns[5])],
   );
 }
 

@@ -10,6 +10,7 @@ import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
 import { addCohortDeltas, addSubjects, upsertWithDeltas } from "./cohorts.js";
 import type { SubjectState } from "./cohorts.js";
 import { ROLLUP_TABLES } from "./rebuild.js";
+import { pgArray, pgTimes } from "../platform/pg-array.js";
 import { compare, flattenValues, sortedValues } from "../platform/rows.js";
 import { recordSegments } from "./segments.js";
 
@@ -60,6 +61,8 @@ export async function addToRollups(
   const subjectSums = new Map<string, { key: string[]; events: number; values: string[] }>();
   const minuteStats = new Map<string, { key: string[]; minute: number; values: string[] }>();
   const hourValues: { key: string; row: string[]; hour: number; value: string }[] = [];
+  // The reported properties of each event type, looked up once per type.
+  const reportedOf = new Map<string, boolean>();
   for (const e of counted) {
     if (e.experimentId === "" || e.variantKey === "") continue;
     const minute = Math.floor(e.occurredAt / 60_000) * 60_000;
@@ -99,6 +102,13 @@ export async function addToRollups(
       s.first = Math.min(s.first, e.occurredAt);
       s.last = Math.max(s.last, e.occurredAt);
     }
+    let reported = reportedOf.get(e.eventType);
+    if (reported === undefined) {
+      const prefix = `${e.eventType}\n`;
+      reported = [...properties].some((p) => p.startsWith(prefix));
+      reportedOf.set(e.eventType, reported);
+    }
+    if (!reported) continue;
     for (const [property, value] of Object.entries(e.properties)) {
       if (typeof value !== "number" || !Number.isFinite(value)) continue;
       if (!properties.has(`${e.eventType}\n${property}`)) continue;
@@ -123,9 +133,10 @@ export async function addToRollups(
         hour,
         value: text,
       });
-      const pm = minuteStats.get(`${pk}\n${minute}`);
+      const pmk = `${pk}\n${minute}`;
+      const pm = minuteStats.get(pmk);
       if (pm === undefined) {
-        minuteStats.set(`${pk}\n${minute}`, {
+        minuteStats.set(pmk, {
           key: [e.experimentId, e.variantKey, e.eventType, property],
           minute,
           values: [text],
@@ -178,13 +189,13 @@ export async function addToRollups(
          from ins join r using (experiment_id, variant_key, subject_id, event_type)
        )`,
         [
-          rows.map((r) => r.key[0]),
-          rows.map((r) => r.key[1]),
-          rows.map((r) => r.key[2]),
-          rows.map((r) => r.key[3]),
-          rows.map((r) => r.events),
-          rows.map((r) => new Date(r.first)),
-          rows.map((r) => new Date(r.last)),
+          pgArray(rows.map((r) => r.key[0])),
+          pgArray(rows.map((r) => r.key[1])),
+          pgArray(rows.map((r) => r.key[2])),
+          pgArray(rows.map((r) => r.key[3])),
+          pgArray(rows.map((r) => r.events)),
+          pgTimes(rows.map((r) => r.first)),
+          pgTimes(rows.map((r) => r.last)),
           ...subjectStates(states, rows),
         ],
       )),
@@ -217,14 +228,14 @@ export async function addToRollups(
          from ins join r using (experiment_id, variant_key, subject_id, event_type, property)
        )`,
         [
-          rows.map((r) => r.key[0]),
-          rows.map((r) => r.key[1]),
-          rows.map((r) => r.key[2]),
-          rows.map((r) => r.key[3]),
-          rows.map((r) => r.key[4]),
-          rows.map((r) => r.events),
-          owner,
-          values,
+          pgArray(rows.map((r) => r.key[0])),
+          pgArray(rows.map((r) => r.key[1])),
+          pgArray(rows.map((r) => r.key[2])),
+          pgArray(rows.map((r) => r.key[3])),
+          pgArray(rows.map((r) => r.key[4])),
+          pgArray(rows.map((r) => r.events)),
+          pgArray(owner),
+          pgArray(values),
           ...subjectStates(states, rows),
         ],
       )),
@@ -238,11 +249,11 @@ export async function addToRollups(
        on conflict (experiment_id, variant_key, event_type, minute)
        do update set events = event_counts.events + excluded.events`,
       [
-        rows.map((r) => r.key[0]),
-        rows.map((r) => r.key[1]),
-        rows.map((r) => r.key[2]),
-        rows.map((r) => new Date(r.minute)),
-        rows.map((r) => r.events),
+        pgArray(rows.map((r) => r.key[0])),
+        pgArray(rows.map((r) => r.key[1])),
+        pgArray(rows.map((r) => r.key[2])),
+        pgTimes(rows.map((r) => r.minute)),
+        pgArray(rows.map((r) => r.events)),
       ],
     );
   }
@@ -266,13 +277,13 @@ export async function addToRollups(
                      total = minute_property_stats.total + excluded.total,
                      total_squares = minute_property_stats.total_squares + excluded.total_squares`,
       [
-        rows.map((r) => r.key[0]),
-        rows.map((r) => r.key[1]),
-        rows.map((r) => r.key[2]),
-        rows.map((r) => r.key[3]),
-        rows.map((r) => new Date(r.minute)),
-        owner,
-        values,
+        pgArray(rows.map((r) => r.key[0])),
+        pgArray(rows.map((r) => r.key[1])),
+        pgArray(rows.map((r) => r.key[2])),
+        pgArray(rows.map((r) => r.key[3])),
+        pgTimes(rows.map((r) => r.minute)),
+        pgArray(owner),
+        pgArray(values),
       ],
     );
   }
@@ -286,9 +297,12 @@ export async function addToRollups(
 function subjectStates(
   states: ReadonlyMap<string, SubjectState>,
   rows: readonly { key: readonly string[] }[],
-): [(Date | null)[], number[]] {
+): [string, string] {
   const found = rows.map((r) => states.get(`${r.key[0]}\n${r.key[1]}\n${r.key[2]}`));
-  return [found.map((s) => s?.cohort ?? null), found.map((s) => s?.exposures ?? 0)];
+  return [
+    pgArray(found.map((s) => s?.cohort ?? null)),
+    pgArray(found.map((s) => s?.exposures ?? 0)),
+  ];
 }
 
 /**
@@ -326,12 +340,12 @@ async function addToHistograms(
      on conflict (experiment_id, variant_key, event_type, property, hour, bucket)
      do update set events = hour_value_histograms.events + excluded.events`,
     [
-      sorted.map((v) => v.row[0]),
-      sorted.map((v) => v.row[1]),
-      sorted.map((v) => v.row[2]),
-      sorted.map((v) => v.row[3]),
-      sorted.map((v) => new Date(v.hour)),
-      sorted.map((v) => v.value),
+      pgArray(sorted.map((v) => v.row[0])),
+      pgArray(sorted.map((v) => v.row[1])),
+      pgArray(sorted.map((v) => v.row[2])),
+      pgArray(sorted.map((v) => v.row[3])),
+      pgTimes(sorted.map((v) => v.hour)),
+      pgArray(sorted.map((v) => v.value)),
     ],
   );
 }

@@ -9,6 +9,7 @@ import type pg from "pg";
 import { mergeStats, type EventMessage, type IngestStat } from "./message.js";
 import { EVENT_LIMITS, type AcceptedEvent } from "./validation.js";
 import { addCounted, type CountedEvent } from "../analytics/index.js";
+import { pgArray, pgTimes } from "../platform/pg-array.js";
 import { compare, insertReturning, startOfDay } from "../platform/rows.js";
 
 export interface ApplyResult {
@@ -35,16 +36,21 @@ export async function applyBatch(
     client,
     `insert into ingest_messages (message_id) select unnest($1::text[])
      on conflict do nothing returning message_id as key`,
-    [messages.map((m) => m.id).sort()],
+    [pgArray(messages.map((m) => m.id).sort())],
   );
   // First occurrence of each event id, sorted so concurrent consumers
   // take row locks in the same order.
   const byId = new Map<string, AcceptedEvent>();
+  /** When each event's first message was received. */
+  const receivedAt = new Map<string, number>();
   let total = 0;
   for (const { message } of messages) {
     for (const event of message.events) {
       total++;
-      if (!byId.has(event.eventId)) byId.set(event.eventId, event);
+      if (!byId.has(event.eventId)) {
+        byId.set(event.eventId, event);
+        receivedAt.set(event.eventId, message.receivedAt);
+      }
     }
   }
   const candidates = [...byId.values()].sort((a, b) => compare(a.eventId, b.eventId));
@@ -53,7 +59,7 @@ export async function applyBatch(
     `insert into event_ids (event_id, occurred_at)
      select id, to_timestamp(at / 1000.0) from unnest($1::text[], $2::float8[]) as u(id, at)
      on conflict do nothing returning event_id as key`,
-    [candidates.map((e) => e.eventId), candidates.map((e) => e.occurredAt)],
+    [pgArray(candidates.map((e) => e.eventId)), pgArray(candidates.map((e) => e.occurredAt))],
   );
   const events = candidates.filter((e) => fresh.has(e.eventId));
 
@@ -67,13 +73,13 @@ export async function applyBatch(
            select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[])
            on conflict do nothing returning decision_id as key`,
           [
-            exposures.map((e) => e.decisionId),
-            exposures.map((e) => e.eventId),
-            exposures.map((e) => e.flagKey),
-            exposures.map((e) => e.experimentId || null),
-            exposures.map((e) => e.variantKey || null),
-            exposures.map((e) => e.subjectId),
-            exposures.map((e) => new Date(e.occurredAt)),
+            pgArray(exposures.map((e) => e.decisionId)),
+            pgArray(exposures.map((e) => e.eventId)),
+            pgArray(exposures.map((e) => e.flagKey)),
+            pgArray(exposures.map((e) => e.experimentId || null)),
+            pgArray(exposures.map((e) => e.variantKey || null)),
+            pgArray(exposures.map((e) => e.subjectId)),
+            pgTimes(exposures.map((e) => e.occurredAt)),
           ],
         );
   const waiting = events.filter((e) => e.requiresExposure);
@@ -83,16 +89,10 @@ export async function applyBatch(
       : await selectKeys(
           client,
           `select decision_id as key from exposures where decision_id = any($1::text[])`,
-          [[...new Set(waiting.map((e) => e.decisionId))]],
+          [pgArray([...new Set(waiting.map((e) => e.decisionId))])],
         );
   const counted = events.map((e) => !e.requiresExposure || exposed.has(e.decisionId));
   if (events.length > 0) {
-    const receivedAt = new Map<string, number>();
-    for (const { message } of messages) {
-      for (const e of message.events) {
-        if (!receivedAt.has(e.eventId)) receivedAt.set(e.eventId, message.receivedAt);
-      }
-    }
     // Times travel as epoch milliseconds (cheaper to encode than Dates).
     await client.query(
       `insert into events (event_id, event_type, decision_id, flag_key, experiment_id, variant_key,
@@ -103,17 +103,17 @@ export async function applyBatch(
                    $7::text[], $8::float8[], $9::float8[], $10::jsonb[], $11::bool[])
          as u(id, type, decision, flag, experiment, variant, subject, occurred, received, props, counted)`,
       [
-        events.map((e) => e.eventId),
-        events.map((e) => e.eventType),
-        events.map((e) => e.decisionId),
-        events.map((e) => e.flagKey),
-        events.map((e) => e.experimentId || null),
-        events.map((e) => e.variantKey || null),
-        events.map((e) => e.subjectId),
-        events.map((e) => e.occurredAt),
-        events.map((e) => receivedAt.get(e.eventId)),
-        events.map((e) => JSON.stringify(e.properties)),
-        counted,
+        pgArray(events.map((e) => e.eventId)),
+        pgArray(events.map((e) => e.eventType)),
+        pgArray(events.map((e) => e.decisionId)),
+        pgArray(events.map((e) => e.flagKey)),
+        pgArray(events.map((e) => e.experimentId || null)),
+        pgArray(events.map((e) => e.variantKey || null)),
+        pgArray(events.map((e) => e.subjectId)),
+        pgArray(events.map((e) => e.occurredAt)),
+        pgArray(events.map((e) => receivedAt.get(e.eventId))),
+        pgArray(events.map((e) => JSON.stringify(e.properties))),
+        pgArray(counted),
       ],
     );
   }
@@ -124,11 +124,11 @@ export async function applyBatch(
        select * from unnest($1::text[], $2::text[], $3::uuid[], $4::timestamptz[], $5::timestamptz[])
        on conflict do nothing`,
       [
-        pending.map((e) => e.eventId),
-        pending.map((e) => e.decisionId),
-        pending.map((e) => e.experimentId || null),
-        pending.map((e) => new Date(e.occurredAt)),
-        pending.map((e) => new Date(e.occurredAt + EVENT_LIMITS.horizonMs)),
+        pgArray(pending.map((e) => e.eventId)),
+        pgArray(pending.map((e) => e.decisionId)),
+        pgArray(pending.map((e) => e.experimentId || null)),
+        pgTimes(pending.map((e) => e.occurredAt)),
+        pgTimes(pending.map((e) => e.occurredAt + EVENT_LIMITS.horizonMs)),
       ],
     );
   }
@@ -184,7 +184,7 @@ export async function releasePending(
      from released r
      where e.event_id = r.event_id and e.occurred_at = r.occurred_at and not e.counted
      returning e.experiment_id, e.variant_key, e.event_type, e.subject_id, e.occurred_at, e.properties`,
-    [decisionIds.sort()],
+    [pgArray(decisionIds.sort())],
   );
   return rows.map((row) => ({
     experimentId: row.experiment_id ?? "",
@@ -221,10 +221,10 @@ export async function addStats(
      do update set events = ingest_stats.events + excluded.events`,
     [
       day,
-      rows.map((r) => r.experimentId),
-      rows.map((r) => r.result),
-      rows.map((r) => r.reason),
-      rows.map((r) => r.events),
+      pgArray(rows.map((r) => r.experimentId)),
+      pgArray(rows.map((r) => r.result)),
+      pgArray(rows.map((r) => r.reason)),
+      pgArray(rows.map((r) => r.events)),
     ],
   );
 }

@@ -93,7 +93,9 @@ export function encodeMessages(
 
 /** Parses a message; throws on anything that is not a well-formed EventMessage. */
 export function decodeMessage(data: Uint8Array): EventMessage {
-  const parsed = JSON.parse(Buffer.from(data).toString("utf8")) as unknown;
+  // A view of the message's bytes, not a copy.
+  const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8");
+  const parsed = JSON.parse(text) as unknown;
   if (typeof parsed !== "object" || parsed === null) throw new Error("not an object");
   const message = parsed as Partial<EventMessage>;
   if (message.v !== 1) throw new Error(`unknown message version ${String(message.v)}`);

@@ -242,12 +242,14 @@ class RecentIds {
   }
 
   add(id: string): void {
-    if (this.ids.has(id)) return;
+    // One lookup: a known id leaves the size unchanged.
+    const size = this.ids.size;
+    this.ids.add(id);
+    if (this.ids.size === size) return;
     const oldest = this.ring[this.head];
     if (oldest !== undefined) this.ids.delete(oldest);
     this.ring[this.head] = id;
     this.head = (this.head + 1) % this.ring.length;
-    this.ids.add(id);
   }
 }
 

@@ -15,6 +15,7 @@ import { withTransaction } from "../platform/transaction.js";
 import type { EventMessage, IngestStat } from "./message.js";
 import { addCounted } from "../analytics/index.js";
 import { addStats, applyBatch, releasePending, type ApplyResult } from "./batch.js";
+import { pgArray } from "../platform/pg-array.js";
 import { DAY_MS, startOfDay } from "../platform/rows.js";
 import { markRawEventsFrom } from "./retention.js";
 
@@ -55,7 +56,7 @@ export class EventStore {
     if (eventIds.length === 0) return new Set();
     const { rows } = await this.pool.query<{ event_id: string }>(
       `select event_id from event_ids where event_id = any($1::text[])`,
-      [eventIds],
+      [pgArray(eventIds)],
     );
     return new Set(rows.map((r) => r.event_id));
   }
