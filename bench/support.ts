@@ -24,7 +24,11 @@ export const BENCH_ADMIN_URL =
   process.env.BENCH_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 export const BENCH_NATS_URL = process.env.BENCH_NATS_URL ?? "nats://127.0.0.1:4222";
 
-/** Runs `fn` with the URL of a fresh database that is dropped afterwards. */
+/**
+ * Runs `fn` with the URL of a fresh database that is dropped afterwards
+ * (kept, and its name printed, with BENCH_KEEP_DATABASE=1: for prototyping
+ * queries on a seeded benchmark database; drop it by hand).
+ */
 export async function withBenchDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
   const name = `lotty_bench_${randomBytes(4).toString("hex")}`;
   const admin = new pg.Client({ connectionString: BENCH_ADMIN_URL });
@@ -35,7 +39,9 @@ export async function withBenchDatabase<T>(fn: (url: string) => Promise<T>): Pro
   try {
     return await fn(url.toString());
   } finally {
-    await admin.query(`drop database if exists ${name} with (force)`);
+    if (process.env.BENCH_KEEP_DATABASE === "1") {
+      process.stderr.write(`bench: kept database ${name}\n`);
+    } else await admin.query(`drop database if exists ${name} with (force)`);
     await admin.end();
   }
 }

@@ -463,6 +463,9 @@ export class App {
       max: 6,
       connectionTimeoutMillis: 5_000,
       statement_timeout: 60_000,
+      // Report queries run for milliseconds; when the planner over-estimates
+      // one (parameters it cannot see), JIT compilation took seconds.
+      options: "-c jit=off",
     });
     // Errors of idle clients (database restarts) are reported on the next query.
     this.live.reportPool.on("error", () => {});

@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { clone } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ReportSchema, type Report } from "../../gen/lotty/reports/v1/reports_pb.js";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
 import { ROLLUP_TABLES, rebuildRollups } from "../../src/analytics/index.js";
@@ -24,6 +25,7 @@ import {
   untilStored,
 } from "../events/support.js";
 import {
+  reportClient,
   reportExperiment,
   reportFor,
   subjectsByVariant,
@@ -139,8 +141,12 @@ describe("live report aggregates equal a recomputation from raw events", () => {
     await t?.stop();
   });
 
-  /** What the report should say for a window, computed from what was sent. */
-  function expected(from: number, to: number, variant: string) {
+  /**
+   * What the report should say for a window, computed from what was sent:
+   * the subjects first exposed in [from, to), their events before `asOf`
+   * (the window's end).
+   */
+  function expected(from: number, to: number, variant: string, asOf = to) {
     const mine = sent.filter((s) => s.variant === variant);
     const firstExposure = new Map<string, number>();
     for (const s of mine) {
@@ -151,7 +157,7 @@ describe("live report aggregates equal a recomputation from raw events", () => {
     const cohort = new Set(
       [...firstExposure].filter(([, at]) => at >= from && at < to).map(([subject]) => subject),
     );
-    const before = mine.filter((s) => cohort.has(s.subject) && s.at < to);
+    const before = mine.filter((s) => cohort.has(s.subject) && s.at < asOf);
     const conversions = before.filter((s) => s.type === "conversion");
     const inWindow = mine.filter((s) => s.type === "latency" && s.at >= from && s.at < to);
     return {
@@ -191,6 +197,48 @@ describe("live report aggregates equal a recomputation from raw events", () => {
           e.latencies === 0 ? 0 : e.latencySum / e.latencies,
           8,
         );
+      }
+    }
+  });
+
+  it("builds every series point from the subjects first exposed by its end, as of the window's end", async () => {
+    // Minute edges, buckets that cut hours, windows ending before the last
+    // event and one ending now.
+    const cases: [number, number | undefined, number][] = [
+      [T0 + 7 * MIN, T0 + 143 * MIN, 1500],
+      [T0 + 45 * MIN, T0 + 151 * MIN, 900],
+      [T0 - 20 * MIN, T0 + 61 * MIN, 1260],
+      [T0 + 3 * MIN, T0 + 110 * MIN, 1800],
+      [T0 + 13 * MIN, undefined, 1200],
+    ];
+    for (const [from, to, bucketSeconds] of cases) {
+      const { report } = await reportClient(t).getExperimentReport({
+        experimentId,
+        from: timestampFromMs(from),
+        to: to === undefined ? undefined : timestampFromMs(to),
+        bucketSeconds,
+      });
+      const end = report!.to === undefined ? Date.now() : Number(report!.to.seconds) * 1000;
+      for (const series of report!.series) {
+        const points = series.points.map((p, k) => {
+          const e = expected(
+            from,
+            Math.min(end, from + (k + 1) * bucketSeconds * 1000),
+            series.variantKey,
+            end,
+          );
+          return [p.sampleSize, p.value - (e.subjects === 0 ? 0 : e.converters / e.subjects)];
+        });
+        const want = series.points.map((_, k) => [
+          expected(
+            from,
+            Math.min(end, from + (k + 1) * bucketSeconds * 1000),
+            series.variantKey,
+            end,
+          ).subjects,
+          0,
+        ]);
+        expect(points.map(([n, d]) => [n, Math.round(d! * 1e9) / 1e9])).toEqual(want);
       }
     }
   });
