@@ -14,7 +14,9 @@
  * between it and the end. The mix: 10 % exposures (one per subject, plus
  * 5.3 % of the rest), 20 % conversions (from the ~31.5 % of subjects who
  * convert; half carry a number `value`), 10 % errors, 60 % latency events
- * with a number `ms`. The experiment's start is moved to the first event;
+ * with a number `ms`; every exposure carries its subject's `country` (20
+ * values, c00…c19), a dimension declared through CatalogService before the
+ * rebuild, so `subject_segments` is filled. The experiment's start is moved to the first event;
  * ingest_stats gets the stored count per day. Then rebuildRollups fills
  * every rollup table from the raw events (timed), and the tables are
  * vacuumed and analysed. The `event_ids` and `exposures` tables stay empty:
@@ -22,7 +24,9 @@
  *
  * Windows: the default one (experiment start … now), the last 24 hours,
  * the last 7 days, and experiment start … now − 3 days (events exist after
- * its end, so the per-subject figures come from the raw events). Each gets
+ * its end, so the per-subject figures come from the raw events); then the
+ * whole experiment filtered to one country, and broken down by country
+ * (20 segments). Each gets
  * one warm-up build, then up to 15 timed builds, fewer when they have taken
  * BENCH_REPORT_WINDOW_BUDGET_S (default 60 s) together (at least 3). The
  * time of each SQL statement the builds issue is printed to stderr per
@@ -32,9 +36,13 @@
  */
 import pg from "pg";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { Report } from "../gen/lotty/reports/v1/reports_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { SegmentConditionSchema, type Report } from "../gen/lotty/reports/v1/reports_pb.js";
 import { rebuildRollups, ROLLUP_TABLES } from "../src/analytics/index.js";
 import type { WindowRequest } from "../src/analytics/index.js";
+import { CatalogService } from "../gen/lotty/catalog/v1/catalog_pb.js";
+import { resolveSegments, WHOLE_EXPERIMENT, type SegmentQuery } from "../src/reports/segments.js";
+import { client } from "../test/support/clients.js";
 import { seedRunningExperiments, withBenchApp, type BenchApp } from "./support.js";
 
 const EVENTS = Number(process.env.BENCH_REPORT_EVENTS ?? 10_000_000);
@@ -45,6 +53,8 @@ const RUNS = 15;
 const MIN_RUNS = 3;
 const WINDOW_BUDGET_MS = Number(process.env.BENCH_REPORT_WINDOW_BUDGET_S ?? 60) * 1000;
 const EXPLAIN = process.env.BENCH_REPORT_EXPLAIN === "1";
+/** Values of the `country` dimension every exposure carries (subject mod COUNTRIES). */
+const COUNTRIES = 20;
 /** The seeded experiment's flag and its metrics besides the primary conversion_rate. */
 export const FLAG_KEY = "checkout_redesign";
 export const METRIC_KEYS = ["conversions", "latency_mean", "error_rate", "latency_p95"];
@@ -69,6 +79,7 @@ const GENERATE = `
              case when u7 < 0.5 then jsonb_build_object('value', round((10 + 180 * u7)::numeric, 2))
                   else '{}'::jsonb end
            when 'error' then jsonb_build_object('code', 'E' || (500 + n % 4))
+           when 'exposure' then jsonb_build_object('country', 'c' || lpad((s % $8)::text, 2, '0'))
            else '{}'::jsonb
          end,
          true
@@ -183,6 +194,10 @@ export async function seedReportExperiment(
     { key: FLAG_KEY, targetingRule: "", metricKeys: METRIC_KEYS },
   ]);
   const experimentId = experimentIds[0]!;
+  // The breakdown's dimension: every exposure carries its subject's country.
+  await client(CatalogService, baseUrl, adminKey).createDimension({
+    dimension: { key: "country", displayName: "Country", maxValues: 50 },
+  });
   const store = app.eventStore;
   if (store === undefined) throw new Error("no database");
   // Set-up statements run for minutes: a pool of our own, without the
@@ -213,6 +228,7 @@ export async function seedReportExperiment(
         end / 1000,
         FLAG_KEY,
         experimentId,
+        COUNTRIES,
       ]);
       process.stderr.write(
         `${label}: events ${first}..${last} inserted in ${round((performance.now() - t) / 1000)} s\n`,
@@ -279,15 +295,33 @@ export async function report(): Promise<Record<string, number>> {
       const builder = app.reports.builder;
       const plan = await builder.plan(experimentId);
       const now = Date.now();
-      const windows: [string, WindowRequest][] = [
-        ["full", { bucketSeconds: 0 }],
-        ["last_24h", { from: timestampFromMs(now - DAY_MS), bucketSeconds: 0 }],
-        ["last_7d", { from: timestampFromMs(now - 7 * DAY_MS), bucketSeconds: 0 }],
-        ["ended_3d_ago", { to: timestampFromMs(now - 3 * DAY_MS), bucketSeconds: 0 }],
+      const byCountry = await resolveSegments(reportPool, experimentId, {
+        segment: [],
+        breakdownDimension: "country",
+      });
+      const oneCountry = await resolveSegments(reportPool, experimentId, {
+        segment: [create(SegmentConditionSchema, { dimension: "country", values: ["c07"] })],
+        breakdownDimension: "",
+      });
+      const windows: [string, WindowRequest, SegmentQuery][] = [
+        ["full", { bucketSeconds: 0 }, WHOLE_EXPERIMENT],
+        ["last_24h", { from: timestampFromMs(now - DAY_MS), bucketSeconds: 0 }, WHOLE_EXPERIMENT],
+        [
+          "last_7d",
+          { from: timestampFromMs(now - 7 * DAY_MS), bucketSeconds: 0 },
+          WHOLE_EXPERIMENT,
+        ],
+        [
+          "ended_3d_ago",
+          { to: timestampFromMs(now - 3 * DAY_MS), bucketSeconds: 0 },
+          WHOLE_EXPERIMENT,
+        ],
+        ["segment_one_country", { bucketSeconds: 0 }, oneCountry],
+        ["breakdown_country", { bucketSeconds: 0 }, byCountry],
       ];
       const recorder = recordStatements(reportPool);
       try {
-        for (const [name, request] of windows) {
+        for (const [name, request, segments] of windows) {
           const window = builder.window(plan, request);
           const check = (r: Report) => {
             const metrics = r.variants[0]?.metrics.length ?? 0;
@@ -296,7 +330,10 @@ export async function report(): Promise<Record<string, number>> {
             }
             return r;
           };
-          const warm = check(await builder.build(plan, window));
+          const warm = check(await builder.build(plan, window, segments));
+          if (segments.breakdown !== undefined && warm.segmentsCompared !== COUNTRIES) {
+            throw new Error(`${name}: ${warm.segmentsCompared} segments, not ${COUNTRIES}`);
+          }
           const times: number[] = [];
           recorder.log = [];
           const started = performance.now();
@@ -305,7 +342,7 @@ export async function report(): Promise<Record<string, number>> {
             (times.length < MIN_RUNS || performance.now() - started < WINDOW_BUDGET_MS)
           ) {
             const t = performance.now();
-            check(await builder.build(plan, window));
+            check(await builder.build(plan, window, segments));
             times.push(performance.now() - t);
           }
           const log = recorder.log;
