@@ -64,3 +64,14 @@ export function subjectQuantities(plan: ReportPlan): SubjectQuantity[] {
   }
   return [...seen.values()];
 }
+
+/** The event-time quantities a report reads: exposure events, and MEAN metrics' properties. */
+export function eventQuantities(plan: ReportPlan): SubjectQuantity[] {
+  const seen = new Map<string, SubjectQuantity>();
+  const add = (q: SubjectQuantity) => seen.set(quantityKey(q), q);
+  add({ eventType: EXPOSURE_EVENT_TYPE, property: "" });
+  for (const m of plan.metrics) {
+    if (m.kind === "mean") add({ eventType: m.eventType, property: m.property });
+  }
+  return [...seen.values()];
+}

@@ -8,7 +8,7 @@
  */
 import type pg from "pg";
 import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
-import { quantityKey, type ReportPlan, type SubjectQuantity } from "./plan.js";
+import { eventQuantities, quantityKey, type ReportPlan, type SubjectQuantity } from "./plan.js";
 import type { ReportWindow } from "./window.js";
 import {
   addSubjectFigures,
@@ -56,17 +56,6 @@ export async function hasEventsFrom(pool: pg.Pool, experimentId: string, to: num
     [experimentId, new Date(to)],
   );
   return rows[0]?.found === true;
-}
-
-/** The event-time quantities a report reads: exposure events, and MEAN metrics' properties. */
-function eventQuantities(plan: ReportPlan): SubjectQuantity[] {
-  const seen = new Map<string, SubjectQuantity>();
-  const add = (q: SubjectQuantity) => seen.set(quantityKey(q), q);
-  add({ eventType: EXPOSURE_EVENT_TYPE, property: "" });
-  for (const m of plan.metrics) {
-    if (m.kind === "mean") add({ eventType: m.eventType, property: m.property });
-  }
-  return [...seen.values()];
 }
 
 /**

@@ -11,7 +11,13 @@
  */
 import type pg from "pg";
 import { EXPOSURE_EVENT_TYPE } from "../catalog/lookup.js";
-import { quantityKey, type PlannedMetric, type ReportPlan, type SubjectQuantity } from "./plan.js";
+import {
+  eventQuantities,
+  quantityKey,
+  type PlannedMetric,
+  type ReportPlan,
+  type SubjectQuantity,
+} from "./plan.js";
 import type { ReportWindow } from "./window.js";
 import {
   addSubjectFigures,
@@ -41,17 +47,6 @@ function binder(plan: ReportPlan, window: ReportWindow) {
     return `$${params.length}`;
   };
   return { params, param };
-}
-
-/** The event-time quantities a report reads: exposure events, and MEAN metrics' properties. */
-function eventQuantities(plan: ReportPlan): SubjectQuantity[] {
-  const seen = new Map<string, SubjectQuantity>();
-  const add = (q: SubjectQuantity) => seen.set(quantityKey(q), q);
-  add({ eventType: EXPOSURE_EVENT_TYPE, property: "" });
-  for (const m of plan.metrics) {
-    if (m.kind === "mean") add({ eventType: m.eventType, property: m.property });
-  }
-  return [...seen.values()];
 }
 
 /**

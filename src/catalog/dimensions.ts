@@ -160,7 +160,7 @@ export async function listDimensions({ pool }: DimensionDeps, req: ListDimension
   const after = decodePageToken(req.pageToken);
   const { rows } = await pool().query<DimensionRow>(
     `select ${COLUMNS} from dimensions
-     where ($1::text is null or key > $1) and ($2 or archived_at is null)
+     where ($1::text is null or key > $1 collate "C") and ($2 or archived_at is null)
      order by key collate "C" limit $3`,
     [after ?? null, req.includeArchived, size + 1],
   );

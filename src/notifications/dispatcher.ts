@@ -14,6 +14,7 @@
 import type pg from "pg";
 import type { Logger } from "../platform/logging.js";
 import { throttledWarning } from "../platform/throttled-warning.js";
+import { WorkLoop } from "../platform/work-loop.js";
 import { CHANNEL_ADAPTERS, type ChannelKindName, type Notice } from "./channels.js";
 import type { NotificationMetrics } from "./metrics.js";
 import type { SecretBox } from "./secrets.js";
@@ -53,55 +54,33 @@ export interface DispatcherDeps {
 }
 
 export class DeliveryDispatcher {
-  private stopped = false;
-  private loop: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private wake: (() => void) | undefined;
-  private wanted = true;
-  private readonly warn: ReturnType<typeof throttledWarning>;
+  private readonly loop: WorkLoop;
 
   constructor(private readonly deps: DispatcherDeps) {
-    this.warn = throttledWarning(deps.logger);
+    const warn = throttledWarning(deps.logger);
+    this.loop = new WorkLoop({
+      pollMs: POLL_MS,
+      next: async () => {
+        const batch = await this.claim();
+        if (batch.length === 0 || this.loop.stopping) return false;
+        await Promise.all(batch.map((d) => this.attempt(d)));
+        return true;
+      },
+      onError: (error) => warn(error, "notification dispatch failed; retrying"),
+    });
   }
 
   start(): void {
-    this.timer = setInterval(() => this.poke(), POLL_MS);
-    this.timer.unref();
-    this.loop = this.run();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    this.poke();
-    await this.loop;
+    await this.loop.stop();
   }
 
   /** Sends what is due now (called when deliveries were queued). */
   poke(): void {
-    this.wanted = true;
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopped) {
-      if (!this.wanted) {
-        await new Promise<void>((resolve) => (this.wake = resolve));
-        continue;
-      }
-      this.wanted = false;
-      try {
-        for (;;) {
-          const batch = await this.claim();
-          if (batch.length === 0 || this.stopped) break;
-          await Promise.all(batch.map((d) => this.attempt(d)));
-        }
-      } catch (error) {
-        this.warn(error, "notification dispatch failed; retrying");
-      }
-    }
+    this.loop.poke();
   }
 
   private async claim(): Promise<ClaimedDelivery[]> {

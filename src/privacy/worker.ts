@@ -32,6 +32,7 @@ import { isUnavailableError } from "../platform/errors.js";
 import type { Logger } from "../platform/logging.js";
 import { throttledWarning } from "../platform/throttled-warning.js";
 import { withTransaction } from "../platform/transaction.js";
+import { WorkLoop } from "../platform/work-loop.js";
 import { ERASURE_AUDIT_ENTITY, ERASURE_COLUMNS, type ErasureRow } from "./jobs.js";
 
 /** How long a claim lasts without renewal. */
@@ -55,57 +56,35 @@ export interface ErasureWorkerDeps {
 }
 
 export class ErasureWorker {
-  private stopped = false;
-  private loop: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private wake: (() => void) | undefined;
-  private wanted = true;
+  private readonly loop: WorkLoop;
   private readonly warn: ReturnType<typeof throttledWarning>;
 
   constructor(private readonly deps: ErasureWorkerDeps) {
     this.warn = throttledWarning(deps.logger);
+    this.loop = new WorkLoop({
+      pollMs: POLL_MS,
+      next: async () => {
+        const job = await this.claim();
+        if (job === undefined) return false;
+        await this.runJob(job);
+        return true;
+      },
+      onError: (error) => this.warn(error, "erasure worker could not claim a job; retrying"),
+    });
   }
 
   start(): void {
-    this.timer = setInterval(() => this.poke(), POLL_MS);
-    this.timer.unref();
-    this.loop = this.run();
+    this.loop.start();
   }
 
   /** Waits for the job in hand to reach a step boundary; its lease then lapses and it is resumed later. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    this.poke();
-    await this.loop;
+    await this.loop.stop();
   }
 
   /** Looks for jobs now (called when one was requested). */
   poke(): void {
-    this.wanted = true;
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopped) {
-      if (!this.wanted) {
-        await new Promise<void>((resolve) => (this.wake = resolve));
-        continue;
-      }
-      this.wanted = false;
-      try {
-        for (;;) {
-          if (this.stopped) break;
-          const job = await this.claim();
-          if (job === undefined) break;
-          await this.runJob(job);
-        }
-      } catch (error) {
-        this.warn(error, "erasure worker could not claim a job; retrying");
-      }
-    }
+    this.loop.poke();
   }
 
   /** Claims the oldest pending job, or a running one whose lease lapsed. */
@@ -153,7 +132,7 @@ export class ErasureWorker {
       for (const experimentId of affected) {
         if (rebuilt.has(experimentId)) continue;
         // Stopping between experiments leaves the rest to the next claim.
-        if (this.stopped) return await this.release(job.id);
+        if (this.loop.stopping) return await this.release(job.id);
         await rebuildRollups(pool, experimentId);
         await pool.query(
           `update erasures set rebuilt_experiment_ids = array_append(rebuilt_experiment_ids, $2::uuid)
@@ -165,11 +144,11 @@ export class ErasureWorker {
       log.info(done ?? {}, "erasure done");
       this.deps.rebuilt?.(affected);
     } catch (error) {
-      if (isUnavailableError(error) || this.stopped) {
+      if (isUnavailableError(error) || this.loop.stopping) {
         // The database went away, or the process is stopping: the lease
         // lapses and the job is resumed.
         this.warn(error, "erasure interrupted; it will be resumed", { erasureId: job.id });
-        if (this.stopped) await this.release(job.id).catch(() => {});
+        if (this.loop.stopping) await this.release(job.id).catch(() => {});
         return;
       }
       log.error({ err: error, attempt: job.attempts }, "erasure attempt failed");
