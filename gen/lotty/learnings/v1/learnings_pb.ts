@@ -17,7 +17,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Guardrail, Outcome } from "../../experiments/v1/experiments_pb.js";
+import type { Experiment, Guardrail, Outcome } from "../../experiments/v1/experiments_pb.js";
 import { file_lotty_experiments_v1_experiments } from "../../experiments/v1/experiments_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -25,7 +25,93 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lotty/learnings/v1/learnings.proto.
  */
 export const file_lotty_learnings_v1_learnings: GenFile = /*@__PURE__*/
-  fileDesc("CiJsb3R0eS9sZWFybmluZ3MvdjEvbGVhcm5pbmdzLnByb3RvEhJsb3R0eS5sZWFybmluZ3MudjEiIgoETGluaxINCgV0aXRsZRgBIAEoCRILCgN1cmwYAiABKAkiswUKCExlYXJuaW5nEhUKDWV4cGVyaW1lbnRfaWQYASABKAkSFwoPZXhwZXJpbWVudF9uYW1lGAIgASgJEhAKCGZsYWdfa2V5GAMgASgJEhIKCmh5cG90aGVzaXMYBCABKAkSGgoScHJpbWFyeV9tZXRyaWNfa2V5GAUgASgJEhMKC21ldHJpY19rZXlzGAYgAygJEjMKCmd1YXJkcmFpbHMYByADKAsyHy5sb3R0eS5leHBlcmltZW50cy52MS5HdWFyZHJhaWwSLgoHb3V0Y29tZRgIIAEoDjIdLmxvdHR5LmV4cGVyaW1lbnRzLnYxLk91dGNvbWUSGgoSd2lubmVyX3ZhcmlhbnRfa2V5GAkgASgJEhUKDWp1c3RpZmljYXRpb24YCiABKAkSDgoGcmVzdWx0GAsgASgJEg4KBmFjdGlvbhgMIAEoCRIMCgR0YWdzGA0gAygJEhYKDnRhcmdldGluZ19ydWxlGA4gASgJEhEKCXBsYXRmb3JtcxgPIAMoCRInCgVsaW5rcxgQIAMoCzIYLmxvdHR5LmxlYXJuaW5ncy52MS5MaW5rEg0KBW5vdGVzGBEgASgJEhgKEGF1ZGllbmNlX3BlcmNlbnQYEiABKAESFAoMdmFyaWFudF9rZXlzGBMgAygJEhAKCG93bmVyX2lkGBQgASgJEjAKDGNvbXBsZXRlZF9hdBgVIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmVyc2lvbhgWIAEoBRIuCgpjcmVhdGVkX2F0GBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GBggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1cGRhdGVkX2J5GBkgASgJInAKDUxlYXJuaW5nTWF0Y2gSLgoIbGVhcm5pbmcYASABKAsyHC5sb3R0eS5sZWFybmluZ3MudjEuTGVhcm5pbmcSDQoFc2NvcmUYAiABKAESDwoHcmVhc29ucxgDIAMoCRIPCgdzbmlwcGV0GAQgASgJImEKFVVwc2VydExlYXJuaW5nUmVxdWVzdBIuCghsZWFybmluZxgBIAEoCzIcLmxvdHR5LmxlYXJuaW5ncy52MS5MZWFybmluZxIYChBleHBlY3RlZF92ZXJzaW9uGAIgASgFIkgKFlVwc2VydExlYXJuaW5nUmVzcG9uc2USLgoIbGVhcm5pbmcYASABKAsyHC5sb3R0eS5sZWFybmluZ3MudjEuTGVhcm5pbmciKwoSR2V0TGVhcm5pbmdSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkiRQoTR2V0TGVhcm5pbmdSZXNwb25zZRIuCghsZWFybmluZxgBIAEoCzIcLmxvdHR5LmxlYXJuaW5ncy52MS5MZWFybmluZyKLAwoWU2VhcmNoTGVhcm5pbmdzUmVxdWVzdBINCgVxdWVyeRgBIAEoCRIVCghmbGFnX2tleRgCIAEoCUgAiAEBEgwKBHRhZ3MYAyADKAkSLgoHb3V0Y29tZRgEIAEoDjIdLmxvdHR5LmV4cGVyaW1lbnRzLnYxLk91dGNvbWUSFwoKbWV0cmljX2tleRgFIAEoCUgBiAEBEhUKCHBsYXRmb3JtGAYgASgJSAKIAQESFQoIb3duZXJfaWQYByABKAlIA4gBARIzCg9jb21wbGV0ZWRfYWZ0ZXIYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEGNvbXBsZXRlZF9iZWZvcmUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgKIAEoBRISCgpwYWdlX3Rva2VuGAsgASgJQgsKCV9mbGFnX2tleUINCgtfbWV0cmljX2tleUILCglfcGxhdGZvcm1CCwoJX293bmVyX2lkImYKF1NlYXJjaExlYXJuaW5nc1Jlc3BvbnNlEjIKB3Jlc3VsdHMYASADKAsyIS5sb3R0eS5sZWFybmluZ3MudjEuTGVhcm5pbmdNYXRjaBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOgoSRmluZFNpbWlsYXJSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSDQoFbGltaXQYAiABKAUiSQoTRmluZFNpbWlsYXJSZXNwb25zZRIyCgdzaW1pbGFyGAEgAygLMiEubG90dHkubGVhcm5pbmdzLnYxLkxlYXJuaW5nTWF0Y2gypgMKD0xlYXJuaW5nU2VydmljZRJnCg5VcHNlcnRMZWFybmluZxIpLmxvdHR5LmxlYXJuaW5ncy52MS5VcHNlcnRMZWFybmluZ1JlcXVlc3QaKi5sb3R0eS5sZWFybmluZ3MudjEuVXBzZXJ0TGVhcm5pbmdSZXNwb25zZRJeCgtHZXRMZWFybmluZxImLmxvdHR5LmxlYXJuaW5ncy52MS5HZXRMZWFybmluZ1JlcXVlc3QaJy5sb3R0eS5sZWFybmluZ3MudjEuR2V0TGVhcm5pbmdSZXNwb25zZRJqCg9TZWFyY2hMZWFybmluZ3MSKi5sb3R0eS5sZWFybmluZ3MudjEuU2VhcmNoTGVhcm5pbmdzUmVxdWVzdBorLmxvdHR5LmxlYXJuaW5ncy52MS5TZWFyY2hMZWFybmluZ3NSZXNwb25zZRJeCgtGaW5kU2ltaWxhchImLmxvdHR5LmxlYXJuaW5ncy52MS5GaW5kU2ltaWxhclJlcXVlc3QaJy5sb3R0eS5sZWFybmluZ3MudjEuRmluZFNpbWlsYXJSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_lotty_experiments_v1_experiments]);
+  fileDesc("CiJsb3R0eS9sZWFybmluZ3MvdjEvbGVhcm5pbmdzLnByb3RvEhJsb3R0eS5sZWFybmluZ3MudjEi/QEKBkVmZmVjdBISCgptZXRyaWNfa2V5GAEgASgJEhMKC3ZhcmlhbnRfa2V5GAIgASgJEhsKE2NvbnRyb2xfdmFyaWFudF9rZXkYAyABKAkSFQoNY29udHJvbF92YWx1ZRgEIAEoARIVCg12YXJpYW50X3ZhbHVlGAUgASgBEhsKE2Fic29sdXRlX2RpZmZlcmVuY2UYBiABKAESDgoGY2lfbG93GAcgASgBEg8KB2NpX2hpZ2gYCCABKAESGwoTcmVsYXRpdmVfZGlmZmVyZW5jZRgJIAEoARIPCgdwX3ZhbHVlGAogASgBEhMKC3NpZ25pZmljYW50GAsgASgIIiIKBExpbmsSDQoFdGl0bGUYASABKAkSCwoDdXJsGAIgASgJIu0HCghMZWFybmluZxIVCg1leHBlcmltZW50X2lkGAEgASgJEhcKD2V4cGVyaW1lbnRfbmFtZRgCIAEoCRIQCghmbGFnX2tleRgDIAEoCRISCgpoeXBvdGhlc2lzGAQgASgJEhoKEnByaW1hcnlfbWV0cmljX2tleRgFIAEoCRITCgttZXRyaWNfa2V5cxgGIAMoCRIzCgpndWFyZHJhaWxzGAcgAygLMh8ubG90dHkuZXhwZXJpbWVudHMudjEuR3VhcmRyYWlsEi4KB291dGNvbWUYCCABKA4yHS5sb3R0eS5leHBlcmltZW50cy52MS5PdXRjb21lEhoKEndpbm5lcl92YXJpYW50X2tleRgJIAEoCRIVCg1qdXN0aWZpY2F0aW9uGAogASgJEg4KBnJlc3VsdBgLIAEoCRIOCgZhY3Rpb24YDCABKAkSDAoEdGFncxgNIAMoCRIWCg50YXJnZXRpbmdfcnVsZRgOIAEoCRIRCglwbGF0Zm9ybXMYDyADKAkSJwoFbGlua3MYECADKAsyGC5sb3R0eS5sZWFybmluZ3MudjEuTGluaxINCgVub3RlcxgRIAEoCRIYChBhdWRpZW5jZV9wZXJjZW50GBIgASgBEhQKDHZhcmlhbnRfa2V5cxgTIAMoCRIQCghvd25lcl9pZBgUIAEoCRIwCgxjb21wbGV0ZWRfYXQYFSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YFiABKAUSLgoKY3JlYXRlZF9hdBgXIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKdXBkYXRlZF9ieRgZIAEoCRIyCg5wcmltYXJ5X2VmZmVjdBgaIAEoCzIaLmxvdHR5LmxlYXJuaW5ncy52MS5FZmZlY3QSIwobZmlyZWRfZ3VhcmRyYWlsX21ldHJpY19rZXlzGBsgAygJEhEKCWNvdW50cmllcxgcIAMoCRIQCgh2ZXJzaW9ucxgdIAMoCRIYChByZXBvcnRfcGVybWFsaW5rGB4gASgJEg4KBmZpbGxlZBgfIAEoCBIWCg5taXNzaW5nX2ZpZWxkcxggIAMoCRIZChF0YXJnZXRpbmdfc3VtbWFyeRghIAEoCRIXCg92YXJpYW50X3dlaWdodHMYIiADKAESLgoKc3RhcnRlZF9hdBgjIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMcGxhbm5lZF9kYXlzGCQgASgFIj0KC01hdGNoUmVhc29uEg4KBnJlYXNvbhgBIAEoCRIOCgZ3ZWlnaHQYAiABKAESDgoGZGV0YWlsGAMgASgJIqkBCg1MZWFybmluZ01hdGNoEi4KCGxlYXJuaW5nGAEgASgLMhwubG90dHkubGVhcm5pbmdzLnYxLkxlYXJuaW5nEg0KBXNjb3JlGAIgASgBEg8KB3JlYXNvbnMYAyADKAkSDwoHc25pcHBldBgEIAEoCRI3Cg5yZWFzb25fZGV0YWlscxgFIAMoCzIfLmxvdHR5LmxlYXJuaW5ncy52MS5NYXRjaFJlYXNvbiJhChVVcHNlcnRMZWFybmluZ1JlcXVlc3QSLgoIbGVhcm5pbmcYASABKAsyHC5sb3R0eS5sZWFybmluZ3MudjEuTGVhcm5pbmcSGAoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoBSJIChZVcHNlcnRMZWFybmluZ1Jlc3BvbnNlEi4KCGxlYXJuaW5nGAEgASgLMhwubG90dHkubGVhcm5pbmdzLnYxLkxlYXJuaW5nIisKEkdldExlYXJuaW5nUmVxdWVzdBIVCg1leHBlcmltZW50X2lkGAEgASgJIkUKE0dldExlYXJuaW5nUmVzcG9uc2USLgoIbGVhcm5pbmcYASABKAsyHC5sb3R0eS5sZWFybmluZ3MudjEuTGVhcm5pbmcizwQKFlNlYXJjaExlYXJuaW5nc1JlcXVlc3QSDQoFcXVlcnkYASABKAkSFQoIZmxhZ19rZXkYAiABKAlIAIgBARIMCgR0YWdzGAMgAygJEi4KB291dGNvbWUYBCABKA4yHS5sb3R0eS5leHBlcmltZW50cy52MS5PdXRjb21lEhcKCm1ldHJpY19rZXkYBSABKAlIAYgBARIVCghwbGF0Zm9ybRgGIAEoCUgCiAEBEhUKCG93bmVyX2lkGAcgASgJSAOIAQESMwoPY29tcGxldGVkX2FmdGVyGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBjb21wbGV0ZWRfYmVmb3JlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYCiABKAUSEgoKcGFnZV90b2tlbhgLIAEoCRIRCgljb3VudHJpZXMYDCADKAkSEQoJcGxhdGZvcm1zGA0gAygJEh8KEnByaW1hcnlfbWV0cmljX2tleRgOIAEoCUgEiAEBEhwKD2d1YXJkcmFpbF9maXJlZBgPIAEoCEgFiAEBEh0KEG5lZWRzX3dyaXRpbmdfdXAYECABKAhIBogBAUILCglfZmxhZ19rZXlCDQoLX21ldHJpY19rZXlCCwoJX3BsYXRmb3JtQgsKCV9vd25lcl9pZEIVChNfcHJpbWFyeV9tZXRyaWNfa2V5QhIKEF9ndWFyZHJhaWxfZmlyZWRCEwoRX25lZWRzX3dyaXRpbmdfdXAiegoXU2VhcmNoTGVhcm5pbmdzUmVzcG9uc2USMgoHcmVzdWx0cxgBIAMoCzIhLmxvdHR5LmxlYXJuaW5ncy52MS5MZWFybmluZ01hdGNoEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgFIn8KEkZpbmRTaW1pbGFyUmVxdWVzdBIVCg1leHBlcmltZW50X2lkGAEgASgJEg0KBWxpbWl0GAIgASgFEi8KBWRyYWZ0GAMgASgLMiAubG90dHkuZXhwZXJpbWVudHMudjEuRXhwZXJpbWVudBISCgpkcmFmdF90YWdzGAQgAygJIkkKE0ZpbmRTaW1pbGFyUmVzcG9uc2USMgoHc2ltaWxhchgBIAMoCzIhLmxvdHR5LmxlYXJuaW5ncy52MS5MZWFybmluZ01hdGNoIjMKGkxpc3RMZWFybmluZ0hpc3RvcnlSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkiOwoLRmllbGRDaGFuZ2USDQoFZmllbGQYASABKAkSDgoGYmVmb3JlGAIgASgJEg0KBWFmdGVyGAMgASgJIpMBCgxMZWFybmluZ0VkaXQSDwoHdmVyc2lvbhgBIAEoBRIRCgllZGl0b3JfaWQYAiABKAkSLQoJZWRpdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgdjaGFuZ2VzGAQgAygLMh8ubG90dHkubGVhcm5pbmdzLnYxLkZpZWxkQ2hhbmdlIk4KG0xpc3RMZWFybmluZ0hpc3RvcnlSZXNwb25zZRIvCgVlZGl0cxgBIAMoCzIgLmxvdHR5LmxlYXJuaW5ncy52MS5MZWFybmluZ0VkaXQiaAoWR2V0TWV0YUFuYWx5c2lzUmVxdWVzdBI6CgZmaWx0ZXIYASABKAsyKi5sb3R0eS5sZWFybmluZ3MudjEuU2VhcmNoTGVhcm5pbmdzUmVxdWVzdBISCgptZXRyaWNfa2V5GAIgASgJIqIBChJJbXBhY3RDb250cmlidXRpb24SFQoNZXhwZXJpbWVudF9pZBgBIAEoCRIXCg9leHBlcmltZW50X25hbWUYAiABKAkSMAoMY29tcGxldGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIqCgZlZmZlY3QYBCABKAsyGi5sb3R0eS5sZWFybmluZ3MudjEuRWZmZWN0Iu0BCgxNZXRyaWNJbXBhY3QSEgoKbWV0cmljX2tleRgBIAEoCRITCgtleHBlcmltZW50cxgCIAEoBRIiChpzdW1tZWRfcmVsYXRpdmVfZGlmZmVyZW5jZRgDIAEoARIiChpzdW1tZWRfYWJzb2x1dGVfZGlmZmVyZW5jZRgEIAEoARIVCg1zdW1tZWRfY2lfbG93GAUgASgBEhYKDnN1bW1lZF9jaV9oaWdoGAYgASgBEj0KDWNvbnRyaWJ1dGlvbnMYByADKAsyJi5sb3R0eS5sZWFybmluZ3MudjEuSW1wYWN0Q29udHJpYnV0aW9uIvICChdHZXRNZXRhQW5hbHlzaXNSZXNwb25zZRITCgtleHBlcmltZW50cxgBIAEoBRIQCgh3aW5fcmF0ZRgCIAEoARIWCg5yb2xsYmFja19zaGFyZRgDIAEoARIXCg9ub19lZmZlY3Rfc2hhcmUYBCABKAESGQoRc2lnbmlmaWNhbnRfc2hhcmUYBSABKAESHQoVZ3VhcmRyYWlsX2ZpcmVkX3NoYXJlGAYgASgBEh4KFm5lZWRzX3dyaXRpbmdfdXBfc2hhcmUYByABKAESGgoSbWVkaWFuX2FjdHVhbF9kYXlzGAggASgBEhsKE21lZGlhbl9wbGFubmVkX2RheXMYCSABKAESJwofbWVkaWFuX2FjdHVhbF9kYXlzX3doZW5fcGxhbm5lZBgKIAEoARIRCgl3aXRoX3BsYW4YCyABKAUSMAoGaW1wYWN0GAwgASgLMiAubG90dHkubGVhcm5pbmdzLnYxLk1ldHJpY0ltcGFjdDKKBQoPTGVhcm5pbmdTZXJ2aWNlEmcKDlVwc2VydExlYXJuaW5nEikubG90dHkubGVhcm5pbmdzLnYxLlVwc2VydExlYXJuaW5nUmVxdWVzdBoqLmxvdHR5LmxlYXJuaW5ncy52MS5VcHNlcnRMZWFybmluZ1Jlc3BvbnNlEl4KC0dldExlYXJuaW5nEiYubG90dHkubGVhcm5pbmdzLnYxLkdldExlYXJuaW5nUmVxdWVzdBonLmxvdHR5LmxlYXJuaW5ncy52MS5HZXRMZWFybmluZ1Jlc3BvbnNlEmoKD1NlYXJjaExlYXJuaW5ncxIqLmxvdHR5LmxlYXJuaW5ncy52MS5TZWFyY2hMZWFybmluZ3NSZXF1ZXN0GisubG90dHkubGVhcm5pbmdzLnYxLlNlYXJjaExlYXJuaW5nc1Jlc3BvbnNlEl4KC0ZpbmRTaW1pbGFyEiYubG90dHkubGVhcm5pbmdzLnYxLkZpbmRTaW1pbGFyUmVxdWVzdBonLmxvdHR5LmxlYXJuaW5ncy52MS5GaW5kU2ltaWxhclJlc3BvbnNlEnYKE0xpc3RMZWFybmluZ0hpc3RvcnkSLi5sb3R0eS5sZWFybmluZ3MudjEuTGlzdExlYXJuaW5nSGlzdG9yeVJlcXVlc3QaLy5sb3R0eS5sZWFybmluZ3MudjEuTGlzdExlYXJuaW5nSGlzdG9yeVJlc3BvbnNlEmoKD0dldE1ldGFBbmFseXNpcxIqLmxvdHR5LmxlYXJuaW5ncy52MS5HZXRNZXRhQW5hbHlzaXNSZXF1ZXN0GisubG90dHkubGVhcm5pbmdzLnYxLkdldE1ldGFBbmFseXNpc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_lotty_experiments_v1_experiments]);
+
+/**
+ * The measured effect of one variant against the control on one metric,
+ * taken from the report an outcome was decided on.
+ *
+ * @generated from message lotty.learnings.v1.Effect
+ */
+export type Effect = Message<"lotty.learnings.v1.Effect"> & {
+  /**
+   * The metric's key.
+   *
+   * @generated from field: string metric_key = 1;
+   */
+  metricKey: string;
+
+  /**
+   * The variant compared with the control: the winner for
+   * OUTCOME_ROLLOUT, otherwise the variant with the smallest p-value.
+   *
+   * @generated from field: string variant_key = 2;
+   */
+  variantKey: string;
+
+  /**
+   * The control variant's key.
+   *
+   * @generated from field: string control_variant_key = 3;
+   */
+  controlVariantKey: string;
+
+  /**
+   * The metric's value for the control and for the variant.
+   *
+   * @generated from field: double control_value = 4;
+   */
+  controlValue: number;
+
+  /**
+   * @generated from field: double variant_value = 5;
+   */
+  variantValue: number;
+
+  /**
+   * variant_value − control_value, with its confidence interval.
+   *
+   * @generated from field: double absolute_difference = 6;
+   */
+  absoluteDifference: number;
+
+  /**
+   * @generated from field: double ci_low = 7;
+   */
+  ciLow: number;
+
+  /**
+   * @generated from field: double ci_high = 8;
+   */
+  ciHigh: number;
+
+  /**
+   * absolute_difference / control_value; 0 when the control value is 0.
+   *
+   * @generated from field: double relative_difference = 9;
+   */
+  relativeDifference: number;
+
+  /**
+   * The test's p-value (after the report's multiple-comparison
+   * correction) and whether it is below the report's alpha.
+   *
+   * @generated from field: double p_value = 10;
+   */
+  pValue: number;
+
+  /**
+   * @generated from field: bool significant = 11;
+   */
+  significant: boolean;
+};
+
+/**
+ * Describes the message lotty.learnings.v1.Effect.
+ * Use `create(EffectSchema)` to create a new message.
+ */
+export const EffectSchema: GenMessage<Effect> = /*@__PURE__*/
+  messageDesc(file_lotty_learnings_v1_learnings, 0);
 
 /**
  * A titled link (dashboard, document, ticket, …).
@@ -53,7 +139,7 @@ export type Link = Message<"lotty.learnings.v1.Link"> & {
  * Use `create(LinkSchema)` to create a new message.
  */
 export const LinkSchema: GenMessage<Link> = /*@__PURE__*/
-  messageDesc(file_lotty_learnings_v1_learnings, 0);
+  messageDesc(file_lotty_learnings_v1_learnings, 1);
 
 /**
  * What one experiment taught.
@@ -242,6 +328,95 @@ export type Learning = Message<"lotty.learnings.v1.Learning"> & {
    * @generated from field: string updated_by = 25;
    */
   updatedBy: string;
+
+  /**
+   * From the outcome report: the measured effect on the primary metric;
+   * unset when the report had no comparison for it.
+   *
+   * @generated from field: lotty.learnings.v1.Effect primary_effect = 26;
+   */
+  primaryEffect?: Effect | undefined;
+
+  /**
+   * From the guardrail monitor: metric keys of the guardrails that fired
+   * while the experiment ran (empty when none fired).
+   *
+   * @generated from field: repeated string fired_guardrail_metric_keys = 27;
+   */
+  firedGuardrailMetricKeys: string[];
+
+  /**
+   * Editable; countries it ran in, at most 50, each 1–50 characters.
+   * Default: the values of a `country` attribute in the targeting rule,
+   * else the `country` segments with exposures.
+   *
+   * @generated from field: repeated string countries = 28;
+   */
+  countries: string[];
+
+  /**
+   * Editable; app versions it ran on, at most 20, each 1–50 characters.
+   * Default: from the targeting rule (`app_version`/`version`) or the
+   * segments, like countries. Platforms default the same way.
+   *
+   * @generated from field: repeated string versions = 29;
+   */
+  versions: string[];
+
+  /**
+   * Output only. Path of the results page in the console (the report
+   * permalink), e.g. `/console/experiments/{id}/results`.
+   *
+   * @generated from field: string report_permalink = 30;
+   */
+  reportPermalink: string;
+
+  /**
+   * Output only. True once a person wrote the learning up: edited at least
+   * once, with `action` and `notes` filled in.
+   *
+   * @generated from field: bool filled = 31;
+   */
+  filled: boolean;
+
+  /**
+   * Output only. What is missing before the learning counts as filled
+   * (field names: `notes`, `action`, `reviewed`); empty when filled.
+   *
+   * @generated from field: repeated string missing_fields = 32;
+   */
+  missingFields: string[];
+
+  /**
+   * From the experiment: the targeting rule in short form (e.g.
+   * "country ∈ {de, fr} · platform = ios"); "everyone" when empty.
+   *
+   * @generated from field: string targeting_summary = 33;
+   */
+  targetingSummary: string;
+
+  /**
+   * From the experiment: the variants' weights in percent of traffic, in
+   * variant_keys order.
+   *
+   * @generated from field: repeated double variant_weights = 34;
+   */
+  variantWeights: number[];
+
+  /**
+   * From the experiment: when it first started.
+   *
+   * @generated from field: google.protobuf.Timestamp started_at = 35;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * Editable; the planned duration in days (0 = not stated), 0–3,650.
+   * Meta-analysis compares it with the actual duration.
+   *
+   * @generated from field: int32 planned_days = 36;
+   */
+  plannedDays: number;
 };
 
 /**
@@ -249,7 +424,43 @@ export type Learning = Message<"lotty.learnings.v1.Learning"> & {
  * Use `create(LearningSchema)` to create a new message.
  */
 export const LearningSchema: GenMessage<Learning> = /*@__PURE__*/
-  messageDesc(file_lotty_learnings_v1_learnings, 1);
+  messageDesc(file_lotty_learnings_v1_learnings, 2);
+
+/**
+ * One reason a learning matched in FindSimilar, with its part of the score.
+ *
+ * @generated from message lotty.learnings.v1.MatchReason
+ */
+export type MatchReason = Message<"lotty.learnings.v1.MatchReason"> & {
+  /**
+   * One of the names listed for LearningMatch.reasons.
+   *
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+
+  /**
+   * The points it contributed; the score is the sum over reasons divided by
+   * the most points possible (docs/learnings.md lists the weights).
+   *
+   * @generated from field: double weight = 2;
+   */
+  weight: number;
+
+  /**
+   * What matched, for people (e.g. "tags: checkout, pricing").
+   *
+   * @generated from field: string detail = 3;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message lotty.learnings.v1.MatchReason.
+ * Use `create(MatchReasonSchema)` to create a new message.
+ */
+export const MatchReasonSchema: GenMessage<MatchReason> = /*@__PURE__*/
+  messageDesc(file_lotty_learnings_v1_learnings, 3);
 
 /**
  * A search hit or similar learning.
@@ -287,6 +498,14 @@ export type LearningMatch = Message<"lotty.learnings.v1.LearningMatch"> & {
    * @generated from field: string snippet = 4;
    */
   snippet: string;
+
+  /**
+   * FindSimilar only: each reason with its weight and what matched, in
+   * the order of `reasons`.
+   *
+   * @generated from field: repeated lotty.learnings.v1.MatchReason reason_details = 5;
+   */
+  reasonDetails: MatchReason[];
 };
 
 /**
@@ -294,7 +513,7 @@ export type LearningMatch = Message<"lotty.learnings.v1.LearningMatch"> & {
  * Use `create(LearningMatchSchema)` to create a new message.
  */
 export const LearningMatchSchema: GenMessage<LearningMatch> = /*@__PURE__*/
-  messageDesc(file_lotty_learnings_v1_learnings, 2);
+  messageDesc(file_lotty_learnings_v1_learnings, 4);
 
 /**
  * Request for LearningService.UpsertLearning.
@@ -325,7 +544,7 @@ export type UpsertLearningRequest = Message<"lotty.learnings.v1.UpsertLearningRe
  * Use `create(UpsertLearningRequestSchema)` to create a new message.
  */
 export const UpsertLearningRequestSchema: GenMessage<UpsertLearningRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_learnings_v1_learnings, 3);
+  messageDesc(file_lotty_learnings_v1_learnings, 5);
 
 /**
  * Response for LearningService.UpsertLearning.
@@ -346,7 +565,7 @@ export type UpsertLearningResponse = Message<"lotty.learnings.v1.UpsertLearningR
  * Use `create(UpsertLearningResponseSchema)` to create a new message.
  */
 export const UpsertLearningResponseSchema: GenMessage<UpsertLearningResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_learnings_v1_learnings, 4);
+  messageDesc(file_lotty_learnings_v1_learnings, 6);
 
 /**
  * Request for LearningService.GetLearning.
@@ -367,7 +586,7 @@ export type GetLearningRequest = Message<"lotty.learnings.v1.GetLearningRequest"
  * Use `create(GetLearningRequestSchema)` to create a new message.
  */
 export const GetLearningRequestSchema: GenMessage<GetLearningRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_learnings_v1_learnings, 5);
+  messageDesc(file_lotty_learnings_v1_learnings, 7);
 
 /**
  * Response for LearningService.GetLearning.
@@ -388,7 +607,7 @@ export type GetLearningResponse = Message<"lotty.learnings.v1.GetLearningRespons
  * Use `create(GetLearningResponseSchema)` to create a new message.
  */
 export const GetLearningResponseSchema: GenMessage<GetLearningResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_learnings_v1_learnings, 6);
+  messageDesc(file_lotty_learnings_v1_learnings, 8);
 
 /**
  * Request for LearningService.SearchLearnings. Filters combine with AND.
@@ -477,6 +696,45 @@ export type SearchLearningsRequest = Message<"lotty.learnings.v1.SearchLearnings
    * @generated from field: string page_token = 11;
    */
   pageToken: string;
+
+  /**
+   * Only learnings listing at least one of these countries (compared
+   * case-insensitively). At most 50.
+   *
+   * @generated from field: repeated string countries = 12;
+   */
+  countries: string[];
+
+  /**
+   * Only learnings listing at least one of these platforms (compared
+   * case-insensitively). At most 50. Combines with `platform`.
+   *
+   * @generated from field: repeated string platforms = 13;
+   */
+  platforms: string[];
+
+  /**
+   * Only learnings whose primary metric is this key.
+   *
+   * @generated from field: optional string primary_metric_key = 14;
+   */
+  primaryMetricKey?: string | undefined;
+
+  /**
+   * true: only learnings of experiments where a guardrail fired; false:
+   * only those where none fired.
+   *
+   * @generated from field: optional bool guardrail_fired = 15;
+   */
+  guardrailFired?: boolean | undefined;
+
+  /**
+   * true: only learnings not yet written up (see Learning.filled); false:
+   * only filled ones.
+   *
+   * @generated from field: optional bool needs_writing_up = 16;
+   */
+  needsWritingUp?: boolean | undefined;
 };
 
 /**
@@ -484,7 +742,7 @@ export type SearchLearningsRequest = Message<"lotty.learnings.v1.SearchLearnings
  * Use `create(SearchLearningsRequestSchema)` to create a new message.
  */
 export const SearchLearningsRequestSchema: GenMessage<SearchLearningsRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_learnings_v1_learnings, 7);
+  messageDesc(file_lotty_learnings_v1_learnings, 9);
 
 /**
  * Response for LearningService.SearchLearnings.
@@ -505,6 +763,13 @@ export type SearchLearningsResponse = Message<"lotty.learnings.v1.SearchLearning
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken: string;
+
+  /**
+   * How many learnings match in all pages.
+   *
+   * @generated from field: int32 total_size = 3;
+   */
+  totalSize: number;
 };
 
 /**
@@ -512,7 +777,7 @@ export type SearchLearningsResponse = Message<"lotty.learnings.v1.SearchLearning
  * Use `create(SearchLearningsResponseSchema)` to create a new message.
  */
 export const SearchLearningsResponseSchema: GenMessage<SearchLearningsResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_learnings_v1_learnings, 8);
+  messageDesc(file_lotty_learnings_v1_learnings, 10);
 
 /**
  * Request for LearningService.FindSimilar.
@@ -533,6 +798,25 @@ export type FindSimilarRequest = Message<"lotty.learnings.v1.FindSimilarRequest"
    * @generated from field: int32 limit = 2;
    */
   limit: number;
+
+  /**
+   * Instead of experiment_id: an experiment being planned, not stored yet
+   * (e.g. the create form's fields). Its flag_key, targeting_rule,
+   * primary_metric_key, metric_keys, guardrails, variants and tags
+   * are compared; other fields are ignored. Set exactly one of
+   * experiment_id and draft.
+   *
+   * @generated from field: lotty.experiments.v1.Experiment draft = 3;
+   */
+  draft?: Experiment | undefined;
+
+  /**
+   * With draft: tags to compare (a stored experiment uses its flag's
+   * tags), at most 20.
+   *
+   * @generated from field: repeated string draft_tags = 4;
+   */
+  draftTags: string[];
 };
 
 /**
@@ -540,7 +824,7 @@ export type FindSimilarRequest = Message<"lotty.learnings.v1.FindSimilarRequest"
  * Use `create(FindSimilarRequestSchema)` to create a new message.
  */
 export const FindSimilarRequestSchema: GenMessage<FindSimilarRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_learnings_v1_learnings, 9);
+  messageDesc(file_lotty_learnings_v1_learnings, 11);
 
 /**
  * Response for LearningService.FindSimilar.
@@ -562,7 +846,339 @@ export type FindSimilarResponse = Message<"lotty.learnings.v1.FindSimilarRespons
  * Use `create(FindSimilarResponseSchema)` to create a new message.
  */
 export const FindSimilarResponseSchema: GenMessage<FindSimilarResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_learnings_v1_learnings, 10);
+  messageDesc(file_lotty_learnings_v1_learnings, 12);
+
+/**
+ * Request for LearningService.ListLearningHistory.
+ *
+ * @generated from message lotty.learnings.v1.ListLearningHistoryRequest
+ */
+export type ListLearningHistoryRequest = Message<"lotty.learnings.v1.ListLearningHistoryRequest"> & {
+  /**
+   * Required; the experiment's id.
+   *
+   * @generated from field: string experiment_id = 1;
+   */
+  experimentId: string;
+};
+
+/**
+ * Describes the message lotty.learnings.v1.ListLearningHistoryRequest.
+ * Use `create(ListLearningHistoryRequestSchema)` to create a new message.
+ */
+export const ListLearningHistoryRequestSchema: GenMessage<ListLearningHistoryRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_learnings_v1_learnings, 13);
+
+/**
+ * One field that an edit changed.
+ *
+ * @generated from message lotty.learnings.v1.FieldChange
+ */
+export type FieldChange = Message<"lotty.learnings.v1.FieldChange"> & {
+  /**
+   * The Learning field's name, e.g. `notes`.
+   *
+   * @generated from field: string field = 1;
+   */
+  field: string;
+
+  /**
+   * The value before and after, as JSON text.
+   *
+   * @generated from field: string before = 2;
+   */
+  before: string;
+
+  /**
+   * @generated from field: string after = 3;
+   */
+  after: string;
+};
+
+/**
+ * Describes the message lotty.learnings.v1.FieldChange.
+ * Use `create(FieldChangeSchema)` to create a new message.
+ */
+export const FieldChangeSchema: GenMessage<FieldChange> = /*@__PURE__*/
+  messageDesc(file_lotty_learnings_v1_learnings, 14);
+
+/**
+ * One recorded version of a learning.
+ *
+ * @generated from message lotty.learnings.v1.LearningEdit
+ */
+export type LearningEdit = Message<"lotty.learnings.v1.LearningEdit"> & {
+  /**
+   * The version this edit produced; 1 is the automatic record.
+   *
+   * @generated from field: int32 version = 1;
+   */
+  version: number;
+
+  /**
+   * The editor's user id; empty for the automatic record.
+   *
+   * @generated from field: string editor_id = 2;
+   */
+  editorId: string;
+
+  /**
+   * When.
+   *
+   * @generated from field: google.protobuf.Timestamp edited_at = 3;
+   */
+  editedAt?: Timestamp | undefined;
+
+  /**
+   * The fields it changed; empty for the automatic record.
+   *
+   * @generated from field: repeated lotty.learnings.v1.FieldChange changes = 4;
+   */
+  changes: FieldChange[];
+};
+
+/**
+ * Describes the message lotty.learnings.v1.LearningEdit.
+ * Use `create(LearningEditSchema)` to create a new message.
+ */
+export const LearningEditSchema: GenMessage<LearningEdit> = /*@__PURE__*/
+  messageDesc(file_lotty_learnings_v1_learnings, 15);
+
+/**
+ * Response for LearningService.ListLearningHistory.
+ *
+ * @generated from message lotty.learnings.v1.ListLearningHistoryResponse
+ */
+export type ListLearningHistoryResponse = Message<"lotty.learnings.v1.ListLearningHistoryResponse"> & {
+  /**
+   * Every version, newest first.
+   *
+   * @generated from field: repeated lotty.learnings.v1.LearningEdit edits = 1;
+   */
+  edits: LearningEdit[];
+};
+
+/**
+ * Describes the message lotty.learnings.v1.ListLearningHistoryResponse.
+ * Use `create(ListLearningHistoryResponseSchema)` to create a new message.
+ */
+export const ListLearningHistoryResponseSchema: GenMessage<ListLearningHistoryResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_learnings_v1_learnings, 16);
+
+/**
+ * Request for LearningService.GetMetaAnalysis.
+ *
+ * @generated from message lotty.learnings.v1.GetMetaAnalysisRequest
+ */
+export type GetMetaAnalysisRequest = Message<"lotty.learnings.v1.GetMetaAnalysisRequest"> & {
+  /**
+   * The learnings to analyse: query and filters as for SearchLearnings
+   * (page_size and page_token are ignored).
+   *
+   * @generated from field: lotty.learnings.v1.SearchLearningsRequest filter = 1;
+   */
+  filter?: SearchLearningsRequest | undefined;
+
+  /**
+   * The metric whose measured effects are summed across shipped
+   * experiments; empty means none.
+   *
+   * @generated from field: string metric_key = 2;
+   */
+  metricKey: string;
+};
+
+/**
+ * Describes the message lotty.learnings.v1.GetMetaAnalysisRequest.
+ * Use `create(GetMetaAnalysisRequestSchema)` to create a new message.
+ */
+export const GetMetaAnalysisRequestSchema: GenMessage<GetMetaAnalysisRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_learnings_v1_learnings, 17);
+
+/**
+ * One shipped experiment's contribution to MetaAnalysis.impact.
+ *
+ * @generated from message lotty.learnings.v1.ImpactContribution
+ */
+export type ImpactContribution = Message<"lotty.learnings.v1.ImpactContribution"> & {
+  /**
+   * @generated from field: string experiment_id = 1;
+   */
+  experimentId: string;
+
+  /**
+   * @generated from field: string experiment_name = 2;
+   */
+  experimentName: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp completed_at = 3;
+   */
+  completedAt?: Timestamp | undefined;
+
+  /**
+   * Its measured effect on the metric (the winner against the control).
+   *
+   * @generated from field: lotty.learnings.v1.Effect effect = 4;
+   */
+  effect?: Effect | undefined;
+};
+
+/**
+ * Describes the message lotty.learnings.v1.ImpactContribution.
+ * Use `create(ImpactContributionSchema)` to create a new message.
+ */
+export const ImpactContributionSchema: GenMessage<ImpactContribution> = /*@__PURE__*/
+  messageDesc(file_lotty_learnings_v1_learnings, 18);
+
+/**
+ * The summed measured effect on one metric across shipped experiments.
+ *
+ * @generated from message lotty.learnings.v1.MetricImpact
+ */
+export type MetricImpact = Message<"lotty.learnings.v1.MetricImpact"> & {
+  /**
+   * The metric's key.
+   *
+   * @generated from field: string metric_key = 1;
+   */
+  metricKey: string;
+
+  /**
+   * Shipped (OUTCOME_ROLLOUT) experiments that measured it.
+   *
+   * @generated from field: int32 experiments = 2;
+   */
+  experiments: number;
+
+  /**
+   * Sum of their relative differences (fractions) and of their absolute
+   * differences, with the sum of the interval bounds. A naive sum that
+   * ignores interactions between changes: a guide, not a forecast.
+   *
+   * @generated from field: double summed_relative_difference = 3;
+   */
+  summedRelativeDifference: number;
+
+  /**
+   * @generated from field: double summed_absolute_difference = 4;
+   */
+  summedAbsoluteDifference: number;
+
+  /**
+   * @generated from field: double summed_ci_low = 5;
+   */
+  summedCiLow: number;
+
+  /**
+   * @generated from field: double summed_ci_high = 6;
+   */
+  summedCiHigh: number;
+
+  /**
+   * Each contribution, oldest first (a cumulative chart's points).
+   *
+   * @generated from field: repeated lotty.learnings.v1.ImpactContribution contributions = 7;
+   */
+  contributions: ImpactContribution[];
+};
+
+/**
+ * Describes the message lotty.learnings.v1.MetricImpact.
+ * Use `create(MetricImpactSchema)` to create a new message.
+ */
+export const MetricImpactSchema: GenMessage<MetricImpact> = /*@__PURE__*/
+  messageDesc(file_lotty_learnings_v1_learnings, 19);
+
+/**
+ * Response for LearningService.GetMetaAnalysis.
+ *
+ * @generated from message lotty.learnings.v1.GetMetaAnalysisResponse
+ */
+export type GetMetaAnalysisResponse = Message<"lotty.learnings.v1.GetMetaAnalysisResponse"> & {
+  /**
+   * Learnings selected.
+   *
+   * @generated from field: int32 experiments = 1;
+   */
+  experiments: number;
+
+  /**
+   * Shares of the selected experiments by outcome, 0–1 (0 when none).
+   *
+   * @generated from field: double win_rate = 2;
+   */
+  winRate: number;
+
+  /**
+   * @generated from field: double rollback_share = 3;
+   */
+  rollbackShare: number;
+
+  /**
+   * @generated from field: double no_effect_share = 4;
+   */
+  noEffectShare: number;
+
+  /**
+   * Share whose primary metric moved significantly (either way).
+   *
+   * @generated from field: double significant_share = 5;
+   */
+  significantShare: number;
+
+  /**
+   * Share where a guardrail fired.
+   *
+   * @generated from field: double guardrail_fired_share = 6;
+   */
+  guardrailFiredShare: number;
+
+  /**
+   * Share not written up yet.
+   *
+   * @generated from field: double needs_writing_up_share = 7;
+   */
+  needsWritingUpShare: number;
+
+  /**
+   * Median actual duration in days (start to completion) of all selected,
+   * and, over those with planned_days set, the median planned and actual
+   * durations and how many there were.
+   *
+   * @generated from field: double median_actual_days = 8;
+   */
+  medianActualDays: number;
+
+  /**
+   * @generated from field: double median_planned_days = 9;
+   */
+  medianPlannedDays: number;
+
+  /**
+   * @generated from field: double median_actual_days_when_planned = 10;
+   */
+  medianActualDaysWhenPlanned: number;
+
+  /**
+   * @generated from field: int32 with_plan = 11;
+   */
+  withPlan: number;
+
+  /**
+   * With metric_key: the summed effect on it.
+   *
+   * @generated from field: lotty.learnings.v1.MetricImpact impact = 12;
+   */
+  impact?: MetricImpact | undefined;
+};
+
+/**
+ * Describes the message lotty.learnings.v1.GetMetaAnalysisResponse.
+ * Use `create(GetMetaAnalysisResponseSchema)` to create a new message.
+ */
+export const GetMetaAnalysisResponseSchema: GenMessage<GetMetaAnalysisResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_learnings_v1_learnings, 20);
 
 /**
  * Records, edits, searches and relates learnings.
@@ -621,6 +1237,32 @@ export const LearningService: GenService<{
     methodKind: "unary";
     input: typeof FindSimilarRequestSchema;
     output: typeof FindSimilarResponseSchema;
+  },
+  /**
+   * Every recorded version of an experiment's learning, newest first: who
+   * changed it, when, and which fields (with their values before and
+   * after). Errors: NOT_FOUND (no such experiment, or no learning yet).
+   *
+   * @generated from rpc lotty.learnings.v1.LearningService.ListLearningHistory
+   */
+  listLearningHistory: {
+    methodKind: "unary";
+    input: typeof ListLearningHistoryRequestSchema;
+    output: typeof ListLearningHistoryResponseSchema;
+  },
+  /**
+   * Figures across the learnings a search selects (the same query and
+   * filters as SearchLearnings): outcome shares, guardrail firings,
+   * planned and actual durations, and the summed measured effect on one
+   * metric across shipped experiments. Errors: INVALID_ARGUMENT (as
+   * SearchLearnings).
+   *
+   * @generated from rpc lotty.learnings.v1.LearningService.GetMetaAnalysis
+   */
+  getMetaAnalysis: {
+    methodKind: "unary";
+    input: typeof GetMetaAnalysisRequestSchema;
+    output: typeof GetMetaAnalysisResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lotty_learnings_v1_learnings, 0);
