@@ -3,7 +3,7 @@
  * the command line), each writing bench/results/<name>.json and one line
  * per figure to stdout. The benchmarks (docs/benchmarks.md): rpc-overhead,
  * startup, evaluation (P3), decide (P1, P2), memory (P8), ingest (P4),
- * report (P5), guardrail (P6), console (P11).
+ * report (P5), guardrail (P6), console (P11), learnings (C9 find similar).
  */
 import { writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
@@ -16,6 +16,7 @@ import { ingest } from "./ingest.js";
 import { report } from "./report.js";
 import { guardrail } from "./guardrail.js";
 import { consoleBench } from "./console.js";
+import { learnings } from "./learnings.js";
 
 export interface BenchResult {
   name: string;
@@ -35,6 +36,7 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, number>>> = {
   report,
   guardrail,
   console: consoleBench,
+  learnings,
 };
 
 const selected = process.argv.slice(2);

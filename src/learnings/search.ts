@@ -73,6 +73,7 @@ export function buildPredicate(f: SearchFilter, prefix = ""): Predicate {
   const metricKey = checkKey(v, field("metric_key"), f.metricKey);
   const primaryMetricKey = checkKey(v, field("primary_metric_key"), f.primaryMetricKey);
   const platform = checkKey(v, field("platform"), f.platform);
+  const firedKey = checkKey(v, field("fired_guardrail_metric_key"), f.firedGuardrailMetricKey);
   if (f.ownerId !== undefined) checkUuid(v, field("owner_id"), f.ownerId);
   const tags = checkList(v, field("tags"), f.tags);
   const countries = checkList(v, field("countries"), f.countries);
@@ -131,6 +132,9 @@ export function buildPredicate(f: SearchFilter, prefix = ""): Predicate {
   if (f.guardrailFired !== undefined) {
     clauses.push(`cardinality(l.fired_guardrail_metric_keys) ${f.guardrailFired ? ">" : "="} 0`);
   }
+  if (firedKey !== undefined) {
+    clauses.push(`${param(firedKey)} = any(l.fired_guardrail_metric_keys)`);
+  }
   if (f.needsWritingUp !== undefined) {
     clauses.push(f.needsWritingUp ? NEEDS_WRITING_UP_SQL : `not ${NEEDS_WRITING_UP_SQL}`);
   }
@@ -156,6 +160,7 @@ function filterDigest(f: SearchFilter): string {
         f.primaryMetricKey ?? null,
         f.guardrailFired ?? null,
         f.needsWritingUp ?? null,
+        f.firedGuardrailMetricKey ?? null,
       ]),
     )
     .digest("base64url")
@@ -217,12 +222,18 @@ export async function search(
                      nullif(l.action, ''), nullif(array_to_string(l.tags, ', '), '')),
            websearch_to_tsquery('${TEXT_CONFIG}', $${q}), '${SNIPPET_OPTIONS}'), 300)`;
   const params = [...predicate.params, size + 1, offset];
+  // The page is chosen on narrow columns; rows and snippets are built for
+  // its entries only.
   const [page, count] = await Promise.all([
     pool.query<{ row: LearningRow; score: number; snippet: string }>(
-      `select ${ROW_JSON} as row, ${score}::float8 as score, ${snippet} as snippet
-       from learnings l where ${predicate.where}
-       order by 2 desc, l.completed_at desc, l.experiment_id
-       limit $${params.length - 1} offset $${params.length}`,
+      `with page as (
+         select l.experiment_id, l.completed_at, ${score}::float8 as score
+         from learnings l where ${predicate.where}
+         order by 3 desc, l.completed_at desc, l.experiment_id
+         limit $${params.length - 1} offset $${params.length})
+       select ${ROW_JSON} as row, page.score, ${snippet} as snippet
+       from page join learnings l using (experiment_id)
+       order by page.score desc, page.completed_at desc, page.experiment_id`,
       params,
     ),
     pool.query<{ n: number }>(

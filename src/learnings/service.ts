@@ -28,7 +28,7 @@ import { validateRule } from "../targeting/index.js";
 import { LIMITS, toLearningMessage, type LearningRow, type StoredLink } from "./entry.js";
 import { metaAnalysis } from "./meta.js";
 import { search } from "./search.js";
-import { findSimilar, type SimilarityProbe } from "./similar.js";
+import { SimilarityIndex, type SimilarityProbe } from "./similar.js";
 import { loadHistory, loadLearning, saveEdit, type FieldChangeRow } from "./store.js";
 import { storedOutcomeReport } from "../reports/lookup.js";
 
@@ -143,7 +143,11 @@ export interface LearningServiceDeps {
 }
 
 export class LearningServiceImpl implements ServiceImpl<typeof LearningService> {
-  constructor(private readonly deps: LearningServiceDeps) {}
+  private readonly similarity: SimilarityIndex;
+
+  constructor(private readonly deps: LearningServiceDeps) {
+    this.similarity = new SimilarityIndex(deps.pool);
+  }
 
   async upsertLearning(req: UpsertLearningRequest, ctx: HandlerContext) {
     const principal = requirePrincipal(ctx);
@@ -213,7 +217,7 @@ export class LearningServiceImpl implements ServiceImpl<typeof LearningService> 
       throw invalidArgument("limit", "must be between 1 and 50 (0 means 10)");
     const limit = req.limit === 0 ? 10 : req.limit;
     const probe = await this.probe(req);
-    const matches = await findSimilar(this.deps.pool(), probe, limit);
+    const matches = await this.similarity.findSimilar(probe, limit);
     return {
       similar: matches.map((m) =>
         create(LearningMatchSchema, {

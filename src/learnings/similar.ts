@@ -1,8 +1,14 @@
 /**
  * FindSimilar: completed experiments like a given one (stored, or a draft
- * being written), scored in one SQL statement. Each reason has fixed
- * points (SIMILARITY_POINTS); the score is the points a learning earns
- * divided by the most possible. docs/learnings.md#find-similar.
+ * being written). Each reason has fixed points (SIMILARITY_POINTS); the
+ * score is the points a learning earns divided by the most possible.
+ * docs/learnings.md#find-similar.
+ *
+ * Scoring runs in memory over the comparable features of every learning
+ * (a few short arrays each, about 1 kB), loaded once and loaded again when
+ * the table has changed — checked on every call with one aggregate over
+ * `learnings` (count, newest update, summed versions), so a learning
+ * recorded or edited in another process is seen at once.
  */
 import type pg from "pg";
 import { describeRule } from "../targeting/index.js";
@@ -22,7 +28,16 @@ export const SIMILARITY_POINTS = {
 
 export type SimilarityReason = keyof typeof SIMILARITY_POINTS;
 
-const MAX_POINTS = Object.values(SIMILARITY_POINTS).reduce((a, b) => a + b, 0);
+/** Reasons that qualify a learning on their own; the variant shape only adds points. */
+const QUALIFYING: ReadonlySet<SimilarityReason> = new Set([
+  "same_flag",
+  "shared_tags",
+  "same_primary_metric",
+  "shared_metrics",
+  "similar_audience",
+]);
+
+export const MAX_POINTS = Object.values(SIMILARITY_POINTS).reduce((a, b) => a + b, 0);
 
 /** Two variants' weights differ by at most this many percentage points to count as the same. */
 export const WEIGHT_TOLERANCE = 0.5;
@@ -41,128 +56,202 @@ export interface SimilarityProbe {
   variantWeights: readonly number[];
 }
 
-export interface SimilarMatch {
-  row: LearningRow;
-  score: number;
-  reasons: { reason: SimilarityReason; weight: number; detail: string }[];
+/** The comparable features of one learning. */
+export interface SimilarityFeatures {
+  experimentId: string;
+  flagKey: string;
+  tags: readonly string[];
+  primaryMetricKey: string;
+  metricSet: readonly string[];
+  /** Targeting attributes (`country`) and attribute–value pairs (`country=de`). */
+  targetingTerms: readonly string[];
+  variantWeights: readonly number[];
+  completedAt: number;
 }
 
-interface ScoredRow {
-  row: LearningRow;
-  w_flag: number;
-  w_tags: number;
-  w_primary: number;
-  w_metrics: number;
-  w_audience: number;
-  w_count: number;
-  w_weights: number;
-  shared_tags: string[];
-  shared_metrics: string[];
-  shared_terms: string[];
+export interface Reason {
+  reason: SimilarityReason;
+  weight: number;
+  detail: string;
 }
 
-/**
- * The scoring statement. A learning is a candidate when it shares the flag,
- * a tag, the primary metric, any metric or a targeting attribute (each an
- * indexed test); the variant shape adds points but does not qualify alone —
- * otherwise every A/B test would be "similar" to every other.
- */
-const SIMILAR_SQL = `
-with probe as (
-  select $1::text as flag, $2::text[] as tags, $3::text as primary_metric, $4::text[] as metrics,
-         $5::text[] as attrs, $6::text[] as pairs, $7::float8[] as weights
-), scored as (
-  select l.*, ${ROW_JSON} as row,
-    case when l.flag_key = p.flag then ${SIMILARITY_POINTS.same_flag} else 0 end as w_flag,
-    t.shared_tags, t.tag_union, m.shared_metrics, m.metric_union, a.shared_terms,
-    a.shared_attrs, a.attr_union, a.shared_pairs, a.pair_union,
-    case when p.primary_metric <> '' and l.primary_metric_key = p.primary_metric
-         then ${SIMILARITY_POINTS.same_primary_metric} else 0 end as w_primary,
-    case when cardinality(l.variant_weights) = cardinality(p.weights)
-         then ${SIMILARITY_POINTS.same_variant_count} else 0 end as w_count,
-    case when cardinality(l.variant_weights) = cardinality(p.weights)
-          and (select bool_and(abs(x.a - x.b) <= ${WEIGHT_TOLERANCE})
-               from unnest(l.variant_weights, p.weights) as x(a, b))
-         then ${SIMILARITY_POINTS.same_variant_weights} else 0 end as w_weights
-  from learnings l
-  cross join probe p
-  cross join lateral (
-    select array(select x from unnest(l.tags) x where x = any(p.tags) order by x) as shared_tags,
-           (select count(distinct x) from unnest(l.tags || p.tags) x) as tag_union) t
-  cross join lateral (
-    select array(select x from unnest(l.metric_set) x where x = any(p.metrics) order by x) as shared_metrics,
-           (select count(distinct x) from unnest(l.metric_set || p.metrics) x) as metric_union) m
-  cross join lateral (
-    select array(select x from unnest(l.targeting_terms) x
-                 where x = any(p.attrs) or x = any(p.pairs) order by x) as shared_terms,
-           (select count(*) from unnest(l.targeting_terms) x where x = any(p.attrs)) as shared_attrs,
-           (select count(distinct x) from unnest(l.targeting_terms || p.attrs) x
-             where position('=' in x) = 0) as attr_union,
-           (select count(*) from unnest(l.targeting_terms) x where x = any(p.pairs)) as shared_pairs,
-           (select count(distinct x) from unnest(l.targeting_terms || p.pairs) x
-             where position('=' in x) > 0) as pair_union) a
-  where l.experiment_id::text <> $8
-    and (l.flag_key = p.flag or l.tags && p.tags or l.metric_set && p.metrics
-         or l.targeting_terms && p.attrs or (p.primary_metric <> '' and l.primary_metric_key = p.primary_metric))
-), weighted as (
-  select s.*,
-    case when cardinality(s.shared_tags) > 0
-         then ${SIMILARITY_POINTS.shared_tags}.0 * cardinality(s.shared_tags) / s.tag_union else 0 end as w_tags,
-    case when cardinality(s.shared_metrics) > 0
-         then ${SIMILARITY_POINTS.shared_metrics}.0 * cardinality(s.shared_metrics) / s.metric_union else 0 end as w_metrics,
-    case when s.shared_attrs > 0
-         then ${SIMILARITY_POINTS.similar_audience}.0 * (0.4 * s.shared_attrs / s.attr_union
-              + 0.6 * case when s.pair_union > 0 then s.shared_pairs::float8 / s.pair_union else 0 end)
-         else 0 end as w_audience
-  from scored s
-)
-select row, w_flag, w_tags::float8, w_primary, w_metrics::float8, w_audience::float8, w_count,
-       w_weights, shared_tags, shared_metrics, shared_terms
-from weighted
-where w_flag + w_tags + w_primary + w_metrics + w_audience > 0
-order by w_flag + w_tags + w_primary + w_metrics + w_audience + w_count + w_weights desc,
-         completed_at desc, experiment_id
-limit $9`;
+export interface Scored {
+  features: SimilarityFeatures;
+  points: number;
+  reasons: Reason[];
+}
 
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-/** The most similar learnings, best first. */
-export async function findSimilar(
-  pool: pg.Pool,
-  probe: SimilarityProbe,
-  limit: number,
-): Promise<SimilarMatch[]> {
+function intersection(a: readonly string[], b: ReadonlySet<string>): string[] {
+  return a.filter((x) => b.has(x));
+}
+
+/** |A ∩ B| / |A ∪ B| of two duplicate-free lists, given their intersection. */
+function jaccard(shared: number, a: number, b: number): number {
+  return shared === 0 ? 0 : shared / (a + b - shared);
+}
+
+/** A scorer for one probe: pure, deterministic. */
+export function scorer(probe: SimilarityProbe): (f: SimilarityFeatures) => Scored | undefined {
   const rule = describeRule(probe.targetingRule);
-  const { rows } = await pool.query<ScoredRow>(SIMILAR_SQL, [
-    probe.flagKey,
-    [...new Set(probe.tags)],
-    probe.primaryMetricKey,
-    [...new Set(probe.metricSet)],
-    rule.attributes,
-    rule.pairs,
-    probe.variantWeights,
-    probe.experimentId,
-    limit,
-  ]);
-  return rows.map((r) => {
-    const reasons: SimilarMatch["reasons"] = [];
-    const add = (reason: SimilarityReason, weight: number, detail: string) => {
-      if (weight > 0) reasons.push({ reason, weight: round3(weight), detail });
+  const tags = new Set(probe.tags);
+  const metrics = new Set(probe.metricSet);
+  const attrs = new Set(rule.attributes);
+  const pairs = new Set(rule.pairs);
+  return (f) => {
+    if (f.experimentId === probe.experimentId) return undefined;
+    const reasons: Reason[] = [];
+    const add = (reason: SimilarityReason, points: number, detail: string) => {
+      if (points > 0) reasons.push({ reason, weight: round3(points), detail });
     };
-    add("same_flag", r.w_flag, `flag ${r.row.flag_key}`);
-    add("shared_tags", r.w_tags, `tags: ${r.shared_tags.join(", ")}`);
-    add("same_primary_metric", r.w_primary, `primary metric ${r.row.primary_metric_key}`);
-    add("shared_metrics", r.w_metrics, `metrics: ${r.shared_metrics.join(", ")}`);
-    add("similar_audience", r.w_audience, `targeting: ${r.shared_terms.join(", ")}`);
-    add("same_variant_count", r.w_count, `${r.row.variant_keys.length} variants`);
+    if (f.flagKey === probe.flagKey && probe.flagKey !== "") {
+      add("same_flag", SIMILARITY_POINTS.same_flag, `flag ${f.flagKey}`);
+    }
+    const sharedTags = intersection(f.tags, tags);
     add(
-      "same_variant_weights",
-      r.w_weights,
-      `weights ${r.row.variant_weights.map((w) => `${w} %`).join(" / ")}`,
+      "shared_tags",
+      SIMILARITY_POINTS.shared_tags * jaccard(sharedTags.length, f.tags.length, tags.size),
+      `tags: ${sharedTags.join(", ")}`,
     );
-    const points = reasons.reduce((sum, x) => sum + x.weight, 0);
-    return { row: r.row, score: round3(points / MAX_POINTS), reasons };
-  });
+    if (probe.primaryMetricKey !== "" && f.primaryMetricKey === probe.primaryMetricKey) {
+      add(
+        "same_primary_metric",
+        SIMILARITY_POINTS.same_primary_metric,
+        `primary metric ${f.primaryMetricKey}`,
+      );
+    }
+    const sharedMetrics = intersection(f.metricSet, metrics);
+    add(
+      "shared_metrics",
+      SIMILARITY_POINTS.shared_metrics *
+        jaccard(sharedMetrics.length, f.metricSet.length, metrics.size),
+      `metrics: ${sharedMetrics.join(", ")}`,
+    );
+    const ownAttrs = f.targetingTerms.filter((t) => !t.includes("="));
+    const ownPairs = f.targetingTerms.filter((t) => t.includes("="));
+    const sharedAttrs = intersection(ownAttrs, attrs);
+    if (sharedAttrs.length > 0) {
+      const sharedPairs = intersection(ownPairs, pairs);
+      add(
+        "similar_audience",
+        SIMILARITY_POINTS.similar_audience *
+          (0.4 * jaccard(sharedAttrs.length, ownAttrs.length, attrs.size) +
+            0.6 * jaccard(sharedPairs.length, ownPairs.length, pairs.size)),
+        `targeting: ${[...sharedAttrs, ...sharedPairs].join(", ")}`,
+      );
+    }
+    if (!reasons.some((r) => QUALIFYING.has(r.reason))) return undefined;
+    if (f.variantWeights.length === probe.variantWeights.length) {
+      add(
+        "same_variant_count",
+        SIMILARITY_POINTS.same_variant_count,
+        `${f.variantWeights.length} variants`,
+      );
+      if (
+        f.variantWeights.every((w, i) => Math.abs(w - probe.variantWeights[i]!) <= WEIGHT_TOLERANCE)
+      ) {
+        add(
+          "same_variant_weights",
+          SIMILARITY_POINTS.same_variant_weights,
+          `weights ${f.variantWeights.map((w) => `${w} %`).join(" / ")}`,
+        );
+      }
+    }
+    return { features: f, points: reasons.reduce((sum, r) => sum + r.weight, 0), reasons };
+  };
+}
+
+/** Best first; ties to the most recently completed, then by id. */
+export function rank(scored: Scored[], limit: number): Scored[] {
+  return scored
+    .sort(
+      (a, b) =>
+        b.points - a.points ||
+        b.features.completedAt - a.features.completedAt ||
+        (a.features.experimentId < b.features.experimentId ? -1 : 1),
+    )
+    .slice(0, limit);
+}
+
+export interface SimilarMatch {
+  row: LearningRow;
+  score: number;
+  reasons: Reason[];
+}
+
+interface FeatureRow {
+  experiment_id: string;
+  flag_key: string;
+  tags: string[];
+  primary_metric_key: string;
+  metric_set: string[];
+  targeting_terms: string[];
+  variant_weights: number[];
+  completed_at: Date;
+}
+
+/** The features of every learning, kept in memory and reloaded when the table changed. */
+export class SimilarityIndex {
+  private features: SimilarityFeatures[] = [];
+  private stamp = "";
+  private loading: Promise<void> | undefined;
+
+  constructor(private readonly pool: () => pg.Pool) {}
+
+  private async current(): Promise<SimilarityFeatures[]> {
+    const { rows } = await this.pool().query<{ stamp: string }>(
+      `select concat_ws('/', count(*), max(updated_at), sum(version)) as stamp from learnings`,
+    );
+    const stamp = rows[0]?.stamp ?? "";
+    if (stamp !== this.stamp) {
+      this.loading ??= this.load(stamp).finally(() => (this.loading = undefined));
+      await this.loading;
+    }
+    return this.features;
+  }
+
+  private async load(stamp: string): Promise<void> {
+    const { rows } = await this.pool().query<FeatureRow>(
+      `select experiment_id::text as experiment_id, flag_key, tags, primary_metric_key, metric_set,
+              targeting_terms, variant_weights, completed_at
+       from learnings`,
+    );
+    this.features = rows.map((r) => ({
+      experimentId: r.experiment_id,
+      flagKey: r.flag_key,
+      tags: r.tags,
+      primaryMetricKey: r.primary_metric_key,
+      metricSet: r.metric_set,
+      targetingTerms: r.targeting_terms,
+      variantWeights: r.variant_weights,
+      completedAt: r.completed_at.getTime(),
+    }));
+    this.stamp = stamp;
+  }
+
+  /** The most similar learnings, best first. */
+  async findSimilar(probe: SimilarityProbe, limit: number): Promise<SimilarMatch[]> {
+    const score = scorer(probe);
+    const scored: Scored[] = [];
+    for (const f of await this.current()) {
+      const s = score(f);
+      if (s !== undefined) scored.push(s);
+    }
+    const best = rank(scored, limit);
+    if (best.length === 0) return [];
+    const { rows } = await this.pool().query<{ row: LearningRow }>(
+      `select ${ROW_JSON} as row from learnings l where experiment_id = any($1::uuid[])`,
+      [best.map((b) => b.features.experimentId)],
+    );
+    const byId = new Map(rows.map((r) => [r.row.experiment_id, r.row]));
+    return best.flatMap((b) => {
+      const row = byId.get(b.features.experimentId);
+      return row === undefined
+        ? []
+        : [{ row, score: round3(b.points / MAX_POINTS), reasons: b.reasons }];
+    });
+  }
 }

@@ -356,6 +356,7 @@ describe("learnings library", () => {
         [{ outcome: 99 as Outcome }, "outcome"],
         [{ flagKey: "" }, "flag_key"],
         [{ countries: [""] }, "countries[0]"],
+        [{ firedGuardrailMetricKey: "" }, "fired_guardrail_metric_key"],
         [
           {
             completedAfter: timestampFromDate(new Date("2026-02-01")),

@@ -1814,7 +1814,9 @@ export const ExperimentService: GenService<{
   },
   /**
    * COMPLETED → ARCHIVED. Owner or admin.
-   * Errors: NOT_FOUND, FAILED_PRECONDITION (not COMPLETED).
+   * Errors: NOT_FOUND, FAILED_PRECONDITION (not COMPLETED; or the owner's
+   * review policy sets require_learning_to_archive and the learning is not
+   * written up — the message names the missing fields).
    *
    * @generated from rpc lotty.experiments.v1.ExperimentService.ArchiveExperiment
    */
