@@ -94,7 +94,7 @@ export default function LearningPage() {
       {!l.filled && <p className="banner warn">{missingText(l.missingFields)}</p>}
       {saved !== undefined && (
         <p className="banner good" role="status">
-          Saved: this is version {saved}.
+          {`Saved: this is version ${saved}.`}
         </p>
       )}
       {mayEdit && !editing && (
@@ -272,7 +272,11 @@ function LearningView(props: { learning: Learning; me: string }) {
           </dd>
           <dt>Tags</dt>
           <dd>
-            {l.tags.length === 0 ? <span className="muted">none</span> : <TagList tags={l.tags} />}
+            {l.tags.length === 0 ? (
+              <span className="muted">none</span>
+            ) : (
+              <TagList tags={l.tags} label={`Tags of ${l.experimentName}`} />
+            )}
           </dd>
           <dt>Links</dt>
           <dd>
