@@ -49,6 +49,7 @@ import { ensureBootstrapAdmin } from "./access/bootstrap.js";
 import { keyLookup } from "./access/service.js";
 import { lottyRoutes } from "./connect.js";
 import { buildServices } from "./services.js";
+import { backfillLearnings } from "./learnings/recorder.js";
 import { EventStore } from "./events/store.js";
 import { EventConsumer } from "./events/consumer.js";
 import type { EventServiceImpl } from "./events/service.js";
@@ -478,6 +479,17 @@ export class App {
         connectionTimeoutMillis: 5_000,
       });
       this.live.erasurePool.on("error", () => {});
+    }
+    // Learnings of experiments completed before the learnings library
+    // existed (idempotent; two counts when there is nothing to do).
+    try {
+      const written = await backfillLearnings(this.orm.em.fork(), this.live.reportPool);
+      if (written > 0) this.logger.info({ written }, "learnings backfilled");
+    } catch (error) {
+      this.logger.warn(
+        { err: error },
+        "learnings backfill failed; it is retried at the next start",
+      );
     }
     this.db.set(this.orm);
     this.migrated = true;

@@ -102,6 +102,7 @@ export function lottyRoutes(deps: RouteDeps) {
       router.service(GuardrailService, s.guardrails);
       router.service(NotificationService, s.notifications);
       router.service(PrivacyService, s.privacy);
+      router.service(LearningService, s.learnings);
       for (const service of LOTTY_SERVICES) {
         if (!router.handlers.some((h) => h.service === service)) router.service(service, {});
       }

@@ -49,6 +49,9 @@ export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   // Migration Segments.
   "dimensions",
   "subject_segments",
+  // Migration Learnings.
+  "learnings",
+  "learning_edits",
 ];
 
 export function ormOptions(clientUrl: string): Options {

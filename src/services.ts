@@ -28,6 +28,8 @@ import { GuardrailServiceImpl } from "./guardrails/service.js";
 import type { SecretBox } from "./notifications/secrets.js";
 import { NotificationServiceImpl } from "./notifications/service.js";
 import { PrivacyServiceImpl } from "./privacy/service.js";
+import { LearningRecorder } from "./learnings/recorder.js";
+import { LearningServiceImpl } from "./learnings/service.js";
 
 /** What the services need from the App; thunks for what exists only once the database/NATS are up. */
 export interface ServiceDeps {
@@ -67,6 +69,7 @@ export interface Services {
   guardrails: GuardrailServiceImpl;
   notifications: NotificationServiceImpl;
   privacy: PrivacyServiceImpl;
+  learnings: LearningServiceImpl;
 }
 
 export function buildServices(deps: ServiceDeps): Services {
@@ -89,6 +92,7 @@ export function buildServices(deps: ServiceDeps): Services {
       db: deps.db,
       changes: deps.changes,
       outcomeReport: (id) => reports.outcomeReportJson(id),
+      learnings: new LearningRecorder(deps.pool),
     }),
     decision: new DecisionServiceImpl({
       snapshots: deps.snapshots,
@@ -111,6 +115,7 @@ export function buildServices(deps: ServiceDeps): Services {
     reports,
     guardrails: new GuardrailServiceImpl({ pool: deps.pool }),
     notifications: new NotificationServiceImpl({ pool: deps.pool, secrets: deps.secrets }),
+    learnings: new LearningServiceImpl({ pool: deps.pool, em: () => deps.db.orm.em.fork() }),
     privacy: new PrivacyServiceImpl({
       pool: deps.pool,
       erasureRequested: deps.erasureRequested,

@@ -51,6 +51,8 @@ export const ReviewPolicySchema = defineEntity({
     /** Empty means any approver or admin other than the experimenter. */
     approverIds: p.array(),
     minApprovals: p.integer(),
+    /** ArchiveExperiment refuses until the experiment's learning is written up. */
+    requireLearningToArchive: p.boolean().default(false),
     updatedAt: p
       .datetime()
       .onCreate(() => new Date())

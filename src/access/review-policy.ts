@@ -10,6 +10,8 @@ export interface EffectiveReviewPolicy {
   approverIds: string[];
   minApprovals: number;
   isDefault: boolean;
+  /** ArchiveExperiment refuses until the learning is written up. */
+  requireLearningToArchive: boolean;
 }
 
 export async function reviewPolicyFor(
@@ -18,6 +20,16 @@ export async function reviewPolicyFor(
 ): Promise<EffectiveReviewPolicy> {
   const policy = await em.findOne(ReviewPolicy, { experimenter: experimenterId });
   return policy === null
-    ? { approverIds: [], minApprovals: DEFAULT_MIN_APPROVALS, isDefault: true }
-    : { approverIds: policy.approverIds, minApprovals: policy.minApprovals, isDefault: false };
+    ? {
+        approverIds: [],
+        minApprovals: DEFAULT_MIN_APPROVALS,
+        isDefault: true,
+        requireLearningToArchive: false,
+      }
+    : {
+        approverIds: policy.approverIds,
+        minApprovals: policy.minApprovals,
+        isDefault: false,
+        requireLearningToArchive: policy.requireLearningToArchive,
+      };
 }

@@ -71,6 +71,7 @@ function defaultPolicy(experimenterId: string): ReviewPolicyMessage {
     approverIds: [],
     minApprovals: DEFAULT_MIN_APPROVALS,
     isDefault: true,
+    requireLearningToArchive: false,
   };
 }
 
@@ -80,6 +81,7 @@ function toPolicyMessage(policy: ReviewPolicy): ReviewPolicyMessage {
     approverIds: policy.approverIds,
     minApprovals: policy.minApprovals,
     isDefault: false,
+    requireLearningToArchive: policy.requireLearningToArchive,
     updatedAt: timestampFromDate(policy.updatedAt),
   };
 }
@@ -273,7 +275,12 @@ export class AccessServiceImpl implements ServiceImpl<typeof AccessService> {
   }
 
   async setReviewPolicy(
-    req: { experimenterId: string; approverIds: string[]; minApprovals: number },
+    req: {
+      experimenterId: string;
+      approverIds: string[];
+      minApprovals: number;
+      requireLearningToArchive: boolean;
+    },
     ctx: HandlerContext,
   ) {
     const actor = requirePrincipal(ctx);
@@ -324,11 +331,13 @@ export class AccessServiceImpl implements ServiceImpl<typeof AccessService> {
           experimenter,
           approverIds,
           minApprovals: req.minApprovals,
+          requireLearningToArchive: req.requireLearningToArchive,
           updatedBy: actor.userId,
         });
       } else {
         policy.approverIds = approverIds;
         policy.minApprovals = req.minApprovals;
+        policy.requireLearningToArchive = req.requireLearningToArchive;
         policy.updatedBy = actor.userId;
       }
       return {
@@ -338,7 +347,11 @@ export class AccessServiceImpl implements ServiceImpl<typeof AccessService> {
           entityType: "review_policy",
           entityId: experimenter.id,
           action: "review_policy.set",
-          data: { approverIds, minApprovals: req.minApprovals },
+          data: {
+            approverIds,
+            minApprovals: req.minApprovals,
+            requireLearningToArchive: req.requireLearningToArchive,
+          },
         },
       };
     });

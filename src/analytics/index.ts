@@ -26,6 +26,7 @@ export * from "./window.js";
 export {
   NONE_SEGMENT,
   OTHER_SEGMENT,
+  exposedSegmentValues,
   segmentCounts,
   type SegmentBreakdown,
   type SegmentCondition,

@@ -244,3 +244,28 @@ export async function segmentCounts(
   if (none > 0) segments.push({ value: NONE_SEGMENT, subjects: none });
   return { admitted: named.map((r) => r.value), segments };
 }
+
+/**
+ * For each of `dimensions`, the values an experiment's exposed subjects
+ * carried, most subjects first (ties by value), at most `limit` each.
+ */
+export async function exposedSegmentValues(
+  db: pg.Pool | pg.PoolClient,
+  experimentId: string,
+  dimensions: readonly string[],
+  limit: number,
+): Promise<Map<string, string[]>> {
+  const { rows } = await db.query<{ dimension: string; value: string }>(
+    `select dimension, value from (
+       select dimension, value,
+              row_number() over (partition by dimension order by count(*) desc, value) as rank
+       from subject_segments
+       where experiment_id = $1 and dimension = any($2::text[]) and value is not null
+       group by dimension, value) ranked
+     where rank <= $3 order by dimension, rank`,
+    [experimentId, dimensions, limit],
+  );
+  const values = new Map<string, string[]>();
+  for (const r of rows) values.set(r.dimension, [...(values.get(r.dimension) ?? []), r.value]);
+  return values;
+}

@@ -5,7 +5,7 @@
  * Changes go through transitions.ts.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { Experiment, type ExperimentStatusName } from "./entities.js";
+import { Experiment, type ExperimentConfig, type ExperimentStatusName } from "./entities.js";
 
 export { Experiment };
 export type {
@@ -26,4 +26,59 @@ export async function findActiveExperimentOnFlag(
     { fields: ["id", "status"] },
   );
   return active === null ? null : { id: active.id, status: active.status };
+}
+
+export { guardrailToMessage, OUTCOME_NAMES, OUTCOME_VALUES } from "./messages.js";
+
+/** A completed (or archived) experiment as the learnings library records it. */
+export interface CompletedExperimentFacts {
+  id: string;
+  flagKey: string;
+  ownerId: string;
+  config: ExperimentConfig;
+  outcome: string;
+  winnerVariantKey: string | null;
+  justification: string;
+  startedAt: Date | null;
+  completedAt: Date;
+}
+
+export function completedFacts(experiment: Experiment): CompletedExperimentFacts {
+  return {
+    id: experiment.id,
+    flagKey: experiment.flag.key,
+    ownerId: experiment.ownerId,
+    config: experiment.config,
+    outcome: experiment.outcome ?? "",
+    winnerVariantKey: experiment.winnerVariantKey ?? null,
+    justification: experiment.justification ?? "",
+    startedAt: experiment.startedAt ?? null,
+    completedAt: experiment.completedAt ?? experiment.updatedAt,
+  };
+}
+
+/** How many experiments were completed (completed or archived, with an outcome). */
+export function countCompleted(em: EntityManager): Promise<number> {
+  return em.count(Experiment, {
+    status: { $in: ["completed", "archived"] },
+    outcome: { $ne: null },
+  });
+}
+
+/** Completed experiments, except `exceptIds`, oldest completion first. */
+export async function listCompleted(
+  em: EntityManager,
+  exceptIds: ReadonlySet<string>,
+): Promise<CompletedExperimentFacts[]> {
+  const experiments = await em.find(
+    Experiment,
+    { status: { $in: ["completed", "archived"] }, outcome: { $ne: null } },
+    { orderBy: { completedAt: "asc", id: "asc" } },
+  );
+  return experiments.filter((e) => !exceptIds.has(e.id)).map(completedFacts);
+}
+
+/** An experiment by id (any status), or null; for read models. */
+export function findExperiment(em: EntityManager, id: string): Promise<Experiment | null> {
+  return em.findOne(Experiment, { id });
 }

@@ -18,6 +18,7 @@ import type {
   Experiment,
   ExperimentApproval,
   ExperimentConfig,
+  GuardrailConfig,
   ExperimentStatusName,
   ExperimentVersion,
 } from "./entities.js";
@@ -61,9 +62,22 @@ export const OUTCOME_NAMES: Partial<Record<Outcome, string>> = {
   [Outcome.ROLLBACK]: "rollback",
   [Outcome.NO_EFFECT]: "no_effect",
 };
-const OUTCOME_VALUES = new Map(
+export const OUTCOME_VALUES = new Map(
   Object.entries(OUTCOME_NAMES).map(([k, v]) => [v, Number(k) as Outcome]),
 );
+
+/** A guardrail rule as the contract spells it. */
+export function guardrailToMessage(g: GuardrailConfig) {
+  return {
+    metricKey: g.metricKey,
+    threshold: g.threshold,
+    direction:
+      g.direction === "decrease_is_bad" ? Direction.DECREASE_IS_BAD : Direction.INCREASE_IS_BAD,
+    windowSeconds: g.windowSeconds,
+    minSampleSize: g.minSampleSize,
+    action: g.action === "rollback" ? GuardrailAction.ROLLBACK : GuardrailAction.PAUSE,
+  };
+}
 
 function configToMessage(config: ExperimentConfig) {
   return {
@@ -79,15 +93,7 @@ function configToMessage(config: ExperimentConfig) {
     targetingRule: config.targetingRule,
     primaryMetricKey: config.primaryMetricKey,
     metricKeys: config.metricKeys,
-    guardrails: config.guardrails.map((g) => ({
-      metricKey: g.metricKey,
-      threshold: g.threshold,
-      direction:
-        g.direction === "decrease_is_bad" ? Direction.DECREASE_IS_BAD : Direction.INCREASE_IS_BAD,
-      windowSeconds: g.windowSeconds,
-      minSampleSize: g.minSampleSize,
-      action: g.action === "rollback" ? GuardrailAction.ROLLBACK : GuardrailAction.PAUSE,
-    })),
+    guardrails: config.guardrails.map(guardrailToMessage),
     conflictDomains: config.conflictDomains,
     priority: config.priority,
   };

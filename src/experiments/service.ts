@@ -27,6 +27,7 @@ import { checkUuid, CONTROL_CHARACTERS } from "../platform/validation.js";
 import { reviewPolicyFor, type EffectiveReviewPolicy } from "../access/lookup.js";
 import { requireActiveFlag } from "../flags/lookup.js";
 import { Experiment, ExperimentApproval, ExperimentVersion } from "./entities.js";
+import { completedFacts, type CompletedExperimentFacts } from "./lookup.js";
 import { isEditable, type LifecycleAction } from "./lifecycle.js";
 import { denyUnless } from "./permissions.js";
 import { checkComment, checkId, LIMITS, validateExperiment } from "./validation.js";
@@ -39,6 +40,21 @@ import {
   type ExperimentInit,
 } from "./messages.js";
 import { approve, ENTITY_TYPE, runTransition } from "./transitions.js";
+
+/**
+ * The learnings library's part in the lifecycle (wired by services.ts, so
+ * this module does not import it): the learning is recorded in the
+ * completing transaction, and archiving may wait for it to be written up.
+ */
+export interface LearningHooks {
+  record(
+    tx: EntityManager,
+    experiment: CompletedExperimentFacts,
+    reportJson: string | null,
+  ): Promise<void>;
+  /** Field names keeping the learning from counting as written up; empty when it counts. */
+  missingForArchive(tx: EntityManager, experimentId: string): Promise<string[]>;
+}
 
 interface TransitionOptions {
   comment?: string;
@@ -59,15 +75,18 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
    * CompleteExperiment.
    */
   private readonly outcomeReport?: (experimentId: string) => Promise<string>;
+  private readonly learnings?: LearningHooks;
 
   constructor(deps: {
     db: DatabaseHandle;
     changes: ChangePublisher;
     outcomeReport?: (experimentId: string) => Promise<string>;
+    learnings?: LearningHooks;
   }) {
     this.db = deps.db;
     this.changes = deps.changes;
     this.outcomeReport = deps.outcomeReport;
+    this.learnings = deps.learnings;
   }
 
   private async render(em: EntityManager, experiment: Experiment): Promise<ExperimentInit> {
@@ -402,9 +421,10 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
         experiment.winnerVariantKey = outcome === "rollout" ? req.winnerVariantKey : null;
         experiment.justification = justification;
         experiment.completedAt = new Date();
+        let report: string | null = null;
         if (this.outcomeReport !== undefined) {
           // The report the outcome was decided on, in the same transaction.
-          const report = await this.outcomeReport(experiment.id);
+          report = await this.outcomeReport(experiment.id);
           await tx.getConnection().execute(
             `insert into outcome_reports (experiment_id, report, created_at) values (?, ?::jsonb, now())
                on conflict (experiment_id) do update set report = excluded.report, created_at = excluded.created_at`,
@@ -413,11 +433,24 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
             tx.getTransactionContext(),
           );
         }
+        // Its learning, pre-filled from the experiment and that report.
+        await this.learnings?.record(tx, completedFacts(experiment), report);
       },
     });
   }
 
   archiveExperiment(req: { id: string }, ctx: HandlerContext) {
-    return this.transition(ctx, req.id, "archive");
+    return this.transition(ctx, req.id, "archive", {
+      apply: async (tx, experiment, policy) => {
+        if (!policy.requireLearningToArchive || this.learnings === undefined) return;
+        const missing = await this.learnings.missingForArchive(tx, experiment.id);
+        if (missing.length > 0) {
+          throw new ConnectError(
+            `the owner's review policy requires a written-up learning before archiving; missing: ${missing.join(", ")} (see UpsertLearning)`,
+            Code.FailedPrecondition,
+          );
+        }
+      },
+    });
   }
 }

@@ -118,6 +118,8 @@ export const ACCESS_POLICY: Readonly<Record<string, Readonly<Record<string, Role
     GetLearning: READERS,
     SearchLearnings: READERS,
     FindSimilar: READERS,
+    ListLearningHistory: READERS,
+    GetMetaAnalysis: READERS,
   },
 };
 

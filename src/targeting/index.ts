@@ -91,3 +91,5 @@ export function validateRule(source: string, field = "targeting_rule"): string |
   const result = parseRule(source);
   return result.ok ? null : `${field}: at ${result.error.position}: ${result.error.message}`;
 }
+
+export { describeRule, valuesFor, type RuleDescription } from "./describe.js";
