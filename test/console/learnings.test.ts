@@ -154,7 +154,9 @@ describe("the learnings library in the console", () => {
     const panel = page.getByTestId("similar");
     const hit = panel.getByRole("link", { name: NAME, exact: true });
     await hit.waitFor();
-    const item = panel.locator("li.similar-hit", { has: hit });
+    const item = panel
+      .locator("li.similar-hit")
+      .filter({ has: page.getByRole("link", { name: NAME, exact: true }) });
     await item.getByText("Same flag").waitFor();
     expect(await item.innerText()).toContain(flagKey);
     expect(await item.getByRole("link", { name: `Results of ${NAME}` }).getAttribute("href")).toBe(
