@@ -22,6 +22,9 @@ const CatalogPage = lazy(() => import("./pages/CatalogPage.js"));
 const CatalogFormPage = lazy(() => import("./pages/CatalogFormPage.js"));
 const TriggersPage = lazy(() => import("./pages/TriggersPage.js"));
 const DeliveriesPage = lazy(() => import("./pages/DeliveriesPage.js"));
+const LearningsPage = lazy(() => import("./pages/LearningsPage.js"));
+const LearningPage = lazy(() => import("./pages/LearningPage.js"));
+const MetaAnalysisPage = lazy(() => import("./pages/MetaAnalysisPage.js"));
 
 /** Restores a session from the stored key on reload, or sends to sign-in. */
 function RequireSession(props: { children: ReactNode }) {
@@ -82,6 +85,9 @@ export function App() {
         <Route path="/catalog/:kind/:id" element={<CatalogFormPage />} />
         <Route path="/triggers" element={<TriggersPage />} />
         <Route path="/notifications" element={<DeliveriesPage />} />
+        <Route path="/learnings" element={<LearningsPage />} />
+        <Route path="/learnings/meta" element={<MetaAnalysisPage />} />
+        <Route path="/learnings/:experimentId" element={<LearningPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

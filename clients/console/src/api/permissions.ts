@@ -20,4 +20,5 @@ export const SERVICES = {
   guardrails: "lotty.guardrails.v1.GuardrailService",
   notifications: "lotty.notifications.v1.NotificationService",
   access: "lotty.access.v1.AccessService",
+  learnings: "lotty.learnings.v1.LearningService",
 } as const;

@@ -26,6 +26,9 @@ export function Layout() {
               <NavLink to="/experiments">Experiments</NavLink>
             </li>
             <li>
+              <NavLink to="/learnings">Learnings</NavLink>
+            </li>
+            <li>
               <NavLink to="/flags">Flags</NavLink>
             </li>
             <li>

@@ -35,6 +35,7 @@ import {
   type GuardrailDraft,
   type VariantDraft,
 } from "../components/experiments/draft.js";
+import { DraftSimilar } from "../components/learnings/DraftSimilar.js";
 
 export default function ExperimentFormPage() {
   const { id } = useParams();
@@ -251,6 +252,9 @@ function ExperimentForm(props: { existing?: Experiment }) {
             ))}
           </select>
         </Field>
+        {existing === undefined && (
+          <DraftSimilar draft={draft} flagType={flagType} flagTags={flag?.tags ?? []} />
+        )}
 
         <h2>Traffic</h2>
         <Field

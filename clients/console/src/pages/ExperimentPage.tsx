@@ -17,6 +17,8 @@ import { ExperimentActions } from "../components/experiments/ExperimentActions.j
 import { ConfigurationView } from "../components/experiments/ConfigurationView.js";
 import { VersionsView } from "../components/experiments/VersionsView.js";
 import { HistoryView } from "../components/experiments/HistoryView.js";
+import { LearningLink } from "../components/learnings/LearningLink.js";
+import { SimilarExperiments } from "../components/learnings/SimilarExperiments.js";
 
 const TABS = [
   { key: "configuration", label: "Configuration" },
@@ -67,6 +69,9 @@ export default function ExperimentPage() {
             View results
           </Link>
         )}
+        {(e.status === ExperimentStatus.COMPLETED || e.status === ExperimentStatus.ARCHIVED) && (
+          <LearningLink experimentId={e.id} />
+        )}
       </div>
       {e.rolledBack && (
         <p className="banner bad">
@@ -106,6 +111,7 @@ export default function ExperimentPage() {
       {tab === "configuration" && <ConfigurationView experiment={e} me={user.id} />}
       {tab === "versions" && <VersionsView id={e.id} me={user.id} />}
       {tab === "history" && <HistoryView id={e.id} me={user.id} />}
+      <SimilarExperiments to={{ experimentId: e.id }} />
     </>
   );
 }
