@@ -1,6 +1,7 @@
 /**
- * Every service Lotty serves on its one port. RPCs whose module is not
- * built yet are registered with no implementation and answer UNIMPLEMENTED.
+ * Every service Lotty serves on its one port, each with its module's
+ * implementation (test/access/auth-matrix.test.ts checks that no RPC
+ * answers UNIMPLEMENTED).
  */
 import type { ConnectRouter } from "@connectrpc/connect";
 import { createRegistry, type DescService } from "@bufbuild/protobuf";
@@ -103,9 +104,6 @@ export function lottyRoutes(deps: RouteDeps) {
       router.service(NotificationService, s.notifications);
       router.service(PrivacyService, s.privacy);
       router.service(LearningService, s.learnings);
-      for (const service of LOTTY_SERVICES) {
-        if (!router.handlers.some((h) => h.service === service)) router.service(service, {});
-      }
     }
     healthRoutes(() => deps.readiness.isReady())(router);
     reflectionRoutes(descriptorRegistry)(router);
