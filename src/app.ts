@@ -175,6 +175,8 @@ export class App {
       () => (this.db.isOpen ? this.db.orm : undefined),
       this.logger,
     );
+    // A decide node answers with its own changes as soon as their RPC returns.
+    if (this.serveApi) this.changes.onLocalChange(() => this.snapshots.refresh());
     const decisionMetrics = createDecisionMetrics(this.metrics.registry);
     this.decisionLog = new DecisionLog(
       () => this.live.bus,

@@ -316,6 +316,17 @@ export class SnapshotStore {
     return this.reloading;
   }
 
+  /**
+   * Resolves once a snapshot built after this call started is in place:
+   * for the node that committed a change, before its RPC returns. A reload
+   * already in flight may have read before the commit, so it is waited for
+   * and not counted.
+   */
+  async refresh(): Promise<void> {
+    while (this.reloading !== undefined) await this.reloading.catch(() => {});
+    await this.reload(true);
+  }
+
   private async doReload(force: boolean): Promise<void> {
     const orm = this.orm();
     if (orm === undefined || this.stopped) return;

@@ -53,15 +53,31 @@ export interface LifecycleEvent {
 }
 
 export class ChangePublisher {
+  private local: (() => Promise<void>) | undefined;
+
   constructor(
     private readonly bus: () => Bus | undefined,
     private readonly names: BusNames,
     private readonly logger: Logger,
   ) {}
 
+  /**
+   * What this process does with its own committed changes before the RPC
+   * that made them returns (a decide node: refresh its snapshot, so that it
+   * answers with the change at once — P7 "0 on the writing node").
+   */
+  onLocalChange(refresh: () => Promise<void>): void {
+    this.local = refresh;
+  }
+
   async configChanged(change: Omit<ConfigChange, "at">): Promise<void> {
     const body: ConfigChange = { ...change, at: new Date().toISOString() };
-    await this.publish(busSubjects(this.names).config(change.kind), body);
+    await Promise.all([
+      this.publish(busSubjects(this.names).config(change.kind), body),
+      this.local?.().catch((error: unknown) =>
+        this.logger.warn({ err: error }, "could not apply a change locally; the next reload will"),
+      ),
+    ]);
   }
 
   async lifecycle(event: LifecycleEvent): Promise<void> {
