@@ -13,6 +13,7 @@ import {
   GetMetaAnalysisResponseSchema,
   ImpactContributionSchema,
   MetricImpactSchema,
+  SearchLearningsRequestSchema,
   type ImpactContribution,
   type GetMetaAnalysisRequest,
   type GetMetaAnalysisResponse,
@@ -35,22 +36,7 @@ export async function metaAnalysis(
   if (metricKey.length > 100 || CONTROL_CHARACTERS.test(metricKey)) {
     throw invalidArgument("metric_key", "must be a metric key of at most 100 characters");
   }
-  const filter = req.filter ?? {
-    query: "",
-    tags: [],
-    outcome: 0,
-    countries: [],
-    platforms: [],
-  };
-  const p = buildPredicate(
-    {
-      $typeName: "lotty.learnings.v1.SearchLearningsRequest",
-      pageSize: 0,
-      pageToken: "",
-      ...filter,
-    } as Parameters<typeof buildPredicate>[0],
-    "filter.",
-  );
+  const p = buildPredicate(req.filter ?? create(SearchLearningsRequestSchema), "filter.");
   const { rows } = await pool.query<{
     n: number;
     rollout: number;

@@ -173,21 +173,20 @@ function encodeToken(offset: number, digest: string): string {
 
 function decodeToken(token: string, digest: string): number {
   if (token === "") return 0;
+  let parsed: { o?: unknown; d?: unknown } | undefined;
   try {
-    const parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as {
-      o?: unknown;
-      d?: unknown;
-    };
-    if (typeof parsed.o === "number" && Number.isSafeInteger(parsed.o) && parsed.o > 0) {
-      if (parsed.d !== digest) {
-        throw invalidArgument("page_token", "belongs to a search with other query or filters");
-      }
-      return parsed.o;
-    }
-  } catch (error) {
-    if (error instanceof Error && error.message.includes("page_token")) throw error;
+    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as typeof parsed;
+  } catch {
+    parsed = undefined;
   }
-  throw invalidArgument("page_token", "is not a token returned by this RPC");
+  const offset = parsed?.o;
+  if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset <= 0) {
+    throw invalidArgument("page_token", "is not a token returned by this RPC");
+  }
+  if (parsed?.d !== digest) {
+    throw invalidArgument("page_token", "belongs to a search with other query or filters");
+  }
+  return offset;
 }
 
 export interface SearchHit {
