@@ -2,7 +2,9 @@
  * `npm run demo`'s loader (src/cli/demo.ts) against a real server, run twice:
  * the first run builds the tenant (users in every role, review policies,
  * catalog, flags) and leaves experiment A running with a significant winner,
- * B paused by its guardrail and C in review; the second run finds everything
+ * B paused by its guardrail and C in review, after completing the earlier
+ * experiments D–G for the learnings library (D, E, F written up, F's p95
+ * latency guardrail fired, G not written up); the second run finds everything
  * and changes nothing. In between, the console shows the three experiments
  * as the README's "where to click" describes them (headless Chromium).
  */
@@ -20,7 +22,7 @@ import { startTestApp, type TestApp } from "../support/app.js";
 import { launchBrowser } from "../support/browser.js";
 
 const { Role } = accessV1;
-const { ExperimentAction, ExperimentStatus, GuardrailAction, Direction } = experimentsV1;
+const { ExperimentAction, ExperimentStatus, GuardrailAction, Direction, Outcome } = experimentsV1;
 const { DecisionReason } = decisionV1;
 const { FlagType } = flagsV1;
 
@@ -66,13 +68,14 @@ async function reportOf(experimentId: string) {
 
 /** What the second run must leave unchanged. */
 async function counts() {
-  const [users, flags, experiments, eventTypes, metrics, triggers] = await Promise.all([
+  const [users, flags, experiments, eventTypes, metrics, triggers, learnings] = await Promise.all([
     allUsers(),
     admin.flags.listFlags({ pageSize: 500 }),
     admin.experiments.listExperiments({ pageSize: 500 }),
     admin.catalog.listEventTypes({ pageSize: 500 }),
     admin.catalog.listMetrics({ pageSize: 500 }),
     admin.guardrails.listGuardrailTriggers({ pageSize: 500 }),
+    admin.learnings.searchLearnings({ pageSize: 500 }),
   ]);
   return {
     users: users.length,
@@ -81,6 +84,7 @@ async function counts() {
     eventTypes: eventTypes.eventTypes.length,
     metrics: metrics.metrics.length,
     triggers: triggers.triggers.length,
+    learnings: learnings.results.map((r) => `${r.learning?.experimentId} v${r.learning?.version}`),
   };
 }
 
@@ -281,6 +285,104 @@ describe("the first run", () => {
   });
 });
 
+describe("the learnings library after the first run", () => {
+  const byId = (ids: string[]) => expect.arrayContaining(ids);
+
+  it("completes the earlier experiments D–G with real traffic, and writes up D, E and F", async () => {
+    const { D, E, F, G } = first.past;
+    for (const p of [D, E, F, G]) {
+      expect((await experimentById(p.id)).status).toBe(ExperimentStatus.COMPLETED);
+      expect(first.traffic[p.label]!.decided).toBeGreaterThanOrEqual(300);
+    }
+    expect([D, E, F].map((p) => p.writtenUp)).toEqual([true, true, true]);
+    expect(G.writtenUp).toBe(false);
+
+    const { results } = await admin.learnings.searchLearnings({ needsWritingUp: false });
+    expect(results.length).toBeGreaterThanOrEqual(3);
+    expect(results.map((r) => r.learning!.experimentId)).toEqual(byId([D.id, E.id, F.id]));
+    for (const { learning } of results) {
+      const l = learning!;
+      expect(l.filled).toBe(true);
+      expect(l.updatedBy).toBe(l.ownerId);
+      expect(l.notes.split("\n").length).toBeGreaterThanOrEqual(3);
+      expect(l.notes.split("\n").length).toBeLessThanOrEqual(8);
+      expect(l.action).not.toBe("");
+      expect(l.tags.length).toBeGreaterThan(2);
+      expect(l.plannedDays).toBeGreaterThan(0);
+      expect(l.links[0]?.url).toMatch(/^https:\/\//);
+      // The outcome report had real events: the primary effect and the result come from it.
+      expect(l.primaryEffect?.metricKey).toBe(l.primaryMetricKey);
+      expect(l.result).toContain(l.primaryMetricKey);
+    }
+    const { learning: e } = await admin.learnings.getLearning({ experimentId: E.id });
+    expect(e).toMatchObject({ outcome: Outcome.ROLLOUT, winnerVariantKey: "goal_picker" });
+    expect(e!.primaryEffect).toMatchObject({
+      variantKey: "goal_picker",
+      controlVariantKey: "no_picker",
+    });
+    expect(e!.primaryEffect!.absoluteDifference).toBeGreaterThan(0);
+  });
+
+  it("finds G waiting for its write-up and F by its fired p95 latency guardrail", async () => {
+    const needs = await admin.learnings.searchLearnings({ needsWritingUp: true });
+    expect(needs.results.length).toBeGreaterThanOrEqual(1);
+    expect(needs.results.map((r) => r.learning!.experimentId)).toContain(first.past.G.id);
+    expect(needs.results[0]!.learning!.missingFields).toContain("notes");
+
+    const fired = await admin.learnings.searchLearnings({
+      guardrailFired: true,
+      metricKey: "latency_p95",
+    });
+    expect(fired.results.length).toBeGreaterThanOrEqual(1);
+    const f = fired.results.find((r) => r.learning!.experimentId === first.past.F.id)?.learning;
+    expect(f?.firedGuardrailMetricKeys).toEqual(["latency_p95"]);
+    expect(f?.outcome).toBe(Outcome.ROLLBACK);
+    expect(first.past.F.firedGuardrails).toEqual(["latency_p95"]);
+
+    const text = await admin.learnings.searchLearnings({ query: "home screen latency" });
+    expect(text.results[0]?.learning?.experimentId).toBe(first.past.F.id);
+    expect(text.results[0]?.snippet).toContain("**");
+
+    const byTag = await admin.learnings.searchLearnings({ tags: ["onboarding"] });
+    expect(byTag.results.map((r) => r.learning!.experimentId)).toEqual(
+      byId([first.past.D.id, first.past.E.id]),
+    );
+  });
+
+  it("relates C to the earlier onboarding experiments and B to F, with reasons", async () => {
+    const forC = await admin.learnings.findSimilar({ experimentId: first.experiments.C.id });
+    const top = forC.similar.slice(0, 2);
+    expect(top.map((m) => m.learning!.experimentId).sort()).toEqual(
+      [first.past.D.id, first.past.E.id].sort(),
+    );
+    for (const m of top) {
+      expect(m.reasons).toEqual(expect.arrayContaining(["shared_tags", "same_primary_metric"]));
+      expect(m.reasonDetails.length).toBe(m.reasons.length);
+    }
+    expect(first.library?.similarToC[0]?.experimentId).toBe(top[0]!.learning!.experimentId);
+
+    const forB = await admin.learnings.findSimilar({ experimentId: first.experiments.B.id });
+    expect(forB.similar[0]?.learning?.experimentId).toBe(first.past.F.id);
+    expect(forB.similar[0]?.reasons).toEqual(
+      expect.arrayContaining(["shared_tags", "same_primary_metric", "similar_audience"]),
+    );
+  });
+
+  it("points to the library in the guide: console, a search and FindSimilar", () => {
+    const text = guide(first).join("\n");
+    expect(text).toContain(`${t.baseUrl}/console/learnings`);
+    expect(text).toContain(
+      `-d '{"guardrailFired":true,"metricKey":"latency_p95"}' \\\n      ${t.baseUrl}/lotty.learnings.v1.LearningService/SearchLearnings`,
+    );
+    expect(text).toContain(
+      `-d '{"experimentId":"${first.experiments.C.id}"}' \\\n      ${t.baseUrl}/lotty.learnings.v1.LearningService/FindSimilar`,
+    );
+    expect(text).toContain(`G · "${first.past.G.name}" (${first.past.G.id}): OUTCOME_ROLLOUT`);
+    expect(first.library).toMatchObject({ needsWritingUp: 1, guardrailFired: 1 });
+    expect(first.library!.writtenUp).toBe(3);
+  });
+});
+
 describe("the demo in the console", () => {
   it("shows A's winner, B paused by its guardrail and C waiting for its second approval", async () => {
     const browser = await launchBrowser();
@@ -350,6 +452,15 @@ describe("a second run", () => {
       });
     }
     expect(second.trigger?.id).toBe(first.trigger?.id);
+    for (const label of ["D", "E", "F", "G"] as const) {
+      expect(second.past[label]).toMatchObject({
+        id: first.past[label].id,
+        status: ExperimentStatus.COMPLETED,
+        writtenUp: first.past[label].writtenUp,
+        created: false,
+      });
+    }
+    expect(second.library).toEqual(first.library);
     expect(Object.values(second.users).map((u) => u.id)).toEqual(
       Object.values(first.users).map((u) => u.id),
     );

@@ -102,6 +102,52 @@ function guideC(c: DemoExperiment, cmd: Command): string[] {
   return lines;
 }
 
+/** The learnings library: the earlier experiments D–G, searches and FindSimilar for C. */
+function guideLearnings(summary: DemoSummary, cmd: Command): string[] {
+  const search = "lotty.learnings.v1.LearningService/SearchLearnings";
+  const lines = [
+    "The team's earlier experiments, completed, each with its learning:",
+    ...Object.values(summary.past).map(
+      (p) =>
+        `  ${p.label} · "${p.name}" (${p.id}): ${p.outcome || p.statusName}` +
+        (p.firedGuardrails.length > 0
+          ? `, guardrail fired (${p.firedGuardrails.join(", ")})`
+          : "") +
+        (p.writtenUp ? `, written up by ${p.ownerEmail}` : ", not written up yet"),
+    ),
+  ];
+  const l = summary.library;
+  if (l !== undefined) {
+    lines.push(
+      `  The library holds ${l.writtenUp} written-up learning(s), ${l.needsWritingUp} waiting ` +
+        `for a write-up, ${l.guardrailFired} with a guardrail that fired.`,
+    );
+  }
+  const { C } = summary.experiments;
+  lines.push(
+    '  A newcomer browses by tag (or by flag: {"flagKey": "onboarding_goal_picker"}):',
+    ...cmd(search, { tags: ["onboarding"] }),
+    "  A post-mortem: every experiment whose p95 latency guardrail fired (F):",
+    ...cmd(search, { guardrailFired: true, metricKey: "latency_p95" }),
+    "  Full-text search, with highlighted snippets:",
+    ...cmd(search, { query: "home screen latency" }),
+    "  Waiting for their owner's write-up (G):",
+    ...cmd(search, { needsWritingUp: true }),
+    `  The PM planning C ("${C.name}") sees similar past experiments, with the reasons:`,
+    ...cmd("lotty.learnings.v1.LearningService/FindSimilar", { experimentId: C.id }),
+  );
+  if (l !== undefined && l.similarToC.length > 0) {
+    lines.push(
+      "  Look for: " +
+        l.similarToC
+          .map((s) => `"${s.name}" (${s.reasons.join(", ")}, score ${s.score.toFixed(2)})`)
+          .join("; ") +
+        ".",
+    );
+  }
+  return lines;
+}
+
 /** The guide printed after a run: what each experiment shows and the commands to look. */
 export function guide(summary: DemoSummary): string[] {
   const url = summary.baseUrl.replace(/\/+$/, "");
@@ -121,6 +167,7 @@ export function guide(summary: DemoSummary): string[] {
     `  A, the winner:          ${url}/console/experiments/${A.id}/results`,
     `  B, paused by guardrail: ${url}/console/experiments/${B.id}/results`,
     `  C, waiting for review:  ${url}/console/experiments/${C.id}`,
+    `  The learnings library:  ${url}/console/learnings`,
     "",
     "=== What to open ===",
     "Every command uses your admin key: export LOTTY_API_KEY=… first.",
@@ -130,6 +177,8 @@ export function guide(summary: DemoSummary): string[] {
     ...guideB(B, summary.trigger, cmd),
     "",
     ...guideC(C, cmd),
+    "",
+    ...guideLearnings(summary, cmd),
     "",
     "Plain curl works as well (Connect JSON over HTTP/1.1), e.g.",
     `    curl -sS ${url}/lotty.reports.v1.ReportService/GetExperimentReport \\`,

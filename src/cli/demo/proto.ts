@@ -5,16 +5,19 @@ import {
   catalogV1,
   experimentsV1,
   flagsV1,
+  type learningsV1,
   type reportsV1,
 } from "../../../clients/node/src/index.js";
 
 export const { Role } = accessV1;
 export const { MetricKind, PropertyType } = catalogV1;
 export const { FlagType } = flagsV1;
-export const { Direction, ExperimentStatus, GuardrailAction } = experimentsV1;
+export const { Direction, ExperimentStatus, GuardrailAction, Outcome } = experimentsV1;
 
 export type Role = accessV1.Role;
 export type Experiment = experimentsV1.Experiment;
 export type ExperimentStatus = experimentsV1.ExperimentStatus;
+export type Outcome = experimentsV1.Outcome;
 export type ExperimentInit = MessageInitShape<typeof experimentsV1.ExperimentSchema>;
 export type Report = reportsV1.Report;
+export type Learning = learningsV1.Learning;

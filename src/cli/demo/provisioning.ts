@@ -109,26 +109,38 @@ export async function ensureUsers(
   return result;
 }
 
+/** Clients being made, per run (keyed by its clients map), so concurrent callers share one key. */
+const making = new WeakMap<Run["clients"], Map<Handle, Promise<LottyClient>>>();
+
 /**
  * A client acting as the user: with the personal key when this run created
  * the user, else with a temporary key, revoked when the run ends.
  */
 export async function actAs(run: Run, handle: Handle): Promise<LottyClient> {
-  let client = run.clients.get(handle);
-  if (client === undefined) {
-    let key = run.personalKeys.get(handle);
-    if (key === undefined) {
-      const { apiKey, secret } = await run.admin.access.createApiKey({
-        userId: required(run.userIds.get(handle), `the user ${handle}`),
-        name: `demo run ${new Date().toISOString()}`,
-      });
-      run.runKeys.push(required(apiKey, "an API key").id);
-      key = secret;
-    }
-    client = createLottyClient({ baseUrl: run.baseUrl, apiKey: key });
-    run.clients.set(handle, client);
+  const client = run.clients.get(handle);
+  if (client !== undefined) return client;
+  let pending = making.get(run.clients);
+  if (pending === undefined) making.set(run.clients, (pending = new Map()));
+  let made = pending.get(handle);
+  if (made === undefined) {
+    made = (async () => {
+      let key = run.personalKeys.get(handle);
+      if (key === undefined) {
+        const { apiKey, secret } = await run.admin.access.createApiKey({
+          userId: required(run.userIds.get(handle), `the user ${handle}`),
+          name: `demo run ${new Date().toISOString()}`,
+        });
+        run.runKeys.push(required(apiKey, "an API key").id);
+        key = secret;
+      }
+      const fresh = createLottyClient({ baseUrl: run.baseUrl, apiKey: key });
+      run.clients.set(handle, fresh);
+      return fresh;
+    })();
+    pending.set(handle, made);
+    made.finally(() => pending.delete(handle)).catch(() => {});
   }
-  return client;
+  return made;
 }
 
 export async function revokeRunKeys(run: Run): Promise<void> {

@@ -1,5 +1,6 @@
 /**
- * One demo run: the tenant, then each experiment's scenario.
+ * One demo run: the tenant, the earlier experiments D–G completed for the
+ * learnings library, then each of A, B and C's scenario.
  */
 import { createLottyClient } from "../../../clients/node/src/index.js";
 import {
@@ -9,9 +10,10 @@ import {
   METRICS,
   FLAGS,
   type Label,
+  type PastLabel,
   EXPERIMENTS,
 } from "./tenant.js";
-import type { DemoOptions, DemoExperiment, DemoSummary } from "./summary.js";
+import type { DemoOptions, DemoExperiment, DemoPastExperiment, DemoSummary } from "./summary.js";
 import type { Run } from "./helpers.js";
 import {
   checkAdmin,
@@ -24,6 +26,8 @@ import {
   describeExperiment,
 } from "./provisioning.js";
 import { runWinner, runGuardrail } from "./scenarios.js";
+import { PAST_EXPERIMENTS } from "./past.js";
+import { finishPast, libraryHighlights } from "./learnings.js";
 
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const log = options.log ?? ((line: string) => void process.stdout.write(`${line}\n`));
@@ -55,10 +59,39 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       metrics: METRICS.map((m) => m.key ?? ""),
       flags: FLAGS.map((f) => f.key),
       experiments: {} as Record<Label, DemoExperiment>,
+      past: {} as Record<PastLabel, DemoPastExperiment>,
       traffic: {},
       created: run.created,
       reused: run.reused,
     };
+    const guardrailTimeoutMs = options.guardrailTimeoutMs ?? DEFAULT_GUARDRAIL_TIMEOUT_MS;
+    // The team's earlier experiments first: started through review one by one, then
+    // simulated, completed and (but for G) written up side by side, each logging in turn.
+    const past = [];
+    for (const plan of Object.values(PAST_EXPERIMENTS)) {
+      log(`Earlier experiment ${plan.label}: ${plan.spec.name}`);
+      past.push({ plan, ensured: await ensureExperiment(run, plan), lines: [] as string[] });
+    }
+    log("Earlier experiments D–G: traffic, completion and write-up, side by side");
+    const settled = await Promise.allSettled(
+      past.map(async ({ plan, ensured, lines }) => {
+        const own: Run = { ...run, log: (line) => lines.push(line) };
+        summary.past[plan.label] = await finishPast(
+          own,
+          plan,
+          ensured,
+          Math.max(300, Math.ceil(subjects / 4)),
+          guardrailTimeoutMs,
+          summary,
+        );
+      }),
+    );
+    for (const { plan, lines } of past) {
+      log(`${plan.label}: ${plan.spec.name}`);
+      lines.forEach((line) => log(line));
+    }
+    const failed = settled.find((r) => r.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
     for (const plan of Object.values(EXPERIMENTS)) {
       log(`Experiment ${plan.label}: ${plan.spec.name}`);
       const ensured = await ensureExperiment(run, plan);
@@ -69,12 +102,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
           run,
           experiment,
           Math.max(200, Math.ceil(subjects / 2)),
-          options.guardrailTimeoutMs ?? DEFAULT_GUARDRAIL_TIMEOUT_MS,
+          guardrailTimeoutMs,
           summary,
         );
       }
       summary.experiments[plan.label] = describeExperiment(plan, experiment, ensured.created);
     }
+    summary.library = await libraryHighlights(run, summary.experiments.C.id);
     return summary;
   } finally {
     await revokeRunKeys(run);

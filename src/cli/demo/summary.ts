@@ -2,13 +2,16 @@
  * What a demo run is given and what it reports back.
  */
 import type { Role, ExperimentStatus } from "./proto.js";
-import type { Handle, Label } from "./tenant.js";
+import type { Handle, Label, PastLabel } from "./tenant.js";
 
 export interface DemoOptions {
   baseUrl: string;
   /** An admin's API key. */
   apiKey: string;
-  /** Simulated members sent through experiment A (B gets half, at least 200). Default 2,000. */
+  /**
+   * Simulated members sent through experiment A (B gets half, at least 200; each of
+   * the earlier experiments D–G a quarter, at least 300). Default 2,000.
+   */
   subjects?: number;
   /** Progress lines; default: standard output. */
   log?: (line: string) => void;
@@ -25,7 +28,7 @@ export interface DemoUser {
 }
 
 export interface DemoExperiment {
-  label: Label;
+  label: Label | PastLabel;
   id: string;
   name: string;
   flagKey: string;
@@ -35,6 +38,33 @@ export interface DemoExperiment {
   approvals: number;
   requiredApprovals: number;
   created: boolean;
+}
+
+/** One of the earlier experiments D–G, completed, and its learning. */
+export interface DemoPastExperiment extends DemoExperiment {
+  /** The outcome it was completed with, e.g. "OUTCOME_ROLLBACK"; empty when not completed. */
+  outcome: string;
+  /** Whether its learning is written up (filled); false when it has none. */
+  writtenUp: boolean;
+  /** Metric keys of the guardrails that fired while it ran. */
+  firedGuardrails: string[];
+}
+
+/** A learning FindSimilar relates to experiment C, with why. */
+export interface SimilarLearning {
+  experimentId: string;
+  name: string;
+  score: number;
+  reasons: string[];
+}
+
+/** What the learnings library holds after the run (the whole tenant's, not only the demo's). */
+export interface LibraryHighlights {
+  writtenUp: number;
+  needsWritingUp: number;
+  guardrailFired: number;
+  /** FindSimilar for experiment C, best first. */
+  similarToC: SimilarLearning[];
 }
 
 export interface Traffic {
@@ -85,8 +115,12 @@ export interface DemoSummary {
   metrics: string[];
   flags: string[];
   experiments: Record<Label, DemoExperiment>;
+  /** The earlier experiments, completed for the learnings library. */
+  past: Record<PastLabel, DemoPastExperiment>;
   /** Traffic this run sent, per experiment. */
-  traffic: Partial<Record<"A" | "B", Traffic>>;
+  traffic: Partial<Record<Label | PastLabel, Traffic>>;
+  /** The learnings library after the run. */
+  library?: LibraryHighlights;
   /** Experiment A's primary metric, treatment against control. */
   winner?: WinnerHighlights;
   /** The guardrail trigger that paused B. */

@@ -1,7 +1,8 @@
 /**
  * The Stride tenant as data: its people and services, review policies, event
  * types, metrics, flags and the three experiments A, B and C (C is left
- * waiting for its second approval).
+ * waiting for its second approval). The earlier experiments D–G, completed
+ * for the learnings library, are in past.ts (their flags are here).
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { catalogV1, flagsV1 } from "../../../clients/node/src/index.js";
@@ -198,16 +199,49 @@ export const FLAGS: {
     description: "Checklist of first steps for new members.",
     tags: ["demo", "onboarding"],
   },
+  // The flags of the team's earlier experiments (past.ts), completed for the learnings library.
+  {
+    key: "onboarding_welcome_video",
+    owner: "growthPm",
+    type: FlagType.BOOL,
+    defaultValue: false,
+    description: "A 60-second welcome video on first launch.",
+    tags: ["demo", "onboarding"],
+  },
+  {
+    key: "onboarding_goal_picker",
+    owner: "growthPm",
+    type: FlagType.BOOL,
+    defaultValue: false,
+    description: "Asks new members for a weekly workout goal on first launch.",
+    tags: ["demo", "onboarding"],
+  },
+  {
+    key: "home_hero_carousel",
+    owner: "commercePm",
+    type: FlagType.BOOL,
+    defaultValue: false,
+    description: "Video carousel of shop highlights at the top of the home screen.",
+    tags: ["demo", "commerce", "home-screen"],
+  },
+  {
+    key: "shop_free_shipping_note",
+    owner: "commercePm",
+    type: FlagType.BOOL,
+    defaultValue: false,
+    description: 'A "free shipping from 50 EUR" note on shop product pages.',
+    tags: ["demo", "commerce"],
+  },
 ];
 
-const variant = (key: string, value: FlagValue, weight: number, control = false) => ({
+export const variant = (key: string, value: FlagValue, weight: number, control = false) => ({
   key,
   value: jsonValue(value),
   weight,
   control,
 });
 
-const guardrail = (metricKey: string, threshold: number) => ({
+export const guardrail = (metricKey: string, threshold: number) => ({
   metricKey,
   threshold,
   direction: Direction.INCREASE_IS_BAD,
@@ -217,17 +251,19 @@ const guardrail = (metricKey: string, threshold: number) => ({
 });
 
 export type Label = "A" | "B" | "C";
+/** The team's earlier experiments, completed by the demo for the learnings library (past.ts). */
+export type PastLabel = "D" | "E" | "F" | "G";
 type Target = "running" | "in_review";
 
-export interface ExperimentPlan {
-  label: Label;
+export interface ExperimentPlan<L extends Label | PastLabel = Label | PastLabel> {
+  label: L;
   owner: Handle;
   /** How far the demo takes it. */
   target: Target;
   spec: ExperimentInit & { flagKey: string; name: string };
 }
 
-export const EXPERIMENTS: Record<Label, ExperimentPlan> = {
+export const EXPERIMENTS: Record<Label, ExperimentPlan<Label>> = {
   A: {
     label: "A",
     owner: "growthPm",

@@ -39,7 +39,7 @@ interface OutgoingEvent {
 }
 
 /** What a member does after seeing `variantKey`. */
-type Behaviour = (variantKey: string, random: () => number) => OutgoingEvent[];
+export type Behaviour = (variantKey: string, random: () => number) => OutgoingEvent[];
 
 /** A: cards make members complete workouts much more often. */
 export const workoutBehaviour: Behaviour = (variantKey, random) => {
@@ -92,6 +92,51 @@ export const bannerBehaviour: Behaviour = (variantKey, random) => {
   }
   return events;
 };
+
+/**
+ * The earlier experiments (past.ts). Onboarding: members who complete a first
+ * workout with probability `rates[variantKey]`.
+ */
+export const onboardingBehaviour =
+  (rates: Record<string, number>): Behaviour =>
+  (variantKey, random) =>
+    random() < (rates[variantKey] ?? 0)
+      ? [
+          {
+            eventType: "workout_completed",
+            properties: { duration_min: between(random, 10, 40), workout_type: "run" },
+          },
+        ]
+      : [];
+
+/** F: the video carousel gets a few more clicks but loads slowly (p95 well above 1.2 s). */
+export const carouselBehaviour: Behaviour = (variantKey, random) => {
+  const carousel = variantKey === "carousel";
+  const events: OutgoingEvent[] = [
+    {
+      eventType: "latency",
+      properties: { ms: carousel ? between(random, 1_000, 3_200) : between(random, 180, 450) },
+    },
+  ];
+  if (random() < (carousel ? 0.03 : 0.01)) {
+    events.push({ eventType: "error", properties: { code: "HERO_VIDEO_DECODE" } });
+  }
+  if (random() < (carousel ? 0.08 : 0.06)) {
+    events.push({ eventType: "promo_click", properties: { placement: "home_hero" } });
+  }
+  return events;
+};
+
+/** G: the free-shipping note nudges purchases a little. */
+export const shippingBehaviour: Behaviour = (variantKey, random) =>
+  random() < (variantKey === "note" ? 0.11 : 0.08)
+    ? [
+        {
+          eventType: "purchase",
+          properties: { amount: between(random, 2_000, 9_000) / 100, currency: "EUR" },
+        },
+      ]
+    : [];
 
 /** Waits until decide answers for the flag from `experimentId` (the snapshot has it). */
 async function untilDecided(service: LottyClient, flagKey: string, experimentId: string) {
