@@ -13,7 +13,10 @@
  * - experiment A (cards vs classic summary) with a clear winner, left RUNNING
  *   so its report stays live; experiment B (the promo banner) whose treatment
  *   is slow and fails, so its guardrail pauses it; experiment C waiting for
- *   its second approval (IN_REVIEW).
+ *   its second approval (IN_REVIEW);
+ * - four earlier experiments D–G (src/cli/demo/past.ts) completed with real
+ *   traffic, their learnings written up by their owners except G's, so the
+ *   learnings library, its search and "find similar" show something real.
  *
  * Every experiment goes through the real review flow with the right user's
  * key: the owner creates and submits, the approvers approve, the owner starts.
