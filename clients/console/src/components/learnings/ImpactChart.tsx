@@ -17,6 +17,7 @@ import { TableHead } from "../Table.js";
 import { Empty } from "../Status.js";
 import { EffectSummary } from "./bits.js";
 import { cumulativeImpact } from "./impact.js";
+import { BOTTOM_AXIS, LEFT_AXIS } from "../results/axis.js";
 
 const MARGIN = { top: 16, right: 24, bottom: 40, left: 72 };
 const LINE = "#0072B2";
@@ -69,24 +70,14 @@ export function ImpactChart(props: { impact: MetricImpact }) {
             scale={y}
             numTicks={5}
             tickFormat={(v) => formatSignedPercent(Number(v))}
-            stroke="#8c959f"
-            tickStroke="#8c959f"
-            tickLabelProps={() => ({
-              fill: "#505a66",
-              fontSize: 11,
-              textAnchor: "end",
-              dx: -4,
-              dy: 3,
-            })}
+            {...LEFT_AXIS}
           />
           <AxisBottom
             top={innerH}
             scale={x}
             numTicks={Math.min(points.length, 10)}
             tickFormat={(v) => String(Math.round(Number(v)))}
-            stroke="#8c959f"
-            tickStroke="#8c959f"
-            tickLabelProps={() => ({ fill: "#505a66", fontSize: 11, textAnchor: "middle" })}
+            {...BOTTOM_AXIS}
             label="Shipped experiments, oldest first"
             labelProps={{ fill: "#505a66", fontSize: 11, textAnchor: "middle" }}
           />

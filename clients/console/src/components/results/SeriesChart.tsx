@@ -11,6 +11,7 @@ import { Empty } from "../Status.js";
 import { formatCount } from "../../format/numbers.js";
 import { fallbackInfo, formatValue, type MetricInfo } from "./metrics.js";
 import { formatTime } from "../../format/dates.js";
+import { BOTTOM_AXIS, LEFT_AXIS } from "./axis.js";
 
 /** Colour-blind-safe palette (Okabe–Ito), control first. */
 export const SERIES_COLOURS = [
@@ -135,24 +136,14 @@ export const SeriesChart = forwardRef<SVGSVGElement, SeriesChartProps>(
               scale={y}
               numTicks={5}
               tickFormat={(v) => formatValue(info, Number(v))}
-              stroke="#8c959f"
-              tickStroke="#8c959f"
-              tickLabelProps={() => ({
-                fill: "#505a66",
-                fontSize: 11,
-                textAnchor: "end",
-                dx: -4,
-                dy: 3,
-              })}
+              {...LEFT_AXIS}
             />
             <AxisBottom
               top={innerH}
               scale={x}
               numTicks={6}
               tickFormat={(v) => tickTime(v instanceof Date ? v : new Date(Number(v)), tMax - tMin)}
-              stroke="#8c959f"
-              tickStroke="#8c959f"
-              tickLabelProps={() => ({ fill: "#505a66", fontSize: 11, textAnchor: "middle" })}
+              {...BOTTOM_AXIS}
               label="UTC"
               labelProps={{ fill: "#505a66", fontSize: 11, textAnchor: "middle" }}
             />
