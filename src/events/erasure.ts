@@ -8,6 +8,7 @@
  * partition once. Erasures are rare; the scan is the accepted price.
  */
 import type pg from "pg";
+import { withTransaction } from "../platform/transaction.js";
 import { EVENT_LIMITS } from "./validation.js";
 
 /** What deleteSubjectRows removed. */
@@ -196,11 +197,11 @@ export async function subjectRows(
   limit: number,
   eventBytes: number,
 ): Promise<SubjectRows> {
-  const client = await pool.connect();
-  try {
-    await client.query("begin isolation level repeatable read read only");
-    const events = await client.query<SubjectRows["events"][number] & { total: string }>(
-      `select event_id, event_type, decision_id, flag_key, experiment_id, variant_key,
+  return withTransaction(
+    pool,
+    async (client) => {
+      const events = await client.query<SubjectRows["events"][number] & { total: string }>(
+        `select event_id, event_type, decision_id, flag_key, experiment_id, variant_key,
               occurred_at, received_at, properties, counted, total::text
        from (
          select event_id, event_type, decision_id, flag_key, experiment_id::text, variant_key,
@@ -213,35 +214,32 @@ export async function subjectRows(
        ) e
        where running <= $3
        order by occurred_at, event_id limit $2`,
-      [subjectId, limit, eventBytes],
-    );
-    const exposures = await client.query<SubjectRows["exposures"][number]>(
-      `select decision_id, event_id, flag_key, experiment_id::text, variant_key, exposed_at
+        [subjectId, limit, eventBytes],
+      );
+      const exposures = await client.query<SubjectRows["exposures"][number]>(
+        `select decision_id, event_id, flag_key, experiment_id::text, variant_key, exposed_at
        from exposures where subject_id = $1
        order by exposed_at, decision_id limit $2`,
-      [subjectId, limit + 1],
-    );
-    const pending = await client.query<SubjectRows["pendingAttributions"][number]>(
-      `select p.event_id, p.decision_id, p.experiment_id::text, p.occurred_at, p.expires_at
+        [subjectId, limit + 1],
+      );
+      const pending = await client.query<SubjectRows["pendingAttributions"][number]>(
+        `select p.event_id, p.decision_id, p.experiment_id::text, p.occurred_at, p.expires_at
        from pending_attributions p
        join events e on e.event_id = p.event_id and e.occurred_at = p.occurred_at
        where e.subject_id = $1
        order by p.occurred_at, p.event_id limit $2`,
-      [subjectId, limit + 1],
-    );
-    await client.query("commit");
-    const eventsTotal = Number(events.rows[0]?.total ?? 0);
-    return {
-      events: events.rows.map(({ total: _total, ...event }) => event),
-      exposures: exposures.rows.slice(0, limit),
-      pendingAttributions: pending.rows.slice(0, limit),
-      truncated:
-        events.rows.length < eventsTotal || [exposures, pending].some((r) => r.rows.length > limit),
-    };
-  } catch (error) {
-    await client.query("rollback").catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+        [subjectId, limit + 1],
+      );
+      const eventsTotal = Number(events.rows[0]?.total ?? 0);
+      return {
+        events: events.rows.map(({ total: _total, ...event }) => event),
+        exposures: exposures.rows.slice(0, limit),
+        pendingAttributions: pending.rows.slice(0, limit),
+        truncated:
+          events.rows.length < eventsTotal ||
+          [exposures, pending].some((r) => r.rows.length > limit),
+      };
+    },
+    "begin isolation level repeatable read read only",
+  );
 }
