@@ -27,6 +27,36 @@ const PLATFORM_GROUND_FLOOR = {
     "src/platform is the ground floor: it imports no domain module, no migrations and not the composition root (wire them in src/*.ts).",
 };
 
+/**
+ * The decide core (docs/architecture.md#the-decide-core) is pure so that
+ * other processes can evaluate in-process with it (the Node client): no
+ * server-only package, no node: module but node:crypto, no transport.
+ * Type-only imports count too: they pull the file into a client's build.
+ */
+const CORE_PACKAGES = {
+  regex: "^(@mikro-orm/|pg$|pg-|@nats-io/|prom-client$|pino$|pino-|@connectrpc/|node:(?!crypto$))",
+  message:
+    "The decide core is pure: no database, bus, metrics, logging or transport package, no node: module but node:crypto (docs/architecture.md#the-decide-core).",
+};
+/** From src/decision/core/: itself, the pure decide files, targeting/ and the generated code. */
+const CORE_DIR_RELATIVE = {
+  regex:
+    "^\\.\\./(?!(bucketing|eligibility|types|decision-id)\\.js$|\\.\\./targeting/|\\.\\./\\.\\./gen/)",
+  message:
+    "The decide core imports only itself, bucketing.ts, eligibility.ts, types.ts, decision-id.ts, src/targeting/ and gen/ (docs/architecture.md#the-decide-core).",
+};
+/** From the pure files of src/decision/: each other, core/, targeting/ and the generated code. */
+const CORE_FILES_RELATIVE = {
+  regex:
+    "^(\\./(?!(bucketing|eligibility|types|decision-id)\\.js$|core/)|\\.\\./(?!targeting/|\\.\\./gen/))",
+  message: CORE_DIR_RELATIVE.message,
+};
+/** src/targeting/ is pure and self-contained. */
+const TARGETING_RELATIVE = {
+  regex: "^\\.\\./",
+  message: "src/targeting is pure and self-contained: it imports only its own files.",
+};
+
 export default tseslint.config(
   { ignores: ["node_modules/", "dist/", "gen/", "coverage/", ".lotty/"] },
   js.configs.recommended,
@@ -63,6 +93,30 @@ export default tseslint.config(
     files: ["src/platform/**/*.ts"],
     rules: {
       "no-restricted-imports": ["error", { patterns: [MODULE_PRIVATE, PLATFORM_GROUND_FLOOR] }],
+    },
+  },
+  // The decide core and the pure files it uses: nothing server-only.
+  {
+    files: ["src/decision/core/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [CORE_PACKAGES, CORE_DIR_RELATIVE] }],
+    },
+  },
+  {
+    files: [
+      "src/decision/bucketing.ts",
+      "src/decision/eligibility.ts",
+      "src/decision/types.ts",
+      "src/decision/decision-id.ts",
+    ],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [CORE_PACKAGES, CORE_FILES_RELATIVE] }],
+    },
+  },
+  {
+    files: ["src/targeting/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [CORE_PACKAGES, TARGETING_RELATIVE] }],
     },
   },
   {

@@ -43,6 +43,7 @@ import { SnapshotStore } from "./decision/snapshot.js";
 import { DecisionLog } from "./decision/decision-log.js";
 import { createDecisionMetrics } from "./decision/metrics.js";
 import type { DecisionServiceImpl } from "./decision/service.js";
+import { createServerDecide, type ServerDecide } from "./decision/decide.js";
 import { createFastDecide } from "./decision/fast-path.js";
 import { createDecisionSigner, type DecisionSigner } from "./decision/decision-id.js";
 import { ensureBootstrapAdmin } from "./access/bootstrap.js";
@@ -135,6 +136,8 @@ export class App {
   readonly decisionLog: DecisionLog;
   /** The decide service, also callable in-process (tests, benchmarks). */
   readonly decision: DecisionServiceImpl;
+  /** Decide as every transport serves it: the RPC, the fast path and OFREP. */
+  readonly decide: ServerDecide;
   /** IngestEvents, also callable in-process (tests, benchmarks). */
   readonly events: EventServiceImpl;
   readonly eventMetrics: EventMetrics;
@@ -187,14 +190,19 @@ export class App {
     this.eventMetrics = createEventMetrics(this.metrics.registry);
     this.guardrailMetrics = createGuardrailMetrics(this.metrics.registry);
     this.notificationMetrics = createNotificationMetrics(this.metrics.registry);
+    this.decide = createServerDecide({
+      snapshots: this.snapshots,
+      signer: () => this.live.signer,
+      log: this.decisionLog,
+      metrics: decisionMetrics,
+    });
     const services = buildServices({
       db: this.db,
       authenticator,
       changes: this.changes,
       snapshots: this.snapshots,
       signer: () => this.live.signer,
-      decisionLog: this.decisionLog,
-      decisionMetrics,
+      decide: this.decide,
       bus: () => this.live.bus,
       names: this.names,
       eventStore: () => this.live.eventStore,
@@ -240,7 +248,7 @@ export class App {
     const corsOrigins = this.config.corsOrigins;
     const fastDecide = this.serveApi
       ? createFastDecide({
-          decision,
+          decide: this.decide,
           authenticator,
           metrics: this.metrics,
           logger: this.logger,
@@ -251,7 +259,7 @@ export class App {
       : () => false;
     const ofrep = this.serveApi
       ? createOfrep({
-          decision,
+          decide: this.decide,
           authenticator,
           metrics: this.metrics,
           logger: this.logger,

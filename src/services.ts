@@ -15,9 +15,9 @@ import { FlagServiceImpl } from "./flags/service.js";
 import { ExperimentServiceImpl } from "./experiments/service.js";
 import { findActiveExperimentOnFlag } from "./experiments/lookup.js";
 import type { SnapshotStore } from "./decision/snapshot.js";
-import type { DecisionLog } from "./decision/decision-log.js";
-import type { DecisionMetrics } from "./decision/metrics.js";
 import type { DecisionSigner } from "./decision/decision-id.js";
+import type { ServerDecide } from "./decision/decide.js";
+import { ParticipationPolicyService } from "./decision/policy-service.js";
 import { DecisionServiceImpl } from "./decision/service.js";
 import type { EventStore } from "./events/store.js";
 import type { EventMetrics } from "./events/metrics.js";
@@ -38,8 +38,8 @@ export interface ServiceDeps {
   changes: ChangePublisher;
   snapshots: SnapshotStore;
   signer: () => DecisionSigner | undefined;
-  decisionLog: DecisionLog;
-  decisionMetrics: DecisionMetrics;
+  /** Decide as every transport serves it (decision/decide.ts). */
+  decide: ServerDecide;
   bus: () => Bus | undefined;
   names: BusNames;
   eventStore: () => EventStore | undefined;
@@ -95,12 +95,8 @@ export function buildServices(deps: ServiceDeps): Services {
       learnings: new LearningRecorder(deps.pool),
     }),
     decision: new DecisionServiceImpl({
-      snapshots: deps.snapshots,
-      signer: deps.signer,
-      log: deps.decisionLog,
-      metrics: deps.decisionMetrics,
-      db: deps.db,
-      changes: deps.changes,
+      decide: deps.decide,
+      policy: new ParticipationPolicyService({ db: deps.db, changes: deps.changes }),
     }),
     events: new EventServiceImpl({
       snapshots: deps.snapshots,

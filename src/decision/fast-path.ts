@@ -10,13 +10,14 @@
  *   connect and protobuf functions and messages (readMaxBytes,
  *   Content-Encoding, unknown JSON fields rejected);
  * - then authentication and the role table (same order as the interceptors);
- * - the decisions come from DecisionServiceImpl.evaluate, the code behind the
- *   RPC, and are written as protobuf canonical JSON (a test compares the two
- *   paths response for response);
+ * - the decisions come from the server's decide (decide.ts → the Decider),
+ *   the code behind the RPC, and are written as protobuf canonical JSON (a
+ *   test compares the two paths response for response);
  * - errors are Connect error JSON with the status connect maps the code to,
  *   through toClientError, so nothing but a ConnectError leaves;
- * - x-request-id, rpc_server_* metrics, the request log and response
- *   compression (Accept-Encoding, ≥ 1 KiB) behave as in the interceptors.
+ * - x-request-id, rpc_server_* metrics and the request log come from the
+ *   raw-handler telemetry (platform/raw-http.ts), as in the interceptors;
+ *   response compression (Accept-Encoding, ≥ 1 KiB) as in connect-node.
  *
  * Anything else (HTTP/2, gRPC, gRPC-Web, binary protobuf, Connect GET, an
  * unknown encoding, a malformed timeout) takes the general path.
@@ -38,10 +39,11 @@ import {
 } from "../../gen/lotty/decision/v1/decision_pb.js";
 import { authorize, type Authenticator } from "../platform/auth.js";
 import { toClientError } from "../platform/errors.js";
-import { codeName, logRpcOutcome } from "../platform/interceptors.js";
 import type { Logger } from "../platform/logging.js";
 import type { Metrics } from "../platform/metrics.js";
-import type { DecisionServiceImpl, PlainDecision } from "./service.js";
+import { rawCallTelemetry, readBody, type RawAnswer } from "../platform/raw-http.js";
+import type { PlainDecision } from "./core/index.js";
+import type { ServerDecide } from "./decide.js";
 
 const SERVICE = DecisionService.typeName;
 const METHOD = DecisionService.method.decide.name;
@@ -59,7 +61,8 @@ const REASON_JSON = new Map(
 );
 
 export interface FastDecideOptions {
-  decision: DecisionServiceImpl;
+  /** Decide as every transport serves it (decide.ts). */
+  decide: ServerDecide;
   authenticator: Authenticator;
   metrics: Metrics;
   logger: Logger;
@@ -73,56 +76,13 @@ type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 
 /** Returns a handler that answers Decide requests it can serve and returns false for the rest. */
 export function createFastDecide(options: FastDecideOptions): Handler {
-  const { metrics } = options;
-  const ok = { service: SERVICE, method: METHOD, code: "OK" };
-  const handledOk = metrics.rpcHandled.labels(ok);
-  const durationOk = metrics.rpcDuration.labels(ok);
+  const call = rawCallTelemetry({ ...options, service: SERVICE });
 
-  const finish = (
-    res: http.ServerResponse,
-    started: number,
-    reqId: string,
-    status: number,
-    headers: Record<string, string>,
-    body: Uint8Array | string,
-    error: unknown,
-  ) => {
-    headers["content-length"] = String(
-      typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.byteLength,
-    );
-    headers["x-request-id"] = reqId;
-    res.writeHead(status, headers);
-    // A string body goes out in one write together with the headers.
-    res.end(body);
-    const seconds = (performance.now() - started) / 1000;
-    if (error === undefined) {
-      handledOk.inc();
-      durationOk.observe(seconds);
-      if (options.logger.isLevelEnabled("debug")) {
-        logRpcOutcome(
-          options.logger.child({ reqId, service: SERVICE, method: METHOD }),
-          SERVICE,
-          METHOD,
-          undefined,
-          started,
-        );
-      }
-    } else {
-      const labels = { service: SERVICE, method: METHOD, code: codeName(error) };
-      metrics.rpcHandled.inc(labels);
-      metrics.rpcDuration.observe(labels, seconds);
-      const logger = options.logger.child({ reqId, service: SERVICE, method: METHOD });
-      logRpcOutcome(logger, SERVICE, METHOD, error, started);
-    }
-  };
-
-  const serve = async (
+  const answer = async (
     req: http.IncomingMessage,
-    res: http.ServerResponse,
+    reqId: string,
     compression: ReturnType<typeof compressionNegotiate>,
-  ) => {
-    const started = performance.now();
-    const reqId = options.requestId(req.headers["x-request-id"]);
+  ): Promise<RawAnswer> => {
     const headers: Record<string, string> = { "content-type": "application/json" };
     let status = 200;
     let body: Uint8Array | string;
@@ -134,12 +94,7 @@ export function createFastDecide(options: FastDecideOptions): Handler {
       }
       const input = parseDecideRequest(bytes.toString("utf8"));
       await authorize(options.authenticator, SERVICE, METHOD, req.headers.authorization ?? null);
-      const decisions = options.decision.evaluate(
-        input.subjectId,
-        input.attributes,
-        input.flagKeys,
-      );
-      body = decideResponseJson(decisions);
+      body = decideResponseJson(options.decide(input));
     } catch (error) {
       failure = toClientError(error, reqId, options.logger);
       status = codeToHttpStatus(failure.code);
@@ -158,7 +113,7 @@ export function createFastDecide(options: FastDecideOptions): Handler {
       );
       headers["content-encoding"] = compression.response.name;
     }
-    finish(res, started, reqId, status, headers, body, failure);
+    return { status, headers, body, error: failure };
   };
 
   return (req, res) => {
@@ -179,11 +134,7 @@ export function createFastDecide(options: FastDecideOptions): Handler {
       "accept-encoding",
     );
     if (compression.error !== undefined) return false;
-    serve(req, res, compression).catch((error: unknown) => {
-      // Only writing the answer can fail here (the client went away).
-      options.logger.debug({ err: error }, "decide fast path could not answer");
-      res.destroy();
-    });
+    call(req, res, METHOD, (reqId) => answer(req, reqId, compression));
     return true;
   };
 }
@@ -206,45 +157,6 @@ function parseDecideRequest(text: string): DecideInput {
   } catch (error) {
     throw ConnectError.from(error, Code.InvalidArgument);
   }
-}
-
-/** Reads a request body, refusing more than `limit` bytes as connect does. */
-export function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers["content-length"]);
-  if (declared > limit) {
-    req.resume();
-    return Promise.reject(
-      new ConnectError(
-        `message size ${declared} is larger than configured readMaxBytes ${limit}`,
-        Code.ResourceExhausted,
-      ),
-    );
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.off("data", onData);
-        req.resume();
-        reject(
-          new ConnectError(
-            `message size is larger than configured readMaxBytes ${limit}`,
-            Code.ResourceExhausted,
-          ),
-        );
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on("data", onData);
-    req.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.once("error", reject);
-    req.once("close", () => {
-      if (!req.complete) reject(new ConnectError("the request was aborted", Code.Canceled));
-    });
-  });
 }
 
 /**

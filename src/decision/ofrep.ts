@@ -8,9 +8,10 @@
  *
  * The body is `{"context": {"targetingKey": "<subject id>", ...}}`: the
  * targeting key is the subject, every other key an attribute (string,
- * number or boolean). Decisions come from DecisionServiceImpl.evaluate,
- * the code behind Decide, so answers, decision ids and the decision log are
- * the same as over RPC. Auth is the API key as `Authorization: Bearer <key>`
+ * number or boolean). Decisions come from the server's decide (decide.ts →
+ * the Decider), the code behind Decide, so answers, decision ids and the
+ * decision log are the same as over RPC; metrics and the request log from
+ * the raw-handler telemetry (platform/raw-http.ts). Auth is the API key as `Authorization: Bearer <key>`
  * with Decide's roles. See docs/ofrep.md for the reason mapping and errors.
  */
 import { createHash } from "node:crypto";
@@ -20,11 +21,11 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { DecisionReason, DecisionService } from "../../gen/lotty/decision/v1/decision_pb.js";
 import { authorize, type Authenticator } from "../platform/auth.js";
 import { toClientError } from "../platform/errors.js";
-import { codeName, logRpcOutcome } from "../platform/interceptors.js";
 import type { Logger } from "../platform/logging.js";
 import type { Metrics } from "../platform/metrics.js";
-import { readBody } from "./fast-path.js";
-import { REASON_NAMES, type DecisionServiceImpl, type PlainDecision } from "./service.js";
+import { rawCallTelemetry, readBody, type RawAnswer } from "../platform/raw-http.js";
+import { REASON_NAMES, type PlainDecision } from "./core/index.js";
+import type { ServerDecide } from "./decide.js";
 
 export const OFREP_PREFIX = "/ofrep/v1/evaluate/flags";
 /** The service label of OFREP calls in rpc_server_* metrics and logs. */
@@ -64,7 +65,8 @@ class OfrepFailure extends Error {
 }
 
 export interface OfrepOptions {
-  decision: DecisionServiceImpl;
+  /** Decide as every transport serves it (decide.ts). */
+  decide: ServerDecide;
   authenticator: Authenticator;
   metrics: Metrics;
   logger: Logger;
@@ -182,10 +184,13 @@ export function matchesEtag(header: string | undefined, etag: string): boolean {
 
 /** Returns a handler that answers OFREP requests and returns false for the rest. */
 export function createOfrep(options: OfrepOptions): (req: Req, res: Res) => boolean {
-  const serve = async (req: Req, res: Res, flagKey: string | undefined) => {
-    const started = performance.now();
-    const reqId = options.requestId(req.headers["x-request-id"]);
-    const method = flagKey === undefined ? "EvaluateFlags" : "EvaluateFlag";
+  const call = rawCallTelemetry({ ...options, service: METRICS_SERVICE });
+
+  const answer = async (
+    req: Req,
+    reqId: string,
+    flagKey: string | undefined,
+  ): Promise<RawAnswer> => {
     const headers: Record<string, string> = {
       "content-type": "application/json",
       "cache-control": "no-store",
@@ -203,11 +208,11 @@ export function createOfrep(options: OfrepOptions): (req: Req, res: Res) => bool
         req.headers.authorization ?? null,
       );
       const { subjectId, attributes } = parseContext(bytes.toString("utf8"));
-      const decisions = options.decision.evaluate(
+      const decisions = options.decide({
         subjectId,
         attributes,
-        flagKey === undefined ? [] : [flagKey],
-      );
+        flagKeys: flagKey === undefined ? [] : [flagKey],
+      });
       if (flagKey === undefined) {
         body = JSON.stringify({ flags: decisions.map(ofrepEvaluation) });
         const etag = etagOf(body);
@@ -240,20 +245,8 @@ export function createOfrep(options: OfrepOptions): (req: Req, res: Res) => bool
       });
       if (status === 503) headers["retry-after"] = "1";
     }
-    if (body !== "") headers["content-length"] = String(Buffer.byteLength(body, "utf8"));
-    res.writeHead(status, headers);
-    res.end(body);
     const outcome = error === undefined ? undefined : new ConnectError(error.message, error.code);
-    const labels = { service: METRICS_SERVICE, method, code: codeName(outcome) };
-    options.metrics.rpcHandled.inc(labels);
-    options.metrics.rpcDuration.observe(labels, (performance.now() - started) / 1000);
-    logRpcOutcome(
-      options.logger.child({ reqId, service: METRICS_SERVICE, method }),
-      METRICS_SERVICE,
-      method,
-      outcome,
-      started,
-    );
+    return { status, headers, body, error: outcome };
   };
 
   return (req, res) => {
@@ -274,10 +267,8 @@ export function createOfrep(options: OfrepOptions): (req: Req, res: Res) => bool
       res.end(JSON.stringify({ errorCode: "GENERAL", errorDetails: "use POST" }));
       return true;
     }
-    serve(req, res, flagKey).catch((error: unknown) => {
-      options.logger.debug({ err: error }, "OFREP could not answer");
-      res.destroy();
-    });
+    const method = flagKey === undefined ? "EvaluateFlags" : "EvaluateFlag";
+    call(req, res, method, (reqId) => answer(req, reqId, flagKey));
     return true;
   };
 }

@@ -1,5 +1,6 @@
 /**
- * Builds the decide snapshot from PostgreSQL and keeps it current: a
+ * Builds the decide snapshot from PostgreSQL (load a SnapshotSource, then
+ * compile it: core/) and keeps it current: a
  * configuration-change message on NATS triggers a reload, and a cheap
  * version query every few seconds is the safety net for lost messages.
  * Readers get the current snapshot with one property read; a reload
@@ -12,13 +13,21 @@ import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Subscription } from "@nats-io/transport-node";
 import type { FlagValueType } from "../flags/lookup.js";
 import type { ExperimentConfig } from "../experiments/lookup.js";
-import { parseRule } from "../targeting/index.js";
 import { busSubjects, type Bus, type BusNames } from "../platform/bus.js";
 import type { Logger } from "../platform/logging.js";
-import { variantRanges } from "./bucketing.js";
 import { DEFAULT_POLICY, POLICY_SETTING, readPolicy } from "./policy-store.js";
-import { cooldownHistoryStartMs, type CompletedExperiment } from "./eligibility.js";
-import type { Snapshot, SnapshotEventType, SnapshotExperiment, SnapshotFlag } from "./types.js";
+import { cooldownHistoryStartMs } from "./eligibility.js";
+import {
+  SNAPSHOT_SOURCE_FORMAT,
+  compileSnapshot,
+  type CompileProblem,
+  type SnapshotSource,
+  type SourceAssignment,
+  type SourceCompletedExperiment,
+  type SourceEventType,
+  type SourceExperiment,
+} from "./core/index.js";
+import type { Snapshot } from "./types.js";
 
 /** How often the version is compared with the database. */
 export const VERSION_POLL_MS = 2_000;
@@ -81,29 +90,38 @@ interface EventTypeRow {
   key: string;
   archived: boolean;
   requires_exposure: boolean;
-  properties: SnapshotEventType["properties"];
+  properties: SourceEventType["properties"];
 }
 
 const EXPERIMENT_COLUMNS =
   "id, flag_key, status, version, rolled_back, config, started_at, created_at, completed_at";
 
 /**
- * Builds a snapshot from plain rows (no entities: hydrating 10k flags
- * through the ORM's identity map costs far more memory than the snapshot
- * itself holds; see docs/benchmarks.md, P8).
+ * Builds a snapshot: loads its source from plain rows (no entities:
+ * hydrating 10k flags through the ORM's identity map costs far more memory
+ * than the snapshot itself holds; see docs/benchmarks.md, P8), then
+ * compiles it (core/compile.ts), logging what cannot be served as stored.
  */
 export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<Snapshot> {
-  // One read-only repeatable-read transaction: every query sees the same
-  // committed state. Run on separate pool connections, a commit landing
-  // between two of them once gave a snapshot whose running experiment was
-  // missing from the known ids, so ingestion refused its decision ids.
-  return em.transactional((tem) => readSnapshot(tem, logger), {
+  const source = await loadSnapshotSource(em);
+  return compileSnapshot(source, { onProblem: (problem) => logProblem(logger, problem) });
+}
+
+/**
+ * Everything decide needs, as plain data (core/source.ts), from one
+ * read-only repeatable-read transaction: every query sees the same
+ * committed state. Run on separate pool connections, a commit landing
+ * between two of them once gave a snapshot whose running experiment was
+ * missing from the known ids, so ingestion refused its decision ids.
+ */
+export async function loadSnapshotSource(em: EntityManager): Promise<SnapshotSource> {
+  return em.transactional((tem) => readSnapshotSource(tem), {
     isolationLevel: IsolationLevel.REPEATABLE_READ,
     readOnly: true,
   });
 }
 
-async function readSnapshot(em: EntityManager, logger: Logger): Promise<Snapshot> {
+async function readSnapshotSource(em: EntityManager): Promise<SnapshotSource> {
   const connection = em.getConnection();
   const select = async <T>(sql: string, params: unknown[] = []): Promise<T[]> =>
     (await connection.execute(sql, params, "all", em.getTransactionContext())) as T[];
@@ -130,53 +148,20 @@ async function readSnapshot(em: EntityManager, logger: Logger): Promise<Snapshot
           maxConcurrentExperiments: stored.maxConcurrentExperiments,
           cooldownSeconds: stored.cooldownSeconds,
         };
-  const flags = new Map<string, SnapshotFlag>();
-  const knownFlagKeys = new Set<string>();
-  for (const row of flagRows) {
-    knownFlagKeys.add(row.key);
-    if (row.archived) continue;
-    flags.set(row.key, { key: row.key, type: row.type, defaultValue: row.default_value });
-  }
-  const eventTypes = new Map<string, SnapshotEventType>();
-  for (const row of eventTypeRows) {
-    eventTypes.set(row.key, {
-      key: row.key,
-      archived: row.archived,
-      requiresExposure: row.requires_exposure,
-      properties: row.properties,
-    });
-  }
-  const experimentByFlag = new Map<string, SnapshotExperiment>();
-  const live: SnapshotExperiment[] = [];
-  for (const row of experimentRows) {
-    const config: ExperimentConfig = row.config;
-    const ranges = storedRanges(row, logger);
-    if (ranges === undefined) continue;
-    const control = config.variants.find((v) => v.control);
-    const experiment: SnapshotExperiment = {
-      id: row.id,
-      flagKey: row.flag_key,
-      salt: row.id,
-      version: row.version,
-      status: row.status as "running" | "paused",
-      rolledBack: row.rolled_back,
-      audiencePercent: config.audiencePercent,
-      ranges,
-      controlKey: control?.key ?? "",
-      values: new Map(config.variants.map((v) => [v.key, v.value])),
-      rule: compileStoredRule(row.id, config.targetingRule, logger),
-      conflictDomains: config.conflictDomains,
-      priority: config.priority,
-      startedAt: toMs(row.started_at ?? row.created_at),
-    };
-    if (flags.has(experiment.flagKey)) experimentByFlag.set(experiment.flagKey, experiment);
-    // Paused experiments keep their place in the ranking, so pausing one
-    // does not hand its subjects to rivals (and take them back on resume).
-    live.push(experiment);
-  }
-  // The cooldown needs the experiments completed recently enough to matter.
-  const recentlyCompleted: CompletedExperiment[] = [];
-  const since = cooldownHistoryStartMs(live, policy);
+  const experiments = experimentRows.map((row): SourceExperiment => ({
+    ...assignmentOf(row),
+    flagKey: row.flag_key,
+    status: row.status as "running" | "paused",
+    version: row.version,
+    rolledBack: row.rolled_back,
+    conflictDomains: row.config.conflictDomains,
+    priority: row.config.priority,
+    startedAt: toMs(row.started_at ?? row.created_at),
+  }));
+  // The cooldown needs the experiments completed recently enough to matter
+  // (compileSnapshot keeps exactly those; this bound may fetch a few more).
+  const recentlyCompleted: SourceCompletedExperiment[] = [];
+  const since = cooldownHistoryStartMs(experiments, policy);
   if (since !== undefined) {
     const completed = await select<ExperimentRow>(
       `select ${EXPERIMENT_COLUMNS} from experiments
@@ -184,29 +169,44 @@ async function readSnapshot(em: EntityManager, logger: Logger): Promise<Snapshot
       [new Date(since)],
     );
     for (const row of completed) {
-      const ranges = storedRanges(row, logger);
-      if (ranges === undefined) continue;
-      recentlyCompleted.push({
-        id: row.id,
-        salt: row.id,
-        ranges,
-        rule: compileStoredRule(row.id, row.config.targetingRule, logger),
-        completedAt: toMs(row.completed_at as Date),
-      });
+      recentlyCompleted.push({ ...assignmentOf(row), completedAt: toMs(row.completed_at as Date) });
     }
   }
   return {
+    format: SNAPSHOT_SOURCE_FORMAT,
     version,
-    builtAt: Date.now(),
-    flags,
-    sortedFlagKeys: [...flags.keys()].sort(),
-    experimentByFlag,
-    live,
-    policy,
+    flags: flagRows.map((row) => ({
+      key: row.key,
+      type: row.type,
+      defaultValue: row.default_value,
+      archived: row.archived,
+    })),
+    experiments,
     recentlyCompleted,
-    eventTypes,
-    knownFlagKeys,
-    knownExperimentIds: new Set(knownExperimentRows.map((row) => row.id)),
+    policy,
+    knownExperimentIds: knownExperimentRows.map((row) => row.id),
+    eventTypes: eventTypeRows.map((row) => ({
+      key: row.key,
+      archived: row.archived,
+      requiresExposure: row.requires_exposure,
+      properties: row.properties,
+    })),
+  };
+}
+
+/** What assignment reads of an experiment row (its stored config). */
+function assignmentOf(row: ExperimentRow): SourceAssignment {
+  const config = row.config;
+  return {
+    id: row.id,
+    audiencePercent: config.audiencePercent,
+    variants: config.variants.map((v) => ({
+      key: v.key,
+      value: v.value,
+      weight: v.weight,
+      control: v.control,
+    })),
+    targetingRule: config.targetingRule,
   };
 }
 
@@ -215,40 +215,19 @@ function toMs(value: Date | string): number {
   return value instanceof Date ? value.getTime() : new Date(value).getTime();
 }
 
-/**
- * The stored layout as bucket ranges. Layouts are validated when saved; one
- * that no longer fits must not stop every reload, so the experiment is left
- * out (its flag serves the default) and the problem logged.
- */
-function storedRanges(
-  row: ExperimentRow,
-  logger: Logger,
-): SnapshotExperiment["ranges"] | undefined {
-  try {
-    return variantRanges(row.config.variants, row.config.audiencePercent);
-  } catch (error) {
+/** Logs what the compilation could not serve as stored (the experiment is left out, or its rule matches nobody). */
+function logProblem(logger: Logger, problem: CompileProblem): void {
+  if (problem.kind === "invalid_layout") {
     logger.error(
-      { err: error, experimentId: row.id },
+      { err: problem.error, experimentId: problem.experimentId },
       "stored variant layout is invalid; experiment skipped",
     );
-    return undefined;
+  } else {
+    logger.error(
+      { experimentId: problem.experimentId, error: problem.message },
+      "stored targeting rule does not parse",
+    );
   }
-}
-
-/** Compiles a stored rule; one that no longer parses matches nobody (and is logged). */
-function compileStoredRule(
-  experimentId: string,
-  source: string,
-  logger: Logger,
-): SnapshotExperiment["rule"] {
-  if (source.trim() === "") return undefined;
-  const parsed = parseRule(source);
-  if (parsed.ok) return parsed.rule;
-  logger.error(
-    { experimentId, error: parsed.error.message },
-    "stored targeting rule does not parse",
-  );
-  return { source, attributes: [], evaluate: () => false };
 }
 
 export class SnapshotStore {

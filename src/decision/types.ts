@@ -1,9 +1,11 @@
 /**
- * The compiled, immutable view decide answers from. Built from the
- * database by snapshot.ts, swapped atomically on configuration changes.
+ * The compiled, immutable view decide answers from: compiled from a
+ * SnapshotSource by core/compile.ts (the server loads the source in
+ * snapshot.ts and swaps the result in atomically on configuration changes).
+ * Part of the decide core: imports nothing server-only.
  */
 import type { CompiledRule } from "../targeting/index.js";
-import type { FlagValueType } from "../flags/lookup.js";
+import type { FlagValueType } from "./core/source.js";
 
 export interface SnapshotFlag {
   key: string;

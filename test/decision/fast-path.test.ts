@@ -198,7 +198,7 @@ describe("Decide fast path", () => {
 
   it("serves those requests itself rather than passing them on", async () => {
     const fast = createFastDecide({
-      decision: t.app.decision,
+      decide: t.app.decide,
       authenticator: new Authenticator(keyLookup(t.app.db)),
       metrics: createMetrics(),
       logger: createLogger("silent"),

@@ -145,6 +145,71 @@ describe("module boundaries (lint)", () => {
     expect(messages).toEqual([]);
   });
 
+  it("keeps the decide core free of server-only imports, type-only ones included", async () => {
+    const messages = await restrictedImports(
+      "src/decision/core/x.ts",
+      [
+        'import type { EntityManager } from "@mikro-orm/core";',
+        'import pg from "pg";',
+        'import { connect } from "@nats-io/transport-node";',
+        'import { Counter } from "prom-client";',
+        'import type { Logger } from "../../platform/logging.js";',
+        'import { SnapshotStore } from "../snapshot.js";',
+        'import type { FlagValueType } from "../../flags/lookup.js";',
+        'import { readFile } from "node:fs";',
+        'import { ConnectError } from "@connectrpc/connect";',
+        "export type { EntityManager, Logger, FlagValueType };",
+        "export { pg, connect, Counter, SnapshotStore, readFile, ConnectError };",
+        "",
+      ].join("\n"),
+    );
+    expect(messages).toHaveLength(9);
+    for (const message of messages) expect(message).toContain("decide core");
+  });
+
+  it("lets the decide core use itself, the pure decide files, targeting/, gen/ and node:crypto", async () => {
+    const messages = await restrictedImports(
+      "src/decision/core/x.ts",
+      [
+        'import { compileSnapshot } from "./compile.js";',
+        'import { bucketOf } from "../bucketing.js";',
+        'import { claimExperiment } from "../eligibility.js";',
+        'import type { Snapshot } from "../types.js";',
+        'import type { DecisionSigner } from "../decision-id.js";',
+        'import { parseRule } from "../../targeting/index.js";',
+        'import { DecisionReason } from "../../../gen/lotty/decision/v1/decision_pb.js";',
+        'import { createHash } from "node:crypto";',
+        'import { fromJson } from "@bufbuild/protobuf";',
+        "export type { Snapshot, DecisionSigner };",
+        "export { compileSnapshot, bucketOf, claimExperiment, parseRule, DecisionReason };",
+        "export { createHash, fromJson };",
+        "",
+      ].join("\n"),
+    );
+    expect(messages).toEqual([]);
+  });
+
+  it("holds the pure files the core uses, and targeting/, to the same rule", async () => {
+    const decision = await restrictedImports(
+      "src/decision/types.ts",
+      [
+        'import type { FlagValueType } from "../flags/lookup.js";',
+        'import type { Logger } from "../platform/logging.js";',
+        'import type { DecisionLog } from "./decision-log.js";',
+        'import type { SourceFlag } from "./core/source.js";',
+        'import type { CompiledRule } from "../targeting/index.js";',
+        "export type { FlagValueType, Logger, DecisionLog, SourceFlag, CompiledRule };",
+        "",
+      ].join("\n"),
+    );
+    expect(decision).toHaveLength(3);
+    const targeting = await restrictedImports(
+      "src/targeting/x.ts",
+      'import type { Logger } from "../platform/logging.js";\nexport type { Logger };\n',
+    );
+    expect(targeting).toHaveLength(1);
+  });
+
   it("leaves the composition root free to wire every service", async () => {
     const messages = await restrictedImports(
       "src/x.ts",
