@@ -28,6 +28,7 @@ import { GuardrailServiceImpl } from "./guardrails/service.js";
 import type { SecretBox } from "./notifications/secrets.js";
 import { NotificationServiceImpl } from "./notifications/service.js";
 import { PrivacyServiceImpl } from "./privacy/service.js";
+import { ConfigurationSync } from "./decision/sync.js";
 import { LearningRecorder } from "./learnings/recorder.js";
 import { LearningServiceImpl } from "./learnings/service.js";
 
@@ -97,6 +98,8 @@ export function buildServices(deps: ServiceDeps): Services {
     decision: new DecisionServiceImpl({
       decide: deps.decide,
       policy: new ParticipationPolicyService({ db: deps.db, changes: deps.changes }),
+      // The signing key for local decisions comes with the next step (#20).
+      sync: new ConfigurationSync({ snapshots: deps.snapshots, signingKey: () => undefined }),
     }),
     events: new EventServiceImpl({
       snapshots: deps.snapshots,

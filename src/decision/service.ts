@@ -17,9 +17,12 @@ import type {
   Decision,
   DecisionSchema,
   DecisionService,
+  GetConfigurationRequest,
+  WatchConfigurationRequest,
 } from "../../gen/lotty/decision/v1/decision_pb.js";
 import type { ServerDecide } from "./decide.js";
 import type { ParticipationPolicyService } from "./policy-service.js";
+import type { ConfigurationSync } from "./sync.js";
 
 export { DECIDE_LIMITS } from "./decide.js";
 export { REASON_NAMES, type PlainDecision } from "./core/index.js";
@@ -29,10 +32,16 @@ type DecisionInit = MessageInitShape<typeof DecisionSchema>;
 export class DecisionServiceImpl implements ServiceImpl<typeof DecisionService> {
   private readonly serve: ServerDecide;
   private readonly policy: ParticipationPolicyService;
+  private readonly sync: ConfigurationSync;
 
-  constructor(deps: { decide: ServerDecide; policy: ParticipationPolicyService }) {
+  constructor(deps: {
+    decide: ServerDecide;
+    policy: ParticipationPolicyService;
+    sync: ConfigurationSync;
+  }) {
     this.serve = deps.decide;
     this.policy = deps.policy;
+    this.sync = deps.sync;
   }
 
   decide(req: { subjectId: string; attributes?: JsonObject; flagKeys: string[] }) {
@@ -52,6 +61,14 @@ export class DecisionServiceImpl implements ServiceImpl<typeof DecisionService> 
     ctx: HandlerContext,
   ) {
     return this.policy.setParticipationPolicy(req, ctx);
+  }
+
+  getConfiguration(req: GetConfigurationRequest, ctx: HandlerContext) {
+    return this.sync.getConfiguration(req, ctx);
+  }
+
+  watchConfiguration(req: WatchConfigurationRequest, ctx: HandlerContext) {
+    return this.sync.watchConfiguration(req, ctx);
   }
 }
 

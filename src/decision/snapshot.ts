@@ -230,8 +230,17 @@ function logProblem(logger: Logger, problem: CompileProblem): void {
   }
 }
 
+/** A built configuration: the compiled snapshot and the source it came from. */
+export interface BuiltConfiguration {
+  snapshot: Snapshot;
+  source: SnapshotSource;
+  builtAt: Date;
+}
+
 export class SnapshotStore {
   private snapshot: Snapshot | undefined;
+  private built: BuiltConfiguration | undefined;
+  private readonly listeners = new Set<(built: BuiltConfiguration) => void>();
   private timer: NodeJS.Timeout | undefined;
   private pending: NodeJS.Timeout | undefined;
   private reloading: Promise<void> | undefined;
@@ -250,6 +259,17 @@ export class SnapshotStore {
 
   get ready(): boolean {
     return this.snapshot !== undefined;
+  }
+
+  /** The snapshot in use with its source (for the configuration stream). */
+  get configuration(): BuiltConfiguration | undefined {
+    return this.built;
+  }
+
+  /** Calls `listener` with every new configuration; returns the unsubscribe. */
+  onChange(listener: (built: BuiltConfiguration) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Loads the first snapshot and starts polling the version. */
@@ -318,8 +338,15 @@ export class SnapshotStore {
       ) {
         return;
       }
-      const next = await buildSnapshot(em, this.logger);
-      if (!this.stopped) this.snapshot = next;
+      const source = await loadSnapshotSource(em);
+      const next = compileSnapshot(source, {
+        onProblem: (problem) => logProblem(this.logger, problem),
+      });
+      if (this.stopped) return;
+      const changed = this.built?.source.version !== source.version;
+      this.snapshot = next;
+      this.built = { snapshot: next, source, builtAt: new Date() };
+      if (changed) for (const listener of this.listeners) listener(this.built);
     } catch (error) {
       // Keep answering from the last snapshot; the next poll tries again.
       this.logger.warn({ err: error }, "could not refresh the decide snapshot");

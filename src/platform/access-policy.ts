@@ -67,6 +67,9 @@ export const ACCESS_POLICY: Readonly<Record<string, Readonly<Record<string, Role
     Decide: [SERVICE, ...READERS],
     GetParticipationPolicy: READERS,
     SetParticipationPolicy: NOBODY_ELSE,
+    // In-process evaluation (docs/local-evaluation.md): services and admins.
+    WatchConfiguration: [SERVICE],
+    GetConfiguration: [SERVICE],
   },
   "lotty.catalog.v1.CatalogService": {
     CreateEventType: EDITORS,

@@ -299,7 +299,7 @@ describe("the ACCESS_POLICY table", () => {
     expect(allowedRoles("lotty.nope.v1.NopeService", "Get")).toEqual([]);
   });
 
-  it("allows ROLE_SERVICE only Decide, IngestEvents and GetCurrentUser", () => {
+  it("allows ROLE_SERVICE only Decide, the configuration sync, IngestEvents and GetCurrentUser", () => {
     const forService = LOTTY_SERVICES.flatMap((service) =>
       service.methods
         .filter((m) => allowedRoles(service.typeName, m.name).includes(Role.SERVICE))
@@ -308,6 +308,8 @@ describe("the ACCESS_POLICY table", () => {
     expect(forService.sort()).toEqual([
       "lotty.access.v1.AccessService/GetCurrentUser",
       "lotty.decision.v1.DecisionService/Decide",
+      "lotty.decision.v1.DecisionService/GetConfiguration",
+      "lotty.decision.v1.DecisionService/WatchConfiguration",
       "lotty.events.v1.EventService/IngestEvents",
     ]);
   });

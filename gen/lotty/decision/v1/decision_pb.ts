@@ -29,7 +29,205 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file lotty/decision/v1/decision.proto.
  */
 export const file_lotty_decision_v1_decision: GenFile = /*@__PURE__*/
-  fileDesc("CiBsb3R0eS9kZWNpc2lvbi92MS9kZWNpc2lvbi5wcm90bxIRbG90dHkuZGVjaXNpb24udjEitwEKCERlY2lzaW9uEhAKCGZsYWdfa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhMKC2RlY2lzaW9uX2lkGAMgASgJEjEKBnJlYXNvbhgEIAEoDjIhLmxvdHR5LmRlY2lzaW9uLnYxLkRlY2lzaW9uUmVhc29uEhUKDWV4cGVyaW1lbnRfaWQYBSABKAkSEwoLdmFyaWFudF9rZXkYBiABKAkiqwEKE1BhcnRpY2lwYXRpb25Qb2xpY3kSIgoabWF4X2NvbmN1cnJlbnRfZXhwZXJpbWVudHMYASABKAUSGAoQY29vbGRvd25fc2Vjb25kcxgCIAEoBRISCgppc19kZWZhdWx0GAMgASgIEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnVwZGF0ZWRfYnkYBSABKAkiYwoNRGVjaWRlUmVxdWVzdBISCgpzdWJqZWN0X2lkGAEgASgJEisKCmF0dHJpYnV0ZXMYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhEKCWZsYWdfa2V5cxgDIAMoCSJACg5EZWNpZGVSZXNwb25zZRIuCglkZWNpc2lvbnMYASADKAsyGy5sb3R0eS5kZWNpc2lvbi52MS5EZWNpc2lvbiIfCh1HZXRQYXJ0aWNpcGF0aW9uUG9saWN5UmVxdWVzdCJYCh5HZXRQYXJ0aWNpcGF0aW9uUG9saWN5UmVzcG9uc2USNgoGcG9saWN5GAEgASgLMiYubG90dHkuZGVjaXNpb24udjEuUGFydGljaXBhdGlvblBvbGljeSJdCh1TZXRQYXJ0aWNpcGF0aW9uUG9saWN5UmVxdWVzdBIiChptYXhfY29uY3VycmVudF9leHBlcmltZW50cxgBIAEoBRIYChBjb29sZG93bl9zZWNvbmRzGAIgASgFIlgKHlNldFBhcnRpY2lwYXRpb25Qb2xpY3lSZXNwb25zZRI2CgZwb2xpY3kYASABKAsyJi5sb3R0eS5kZWNpc2lvbi52MS5QYXJ0aWNpcGF0aW9uUG9saWN5Ks8CCg5EZWNpc2lvblJlYXNvbhIfChtERUNJU0lPTl9SRUFTT05fVU5TUEVDSUZJRUQQABIbChdERUNJU0lPTl9SRUFTT05fREVGQVVMVBABEh4KGkRFQ0lTSU9OX1JFQVNPTl9FWFBFUklNRU5UEAISJgoiREVDSVNJT05fUkVBU09OX1RBUkdFVElOR19NSVNNQVRDSBADEiQKIERFQ0lTSU9OX1JFQVNPTl9PVVRTSURFX0FVRElFTkNFEAQSJwojREVDSVNJT05fUkVBU09OX1BBUlRJQ0lQQVRJT05fTElNSVQQBRIjCh9ERUNJU0lPTl9SRUFTT05fRE9NQUlOX0NPTkZMSUNUEAYSHwobREVDSVNJT05fUkVBU09OX1JPTExFRF9CQUNLEAcSIgoeREVDSVNJT05fUkVBU09OX0ZMQUdfTk9UX0ZPVU5EEAgy3gIKD0RlY2lzaW9uU2VydmljZRJNCgZEZWNpZGUSIC5sb3R0eS5kZWNpc2lvbi52MS5EZWNpZGVSZXF1ZXN0GiEubG90dHkuZGVjaXNpb24udjEuRGVjaWRlUmVzcG9uc2USfQoWR2V0UGFydGljaXBhdGlvblBvbGljeRIwLmxvdHR5LmRlY2lzaW9uLnYxLkdldFBhcnRpY2lwYXRpb25Qb2xpY3lSZXF1ZXN0GjEubG90dHkuZGVjaXNpb24udjEuR2V0UGFydGljaXBhdGlvblBvbGljeVJlc3BvbnNlEn0KFlNldFBhcnRpY2lwYXRpb25Qb2xpY3kSMC5sb3R0eS5kZWNpc2lvbi52MS5TZXRQYXJ0aWNpcGF0aW9uUG9saWN5UmVxdWVzdBoxLmxvdHR5LmRlY2lzaW9uLnYxLlNldFBhcnRpY2lwYXRpb25Qb2xpY3lSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CiBsb3R0eS9kZWNpc2lvbi92MS9kZWNpc2lvbi5wcm90bxIRbG90dHkuZGVjaXNpb24udjEicwoNQ29uZmlndXJhdGlvbhIPCgd2ZXJzaW9uGAEgASgJEg4KBmZvcm1hdBgCIAEoBRITCgtzb3VyY2VfanNvbhgDIAEoCRIsCghidWlsdF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMQoPTG9jYWxTaWduaW5nS2V5Eg4KBmtleV9pZBgBIAEoCRIOCgZzZWNyZXQYAiABKAwiMgoZV2F0Y2hDb25maWd1cmF0aW9uUmVxdWVzdBIVCg1rbm93bl92ZXJzaW9uGAEgASgJIs4BChpXYXRjaENvbmZpZ3VyYXRpb25SZXNwb25zZRI3Cg1jb25maWd1cmF0aW9uGAEgASgLMiAubG90dHkuZGVjaXNpb24udjEuQ29uZmlndXJhdGlvbhIRCgloZWFydGJlYXQYAiABKAgSKwoHc2VudF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNwoLc2lnbmluZ19rZXkYBCABKAsyIi5sb3R0eS5kZWNpc2lvbi52MS5Mb2NhbFNpZ25pbmdLZXkiMAoXR2V0Q29uZmlndXJhdGlvblJlcXVlc3QSFQoNaWZfbm9uZV9tYXRjaBgBIAEoCSKiAQoYR2V0Q29uZmlndXJhdGlvblJlc3BvbnNlEhQKDG5vdF9tb2RpZmllZBgBIAEoCBI3Cg1jb25maWd1cmF0aW9uGAIgASgLMiAubG90dHkuZGVjaXNpb24udjEuQ29uZmlndXJhdGlvbhI3CgtzaWduaW5nX2tleRgDIAEoCzIiLmxvdHR5LmRlY2lzaW9uLnYxLkxvY2FsU2lnbmluZ0tleSK3AQoIRGVjaXNpb24SEAoIZmxhZ19rZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSEwoLZGVjaXNpb25faWQYAyABKAkSMQoGcmVhc29uGAQgASgOMiEubG90dHkuZGVjaXNpb24udjEuRGVjaXNpb25SZWFzb24SFQoNZXhwZXJpbWVudF9pZBgFIAEoCRITCgt2YXJpYW50X2tleRgGIAEoCSKrAQoTUGFydGljaXBhdGlvblBvbGljeRIiChptYXhfY29uY3VycmVudF9leHBlcmltZW50cxgBIAEoBRIYChBjb29sZG93bl9zZWNvbmRzGAIgASgFEhIKCmlzX2RlZmF1bHQYAyABKAgSLgoKdXBkYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKdXBkYXRlZF9ieRgFIAEoCSJjCg1EZWNpZGVSZXF1ZXN0EhIKCnN1YmplY3RfaWQYASABKAkSKwoKYXR0cmlidXRlcxgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEQoJZmxhZ19rZXlzGAMgAygJIkAKDkRlY2lkZVJlc3BvbnNlEi4KCWRlY2lzaW9ucxgBIAMoCzIbLmxvdHR5LmRlY2lzaW9uLnYxLkRlY2lzaW9uIh8KHUdldFBhcnRpY2lwYXRpb25Qb2xpY3lSZXF1ZXN0IlgKHkdldFBhcnRpY2lwYXRpb25Qb2xpY3lSZXNwb25zZRI2CgZwb2xpY3kYASABKAsyJi5sb3R0eS5kZWNpc2lvbi52MS5QYXJ0aWNpcGF0aW9uUG9saWN5Il0KHVNldFBhcnRpY2lwYXRpb25Qb2xpY3lSZXF1ZXN0EiIKGm1heF9jb25jdXJyZW50X2V4cGVyaW1lbnRzGAEgASgFEhgKEGNvb2xkb3duX3NlY29uZHMYAiABKAUiWAoeU2V0UGFydGljaXBhdGlvblBvbGljeVJlc3BvbnNlEjYKBnBvbGljeRgBIAEoCzImLmxvdHR5LmRlY2lzaW9uLnYxLlBhcnRpY2lwYXRpb25Qb2xpY3kqzwIKDkRlY2lzaW9uUmVhc29uEh8KG0RFQ0lTSU9OX1JFQVNPTl9VTlNQRUNJRklFRBAAEhsKF0RFQ0lTSU9OX1JFQVNPTl9ERUZBVUxUEAESHgoaREVDSVNJT05fUkVBU09OX0VYUEVSSU1FTlQQAhImCiJERUNJU0lPTl9SRUFTT05fVEFSR0VUSU5HX01JU01BVENIEAMSJAogREVDSVNJT05fUkVBU09OX09VVFNJREVfQVVESUVOQ0UQBBInCiNERUNJU0lPTl9SRUFTT05fUEFSVElDSVBBVElPTl9MSU1JVBAFEiMKH0RFQ0lTSU9OX1JFQVNPTl9ET01BSU5fQ09ORkxJQ1QQBhIfChtERUNJU0lPTl9SRUFTT05fUk9MTEVEX0JBQ0sQBxIiCh5ERUNJU0lPTl9SRUFTT05fRkxBR19OT1RfRk9VTkQQCDLFBAoPRGVjaXNpb25TZXJ2aWNlEk0KBkRlY2lkZRIgLmxvdHR5LmRlY2lzaW9uLnYxLkRlY2lkZVJlcXVlc3QaIS5sb3R0eS5kZWNpc2lvbi52MS5EZWNpZGVSZXNwb25zZRJ9ChZHZXRQYXJ0aWNpcGF0aW9uUG9saWN5EjAubG90dHkuZGVjaXNpb24udjEuR2V0UGFydGljaXBhdGlvblBvbGljeVJlcXVlc3QaMS5sb3R0eS5kZWNpc2lvbi52MS5HZXRQYXJ0aWNpcGF0aW9uUG9saWN5UmVzcG9uc2USfQoWU2V0UGFydGljaXBhdGlvblBvbGljeRIwLmxvdHR5LmRlY2lzaW9uLnYxLlNldFBhcnRpY2lwYXRpb25Qb2xpY3lSZXF1ZXN0GjEubG90dHkuZGVjaXNpb24udjEuU2V0UGFydGljaXBhdGlvblBvbGljeVJlc3BvbnNlEnMKEldhdGNoQ29uZmlndXJhdGlvbhIsLmxvdHR5LmRlY2lzaW9uLnYxLldhdGNoQ29uZmlndXJhdGlvblJlcXVlc3QaLS5sb3R0eS5kZWNpc2lvbi52MS5XYXRjaENvbmZpZ3VyYXRpb25SZXNwb25zZTABEnAKEEdldENvbmZpZ3VyYXRpb24SKi5sb3R0eS5kZWNpc2lvbi52MS5HZXRDb25maWd1cmF0aW9uUmVxdWVzdBorLmxvdHR5LmRlY2lzaW9uLnYxLkdldENvbmZpZ3VyYXRpb25SZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+
+/**
+ * Everything decide needs, as the server's decide nodes hold it.
+ *
+ * @generated from message lotty.decision.v1.Configuration
+ */
+export type Configuration = Message<"lotty.decision.v1.Configuration"> & {
+  /**
+   * Opaque; changes whenever anything decide reads changes. Equal versions
+   * mean equal configurations.
+   *
+   * @generated from field: string version = 1;
+   */
+  version: string;
+
+  /**
+   * The format of source_json; 1 today. A client that does not know the
+   * format must not evaluate with it.
+   *
+   * @generated from field: int32 format = 2;
+   */
+  format: number;
+
+  /**
+   * The configuration as JSON text (docs/local-evaluation.md#wire-format):
+   * flags, running and paused experiments with their variants, targeting
+   * rules and conflict domains, recently completed experiments (for
+   * cooldowns), the participation policy and the known experiment ids.
+   *
+   * @generated from field: string source_json = 3;
+   */
+  sourceJson: string;
+
+  /**
+   * When the server built it.
+   *
+   * @generated from field: google.protobuf.Timestamp built_at = 4;
+   */
+  builtAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message lotty.decision.v1.Configuration.
+ * Use `create(ConfigurationSchema)` to create a new message.
+ */
+export const ConfigurationSchema: GenMessage<Configuration> = /*@__PURE__*/
+  messageDesc(file_lotty_decision_v1_decision, 0);
+
+/**
+ * The key a service signs its local decisions' ids with
+ * (docs/decision-ids.md#local-decisions). Sent only to ROLE_SERVICE keys.
+ *
+ * @generated from message lotty.decision.v1.LocalSigningKey
+ */
+export type LocalSigningKey = Message<"lotty.decision.v1.LocalSigningKey"> & {
+  /**
+   * The id of the calling API key; local decision ids carry it.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * 32 bytes derived from the server's secret and key_id. Keep it like the
+   * API key itself.
+   *
+   * @generated from field: bytes secret = 2;
+   */
+  secret: Uint8Array;
+};
+
+/**
+ * Describes the message lotty.decision.v1.LocalSigningKey.
+ * Use `create(LocalSigningKeySchema)` to create a new message.
+ */
+export const LocalSigningKeySchema: GenMessage<LocalSigningKey> = /*@__PURE__*/
+  messageDesc(file_lotty_decision_v1_decision, 1);
+
+/**
+ * Request for DecisionService.WatchConfiguration.
+ *
+ * @generated from message lotty.decision.v1.WatchConfigurationRequest
+ */
+export type WatchConfigurationRequest = Message<"lotty.decision.v1.WatchConfigurationRequest"> & {
+  /**
+   * The version the caller already holds (e.g. from a saved snapshot);
+   * empty for none.
+   *
+   * @generated from field: string known_version = 1;
+   */
+  knownVersion: string;
+};
+
+/**
+ * Describes the message lotty.decision.v1.WatchConfigurationRequest.
+ * Use `create(WatchConfigurationRequestSchema)` to create a new message.
+ */
+export const WatchConfigurationRequestSchema: GenMessage<WatchConfigurationRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_decision_v1_decision, 2);
+
+/**
+ * One message of DecisionService.WatchConfiguration.
+ *
+ * @generated from message lotty.decision.v1.WatchConfigurationResponse
+ */
+export type WatchConfigurationResponse = Message<"lotty.decision.v1.WatchConfigurationResponse"> & {
+  /**
+   * A configuration the caller does not hold yet; unset in heartbeats.
+   *
+   * @generated from field: lotty.decision.v1.Configuration configuration = 1;
+   */
+  configuration?: Configuration | undefined;
+
+  /**
+   * True for a heartbeat (nothing changed).
+   *
+   * @generated from field: bool heartbeat = 2;
+   */
+  heartbeat: boolean;
+
+  /**
+   * When the server sent this message.
+   *
+   * @generated from field: google.protobuf.Timestamp sent_at = 3;
+   */
+  sentAt?: Timestamp | undefined;
+
+  /**
+   * In the first message, for ROLE_SERVICE keys.
+   *
+   * @generated from field: lotty.decision.v1.LocalSigningKey signing_key = 4;
+   */
+  signingKey?: LocalSigningKey | undefined;
+};
+
+/**
+ * Describes the message lotty.decision.v1.WatchConfigurationResponse.
+ * Use `create(WatchConfigurationResponseSchema)` to create a new message.
+ */
+export const WatchConfigurationResponseSchema: GenMessage<WatchConfigurationResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_decision_v1_decision, 3);
+
+/**
+ * Request for DecisionService.GetConfiguration.
+ *
+ * @generated from message lotty.decision.v1.GetConfigurationRequest
+ */
+export type GetConfigurationRequest = Message<"lotty.decision.v1.GetConfigurationRequest"> & {
+  /**
+   * The version the caller holds; when current, the answer is
+   * not_modified.
+   *
+   * @generated from field: string if_none_match = 1;
+   */
+  ifNoneMatch: string;
+};
+
+/**
+ * Describes the message lotty.decision.v1.GetConfigurationRequest.
+ * Use `create(GetConfigurationRequestSchema)` to create a new message.
+ */
+export const GetConfigurationRequestSchema: GenMessage<GetConfigurationRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_decision_v1_decision, 4);
+
+/**
+ * Response for DecisionService.GetConfiguration.
+ *
+ * @generated from message lotty.decision.v1.GetConfigurationResponse
+ */
+export type GetConfigurationResponse = Message<"lotty.decision.v1.GetConfigurationResponse"> & {
+  /**
+   * True when if_none_match is the current version.
+   *
+   * @generated from field: bool not_modified = 1;
+   */
+  notModified: boolean;
+
+  /**
+   * The configuration; unset when not_modified.
+   *
+   * @generated from field: lotty.decision.v1.Configuration configuration = 2;
+   */
+  configuration?: Configuration | undefined;
+
+  /**
+   * For ROLE_SERVICE keys.
+   *
+   * @generated from field: lotty.decision.v1.LocalSigningKey signing_key = 3;
+   */
+  signingKey?: LocalSigningKey | undefined;
+};
+
+/**
+ * Describes the message lotty.decision.v1.GetConfigurationResponse.
+ * Use `create(GetConfigurationResponseSchema)` to create a new message.
+ */
+export const GetConfigurationResponseSchema: GenMessage<GetConfigurationResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_decision_v1_decision, 5);
 
 /**
  * The answer for one flag.
@@ -97,7 +295,7 @@ export type Decision = Message<"lotty.decision.v1.Decision"> & {
  * Use `create(DecisionSchema)` to create a new message.
  */
 export const DecisionSchema: GenMessage<Decision> = /*@__PURE__*/
-  messageDesc(file_lotty_decision_v1_decision, 0);
+  messageDesc(file_lotty_decision_v1_decision, 6);
 
 /**
  * How many experiments a subject may take part in, and rest periods.
@@ -164,7 +362,7 @@ export type ParticipationPolicy = Message<"lotty.decision.v1.ParticipationPolicy
  * Use `create(ParticipationPolicySchema)` to create a new message.
  */
 export const ParticipationPolicySchema: GenMessage<ParticipationPolicy> = /*@__PURE__*/
-  messageDesc(file_lotty_decision_v1_decision, 1);
+  messageDesc(file_lotty_decision_v1_decision, 7);
 
 /**
  * Request for DecisionService.Decide.
@@ -203,7 +401,7 @@ export type DecideRequest = Message<"lotty.decision.v1.DecideRequest"> & {
  * Use `create(DecideRequestSchema)` to create a new message.
  */
 export const DecideRequestSchema: GenMessage<DecideRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_decision_v1_decision, 2);
+  messageDesc(file_lotty_decision_v1_decision, 8);
 
 /**
  * Response for DecisionService.Decide.
@@ -225,7 +423,7 @@ export type DecideResponse = Message<"lotty.decision.v1.DecideResponse"> & {
  * Use `create(DecideResponseSchema)` to create a new message.
  */
 export const DecideResponseSchema: GenMessage<DecideResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_decision_v1_decision, 3);
+  messageDesc(file_lotty_decision_v1_decision, 9);
 
 /**
  * Request for DecisionService.GetParticipationPolicy.
@@ -240,7 +438,7 @@ export type GetParticipationPolicyRequest = Message<"lotty.decision.v1.GetPartic
  * Use `create(GetParticipationPolicyRequestSchema)` to create a new message.
  */
 export const GetParticipationPolicyRequestSchema: GenMessage<GetParticipationPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_decision_v1_decision, 4);
+  messageDesc(file_lotty_decision_v1_decision, 10);
 
 /**
  * Response for DecisionService.GetParticipationPolicy.
@@ -261,7 +459,7 @@ export type GetParticipationPolicyResponse = Message<"lotty.decision.v1.GetParti
  * Use `create(GetParticipationPolicyResponseSchema)` to create a new message.
  */
 export const GetParticipationPolicyResponseSchema: GenMessage<GetParticipationPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_decision_v1_decision, 5);
+  messageDesc(file_lotty_decision_v1_decision, 11);
 
 /**
  * Request for DecisionService.SetParticipationPolicy.
@@ -289,7 +487,7 @@ export type SetParticipationPolicyRequest = Message<"lotty.decision.v1.SetPartic
  * Use `create(SetParticipationPolicyRequestSchema)` to create a new message.
  */
 export const SetParticipationPolicyRequestSchema: GenMessage<SetParticipationPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_decision_v1_decision, 6);
+  messageDesc(file_lotty_decision_v1_decision, 12);
 
 /**
  * Response for DecisionService.SetParticipationPolicy.
@@ -310,7 +508,7 @@ export type SetParticipationPolicyResponse = Message<"lotty.decision.v1.SetParti
  * Use `create(SetParticipationPolicyResponseSchema)` to create a new message.
  */
 export const SetParticipationPolicyResponseSchema: GenMessage<SetParticipationPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_decision_v1_decision, 7);
+  messageDesc(file_lotty_decision_v1_decision, 13);
 
 /**
  * Why a flag got its value. When several apply, the first in this order
@@ -444,6 +642,33 @@ export const DecisionService: GenService<{
     methodKind: "unary";
     input: typeof SetParticipationPolicyRequestSchema;
     output: typeof SetParticipationPolicyResponseSchema;
+  },
+  /**
+   * Streams the decide configuration for in-process evaluation
+   * (docs/local-evaluation.md): the full configuration first (or a
+   * heartbeat when known_version is current), then every new version as
+   * it is built, and a heartbeat every 15 s so a client can tell a quiet
+   * server from a dead connection. ROLE_SERVICE or ROLE_ADMIN.
+   *
+   * @generated from rpc lotty.decision.v1.DecisionService.WatchConfiguration
+   */
+  watchConfiguration: {
+    methodKind: "server_streaming";
+    input: typeof WatchConfigurationRequestSchema;
+    output: typeof WatchConfigurationResponseSchema;
+  },
+  /**
+   * The decide configuration once, for clients that poll. With
+   * if_none_match equal to the current version the answer is
+   * not_modified and carries no configuration. ROLE_SERVICE or
+   * ROLE_ADMIN.
+   *
+   * @generated from rpc lotty.decision.v1.DecisionService.GetConfiguration
+   */
+  getConfiguration: {
+    methodKind: "unary";
+    input: typeof GetConfigurationRequestSchema;
+    output: typeof GetConfigurationResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lotty_decision_v1_decision, 0);
