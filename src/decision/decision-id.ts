@@ -8,7 +8,7 @@
  * variantKey or "", configVersion]; tag = first 16 bytes of
  * HMAC-SHA256(secret, "d1." + base64url(payload)). See docs/decision-ids.md.
  */
-import { hash, timingSafeEqual } from "node:crypto";
+import { hash, hkdfSync, timingSafeEqual } from "node:crypto";
 
 /** What a decision id carries. */
 export interface DecisionClaims {
@@ -52,21 +52,11 @@ export function createDecisionSigner(
   options: DecisionSignerOptions = {},
 ): DecisionSigner {
   const key = toKey(secret);
-  const verifyKeys = [key, ...(options.previousSecrets ?? []).map(toKey)];
+  const verifyKeys = [key, ...(options.previousSecrets ?? []).map((s) => toKey(s))];
 
   function sign(claims: DecisionClaims): string {
+    checkClaims(claims);
     const { flagKey, subjectId, experimentId, variantKey, configVersion } = claims;
-    if (
-      typeof flagKey !== "string" ||
-      typeof subjectId !== "string" ||
-      (experimentId !== undefined && typeof experimentId !== "string") ||
-      (variantKey !== undefined && typeof variantKey !== "string")
-    ) {
-      throw new TypeError("flagKey, subjectId, experimentId and variantKey must be strings");
-    }
-    if (!Number.isSafeInteger(configVersion) || configVersion < 0) {
-      throw new RangeError(`configVersion must be an integer ≥ 0, got ${configVersion}`);
-    }
     const payload = base64urlOf(
       JSON.stringify([flagKey, subjectId, experimentId ?? "", variantKey ?? "", configVersion]),
     );
@@ -89,6 +79,22 @@ export function createDecisionSigner(
   return { sign, verify };
 }
 
+/** Throws unless the claims can be encoded in an id. */
+function checkClaims(claims: DecisionClaims): void {
+  const { flagKey, subjectId, experimentId, variantKey, configVersion } = claims;
+  if (
+    typeof flagKey !== "string" ||
+    typeof subjectId !== "string" ||
+    (experimentId !== undefined && typeof experimentId !== "string") ||
+    (variantKey !== undefined && typeof variantKey !== "string")
+  ) {
+    throw new TypeError("flagKey, subjectId, experimentId and variantKey must be strings");
+  }
+  if (!Number.isSafeInteger(configVersion) || configVersion < 0) {
+    throw new RangeError(`configVersion must be an integer ≥ 0, got ${configVersion}`);
+  }
+}
+
 /**
  * An HMAC-SHA256 key with its padded blocks prepared once (RFC 2104):
  * tag = SHA256((K ⊕ opad) ‖ SHA256((K ⊕ ipad) ‖ message)), computed with
@@ -109,11 +115,11 @@ interface MacKey {
 
 const BLOCK = 64;
 
-function toKey(secret: string): MacKey {
+function toKey(secret: string, encoding: "utf8" | "latin1" = "utf8"): MacKey {
   if (typeof secret !== "string" || secret.length === 0) {
     throw new TypeError("the decision id secret must be a non-empty string");
   }
-  let key = Buffer.from(secret, "utf8");
+  let key = Buffer.from(secret, encoding);
   if (key.length > BLOCK) key = hash("sha256", key, "buffer");
   const inner = Buffer.alloc(BLOCK + MAX_DECISION_ID_LENGTH);
   const outer = Buffer.alloc(BLOCK + 32);
@@ -173,6 +179,11 @@ function verifyOrUndefined(id: string, keys: readonly MacKey[]): DecisionClaims 
 function decodePayload(payload: string): DecisionClaims | undefined {
   const fields: unknown = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
   if (!Array.isArray(fields) || fields.length !== 5) return undefined;
+  return claimsOf(fields);
+}
+
+/** The claims of a payload's first five fields, or undefined when they are malformed. */
+function claimsOf(fields: unknown[]): DecisionClaims | undefined {
   const [flagKey, subjectId, experimentId, variantKey, configVersion] = fields as unknown[];
   if (
     typeof flagKey !== "string" ||
@@ -189,4 +200,114 @@ function decodePayload(payload: string): DecisionClaims | undefined {
   if (experimentId !== "") claims.experimentId = experimentId;
   if (variantKey !== "") claims.variantKey = variantKey;
   return claims;
+}
+
+// ------------------------------------------------------------------ local decisions
+
+/**
+ * Local decision ids, signed in a service's own process by a local decider
+ * (docs/decision-ids.md#local-decisions):
+ *
+ *   d2.<key id>.<base64url(payload)>.<base64url(tag)>
+ *
+ * payload = UTF-8 JSON array [flagKey, subjectId, experimentId or "",
+ * variantKey or "", configVersion, issuedAt (Unix seconds)]; tag = first 16
+ * bytes of HMAC-SHA256(K, "d2." + key id + "." + base64url(payload)) with
+ * K = HKDF-SHA256(the server's decision secret, salt "lotty local decisions
+ * v1", info = key id, 32 bytes): one key per API key, which the server can
+ * derive again to verify without a lookup, and which reveals nothing about
+ * the secret or other keys' keys.
+ */
+const LOCAL_PREFIX = "d2.";
+const LOCAL_SALT = "lotty local decisions v1";
+/** API key ids are UUIDs. */
+const KEY_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** What a local decision id carries besides the claims. */
+export interface LocalDecisionClaims extends DecisionClaims {
+  /** The API key whose derived key signed it. */
+  keyId: string;
+  /** When the local decider signed it, Unix seconds. */
+  issuedAt: number;
+}
+
+/** The 32-byte signing key of API key `keyId`, derived from the server's decision secret. */
+export function deriveLocalSigningKey(secret: string, keyId: string): Uint8Array {
+  if (!KEY_ID.test(keyId)) throw new TypeError("keyId must be an API key id (a UUID)");
+  return new Uint8Array(hkdfSync("sha256", Buffer.from(secret, "utf8"), LOCAL_SALT, keyId, 32));
+}
+
+function localKey(secret: Uint8Array): MacKey {
+  return toKey(Buffer.from(secret).toString("latin1"), "latin1");
+}
+
+/** Signs local decision ids with the key the configuration stream delivered. */
+export function createLocalDecisionSigner(
+  keyId: string,
+  secret: Uint8Array,
+  clock: () => number = Date.now,
+): DecisionSigner {
+  if (!KEY_ID.test(keyId)) throw new TypeError("keyId must be an API key id (a UUID)");
+  if (secret.length !== 32) throw new RangeError("the local signing key must be 32 bytes");
+  const key = localKey(secret);
+  const prefix = `${LOCAL_PREFIX}${keyId}.`;
+  return {
+    sign(claims) {
+      checkClaims(claims);
+      const { flagKey, subjectId, experimentId, variantKey, configVersion } = claims;
+      const issuedAt = Math.floor(clock() / 1000);
+      const payload = base64urlOf(
+        JSON.stringify([
+          flagKey,
+          subjectId,
+          experimentId ?? "",
+          variantKey ?? "",
+          configVersion,
+          issuedAt,
+        ]),
+      );
+      const signed = prefix + payload;
+      if (signed.length + 1 + TAG_CHARS > MAX_DECISION_ID_LENGTH) {
+        throw new RangeError("decision id would be over the length limit");
+      }
+      return signed + "." + tagOf(key, signed);
+    },
+    verify: (id) => verifyLocalDecisionId(id, (k) => (k === keyId ? secret : undefined)),
+  };
+}
+
+/**
+ * The claims of a genuine local decision id, or undefined. `keyFor` gives
+ * the signing key of a key id (undefined for an unknown or revoked key).
+ * Never throws.
+ */
+export function verifyLocalDecisionId(
+  id: string,
+  keyFor: (keyId: string) => Uint8Array | undefined,
+): LocalDecisionClaims | undefined {
+  try {
+    if (typeof id !== "string" || id.length > MAX_DECISION_ID_LENGTH) return undefined;
+    if (!id.startsWith(LOCAL_PREFIX)) return undefined;
+    const keyEnd = id.indexOf(".", LOCAL_PREFIX.length);
+    const dot = id.lastIndexOf(".");
+    if (keyEnd < 0 || dot <= keyEnd || id.length - dot - 1 !== TAG_CHARS) return undefined;
+    const keyId = id.slice(LOCAL_PREFIX.length, keyEnd);
+    const payload = id.slice(keyEnd + 1, dot);
+    const tag = id.slice(dot + 1);
+    if (!KEY_ID.test(keyId) || !BASE64URL.test(payload) || !BASE64URL.test(tag)) return undefined;
+    const secret = keyFor(keyId);
+    if (secret === undefined) return undefined;
+    const expected = Buffer.from(tagOf(localKey(secret), id.slice(0, dot)), "latin1");
+    if (!timingSafeEqual(expected, Buffer.from(tag, "latin1"))) return undefined;
+    const fields: unknown = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
+    if (!Array.isArray(fields) || fields.length !== 6) return undefined;
+    const issuedAt = fields[5] as unknown;
+    if (typeof issuedAt !== "number" || !Number.isSafeInteger(issuedAt) || issuedAt < 0) {
+      return undefined;
+    }
+    const claims = claimsOf(fields.slice(0, 5));
+    return claims === undefined ? undefined : { ...claims, keyId, issuedAt };
+  } catch {
+    return undefined;
+  }
 }

@@ -9,6 +9,9 @@ import fc from "fast-check";
 import {
   MAX_DECISION_ID_LENGTH,
   createDecisionSigner,
+  createLocalDecisionSigner,
+  deriveLocalSigningKey,
+  verifyLocalDecisionId,
   type DecisionClaims,
 } from "../../src/decision/decision-id.js";
 
@@ -274,5 +277,57 @@ describe("secret rotation", () => {
     expect(newId).toBe(createDecisionSigner("new-secret").sign(withExperiment));
     expect(old.verify(newId)).toBeUndefined();
     expect(createDecisionSigner("new-secret").verify(oldId)).toBeUndefined();
+  });
+});
+
+describe("local decision ids (d2)", () => {
+  const keyId = "0b5f8a52-3a4e-4c57-9d0e-6c1f2a7b9e10";
+  const secret = deriveLocalSigningKey("s".repeat(40), keyId);
+  const claims = {
+    flagKey: "checkout",
+    subjectId: "user-1",
+    experimentId: "e1",
+    variantKey: "blue",
+    configVersion: 3,
+  };
+
+  it("derives one 32-byte key per API key, the same every time", () => {
+    expect(secret).toHaveLength(32);
+    expect(deriveLocalSigningKey("s".repeat(40), keyId)).toEqual(secret);
+    expect(
+      deriveLocalSigningKey("s".repeat(40), "1b5f8a52-3a4e-4c57-9d0e-6c1f2a7b9e10"),
+    ).not.toEqual(secret);
+    expect(deriveLocalSigningKey("t".repeat(40), keyId)).not.toEqual(secret);
+  });
+
+  it("signs ids the server verifies by deriving the key again", () => {
+    const signer = createLocalDecisionSigner(keyId, secret, () => 1_700_000_000_500);
+    const id = signer.sign(claims);
+    expect(id.startsWith(`d2.${keyId}.`)).toBe(true);
+    expect(verifyLocalDecisionId(id, (k) => deriveLocalSigningKey("s".repeat(40), k))).toEqual({
+      ...claims,
+      keyId,
+      issuedAt: 1_700_000_000,
+    });
+    expect(signer.verify(id)).toMatchObject(claims);
+  });
+
+  it("rejects another key's, a tampered or a revoked key's id", () => {
+    const id = createLocalDecisionSigner(keyId, secret).sign(claims);
+    const otherKey = deriveLocalSigningKey("s".repeat(40), "1b5f8a52-3a4e-4c57-9d0e-6c1f2a7b9e10");
+    expect(verifyLocalDecisionId(id, () => otherKey)).toBeUndefined();
+    expect(verifyLocalDecisionId(id, () => undefined)).toBeUndefined();
+    const [prefix, key, payload, tag] = id.split(".");
+    const forged = Buffer.from(
+      JSON.stringify(["checkout", "user-1", "e1", "control", 3, 1]),
+    ).toString("base64url");
+    expect(
+      verifyLocalDecisionId(`${prefix}.${key}.${forged}.${tag}`, () => secret),
+    ).toBeUndefined();
+    expect(
+      verifyLocalDecisionId(`${prefix}.${key}.${payload}.${tag!.slice(1)}A`, () => secret),
+    ).toBeUndefined();
+    // A server id is not a local one, and the other way round.
+    expect(createDecisionSigner("s".repeat(40)).verify(id)).toBeUndefined();
   });
 });
