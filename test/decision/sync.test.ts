@@ -122,9 +122,11 @@ describe("configuration sync", () => {
   it("starts with a heartbeat when the caller already holds the current version", async () => {
     const { configuration } = await service.getConfiguration({});
     const abort = new AbortController();
-    const iterator = service
-      .watchConfiguration({ knownVersion: configuration!.version }, { signal: abort.signal })
-      [Symbol.asyncIterator]();
+    const stream = service.watchConfiguration(
+      { knownVersion: configuration!.version },
+      { signal: abort.signal },
+    );
+    const iterator = stream[Symbol.asyncIterator]();
     expect((await iterator.next()).value).toMatchObject({ heartbeat: true });
     abort.abort();
     await iterator.return?.(undefined);
