@@ -17,6 +17,7 @@ import { report } from "./report.js";
 import { guardrail } from "./guardrail.js";
 import { consoleBench } from "./console.js";
 import { learnings } from "./learnings.js";
+import { decideWrk } from "./decide-wrk.js";
 
 export interface BenchResult {
   name: string;
@@ -37,6 +38,7 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, number>>> = {
   guardrail,
   console: consoleBench,
   learnings,
+  "decide-wrk": decideWrk,
 };
 
 const selected = process.argv.slice(2);

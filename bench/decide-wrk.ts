@@ -1,0 +1,120 @@
+/**
+ * P1 as issue #20 measures it: Debian's `wrk -t1 -c50 -d8s` against Decide
+ * (Connect JSON over HTTP/1.1; three flags, each with a running experiment
+ * and a targeting rule) and against a bare `node:http` server answering a
+ * body of the same size, three alternating rounds in the same run. A Lua
+ * script gives each request one of 100,000 subjects (a counter per
+ * thread). The figure is the median of the three rounds' ratios.
+ *
+ * Needs `wrk` on the PATH (Debian: apt-get install wrk); the run stops with
+ * a clear message otherwise. BENCH_WRK_SECONDS overrides the 8 s.
+ */
+import { execFile } from "node:child_process";
+import http from "node:http";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { seedRunningExperiments, withBenchApp } from "./support.js";
+
+const run = promisify(execFile);
+const SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 8);
+const ROUNDS = 3;
+const FLAGS = ["checkout_button", "search_ranking", "onboarding_flow"];
+
+function luaScript(adminKey: string): string {
+  return `
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.headers["authorization"] = "Bearer ${adminKey}"
+local i = 0
+request = function()
+  i = (i + 1) % 100000
+  local body = '{"subjectId":"user-' .. i .. '","attributes":{"country":"RU","app_version":"1.7.2","platform":"ios"},"flagKeys":["${FLAGS.join('","')}"]}'
+  return wrk.format(nil, nil, nil, body)
+end
+`;
+}
+
+async function wrk(url: string, script: string): Promise<number> {
+  const { stdout } = await run("wrk", ["-t1", "-c50", `-d${SECONDS}s`, "-s", script, url], {
+    maxBuffer: 1 << 20,
+  });
+  const match = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
+  if (match === null) throw new Error(`wrk printed no rate:\n${stdout}`);
+  if (errors !== null) throw new Error(`${url}: ${errors[1]} non-2xx answers`);
+  return Number(match[1]);
+}
+
+export async function decideWrk(): Promise<Record<string, number>> {
+  try {
+    await run("wrk", ["--version"]).catch((e: { stdout?: string }) => {
+      if (!String(e.stdout ?? "").includes("wrk")) throw e;
+    });
+  } catch {
+    throw new Error("bench decide-wrk needs wrk on the PATH (Debian: apt-get install wrk)");
+  }
+  return withBenchApp(async ({ app, baseUrl, adminKey }) => {
+    await seedRunningExperiments(
+      baseUrl,
+      adminKey,
+      FLAGS.map((key, i) => ({
+        key,
+        targetingRule: ['country IN ["RU","KZ"]', 'app_version >= "1.6.0"', 'platform == "ios"'][
+          i
+        ] as string,
+      })),
+    );
+    await app.snapshots.reload(true);
+    const url = `${baseUrl}/lotty.decision.v1.DecisionService/Decide`;
+    const sample = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
+      body: JSON.stringify({
+        subjectId: "user-12345",
+        attributes: { country: "RU", app_version: "1.7.2", platform: "ios" },
+        flagKeys: FLAGS,
+      }),
+    });
+    const answer = await sample.text();
+    if (sample.status !== 200 || !answer.includes("DECISION_REASON_EXPERIMENT")) {
+      throw new Error(`Decide answered ${sample.status}: ${answer}`);
+    }
+    const bare = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(answer);
+      });
+    });
+    await new Promise<void>((resolve) => bare.listen(0, "127.0.0.1", resolve));
+    const bareUrl = `http://127.0.0.1:${(bare.address() as { port: number }).port}/`;
+    const dir = await mkdtemp(path.join(os.tmpdir(), "lotty-wrk-"));
+    const script = path.join(dir, "decide.lua");
+    await writeFile(script, luaScript(adminKey));
+    try {
+      const lotty: number[] = [];
+      const baseline: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        lotty.push(await wrk(url, script));
+        baseline.push(await wrk(bareUrl, script));
+        process.stderr.write(
+          `decide-wrk round ${round + 1}: lotty ${lotty[round]} req/s, bare ${baseline[round]} req/s\n`,
+        );
+      }
+      const ratios = lotty.map((r, i) => r / baseline[i]!).sort((a, b) => a - b);
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      return {
+        lotty_rps_median: Math.round(median(lotty)),
+        bare_rps_median: Math.round(median(baseline)),
+        ratio_median: Number(ratios[Math.floor(ratios.length / 2)]!.toFixed(3)),
+        ratio_min: Number(ratios[0]!.toFixed(3)),
+        ratio_max: Number(ratios.at(-1)!.toFixed(3)),
+      };
+    } finally {
+      bare.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+}
