@@ -3,7 +3,8 @@
  * the command line), each writing bench/results/<name>.json and one line
  * per figure to stdout. The benchmarks (docs/benchmarks.md): rpc-overhead,
  * startup, evaluation (P3), decide (P1, P2), memory (P8), ingest (P4),
- * report (P5), guardrail (P6), console (P11), learnings (C9 find similar).
+ * report (P5), guardrail (P6), console (P11), learnings (C9 find similar),
+ * propagation (P7 across two processes).
  */
 import { writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
@@ -18,6 +19,7 @@ import { guardrail } from "./guardrail.js";
 import { consoleBench } from "./console.js";
 import { learnings } from "./learnings.js";
 import { decideWrk } from "./decide-wrk.js";
+import { propagation } from "./propagation.js";
 
 export interface BenchResult {
   name: string;
@@ -39,6 +41,7 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, number>>> = {
   console: consoleBench,
   learnings,
   "decide-wrk": decideWrk,
+  propagation,
 };
 
 const selected = process.argv.slice(2);

@@ -48,6 +48,7 @@ import { createFastDecide } from "./decision/fast-path.js";
 import { createDecisionSigner, type DecisionSigner } from "./decision/decision-id.js";
 import { ensureBootstrapAdmin } from "./access/bootstrap.js";
 import { keyLookup } from "./access/service.js";
+import { ServiceKeyRegistry } from "./access/service-keys.js";
 import { lottyRoutes } from "./connect.js";
 import { buildServices } from "./services.js";
 import { backfillLearnings } from "./learnings/recorder.js";
@@ -133,6 +134,8 @@ export class App {
   readonly names: BusNames;
   readonly changes: ChangePublisher;
   readonly snapshots: SnapshotStore;
+  /** Service API keys, for checking local decision ids at ingestion. */
+  readonly serviceKeys: ServiceKeyRegistry;
   readonly decisionLog: DecisionLog;
   /** The decide service, also callable in-process (tests, benchmarks). */
   readonly decision: DecisionServiceImpl;
@@ -178,6 +181,12 @@ export class App {
       () => (this.db.isOpen ? this.db.orm : undefined),
       this.logger,
     );
+    this.serviceKeys = new ServiceKeyRegistry(
+      () => (this.db.isOpen ? this.db.orm : undefined),
+      () => this.live.bus,
+      this.names,
+      this.logger,
+    );
     // A decide node answers with its own changes as soon as their RPC returns.
     if (this.serveApi) this.changes.onLocalChange(() => this.snapshots.refresh());
     const decisionMetrics = createDecisionMetrics(this.metrics.registry);
@@ -202,6 +211,8 @@ export class App {
       changes: this.changes,
       snapshots: this.snapshots,
       signer: () => this.live.signer,
+      serverSecret: () => this.live.serverSecret,
+      serviceKeys: this.serviceKeys,
       decide: this.decide,
       bus: () => this.live.bus,
       names: this.names,
@@ -503,7 +514,7 @@ export class App {
     }
     this.db.set(this.orm);
     this.migrated = true;
-    if (this.serveApi) await this.snapshots.start();
+    if (this.serveApi) await Promise.all([this.snapshots.start(), this.serviceKeys.start()]);
   }
 
   private async startNats(): Promise<void> {
@@ -519,7 +530,10 @@ export class App {
       async () => {
         await bus.provision(lottyStreams(this.names));
         // Only decide nodes keep a snapshot.
-        if (this.serveApi) this.snapshots.listen(bus, this.names);
+        if (this.serveApi) {
+          this.snapshots.listen(bus, this.names);
+          this.serviceKeys.listen(bus, this.names);
+        }
         return true;
       },
       {
@@ -546,6 +560,7 @@ export class App {
       await this.server.close(this.options.shutdownGraceMs ?? 10_000);
       await this.startup;
       await this.snapshots.stop();
+      await this.serviceKeys.stop();
       await this.live.eventConsumer?.stop();
       await this.live.guardrailMonitor?.stop();
       await this.live.notifier?.stop();

@@ -15,7 +15,7 @@ import { FlagServiceImpl } from "./flags/service.js";
 import { ExperimentServiceImpl } from "./experiments/service.js";
 import { findActiveExperimentOnFlag } from "./experiments/lookup.js";
 import type { SnapshotStore } from "./decision/snapshot.js";
-import type { DecisionSigner } from "./decision/decision-id.js";
+import { localSigningKeys, type DecisionSigner } from "./decision/decision-id.js";
 import type { ServerDecide } from "./decision/decide.js";
 import { ParticipationPolicyService } from "./decision/policy-service.js";
 import { DecisionServiceImpl } from "./decision/service.js";
@@ -29,6 +29,15 @@ import type { SecretBox } from "./notifications/secrets.js";
 import { NotificationServiceImpl } from "./notifications/service.js";
 import { PrivacyServiceImpl } from "./privacy/service.js";
 import { ConfigurationSync } from "./decision/sync.js";
+import type { ServiceKeyRegistry } from "./access/service-keys.js";
+import { create } from "@bufbuild/protobuf";
+import type { HandlerContext } from "@connectrpc/connect";
+import { Role } from "../gen/lotty/access/v1/access_pb.js";
+import {
+  LocalSigningKeySchema,
+  type LocalSigningKey,
+} from "../gen/lotty/decision/v1/decision_pb.js";
+import { principalKey } from "./platform/request-context.js";
 import { LearningRecorder } from "./learnings/recorder.js";
 import { LearningServiceImpl } from "./learnings/service.js";
 
@@ -39,6 +48,10 @@ export interface ServiceDeps {
   changes: ChangePublisher;
   snapshots: SnapshotStore;
   signer: () => DecisionSigner | undefined;
+  /** The server secret (decision ids, local signing keys); undefined until the database is up. */
+  serverSecret: () => string | undefined;
+  /** Service API keys, for local decision ids (access/service-keys.ts). */
+  serviceKeys: ServiceKeyRegistry;
   /** Decide as every transport serves it (decision/decide.ts). */
   decide: ServerDecide;
   bus: () => Bus | undefined;
@@ -80,7 +93,11 @@ export function buildServices(deps: ServiceDeps): Services {
     shutdown: deps.shutdown,
   });
   return {
-    access: new AccessServiceImpl({ db: deps.db, authenticator: deps.authenticator }),
+    access: new AccessServiceImpl({
+      db: deps.db,
+      authenticator: deps.authenticator,
+      keysChanged: () => deps.serviceKeys.changed(),
+    }),
     catalog: new CatalogServiceImpl({ db: deps.db, changes: deps.changes, pool: deps.pool }),
     // Flags gets "is an experiment active on this flag?" (for ArchiveFlag)
     // passed in rather than importing the experiments module.
@@ -98,12 +115,16 @@ export function buildServices(deps: ServiceDeps): Services {
     decision: new DecisionServiceImpl({
       decide: deps.decide,
       policy: new ParticipationPolicyService({ db: deps.db, changes: deps.changes }),
-      // The signing key for local decisions comes with the next step (#20).
-      sync: new ConfigurationSync({ snapshots: deps.snapshots, signingKey: () => undefined }),
+      sync: new ConfigurationSync({
+        snapshots: deps.snapshots,
+        signingKey: signingKeys(deps.serverSecret),
+      }),
     }),
     events: new EventServiceImpl({
       snapshots: deps.snapshots,
       signer: deps.signer,
+      serverSecret: deps.serverSecret,
+      serviceKeys: deps.serviceKeys,
       bus: deps.bus,
       names: deps.names,
       store: deps.eventStore,
@@ -119,5 +140,29 @@ export function buildServices(deps: ServiceDeps): Services {
       pool: deps.pool,
       erasureRequested: deps.erasureRequested,
     }),
+  };
+}
+
+/**
+ * The local signing key of the caller of the configuration stream
+ * (docs/local-evaluation.md#signing-key): derived from the server secret
+ * and the caller's API key id, for ROLE_SERVICE callers only (an admin
+ * reads the configuration but signs nothing). Derived keys are cached per
+ * key id.
+ */
+function signingKeys(
+  serverSecret: () => string | undefined,
+): (ctx: HandlerContext) => LocalSigningKey | undefined {
+  let cache: { secret: string; keyFor: (keyId: string) => Uint8Array } | undefined;
+  return (ctx) => {
+    const principal = ctx.values.get(principalKey);
+    const secret = serverSecret();
+    if (principal === undefined || secret === undefined) return undefined;
+    if (!principal.roles.has(Role.SERVICE)) return undefined;
+    if (cache?.secret !== secret) cache = { secret, keyFor: localSigningKeys(secret) };
+    return create(LocalSigningKeySchema, {
+      keyId: principal.apiKeyId,
+      secret: cache.keyFor(principal.apiKeyId),
+    });
   };
 }

@@ -98,10 +98,20 @@ async function findUser(em: EntityManager, id: string, field = "id"): Promise<Us
 export class AccessServiceImpl implements ServiceImpl<typeof AccessService> {
   private readonly db: DatabaseHandle;
   private readonly authenticator: Authenticator;
+  private readonly keysChanged: () => Promise<void>;
 
-  constructor(deps: { db: DatabaseHandle; authenticator: Authenticator }) {
+  constructor(deps: {
+    db: DatabaseHandle;
+    authenticator: Authenticator;
+    /**
+     * After a committed change to API keys or roles: reloads the service
+     * key registry (service-keys.ts) before the RPC returns.
+     */
+    keysChanged?: () => Promise<void>;
+  }) {
     this.db = deps.db;
     this.authenticator = deps.authenticator;
+    this.keysChanged = deps.keysChanged ?? (async () => {});
   }
 
   async createUser(
@@ -210,6 +220,7 @@ export class AccessServiceImpl implements ServiceImpl<typeof AccessService> {
       };
     });
     this.authenticator.evict((p) => p.userId === updated.id);
+    await this.keysChanged();
     return { user: toUserMessage(updated) };
   }
 
@@ -239,6 +250,7 @@ export class AccessServiceImpl implements ServiceImpl<typeof AccessService> {
         },
       };
     });
+    await this.keysChanged();
     return { apiKey: toApiKeyMessage(key), secret };
   }
 
@@ -271,6 +283,7 @@ export class AccessServiceImpl implements ServiceImpl<typeof AccessService> {
       };
     });
     this.authenticator.evict((p) => p.apiKeyId === key.id);
+    await this.keysChanged();
     return { apiKey: toApiKeyMessage(key) };
   }
 

@@ -237,8 +237,34 @@ export function deriveLocalSigningKey(secret: string, keyId: string): Uint8Array
   return new Uint8Array(hkdfSync("sha256", Buffer.from(secret, "utf8"), LOCAL_SALT, keyId, 32));
 }
 
+/** Prepared MAC keys of local signing keys, so verifying many ids of one key prepares it once. */
+const localMacKeys = new WeakMap<Uint8Array, MacKey>();
+
 function localKey(secret: Uint8Array): MacKey {
-  return toKey(Buffer.from(secret).toString("latin1"), "latin1");
+  let key = localMacKeys.get(secret);
+  if (key === undefined) {
+    key = toKey(Buffer.from(secret).toString("latin1"), "latin1");
+    localMacKeys.set(secret, key);
+  }
+  return key;
+}
+
+/**
+ * deriveLocalSigningKey with the derived keys remembered per key id (for
+ * the server: the configuration stream hands them out, ingestion verifies
+ * every local id with one). Keeps at most `capacity` keys; emptied when full.
+ */
+export function localSigningKeys(secret: string, capacity = 10_000): (keyId: string) => Uint8Array {
+  const keys = new Map<string, Uint8Array>();
+  return (keyId) => {
+    let key = keys.get(keyId);
+    if (key === undefined) {
+      key = deriveLocalSigningKey(secret, keyId);
+      if (keys.size >= capacity) keys.clear();
+      keys.set(keyId, key);
+    }
+    return key;
+  };
 }
 
 /** Signs local decision ids with the key the configuration stream delivered. */

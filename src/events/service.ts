@@ -12,10 +12,11 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { IngestEventsResponseSchema } from "../../gen/lotty/events/v1/events_pb.js";
 import {
   MAX_DECISION_ID_LENGTH,
-  type DecisionClaims,
+  localSigningKeys,
   type DecisionSigner,
   type SnapshotStore,
 } from "../decision/lookup.js";
+import type { ServiceKeys } from "../access/lookup.js";
 import { requirePrincipal } from "../platform/auth.js";
 import type { Bus, BusNames } from "../platform/bus.js";
 import type { Logger } from "../platform/logging.js";
@@ -24,6 +25,7 @@ import type { EventMetrics } from "./metrics.js";
 import type { RateLimiter } from "./rate-limit.js";
 import type { EventStore } from "./store.js";
 import { EVENT_LIMITS, validateEvent, type AcceptedEvent } from "./validation.js";
+import { DecisionIdVerifier } from "./decision-ids.js";
 
 /** Ids this node accepted recently, remembered for the duplicates count. */
 const RECENT_IDS = 200_000;
@@ -44,6 +46,10 @@ interface IncomingProto {
 export interface EventServiceDeps {
   snapshots: SnapshotStore;
   signer: () => DecisionSigner | undefined;
+  /** The server secret local decision keys are derived from; undefined until the database is up. */
+  serverSecret: () => string | undefined;
+  /** The access module's registry of service API keys (local decision ids, d2). */
+  serviceKeys: ServiceKeys;
   bus: () => Bus | undefined;
   names: BusNames;
   /** The event store, for the duplicates lookup; undefined until the database is up. */
@@ -55,9 +61,20 @@ export interface EventServiceDeps {
 
 export class EventServiceImpl implements ServiceImpl<typeof EventService> {
   private readonly recent = new RecentIds(RECENT_IDS);
-  private readonly verified = new VerifiedIds(VERIFIED_IDS);
+  private readonly verified: DecisionIdVerifier;
+  private localKeys: { secret: string; keyFor: (keyId: string) => Uint8Array } | undefined;
 
-  constructor(private readonly deps: EventServiceDeps) {}
+  constructor(private readonly deps: EventServiceDeps) {
+    this.verified = new DecisionIdVerifier(VERIFIED_IDS, deps.serviceKeys);
+  }
+
+  /** The derived local signing keys, cached per key id (decision/decision-id.ts). */
+  private localKeyFor(secret: string): (keyId: string) => Uint8Array {
+    if (this.localKeys?.secret !== secret) {
+      this.localKeys = { secret, keyFor: localSigningKeys(secret) };
+    }
+    return this.localKeys.keyFor;
+  }
 
   async ingestEvents(
     req: { events: IncomingProto[] },
@@ -81,14 +98,15 @@ export class EventServiceImpl implements ServiceImpl<typeof EventService> {
     }
     const snapshot = this.deps.snapshots.current;
     const signer = this.deps.signer();
+    const secret = this.deps.serverSecret();
     const bus = this.deps.bus();
-    if (snapshot === undefined || signer === undefined) {
+    if (snapshot === undefined || signer === undefined || secret === undefined) {
       throw new ConnectError(
         "the event catalog is not loaded yet; nothing was accepted; retry shortly",
         Code.Unavailable,
       );
     }
-    const verifier = this.verified.wrap(signer);
+    const verifier = this.verified.for(signer, this.localKeyFor(secret));
     if (bus === undefined || !bus.connected) {
       throw new ConnectError(
         "the event bus is unavailable; nothing was accepted; retry later",
@@ -250,35 +268,6 @@ class RecentIds {
     if (oldest !== undefined) this.ids.delete(oldest);
     this.ring[this.head] = id;
     this.head = (this.head + 1) % this.ring.length;
-  }
-}
-
-/**
- * Decision ids verified recently, with their claims: an exposure and the
- * events that follow it carry the same id, and checking its HMAC again is
- * the largest part of validating an event. Genuine ids only; emptied when
- * full.
- */
-class VerifiedIds {
-  private readonly claims = new Map<string, DecisionClaims>();
-
-  constructor(private readonly capacity: number) {}
-
-  /** `signer` with verify answered from the cache when it can. */
-  wrap(signer: DecisionSigner): DecisionSigner {
-    return {
-      sign: (claims) => signer.sign(claims),
-      verify: (id) => {
-        const known = this.claims.get(id);
-        if (known !== undefined) return known;
-        const claims = signer.verify(id);
-        if (claims !== undefined) {
-          if (this.claims.size >= this.capacity) this.claims.clear();
-          this.claims.set(id, claims);
-        }
-        return claims;
-      },
-    };
   }
 }
 

@@ -126,7 +126,7 @@ const problem = (code: EventErrorCode, message: string): EventProblem => ({ code
 export function validateEvent(
   event: IncomingEvent,
   snapshot: Snapshot,
-  signer: DecisionSigner,
+  signer: DecisionSigner & { rejectionOf?(id: string): string | undefined },
   now: number,
 ): AcceptedEvent | EventProblem {
   const { eventId, eventType, decisionId, occurredAt } = event;
@@ -163,7 +163,10 @@ export function validateEvent(
   if (claims === undefined) {
     return problem(
       EventErrorCode.INVALID_DECISION_ID,
-      "decision_id: is not a decision id issued by this Lotty (malformed, altered or signed with another secret)",
+      (decisionId.length <= MAX_DECISION_ID_LENGTH
+        ? signer.rejectionOf?.(decisionId)
+        : undefined) ??
+        "decision_id: is not a decision id issued by this Lotty (malformed, altered or signed with another secret)",
     );
   }
   if (

@@ -13,6 +13,8 @@
  *
  * Plain NATS subjects (no stream; a missed one only delays work a poll):
  *   <p>.privacy.erasures           an erasure job was requested (wakes erasure workers)
+ *   <p>.access.keys                a service API key or a user's roles changed (reloads
+ *                                  the service key registry of ingesting nodes)
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
@@ -75,6 +77,8 @@ export function busSubjects(names: BusNames) {
     lifecycle: (trigger: string) => `${s}.lifecycle.${trigger}`,
     /** "An erasure job was requested": wakes erasure workers (plain NATS, no stream). */
     erasures: `${s}.privacy.erasures`,
+    /** "Service API keys changed": reloads the access module's service key registry (plain NATS). */
+    serviceKeys: `${s}.access.keys`,
   };
 }
 

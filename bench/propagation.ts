@@ -1,0 +1,177 @@
+/**
+ * P7 across processes (issue #20): how long a configuration change takes
+ * to reach Decide on another Lotty process, and on the process that made
+ * it. The benchmark starts two built Lotty processes (dist/src/main.js) on
+ * one fresh database and one NATS prefix, changes a flag's default value
+ * 50 times through process A and polls Decide on A and B every ~5 ms until
+ * each answers the new value. Times run from the moment UpdateFlag returned
+ * on A (the change is committed); the RPC's own duration is reported too.
+ * Budget: p95 ≤ 500 ms on B; A answers at once (its own change).
+ *
+ * It then measures the configuration a local decider receives for 1,000
+ * flags and 100 running experiments (GetConfiguration): JSON bytes, gzip
+ * bytes, and the time to parse and compile it (docs/local-evaluation.md).
+ */
+import { randomBytes } from "node:crypto";
+import { gzipSync } from "node:zlib";
+import { FlagService, FlagType } from "../gen/lotty/flags/v1/flags_pb.js";
+import { DecisionService } from "../gen/lotty/decision/v1/decision_pb.js";
+import { compileSnapshot, type SnapshotSource } from "../src/decision/core/index.js";
+import { client } from "../test/support/clients.js";
+import { spawnLotty, type LottyProcess } from "../test/support/process.js";
+import {
+  makeTeam,
+  makeTypedFlag,
+  runExperiment,
+  str,
+  uniqueKey,
+  type Server,
+} from "../test/support/builders.js";
+import { BENCH_NATS_URL, deleteStreams, withBenchDatabase } from "./support.js";
+
+const CHANGES = 50;
+const POLL_MS = 5;
+/** Give up on one change after this long. */
+const TIMEOUT_MS = 10_000;
+const SIZE_FLAGS = 1_000;
+const SIZE_EXPERIMENTS = 100;
+
+interface Started {
+  process: LottyProcess;
+  baseUrl: string;
+}
+
+async function startLotty(env: Record<string, string>): Promise<Started> {
+  const lotty = spawnLotty(env);
+  const match = await lotty.waitFor(/Lotty is ready on (http:\/\/127\.0\.0\.1:\d+)/, 120_000);
+  const baseUrl = match[1] as string;
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
+    const ready = await fetch(`${baseUrl}/ready`).catch(() => undefined);
+    if (ready?.status === 200) return { process: lotty, baseUrl };
+    await sleep(50);
+  }
+  throw new Error(`${baseUrl} never became ready:\n${lotty.output()}`);
+}
+
+async function stopLotty(started: Started): Promise<void> {
+  started.process.child.kill("SIGTERM");
+  await started.process.exited;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function percentile(sorted: readonly number[], p: number): number {
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, index)] as number;
+}
+
+const round = (ms: number) => Math.round(ms * 10) / 10;
+
+function summary(name: string, values: number[]): Record<string, number> {
+  const sorted = [...values].sort((a, b) => a - b);
+  return {
+    [`${name}_p50_ms`]: round(percentile(sorted, 50)),
+    [`${name}_p95_ms`]: round(percentile(sorted, 95)),
+    [`${name}_max_ms`]: round(sorted.at(-1) as number),
+  };
+}
+
+export async function propagation(): Promise<Record<string, number>> {
+  return withBenchDatabase(async (databaseUrl) => {
+    const adminKey = `lotty_${randomBytes(32).toString("base64url")}`;
+    const prefix = `BENCH${randomBytes(3).toString("hex").toUpperCase()}`;
+    const env = {
+      PORT: "0",
+      DATABASE_URL: databaseUrl,
+      NATS_URL: BENCH_NATS_URL,
+      LOTTY_BOOTSTRAP_ADMIN_KEY: adminKey,
+      LOTTY_NATS_PREFIX: prefix,
+      LOG_LEVEL: "warn",
+    };
+    // One after the other: the first applies the migrations.
+    const a = await startLotty(env);
+    let b: Started | undefined;
+    try {
+      b = await startLotty(env);
+      const serverA: Server = { baseUrl: a.baseUrl, adminKey };
+      const flagsA = client(FlagService, a.baseUrl, adminKey);
+      const decideA = client(DecisionService, a.baseUrl, adminKey);
+      const decideB = client(DecisionService, b.baseUrl, adminKey);
+      const flagKey = await makeTypedFlag(serverA, FlagType.STRING, "v-start");
+
+      const valueOn = async (decide: typeof decideA): Promise<string | undefined> => {
+        const { decisions } = await decide.decide({ subjectId: "p7", flagKeys: [flagKey] });
+        const kind = decisions[0]?.value?.kind;
+        return kind?.case === "stringValue" ? kind.value : undefined;
+      };
+      /** Ms from `since` until `decide` answers `value`, polling every POLL_MS, and the polls it took. */
+      const until = async (decide: typeof decideA, value: string, since: number) => {
+        for (let polls = 1; ; polls++) {
+          if ((await valueOn(decide)) === value) return { ms: performance.now() - since, polls };
+          if (performance.now() - since > TIMEOUT_MS) {
+            throw new Error(`Decide did not answer ${value} within ${TIMEOUT_MS} ms`);
+          }
+          await sleep(POLL_MS);
+        }
+      };
+      // Both know the flag before the first change.
+      await until(decideB, "v-start", performance.now());
+
+      const onA: number[] = [];
+      const onB: number[] = [];
+      const rpc: number[] = [];
+      /** Changes A answered with on the very first Decide after UpdateFlag returned. */
+      let firstAnswerOnA = 0;
+      for (let i = 0; i < CHANGES; i++) {
+        const value = `v-${i}`;
+        const sent = performance.now();
+        await flagsA.updateFlag({ key: flagKey, defaultValue: str(value) });
+        const returned = performance.now();
+        rpc.push(returned - sent);
+        const [fromA, fromB] = await Promise.all([
+          until(decideA, value, returned),
+          until(decideB, value, returned),
+        ]);
+        onA.push(fromA.ms);
+        onB.push(fromB.ms);
+        if (fromA.polls === 1) firstAnswerOnA++;
+        // Changes apart from each other, at varying phases of B's version poll.
+        await sleep(100 + Math.floor(Math.random() * 200));
+      }
+
+      // The size of a configuration with 1,000 flags and 100 experiments.
+      const team = await makeTeam(serverA);
+      const keys: string[] = [];
+      for (let i = 0; i < SIZE_FLAGS; i++) {
+        keys.push(await makeTypedFlag(serverA, FlagType.STRING, "grey", uniqueKey("size")));
+      }
+      for (let i = 0; i < SIZE_EXPERIMENTS; i++) {
+        await runExperiment(serverA, team, keys[i] as string, {});
+      }
+      const { configuration } = await decideA.getConfiguration({});
+      const json = configuration!.sourceJson;
+      const source = JSON.parse(json) as SnapshotSource;
+      const compileStarted = performance.now();
+      const rounds = 20;
+      for (let i = 0; i < rounds; i++) compileSnapshot(JSON.parse(json) as SnapshotSource);
+      const compileMs = (performance.now() - compileStarted) / rounds;
+
+      return {
+        changes: CHANGES,
+        ...summary("other_process", onB),
+        ...summary("same_process", onA),
+        same_process_first_decide_new: firstAnswerOnA,
+        ...summary("update_flag_rpc", rpc),
+        configuration_flags: source.flags.length,
+        configuration_experiments: source.experiments.length,
+        configuration_json_bytes: Buffer.byteLength(json, "utf8"),
+        configuration_gzip_bytes: gzipSync(json).length,
+        configuration_parse_and_compile_ms: round(compileMs),
+      };
+    } finally {
+      if (b !== undefined) await stopLotty(b);
+      await stopLotty(a);
+      await deleteStreams(prefix);
+    }
+  });
+}
