@@ -146,6 +146,8 @@ export interface LocalDecision {
   /** The configuration version it was decided with. */
   configVersion: string;
   subjectId: string;
+  /** A plain object with every field (decisionId included: it is a getter). */
+  toJSON(): Record<string, unknown>;
 }
 
 export type LocalExposeInput = Omit<DecideAndExposeInput, "subjectId" | "flagKey">;
