@@ -192,6 +192,8 @@ interface SavedConfiguration {
   source: SnapshotSource;
 }
 
+const NO_FLAG_KEYS: readonly string[] = Object.freeze([]);
+
 const defaultLogger: LocalDeciderLogger = {
   warn: (message) => console.error(`lotty local decider: ${message}`),
   error: (message) => console.error(`lotty local decider: ${message}`),
@@ -364,8 +366,8 @@ class LocalDeciderImpl implements LocalDecider {
     const subjectId = request.subjectId;
     const plain = coreDecide(snapshot, recorder, {
       subjectId,
-      ...(request.attributes !== undefined ? { attributes: request.attributes } : {}),
-      flagKeys: request.flagKeys ?? [],
+      attributes: request.attributes,
+      flagKeys: request.flagKeys ?? NO_FLAG_KEYS,
     });
     const claims = recorder.claims;
     const out: LocalDecision[] = new Array(plain.length);
