@@ -361,9 +361,12 @@ class LocalDeciderImpl implements LocalDecider {
         Code.Unavailable,
       );
     }
+    const subjectId = request.subjectId;
+    if (typeof subjectId !== "string" || subjectId === "") {
+      throw new ConnectError("subjectId is required", Code.InvalidArgument);
+    }
     const recorder = this.recorder;
     recorder.claims.length = 0;
-    const subjectId = request.subjectId;
     const plain = coreDecide(snapshot, recorder, {
       subjectId,
       attributes: request.attributes,
