@@ -192,6 +192,13 @@ interface SavedConfiguration {
   source: SnapshotSource;
 }
 
+/**
+ * Each stream's deadline, whatever the client's default (the server refuses
+ * deadlines over 5 minutes): the stream is then reopened, with the version
+ * held, and goes on with a heartbeat.
+ */
+const STREAM_DEADLINE_MS = 240_000;
+
 const NO_FLAG_KEYS: readonly string[] = Object.freeze([]);
 
 const defaultLogger: LocalDeciderLogger = {
@@ -655,7 +662,7 @@ class LocalDeciderImpl implements LocalDecider {
       armIdle();
       const stream = this.client.decision.watchConfiguration(
         { knownVersion: this.snapshot !== undefined ? this.version : "" },
-        { signal: attempt.signal },
+        { signal: attempt.signal, timeoutMs: STREAM_DEADLINE_MS },
       );
       for await (const message of stream) {
         armIdle();
