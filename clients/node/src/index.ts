@@ -34,6 +34,19 @@ export {
   type ExposedDecision,
 } from "./decide-and-expose.js";
 
+export {
+  createLocalDecider,
+  LOCAL_DECIDER_DEFAULTS,
+  type LocalDecider,
+  type LocalDeciderLogger,
+  type LocalDeciderOptions,
+  type LocalDeciderState,
+  type LocalDeciderStatus,
+  type LocalDecideRequest,
+  type LocalDecision,
+  type LocalExposeInput,
+} from "./local-decider.js";
+
 export * as accessV1 from "../../../gen/lotty/access/v1/access_pb.js";
 export * as catalogV1 from "../../../gen/lotty/catalog/v1/catalog_pb.js";
 export * as decisionV1 from "../../../gen/lotty/decision/v1/decision_pb.js";

@@ -15,6 +15,15 @@
  *   default with an error code: unknown flag → FLAG_NOT_FOUND, a value of
  *   another type → TYPE_MISMATCH, no targeting key → TARGETING_KEY_MISSING,
  *   a context Lotty refuses → INVALID_CONTEXT, anything else → GENERAL.
+ * - In-process mode (`inProcess: true` or the options of a local decider,
+ *   or `localDecider`: one of yours): flags are evaluated in this process
+ *   by @lotty/client's createLocalDecider from the streamed configuration,
+ *   with no call per evaluation. The provider is READY once a configuration
+ *   is held. While the configuration is stale (not confirmed by the server
+ *   within staleAfterMs) the reason is STALE (the Lotty reason stays in
+ *   `flagMetadata.lottyReason`, and `flagMetadata.stale` is true). Without a
+ *   signing key (the API key is not ROLE_SERVICE) `flagMetadata.decisionId`
+ *   is absent.
  */
 import {
   FlagNotFoundError,
@@ -32,11 +41,14 @@ import {
 import {
   Code,
   ConnectError,
+  createLocalDecider,
   createLottyClient,
   decisionV1,
   EventSender,
   type EventSenderOptions,
   type LottyClient,
+  type LocalDecider,
+  type LocalDeciderOptions,
   type LottyClientOptions,
 } from "@lotty/client";
 import { toJson, type JsonObject } from "@bufbuild/protobuf";
@@ -66,7 +78,18 @@ export type LottyProviderOptions = (
 ) & {
   /** Options of the EventSender behind `track` (created on the first track). */
   events?: EventSenderOptions;
+  /**
+   * Evaluate in-process with a local decider created from the client
+   * options (`true`) or from these options (their connection options
+   * default to the provider's). Closed with the provider.
+   */
+  inProcess?: boolean | Omit<LocalDeciderOptions, "baseUrl" | "apiKey" | "client" | "events">;
+  /** Evaluate in-process with this local decider (yours: not closed with the provider). */
+  localDecider?: LocalDecider;
 };
+
+/** The resolution reason while the local configuration is stale. */
+export const STALE_REASON = "STALE";
 
 type ValueKind = "boolean" | "string" | "number" | "object";
 
@@ -75,9 +98,27 @@ export class LottyProvider implements Provider {
   readonly runsOn = "server";
   private readonly client: LottyClient;
   private sender: EventSender | undefined;
+  private readonly local: LocalDecider | undefined;
+  private readonly ownsLocal: boolean;
 
   constructor(private readonly options: LottyProviderOptions) {
     this.client = "client" in options ? options.client : createLottyClient(options);
+    if (options.localDecider !== undefined) {
+      this.local = options.localDecider;
+      this.ownsLocal = false;
+    } else if (options.inProcess !== undefined && options.inProcess !== false) {
+      const extra = options.inProcess === true ? {} : options.inProcess;
+      const connection = "client" in options ? { client: options.client } : options;
+      this.local = createLocalDecider({ ...connection, ...extra, events: false });
+      this.ownsLocal = true;
+    } else {
+      this.ownsLocal = false;
+    }
+  }
+
+  /** In-process mode: ready once the local decider holds a configuration. */
+  async initialize(): Promise<void> {
+    await this.local?.ready();
   }
 
   resolveBooleanEvaluation(
@@ -147,6 +188,7 @@ export class LottyProvider implements Provider {
   /** Sends the tracked events still queued. */
   async onClose(): Promise<void> {
     await this.sender?.close();
+    if (this.ownsLocal) await this.local?.close();
   }
 
   private async resolve<T>(
@@ -159,6 +201,8 @@ export class LottyProvider implements Provider {
       throw new TargetingKeyMissingError("context.targetingKey is required: it is the subject id");
     }
     const attributes = attributesOf(rest);
+    if (this.local !== undefined)
+      return this.resolveLocally(this.local, flagKey, kind, targetingKey, attributes);
     let decision: decisionV1.Decision | undefined;
     try {
       ({
@@ -189,6 +233,41 @@ export class LottyProvider implements Provider {
       value: value as T,
       variant: decision.variantKey === "" ? "default" : decision.variantKey,
       reason: RESOLUTION_REASONS[decision.reason],
+      flagMetadata,
+    };
+  }
+  private resolveLocally<T>(
+    local: LocalDecider,
+    flagKey: string,
+    kind: ValueKind,
+    subjectId: string,
+    attributes: JsonObject,
+  ): ResolutionDetails<T> {
+    let decision;
+    try {
+      [decision] = local.decide({ subjectId, attributes, flagKeys: [flagKey] });
+    } catch (error) {
+      const failure = ConnectError.from(error);
+      throw new GeneralError(`lotty: ${Code[failure.code]}: ${failure.rawMessage}`);
+    }
+    if (decision === undefined || decision.reason === DecisionReason.FLAG_NOT_FOUND) {
+      throw new FlagNotFoundError(`flag "${flagKey}" does not exist or is archived`);
+    }
+    const value = decision.value ?? null;
+    if (kindOf(value) !== kind) {
+      throw new TypeMismatchError(`flag "${flagKey}" is ${kindOf(value)}, not ${kind}`);
+    }
+    const flagMetadata: Record<string, string | boolean> = {
+      lottyReason: DecisionReason[decision.reason].toLowerCase(),
+      configVersion: decision.configVersion,
+      stale: decision.stale,
+    };
+    if (decision.signed) flagMetadata.decisionId = decision.decisionId;
+    if (decision.experimentId !== "") flagMetadata.experimentId = decision.experimentId;
+    return {
+      value: value as T,
+      variant: decision.variantKey === "" ? "default" : decision.variantKey,
+      reason: decision.stale ? STALE_REASON : RESOLUTION_REASONS[decision.reason],
       flagMetadata,
     };
   }

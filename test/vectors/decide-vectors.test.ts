@@ -1,0 +1,151 @@
+/**
+ * The published decide vectors (test/vectors/decide.json, README.md): the
+ * decide core and the Node client's local decider (from a bootstrap file,
+ * no server) give every frozen answer, and the language-neutral runner
+ * (decide-runner.mjs) passes a correct adapter and fails a wrong one.
+ *
+ * LOTTY_WRITE_VECTORS=1 rewrites decide.json from decide-cases.ts with
+ * the current core; do that only for new cases, never to change an answer.
+ */
+import { spawnSync } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "@jest/globals";
+import { createLocalDecider } from "../../clients/node/src/index.js";
+import {
+  REASON_NAMES,
+  compileSnapshot,
+  decide,
+  type SnapshotSource,
+} from "../../src/decision/core/index.js";
+import { createDecisionSigner } from "../../src/decision/decision-id.js";
+import { CASES, type VectorRequest } from "./decide-cases.js";
+import { DEFAULT_VECTORS, checkDecideVectors, claimsOfDecisionId } from "./decide-runner.mjs";
+
+interface Doc {
+  cases: { name: string; configuration: SnapshotSource; requests: unknown[] }[];
+}
+
+const RUNNER = path.join("test", "vectors", "decide-runner.mjs");
+const signer = createDecisionSigner("lotty decide vectors");
+
+function coreDecide(configuration: SnapshotSource, request: VectorRequest) {
+  return decide(compileSnapshot(configuration, { builtAt: 0 }), signer, request);
+}
+
+if (process.env.LOTTY_WRITE_VECTORS === "1") {
+  const doc = {
+    description:
+      "Lotty decide vectors: for each configuration (a SnapshotSource, format 1, as WatchConfiguration's source_json carries it) and request, the decisions Decide gives. value is the flag value as JSON (null for FLAG_NOT_FOUND); reason is the lower-case DecisionReason name; claims are the decision id's payload [flagKey, subjectId, experimentId, variantKey, configVersion] (null: no id). See README.md. These answers must never change.",
+    format: 1,
+    cases: CASES.map((c) => ({
+      ...c,
+      requests: c.requests.map((r) => ({
+        ...r,
+        expected: coreDecide(c.configuration, r).map((d) => ({
+          flagKey: d.flagKey,
+          value: d.hasValue ? d.value : null,
+          reason: REASON_NAMES[d.reason],
+          variantKey: d.variantKey,
+          experimentId: d.experimentId,
+          claims: claimsOfDecisionId(d.decisionId),
+        })),
+      })),
+    })),
+  };
+  writeFileSync(DEFAULT_VECTORS, JSON.stringify(doc, null, 2) + "\n");
+}
+
+const doc = JSON.parse(readFileSync(DEFAULT_VECTORS, "utf8")) as Doc;
+
+describe("decide vectors", () => {
+  it("are the cases of decide-cases.ts, and cover every reason", () => {
+    expect(doc.cases.map((c) => c.name)).toEqual(CASES.map((c) => c.name));
+    const reasons = new Set<string>();
+    for (const c of doc.cases) {
+      for (const r of c.requests as { expected: { reason: string }[] }[]) {
+        for (const d of r.expected) reasons.add(d.reason);
+      }
+    }
+    expect([...reasons].sort()).toEqual(
+      Object.values(REASON_NAMES)
+        .filter((r) => r !== "unspecified")
+        .sort(),
+    );
+  });
+
+  it("the decide core gives every answer", async () => {
+    expect(await checkDecideVectors(doc, coreDecide)).toEqual([]);
+  });
+
+  it("the Node client's local decider gives every answer (from a bootstrap file)", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "lotty-vectors-"));
+    const signingKey = { keyId: randomUUID(), secret: new Uint8Array(randomBytes(32)) };
+    const deciders = new Map<string, ReturnType<typeof createLocalDecider>>();
+    try {
+      const failures = await checkDecideVectors(
+        doc,
+        async (configuration: SnapshotSource, request: VectorRequest) => {
+          let d = deciders.get(configuration.version);
+          if (d === undefined) {
+            const file = path.join(dir, `${configuration.version}.json`);
+            writeFileSync(
+              file,
+              JSON.stringify({
+                lottyLocalConfiguration: 1,
+                savedAt: Date.now(),
+                version: configuration.version,
+                format: configuration.format,
+                source: configuration,
+              }),
+            );
+            d = createLocalDecider({
+              baseUrl: "http://127.0.0.1:1",
+              bootstrapFile: file,
+              signingKey,
+              logger: { warn: () => {}, error: () => {} },
+            });
+            deciders.set(configuration.version, d);
+            await d.ready();
+          }
+          return d.decide(request).map((x) => x.toJSON());
+        },
+      );
+      expect(failures).toEqual([]);
+    } finally {
+      await Promise.all([...deciders.values()].map((d) => d.close()));
+    }
+  });
+
+  it("the runner passes an adapter that answers right and fails one that does not", () => {
+    // An adapter answering from the file itself checks the runner's protocol.
+    const echo = (wrong: boolean) => `
+      const fs = require("node:fs");
+      const doc = JSON.parse(fs.readFileSync(${JSON.stringify(DEFAULT_VECTORS)}, "utf8"));
+      const answers = doc.cases.flatMap((c) => c.requests.map((r) => r.expected));
+      let i = 0;
+      require("node:readline").createInterface({ input: process.stdin }).on("line", () => {
+        const expected = answers[i++];
+        const out = expected.map((d) => ({
+          ...d,
+          reason: ${wrong} && i === 7 ? "default" : d.reason,
+          decisionId: d.claims === null ? "" :
+            "d1." + Buffer.from(JSON.stringify(d.claims)).toString("base64url") + ".tag",
+        }));
+        process.stdout.write(JSON.stringify(out) + "\\n");
+      });`;
+    const pass = spawnSync("node", [RUNNER, "--", "node", "-e", echo(false)], {
+      encoding: "utf8",
+    });
+    expect(pass.stderr).toBe("");
+    expect(pass.stdout).toMatch(/^all \d+ requests of 6 cases match/);
+    expect(pass.status).toBe(0);
+    const fail = spawnSync("node", [RUNNER, "--", "node", "-e", echo(true)], {
+      encoding: "utf8",
+    });
+    expect(fail.status).toBe(1);
+    expect(fail.stderr).toMatch(/differences over/);
+  });
+});
