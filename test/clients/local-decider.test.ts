@@ -24,7 +24,10 @@ import {
 } from "../../clients/node/src/index.js";
 import { LottyProvider } from "../../clients/openfeature/src/index.js";
 import { Role } from "../../gen/lotty/access/v1/access_pb.js";
-import type { EventService } from "../../gen/lotty/events/v1/events_pb.js";
+import { EventService } from "../../gen/lotty/events/v1/events_pb.js";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { client } from "../support/clients.js";
+import { untilStored } from "../events/support.js";
 import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
 import { startTestApp, waitFor, type TestApp } from "../support/app.js";
 import {
@@ -250,6 +253,32 @@ describe("createLocalDecider", () => {
     expect(batches.reduce((a, b) => a + b, 0)).toBe(4);
     await d.close();
     await sender.close();
+  });
+});
+
+describe("a service's local decisions, end to end", () => {
+  it("are signed with the key the stream delivers, and ingestion attributes their events", async () => {
+    const events = new EventSender(client(EventService, t.baseUrl, serviceKey), {
+      flushIntervalMs: 20,
+    });
+    const d = decider({ events });
+    await d.ready();
+    expect(d.status()).toMatchObject({ signing: true });
+    const exposed = d.decideAndExpose({ subjectId: "e2e-1", flagKey: split });
+    expect(exposed.decisionId.startsWith("d2.")).toBe(true);
+    const conversion = {
+      eventId: `e2e-conv-${randomUUID()}`,
+      eventType: "conversion",
+      decisionId: exposed.decisionId,
+      occurredAt: timestampNow(),
+    };
+    const answer = await client(EventService, t.baseUrl, serviceKey).ingestEvents({
+      events: [conversion],
+    });
+    expect(answer).toMatchObject({ accepted: 1, rejected: 0 });
+    await events.flush();
+    await untilStored(t, [exposed.exposureEventId!, conversion.eventId]);
+    await events.close();
   });
 });
 
