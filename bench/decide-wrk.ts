@@ -7,7 +7,9 @@
  * thread). The figure is the median of the three rounds' ratios.
  *
  * Needs `wrk` on the PATH (Debian: apt-get install wrk); the run stops with
- * a clear message otherwise. BENCH_WRK_SECONDS overrides the 8 s.
+ * a clear message otherwise. BENCH_WRK_SECONDS overrides the 8 s;
+ * BENCH_WRK_ROUNDS the three rounds; BENCH_WRK_LOTTY_ONLY=1 skips the bare
+ * server (for profiling Lotty alone, e.g. with node --cpu-prof).
  */
 import { execFile } from "node:child_process";
 import http from "node:http";
@@ -19,7 +21,8 @@ import { seedRunningExperiments, withBenchApp } from "./support.js";
 
 const run = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 8);
-const ROUNDS = 3;
+const ROUNDS = Number(process.env.BENCH_WRK_ROUNDS ?? 3);
+const LOTTY_ONLY = process.env.BENCH_WRK_LOTTY_ONLY === "1";
 const FLAGS = ["checkout_button", "search_ranking", "onboarding_flow"];
 
 function luaScript(adminKey: string): string {
@@ -98,7 +101,7 @@ export async function decideWrk(): Promise<Record<string, number>> {
       const baseline: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         lotty.push(await wrk(url, script));
-        baseline.push(await wrk(bareUrl, script));
+        baseline.push(LOTTY_ONLY ? Number.NaN : await wrk(bareUrl, script));
         process.stderr.write(
           `decide-wrk round ${round + 1}: lotty ${lotty[round]} req/s, bare ${baseline[round]} req/s\n`,
         );
