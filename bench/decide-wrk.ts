@@ -17,13 +17,13 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { seedRunningExperiments, withBenchApp } from "./support.js";
+import { withBenchApp } from "./support.js";
+import { FLAGS, seedDecideScenario } from "./decide.js";
 
 const run = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_WRK_ROUNDS ?? 3);
 const LOTTY_ONLY = process.env.BENCH_WRK_LOTTY_ONLY === "1";
-const FLAGS = ["checkout_button", "search_ranking", "onboarding_flow"];
 
 function luaScript(adminKey: string): string {
   return `
@@ -58,32 +58,9 @@ export async function decideWrk(): Promise<Record<string, number>> {
   } catch {
     throw new Error("bench decide-wrk needs wrk on the PATH (Debian: apt-get install wrk)");
   }
-  return withBenchApp(async ({ app, baseUrl, adminKey }) => {
-    await seedRunningExperiments(
-      baseUrl,
-      adminKey,
-      FLAGS.map((key, i) => ({
-        key,
-        targetingRule: ['country IN ["RU","KZ"]', 'app_version >= "1.6.0"', 'platform == "ios"'][
-          i
-        ] as string,
-      })),
-    );
-    await app.snapshots.reload(true);
-    const url = `${baseUrl}/lotty.decision.v1.DecisionService/Decide`;
-    const sample = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
-      body: JSON.stringify({
-        subjectId: "user-12345",
-        attributes: { country: "RU", app_version: "1.7.2", platform: "ios" },
-        flagKeys: FLAGS,
-      }),
-    });
-    const answer = await sample.text();
-    if (sample.status !== 200 || !answer.includes("DECISION_REASON_EXPERIMENT")) {
-      throw new Error(`Decide answered ${sample.status}: ${answer}`);
-    }
+  return withBenchApp(async (bench) => {
+    const { url, answer } = await seedDecideScenario(bench);
+    const adminKey = bench.adminKey;
     const bare = http.createServer((req, res) => {
       req.resume();
       req.on("end", () => {

@@ -13,40 +13,51 @@ import {
   loadWithAutocannon,
   seedRunningExperiments,
   withBenchApp,
+  type BenchApp,
 } from "./support.js";
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = 50;
-const FLAGS = ["checkout_button", "search_ranking", "onboarding_flow"];
+export const FLAGS = ["checkout_button", "search_ranking", "onboarding_flow"];
+
+/**
+ * The decide scenario both P1 benchmarks load: three flags with running
+ * experiments and targeting rules, in the snapshot; returns Decide's URL,
+ * its headers and one sample answer (checked to come from an experiment).
+ */
+export async function seedDecideScenario({ app, baseUrl, adminKey }: BenchApp) {
+  await seedRunningExperiments(
+    baseUrl,
+    adminKey,
+    FLAGS.map((key, i) => ({
+      key,
+      targetingRule: ['country IN ["RU","KZ"]', 'app_version >= "1.6.0"', 'platform == "ios"'][
+        i
+      ] as string,
+    })),
+  );
+  await app.snapshots.reload(true);
+  const url = `${baseUrl}/lotty.decision.v1.DecisionService/Decide`;
+  const headers = { "content-type": "application/json", authorization: `Bearer ${adminKey}` };
+  const sample = await fetch(url, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({
+      subjectId: "user-3f2c8a10-5b7e-4d21-9c3a-0e8f6b1d2a47",
+      attributes: { country: "RU", app_version: "1.7.2", platform: "ios" },
+      flagKeys: FLAGS,
+    }),
+  });
+  const answer = await sample.text();
+  if (sample.status !== 200 || !answer.includes("DECISION_REASON_EXPERIMENT")) {
+    throw new Error(`Decide answered ${sample.status}: ${answer}`);
+  }
+  return { url, headers, answer };
+}
 
 export async function decide(): Promise<Record<string, number>> {
-  return withBenchApp(async ({ app, baseUrl, adminKey }) => {
-    await seedRunningExperiments(
-      baseUrl,
-      adminKey,
-      FLAGS.map((key, i) => ({
-        key,
-        targetingRule: ['country IN ["RU","KZ"]', 'app_version >= "1.6.0"', 'platform == "ios"'][
-          i
-        ] as string,
-      })),
-    );
-    await app.snapshots.reload(true);
-    const url = `${baseUrl}/lotty.decision.v1.DecisionService/Decide`;
-    const headers = { "content-type": "application/json", authorization: `Bearer ${adminKey}` };
-    const sample = await fetch(url, {
-      method: "POST",
-      headers,
-      body: JSON.stringify({
-        subjectId: "user-3f2c8a10-5b7e-4d21-9c3a-0e8f6b1d2a47",
-        attributes: { country: "RU", app_version: "1.7.2", platform: "ios" },
-        flagKeys: FLAGS,
-      }),
-    });
-    const answer = await sample.text();
-    if (sample.status !== 200 || !answer.includes("DECISION_REASON_EXPERIMENT")) {
-      throw new Error(`Decide answered ${sample.status}: ${answer}`);
-    }
+  return withBenchApp(async (bench) => {
+    const { url, headers, answer } = await seedDecideScenario(bench);
     const bare = http.createServer((_req, res) => {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(answer);
