@@ -2,7 +2,8 @@
  * Builds the console into dist/console unless its inputs are unchanged since
  * the last build (`npm start` calls this on every start). The inputs are the
  * console's sources and config, the generated contract code, the shared
- * access table and the lock file; their hash is stored next to the build.
+ * access table, the lock file and this script; their hash is stored next to
+ * the build. The build is always a production one.
  *
  *   node clients/console/scripts/build.mjs          build if changed
  *   node clients/console/scripts/build.mjs --force  always build
@@ -25,6 +26,7 @@ const INPUTS = [
   "gen/lotty",
   "src/platform/access-policy.ts",
   "package-lock.json",
+  "clients/console/scripts/build.mjs",
 ];
 
 function files(relative) {
@@ -84,9 +86,15 @@ if (upToDate) {
   if (!process.argv.includes("--quiet")) console.error("console: up to date (dist/console)");
 } else {
   const started = Date.now();
+  // Always a production build, whatever NODE_ENV the caller runs with: jest
+  // sets NODE_ENV=test, and Vite honours it, so a build made by the tests was
+  // React's development build (677 kB instead of 451 kB), which a later
+  // `npm start` would then serve as up to date.
+  process.env.NODE_ENV = "production";
   const { build } = await import("vite");
   await build({
     configFile: path.join(consoleDir, "vite.config.ts"),
+    mode: "production",
     logLevel: "warn",
   });
   precompress(outDir);
