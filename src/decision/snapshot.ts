@@ -103,8 +103,19 @@ const EXPERIMENT_COLUMNS =
  * compiles it (core/compile.ts), logging what cannot be served as stored.
  */
 export async function buildSnapshot(em: EntityManager, logger: Logger): Promise<Snapshot> {
+  return (await buildConfiguration(em, logger)).snapshot;
+}
+
+/** {@link buildSnapshot}, keeping the source it was compiled from (for the configuration stream). */
+export async function buildConfiguration(
+  em: EntityManager,
+  logger: Logger,
+): Promise<BuiltConfiguration> {
   const source = await loadSnapshotSource(em);
-  return compileSnapshot(source, { onProblem: (problem) => logProblem(logger, problem) });
+  const snapshot = compileSnapshot(source, {
+    onProblem: (problem) => logProblem(logger, problem),
+  });
+  return { snapshot, source, builtAt: new Date() };
 }
 
 /**
@@ -238,7 +249,6 @@ export interface BuiltConfiguration {
 }
 
 export class SnapshotStore {
-  private snapshot: Snapshot | undefined;
   private built: BuiltConfiguration | undefined;
   private readonly listeners = new Set<(built: BuiltConfiguration) => void>();
   private timer: NodeJS.Timeout | undefined;
@@ -254,11 +264,11 @@ export class SnapshotStore {
   ) {}
 
   get current(): Snapshot | undefined {
-    return this.snapshot;
+    return this.built?.snapshot;
   }
 
   get ready(): boolean {
-    return this.snapshot !== undefined;
+    return this.built !== undefined;
   }
 
   /** The snapshot in use with its source (for the configuration stream). */
@@ -333,20 +343,16 @@ export class SnapshotStore {
     try {
       if (
         !force &&
-        this.snapshot !== undefined &&
-        (await currentVersion(em)) === this.snapshot.version
+        this.built !== undefined &&
+        (await currentVersion(em)) === this.built.snapshot.version
       ) {
         return;
       }
-      const source = await loadSnapshotSource(em);
-      const next = compileSnapshot(source, {
-        onProblem: (problem) => logProblem(this.logger, problem),
-      });
+      const next = await buildConfiguration(em, this.logger);
       if (this.stopped) return;
-      const changed = this.built?.source.version !== source.version;
-      this.snapshot = next;
-      this.built = { snapshot: next, source, builtAt: new Date() };
-      if (changed) for (const listener of this.listeners) listener(this.built);
+      const changed = this.built?.source.version !== next.source.version;
+      this.built = next;
+      if (changed) for (const listener of this.listeners) listener(next);
     } catch (error) {
       // Keep answering from the last snapshot; the next poll tries again.
       this.logger.warn({ err: error }, "could not refresh the decide snapshot");

@@ -16,7 +16,6 @@ import {
   guardrailToMessage,
   OUTCOME_VALUES,
   type CompletedExperimentFacts,
-  type ExperimentConfig,
   type GuardrailConfig,
 } from "../experiments/lookup.js";
 import { describeRule, valuesFor } from "../targeting/index.js";
@@ -210,13 +209,7 @@ export function newLearning(e: CompletedExperiment, s: LearningSources): Learnin
       fromRule.length > 0 ? fromRule : attributes.flatMap((a) => s.segmentValues.get(a) ?? []);
     return [...new Set(values.map((v) => v.slice(0, LIMITS.listItem)))].slice(0, max);
   };
-  const metricSet = [
-    ...new Set([
-      ...(e.config.primaryMetricKey === "" ? [] : [e.config.primaryMetricKey]),
-      ...e.config.metricKeys,
-      ...e.config.guardrails.map((g) => g.metricKey),
-    ]),
-  ];
+  const metricSet = metricSetOf(e.config);
   const completedAt = e.completedAt.toISOString();
   return {
     experiment_id: e.id,
@@ -244,8 +237,8 @@ export function newLearning(e: CompletedExperiment, s: LearningSources): Learnin
     links: [],
     notes: "",
     audience_percent: e.config.audiencePercent,
-    variant_keys: orderedVariants(e.config).map((v) => v.key),
-    variant_weights: orderedVariants(e.config).map((v) => v.weight),
+    variant_keys: controlFirst(e.config.variants).map((v) => v.key),
+    variant_weights: controlFirst(e.config.variants).map((v) => v.weight),
     primary_effect:
       report === null
         ? null
@@ -260,10 +253,23 @@ export function newLearning(e: CompletedExperiment, s: LearningSources): Learnin
   };
 }
 
-function orderedVariants(config: ExperimentConfig) {
+/** Variants with the control first, the others in configured order. */
+export function controlFirst<V extends { control: boolean }>(variants: readonly V[]): V[] {
+  return [...variants.filter((v) => v.control), ...variants.filter((v) => !v.control)];
+}
+
+/** The primary, secondary and guardrail metric keys of a configuration, without duplicates. */
+export function metricSetOf(config: {
+  primaryMetricKey: string;
+  metricKeys: readonly string[];
+  guardrails: readonly { metricKey: string }[];
+}): string[] {
   return [
-    ...config.variants.filter((v) => v.control),
-    ...config.variants.filter((v) => !v.control),
+    ...new Set([
+      ...(config.primaryMetricKey === "" ? [] : [config.primaryMetricKey]),
+      ...config.metricKeys,
+      ...config.guardrails.map((g) => g.metricKey),
+    ]),
   ];
 }
 

@@ -25,7 +25,14 @@ import { FieldViolations, invalidArgument, notFound } from "../platform/errors.j
 import { withTransaction } from "../platform/transaction.js";
 import { checkUuid, CONTROL_CHARACTERS } from "../platform/validation.js";
 import { validateRule } from "../targeting/index.js";
-import { LIMITS, toLearningMessage, type LearningRow, type StoredLink } from "./entry.js";
+import {
+  controlFirst,
+  LIMITS,
+  metricSetOf,
+  toLearningMessage,
+  type LearningRow,
+  type StoredLink,
+} from "./entry.js";
 import { metaAnalysis } from "./meta.js";
 import { search } from "./search.js";
 import { SimilarityIndex, type SimilarityProbe } from "./similar.js";
@@ -135,6 +142,27 @@ function diff(before: LearningRow, after: LearningRow): FieldChangeRow[] {
   return EDITABLE.filter(
     (field) => JSON.stringify(before[field]) !== JSON.stringify(after[field]),
   ).map((field) => ({ field, before: before[field], after: after[field] }));
+}
+
+/** What FindSimilar compares, from a stored configuration or a draft's fields. */
+function probeOf(
+  experimentId: string,
+  flagKey: string,
+  tags: readonly string[],
+  planned: Parameters<typeof metricSetOf>[0] & {
+    targetingRule: string;
+    variants: readonly { weight: number; control: boolean }[];
+  },
+): SimilarityProbe {
+  return {
+    experimentId,
+    flagKey,
+    tags,
+    targetingRule: planned.targetingRule,
+    primaryMetricKey: planned.primaryMetricKey,
+    metricSet: metricSetOf(planned),
+    variantWeights: controlFirst(planned.variants).map((v) => v.weight),
+  };
 }
 
 export interface LearningServiceDeps {
@@ -253,46 +281,13 @@ export class LearningServiceImpl implements ServiceImpl<typeof LearningService> 
           () => [],
         );
       }
-      const variants = [
-        ...d.variants.filter((x) => x.control),
-        ...d.variants.filter((x) => !x.control),
-      ];
-      return {
-        experimentId: "",
-        flagKey: d.flagKey,
-        tags: tags.length > 0 ? tags : flagTags,
-        targetingRule: d.targetingRule,
-        primaryMetricKey: d.primaryMetricKey,
-        metricSet: [
-          ...(d.primaryMetricKey === "" ? [] : [d.primaryMetricKey]),
-          ...d.metricKeys,
-          ...d.guardrails.map((g) => g.metricKey),
-        ],
-        variantWeights: variants.map((x) => x.weight),
-      };
+      return probeOf("", d.flagKey, tags.length > 0 ? tags : flagTags, d);
     }
     checkExperimentId(req.experimentId);
     const experiment = await findExperiment(em, req.experimentId);
     if (experiment === null) throw notFound("experiment", req.experimentId);
     const flag = await findFlag(em, experiment.flag.key, "experiment_id");
-    const c = experiment.config;
-    const variants = [
-      ...c.variants.filter((x) => x.control),
-      ...c.variants.filter((x) => !x.control),
-    ];
-    return {
-      experimentId: experiment.id,
-      flagKey: experiment.flag.key,
-      tags: flag.tags,
-      targetingRule: c.targetingRule,
-      primaryMetricKey: c.primaryMetricKey,
-      metricSet: [
-        ...(c.primaryMetricKey === "" ? [] : [c.primaryMetricKey]),
-        ...c.metricKeys,
-        ...c.guardrails.map((g) => g.metricKey),
-      ],
-      variantWeights: variants.map((x) => x.weight),
-    };
+    return probeOf(experiment.id, experiment.flag.key, flag.tags, experiment.config);
   }
 
   async listLearningHistory(req: { experimentId: string }) {
