@@ -4,10 +4,13 @@
  * and a targeting rule) and against a bare `node:http` server answering a
  * body of the same size, three alternating rounds in the same run. A Lua
  * script gives each request one of 100,000 subjects (a counter per
- * thread). The figure is the median of the three rounds' ratios.
+ * thread). The figure is the median of the three rounds' ratios. Before
+ * the rounds each server gets a short warm-up run (not counted), so the
+ * first round does not pay for compiling the hot path.
  *
  * Needs `wrk` on the PATH (Debian: apt-get install wrk); the run stops with
  * a clear message otherwise. BENCH_WRK_SECONDS overrides the 8 s;
+ * BENCH_WRK_WARMUP the 2 s warm-up;
  * BENCH_WRK_ROUNDS the three rounds; BENCH_WRK_LOTTY_ONLY=1 skips the bare
  * server (for profiling Lotty alone, e.g. with node --cpu-prof).
  */
@@ -22,6 +25,7 @@ import { FLAGS, seedDecideScenario } from "./decide.js";
 
 const run = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 8);
+const WARMUP_SECONDS = Number(process.env.BENCH_WRK_WARMUP ?? 2);
 const ROUNDS = Number(process.env.BENCH_WRK_ROUNDS ?? 3);
 const LOTTY_ONLY = process.env.BENCH_WRK_LOTTY_ONLY === "1";
 
@@ -39,8 +43,8 @@ end
 `;
 }
 
-async function wrk(url: string, script: string): Promise<number> {
-  const { stdout } = await run("wrk", ["-t1", "-c50", `-d${SECONDS}s`, "-s", script, url], {
+async function wrk(url: string, script: string, seconds = SECONDS): Promise<number> {
+  const { stdout } = await run("wrk", ["-t1", "-c50", `-d${seconds}s`, "-s", script, url], {
     maxBuffer: 1 << 20,
   });
   const match = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
@@ -74,6 +78,10 @@ export async function decideWrk(): Promise<Record<string, number>> {
     const script = path.join(dir, "decide.lua");
     await writeFile(script, luaScript(adminKey));
     try {
+      if (WARMUP_SECONDS > 0) {
+        await wrk(url, script, WARMUP_SECONDS);
+        if (!LOTTY_ONLY) await wrk(bareUrl, script, WARMUP_SECONDS);
+      }
       const lotty: number[] = [];
       const baseline: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {

@@ -7,13 +7,13 @@
  */
 import type { JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Counter } from "prom-client";
 import type { DecisionReason } from "../../gen/lotty/decision/v1/decision_pb.js";
 import { FieldViolations } from "../platform/errors.js";
+import type { HotCounterChild } from "../platform/hot-metrics.js";
 import { CONTROL_CHARACTERS } from "../platform/validation.js";
 import { REASON_NAMES, decide, type PlainDecision } from "./core/index.js";
 import type { DecisionSigner } from "./decision-id.js";
-import type { DecisionLog } from "./decision-log.js";
+import { decisionLine, type DecisionLog } from "./decision-log.js";
 import { MAX_SUBJECT_ID_LENGTH } from "./lookup.js";
 import type { DecisionMetrics } from "./metrics.js";
 import type { SnapshotStore } from "./snapshot.js";
@@ -54,7 +54,7 @@ export function createServerDecide(deps: {
       value,
       metrics.decisions.labels({ reason }),
     ]),
-  ) as Record<DecisionReason, Counter.Internal>;
+  ) as Record<DecisionReason, HotCounterChild>;
 
   return (request) => {
     const { subjectId, attributes, flagKeys } = request;
@@ -70,18 +70,21 @@ export function createServerDecide(deps: {
     const started = performance.now();
     const now = Date.now();
     const decisions = decide(snapshot, signer, request);
+    let subjectJson: string | undefined;
     for (const decision of decisions) {
       counters[decision.reason].inc();
       if (decision.decisionId !== "") {
-        log.record({
-          decisionId: decision.decisionId,
-          flagKey: decision.flagKey,
-          subjectId,
-          reason: REASON_NAMES[decision.reason],
-          experimentId: decision.experimentId || undefined,
-          variantKey: decision.variantKey || undefined,
-          at: now,
-        });
+        log.recordLine(
+          decisionLine(
+            decision.decisionId,
+            decision.flagKey,
+            (subjectJson ??= JSON.stringify(subjectId)),
+            REASON_NAMES[decision.reason],
+            decision.experimentId,
+            decision.variantKey,
+            now,
+          ),
+        );
       }
     }
     metrics.evaluation.observe((performance.now() - started) / 1000);

@@ -7,6 +7,7 @@ import type { Counter } from "prom-client";
 import { busSubjects, type Bus, type BusNames } from "../platform/bus.js";
 import type { Logger } from "../platform/logging.js";
 import { throttledWarning } from "../platform/throttled-warning.js";
+import { quoted } from "./json-text.js";
 
 export interface DecisionRecord {
   decisionId: string;
@@ -19,11 +20,59 @@ export interface DecisionRecord {
 }
 
 export const MAX_BUFFERED = 20_000;
-export const BATCH_SIZE = 1_000;
+export const BATCH_SIZE = 2_500;
 export const FLUSH_INTERVAL_MS = 250;
 
+/**
+ * A record as its JSON line: what JSON.stringify(record) writes, with the
+ * same key order and omissions, from parts the caller may reuse across a
+ * request's decisions (`subjectJson` is JSON.stringify(subjectId)) and
+ * strings quoted once per distinct value. Decision ids are base64url and
+ * dots, never escaped.
+ */
+export function decisionLine(
+  decisionId: string,
+  flagKey: string,
+  subjectJson: string,
+  reason: string,
+  experimentId: string,
+  variantKey: string,
+  at: number,
+): string {
+  let line = `{"decisionId":"${decisionId}","flagKey":${quoted(flagKey)},"subjectId":${subjectJson},"reason":"${reason}"`;
+  if (experimentId !== "") line += `,"experimentId":${quoted(experimentId)}`;
+  if (variantKey !== "") line += `,"variantKey":${quoted(variantKey)}`;
+  return line + `,"at":${at}}`;
+}
+
+/**
+ * Largest batch in bytes (NATS's default max_payload is 1 MiB). A batch
+ * closes at BATCH_SIZE records or when the next line might not fit; fewer,
+ * larger batches keep the publishing (a JetStream request and its ack per
+ * batch) a small share of decide's CPU.
+ */
+export const BATCH_BYTES = 768 * 1024;
+/** A batch starts this large and doubles as it fills. */
+const FIRST_BATCH_BYTES = 64 * 1024;
+
+/** A batch being filled or waiting to be published: JSON lines, UTF-8, "\n" between them. */
+interface Batch {
+  bytes: Buffer;
+  length: number;
+  records: number;
+  /** Full, being published or waiting for a retry: takes no more records. */
+  closed: boolean;
+}
+
 export class DecisionLog {
-  private buffer: DecisionRecord[] = [];
+  /**
+   * Records as UTF-8 JSON lines, written into batches as they come: a
+   * line's string dies at once instead of living (and being copied by the
+   * garbage collector) until its batch is published, and a batch goes to
+   * NATS as the bytes it already is.
+   */
+  private batches: Batch[] = [];
+  private records = 0;
   private flushing = false;
   private readonly timer: NodeJS.Timeout;
   private readonly warn: ReturnType<typeof throttledWarning>;
@@ -41,37 +90,69 @@ export class DecisionLog {
 
   /** Queues a record; never blocks and never throws. */
   record(entry: DecisionRecord): void {
-    if (this.buffer.length >= MAX_BUFFERED) {
+    this.recordLine(JSON.stringify(entry));
+  }
+
+  /** Queues a record written by decisionLine(); never blocks and never throws. */
+  recordLine(line: string): void {
+    if (this.records >= MAX_BUFFERED) {
       this.dropped.inc();
       this.warn(undefined, "decision log buffer full; dropping records", {
-        buffered: this.buffer.length,
+        buffered: this.records,
       });
       return;
     }
-    this.buffer.push(entry);
-    if (this.buffer.length >= BATCH_SIZE) void this.flush();
+    // A UTF-16 code unit takes at most 3 UTF-8 bytes; one more for "\n".
+    const room = line.length * 3 + 1;
+    let batch = this.batches.at(-1);
+    if (batch !== undefined && !batch.closed && batch.length + room > batch.bytes.length) {
+      if (batch.bytes.length < BATCH_BYTES) {
+        const grown = Buffer.allocUnsafe(Math.min(BATCH_BYTES, batch.bytes.length * 2));
+        batch.bytes.copy(grown, 0, 0, batch.length);
+        batch.bytes = grown;
+      }
+      if (batch.length + room > batch.bytes.length) batch.closed = true;
+    }
+    if (batch === undefined || batch.closed || batch.records >= BATCH_SIZE) {
+      batch = {
+        bytes: Buffer.allocUnsafe(Math.max(FIRST_BATCH_BYTES, room)),
+        length: 0,
+        records: 0,
+        closed: false,
+      };
+      this.batches.push(batch);
+    }
+    if (batch.records > 0) batch.bytes[batch.length++] = 0x0a;
+    batch.length += batch.bytes.write(line, batch.length, "utf8");
+    batch.records++;
+    this.records++;
+    if (batch.records >= BATCH_SIZE || this.batches.length > 1) void this.flush();
   }
 
   get buffered(): number {
-    return this.buffer.length;
+    return this.records;
   }
 
-  /** Publishes buffered records in batches of BATCH_SIZE (JSON lines). */
+  /** Publishes buffered records in batches (JSON lines), the last one even if not full. */
   async flush(): Promise<void> {
     const bus = this.bus();
-    if (this.flushing || this.buffer.length === 0 || bus === undefined || !bus.connected) return;
+    if (this.flushing || this.records === 0 || bus === undefined || !bus.connected) return;
     this.flushing = true;
     try {
-      while (this.buffer.length > 0) {
-        const batch = this.buffer.slice(0, BATCH_SIZE);
-        const body = batch.map((r) => JSON.stringify(r)).join("\n");
-        await bus.js.publish(busSubjects(this.names).decisions, body, {
-          timeout: 2_000,
-        });
-        this.buffer.splice(0, batch.length);
+      while (this.batches.length > 0) {
+        const batch = this.batches[0] as Batch;
+        // Records arriving while it is published start a new batch.
+        batch.closed = true;
+        await bus.js.publish(
+          busSubjects(this.names).decisions,
+          batch.bytes.subarray(0, batch.length),
+          { timeout: 2_000 },
+        );
+        this.batches.shift();
+        this.records -= batch.records;
       }
     } catch (error) {
-      this.warn(error, "could not publish the decision log", { buffered: this.buffer.length });
+      this.warn(error, "could not publish the decision log", { buffered: this.records });
     } finally {
       this.flushing = false;
     }

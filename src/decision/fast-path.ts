@@ -6,10 +6,12 @@
  * the same work without it and answers byte-for-byte what the general path
  * answers:
  *
- * - the request is read, size-checked, decompressed and parsed with the same
- *   connect and protobuf functions and messages (readMaxBytes,
- *   Content-Encoding, unknown JSON fields rejected);
+ * - the request is read, size-checked and decompressed with the same connect
+ *   functions (readMaxBytes, Content-Encoding) and parsed as protobuf's JSON
+ *   reader parses it (decide-request-json.ts: unknown fields and duplicate
+ *   keys rejected, with protobuf's own error);
  * - then authentication and the role table (same order as the interceptors);
+ *   a caller whose key is cached is answered without a promise;
  * - the decisions come from the server's decide (decide.ts → the Decider),
  *   the code behind the RPC, and are written as protobuf canonical JSON (a
  *   test compares the two paths response for response);
@@ -23,7 +25,6 @@
  * unknown encoding, a malformed timeout) takes the general path.
  */
 import type http from "node:http";
-import { fromJsonString, type JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { compressionNegotiate } from "@connectrpc/connect/protocol";
 import {
@@ -32,18 +33,16 @@ import {
   parseTimeout,
 } from "@connectrpc/connect/protocol-connect";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
-import {
-  DecideRequestSchema,
-  DecisionReasonSchema,
-  DecisionService,
-} from "../../gen/lotty/decision/v1/decision_pb.js";
-import { authorize, type Authenticator } from "../platform/auth.js";
+import { DecisionReasonSchema, DecisionService } from "../../gen/lotty/decision/v1/decision_pb.js";
+import { authorize, authorizeCached, type Authenticator } from "../platform/auth.js";
 import { toClientError } from "../platform/errors.js";
 import type { Logger } from "../platform/logging.js";
 import type { Metrics } from "../platform/metrics.js";
-import { rawCallTelemetry, readBody, type RawAnswer } from "../platform/raw-http.js";
+import { rawCallTelemetry, readBodyThen, type RawAnswer } from "../platform/raw-http.js";
 import type { PlainDecision } from "./core/index.js";
 import type { ServerDecide } from "./decide.js";
+import { parseDecideRequestJson, type DecideRequestFields } from "./decide-request-json.js";
+import { quoted } from "./json-text.js";
 
 const SERVICE = DecisionService.typeName;
 const METHOD = DecisionService.method.decide.name;
@@ -77,43 +76,101 @@ type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 /** Returns a handler that answers Decide requests it can serve and returns false for the rest. */
 export function createFastDecide(options: FastDecideOptions): Handler {
   const call = rawCallTelemetry({ ...options, service: SERVICE });
+  const { authenticator, decide, logger, readMaxBytes } = options;
 
-  const answer = async (
-    req: http.IncomingMessage,
-    reqId: string,
-    compression: ReturnType<typeof compressionNegotiate>,
-  ): Promise<RawAnswer> => {
+  /** The answer for `body`, compressed when the client accepts it and it is large enough. */
+  const finish = (
+    status: number,
+    headers: Record<string, string>,
+    body: string | Uint8Array,
+    failure: ConnectError | undefined,
+    compression: Compression,
+  ): RawAnswer | Promise<RawAnswer> => {
+    const length = typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.byteLength;
+    if (compression.response === null || length < COMPRESS_MIN_BYTES) {
+      return { status, headers, body, error: failure };
+    }
+    const { response } = compression;
+    return response
+      .compress(typeof body === "string" ? Buffer.from(body, "utf8") : body)
+      .then((compressed) => {
+        headers["content-encoding"] = response.name;
+        return { status, headers, body: compressed, error: failure };
+      });
+  };
+
+  /** The Connect error answer for `error`. */
+  const failed = (error: unknown, reqId: string, compression: Compression) => {
+    const failure = toClientError(error, reqId, logger);
     const headers: Record<string, string> = { "content-type": "application/json" };
-    let status = 200;
-    let body: Uint8Array | string;
-    let failure: ConnectError | undefined;
+    for (const [name, value] of failure.metadata) {
+      if (!PROTOCOL_HEADERS.has(name)) headers[name] = value;
+    }
+    return finish(
+      codeToHttpStatus(failure.code),
+      headers,
+      errorToJsonBytes(failure, {}),
+      failure,
+      compression,
+    );
+  };
+
+  const decided = (input: DecideRequestFields, compression: Compression) =>
+    finish(
+      200,
+      { "content-type": "application/json" },
+      decideResponseJson(decide(input)),
+      undefined,
+      compression,
+    );
+
+  /** Every case: a compressed request, a key not in the authenticator's cache. */
+  const answerWaiting = async (
+    read: Buffer | Error,
+    reqId: string,
+    compression: Compression,
+    authorization: string | undefined,
+  ): Promise<RawAnswer> => {
     try {
-      let bytes = await readBody(req, options.readMaxBytes);
+      if (read instanceof Error) throw read;
+      let bytes = read;
       if (compression.request !== null) {
-        bytes = Buffer.from(await compression.request.decompress(bytes, options.readMaxBytes));
+        bytes = Buffer.from(await compression.request.decompress(bytes, readMaxBytes));
       }
       const input = parseDecideRequest(bytes.toString("utf8"));
-      await authorize(options.authenticator, SERVICE, METHOD, req.headers.authorization ?? null);
-      body = decideResponseJson(options.decide(input));
+      await authorize(authenticator, SERVICE, METHOD, authorization ?? null);
+      return await decided(input, compression);
     } catch (error) {
-      failure = toClientError(error, reqId, options.logger);
-      status = codeToHttpStatus(failure.code);
-      for (const [name, value] of failure.metadata) {
-        if (!PROTOCOL_HEADERS.has(name)) headers[name] = value;
+      return failed(error, reqId, compression);
+    }
+  };
+
+  /**
+   * The usual case without a promise: an uncompressed body from a caller
+   * whose key is cached. Checks run in the interceptors' order: the body,
+   * then the key and roles, then decide.
+   */
+  const answer = (
+    read: Buffer | Error,
+    reqId: string,
+    compression: Compression,
+    authorization: string | undefined,
+    connection: object,
+  ): RawAnswer | Promise<RawAnswer> => {
+    if (read instanceof Error || compression.request !== null) {
+      return answerWaiting(read, reqId, compression, authorization);
+    }
+    try {
+      const input = parseDecideRequest(read.toString("utf8"));
+      if (
+        authorizeCached(authenticator, SERVICE, METHOD, authorization, connection) === undefined
+      ) {
+        return answerWaiting(read, reqId, compression, authorization);
       }
-      body = errorToJsonBytes(failure, {});
+      return decided(input, compression);
+    } catch (error) {
+      return failed(error, reqId, compression);
     }
-    if (
-      compression.response !== null &&
-      (typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.byteLength) >=
-        COMPRESS_MIN_BYTES
-    ) {
-      body = await compression.response.compress(
-        typeof body === "string" ? Buffer.from(body, "utf8") : body,
-      );
-      headers["content-encoding"] = compression.response.name;
-    }
-    return { status, headers, body, error: failure };
   };
 
   return (req, res) => {
@@ -134,26 +191,31 @@ export function createFastDecide(options: FastDecideOptions): Handler {
       "accept-encoding",
     );
     if (compression.error !== undefined) return false;
-    call(req, res, METHOD, (reqId) => answer(req, reqId, compression));
+    const started = performance.now();
+    readBodyThen(req, readMaxBytes, (read) =>
+      call(
+        req,
+        res,
+        METHOD,
+        (reqId) => answer(read, reqId, compression, h.authorization, req.socket),
+        started,
+      ),
+    );
     return true;
   };
 }
 
-interface DecideInput {
-  subjectId: string;
-  attributes?: JsonObject;
-  flagKeys: readonly string[];
-}
+type Compression = ReturnType<typeof compressionNegotiate>;
 
 /**
- * Parses a DecideRequest with protobuf's own JSON reader, so a body is
+ * Parses a DecideRequest as protobuf's own JSON reader does, so a body is
  * accepted or rejected exactly as on the general path (unknown fields,
- * duplicate keys, both field spellings). JSON.parse plus a shape check
- * would be faster but accepts duplicate keys.
+ * duplicate keys, both field spellings); decide-request-json.ts reads the
+ * common shape without protobuf's reflection.
  */
-function parseDecideRequest(text: string): DecideInput {
+function parseDecideRequest(text: string): DecideRequestFields {
   try {
-    return fromJsonString(DecideRequestSchema, text, { ignoreUnknownFields: false });
+    return parseDecideRequestJson(text);
   } catch (error) {
     throw ConnectError.from(error, Code.InvalidArgument);
   }
@@ -171,20 +233,14 @@ export function decideResponseJson(decisions: readonly PlainDecision[]): string 
   for (let i = 0; i < decisions.length; i++) {
     const d = decisions[i] as PlainDecision;
     let fields = "";
-    if (d.flagKey !== "") fields += `,"flagKey":${jsonString(d.flagKey)}`;
+    if (d.flagKey !== "") fields += `,"flagKey":${quoted(d.flagKey)}`;
     if (d.hasValue) fields += `,"value":${JSON.stringify(d.value ?? null)}`;
-    if (d.decisionId !== "") fields += `,"decisionId":${jsonString(d.decisionId)}`;
+    // Decision ids are base64url and dots: never escaped.
+    if (d.decisionId !== "") fields += `,"decisionId":"${d.decisionId}"`;
     if (d.reason !== 0) fields += `,"reason":${REASON_JSON.get(d.reason) ?? d.reason}`;
-    if (d.experimentId !== "") fields += `,"experimentId":${jsonString(d.experimentId)}`;
-    if (d.variantKey !== "") fields += `,"variantKey":${jsonString(d.variantKey)}`;
+    if (d.experimentId !== "") fields += `,"experimentId":${quoted(d.experimentId)}`;
+    if (d.variantKey !== "") fields += `,"variantKey":${quoted(d.variantKey)}`;
     out += (i === 0 ? "{" : ",{") + fields.slice(1) + "}";
   }
   return out + "]}";
-}
-
-/** Characters that never need escaping in JSON (ids, keys, base64url). */
-const PLAIN = /^[\w.:-]*$/;
-
-function jsonString(value: string): string {
-  return PLAIN.test(value) ? `"${value}"` : JSON.stringify(value);
 }

@@ -18,6 +18,7 @@ export type { Principal } from "./request-context.js";
 
 export const API_KEY_PREFIX = "lotty_";
 export const KEY_CACHE_TTL_MS = 5_000;
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 export function generateApiKeySecret(): string {
   return API_KEY_PREFIX + randomBytes(32).toString("base64url");
@@ -40,6 +41,40 @@ export class Authenticator {
     private readonly ttlMs = KEY_CACHE_TTL_MS,
   ) {}
 
+  /**
+   * The key hash of the last Authorization header per connection: an
+   * HTTP/1.1 client sends the same header on every request of a
+   * keep-alive connection, so parsing and hashing it once is enough. A
+   * header is compared only with the last one sent on the same
+   * connection, so the comparison's timing tells a caller nothing about
+   * another caller's key.
+   */
+  private readonly lastHeader = new WeakMap<object, { header: string; keyHash: string }>();
+
+  /**
+   * The principal of a key verified within the cache's lifetime, without
+   * waiting; undefined for anything else (no or a malformed header, an
+   * unknown, expired or revoked key), which authenticate() then answers.
+   * `connection` (the request's socket) lets its last header's hash be reused.
+   */
+  cached(authorization: string | null | undefined, connection?: object): Principal | undefined {
+    if (authorization == null) return undefined;
+    let keyHash: string;
+    const last = connection === undefined ? undefined : this.lastHeader.get(connection);
+    if (last !== undefined && last.header === authorization) {
+      keyHash = last.keyHash;
+    } else {
+      const match = BEARER.exec(authorization);
+      if (match === null) return undefined;
+      keyHash = hashApiKey(match[1] as string);
+      if (connection !== undefined) {
+        this.lastHeader.set(connection, { header: authorization, keyHash });
+      }
+    }
+    const cached = this.cache.get(keyHash);
+    return cached !== undefined && cached.expires > Date.now() ? cached.principal : undefined;
+  }
+
   async authenticate(authorization: string | null): Promise<Principal> {
     if (authorization === null || authorization === "") {
       throw new ConnectError(
@@ -47,7 +82,7 @@ export class Authenticator {
         Code.Unauthenticated,
       );
     }
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    const match = BEARER.exec(authorization);
     if (match === null) {
       throw new ConnectError(
         "malformed Authorization header: expected 'Bearer <api key>'",
@@ -107,6 +142,28 @@ export async function authorize(
   authorization: string | null,
 ): Promise<Principal> {
   const principal = await authenticator.authenticate(authorization);
+  checkRoles(principal, service, method);
+  return principal;
+}
+
+/**
+ * authorize() for a caller whose key is cached (Authenticator.cached),
+ * without waiting: the principal, or PERMISSION_DENIED; undefined when the
+ * key is not cached, so the caller falls back to authorize().
+ */
+export function authorizeCached(
+  authenticator: Authenticator,
+  service: string,
+  method: string,
+  authorization: string | null | undefined,
+  connection?: object,
+): Principal | undefined {
+  const principal = authenticator.cached(authorization, connection);
+  if (principal !== undefined) checkRoles(principal, service, method);
+  return principal;
+}
+
+function checkRoles(principal: Principal, service: string, method: string): void {
   const allowed = allowedRoles(service, method);
   if (!allowed.some((role) => principal.roles.has(role))) {
     throw new ConnectError(
@@ -114,7 +171,6 @@ export async function authorize(
       Code.PermissionDenied,
     );
   }
-  return principal;
 }
 
 /** Authenticates every RPC but health and reflection, then checks the role table. */

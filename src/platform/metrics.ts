@@ -2,24 +2,26 @@
  * One prom-client registry per app instance (never the global one), so two
  * apps can live in one process, as tests do.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import { HotCounter, HotHistogram } from "./hot-metrics.js";
 
 export interface Metrics {
   registry: Registry;
-  rpcHandled: Counter<"service" | "method" | "code">;
-  rpcDuration: Histogram<"service" | "method" | "code">;
+  /** Hot metrics (hot-metrics.ts): the Decide fast path counts every call. */
+  rpcHandled: HotCounter<"service" | "method" | "code">;
+  rpcDuration: HotHistogram<"service" | "method" | "code">;
 }
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const rpcHandled = new Counter({
+  const rpcHandled = new HotCounter({
     name: "rpc_server_handled_total",
     help: "RPCs completed on the server, by service, method and status code.",
     labelNames: ["service", "method", "code"] as const,
     registers: [registry],
   });
-  const rpcDuration = new Histogram({
+  const rpcDuration = new HotHistogram({
     name: "rpc_server_handling_seconds",
     help: "Time from receiving an RPC to completing it, in seconds.",
     labelNames: ["service", "method", "code"] as const,

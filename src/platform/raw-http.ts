@@ -13,40 +13,64 @@ import type { Metrics } from "./metrics.js";
 
 /** Reads a request body, refusing more than `limit` bytes as connect does. */
 export function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    readBodyThen(req, limit, (body) => (body instanceof Buffer ? resolve(body) : reject(body))),
+  );
+}
+
+/**
+ * readBody with a callback, for handlers that answer without a promise:
+ * `done` gets the body, or a ConnectError (too large, aborted) or the
+ * stream's error, exactly once.
+ */
+export function readBodyThen(
+  req: http.IncomingMessage,
+  limit: number,
+  done: (body: Buffer | Error) => void,
+): void {
   const declared = Number(req.headers["content-length"]);
   if (declared > limit) {
     req.resume();
-    return Promise.reject(
+    done(
       new ConnectError(
         `message size ${declared} is larger than configured readMaxBytes ${limit}`,
         Code.ResourceExhausted,
       ),
     );
+    return;
   }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.off("data", onData);
-        req.resume();
-        reject(
-          new ConnectError(
-            `message size is larger than configured readMaxBytes ${limit}`,
-            Code.ResourceExhausted,
-          ),
-        );
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on("data", onData);
-    req.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.once("error", reject);
-    req.once("close", () => {
-      if (!req.complete) reject(new ConnectError("the request was aborted", Code.Canceled));
-    });
+  let first: Buffer | undefined;
+  let rest: Buffer[] | undefined;
+  let size = 0;
+  let settled = false;
+  const settle = (body: Buffer | Error) => {
+    if (settled) return;
+    settled = true;
+    done(body);
+  };
+  const onData = (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > limit) {
+      req.off("data", onData);
+      req.resume();
+      settle(
+        new ConnectError(
+          `message size is larger than configured readMaxBytes ${limit}`,
+          Code.ResourceExhausted,
+        ),
+      );
+      return;
+    }
+    if (first === undefined) first = chunk;
+    else (rest ??= [first]).push(chunk);
+  };
+  req.on("data", onData);
+  req.once("end", () =>
+    settle(rest !== undefined ? Buffer.concat(rest) : (first ?? Buffer.alloc(0))),
+  );
+  req.once("error", settle);
+  req.once("close", () => {
+    if (!req.complete) settle(new ConnectError("the request was aborted", Code.Canceled));
   });
 }
 
@@ -72,7 +96,8 @@ export interface RawCallOptions {
 
 /**
  * Serves one call of a raw handler as the interceptors serve an RPC:
- * `answer` computes the response (given the request id); this writes it
+ * `answer` computes the response (given the request id), at once or as a
+ * promise; this writes it
  * with x-request-id and content-length in one write, then counts it in
  * rpc_server_handled_total and rpc_server_handling_seconds and logs the
  * `rpc` line (successes of quiet methods at debug). If writing fails (the
@@ -82,17 +107,20 @@ export type RawCall = (
   req: http.IncomingMessage,
   res: http.ServerResponse,
   method: string,
-  answer: (reqId: string) => Promise<RawAnswer>,
+  answer: (reqId: string) => RawAnswer | Promise<RawAnswer>,
+  /** When the call began (performance.now()), if before this call; now otherwise. */
+  started?: number,
 ) => void;
 
 export function rawCallTelemetry(options: RawCallOptions): RawCall {
   const { service, metrics, logger } = options;
-  /** The OK children of each method's metrics, bound once. */
+  /** The OK children of each method's metrics, bound once, and its log level. */
   const okMetrics = new Map<
     string,
     {
       handled: ReturnType<Metrics["rpcHandled"]["labels"]>;
       duration: ReturnType<Metrics["rpcDuration"]["labels"]>;
+      level: "debug" | "info";
     }
   >();
   const okOf = (method: string) => {
@@ -102,6 +130,7 @@ export function rawCallTelemetry(options: RawCallOptions): RawCall {
       bound = {
         handled: metrics.rpcHandled.labels(labels),
         duration: metrics.rpcDuration.labels(labels),
+        level: isQuietRpc(service, method) ? "debug" : "info",
       };
       okMetrics.set(method, bound);
     }
@@ -115,7 +144,7 @@ export function rawCallTelemetry(options: RawCallOptions): RawCall {
       ok.handled.inc();
       ok.duration.observe(seconds);
       // Skip building a child logger for a line that would not be written.
-      if (!logger.isLevelEnabled(isQuietRpc(service, method) ? "debug" : "info")) return;
+      if (!logger.isLevelEnabled(ok.level)) return;
     } else {
       const labels = { service, method, code: codeName(error) };
       metrics.rpcHandled.inc(labels);
@@ -124,15 +153,13 @@ export function rawCallTelemetry(options: RawCallOptions): RawCall {
     logRpcOutcome(logger.child({ reqId, service, method }), service, method, error, started);
   };
 
-  const serve = async (
-    req: http.IncomingMessage,
+  const write = (
     res: http.ServerResponse,
     method: string,
-    answer: (reqId: string) => Promise<RawAnswer>,
+    reqId: string,
+    started: number,
+    { status, headers, body, error }: RawAnswer,
   ) => {
-    const started = performance.now();
-    const reqId = options.requestId(req.headers["x-request-id"]);
-    const { status, headers, body, error } = await answer(reqId);
     const length = typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.byteLength;
     if (length > 0) headers["content-length"] = String(length);
     headers["x-request-id"] = reqId;
@@ -142,11 +169,28 @@ export function rawCallTelemetry(options: RawCallOptions): RawCall {
     record(method, reqId, started, error);
   };
 
-  return (req, res, method, answer) => {
-    serve(req, res, method, answer).catch((error: unknown) => {
-      // Only writing the answer can fail here (the client went away).
-      logger.debug({ err: error, service, method }, "could not answer a raw HTTP call");
-      res.destroy();
-    });
+  const failed = (res: http.ServerResponse, method: string, error: unknown) => {
+    // Only writing the answer can fail here (the client went away).
+    logger.debug({ err: error, service, method }, "could not answer a raw HTTP call");
+    res.destroy();
+  };
+
+  // A synchronous answer is written at once, without a promise.
+  return (req, res, method, answer, started = performance.now()) => {
+    const reqId = options.requestId(req.headers["x-request-id"]);
+    try {
+      const answered = answer(reqId);
+      // A thenable, not `instanceof Promise`: a promise from another realm
+      // (a test's vm context, a native module) counts too.
+      if (typeof (answered as Partial<Promise<RawAnswer>>).then === "function") {
+        (answered as Promise<RawAnswer>)
+          .then((a) => write(res, method, reqId, started, a))
+          .catch((error: unknown) => failed(res, method, error));
+      } else {
+        write(res, method, reqId, started, answered as RawAnswer);
+      }
+    } catch (error) {
+      failed(res, method, error);
+    }
   };
 }

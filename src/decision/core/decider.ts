@@ -128,13 +128,54 @@ function decideFlag(
     };
   }
   const experiment = snapshot.experimentByFlag.get(flagKey);
-  const decision = (
-    reason: DecisionReason,
-    value: unknown,
-    experimentId = "",
-    variantKey = "",
-    configVersion = 0,
-  ): PlainDecision => ({
+  if (experiment === undefined || (experiment.status !== "running" && !experiment.rolledBack)) {
+    return signed(signer, flagKey, subjectId, DecisionReason.DEFAULT, flag.defaultValue, "", "", 0);
+  }
+  const { id, version, controlKey } = experiment;
+  if (experiment.rolledBack) {
+    const value = experiment.values.get(controlKey);
+    return signed(
+      signer,
+      flagKey,
+      subjectId,
+      DecisionReason.ROLLED_BACK,
+      value,
+      id,
+      controlKey,
+      version,
+    );
+  }
+  const outcome = outcomeOf(experiment);
+  if (outcome.kind === "variant") {
+    const { variantKey } = outcome;
+    const value = experiment.values.get(variantKey);
+    return signed(
+      signer,
+      flagKey,
+      subjectId,
+      DecisionReason.EXPERIMENT,
+      value,
+      id,
+      variantKey,
+      version,
+    );
+  }
+  const reason = OUTCOME_REASONS[outcome.kind];
+  return signed(signer, flagKey, subjectId, reason, flag.defaultValue, id, "", version);
+}
+
+/** A decision with a value and its signed id (a function, not a closure per flag). */
+function signed(
+  signer: DecisionSigner,
+  flagKey: string,
+  subjectId: string,
+  reason: DecisionReason,
+  value: unknown,
+  experimentId: string,
+  variantKey: string,
+  configVersion: number,
+): PlainDecision {
+  return {
     flagKey,
     value,
     hasValue: true,
@@ -148,29 +189,5 @@ function decideFlag(
     reason,
     experimentId,
     variantKey,
-  });
-  if (experiment === undefined) return decision(DecisionReason.DEFAULT, flag.defaultValue);
-  const { id, version, controlKey } = experiment;
-  if (experiment.rolledBack) {
-    return decision(
-      DecisionReason.ROLLED_BACK,
-      experiment.values.get(controlKey),
-      id,
-      controlKey,
-      version,
-    );
-  }
-  if (experiment.status !== "running") return decision(DecisionReason.DEFAULT, flag.defaultValue);
-  const outcome = outcomeOf(experiment);
-  if (outcome.kind === "variant") {
-    const { variantKey } = outcome;
-    return decision(
-      DecisionReason.EXPERIMENT,
-      experiment.values.get(variantKey),
-      id,
-      variantKey,
-      version,
-    );
-  }
-  return decision(OUTCOME_REASONS[outcome.kind], flag.defaultValue, id, "", version);
+  };
 }
