@@ -528,7 +528,7 @@ export class App {
     ));
     const provisioned = await retry(
       async () => {
-        await bus.provision(lottyStreams(this.names));
+        await bus.provision(lottyStreams(this.names, this.config.natsReplicas));
         // Only decide nodes keep a snapshot.
         if (this.serveApi) {
           this.snapshots.listen(bus, this.names);

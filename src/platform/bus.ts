@@ -103,8 +103,12 @@ export function durableConsumer(
   return { stream: `${names.streamPrefix}_${stream}`, durable };
 }
 
-/** The streams every Lotty deployment has, with their durable consumers. */
-export function lottyStreams(names: BusNames): StreamSpec[] {
+/**
+ * The streams every Lotty deployment has, with their durable consumers;
+ * `replicas` copies of each (LOTTY_NATS_REPLICAS; more than one needs a
+ * NATS cluster with at least that many JetStream servers).
+ */
+export function lottyStreams(names: BusNames, replicas = 1): StreamSpec[] {
   const { streamPrefix: S, subjectPrefix: s } = names;
   const stream = (
     suffix: string,
@@ -118,7 +122,7 @@ export function lottyStreams(names: BusNames): StreamSpec[] {
       retention: RetentionPolicy.Limits,
       discard: DiscardPolicy.Old,
       max_age: maxAgeDays * DAY_SECONDS * NANOS_PER_SECOND,
-      num_replicas: 1,
+      num_replicas: replicas,
       ...extra,
     },
     consumers: [],
@@ -245,17 +249,37 @@ export class Bus {
   }
 
   private async ensureStream(config: StreamSpec["config"]): Promise<void> {
+    await this.createOrUpdateStream(config);
+    const replicas = config.num_replicas ?? 1;
+    if (replicas > 1) {
+      // A single server accepts an update to more replicas and keeps one
+      // copy; only a clustered stream reports its cluster.
+      const info = await this.jsm.streams.info(config.name);
+      if (info.cluster === undefined) {
+        throw new Error(
+          `stream ${config.name} needs ${replicas} replicas (LOTTY_NATS_REPLICAS) but NATS is a single server; ` +
+            `use a NATS cluster with at least ${replicas} JetStream servers, or LOTTY_NATS_REPLICAS=1`,
+        );
+      }
+    }
+  }
+
+  private async createOrUpdateStream(config: StreamSpec["config"]): Promise<void> {
     try {
       const info = await this.jsm.streams.info(config.name);
       const { name: _name, storage: _storage, ...mutable } = config;
       await this.jsm.streams.update(config.name, { ...info.config, ...mutable });
     } catch (error) {
-      if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
+      if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) {
+        throw replicasProblem(config, error) ?? error;
+      }
       try {
         await this.jsm.streams.add(config);
       } catch (addError) {
         // Another replica created it between our info and add: that is fine.
-        if (!isApiError(addError, 10058 /* stream name already in use */)) throw addError;
+        if (!isApiError(addError, 10058 /* stream name already in use */)) {
+          throw replicasProblem(config, addError) ?? addError;
+        }
       }
     }
   }
@@ -290,6 +314,22 @@ export class Bus {
     );
     if (!(await Promise.race([drained, timeout]))) await this.nc.close().catch(() => {});
   }
+}
+
+/**
+ * A clear error when NATS cannot hold the replicas asked for (a single
+ * server, or a cluster with fewer JetStream servers); undefined otherwise.
+ */
+function replicasProblem(config: StreamSpec["config"], error: unknown): Error | undefined {
+  const replicas = config.num_replicas ?? 1;
+  if (replicas <= 1 || !(error instanceof JetStreamApiError)) return undefined;
+  // 10074: replicas > 1 in non-clustered mode; 10005 and 10023: no suitable
+  // peers / insufficient resources for the placement.
+  if (![10074, 10005, 10023].includes(error.code)) return undefined;
+  return new Error(
+    `stream ${config.name} needs ${replicas} replicas (LOTTY_NATS_REPLICAS) but NATS cannot place them: ` +
+      `${error.message}; use a NATS cluster with at least ${replicas} JetStream servers, or LOTTY_NATS_REPLICAS=1`,
+  );
 }
 
 function isApiError(error: unknown, code: number): boolean {

@@ -37,6 +37,11 @@ export interface Config {
    */
   natsPrefix: string;
   /**
+   * Replicas of each JetStream stream (LOTTY_NATS_REPLICAS, 1–5): 3 on a
+   * three-node NATS cluster, so losing a node loses no acknowledged event.
+   */
+  natsReplicas: number;
+  /**
    * Directory of the built console (index.html and assets/); undefined means
    * dist/console under the package root.
    */
@@ -134,6 +139,13 @@ const envSchema = z.object({
       )
       .optional(),
   ),
+  LOTTY_NATS_REPLICAS: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[1-5]$/, "must be a whole number of replicas from 1 to 5")
+      .transform(Number)
+      .optional(),
+  ),
   LOTTY_CONSOLE_DIR: optionalString,
   LOTTY_EVENT_RETENTION_DAYS: optionalString.pipe(
     z
@@ -175,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
       ingestRateLimit: e.LOTTY_INGEST_RATE_LIMIT ?? DEFAULT_INGEST_RATE_LIMIT,
       eventRetentionDays: e.LOTTY_EVENT_RETENTION_DAYS ?? DEFAULT_EVENT_RETENTION_DAYS,
       natsPrefix: (e.LOTTY_NATS_PREFIX ?? "LOTTY").toUpperCase(),
+      natsReplicas: e.LOTTY_NATS_REPLICAS ?? 1,
       consoleDir: e.LOTTY_CONSOLE_DIR,
     },
   };

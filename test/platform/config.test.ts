@@ -41,6 +41,7 @@ describe("loadConfig", () => {
       LOTTY_INGEST_RATE_LIMIT: "0",
       LOTTY_EVENT_RETENTION_DAYS: "30",
       LOTTY_NATS_PREFIX: "staging2",
+      LOTTY_NATS_REPLICAS: "3",
     });
     expect(result.ok).toBe(true);
     if (!result.ok) return;
@@ -57,6 +58,7 @@ describe("loadConfig", () => {
       ingestRateLimit: 0,
       eventRetentionDays: 30,
       natsPrefix: "STAGING2",
+      natsReplicas: 3,
     });
   });
 
@@ -103,6 +105,11 @@ describe("loadConfig", () => {
       "LOTTY_NATS_PREFIX",
       "lotty.prod",
       "LOTTY_NATS_PREFIX: must be a letter followed by up to 31 letters or digits",
+    ],
+    [
+      "LOTTY_NATS_REPLICAS",
+      "7",
+      "LOTTY_NATS_REPLICAS: must be a whole number of replicas from 1 to 5",
     ],
     [
       "LOG_LEVEL",

@@ -139,6 +139,31 @@ describe("NATS gate", () => {
     const consumer = await bus.jsm.consumers.info(specs[0]!.config.name, "probe");
     expect(consumer.config.durable_name).toBe("probe");
   });
+
+  it("asks for LOTTY_NATS_REPLICAS replicas and says clearly when NATS cannot hold them", async () => {
+    const t = await startTestApp();
+    apps.push(t);
+    const bus = t.app.bus!;
+    const specs = lottyStreams(t.app.names, 3);
+    expect(specs.every((s) => s.config.num_replicas === 3)).toBe(true);
+    // The test machine's NATS is a single server: an existing stream cannot
+    // be scaled up and a new one cannot be created with three replicas.
+    const existing = specs[0]!;
+    await expect(bus.provision([existing])).rejects.toThrow(
+      `stream ${existing.config.name} needs 3 replicas (LOTTY_NATS_REPLICAS)`,
+    );
+    const fresh = {
+      ...existing,
+      config: {
+        ...existing.config,
+        name: `${existing.config.name}_R3`,
+        subjects: [`${t.app.names.subjectPrefix}.r3probe.>`],
+      },
+    };
+    await expect(bus.provision([fresh])).rejects.toThrow(
+      /use a NATS cluster with at least 3 JetStream servers/,
+    );
+  });
 });
 
 describe("migration gate", () => {
