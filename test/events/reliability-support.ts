@@ -29,8 +29,11 @@ export interface NatsServer {
   kill(): Promise<void>;
 }
 
-/** A nats-server with JetStream on `port`, storing in `dir` (not started yet). */
-export function natsServer(port: number, dir: string): NatsServer {
+/**
+ * A nats-server with JetStream on `port`, storing in `dir` (not started yet);
+ * `extraArgs` for cluster settings (natsCluster).
+ */
+export function natsServer(port: number, dir: string, extraArgs: string[] = []): NatsServer {
   let child: ChildProcess | undefined;
   const url = `nats://127.0.0.1:${port}`;
   const server: NatsServer = {
@@ -40,7 +43,7 @@ export function natsServer(port: number, dir: string): NatsServer {
       if (child !== undefined) await server.kill();
       const started = spawn(
         "nats-server",
-        ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir],
+        ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir, ...extraArgs],
         { stdio: "ignore" },
       );
       child = started;
@@ -67,6 +70,76 @@ export function natsServer(port: number, dir: string): NatsServer {
     },
   };
   return server;
+}
+
+export interface NatsClusterNode extends NatsServer {
+  /** The server name, as JetStream reports a stream's leader and replicas. */
+  name: string;
+}
+
+/**
+ * `size` nats-servers on loopback forming one JetStream cluster (routes
+ * between all of them), each storing under its own directory of `dirOf`.
+ * Started together; ready once JetStream answers through every node.
+ */
+export async function natsCluster(
+  size: number,
+  dirOf: (i: number) => Promise<string>,
+): Promise<NatsClusterNode[]> {
+  const clientPorts: number[] = [];
+  const routePorts: number[] = [];
+  for (let i = 0; i < size; i++) {
+    clientPorts.push(await freePort());
+    routePorts.push(await freePort());
+  }
+  const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(",");
+  const nodes: NatsClusterNode[] = [];
+  for (let i = 0; i < size; i++) {
+    const name = `lotty-test-n${i}`;
+    const server = natsServer(clientPorts[i]!, await dirOf(i), [
+      "-n",
+      name,
+      "--cluster_name",
+      "lotty-test",
+      "--cluster",
+      `nats://127.0.0.1:${routePorts[i]}`,
+      "--routes",
+      routes,
+    ]);
+    nodes.push({ ...server, name });
+  }
+  await Promise.all(nodes.map((n) => n.start()));
+  for (const node of nodes) {
+    await waitFor(
+      async () => {
+        const nc = await connect({ servers: node.url, timeout: 2_000 }).catch(() => undefined);
+        if (nc === undefined) return false;
+        try {
+          const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+          await jsm.getAccountInfo();
+          return true;
+        } catch {
+          return false;
+        } finally {
+          await nc.close();
+        }
+      },
+      60_000,
+      `JetStream of the cluster answering through ${node.name}`,
+    );
+  }
+  return nodes;
+}
+
+/** The server name leading a stream (its cluster's view), or undefined when it has none. */
+export async function streamLeader(natsUrl: string, stream: string): Promise<string | undefined> {
+  const nc = await connect({ servers: natsUrl, timeout: 2_000 });
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: 5_000 });
+    return (await jsm.streams.info(stream)).cluster?.leader;
+  } finally {
+    await nc.close();
+  }
 }
 
 export interface Backlog {

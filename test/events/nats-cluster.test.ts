@@ -1,0 +1,221 @@
+/**
+ * The NATS-cluster drill (issue #22): a three-node JetStream cluster on
+ * loopback, Lotty with LOTTY_NATS_REPLICAS=3, events ingested by several
+ * clients, and the node leading the events stream killed with SIGKILL in
+ * the middle. Every acknowledged event must be stored and counted exactly
+ * once, and ingestion must go on by itself: no restart, no operator.
+ * With LOTTY_DRILL_REPORT=1 the figures (calls refused, time to the first
+ * acknowledgement after the kill) are printed for docs/scaling.md.
+ */
+import { afterAll, describe, expect, it } from "@jest/globals";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
+import { DecisionService } from "../../gen/lotty/decision/v1/decision_pb.js";
+import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
+import { freePort } from "../../src/platform/embedded-postgres.js";
+import { waitFor } from "../support/app.js";
+import { client } from "../support/clients.js";
+import { createTestDatabase, type TestDatabase } from "../support/database.js";
+import { event, eventClient } from "./support.js";
+import {
+  RETRYABLE_FAILURES,
+  adminKey,
+  asTestApp,
+  childLotty,
+  drainedBacklog,
+  failureKind,
+  ingestUntilOk,
+  natsCluster,
+  storeState,
+  streamLeader,
+  type ChildLotty,
+  type NatsClusterNode,
+} from "./reliability-support.js";
+import { greyBlue, makeTeam, makeTypedFlag, runExperiment } from "../support/builders.js";
+
+const dirs: string[] = [];
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
+
+describe("a three-node NATS cluster losing the events stream's leader under ingestion", () => {
+  const BATCHES = 160;
+  const BATCH_SIZE = 50;
+  const WORKERS = 4;
+  const KILL_AFTER_BATCHES = 40;
+  const SUBJECTS = 29;
+
+  let nodes: NatsClusterNode[] = [];
+  let database: TestDatabase | undefined;
+  let lotty: ChildLotty | undefined;
+
+  afterAll(async () => {
+    await lotty?.stop();
+    await Promise.all(nodes.map((n) => n.kill()));
+    await database?.drop();
+    await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+  });
+
+  it("stores and counts every acknowledged event once, and ingestion resumes by itself", async () => {
+    nodes = await natsCluster(3, (i) => tempDir(`lotty-cluster-n${i}-`));
+    database = await createTestDatabase();
+    lotty = childLotty(
+      {
+        PORT: String(await freePort()),
+        DATABASE_URL: database.url,
+        NATS_URL: nodes.map((n) => n.url).join(","),
+        LOTTY_NATS_REPLICAS: "3",
+        LOTTY_BOOTSTRAP_ADMIN_KEY: adminKey(),
+        LOTTY_DECISION_SECRET: randomBytes(32).toString("base64url"),
+        LOTTY_INGEST_RATE_LIMIT: "0",
+        LOG_LEVEL: "warn",
+      },
+      await tempDir("lotty-cluster-cwd-"),
+    );
+    const child = lotty;
+    await child.start();
+
+    // Every stream has three replicas on three servers.
+    const nc = await connect({ servers: nodes[0]!.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      for await (const info of jsm.streams.list()) {
+        if (!info.config.name.startsWith("LOTTY_")) continue;
+        expect({ stream: info.config.name, replicas: info.config.num_replicas }).toEqual({
+          stream: info.config.name,
+          replicas: 3,
+        });
+        expect(info.cluster?.replicas ?? []).toHaveLength(2);
+      }
+    } finally {
+      await nc.close();
+    }
+
+    const t = asTestApp(child);
+    const team = await makeTeam(t);
+    const flagKey = await makeTypedFlag(t, FlagType.STRING, "grey");
+    const experiment = await runExperiment(t, team, flagKey, greyBlue());
+    const decide = client(DecisionService, child.baseUrl, child.adminKey);
+    const decideOne = async (subjectId: string) =>
+      (await decide.decide({ subjectId, flagKeys: [flagKey] })).decisions[0]!;
+    await waitFor(
+      async () => (await decideOne("subject-0")).experimentId === experiment.id,
+      10_000,
+      "the experiment in the child's snapshot",
+    );
+    const decisions: { decisionId: string; variantKey: string }[] = [];
+    for (let i = 0; i < SUBJECTS; i++) {
+      const d = await decideOne(`subject-${i}`);
+      decisions.push({ decisionId: d.decisionId, variantKey: d.variantKey });
+    }
+
+    // Exposures first for every subject, then conversions: all of them count.
+    const runId = randomBytes(4).toString("hex");
+    const expectedByKey: Record<string, number> = {};
+    const batches: Event[][] = [];
+    for (let b = 0; b < BATCHES; b++) {
+      const batch: Event[] = [];
+      for (let j = 0; j < BATCH_SIZE; j++) {
+        const i = b * BATCH_SIZE + j;
+        const d = decisions[i % SUBJECTS]!;
+        const type = i < SUBJECTS ? "exposure" : "conversion";
+        const key = `${d.variantKey}/${type}`;
+        expectedByKey[key] = (expectedByKey[key] ?? 0) + 1;
+        batch.push(
+          event(type, d.decisionId, {
+            eventId: `cluster-${runId}-${String(i).padStart(6, "0")}`,
+            properties: type === "conversion" ? { value: i } : {},
+          }),
+        );
+      }
+      batches.push(batch);
+    }
+
+    const events = await eventClient(t);
+    const acked = new Set<string>();
+    const failures = new Map<string, number>();
+    let ackedBatches = 0;
+    let killedAt: number | undefined;
+    let firstAckAfterKill: number | undefined;
+    let killedNode: NatsClusterNode | undefined;
+    let killing: Promise<void> | undefined;
+    let next = 0;
+    const worker = async () => {
+      while (next < batches.length) {
+        const batch = batches[next++]!;
+        const answer = await ingestUntilOk(events, batch, {
+          timeoutMs: 120_000,
+          onError: (e) => failures.set(failureKind(e), (failures.get(failureKind(e)) ?? 0) + 1),
+        });
+        expect(answer.rejected).toBe(0);
+        expect(answer.accepted + answer.duplicates).toBe(batch.length);
+        for (const e of batch) acked.add(e.eventId);
+        ackedBatches++;
+        if (killedAt !== undefined && firstAckAfterKill === undefined && killing === undefined) {
+          firstAckAfterKill = performance.now() - killedAt;
+        }
+        if (ackedBatches === KILL_AFTER_BATCHES) {
+          // kill -9 the node leading the events stream, calls in flight.
+          killing = (async () => {
+            const leader = await streamLeader(nodes[0]!.url, "LOTTY_EVENTS");
+            killedNode = nodes.find((n) => n.name === leader);
+            expect(killedNode).toBeDefined();
+            killedAt = performance.now();
+            await killedNode!.kill();
+          })();
+          await killing;
+          killing = undefined;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: WORKERS }, worker));
+    expect(killedNode).toBeDefined();
+    expect(acked.size).toBe(BATCHES * BATCH_SIZE);
+    expect([...failures.keys()].filter((kind) => !RETRYABLE_FAILURES.has(kind))).toEqual([]);
+
+    // The events stream has a new leader among the survivors.
+    const survivor = nodes.find((n) => n !== killedNode)!;
+    const newLeader = await streamLeader(survivor.url, "LOTTY_EVENTS");
+    expect(newLeader).toBeDefined();
+    expect(newLeader).not.toBe(killedNode!.name);
+
+    const backlog = await drainedBacklog(survivor.url, "LOTTY", 150_000);
+    await waitFor(
+      async () => (await storeState(database!.url, experiment.id)).rows >= acked.size,
+      30_000,
+      "every acknowledged event stored",
+    ).catch(() => {});
+    const state = await storeState(database.url, experiment.id);
+    const stored = new Set(state.ids);
+    const missing = [...acked].filter((id) => !stored.has(id));
+    const extra = [...stored].filter((id) => !acked.has(id));
+    expect({ missing: missing.length, firstMissing: missing.slice(0, 5) }).toEqual({
+      missing: 0,
+      firstMissing: [],
+    });
+    expect(extra).toEqual([]);
+    expect(state.rows).toBe(acked.size);
+    expect(state.distinct).toBe(state.rows);
+    expect(state.pending).toBe(0);
+    expect(state.countedEvents).toBe(acked.size);
+    expect(state.countsByKey).toEqual(expectedByKey);
+    expect(backlog).toMatchObject({ pending: 0, ackPending: 0 });
+
+    if (process.env.LOTTY_DRILL_REPORT === "1") {
+      process.stderr.write(
+        `NATS drill: ${acked.size} events acknowledged, ${state.rows} stored, ` +
+          `refused calls ${JSON.stringify(Object.fromEntries(failures))}, ` +
+          `first acknowledgement ${Math.round(firstAckAfterKill ?? -1)} ms after the kill\n`,
+      );
+    }
+    const exit = await child.stop();
+    expect(exit).toEqual({ code: 0, signal: null });
+  }, 300_000);
+});
