@@ -375,6 +375,11 @@ export class App {
     }
   }
 
+  /** The embedded PostgreSQL's data directory; undefined with DATABASE_URL. */
+  get embeddedDataDir(): string | undefined {
+    return this.embedded?.dataDir;
+  }
+
   /** A generated bootstrap admin key to show once (first start only). */
   get generatedAdminKey(): string | undefined {
     return this.live.generatedAdminKey;
@@ -458,7 +463,7 @@ export class App {
   private async startDatabase(): Promise<void> {
     let url = this.config.databaseUrl;
     if (url === undefined) {
-      this.embedded = await startEmbeddedPostgres(path.join(this.dataDir), this.logger);
+      this.embedded = await startEmbeddedPostgres(this.dataDir, this.logger);
       url = this.embedded.url;
     }
     const orm = (this.orm = await openOrm(url));

@@ -51,6 +51,9 @@ if (!signalled && app.db.isOpen) {
   const lines = [
     `Lotty is ready on ${base} (Connect, gRPC and gRPC-Web; /health, /ready, /metrics).`,
   ];
+  if (app.embeddedDataDir !== undefined) {
+    lines.push(`Embedded PostgreSQL data: ${app.embeddedDataDir}`);
+  }
   if (app.generatedAdminKey !== undefined) {
     lines.push(
       `First start: created admin ${BOOTSTRAP_ADMIN_EMAIL} with API key`,
