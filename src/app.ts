@@ -20,7 +20,8 @@ import type { Config } from "./platform/config.js";
 import { createLogger, type Logger } from "./platform/logging.js";
 import { createMetrics, type Metrics } from "./platform/metrics.js";
 import { Readiness } from "./platform/readiness.js";
-import { OnePortServer } from "./platform/http-server.js";
+import { DEFAULT_LIMITS, OnePortServer } from "./platform/http-server.js";
+import { readTlsFiles, type TlsMaterial } from "./platform/tls.js";
 import { applyCors, httpEndpoints } from "./platform/http-endpoints.js";
 import { createStaticSite, packageRoot } from "./platform/static-site.js";
 import { createRpcHandler } from "./platform/rpc-handler.js";
@@ -158,6 +159,8 @@ export class App {
   private readonly live: Live = {};
   private readonly dataDir: string;
   private readonly server: OnePortServer;
+  /** The certificate being served, for logs (TLS only). */
+  private certificateInfo: Record<string, string> = {};
   private readonly shutdown = new AbortController();
   private embedded: EmbeddedDatabase | undefined;
   private localNats: LocalNats | undefined;
@@ -290,19 +293,25 @@ export class App {
             "The Lotty console has not been built: run `npm run console:build` (npm start builds it).",
         })
       : () => false;
-    this.server = new OnePortServer((req, res) => {
-      if (consoleSite(req, res)) return;
-      if (applyCors(corsOrigins, req, res)) return;
-      if (
-        req.httpVersionMajor === 1 &&
-        fastDecide(req as http.IncomingMessage, res as http.ServerResponse)
-      ) {
-        return;
-      }
-      if (ofrep(req as http.IncomingMessage, res as http.ServerResponse)) return;
-      if (isGrpcRequest(req)) conformGrpcMessages(res);
-      rpc(req, res);
-    });
+    const certificate = this.config.tls === undefined ? undefined : readTlsFiles(this.config.tls);
+    if (certificate !== undefined) this.certificateInfo = describeCertificate(certificate);
+    this.server = new OnePortServer(
+      (req, res) => {
+        if (consoleSite(req, res)) return;
+        if (applyCors(corsOrigins, req, res)) return;
+        if (
+          req.httpVersionMajor === 1 &&
+          fastDecide(req as http.IncomingMessage, res as http.ServerResponse)
+        ) {
+          return;
+        }
+        if (ofrep(req as http.IncomingMessage, res as http.ServerResponse)) return;
+        if (isGrpcRequest(req)) conformGrpcMessages(res);
+        rpc(req, res);
+      },
+      DEFAULT_LIMITS,
+      certificate,
+    );
     this.readiness.add("database", async () => {
       if (!this.migrated || this.orm === undefined) return false;
       return (await this.orm.checkConnection()).ok;
@@ -390,10 +399,44 @@ export class App {
     return this.live.serverSecret;
   }
 
+  /** "https" when the port serves TLS (LOTTY_TLS_CERT_FILE/LOTTY_TLS_KEY_FILE), else "http". */
+  get scheme(): "http" | "https" {
+    return this.server.tls ? "https" : "http";
+  }
+
+  /**
+   * Re-reads the certificate and key files (SIGHUP) and serves new
+   * connections with them. Returns false, logging why, when TLS is off or the
+   * files are not usable; the current certificate then stays in use.
+   */
+  reloadTls(): boolean {
+    if (this.config.tls === undefined) {
+      this.logger.warn("TLS reload requested, but TLS is off (LOTTY_TLS_CERT_FILE is not set)");
+      return false;
+    }
+    let certificate: TlsMaterial;
+    try {
+      certificate = readTlsFiles(this.config.tls);
+    } catch (error) {
+      this.logger.error(
+        { err: error },
+        `TLS reload failed, still serving the previous certificate: ${(error as Error).message}`,
+      );
+      return false;
+    }
+    this.server.setCertificate(certificate);
+    this.certificateInfo = describeCertificate(certificate);
+    this.logger.info(this.certificateInfo, "TLS certificate reloaded (new connections use it)");
+    return true;
+  }
+
   /** Listens, then brings dependencies up in the background. */
   async start(): Promise<number> {
     const port = await this.server.listen(this.config.port, this.options.host);
-    this.logger.info({ port, roles: this.config.roles }, "listening");
+    this.logger.info(
+      { port, roles: this.config.roles, scheme: this.scheme, ...this.certificateInfo },
+      this.server.tls ? "listening (TLS only: HTTP/1.1 and HTTP/2 by ALPN)" : "listening",
+    );
     this.startup = this.startDependencies().catch((error: unknown) => {
       if (this.shutdown.signal.aborted) return;
       this.logger.fatal({ err: error }, "could not start a dependency");
@@ -585,4 +628,12 @@ export class App {
     })();
     return this.stopping;
   }
+}
+
+function describeCertificate(certificate: TlsMaterial): Record<string, string> {
+  return {
+    certificateSubject: certificate.subject.replace(/\n/g, ", "),
+    certificateFingerprint256: certificate.fingerprint256,
+    certificateValidTo: certificate.validTo,
+  };
 }

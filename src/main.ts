@@ -1,4 +1,7 @@
-/** The `lotty` process: validate configuration, start, stop on SIGTERM/SIGINT. */
+/**
+ * The `lotty` process: validate configuration, start, stop on SIGTERM/SIGINT,
+ * reload the TLS certificate on SIGHUP (only when TLS is on).
+ */
 import { loadConfig, nodeVersionProblem } from "./platform/config.js";
 import { createLogger } from "./platform/logging.js";
 import { App } from "./app.js";
@@ -44,10 +47,18 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 
+if (config.tls !== undefined) {
+  // Without TLS, SIGHUP keeps its default meaning (the process ends).
+  process.on("SIGHUP", () => {
+    logger.info({ signal: "SIGHUP" }, "signal received: reloading the TLS certificate");
+    app.reloadTls();
+  });
+}
+
 const port = await app.start();
 await app.started();
 if (!signalled && app.db.isOpen) {
-  const base = `http://127.0.0.1:${port}`;
+  const base = `${app.scheme}://127.0.0.1:${port}`;
   const lines = [
     `Lotty is ready on ${base} (Connect, gRPC and gRPC-Web; /health, /ready, /metrics).`,
   ];
@@ -63,7 +74,15 @@ if (!signalled && app.db.isOpen) {
   } else if (config.bootstrapAdminKey === undefined) {
     lines.push("Set LOTTY_BOOTSTRAP_ADMIN_KEY to make sure an admin with a key you choose exists.");
   }
-  lines.push(`Try: npx buf curl --protocol grpc --http2-prior-knowledge --list-services ${base}`);
+  if (config.tls === undefined) {
+    lines.push(`Try: npx buf curl --protocol grpc --http2-prior-knowledge --list-services ${base}`);
+  } else {
+    lines.push(
+      "TLS only (HTTP/1.1 and HTTP/2 by ALPN); SIGHUP reloads the certificate files.",
+      `Try: npx buf curl --protocol grpc --list-services ${base}` +
+        ` (add --cacert <ca.pem> for a private CA; use the certificate's host name)`,
+    );
+  }
   if (config.roles !== "workers") {
     lines.push(`Console: ${base}/console/ (sign in with an API key).`);
   }

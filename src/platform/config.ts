@@ -4,6 +4,13 @@
  * variable; the process exits instead of starting half-configured.
  */
 import { z } from "zod";
+import {
+  TLS_CERT_VARIABLE,
+  TLS_KEY_VARIABLE,
+  TlsFileError,
+  readTlsFiles,
+  type TlsFiles,
+} from "./tls.js";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export const PROCESS_ROLES = ["api", "workers", "all"] as const;
@@ -46,6 +53,11 @@ export interface Config {
    * dist/console under the package root.
    */
   consoleDir: string | undefined;
+  /**
+   * LOTTY_TLS_CERT_FILE and LOTTY_TLS_KEY_FILE (PEM): when set, the one port
+   * serves only TLS (HTTP/1.1 and HTTP/2 by ALPN). Checked when loaded.
+   */
+  tls: TlsFiles | undefined;
 }
 
 export const DEFAULT_INGEST_RATE_LIMIT = 50_000;
@@ -147,6 +159,8 @@ const envSchema = z.object({
       .optional(),
   ),
   LOTTY_CONSOLE_DIR: optionalString,
+  LOTTY_TLS_CERT_FILE: optionalString,
+  LOTTY_TLS_KEY_FILE: optionalString,
   LOTTY_EVENT_RETENTION_DAYS: optionalString.pipe(
     z
       .string()
@@ -169,6 +183,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
     return { ok: false, problems };
   }
   const e = parsed.data;
+  const tlsFiles = checkTls(e.LOTTY_TLS_CERT_FILE, e.LOTTY_TLS_KEY_FILE);
+  if (typeof tlsFiles === "string") return { ok: false, problems: [tlsFiles] };
   return {
     ok: true,
     config: {
@@ -189,8 +205,31 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
       natsPrefix: (e.LOTTY_NATS_PREFIX ?? "LOTTY").toUpperCase(),
       natsReplicas: e.LOTTY_NATS_REPLICAS ?? 1,
       consoleDir: e.LOTTY_CONSOLE_DIR,
+      tls: tlsFiles,
     },
   };
+}
+
+/** Both TLS files or neither; when both, they must be a readable PEM certificate and its key. */
+function checkTls(
+  certFile: string | undefined,
+  keyFile: string | undefined,
+): TlsFiles | undefined | string {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    const [set, unset] =
+      certFile === undefined
+        ? [TLS_KEY_VARIABLE, TLS_CERT_VARIABLE]
+        : [TLS_CERT_VARIABLE, TLS_KEY_VARIABLE];
+    return `${set}: is set but ${unset} is not (set both to serve HTTPS, or neither)`;
+  }
+  try {
+    readTlsFiles({ certFile, keyFile });
+  } catch (error) {
+    if (error instanceof TlsFileError) return error.message;
+    return `${TLS_CERT_VARIABLE}: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  return { certFile, keyFile };
 }
 
 /** The oldest Node.js major version Lotty runs on (connect-node 2 and MikroORM 7 need it). */

@@ -3,10 +3,18 @@
  * HTTP/1.1, so a net.Server reads the first bytes of each connection: the
  * HTTP/2 client preface ("PRI * HTTP/2.0") goes to the h2c server, anything
  * else to the HTTP/1.1 server. Both serve the same request handler.
+ *
+ * With a certificate the listener is a tls.Server instead and the port
+ * speaks only TLS: each connection goes by its ALPN protocol ("h2" to the
+ * HTTP/2 server; "http/1.1" or no ALPN at all to the HTTP/1.1 server, as
+ * HTTP/2 over TLS requires ALPN). The same two servers serve the decrypted
+ * sockets, so HTTP/1.1 requests stay http.IncomingMessage (docs/adr/0015).
  */
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import tls from "node:tls";
+import type { TlsMaterial } from "./tls.js";
 
 export type RequestHandler = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
@@ -32,9 +40,13 @@ export const DEFAULT_LIMITS: ServerLimits = {
 };
 
 const H2_PREFACE_START = Buffer.from("PRI * HTTP/2.0");
+/** Offered to TLS clients, most preferred first. */
+export const ALPN_PROTOCOLS = ["h2", "http/1.1"];
 
 export class OnePortServer {
+  /** The listener: a net.Server, or a tls.Server when serving TLS. */
   private readonly tcp: net.Server;
+  private readonly secure: tls.Server | undefined;
   private readonly h1: http.Server;
   private readonly h2: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
@@ -43,7 +55,11 @@ export class OnePortServer {
   private idleWaiters: (() => void)[] = [];
   private closing = false;
 
-  constructor(handler: RequestHandler, limits: ServerLimits = DEFAULT_LIMITS) {
+  constructor(
+    handler: RequestHandler,
+    limits: ServerLimits = DEFAULT_LIMITS,
+    certificate?: TlsMaterial,
+  ) {
     const tracked: RequestHandler = (req, res) => {
       this.inFlight++;
       res.once("close", () => {
@@ -65,13 +81,58 @@ export class OnePortServer {
       this.sessions.add(session);
       session.once("close", () => this.sessions.delete(session));
     });
-    this.tcp = net.createServer((socket) => this.route(socket));
+    if (certificate === undefined) {
+      this.tcp = net.createServer((socket) => {
+        this.track(socket);
+        this.sniff(socket);
+      });
+    } else {
+      this.secure = tls.createServer({
+        cert: certificate.cert,
+        key: certificate.key,
+        ALPNProtocols: ALPN_PROTOCOLS,
+        // A handshake must finish as fast as HTTP/1.1 headers must arrive.
+        handshakeTimeout: limits.headersTimeoutMs,
+      });
+      // Raw sockets are tracked from accept, so close() also cuts handshakes.
+      this.secure.on("connection", (socket: net.Socket) => this.track(socket));
+      this.secure.on("secureConnection", (socket: tls.TLSSocket) => this.routeTls(socket));
+      this.secure.on("tlsClientError", (_error, socket) => socket.destroy());
+      this.tcp = this.secure;
+    }
   }
 
-  private route(socket: net.Socket): void {
+  get tls(): boolean {
+    return this.secure !== undefined;
+  }
+
+  /**
+   * Serves new connections with another certificate; connections already
+   * open keep theirs. Only for a server started with a certificate.
+   */
+  setCertificate(certificate: TlsMaterial): void {
+    if (this.secure === undefined) throw new Error("this server does not serve TLS");
+    this.secure.setSecureContext({ cert: certificate.cert, key: certificate.key });
+  }
+
+  private track(socket: net.Socket): void {
     socket.setNoDelay(true);
     this.sockets.add(socket);
     socket.once("close", () => this.sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+  }
+
+  private routeTls(socket: tls.TLSSocket): void {
+    this.track(socket);
+    if (socket.alpnProtocol === "h2") {
+      this.h2.emit("connection", socket);
+    } else {
+      this.h1.emit("connection", socket);
+    }
+  }
+
+  /** Sends a connection to the HTTP/2 or the HTTP/1.1 server by its first bytes. */
+  private sniff(socket: net.Socket): void {
     socket.once("data", (chunk: Buffer) => {
       socket.pause();
       socket.unshift(chunk);
@@ -84,7 +145,6 @@ export class OnePortServer {
         socket.resume();
       }
     });
-    socket.on("error", () => socket.destroy());
   }
 
   listen(port: number, host?: string): Promise<number> {

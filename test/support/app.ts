@@ -87,7 +87,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     shutdownGraceMs: 5_000,
   });
   const port = await app.start();
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const baseUrl = `${app.scheme}://127.0.0.1:${port}`;
   if (options.waitReady !== false) {
     await waitFor(() => app.readiness.isReady(), 30_000, "app readiness");
   }

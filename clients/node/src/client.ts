@@ -36,6 +36,12 @@ export interface LottyClientOptions {
    * any proxy) or `2` (h2c with prior knowledge, or TLS with ALPN).
    */
   httpVersion?: "1.1" | "2";
+  /**
+   * Certificates (PEM) to trust for an `https://` baseUrl whose certificate
+   * is not signed by a public CA (a private CA or a self-signed server).
+   * Default: Node's trusted CAs (and NODE_EXTRA_CA_CERTS).
+   */
+  ca?: string | Buffer;
   /** Connect only: protobuf binary instead of JSON. Default false. */
   binary?: boolean;
   /**
@@ -87,6 +93,7 @@ export function createLottyTransport(options: LottyClientOptions): Transport {
     baseUrl: options.baseUrl,
     interceptors,
     ...(timeout > 0 ? { defaultTimeoutMs: timeout } : {}),
+    ...(options.ca !== undefined ? { nodeOptions: { ca: options.ca } } : {}),
   };
   switch (protocol) {
     case "connect":
