@@ -24,6 +24,7 @@ describe("loadConfig", () => {
         ingestRateLimit: 50_000,
         eventRetentionDays: 90,
         natsPrefix: "LOTTY",
+        natsReplicas: 1,
       },
     });
   });
