@@ -205,10 +205,15 @@ describe("the happy path (B1-5)", () => {
     await waitFor(
       async () => {
         report = (await experimenter.reports.getExperimentReport({ experimentId })).report;
-        return ["control", "green"].every(
-          (key) =>
-            variantOf(key)?.subjects === expected[key]!.subjects &&
-            metricOf(key, "conversions")?.value === expected[key]!.conversions,
+        // Data health is read apart from the variants' figures, so under load
+        // it may trail them by a batch: wait for both.
+        return (
+          report?.dataHealth?.receivedEvents === sent &&
+          ["control", "green"].every(
+            (key) =>
+              variantOf(key)?.subjects === expected[key]!.subjects &&
+              metricOf(key, "conversions")?.value === expected[key]!.conversions,
+          )
         );
       },
       20_000,
