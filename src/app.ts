@@ -40,6 +40,7 @@ import { isListening, startLocalNats, type LocalNats } from "./platform/local-na
 import { retry } from "./platform/timing.js";
 import { ensureServerSecret } from "./platform/settings.js";
 import { ChangePublisher } from "./platform/changes.js";
+import { OutboxRelay } from "./platform/outbox.js";
 import { SnapshotStore } from "./decision/snapshot.js";
 import { DecisionLog } from "./decision/decision-log.js";
 import { createDecisionMetrics } from "./decision/metrics.js";
@@ -134,6 +135,8 @@ export class App {
   readonly db = new DatabaseHandle();
   readonly names: BusNames;
   readonly changes: ChangePublisher;
+  /** Relays configuration notices and lifecycle events staged with their changes. */
+  private readonly outbox: OutboxRelay;
   readonly snapshots: SnapshotStore;
   /** Service API keys, for checking local decision ids at ingestion. */
   readonly serviceKeys: ServiceKeyRegistry;
@@ -179,7 +182,12 @@ export class App {
     this.dataDir = options.dataDir ?? path.resolve(".lotty");
     this.names = busNames(options.busPrefix ?? this.config.natsPrefix);
     const authenticator = new Authenticator(keyLookup(this.db));
-    this.changes = new ChangePublisher(() => this.live.bus, this.names, this.logger);
+    this.outbox = new OutboxRelay(
+      () => this.live.reportPool,
+      () => this.live.bus,
+      this.logger,
+    );
+    this.changes = new ChangePublisher(this.outbox, this.names, this.logger);
     this.snapshots = new SnapshotStore(
       () => (this.db.isOpen ? this.db.orm : undefined),
       this.logger,
@@ -593,6 +601,8 @@ export class App {
     );
     if (provisioned === undefined) return;
     this.provisioned = true;
+    // What was staged while NATS was away (or by a process that died) goes now.
+    this.outbox.start();
   }
 
   /**
@@ -616,6 +626,7 @@ export class App {
       this.live.erasureWake?.unsubscribe();
       await this.live.erasureWorker?.stop();
       await this.decisionLog.stop();
+      this.outbox.stop();
       await this.live.bus?.close();
       await this.live.eventStore?.close();
       await this.live.reportPool?.end();

@@ -22,7 +22,7 @@ export const entities = [
   SettingSchema,
 ];
 
-/** Tables written by hand in migrations (event store, rollups, guardrails, notifications), outside the entity model. */
+/** Tables written by hand in migrations (event store, rollups, guardrails, notifications, the outbox), outside the entity model. */
 export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   "events",
   /^events_p\d{8}$/,
@@ -52,6 +52,8 @@ export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   // Migration Learnings.
   "learnings",
   "learning_edits",
+  // Migration Outbox.
+  "outbox",
 ];
 
 export function ormOptions(clientUrl: string): Options {

@@ -11,7 +11,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { LockMode, UniqueConstraintViolationException, type EntityManager } from "@mikro-orm/core";
 import type { AuditEntry } from "../platform/audit.js";
-import type { ChangePublisher } from "../platform/changes.js";
+import type { ChangePublisher, LifecycleEvent } from "../platform/changes.js";
 import type { DatabaseHandle } from "../platform/database-handle.js";
 import { notFound } from "../platform/errors.js";
 import { mutate } from "../platform/mutation.js";
@@ -116,6 +116,8 @@ export async function runTransition(
           comment,
         },
         notice: { kind: "experiment", key: experiment.id, action, version: experiment.version },
+        lifecycle: (written) =>
+          lifecycleEvent(experiment, action, fromStatus, written, request.notice),
       };
     });
     result = mutated.result;
@@ -129,11 +131,7 @@ export async function runTransition(
     }
     throw error;
   }
-  const { experiment, fromStatus } = result;
-  if (entry !== undefined) {
-    await announceLifecycle(changes, experiment, action, fromStatus, entry, request.notice);
-  }
-  return { em, experiment, entry };
+  return { em, experiment: result.experiment, entry };
 }
 
 /**
@@ -165,23 +163,25 @@ export async function approve(
   return existing === null || experiment.status === "approved";
 }
 
-/** The lifecycle notification of a committed transition (after its configuration notice). */
-async function announceLifecycle(
-  changes: ChangePublisher,
+/**
+ * The lifecycle notification of a transition, staged in its transaction
+ * after its configuration notice; undefined when the move announces
+ * nothing (an approval that does not yet reach the threshold).
+ */
+function lifecycleEvent(
   experiment: Experiment,
   action: LifecycleAction,
   fromStatus: ExperimentStatusName,
   entry: AuditEntry,
   notice: TransitionRequest["notice"],
-): Promise<void> {
-  // An approval that does not yet reach the threshold is not "approved".
+): LifecycleEvent | undefined {
   const trigger =
     notice?.trigger ??
     (action === "approve" && experiment.status !== "approved"
       ? undefined
       : LIFECYCLE_TRIGGERS[action]);
-  if (trigger === undefined) return;
-  await changes.lifecycle({
+  if (trigger === undefined) return undefined;
+  return {
     trigger,
     experimentId: experiment.id,
     experimentName: experiment.config.name,
@@ -195,5 +195,5 @@ async function announceLifecycle(
     occurredAt: entry.at.toISOString(),
     dedupKey: `${trigger}:${experiment.id}:${entry.id}`,
     details: notice?.details ?? {},
-  });
+  };
 }

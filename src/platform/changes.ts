@@ -8,12 +8,14 @@
  * - `<p>.lifecycle.<trigger>` (stream <P>_LIFECYCLE): `experiment.submitted`,
  *   `experiment.started`, … for the notifier.
  *
- * Both are published after the database transaction commits. A failed
- * publish is logged and does not fail the RPC: the change is already
- * stored, and readers reconcile from the database.
+ * Both are staged in the transactional outbox (outbox.ts) in the
+ * transaction of the change, and relayed to NATS when it commits; what NATS
+ * cannot take then (it is down) is relayed when it is back, so no notice
+ * or notification is lost. A change never waits for NATS to succeed.
  */
-import { busSubjects, type Bus, type BusNames } from "./bus.js";
+import { busSubjects, type BusNames } from "./bus.js";
 import type { Logger } from "./logging.js";
+import type { OutboxMessage, OutboxRelay } from "./outbox.js";
 
 export type ConfigKind = "flag" | "experiment" | "event_type" | "metric" | "participation_policy";
 
@@ -56,7 +58,7 @@ export class ChangePublisher {
   private local: (() => Promise<void>) | undefined;
 
   constructor(
-    private readonly bus: () => Bus | undefined,
+    private readonly relay: OutboxRelay,
     private readonly names: BusNames,
     private readonly logger: Logger,
   ) {}
@@ -70,31 +72,37 @@ export class ChangePublisher {
     this.local = refresh;
   }
 
-  async configChanged(change: Omit<ConfigChange, "at">): Promise<void> {
+  /** The outbox message of a configuration change notice (stage it in the change's transaction). */
+  configMessage(change: Omit<ConfigChange, "at">): OutboxMessage {
     const body: ConfigChange = { ...change, at: new Date().toISOString() };
+    return { subject: busSubjects(this.names).config(change.kind), body: JSON.stringify(body) };
+  }
+
+  /** The outbox message of a lifecycle event; its dedup key is the JetStream message id. */
+  lifecycleMessage(event: LifecycleEvent): OutboxMessage {
+    return {
+      subject: busSubjects(this.names).lifecycle(event.trigger),
+      body: JSON.stringify(event),
+      msgId: event.dedupKey,
+    };
+  }
+
+  /**
+   * After a transaction that staged messages commits: relay them (they wait
+   * in the outbox if NATS is down) and, for a configuration change, apply
+   * it locally. Never throws.
+   */
+  async committed(configChanged: boolean): Promise<void> {
     await Promise.all([
-      this.publish(busSubjects(this.names).config(change.kind), body),
-      this.local?.().catch((error: unknown) =>
-        this.logger.warn({ err: error }, "could not apply a change locally; the next reload will"),
-      ),
+      this.relay.flush(),
+      configChanged
+        ? this.local?.().catch((error: unknown) =>
+            this.logger.warn(
+              { err: error },
+              "could not apply a change locally; the next reload will",
+            ),
+          )
+        : undefined,
     ]);
-  }
-
-  async lifecycle(event: LifecycleEvent): Promise<void> {
-    await this.publish(busSubjects(this.names).lifecycle(event.trigger), event, event.dedupKey);
-  }
-
-  private async publish(subject: string, body: object, msgID?: string): Promise<void> {
-    const bus = this.bus();
-    try {
-      if (bus === undefined || !bus.connected) throw new Error("NATS is not connected");
-      await bus.js.publish(
-        subject,
-        JSON.stringify(body),
-        msgID ? { msgID, timeout: 2_000 } : { timeout: 2_000 },
-      );
-    } catch (error) {
-      this.logger.warn({ err: error, subject }, "could not publish a change notification");
-    }
   }
 }
