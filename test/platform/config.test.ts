@@ -22,6 +22,7 @@ describe("loadConfig", () => {
         logLevel: "info",
         corsOrigins: [],
         ingestRateLimit: 50_000,
+        decideRateLimit: 0,
         eventRetentionDays: 90,
         natsPrefix: "LOTTY",
       },
@@ -39,6 +40,7 @@ describe("loadConfig", () => {
       LOG_LEVEL: "debug",
       LOTTY_CORS_ORIGINS: "https://console.example.com, http://localhost:5173",
       LOTTY_INGEST_RATE_LIMIT: "0",
+      LOTTY_DECIDE_RATE_LIMIT: "2000",
       LOTTY_EVENT_RETENTION_DAYS: "30",
       LOTTY_NATS_PREFIX: "staging2",
     });
@@ -55,6 +57,7 @@ describe("loadConfig", () => {
       logLevel: "debug",
       corsOrigins: ["https://console.example.com", "http://localhost:5173"],
       ingestRateLimit: 0,
+      decideRateLimit: 2000,
       eventRetentionDays: 30,
       natsPrefix: "STAGING2",
     });
