@@ -47,6 +47,7 @@ import { createDecisionMetrics } from "./decision/metrics.js";
 import type { DecisionServiceImpl } from "./decision/service.js";
 import { createServerDecide, type ServerDecide } from "./decision/decide.js";
 import { createFastDecide } from "./decision/fast-path.js";
+import { decideLimit } from "./decision/decide-limit.js";
 import { createDecisionSigner, type DecisionSigner } from "./decision/decision-id.js";
 import { ensureBootstrapAdmin } from "./access/bootstrap.js";
 import { keyLookup } from "./access/service.js";
@@ -216,6 +217,7 @@ export class App {
       log: this.decisionLog,
       metrics: decisionMetrics,
     });
+    const limitDecide = decideLimit(this.config.decideRateLimit);
     const services = buildServices({
       db: this.db,
       authenticator,
@@ -229,6 +231,7 @@ export class App {
       names: this.names,
       eventStore: () => this.live.eventStore,
       ingestRateLimit: this.config.ingestRateLimit,
+      decideLimit: limitDecide,
       eventMetrics: this.eventMetrics,
       logger: this.logger,
       pool: () => this.pool(),
@@ -271,6 +274,7 @@ export class App {
     const fastDecide = this.serveApi
       ? createFastDecide({
           decide: this.decide,
+          limit: limitDecide,
           authenticator,
           metrics: this.metrics,
           logger: this.logger,
@@ -282,6 +286,7 @@ export class App {
     const ofrep = this.serveApi
       ? createOfrep({
           decide: this.decide,
+          limit: limitDecide,
           authenticator,
           metrics: this.metrics,
           logger: this.logger,

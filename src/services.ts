@@ -21,7 +21,7 @@ import { ParticipationPolicyService } from "./decision/policy-service.js";
 import { DecisionServiceImpl } from "./decision/service.js";
 import type { EventStore } from "./events/store.js";
 import type { EventMetrics } from "./events/metrics.js";
-import { RateLimiter } from "./events/rate-limit.js";
+import { RateLimiter } from "./platform/rate-limit.js";
 import { EventServiceImpl } from "./events/service.js";
 import { ReportServiceImpl } from "./reports/service.js";
 import { GuardrailServiceImpl } from "./guardrails/service.js";
@@ -59,6 +59,8 @@ export interface ServiceDeps {
   eventStore: () => EventStore | undefined;
   /** Events per second per API key (LOTTY_INGEST_RATE_LIMIT). */
   ingestRateLimit: number;
+  /** The per-key Decide/OFREP limit, shared with the fast path and OFREP (app.ts). */
+  decideLimit?: (apiKeyId: string) => void;
   eventMetrics: EventMetrics;
   logger: Logger;
   /** The pool for plain SQL reads (reports, guardrails, notifications). */
@@ -114,6 +116,7 @@ export function buildServices(deps: ServiceDeps): Services {
     }),
     decision: new DecisionServiceImpl({
       decide: deps.decide,
+      ...(deps.decideLimit ? { limit: deps.decideLimit } : {}),
       policy: new ParticipationPolicyService({ db: deps.db, changes: deps.changes }),
       sync: new ConfigurationSync({
         snapshots: deps.snapshots,

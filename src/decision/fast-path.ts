@@ -62,6 +62,8 @@ const REASON_JSON = new Map(
 export interface FastDecideOptions {
   /** Decide as every transport serves it (decide.ts). */
   decide: ServerDecide;
+  /** The per-key rate limit (decide-limit.ts), checked after authorisation; none when omitted. */
+  limit?: (apiKeyId: string) => void;
   authenticator: Authenticator;
   metrics: Metrics;
   logger: Logger;
@@ -77,6 +79,7 @@ type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 export function createFastDecide(options: FastDecideOptions): Handler {
   const call = rawCallTelemetry({ ...options, service: SERVICE });
   const { authenticator, decide, logger, readMaxBytes } = options;
+  const limit = options.limit ?? (() => {});
 
   /** The answer for `body`, compressed when the client accepts it and it is large enough. */
   const finish = (
@@ -138,7 +141,7 @@ export function createFastDecide(options: FastDecideOptions): Handler {
         bytes = Buffer.from(await compression.request.decompress(bytes, readMaxBytes));
       }
       const input = parseDecideRequest(bytes.toString("utf8"));
-      await authorize(authenticator, SERVICE, METHOD, authorization ?? null);
+      limit((await authorize(authenticator, SERVICE, METHOD, authorization ?? null)).apiKeyId);
       return await decided(input, compression);
     } catch (error) {
       return failed(error, reqId, compression);
@@ -162,11 +165,11 @@ export function createFastDecide(options: FastDecideOptions): Handler {
     }
     try {
       const input = parseDecideRequest(read.toString("utf8"));
-      if (
-        authorizeCached(authenticator, SERVICE, METHOD, authorization, connection) === undefined
-      ) {
+      const principal = authorizeCached(authenticator, SERVICE, METHOD, authorization, connection);
+      if (principal === undefined) {
         return answerWaiting(read, reqId, compression, authorization);
       }
+      limit(principal.apiKeyId);
       return decided(input, compression);
     } catch (error) {
       return failed(error, reqId, compression);

@@ -59,6 +59,8 @@ class OfrepFailure extends Error {
     message: string,
     /** For metrics and logs, as an RPC would have ended. */
     readonly code: Code,
+    /** Seconds for a Retry-After header. */
+    readonly retryAfter?: string,
   ) {
     super(message);
   }
@@ -67,6 +69,8 @@ class OfrepFailure extends Error {
 export interface OfrepOptions {
   /** Decide as every transport serves it (decide.ts). */
   decide: ServerDecide;
+  /** The per-key rate limit (decide-limit.ts), checked after authorisation; none when omitted. */
+  limit?: (apiKeyId: string) => void;
   authenticator: Authenticator;
   metrics: Metrics;
   logger: Logger;
@@ -159,8 +163,14 @@ function failureOf(error: unknown, reqId: string, logger: Logger): OfrepFailure 
         .replace(/\battributes\b/g, "context");
       return new OfrepFailure(400, "INVALID_CONTEXT", message, e.code);
     }
-    case Code.ResourceExhausted:
+    case Code.ResourceExhausted: {
+      // The rate limit carries a wait; a body too large does not.
+      const retryAfter = e.metadata.get("retry-after");
+      if (retryAfter !== null) {
+        return new OfrepFailure(429, "GENERAL", e.rawMessage, e.code, retryAfter);
+      }
       return new OfrepFailure(413, "GENERAL", e.rawMessage, e.code);
+    }
     case Code.Unavailable:
       return new OfrepFailure(503, "GENERAL", e.rawMessage, e.code);
     default:
@@ -201,12 +211,13 @@ export function createOfrep(options: OfrepOptions): (req: Req, res: Res) => bool
     let error: OfrepFailure | undefined;
     try {
       const bytes = await readBody(req, options.readMaxBytes);
-      await authorize(
+      const principal = await authorize(
         options.authenticator,
         DecisionService.typeName,
         DecisionService.method.decide.name,
         req.headers.authorization ?? null,
       );
+      options.limit?.(principal.apiKeyId);
       const { subjectId, attributes } = parseContext(bytes.toString("utf8"));
       const decisions = options.decide({
         subjectId,
@@ -244,6 +255,7 @@ export function createOfrep(options: OfrepOptions): (req: Req, res: Res) => bool
         errorDetails: error.message,
       });
       if (status === 503) headers["retry-after"] = "1";
+      if (error.retryAfter !== undefined) headers["retry-after"] = error.retryAfter;
     }
     const outcome = error === undefined ? undefined : new ConnectError(error.message, error.code);
     return { status, headers, body, error: outcome };

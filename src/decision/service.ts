@@ -23,6 +23,7 @@ import type {
 import type { ServerDecide } from "./decide.js";
 import type { ParticipationPolicyService } from "./policy-service.js";
 import type { ConfigurationSync } from "./sync.js";
+import { requirePrincipal } from "../platform/auth.js";
 
 export { DECIDE_LIMITS } from "./decide.js";
 export { REASON_NAMES, type PlainDecision } from "./core/index.js";
@@ -33,18 +34,28 @@ export class DecisionServiceImpl implements ServiceImpl<typeof DecisionService> 
   private readonly serve: ServerDecide;
   private readonly policy: ParticipationPolicyService;
   private readonly sync: ConfigurationSync;
+  private readonly limit: (apiKeyId: string) => void;
 
   constructor(deps: {
     decide: ServerDecide;
     policy: ParticipationPolicyService;
     sync: ConfigurationSync;
+    /** The per-key Decide rate limit (decide-limit.ts); none when omitted. */
+    limit?: (apiKeyId: string) => void;
   }) {
     this.serve = deps.decide;
+    this.limit = deps.limit ?? (() => {});
     this.policy = deps.policy;
     this.sync = deps.sync;
   }
 
-  decide(req: { subjectId: string; attributes?: JsonObject; flagKeys: string[] }) {
+  decide(
+    req: { subjectId: string; attributes?: JsonObject; flagKeys: string[] },
+    ctx?: HandlerContext,
+  ) {
+    // After the auth interceptor, as on the fast path and OFREP. In-process
+    // callers (no context) have no key to limit.
+    if (ctx !== undefined) this.limit(requirePrincipal(ctx).apiKeyId);
     const decisions = this.serve(req).map(({ hasValue, value, ...rest }): DecisionInit => ({
       ...rest,
       ...(hasValue ? { value: fromJson(ValueSchema, (value ?? null) as JsonValue) } : {}),

@@ -22,7 +22,7 @@ import type { Bus, BusNames } from "../platform/bus.js";
 import type { Logger } from "../platform/logging.js";
 import { encodeMessages, eventsSubject, mergeStats, type IngestStat } from "./message.js";
 import type { EventMetrics } from "./metrics.js";
-import type { RateLimiter } from "./rate-limit.js";
+import type { RateLimiter } from "../platform/rate-limit.js";
 import type { EventStore } from "./store.js";
 import { EVENT_LIMITS, validateEvent, type AcceptedEvent } from "./validation.js";
 import { DecisionIdVerifier } from "./decision-ids.js";

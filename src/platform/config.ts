@@ -36,6 +36,11 @@ export interface Config {
   corsOrigins: string[];
   /** Events per second each API key may ingest (per process); 0 = unlimited. */
   ingestRateLimit: number;
+  /**
+   * Decide and OFREP requests per second each API key may make (per
+   * process, with a burst of two seconds' worth); 0 = unlimited.
+   */
+  decideRateLimit: number;
   /** Days of events kept; older daily partitions are dropped. */
   eventRetentionDays: number;
   /**
@@ -61,6 +66,12 @@ export interface Config {
 }
 
 export const DEFAULT_INGEST_RATE_LIMIT = 50_000;
+/**
+ * Off by default: one process answers Decide for any one key faster than a
+ * fixed default could sensibly allow (P1), and a limit that bites must be
+ * sized against the fleet's capacity, which only the operator knows.
+ */
+export const DEFAULT_DECIDE_RATE_LIMIT = 0;
 export const DEFAULT_EVENT_RETENTION_DAYS = 90;
 
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
@@ -142,6 +153,13 @@ const envSchema = z.object({
       .transform(Number)
       .optional(),
   ),
+  LOTTY_DECIDE_RATE_LIMIT: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d{1,9}$/, "must be a whole number of requests per second (0 = unlimited)")
+      .transform(Number)
+      .optional(),
+  ),
   LOTTY_NATS_PREFIX: optionalString.pipe(
     z
       .string()
@@ -201,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
         .map((s) => s.trim())
         .filter((s) => s !== ""),
       ingestRateLimit: e.LOTTY_INGEST_RATE_LIMIT ?? DEFAULT_INGEST_RATE_LIMIT,
+      decideRateLimit: e.LOTTY_DECIDE_RATE_LIMIT ?? DEFAULT_DECIDE_RATE_LIMIT,
       eventRetentionDays: e.LOTTY_EVENT_RETENTION_DAYS ?? DEFAULT_EVENT_RETENTION_DAYS,
       natsPrefix: (e.LOTTY_NATS_PREFIX ?? "LOTTY").toUpperCase(),
       natsReplicas: e.LOTTY_NATS_REPLICAS ?? 1,

@@ -75,9 +75,60 @@ export function isUnavailableError(error: unknown): boolean {
   return false;
 }
 
-/** Converts an unexpected error into a client-safe ConnectError. */
-export function toClientError(error: unknown, requestId: string, logger: Logger): ConnectError {
+function isObject(value: unknown): value is object {
+  return typeof value === "object" && value !== null;
+}
+
+/** Node's codes for a write to a stream the other side has closed or reset. */
+const STREAM_GONE = new Set([
+  "ERR_STREAM_DESTROYED",
+  "ERR_STREAM_PREMATURE_CLOSE",
+  "ERR_HTTP2_INVALID_STREAM",
+  "ERR_HTTP2_STREAM_CANCEL",
+]);
+/** Socket codes that mean the client is gone only when the call's signal says so too. */
+const SOCKET_GONE = new Set(["ECONNRESET", "EPIPE"]);
+
+/**
+ * True when `error` (or a cause) says the response could not be written
+ * because the client went away: a browser leaving a page, a cancelled or
+ * reset stream. connect-node reports such a failed write to the handler's
+ * response stream, so it surfaces in interceptors as well as in the Node
+ * handler. ECONNRESET and EPIPE also come from a database connection, so
+ * they count only when `clientLeft` (the call's signal is aborted).
+ */
+export function isClientGoneError(error: unknown, clientLeft = false): boolean {
+  // Not `instanceof Error`: Node's own errors come from another realm under
+  // test runners that use vm contexts (jest), and still carry their code.
+  for (let e: unknown = error, depth = 0; isObject(e) && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (
+      typeof code === "string" &&
+      (STREAM_GONE.has(code) || (clientLeft && SOCKET_GONE.has(code)))
+    ) {
+      return true;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * Converts an unexpected error into a client-safe ConnectError. A client
+ * that went away is a normal end (CANCELED, logged at debug): there is
+ * nobody to answer.
+ */
+export function toClientError(
+  error: unknown,
+  requestId: string,
+  logger: Logger,
+  clientLeft = false,
+): ConnectError {
   if (error instanceof ConnectError) return error;
+  if (isClientGoneError(error, clientLeft)) {
+    logger.debug({ err: error, reqId: requestId }, "client went away during the call");
+    return new ConnectError("the client went away", Code.Canceled);
+  }
   const metadata = { "x-request-id": requestId };
   if (isUnavailableError(error)) {
     logger.warn({ err: error, reqId: requestId }, "dependency unavailable");
@@ -99,6 +150,7 @@ export function errorInterceptor(rootLogger: Logger): Interceptor {
         error,
         req.contextValues.get(requestIdKey),
         req.contextValues.get(loggerKey) ?? rootLogger,
+        req.signal.aborted,
       );
     try {
       const res = await next(req);

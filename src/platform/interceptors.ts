@@ -7,7 +7,7 @@ import type { Logger } from "./logging.js";
 import type { Metrics } from "./metrics.js";
 import { loggerKey, requestIdKey } from "./request-context.js";
 import { observeStream } from "./streams.js";
-import { isUnavailableError } from "./errors.js";
+import { isClientGoneError, isUnavailableError } from "./errors.js";
 
 /**
  * Services whose successful calls are logged at debug, not info: probes,
@@ -29,20 +29,28 @@ export function isQuietRpc(service: string, method: string): boolean {
   return QUIET_SERVICES.has(service) || QUIET_METHODS.has(`${service}/${method}`);
 }
 
-export function codeName(error: unknown): string {
+/**
+ * The code an RPC ended with. A failed write to a client that went away is
+ * CANCELED (the client's doing), not INTERNAL: `clientLeft` is whether the
+ * call's signal was aborted.
+ */
+export function codeName(error: unknown, clientLeft = false): string {
   if (error === undefined) return "OK";
   const code =
     error instanceof ConnectError
       ? error.code
-      : isUnavailableError(error)
-        ? Code.Unavailable
-        : Code.Internal;
+      : isClientGoneError(error, clientLeft)
+        ? Code.Canceled
+        : isUnavailableError(error)
+          ? Code.Unavailable
+          : Code.Internal;
   return Code[code];
 }
 
 /**
- * Logs how an RPC ended: quiet successes at debug, others at info,
- * INTERNAL/UNKNOWN at error (the cause was logged where it was caught).
+ * Logs how an RPC ended: quiet successes and calls the client cancelled at
+ * debug, others at info, INTERNAL/UNKNOWN at error (the cause was logged
+ * where it was caught).
  */
 export function logRpcOutcome(
   logger: Logger,
@@ -50,13 +58,16 @@ export function logRpcOutcome(
   method: string,
   error: unknown,
   startedAt: number,
+  clientLeft = false,
 ): void {
-  const code = codeName(error);
+  const code = codeName(error, clientLeft);
   const durationMs = Math.round((performance.now() - startedAt) * 1000) / 1000;
   const fields = { code, durationMs };
   if (error === undefined) {
     if (isQuietRpc(service, method)) logger.debug(fields, "rpc");
     else logger.info(fields, "rpc");
+  } else if (code === "Canceled") {
+    logger.debug(fields, "rpc");
   } else if (code === "Internal" || code === "Unknown") {
     logger.error(fields, "rpc");
   } else {
@@ -76,7 +87,14 @@ export function requestLogInterceptor(rootLogger: Logger): Interceptor {
     });
     req.contextValues.set(loggerKey, logger);
     const done = (error: unknown) =>
-      logRpcOutcome(logger, req.service.typeName, req.method.name, error, started);
+      logRpcOutcome(
+        logger,
+        req.service.typeName,
+        req.method.name,
+        error,
+        started,
+        req.signal.aborted,
+      );
     try {
       const res = await next(req);
       res.header.set("x-request-id", reqId);
@@ -99,7 +117,7 @@ export function metricsInterceptor(metrics: Metrics): Interceptor {
     const started = performance.now();
     const labels = { service: req.service.typeName, method: req.method.name };
     const done = (error: unknown) => {
-      const code = codeName(error);
+      const code = codeName(error, req.signal.aborted);
       metrics.rpcHandled.inc({ ...labels, code });
       metrics.rpcDuration.observe({ ...labels, code }, (performance.now() - started) / 1000);
     };

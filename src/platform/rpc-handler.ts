@@ -23,6 +23,7 @@ import {
 } from "@connectrpc/connect-node";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "./logging.js";
+import { isClientGoneError } from "./errors.js";
 
 type NodeHandler = ReturnType<typeof connectNodeAdapter>;
 type NodeRequest = Parameters<NodeHandler>[0];
@@ -38,14 +39,7 @@ export interface RpcHandlerOptions extends ConnectRouterOptions {
 
 /** True when writing failed because the other side is gone. */
 export function isClientGone(error: unknown, res: { destroyed: boolean }): boolean {
-  if (res.destroyed) return true;
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (code === "ERR_STREAM_DESTROYED" || code === "ERR_STREAM_PREMATURE_CLOSE") return true;
-    if (code === "ECONNRESET" || code === "EPIPE") return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
+  return res.destroyed || isClientGoneError(error, true);
 }
 
 export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
@@ -67,7 +61,8 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       .then((response) => universalResponseToNodeResponse(response, res))
       .catch((reason: unknown) => {
         const route = { service: handler.service.typeName, method: handler.method.name };
-        if (ConnectError.from(reason).code === Code.Aborted || isClientGone(reason, res)) {
+        const code = ConnectError.from(reason).code;
+        if (code === Code.Aborted || code === Code.Canceled || isClientGone(reason, res)) {
           logger.debug({ ...route, err: reason }, "client went away before the answer was sent");
           return;
         }

@@ -318,3 +318,80 @@ describe("Decide fast path", () => {
     expect(await metricValue(t, denied)).toBe(deniedBefore + 1);
   });
 });
+
+/**
+ * LOTTY_DECIDE_RATE_LIMIT: a per-key token bucket shared by the Decide RPC
+ * (HTTP/2 general path), the HTTP/1.1 fast path and OFREP. At 1 request per
+ * second a key has a burst of 2; the third call is refused with
+ * RESOURCE_EXHAUSTED naming the limit and a retry hint.
+ */
+describe("Decide rate limit per API key", () => {
+  let t: TestApp;
+  const body = JSON.stringify({ subjectId: "s-1" });
+  const json = (key: string) => ({
+    "content-type": "application/json",
+    authorization: `Bearer ${key}`,
+  });
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { LOTTY_DECIDE_RATE_LIMIT: "1" } });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  function expectLimited(answer: Answer): void {
+    expect(answer.status).toBe(429);
+    expect(answer.headers["retry-after"]).toBe("1");
+    const error = JSON.parse(answer.body) as { code: string; message: string };
+    expect(error.code).toBe("resource_exhausted");
+    expect(error.message).toContain("LOTTY_DECIDE_RATE_LIMIT=1 per second");
+    expect(error.message).toContain("retry after 1 s");
+  }
+
+  it("refuses the Connect RPC over HTTP/2 past the burst; other keys are unaffected", async () => {
+    const limited = await makeUser(t, Role.VIEWER);
+    const other = await makeUser(t, Role.VIEWER);
+    expect((await postH2(t.baseUrl, json(limited.key), body)).status).toBe(200);
+    expect((await postH2(t.baseUrl, json(limited.key), body)).status).toBe(200);
+    expectLimited(await postH2(t.baseUrl, json(limited.key), body));
+    expect((await postH2(t.baseUrl, json(other.key), body)).status).toBe(200);
+  });
+
+  it("refuses on the HTTP/1.1 fast path with the general path's bytes", async () => {
+    const limited = await makeUser(t, Role.VIEWER);
+    const other = await makeUser(t, Role.VIEWER);
+    // The first call caches the key; the second is answered synchronously.
+    expect((await postH1(t.baseUrl, json(limited.key), body)).status).toBe(200);
+    expect((await postH1(t.baseUrl, json(limited.key), body)).status).toBe(200);
+    const [fast, general] = await Promise.all([
+      postH1(t.baseUrl, json(limited.key), body),
+      postH2(t.baseUrl, json(limited.key), body),
+    ]);
+    expectLimited(fast);
+    expect({ status: fast.status, body: fast.body }).toEqual({
+      status: general.status,
+      body: general.body,
+    });
+    expect(fast.headers["content-type"]).toBe(general.headers["content-type"]);
+    expect(fast.headers["retry-after"]).toBe(general.headers["retry-after"]);
+    expect((await postH1(t.baseUrl, json(other.key), body)).status).toBe(200);
+  });
+
+  it("refuses OFREP with 429, Retry-After and OFREP's error JSON", async () => {
+    const limited = await makeUser(t, Role.VIEWER);
+    const other = await makeUser(t, Role.VIEWER);
+    const context = JSON.stringify({ context: { targetingKey: "s-1" } });
+    const ofrep = (key: string) =>
+      postH1(t.baseUrl, json(key), context, "/ofrep/v1/evaluate/flags/some-flag");
+    expect((await ofrep(limited.key)).status).toBe(404);
+    expect((await ofrep(limited.key)).status).toBe(404);
+    const refused = await ofrep(limited.key);
+    expect(refused.status).toBe(429);
+    expect(refused.headers["retry-after"]).toBe("1");
+    const error = JSON.parse(refused.body) as Record<string, string>;
+    expect(error).toMatchObject({ key: "some-flag", errorCode: "GENERAL" });
+    expect(error.errorDetails).toContain("LOTTY_DECIDE_RATE_LIMIT=1 per second");
+    expect((await ofrep(other.key)).status).toBe(404);
+  });
+});

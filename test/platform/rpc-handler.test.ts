@@ -23,7 +23,13 @@ describe("isClientGone", () => {
     expect(isClientGone(write, { destroyed: false })).toBe(true);
     const wrapped = new Error("[internal] write failed", { cause: write });
     expect(isClientGone(wrapped, { destroyed: false })).toBe(true);
-    for (const code of ["ERR_STREAM_PREMATURE_CLOSE", "ECONNRESET", "EPIPE"]) {
+    for (const code of [
+      "ERR_STREAM_PREMATURE_CLOSE",
+      "ERR_HTTP2_INVALID_STREAM",
+      "ERR_HTTP2_STREAM_CANCEL",
+      "ECONNRESET",
+      "EPIPE",
+    ]) {
       expect(isClientGone(withCode("closed", code), { destroyed: false })).toBe(true);
     }
   });

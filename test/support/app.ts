@@ -8,7 +8,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { App } from "../../src/app.js";
 import { loadConfig, type Config } from "../../src/platform/config.js";
-import { createLogger } from "../../src/platform/logging.js";
+import { createLogger, type Logger } from "../../src/platform/logging.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 import { TEST_NATS_URL } from "./env.js";
 
@@ -31,6 +31,8 @@ export interface TestAppOptions {
    * streams then belong to that instance: this one does not delete them.
    */
   busPrefix?: string;
+  /** The app's logger (default: a pino logger at TEST_LOG_LEVEL, silent when unset). */
+  logger?: Logger;
 }
 
 export function testBusPrefix(): string {
@@ -81,7 +83,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     options.busPrefix ?? (prefixFromEnv ? result.config.natsPrefix : testBusPrefix());
   const app = new App({
     config: result.config,
-    logger: createLogger(result.config.logLevel),
+    logger: options.logger ?? createLogger(result.config.logLevel),
     ...(prefixFromEnv ? {} : { busPrefix }),
     host: "127.0.0.1",
     shutdownGraceMs: 5_000,
