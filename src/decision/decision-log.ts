@@ -9,6 +9,7 @@ import type { Logger } from "../platform/logging.js";
 import { throttledWarning } from "../platform/throttled-warning.js";
 import { quoted } from "./json-text.js";
 
+/** One record of the log, as each JSON line reads (decisionLine writes it). */
 export interface DecisionRecord {
   decisionId: string;
   flagKey: string;
@@ -86,11 +87,6 @@ export class DecisionLog {
     this.warn = throttledWarning(logger);
     this.timer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS);
     this.timer.unref();
-  }
-
-  /** Queues a record; never blocks and never throws. */
-  record(entry: DecisionRecord): void {
-    this.recordLine(JSON.stringify(entry));
   }
 
   /** Queues a record written by decisionLine(); never blocks and never throws. */

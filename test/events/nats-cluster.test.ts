@@ -15,28 +15,23 @@ import path from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
-import { DecisionService } from "../../gen/lotty/decision/v1/decision_pb.js";
-import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
 import { freePort } from "../../src/platform/embedded-postgres.js";
-import { waitFor } from "../support/app.js";
-import { client } from "../support/clients.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { event, eventClient } from "./support.js";
 import {
   RETRYABLE_FAILURES,
   adminKey,
-  asTestApp,
   childLotty,
   drainedBacklog,
+  expectStoredAndCountedOnce,
   failureKind,
   ingestUntilOk,
   natsCluster,
-  storeState,
+  seedDecisions,
   streamLeader,
   type ChildLotty,
   type NatsClusterNode,
 } from "./reliability-support.js";
-import { greyBlue, makeTeam, makeTypedFlag, runExperiment } from "../support/builders.js";
 
 const dirs: string[] = [];
 async function tempDir(prefix: string): Promise<string> {
@@ -98,23 +93,7 @@ describe("a three-node NATS cluster losing the events stream's leader under inge
       await nc.close();
     }
 
-    const t = asTestApp(child);
-    const team = await makeTeam(t);
-    const flagKey = await makeTypedFlag(t, FlagType.STRING, "grey");
-    const experiment = await runExperiment(t, team, flagKey, greyBlue());
-    const decide = client(DecisionService, child.baseUrl, child.adminKey);
-    const decideOne = async (subjectId: string) =>
-      (await decide.decide({ subjectId, flagKeys: [flagKey] })).decisions[0]!;
-    await waitFor(
-      async () => (await decideOne("subject-0")).experimentId === experiment.id,
-      10_000,
-      "the experiment in the child's snapshot",
-    );
-    const decisions: { decisionId: string; variantKey: string }[] = [];
-    for (let i = 0; i < SUBJECTS; i++) {
-      const d = await decideOne(`subject-${i}`);
-      decisions.push({ decisionId: d.decisionId, variantKey: d.variantKey });
-    }
+    const { t, experiment, decisions } = await seedDecisions(child, SUBJECTS);
 
     // Exposures first for every subject, then conversions: all of them count.
     const runId = randomBytes(4).toString("hex");
@@ -187,30 +166,12 @@ describe("a three-node NATS cluster losing the events stream's leader under inge
     expect(newLeader).not.toBe(killedNode!.name);
 
     const backlog = await drainedBacklog(survivor.url, "LOTTY", 150_000);
-    await waitFor(
-      async () => (await storeState(database!.url, experiment.id)).rows >= acked.size,
-      30_000,
-      "every acknowledged event stored",
-    ).catch(() => {});
-    const state = await storeState(database.url, experiment.id);
-    const stored = new Set(state.ids);
-    const missing = [...acked].filter((id) => !stored.has(id));
-    const extra = [...stored].filter((id) => !acked.has(id));
-    expect({ missing: missing.length, firstMissing: missing.slice(0, 5) }).toEqual({
-      missing: 0,
-      firstMissing: [],
-    });
-    expect(extra).toEqual([]);
-    expect(state.rows).toBe(acked.size);
-    expect(state.distinct).toBe(state.rows);
-    expect(state.pending).toBe(0);
-    expect(state.countedEvents).toBe(acked.size);
-    expect(state.countsByKey).toEqual(expectedByKey);
+    await expectStoredAndCountedOnce(database.url, experiment.id, acked, expectedByKey);
     expect(backlog).toMatchObject({ pending: 0, ackPending: 0 });
 
     if (process.env.LOTTY_DRILL_REPORT === "1") {
       process.stderr.write(
-        `NATS drill: ${acked.size} events acknowledged, ${state.rows} stored, ` +
+        `NATS drill: ${acked.size} events acknowledged and stored once, ` +
           `refused calls ${JSON.stringify(Object.fromEntries(failures))}, ` +
           `first acknowledgement ${Math.round(firstAckAfterKill ?? -1)} ms after the kill\n`,
       );

@@ -15,7 +15,12 @@ import type { Event, EventService } from "../../gen/lotty/events/v1/events_pb.js
 import { freePort } from "../../src/platform/embedded-postgres.js";
 import { isListening } from "../../src/platform/local-nats.js";
 import { EVENT_STORE_CONSUMER } from "../../src/events/consumer.js";
+import { expect } from "@jest/globals";
+import { DecisionService } from "../../gen/lotty/decision/v1/decision_pb.js";
+import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
 import { waitFor, type TestApp } from "../support/app.js";
+import { client } from "../support/clients.js";
+import { greyBlue, makeTeam, makeTypedFlag, runExperiment } from "../support/builders.js";
 import { spawnLotty, type LottyProcess } from "../support/process.js";
 
 // ---------------------------------------------------------------- nats-server
@@ -488,3 +493,73 @@ export const RETRYABLE_FAILURES: ReadonlySet<string> = new Set([
   Code[Code.Unavailable],
   Code[Code.DeadlineExceeded],
 ]);
+
+// ---------------------------------------------------------------- seeding and checking a child
+
+/**
+ * Seeds `child` through its public API — a flag with a running 50/50
+ * experiment — and decides `subjects` subjects (`subject-<i>`), each into a
+ * variant; returns the experiment, the decisions and a way to decide more.
+ */
+export async function seedDecisions(child: RemoteApp, subjects: number) {
+  const t = asTestApp(child);
+  const team = await makeTeam(t);
+  const flagKey = await makeTypedFlag(t, FlagType.STRING, "grey");
+  const experiment = await runExperiment(t, team, flagKey, greyBlue());
+  const decide = client(DecisionService, child.baseUrl, child.adminKey);
+  const decideOne = async (subjectId: string) =>
+    (await decide.decide({ subjectId, flagKeys: [flagKey] })).decisions[0]!;
+  await waitFor(
+    async () => (await decideOne("subject-0")).experimentId === experiment.id,
+    10_000,
+    "the experiment in the child's snapshot",
+  );
+  const decisions: { decisionId: string; variantKey: string }[] = [];
+  for (let i = 0; i < subjects; i++) {
+    const d = await decideOne(`subject-${i}`);
+    expect(d.experimentId).toBe(experiment.id);
+    expect(d.variantKey).not.toBe("");
+    decisions.push({ decisionId: d.decisionId, variantKey: d.variantKey });
+  }
+  return { t, experiment, decisions, decideOne };
+}
+
+/**
+ * Waits until the store holds every acknowledged event, then checks that
+ * exactly those were stored, each once, and counted once as `expectedByKey`
+ * (`<variant>/<event type>` → events) says.
+ */
+export async function expectStoredAndCountedOnce(
+  databaseUrl: string,
+  experimentId: string,
+  acked: ReadonlySet<string>,
+  expectedByKey: Record<string, number>,
+): Promise<void> {
+  await waitFor(
+    async () => (await storeState(databaseUrl, experimentId)).rows >= acked.size,
+    30_000,
+    "every acknowledged event stored",
+  ).catch(() => {});
+  const state = await storeState(databaseUrl, experimentId);
+  const stored = new Set(state.ids);
+  const missing = [...acked].filter((id) => !stored.has(id));
+  const extra = [...stored].filter((id) => !acked.has(id));
+  expect({ missing: missing.length, firstMissing: missing.slice(0, 5) }).toEqual({
+    missing: 0,
+    firstMissing: [],
+  });
+  expect({ extra: extra.length, firstExtra: extra.slice(0, 5) }).toEqual({
+    extra: 0,
+    firstExtra: [],
+  });
+  expect(state.rows).toBe(acked.size);
+  expect(state.distinct).toBe(state.rows);
+
+  // Counts: every stored event counted once, in event_counts and per subject.
+  expect(state.pending).toBe(0);
+  expect(state.countedEvents).toBe(acked.size);
+  expect(state.countsTotal).toBe(state.countedEvents);
+  expect(state.subjectCountsTotal).toBe(state.countedNonExposures);
+  expect(state.countsByKey).toEqual(state.countedByKey);
+  expect(state.countsByKey).toEqual(expectedByKey);
+}

@@ -21,7 +21,6 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
 import { DecisionService } from "../../gen/lotty/decision/v1/decision_pb.js";
-import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
 import { eventsSubject } from "../../src/events/message.js";
 import { freePort } from "../../src/platform/embedded-postgres.js";
 import { startTestApp, waitFor, type TestApp } from "../support/app.js";
@@ -33,14 +32,15 @@ import { decisionFor, event, eventClient, eventId, untilStored } from "./support
 import {
   RETRYABLE_FAILURES,
   adminKey,
-  asTestApp,
   childLotty,
   consumerBacklog,
   drainedBacklog,
+  expectStoredAndCountedOnce,
   failureKind,
   failureOf,
   ingestUntilOk,
   natsServer,
+  seedDecisions,
   storeState,
   storedRows,
   tcpProxy,
@@ -48,13 +48,7 @@ import {
   type NatsServer,
   type TcpProxy,
 } from "./reliability-support.js";
-import {
-  greyBlue,
-  makeTeam,
-  makeTypedFlag,
-  runExperiment,
-  runningExperiment,
-} from "../support/builders.js";
+import { runningExperiment } from "../support/builders.js";
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -109,25 +103,7 @@ describe("a Lotty process killed with SIGKILL while events stream in", () => {
     await child.start();
 
     // Seed through the public API: a flag with a running 50/50 experiment.
-    const t = asTestApp(child);
-    const team = await makeTeam(t);
-    const flagKey = await makeTypedFlag(t, FlagType.STRING, "grey");
-    const experiment = await runExperiment(t, team, flagKey, greyBlue());
-    const decide = client(DecisionService, child.baseUrl, child.adminKey);
-    const decideOne = async (subjectId: string) =>
-      (await decide.decide({ subjectId, flagKeys: [flagKey] })).decisions[0]!;
-    await waitFor(
-      async () => (await decideOne("subject-0")).experimentId === experiment.id,
-      10_000,
-      "the experiment in the child's snapshot",
-    );
-    const decisions: { decisionId: string; variantKey: string }[] = [];
-    for (let i = 0; i < SUBJECTS; i++) {
-      const d = await decideOne(`subject-${i}`);
-      expect(d.experimentId).toBe(experiment.id);
-      expect(d.variantKey).not.toBe("");
-      decisions.push({ decisionId: d.decisionId, variantKey: d.variantKey });
-    }
+    const { t, experiment, decisions, decideOne } = await seedDecisions(child, SUBJECTS);
 
     // Events cycle through the subjects in rounds; round r is all exposures
     // when r % 3 === 1, else all conversions. The first round's conversions
@@ -207,33 +183,7 @@ describe("a Lotty process killed with SIGKILL while events stream in", () => {
     // Messages the killed process had pulled but not acked come back after
     // the consumer's ack_wait (30 s), hence the long wait.
     const backlog = await drainedBacklog(nats.url, "LOTTY", 150_000);
-    await waitFor(
-      async () => (await storeState(database!.url, experiment.id)).rows >= acked.size,
-      10_000,
-      "every acknowledged event stored",
-    ).catch(() => {});
-    const state = await storeState(database.url, experiment.id);
-    const stored = new Set(state.ids);
-    const missing = [...acked].filter((id) => !stored.has(id));
-    const extra = [...stored].filter((id) => !acked.has(id));
-    expect({ missing: missing.length, firstMissing: missing.slice(0, 5) }).toEqual({
-      missing: 0,
-      firstMissing: [],
-    });
-    expect({ extra: extra.length, firstExtra: extra.slice(0, 5) }).toEqual({
-      extra: 0,
-      firstExtra: [],
-    });
-    expect(state.rows).toBe(acked.size);
-    expect(state.distinct).toBe(state.rows);
-
-    // Counts: every stored event counted once, in event_counts and per subject.
-    expect(state.pending).toBe(0);
-    expect(state.countedEvents).toBe(acked.size);
-    expect(state.countsTotal).toBe(state.countedEvents);
-    expect(state.subjectCountsTotal).toBe(state.countedNonExposures);
-    expect(state.countsByKey).toEqual(state.countedByKey);
-    expect(state.countsByKey).toEqual(expectedByKey);
+    await expectStoredAndCountedOnce(database.url, experiment.id, acked, expectedByKey);
     expect(backlog).toMatchObject(DRAINED);
 
     const exit = await child.stop();
