@@ -3,6 +3,7 @@
  * off the request path. A slow or absent bus never slows or fails decide:
  * the buffer is bounded, and what does not fit is dropped and counted.
  */
+import { randomUUID } from "node:crypto";
 import type { Counter } from "prom-client";
 import { busSubjects, type Bus, type BusNames } from "../platform/bus.js";
 import type { Logger } from "../platform/logging.js";
@@ -63,6 +64,12 @@ interface Batch {
   records: number;
   /** Full, being published or waiting for a retry: takes no more records. */
   closed: boolean;
+  /**
+   * JetStream message id: a publish whose ack was lost (a timeout under
+   * load) is retried with the same id, and the stream's duplicate window
+   * (2 minutes, JetStream's default) stores it once.
+   */
+  id: string;
 }
 
 export class DecisionLog {
@@ -115,6 +122,7 @@ export class DecisionLog {
         length: 0,
         records: 0,
         closed: false,
+        id: randomUUID(),
       };
       this.batches.push(batch);
     }
@@ -142,7 +150,7 @@ export class DecisionLog {
         await bus.js.publish(
           busSubjects(this.names).decisions,
           batch.bytes.subarray(0, batch.length),
-          { timeout: 2_000 },
+          { msgID: batch.id, timeout: 2_000 },
         );
         this.batches.shift();
         this.records -= batch.records;

@@ -6,8 +6,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import fc from "fast-check";
-import { connect } from "@nats-io/transport-node";
-import { BATCH_SIZE, decisionLine, type DecisionRecord } from "../../src/decision/decision-log.js";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Counter } from "prom-client";
+import {
+  BATCH_SIZE,
+  DecisionLog,
+  decisionLine,
+  type DecisionRecord,
+} from "../../src/decision/decision-log.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { TEST_NATS_URL } from "../support/env.js";
 import {
@@ -71,25 +78,48 @@ describe("the decision log on NATS", () => {
     await t?.stop();
   });
 
-  it("delivers every record once across many batches, long subjects included", async () => {
+  /** Every record the stream stored, by decision id, with the number of messages read. */
+  async function stored(
+    nc: NatsConnection,
+  ): Promise<{ seen: Map<string, number>; messages: number }> {
+    const js = jetstream(nc);
+    const stream = `${t.app.names.streamPrefix}_DECISIONS`;
+    const consumer = await js.consumers.get(stream);
+    const seen = new Map<string, number>();
+    let messages = 0;
+    const { state } = await (await jetstreamManager(nc)).streams.info(stream);
+    while (messages < state.messages) {
+      const batch = await consumer.fetch({
+        max_messages: Math.min(1_000, state.messages - messages),
+        expires: 2_000,
+      });
+      for await (const msg of batch) {
+        messages++;
+        for (const line of msg.string().split("\n")) {
+          const record = JSON.parse(line) as DecisionRecord;
+          seen.set(record.decisionId, (seen.get(record.decisionId) ?? 0) + 1);
+        }
+      }
+    }
+    return { seen, messages };
+  }
+
+  async function drained(): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    while (t.app.decisionLog.buffered > 0 && Date.now() < deadline) {
+      await t.app.decisionLog.flush();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(t.app.decisionLog.buffered).toBe(0);
+  }
+
+  it("stores every record once across many batches, long subjects included", async () => {
     const team = await makeTeam(t);
     const flagKey = await makeFlag(t);
     const experiment = await runExperiment(t, team, flagKey, greyBlue());
     await untilInSnapshot(t, flagKey, experiment.id);
     const nc = await connect({ servers: TEST_NATS_URL });
     try {
-      const seen = new Map<string, number>();
-      let batches = 0;
-      const sub = nc.subscribe(`${t.app.names.subjectPrefix}.decisions.>`, {
-        callback: (_err, msg) => {
-          batches++;
-          for (const line of msg.string().split("\n")) {
-            const record = JSON.parse(line) as DecisionRecord;
-            seen.set(record.decisionId, (seen.get(record.decisionId) ?? 0) + 1);
-          }
-        },
-      });
-      await nc.flush();
       const issued: string[] = [];
       // More than two full batches; some subjects long enough (and
       // multi-byte) to close batches on bytes rather than on count.
@@ -102,17 +132,54 @@ describe("the decision log on NATS", () => {
         // batch is being published.
         if (i % 1_500 === 0) await new Promise((resolve) => setImmediate(resolve));
       }
-      await t.app.decisionLog.flush();
-      const deadline = Date.now() + 10_000;
-      while (issued.some((id) => !seen.has(id)) && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        await t.app.decisionLog.flush();
-      }
-      sub.unsubscribe();
+      await drained();
+      const { seen, messages } = await stored(nc);
       expect(issued.filter((id) => seen.get(id) !== 1)).toEqual([]);
-      expect(batches).toBeGreaterThanOrEqual(3);
-      expect(t.app.decisionLog.buffered).toBe(0);
+      expect(seen.size).toBe(total);
+      expect(messages).toBeGreaterThanOrEqual(3);
     } finally {
+      await nc.close();
+    }
+  });
+
+  it("stores a batch once when its ack is lost and the publish is retried", async () => {
+    const flagKey = await makeFlag(t);
+    const nc = await connect({ servers: TEST_NATS_URL });
+    const before = (await stored(nc)).seen.size;
+    // The real bus, whose first publish reaches the stream but whose ack
+    // the caller never sees (as when the 2 s timeout fires under load).
+    const bus = t.app.bus!;
+    const publish = bus.js.publish.bind(bus.js);
+    let lost = 0;
+    const js = Object.create(bus.js) as typeof bus.js;
+    js.publish = async (...args: Parameters<typeof publish>) => {
+      const ack = await publish(...args);
+      if (lost++ === 0) throw new Error("TIMEOUT: the ack did not arrive");
+      return ack;
+    };
+    const log = new DecisionLog(
+      () => Object.assign(Object.create(bus) as typeof bus, { js }),
+      t.app.names,
+      new Counter({ name: "lost_ack_dropped_total", help: "test", registers: [] }),
+      t.app.logger,
+    );
+    try {
+      const ids = Array.from(
+        { length: 10 },
+        (_, i) => `d1.${flagKey}.lost-ack-${String(i).padStart(13, "0")}`,
+      );
+      for (const id of ids)
+        log.recordLine(decisionLine(id, flagKey, JSON.stringify("s"), "default", "", "", 1));
+      await log.flush();
+      expect(log.buffered).toBe(10);
+      await log.flush();
+      expect(log.buffered).toBe(0);
+      expect(lost).toBe(2);
+      const { seen } = await stored(nc);
+      expect(seen.size).toBe(before + ids.length);
+      expect(ids.filter((id) => seen.get(id) !== 1)).toEqual([]);
+    } finally {
+      await log.stop();
       await nc.close();
     }
   });
