@@ -24,17 +24,21 @@ import { withBenchApp } from "./support.js";
 import { FLAGS, seedDecideScenario } from "./decide.js";
 
 const run = promisify(execFile);
-const SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 8);
-const WARMUP_SECONDS = Number(process.env.BENCH_WRK_WARMUP ?? 2);
-const ROUNDS = Number(process.env.BENCH_WRK_ROUNDS ?? 3);
+export const SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 8);
+export const WARMUP_SECONDS = Number(process.env.BENCH_WRK_WARMUP ?? 2);
+export const ROUNDS = Number(process.env.BENCH_WRK_ROUNDS ?? 3);
 const LOTTY_ONLY = process.env.BENCH_WRK_LOTTY_ONLY === "1";
 
-function luaScript(adminKey: string): string {
+/** The Lua script: one of 100,000 subjects per request; `headers` are sent as they are. */
+export function luaScript(adminKey: string, headers: Record<string, string> = {}): string {
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `wrk.headers["${name}"] = "${value}"\n`)
+    .join("");
   return `
 wrk.method = "POST"
 wrk.headers["content-type"] = "application/json"
 wrk.headers["authorization"] = "Bearer ${adminKey}"
-local i = 0
+${extra}local i = 0
 request = function()
   i = (i + 1) % 100000
   local body = '{"subjectId":"user-' .. i .. '","attributes":{"country":"RU","app_version":"1.7.2","platform":"ios"},"flagKeys":["${FLAGS.join('","')}"]}'
@@ -43,7 +47,8 @@ end
 `;
 }
 
-async function wrk(url: string, script: string, seconds = SECONDS): Promise<number> {
+/** Requests per second `wrk -t1 -c50` reaches in `seconds`. */
+export async function wrk(url: string, script: string, seconds = SECONDS): Promise<number> {
   const { stdout } = await run("wrk", ["-t1", "-c50", `-d${seconds}s`, "-s", script, url], {
     maxBuffer: 1 << 20,
   });
@@ -54,26 +59,36 @@ async function wrk(url: string, script: string, seconds = SECONDS): Promise<numb
   return Number(match[1]);
 }
 
-export async function decideWrk(): Promise<Record<string, number>> {
+/** Stops with a clear message when wrk is not on the PATH. */
+export async function needWrk(bench: string): Promise<void> {
   try {
     await run("wrk", ["--version"]).catch((e: { stdout?: string }) => {
       if (!String(e.stdout ?? "").includes("wrk")) throw e;
     });
   } catch {
-    throw new Error("bench decide-wrk needs wrk on the PATH (Debian: apt-get install wrk)");
+    throw new Error(`bench ${bench} needs wrk on the PATH (Debian: apt-get install wrk)`);
   }
+}
+
+/** The baseline: a bare node:http server answering `answer` to every request. */
+export async function bareServer(answer: string): Promise<{ url: string; server: http.Server }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(answer);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/`, server };
+}
+
+export async function decideWrk(): Promise<Record<string, number>> {
+  await needWrk("decide-wrk");
   return withBenchApp(async (bench) => {
     const { url, answer } = await seedDecideScenario(bench);
     const adminKey = bench.adminKey;
-    const bare = http.createServer((req, res) => {
-      req.resume();
-      req.on("end", () => {
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(answer);
-      });
-    });
-    await new Promise<void>((resolve) => bare.listen(0, "127.0.0.1", resolve));
-    const bareUrl = `http://127.0.0.1:${(bare.address() as { port: number }).port}/`;
+    const { url: bareUrl, server: bare } = await bareServer(answer);
     const dir = await mkdtemp(path.join(os.tmpdir(), "lotty-wrk-"));
     const script = path.join(dir, "decide.lua");
     await writeFile(script, luaScript(adminKey));

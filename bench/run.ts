@@ -4,7 +4,8 @@
  * per figure to stdout. The benchmarks (docs/benchmarks.md): rpc-overhead,
  * startup, evaluation (P3), decide (P1, P2), memory (P8), ingest (P4),
  * report (P5), guardrail (P6), console (P11), learnings (C9 find similar),
- * propagation (P7 across two processes).
+ * propagation (P7 across two processes), decide-wrk (P1 with wrk),
+ * decide-tracing (what tracing costs Decide, off and on).
  */
 import { writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
@@ -20,6 +21,7 @@ import { consoleBench } from "./console.js";
 import { learnings } from "./learnings.js";
 import { decideWrk } from "./decide-wrk.js";
 import { propagation } from "./propagation.js";
+import { decideTracing } from "./decide-tracing.js";
 
 export interface BenchResult {
   name: string;
@@ -42,6 +44,7 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, number>>> = {
   learnings,
   "decide-wrk": decideWrk,
   propagation,
+  "decide-tracing": decideTracing,
 };
 
 const selected = process.argv.slice(2);

@@ -28,7 +28,11 @@ import { createRpcHandler } from "./platform/rpc-handler.js";
 import { createOfrep } from "./decision/ofrep.js";
 import { conformGrpcMessages, isGrpcRequest } from "./platform/grpc-message.js";
 import { errorInterceptor } from "./platform/errors.js";
-import { metricsInterceptor, requestLogInterceptor } from "./platform/interceptors.js";
+import {
+  metricsInterceptor,
+  requestLogInterceptor,
+  tracingInterceptor,
+} from "./platform/interceptors.js";
 import { Authenticator, authInterceptor } from "./platform/auth.js";
 import { requestIdKey } from "./platform/request-context.js";
 import { DatabaseHandle } from "./platform/database-handle.js";
@@ -96,6 +100,12 @@ export interface AppOptions {
   host?: string;
   /** How long shutdown waits for in-flight RPCs. */
   shutdownGraceMs?: number;
+  /**
+   * How often the guardrail monitor sweeps every guarded experiment without
+   * a signal (default 5 s); a test that must see a breach found through
+   * its signal sets it long.
+   */
+  guardrailSweepMs?: number;
   /** Called when starting a dependency fails for good. */
   onFatal?: (error: unknown) => void;
 }
@@ -256,6 +266,7 @@ export class App {
         serveApi: this.serveApi,
       }),
       interceptors: [
+        tracingInterceptor(),
         errorInterceptor(this.logger),
         requestLogInterceptor(this.logger),
         metricsInterceptor(this.metrics),
@@ -485,6 +496,7 @@ export class App {
         changes: this.changes,
         metrics: this.guardrailMetrics,
         logger: this.logger,
+        sweepMs: this.options.guardrailSweepMs,
       });
       this.live.guardrailMonitor.start();
       const dispatcher = (this.live.dispatcher = new DeliveryDispatcher({

@@ -1,9 +1,12 @@
 /**
- * The `lotty` process: validate configuration, start, stop on SIGTERM/SIGINT,
- * reload the TLS certificate on SIGHUP (only when TLS is on).
+ * The `lotty` process: validate configuration, start tracing when the
+ * OTEL_* variables ask for it, start, stop on SIGTERM/SIGINT (exporting the
+ * spans still buffered), reload the TLS certificate on SIGHUP (only when
+ * TLS is on).
  */
 import { loadConfig, nodeVersionProblem } from "./platform/config.js";
 import { createLogger } from "./platform/logging.js";
+import { startTracing } from "./platform/tracing.js";
 import { App } from "./app.js";
 import { BOOTSTRAP_ADMIN_EMAIL } from "./access/bootstrap.js";
 
@@ -20,6 +23,14 @@ if (!result.ok) {
 }
 const config = result.config;
 const logger = createLogger(config.logLevel);
+// Before the app, so every span it starts has a provider.
+const tracing = config.tracing === undefined ? undefined : await startTracing(process.env);
+/** Exports the spans still buffered (bounded: an absent collector must not hold the exit). */
+const flushTraces = () =>
+  Promise.race([
+    tracing?.shutdown().catch(() => {}),
+    new Promise((resolve) => setTimeout(resolve, 5_000).unref()),
+  ]);
 const app = new App({
   config,
   logger,
@@ -27,7 +38,10 @@ const app = new App({
     console.error(
       `Lotty could not start: ${error instanceof Error ? error.message : String(error)}`,
     );
-    void app.stop().finally(() => process.exit(1));
+    void app
+      .stop()
+      .then(flushTraces)
+      .finally(() => process.exit(1));
   },
 });
 
@@ -38,7 +52,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     signalled = true;
     logger.info({ signal }, "signal received");
     app.stop().then(
-      () => process.exit(0),
+      () => flushTraces().then(() => process.exit(0)),
       (error: unknown) => {
         logger.error({ err: error }, "shutdown failed");
         process.exit(1);
@@ -86,5 +100,6 @@ if (!signalled && app.db.isOpen) {
   if (config.roles !== "workers") {
     lines.push(`Console: ${base}/console/ (sign in with an API key).`);
   }
+  if (config.tracing !== undefined) lines.push(`Tracing: ${config.tracing.description}.`);
   process.stdout.write(lines.join("\n") + "\n");
 }

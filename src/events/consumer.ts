@@ -28,6 +28,14 @@ import { isUnavailableError } from "../platform/errors.js";
 import type { Logger } from "../platform/logging.js";
 import { throttledWarning } from "../platform/throttled-warning.js";
 import { sleep } from "../platform/timing.js";
+import {
+  endSpan,
+  messageContext,
+  SpanKind,
+  startSpan,
+  tracingEnabled,
+  withContext,
+} from "../platform/tracing.js";
 import { decodeMessage, type EventMessage } from "./message.js";
 import type { EventMetrics } from "./metrics.js";
 import type { EventStore } from "./store.js";
@@ -101,7 +109,46 @@ export class EventConsumer {
         await this.deadLetter(msg, `undecodable message: ${(error as Error).message}`);
       }
     }
-    if (decoded.length > 0) await this.applyAll(decoded);
+    if (decoded.length === 0) return;
+    const spans = this.traced(decoded);
+    if (spans.length === 0) {
+      await this.applyAll(decoded);
+      return;
+    }
+    // The batch's work (its logs, the counted signal) continues the first
+    // traced message's trace; each traced message gets its own span.
+    try {
+      await withContext(spans[0]!.context, () => this.applyAll(decoded));
+      for (const { span } of spans) endSpan(span);
+    } catch (error) {
+      for (const { span } of spans) endSpan(span, error);
+      throw error;
+    }
+  }
+
+  /** A CONSUMER span for each message that carries a trace context (none when not tracing). */
+  private traced(decoded: Decoded[]) {
+    if (!tracingEnabled()) return [];
+    const subject = busSubjects(this.names).events;
+    return decoded.flatMap((d) => {
+      const parent = messageContext(d.msg.headers);
+      const started =
+        parent === undefined
+          ? undefined
+          : startSpan({
+              name: `process ${subject}`,
+              kind: SpanKind.CONSUMER,
+              parent,
+              attributes: {
+                "messaging.system": "nats",
+                "messaging.destination.name": subject,
+                "messaging.message.id": d.id,
+                "messaging.batch.message_count": d.message.events.length,
+                "lotty.batch.messages": decoded.length,
+              },
+            });
+      return started === undefined ? [] : [started];
+    });
   }
 
   private async applyAll(decoded: Decoded[]): Promise<void> {

@@ -23,6 +23,7 @@ import type { Logger } from "../platform/logging.js";
 import { encodeMessages, eventsSubject, mergeStats, type IngestStat } from "./message.js";
 import type { EventMetrics } from "./metrics.js";
 import type { RateLimiter } from "../platform/rate-limit.js";
+import { inSpan, SpanKind, traceMessageHeaders } from "../platform/tracing.js";
 import type { EventStore } from "./store.js";
 import { EVENT_LIMITS, validateEvent, type AcceptedEvent } from "./validation.js";
 import { DecisionIdVerifier } from "./decision-ids.js";
@@ -175,11 +176,26 @@ export class EventServiceImpl implements ServiceImpl<typeof EventService> {
     let accepted = 0;
     for (const message of encodeMessages(fresh, mergeStats(stats), now)) {
       let ack;
+      const subject = eventsSubject(this.deps.names.subjectPrefix);
       try {
-        ack = await bus.js.publish(eventsSubject(this.deps.names.subjectPrefix), message.payload, {
-          msgID: message.id,
-          timeout: PUBLISH_TIMEOUT_MS,
-        });
+        ack = await inSpan(
+          {
+            name: `publish ${subject}`,
+            kind: SpanKind.PRODUCER,
+            attributes: {
+              "messaging.system": "nats",
+              "messaging.destination.name": subject,
+              "messaging.message.id": message.id,
+              "messaging.batch.message_count": message.eventIds.length,
+            },
+          },
+          () =>
+            bus.js.publish(subject, message.payload, {
+              msgID: message.id,
+              timeout: PUBLISH_TIMEOUT_MS,
+              headers: traceMessageHeaders(),
+            }),
+        );
       } catch (error) {
         throw new ConnectError(
           "the event bus did not confirm the events; nothing from this call may be counted as accepted; retry the whole batch",

@@ -31,6 +31,13 @@ import type { DatabaseHandle } from "../platform/database-handle.js";
 import type { Logger } from "../platform/logging.js";
 import { throttledWarning } from "../platform/throttled-warning.js";
 import { sleep } from "../platform/timing.js";
+import {
+  inSpan,
+  messageContext,
+  SpanKind,
+  traceMessageHeaders,
+  type Context,
+} from "../platform/tracing.js";
 import { fireGuardrail, type FiredGuardrail } from "./actions.js";
 import { findBreach } from "./evaluate.js";
 import { trailingWindow, windowFigures } from "./figures.js";
@@ -56,7 +63,10 @@ export function publishCounted(bus: Bus | undefined, names: BusNames, ids: Itera
   if (bus === undefined || !bus.connected || experimentIds.length === 0) return;
   const signal: CountedSignal = { experimentIds, at: Date.now() };
   try {
-    bus.nc.publish(countedSubject(names), JSON.stringify(signal));
+    // The trace of the events counted goes on to the monitor's evaluation.
+    bus.nc.publish(countedSubject(names), JSON.stringify(signal), {
+      headers: traceMessageHeaders(),
+    });
   } catch {
     // The sweep evaluates every guarded experiment anyway.
   }
@@ -78,12 +88,15 @@ export interface GuardrailMonitorDeps {
   changes: ChangePublisher;
   metrics: GuardrailMetrics;
   logger: Logger;
+  /** How often the sweep runs (default SWEEP_MS). */
+  sweepMs?: number;
 }
 
 export class GuardrailMonitor {
   private stopped = false;
   private guarded = new Map<string, Guarded>();
-  private readonly dirty = new Set<string>();
+  /** Experiments to evaluate, with the trace context of the signal that named them (if any). */
+  private readonly dirty = new Map<string, Context | undefined>();
   private readonly unacked: { msg: JsMsg; at: number }[] = [];
   private readonly consumer: DurableConsumer;
   private configSubscription: Subscription | undefined;
@@ -116,7 +129,7 @@ export class GuardrailMonitor {
       this.reloadWanted = true;
       this.sweepWanted = true;
       this.poke();
-    }, SWEEP_MS);
+    }, this.deps.sweepMs ?? SWEEP_MS);
     this.sweepTimer.unref();
     this.consumer.start();
     this.workLoop = this.work();
@@ -146,7 +159,8 @@ export class GuardrailMonitor {
         msg.term();
         continue;
       }
-      for (const id of signal.experimentIds ?? []) this.dirty.add(id);
+      const parent = messageContext(msg.headers);
+      for (const id of signal.experimentIds ?? []) this.dirty.set(id, parent ?? this.dirty.get(id));
       this.unacked.push({ msg, at: Number(signal.at) || Date.now() });
     }
     this.poke();
@@ -159,7 +173,7 @@ export class GuardrailMonitor {
         continue;
       }
       const messages = this.unacked.splice(0);
-      const ids = new Set(this.dirty);
+      const ids = new Map(this.dirty);
       this.dirty.clear();
       try {
         if (this.reloadWanted) {
@@ -168,11 +182,22 @@ export class GuardrailMonitor {
         }
         if (this.sweepWanted) {
           this.sweepWanted = false;
-          for (const id of this.guarded.keys()) ids.add(id);
+          for (const id of this.guarded.keys()) if (!ids.has(id)) ids.set(id, undefined);
         }
-        for (const id of ids) {
+        for (const [id, parent] of ids) {
           if (this.stopped) break;
-          await this.evaluate(id);
+          // Traced when the signal was: the pause and its notification
+          // continue the trace of the events that caused them.
+          await inSpan(
+            {
+              name: "guardrail evaluate",
+              kind: SpanKind.INTERNAL,
+              parent,
+              onlyWithParent: true,
+              attributes: { "lotty.experiment_id": id },
+            },
+            () => this.evaluate(id),
+          );
         }
         const now = Date.now();
         for (const { msg, at } of messages) {
@@ -184,7 +209,7 @@ export class GuardrailMonitor {
         this.warn(error, "guardrail evaluation failed; retrying");
         // Unacked signals come back after ack_wait; the sweep retries sooner.
         for (const { msg } of messages) msg.nak(1_000);
-        for (const id of ids) this.dirty.add(id);
+        for (const [id, parent] of ids) this.dirty.set(id, parent);
         if (!this.stopped) await sleep(1_000);
       }
     }

@@ -15,6 +15,7 @@ import type pg from "pg";
 import type { Logger } from "../platform/logging.js";
 import { throttledWarning } from "../platform/throttled-warning.js";
 import { WorkLoop } from "../platform/work-loop.js";
+import { annotateSpan, continueStored, SpanKind } from "../platform/tracing.js";
 import { CHANNEL_ADAPTERS, type ChannelKindName, type Notice } from "./channels.js";
 import type { NotificationMetrics } from "./metrics.js";
 import type { SecretBox } from "./secrets.js";
@@ -44,6 +45,8 @@ interface ClaimedDelivery {
   url: string;
   chat_id: string;
   secret: string | null;
+  /** The W3C headers of the event's trace (null when it was not traced). */
+  trace_context: Record<string, string> | null;
 }
 
 export interface DispatcherDeps {
@@ -97,7 +100,7 @@ export class DeliveryDispatcher {
            lease_until = clock_timestamp() + interval '${LEASE_SECONDS} seconds'
        from due, notification_channels c
        where d.id = due.id and c.id = d.channel_id
-       returning d.id, d.attempts, d.payload, c.kind, c.url, c.chat_id, c.secret`,
+       returning d.id, d.attempts, d.payload, c.kind, c.url, c.chat_id, c.secret, d.trace_context`,
     );
     return rows;
   }
@@ -115,13 +118,27 @@ export class DeliveryDispatcher {
         },
         d.payload,
       );
-      const response = await fetch(request.url, {
-        method: "POST",
-        headers: request.headers,
-        body: request.body,
-        redirect: "manual",
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
+      // A webhook gets the trace's `traceparent`, so its receiver can go on
+      // with it; chat services get nothing of it.
+      const response = await continueStored(
+        d.trace_context,
+        {
+          name: `notify ${d.kind}`,
+          kind: SpanKind.CLIENT,
+          attributes: { "lotty.delivery_id": d.id, "lotty.attempt": d.attempts },
+        },
+        async (trace) => {
+          const answer = await fetch(request.url, {
+            method: "POST",
+            headers: d.kind === "webhook" ? { ...trace, ...request.headers } : request.headers,
+            body: request.body,
+            redirect: "manual",
+            signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+          });
+          annotateSpan({ "http.response.status_code": answer.status });
+          return answer;
+        },
+      );
       await response.arrayBuffer().catch(() => undefined);
       if (response.status >= 200 && response.status < 300) {
         await this.record(d.id, "sent", "", null);

@@ -22,6 +22,7 @@ import { isUnavailableError } from "../platform/errors.js";
 import type { Logger } from "../platform/logging.js";
 import { throttledWarning } from "../platform/throttled-warning.js";
 import { withTransaction } from "../platform/transaction.js";
+import { inSpan, messageContext, SpanKind, storedTraceHeaders } from "../platform/tracing.js";
 import type { Notice } from "./channels.js";
 import type { NotificationMetrics } from "./metrics.js";
 import { GUARDRAIL_TRIGGERED, renderSummary } from "./text.js";
@@ -75,7 +76,24 @@ export class Notifier {
       return;
     }
     try {
-      if ((await this.handle(event)) > 0) this.deps.queued();
+      // Continues the trace of the change that caused the event; the
+      // deliveries it queues keep it for the dispatcher.
+      const queued = await inSpan(
+        {
+          name: `process ${msg.subject}`,
+          kind: SpanKind.CONSUMER,
+          parent: messageContext(msg.headers),
+          onlyWithParent: true,
+          attributes: {
+            "messaging.system": "nats",
+            "messaging.destination.name": msg.subject,
+            "lotty.trigger": event.trigger,
+            "lotty.experiment_id": event.experimentId,
+          },
+        },
+        () => this.handle(event),
+      );
+      if (queued > 0) this.deps.queued();
       msg.ack();
     } catch (error) {
       this.warn(error, "could not record deliveries; the event will be retried");
@@ -142,9 +160,10 @@ export class Notifier {
       }
       const inserted = await client.query(
         `insert into notification_deliveries (id, channel_id, rule_id, trigger, experiment_id,
-           flag_key, dedup_key, payload, status, created_at, occurred_at, next_attempt_at)
+           flag_key, dedup_key, payload, status, created_at, occurred_at, next_attempt_at,
+           trace_context)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp(), $10,
-           case when $11::boolean then clock_timestamp() end)
+           case when $11::boolean then clock_timestamp() end, $12)
          on conflict on constraint notification_deliveries_once do nothing`,
         [
           randomUUID(),
@@ -158,6 +177,7 @@ export class Notifier {
           status,
           notice.occurredAt,
           status === "pending",
+          storedTraceHeaders(),
         ],
       );
       return inserted.rowCount === 0 ? undefined : status;

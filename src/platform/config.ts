@@ -11,6 +11,7 @@ import {
   readTlsFiles,
   type TlsFiles,
 } from "./tls.js";
+import { tracingSettings, type TracingSettings } from "./tracing.js";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export const PROCESS_ROLES = ["api", "workers", "all"] as const;
@@ -63,6 +64,11 @@ export interface Config {
    * serves only TLS (HTTP/1.1 and HTTP/2 by ALPN). Checked when loaded.
    */
   tls: TlsFiles | undefined;
+  /**
+   * Tracing, from the standard OTEL_* variables (tracing.ts): undefined
+   * (the default) means off.
+   */
+  tracing: TracingSettings | undefined;
 }
 
 export const DEFAULT_INGEST_RATE_LIMIT = 50_000;
@@ -203,6 +209,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
   const e = parsed.data;
   const tlsFiles = checkTls(e.LOTTY_TLS_CERT_FILE, e.LOTTY_TLS_KEY_FILE);
   if (typeof tlsFiles === "string") return { ok: false, problems: [tlsFiles] };
+  const tracing = tracingSettings(env);
+  if (tracing !== undefined && "problems" in tracing)
+    return { ok: false, problems: tracing.problems };
   return {
     ok: true,
     config: {
@@ -225,6 +234,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
       natsReplicas: e.LOTTY_NATS_REPLICAS ?? 1,
       consoleDir: e.LOTTY_CONSOLE_DIR,
       tls: tlsFiles,
+      tracing,
     },
   };
 }

@@ -1,13 +1,15 @@
 /**
- * Request logging and RPC metrics. Order (outermost first) is set in
- * src/app.ts: errors → request log → metrics → auth → handler.
+ * Tracing, request logging and RPC metrics. Order (outermost first) is set
+ * in src/app.ts: tracing → errors → request log → metrics → auth → handler.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { context } from "@opentelemetry/api";
 import type { Logger } from "./logging.js";
 import type { Metrics } from "./metrics.js";
 import { loggerKey, requestIdKey } from "./request-context.js";
 import { observeStream } from "./streams.js";
 import { isClientGoneError, isUnavailableError } from "./errors.js";
+import { endSpan, requestContext, SpanKind, startSpan, tracingEnabled } from "./tracing.js";
 
 /**
  * Services whose successful calls are logged at debug, not info: probes,
@@ -130,6 +132,55 @@ export function metricsInterceptor(metrics: Metrics): Interceptor {
       return observeStream(res, { onEnd: done });
     } catch (error) {
       done(error);
+      throw error;
+    }
+  };
+}
+
+/** The attributes of an RPC's server span (OpenTelemetry's RPC conventions). */
+export function rpcSpanAttributes(service: string, method: string, reqId: string) {
+  return {
+    "rpc.system": "connect_rpc",
+    "rpc.service": service,
+    "rpc.method": method,
+    "lotty.request_id": reqId,
+  };
+}
+
+/**
+ * Makes each RPC a SERVER span, the child of the caller's `traceparent`
+ * when it sends one; the handler, its logs and what it publishes run in
+ * that span. Does nothing when tracing is off.
+ */
+export function tracingInterceptor(): Interceptor {
+  return (next) => async (req) => {
+    if (!tracingEnabled()) return next(req);
+    const service = req.service.typeName;
+    const method = req.method.name;
+    const started = startSpan({
+      name: `${service}/${method}`,
+      kind: SpanKind.SERVER,
+      parent: requestContext(req.header),
+      attributes: rpcSpanAttributes(service, method, req.contextValues.get(requestIdKey)),
+    });
+    const end = (error: unknown) => {
+      if (error !== undefined) {
+        started?.span.setAttribute(
+          "rpc.connect_rpc.error_code",
+          codeName(error, req.signal.aborted),
+        );
+      }
+      endSpan(started?.span, error);
+    };
+    try {
+      const res = await context.with(started?.context ?? context.active(), () => next(req));
+      if (!res.stream) {
+        end(undefined);
+        return res;
+      }
+      return observeStream(res, { onEnd: end });
+    } catch (error) {
+      end(error);
       throw error;
     }
   };

@@ -1,6 +1,10 @@
-/** The one root pino logger; request loggers are its children. */
+/**
+ * The one root pino logger; request loggers are its children. A line
+ * written inside a traced span carries its trace_id and span_id.
+ */
 import { pino, type Logger, type DestinationStream } from "pino";
 import type { LogLevel } from "./config.js";
+import { traceLogFields } from "./tracing.js";
 
 export type { Logger };
 
@@ -11,6 +15,7 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
       name: "lotty",
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
+      mixin: traceLogFields,
       redact: {
         paths: [
           "authorization",

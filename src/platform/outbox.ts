@@ -19,6 +19,7 @@ import type pg from "pg";
 import type { Bus } from "./bus.js";
 import type { Logger } from "./logging.js";
 import { throttledWarning } from "./throttled-warning.js";
+import { continueStored, messageHeaders, SpanKind, storedTraceHeaders } from "./tracing.js";
 import { withTransaction } from "./transaction.js";
 
 /** A message to publish once the transaction that stages it commits. */
@@ -29,15 +30,25 @@ export interface OutboxMessage {
   msgId?: string;
 }
 
-/** The insert of one message, with `?` (MikroORM) or `$n` (pg) placeholders. */
+/**
+ * The insert of one message, with `?` (MikroORM) or `$n` (pg) placeholders.
+ * The active trace context is stored with it (when tracing), so the relay
+ * continues the trace of the change, whenever it publishes.
+ */
 export function outboxInsert(
   message: OutboxMessage,
   placeholders: "?" | "$n",
-): { sql: string; params: string[] } {
-  const values = placeholders === "?" ? "?, ?, ?" : "$1, $2, $3";
+): { sql: string; params: (string | null)[] } {
+  const values = placeholders === "?" ? "?, ?, ?, ?" : "$1, $2, $3, $4";
+  const trace = storedTraceHeaders();
   return {
-    sql: `insert into outbox (subject, body, msg_id) values (${values})`,
-    params: [message.subject, message.body, message.msgId ?? randomUUID()],
+    sql: `insert into outbox (subject, body, msg_id, headers) values (${values})`,
+    params: [
+      message.subject,
+      message.body,
+      message.msgId ?? randomUUID(),
+      trace === null ? null : JSON.stringify(trace),
+    ],
   };
 }
 
@@ -106,18 +117,34 @@ export class OutboxRelay {
           subject: string;
           body: string;
           msg_id: string;
+          headers: Record<string, string> | null;
         }>(
-          `select id, subject, body, msg_id from outbox order by id limit $1 for update skip locked`,
+          `select id, subject, body, msg_id, headers from outbox
+           order by id limit $1 for update skip locked`,
           [BATCH],
         );
         const done: string[] = [];
         let failure: unknown;
         for (const row of rows) {
           try {
-            await bus.js.publish(row.subject, row.body, {
-              msgID: row.msg_id,
-              timeout: PUBLISH_TIMEOUT_MS,
-            });
+            await continueStored(
+              row.headers,
+              {
+                name: `publish ${row.subject}`,
+                kind: SpanKind.PRODUCER,
+                attributes: {
+                  "messaging.system": "nats",
+                  "messaging.destination.name": row.subject,
+                  "messaging.message.id": row.msg_id,
+                },
+              },
+              (trace) =>
+                bus.js.publish(row.subject, row.body, {
+                  msgID: row.msg_id,
+                  timeout: PUBLISH_TIMEOUT_MS,
+                  headers: messageHeaders(trace),
+                }),
+            );
             done.push(row.id);
           } catch (error) {
             failure = error;

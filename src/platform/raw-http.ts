@@ -2,14 +2,24 @@
  * Raw node:http handlers served beside the connect router (the Decide fast
  * path, OFREP): reading a request body with connect's size limit, and the
  * telemetry the interceptors give an RPC — x-request-id, rpc_server_*
- * metrics and one `rpc` log line — so such a handler answers and is
- * counted like any RPC without copying the interceptors. Domain-free.
+ * metrics, one `rpc` log line and, when tracing, a SERVER span — so such a
+ * handler answers and is counted like any RPC without copying the
+ * interceptors. Domain-free.
  */
 import type http from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeName, isQuietRpc, logRpcOutcome } from "./interceptors.js";
+import { context } from "@opentelemetry/api";
+import { codeName, isQuietRpc, logRpcOutcome, rpcSpanAttributes } from "./interceptors.js";
 import type { Logger } from "./logging.js";
 import type { Metrics } from "./metrics.js";
+import {
+  endSpan,
+  requestContext,
+  SpanKind,
+  startSpan,
+  tracingEnabled,
+  type Span,
+} from "./tracing.js";
 
 /** Reads a request body, refusing more than `limit` bytes as connect does. */
 export function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
@@ -159,6 +169,7 @@ export function rawCallTelemetry(options: RawCallOptions): RawCall {
     reqId: string,
     started: number,
     { status, headers, body, error }: RawAnswer,
+    span?: Span,
   ) => {
     const length = typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.byteLength;
     if (length > 0) headers["content-length"] = String(length);
@@ -167,30 +178,60 @@ export function rawCallTelemetry(options: RawCallOptions): RawCall {
     // A string body goes out in one write together with the headers.
     res.end(body);
     record(method, reqId, started, error);
+    if (span !== undefined) {
+      if (error !== undefined) span.setAttribute("rpc.connect_rpc.error_code", codeName(error));
+      endSpan(span, error);
+    }
   };
 
-  const failed = (res: http.ServerResponse, method: string, error: unknown) => {
+  const failed = (res: http.ServerResponse, method: string, error: unknown, span?: Span) => {
     // Only writing the answer can fail here (the client went away).
     logger.debug({ err: error, service, method }, "could not answer a raw HTTP call");
     res.destroy();
+    endSpan(span, error);
   };
 
-  // A synchronous answer is written at once, without a promise.
-  return (req, res, method, answer, started = performance.now()) => {
-    const reqId = options.requestId(req.headers["x-request-id"]);
+  const serve = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    method: string,
+    answer: (reqId: string) => RawAnswer | Promise<RawAnswer>,
+    started: number,
+    reqId: string,
+    span?: Span,
+  ) => {
     try {
       const answered = answer(reqId);
       // A thenable, not `instanceof Promise`: a promise from another realm
       // (a test's vm context, a native module) counts too.
       if (typeof (answered as Partial<Promise<RawAnswer>>).then === "function") {
         (answered as Promise<RawAnswer>)
-          .then((a) => write(res, method, reqId, started, a))
-          .catch((error: unknown) => failed(res, method, error));
+          .then((a) => write(res, method, reqId, started, a, span))
+          .catch((error: unknown) => failed(res, method, error, span));
       } else {
-        write(res, method, reqId, started, answered as RawAnswer);
+        write(res, method, reqId, started, answered as RawAnswer, span);
       }
     } catch (error) {
-      failed(res, method, error);
+      failed(res, method, error, span);
     }
+  };
+
+  // A synchronous answer is written at once, without a promise. Tracing
+  // off costs one check.
+  return (req, res, method, answer, started = performance.now()) => {
+    const reqId = options.requestId(req.headers["x-request-id"]);
+    if (!tracingEnabled()) {
+      serve(req, res, method, answer, started, reqId);
+      return;
+    }
+    const traced = startSpan({
+      name: `${service}/${method}`,
+      kind: SpanKind.SERVER,
+      parent: requestContext(req.headers),
+      attributes: rpcSpanAttributes(service, method, reqId),
+    });
+    context.with(traced?.context ?? context.active(), () =>
+      serve(req, res, method, answer, started, reqId, traced?.span),
+    );
   };
 }

@@ -4,11 +4,12 @@
  * matter — one image and the right role per Deployment, probes on /health
  * and /ready, resources, the HPA and disruption budgets pointing at real
  * pods, the ServiceMonitor at a real port, secrets by reference only, and
- * the example overlay's replicated streams.
+ * the example overlay's replicated streams and tracing settings.
  */
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "@jest/globals";
 import { parseAllDocuments } from "yaml";
+import { loadConfig } from "../../src/platform/config.js";
 
 type Doc = {
   apiVersion: string;
@@ -147,7 +148,7 @@ describe.each([
   });
 
   if (variant === "example overlay") {
-    it("puts everything in its namespace, pins the image and replicates the streams three times", () => {
+    it("puts everything in its namespace, pins the image, replicates the streams three times and traces", () => {
       for (const d of docs.filter((d) => d.kind !== "Namespace")) {
         expect(d.metadata.namespace).toBe("lotty");
       }
@@ -156,6 +157,11 @@ describe.each([
       const config = named(docs, "ConfigMap", configName);
       expect(config.data?.LOTTY_NATS_REPLICAS).toBe("3");
       expect(config.data?.NATS_URL?.split(",")).toHaveLength(3);
+      // Settings Lotty's own configuration accepts, with tracing on.
+      const loaded = loadConfig({ ...config.data });
+      expect(loaded.ok && loaded.config.tracing?.description).toBe(
+        "otlp (http/protobuf) to http://otel-collector.observability:4318/v1/traces",
+      );
       expect(named(docs, "HorizontalPodAutoscaler", "lotty-api").spec.minReplicas).toBe(3);
     });
   }

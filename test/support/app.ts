@@ -33,6 +33,8 @@ export interface TestAppOptions {
   busPrefix?: string;
   /** The app's logger (default: a pino logger at TEST_LOG_LEVEL, silent when unset). */
   logger?: Logger;
+  /** The guardrail monitor's sweep period (AppOptions.guardrailSweepMs). */
+  guardrailSweepMs?: number;
 }
 
 export function testBusPrefix(): string {
@@ -87,6 +89,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     ...(prefixFromEnv ? {} : { busPrefix }),
     host: "127.0.0.1",
     shutdownGraceMs: 5_000,
+    guardrailSweepMs: options.guardrailSweepMs,
   });
   const port = await app.start();
   const baseUrl = `${app.scheme}://127.0.0.1:${port}`;
