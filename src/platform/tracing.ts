@@ -196,7 +196,10 @@ function extracted<C>(carrier: C, getter?: TextMapGetter<C>): Context | undefine
 
 /** The trace context of an incoming HTTP request (Node's lower-cased headers or fetch Headers). */
 export function requestContext(headers: Headers | Record<string, unknown>): Context {
-  if (headers instanceof Headers) return extracted(headers, fetchHeadersGetter) ?? ROOT_CONTEXT;
+  // Duck-typed: a Headers object from another realm (a test's vm context) counts too.
+  if (typeof (headers as Partial<Headers>).get === "function") {
+    return extracted(headers as Headers, fetchHeadersGetter) ?? ROOT_CONTEXT;
+  }
   return extracted(headers) ?? ROOT_CONTEXT;
 }
 
