@@ -186,13 +186,14 @@ export class GuardrailMonitor {
         }
         for (const [id, parent] of ids) {
           if (this.stopped) break;
-          // Traced when the signal was: the pause and its notification
-          // continue the trace of the events that caused them.
+          // Traced when the signal was and the experiment is guarded: the
+          // pause and its notification continue the trace of the events
+          // that caused them.
           await inSpan(
             {
               name: "guardrail evaluate",
               kind: SpanKind.INTERNAL,
-              parent,
+              parent: this.guarded.has(id) ? parent : undefined,
               onlyWithParent: true,
               attributes: { "lotty.experiment_id": id },
             },
