@@ -33,7 +33,6 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import grpc
@@ -54,24 +53,57 @@ log = logging.getLogger("lotty_client.local")
 STREAM_DEADLINE = 240.0
 
 
-@dataclass
 class LocalDecision:
-    flag_key: str
-    #: The value as JSON; None for FLAG_NOT_FOUND.
-    value: Any
-    #: The DecisionReason number (decision_pb2.DecisionReason).
-    reason: int
-    experiment_id: str
-    variant_key: str
-    #: A local decision id (d2...); "" without a signing key or for FLAG_NOT_FOUND.
-    decision_id: str
-    #: The configuration was not confirmed by the server within stale_after.
-    stale: bool
-    #: The configuration version decided with.
-    config_version: str
-    subject_id: str
-    #: The experiment's configuration version (in the id), for exposure dedupe.
-    experiment_version: int = 0
+    """One flag's decision, as Decide gives it, plus the freshness of the
+    configuration. The id is signed when `decision_id` is first read (signing
+    costs more than deciding), and carries the time of that read."""
+
+    __slots__ = (
+        "flag_key",
+        "value",
+        "reason",
+        "experiment_id",
+        "variant_key",
+        "stale",
+        "config_version",
+        "subject_id",
+        "experiment_version",
+        "_claims",
+        "_signer",
+        "_id",
+    )
+
+    def __init__(self, plain: Any, subject_id: str, signer: Any, stale: bool, config_version: str):
+        #: The flag key.
+        self.flag_key: str = plain.flag_key
+        #: The value as JSON; None for FLAG_NOT_FOUND.
+        self.value: Any = plain.value
+        #: The DecisionReason number (decision_pb2.DecisionReason).
+        self.reason: int = plain.reason
+        self.experiment_id: str = plain.experiment_id
+        self.variant_key: str = plain.variant_key
+        #: The configuration was not confirmed by the server within stale_after.
+        self.stale = stale
+        #: The configuration version decided with.
+        self.config_version = config_version
+        self.subject_id = subject_id
+        #: The experiment's configuration version (in the id), for exposure dedupe.
+        self.experiment_version: int = plain.claims[4] if plain.claims is not None else 0
+        self._claims = plain.claims
+        self._signer = signer if plain.claims is not None else None
+        self._id: Optional[str] = None
+
+    @property
+    def decision_id(self) -> str:
+        """A local decision id (d2...); "" without a signing key or for FLAG_NOT_FOUND."""
+        if self._id is None:
+            self._id = self._signer.sign(*self._claims) if self._signer is not None else ""
+        return self._id
+
+    @property
+    def signed(self) -> bool:
+        """Whether decision_id is (or will be, when read) a signed id."""
+        return self._signer is not None
 
     @property
     def reason_name(self) -> str:
@@ -89,6 +121,9 @@ class LocalDecision:
             "configVersion": self.config_version,
             "subjectId": self.subject_id,
         }
+
+    def __repr__(self) -> str:
+        return f"LocalDecision({self.to_json()!r})"
 
 
 def exposure_properties(
@@ -196,24 +231,11 @@ class LocalDecider:
             raise RuntimeError("no configuration yet: wait_ready() before deciding")
         if not isinstance(subject_id, str) or subject_id == "":
             raise ValueError("subject_id is required")
-        out = []
-        for d in core_decide(snapshot, subject_id, attributes, list(flag_keys)):
-            claims = d.claims
-            decision_id = signer.sign(*claims) if signer is not None and claims is not None else ""
-            out.append(
-                LocalDecision(
-                    flag_key=d.flag_key,
-                    value=d.value,
-                    reason=d.reason,
-                    experiment_id=d.experiment_id,
-                    variant_key=d.variant_key,
-                    decision_id=decision_id,
-                    stale=stale,
-                    config_version=snapshot.version,
-                    subject_id=subject_id,
-                    experiment_version=claims[4] if claims is not None else 0,
-                )
-            )
+        version = snapshot.version
+        out = [
+            LocalDecision(d, subject_id, signer, stale, version)
+            for d in core_decide(snapshot, subject_id, attributes, list(flag_keys))
+        ]
         return out
 
     def expose(
@@ -228,7 +250,7 @@ class LocalDecider:
         """Queues the exposure of a decision that put the subject in a
         variant, once per (subject, experiment, variant, version); returns
         the event id or None when nothing was queued."""
-        if decision.variant_key == "" or decision.decision_id == "":
+        if decision.variant_key == "" or not decision.signed:
             return None
         key = "\0".join(
             [
