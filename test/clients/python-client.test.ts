@@ -26,6 +26,7 @@ import {
 } from "../support/builders.js";
 import { client } from "../support/clients.js";
 import { installPythonClient, PYTHON_CLIENT_DIR, type PythonEnv } from "../support/python.js";
+import { createLocalDecider } from "../../clients/node/src/index.js";
 
 let t: TestApp;
 let py: PythonEnv;
@@ -49,6 +50,7 @@ beforeAll(async () => {
     await untilInSnapshot(t, flags[name], ids[name]);
   }
   reportExperimentId = ids.report!;
+  const dir = mkdtempSync(path.join(tmpdir(), "lotty-python-e2e-"));
   env = {
     LOTTY_E2E_TARGET: new URL(t.baseUrl).host,
     LOTTY_E2E_SERVICE_KEY: service.key,
@@ -57,7 +59,8 @@ beforeAll(async () => {
     LOTTY_E2E_TARGETED_FLAG: flags.targeted!,
     LOTTY_E2E_REPORT_FLAG: flags.report!,
     LOTTY_E2E_REPORT_EXPERIMENT_ID: reportExperimentId,
-    LOTTY_E2E_OUT: path.join(mkdtempSync(path.join(tmpdir(), "lotty-python-e2e-")), "out.json"),
+    LOTTY_E2E_OUT: path.join(dir, "out.json"),
+    LOTTY_E2E_BOOTSTRAP: path.join(dir, "configuration.json"),
   };
 });
 
@@ -121,5 +124,26 @@ describe("the Python client against a real Lotty", () => {
       .filter((m) => m.metricKey === "conversions")
       .reduce((n, m) => n + m.value, 0);
     expect(conversions).toBe(sent.conversions);
+  });
+
+  it("the Node client's local decider answers from the bootstrap file the Python client saved", async () => {
+    const node = createLocalDecider({
+      baseUrl: "http://127.0.0.1:1",
+      bootstrapFile: env.LOTTY_E2E_BOOTSTRAP!,
+      logger: { warn: () => {}, error: () => {} },
+    });
+    try {
+      await node.ready();
+      expect(node.status().source).toBe("bootstrap");
+      const flagKeys = [env.LOTTY_E2E_FLAG!, env.LOTTY_E2E_TARGETED_FLAG!];
+      for (let i = 0; i < 50; i++) {
+        const request = { subjectId: `interop-${i}`, attributes: { country: "DE" }, flagKeys };
+        const local = node.decide(request).map((d) => [d.value, d.reason, d.variantKey]);
+        const remote = t.app.decide(request).map((d) => [d.value, d.reason, d.variantKey]);
+        expect(local).toEqual(remote);
+      }
+    } finally {
+      await node.close();
+    }
   });
 });

@@ -16,6 +16,7 @@ import json
 import os
 import pathlib
 import socket
+import tempfile
 import threading
 import time
 import unittest
@@ -114,6 +115,57 @@ class LostAnswers(grpc.UnaryUnaryClientInterceptor):
             self.failures -= 1
             return _Lost()
         return outcome
+
+
+class FailStreams(grpc.UnaryStreamClientInterceptor):
+    """Fails every server stream with UNAVAILABLE while `down`."""
+
+    def __init__(self):
+        self.down = True
+        self.attempts = 0
+
+    def intercept_unary_stream(self, continuation, details, request):
+        if self.down:
+            self.attempts += 1
+            raise _Lost()
+        return continuation(details, request)
+
+
+@contextlib.contextmanager
+def silent_server():
+    """host:port of a socket that accepts connections and never answers."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    accepted = []
+    stop = threading.Event()
+
+    def accept():
+        silent.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(silent.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{silent.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
+        silent.close()
+
+
+def wait_until(condition, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
 
 
 def report_of(admin, experiment_id):
@@ -289,27 +341,105 @@ class AgainstLotty(unittest.TestCase):
             self.assertEqual((stats.accepted, stats.duplicates, stats.retries), (0, 20, 2))
 
     def test_the_deadline_covers_every_attempt(self):
-        silent = socket.socket()
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        accepted = []
-        threading.Thread(
-            target=lambda: accepted.append(silent.accept()), daemon=True
-        ).start()
-        port = silent.getsockname()[1]
+        with silent_server() as target, LottyClient(target, "key", timeout=0.3) as client:
+            started = time.monotonic()
+            with self.assertRaises(grpc.RpcError) as caught:
+                client.decide("s", None, ["f"])
+            elapsed = time.monotonic() - started
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.assertGreaterEqual(elapsed, 0.25)
+        self.assertLess(elapsed, 3)
+
+    def test_the_event_sender_reports_rejected_events_and_does_not_retry_them(self):
+        rejected = []
+        sender = EventSender(self.service, on_rejected=rejected.extend)
+        [d] = self.service.decide(f"rejects-{uuid.uuid4().hex[:8]}", None, [self.flag])
+        good = sender.send("exposure", d.decision_id)
+        bad = sender.send("no_such_type", "forged.id")
+        sender.close()
+        stats = sender.stats
+        self.assertEqual((stats.accepted, stats.rejected, stats.retries), (1, 1, 0))
+        self.assertEqual([event.event_id for event, _ in rejected], [bad])
+        self.assertNotEqual(rejected[0][1].message, "")
+        self.assertNotEqual(good, bad)
+
+    def test_the_event_sender_holds_at_most_max_buffered_events_and_says_why_it_drops(self):
+        dropped = []
+        with silent_server() as target, LottyClient(target, "key") as client:
+            sender = EventSender(
+                client,
+                max_batch_size=1,
+                max_buffered_events=1,
+                max_attempts=1,
+                call_timeout=0.5,
+                on_dropped=lambda events, reason: dropped.append((events, reason.code)),
+            )
+            first = sender.send("exposure", "d-1")
+            self.assertIsNotNone(first)
+            self.assertIsNone(sender.send("exposure", "d-2"), "a full sender queued an event")
+            sender.close()
+            self.assertIsNone(sender.send("exposure", "d-3"), "a closed sender queued an event")
+        codes = [(events[0].decision_id, code) for events, code in dropped]
+        self.assertEqual(
+            codes,
+            [
+                ("d-2", grpc.StatusCode.RESOURCE_EXHAUSTED),
+                ("d-1", grpc.StatusCode.DEADLINE_EXCEEDED),
+                ("d-3", grpc.StatusCode.FAILED_PRECONDITION),
+            ],
+        )
+        self.assertEqual((sender.stats.dropped, sender.stats.buffered), (3, 0))
+
+    def test_the_local_decider_polls_while_the_stream_fails_then_goes_back_to_it(self):
+        streams = FailStreams()
+        client = LottyClient(TARGET, ENV["LOTTY_E2E_SERVICE_KEY"], interceptors=[streams])
+        decider = LocalDecider(
+            client,
+            stream_attempts_before_polling=2,
+            reconnect_initial_delay=0.05,
+            reconnect_max_delay=0.2,
+            poll_interval=0.2,
+        )
         try:
-            with LottyClient(f"127.0.0.1:{port}", "key", timeout=0.3) as client:
-                started = time.monotonic()
-                with self.assertRaises(grpc.RpcError) as caught:
-                    client.decide("s", None, ["f"])
-                elapsed = time.monotonic() - started
-            self.assertEqual(caught.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
-            self.assertGreaterEqual(elapsed, 0.25)
-            self.assertLess(elapsed, 3)
+            self.assertTrue(decider.wait_ready(10))
+            status = decider.status()
+            self.assertEqual((status["source"], status["polling"]), ("poll", True))
+            self.assertTrue(status["signing"], "GetConfiguration gives ROLE_SERVICE keys a key")
+            self.assertGreaterEqual(streams.attempts, 2)
+            [d] = decider.decide("polled", None, [self.flag])
+            self.assertEqual(d.reason, EXPERIMENT)
+            self.assertTrue(d.decision_id.startswith("d2."))
+            streams.down = False
+            wait_until(lambda: decider.status()["source"] == "stream", "the stream again")
+            wait_until(lambda: not decider.status()["polling"], "polling to stop")
+            self.assertEqual(decider.status()["state"], "fresh")
         finally:
-            for connection, _ in accepted:
-                connection.close()
-            silent.close()
+            decider.close()
+            client.close()
+
+    def test_the_bootstrap_file_serves_while_the_server_is_unreachable_and_turns_stale(self):
+        path = ENV.get("LOTTY_E2E_BOOTSTRAP") or os.path.join(
+            tempfile.mkdtemp(prefix="lotty-bootstrap-"), "configuration.json"
+        )
+        with LocalDecider(self.service, bootstrap_file=path) as online:
+            self.assertTrue(online.wait_ready(10))
+            wait_until(lambda: os.path.exists(path), "the configuration to be saved")
+            version = online.status()["version"]
+            expected = [(d.value, d.reason, d.variant_key) for d in online.decide("boot", None, [self.flag])]
+        with silent_server() as target, LottyClient(target, "key") as dead:
+            offline = LocalDecider(
+                dead, bootstrap_file=path, stale_after=0.5, stream_attempts_before_polling=10**6
+            )
+            try:
+                self.assertTrue(offline.wait_ready(0), "the bootstrap file was not loaded")
+                status = offline.status()
+                self.assertEqual((status["source"], status["version"]), ("bootstrap", version))
+                [d] = offline.decide("boot", None, [self.flag])
+                self.assertEqual([(d.value, d.reason, d.variant_key)], expected)
+                wait_until(lambda: offline.status()["state"] == "stale", "stale", timeout=5)
+                self.assertTrue(offline.decide("boot", None, [self.flag])[0].stale)
+            finally:
+                offline.close()
 
 
 if __name__ == "__main__":
