@@ -167,6 +167,8 @@ class LottyClient:
         """Decide over the network: the decisions, in `flag_keys` order (every
         active flag, sorted, when empty). `json_value(d.value)` is a value
         as JSON."""
+        if isinstance(flag_keys, str):
+            raise TypeError("flag_keys is a list of flag keys, not one string")
         request = decision_pb2.DecideRequest(subject_id=subject_id, flag_keys=list(flag_keys))
         if attributes:
             request.attributes.update(dict(attributes))
@@ -183,7 +185,8 @@ class LottyClient:
 
 
 def json_value(value: Any) -> Any:
-    """A google.protobuf.Value (a Decision's value) as plain JSON; None when unset."""
-    if value is None:
+    """A google.protobuf.Value (a Decision's value) as plain JSON; None when
+    unset (FLAG_NOT_FOUND)."""
+    if value is None or value.WhichOneof("kind") is None:
         return None
     return json_format.MessageToDict(value)

@@ -231,6 +231,8 @@ class LocalDecider:
             raise RuntimeError("no configuration yet: wait_ready() before deciding")
         if not isinstance(subject_id, str) or subject_id == "":
             raise ValueError("subject_id is required")
+        if isinstance(flag_keys, str):
+            raise TypeError("flag_keys is a list of flag keys, not one string")
         version = snapshot.version
         out = [
             LocalDecision(d, subject_id, signer, stale, version)
