@@ -8,32 +8,19 @@
  * the current core; do that only for new cases, never to change an answer.
  */
 import { spawnSync } from "node:child_process";
-import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "@jest/globals";
-import { createLocalDecider } from "../../clients/node/src/index.js";
-import {
-  REASON_NAMES,
-  compileSnapshot,
-  decide,
-  type SnapshotSource,
-} from "../../src/decision/core/index.js";
-import { createDecisionSigner } from "../../src/decision/decision-id.js";
-import { CASES, type VectorRequest } from "./decide-cases.js";
-import { DEFAULT_VECTORS, checkDecideVectors, claimsOfDecisionId } from "./decide-runner.mjs";
+import { REASON_NAMES, type SnapshotSource } from "../../src/decision/core/index.js";
+import { CASES } from "./decide-cases.js";
+import { DEFAULT_VECTORS, checkDecideVectors } from "./decide-runner.mjs";
+import { coreDecide, expectedDecisions, nodeLocalDeciders } from "./implementations.js";
 
 interface Doc {
   cases: { name: string; configuration: SnapshotSource; requests: unknown[] }[];
 }
 
 const RUNNER = path.join("test", "vectors", "decide-runner.mjs");
-const signer = createDecisionSigner("lotty decide vectors");
-
-function coreDecide(configuration: SnapshotSource, request: VectorRequest) {
-  return decide(compileSnapshot(configuration, { builtAt: 0 }), signer, request);
-}
 
 if (process.env.LOTTY_WRITE_VECTORS === "1") {
   const doc = {
@@ -44,14 +31,7 @@ if (process.env.LOTTY_WRITE_VECTORS === "1") {
       ...c,
       requests: c.requests.map((r) => ({
         ...r,
-        expected: coreDecide(c.configuration, r).map((d) => ({
-          flagKey: d.flagKey,
-          value: d.hasValue ? d.value : null,
-          reason: REASON_NAMES[d.reason],
-          variantKey: d.variantKey,
-          experimentId: d.experimentId,
-          claims: claimsOfDecisionId(d.decisionId),
-        })),
+        expected: expectedDecisions(c.configuration, r),
       })),
     })),
   };
@@ -81,41 +61,11 @@ describe("decide vectors", () => {
   });
 
   it("the Node client's local decider gives every answer (from a bootstrap file)", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "lotty-vectors-"));
-    const signingKey = { keyId: randomUUID(), secret: new Uint8Array(randomBytes(32)) };
-    const deciders = new Map<string, ReturnType<typeof createLocalDecider>>();
+    const node = nodeLocalDeciders();
     try {
-      const failures = await checkDecideVectors(
-        doc,
-        async (configuration: SnapshotSource, request: VectorRequest) => {
-          let d = deciders.get(configuration.version);
-          if (d === undefined) {
-            const file = path.join(dir, `${configuration.version}.json`);
-            writeFileSync(
-              file,
-              JSON.stringify({
-                lottyLocalConfiguration: 1,
-                savedAt: Date.now(),
-                version: configuration.version,
-                format: configuration.format,
-                source: configuration,
-              }),
-            );
-            d = createLocalDecider({
-              baseUrl: "http://127.0.0.1:1",
-              bootstrapFile: file,
-              signingKey,
-              logger: { warn: () => {}, error: () => {} },
-            });
-            deciders.set(configuration.version, d);
-            await d.ready();
-          }
-          return d.decide(request).map((x) => x.toJSON());
-        },
-      );
-      expect(failures).toEqual([]);
+      expect(await checkDecideVectors(doc, node.decide)).toEqual([]);
     } finally {
-      await Promise.all([...deciders.values()].map((d) => d.close()));
+      await node.close();
     }
   });
 

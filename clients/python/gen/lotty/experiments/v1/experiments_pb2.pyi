@@ -1,0 +1,404 @@
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+DIRECTION_DECREASE_IS_BAD: Direction
+DIRECTION_INCREASE_IS_BAD: Direction
+DIRECTION_UNSPECIFIED: Direction
+EXPERIMENT_ACTION_APPROVED: ExperimentAction
+EXPERIMENT_ACTION_ARCHIVED: ExperimentAction
+EXPERIMENT_ACTION_CHANGES_REQUESTED: ExperimentAction
+EXPERIMENT_ACTION_COMPLETED: ExperimentAction
+EXPERIMENT_ACTION_CREATED: ExperimentAction
+EXPERIMENT_ACTION_GUARDRAIL_PAUSED: ExperimentAction
+EXPERIMENT_ACTION_GUARDRAIL_ROLLED_BACK: ExperimentAction
+EXPERIMENT_ACTION_PAUSED: ExperimentAction
+EXPERIMENT_ACTION_REJECTED: ExperimentAction
+EXPERIMENT_ACTION_RESUMED: ExperimentAction
+EXPERIMENT_ACTION_REWORKED: ExperimentAction
+EXPERIMENT_ACTION_STARTED: ExperimentAction
+EXPERIMENT_ACTION_SUBMITTED: ExperimentAction
+EXPERIMENT_ACTION_UNSPECIFIED: ExperimentAction
+EXPERIMENT_ACTION_UPDATED: ExperimentAction
+EXPERIMENT_STATUS_APPROVED: ExperimentStatus
+EXPERIMENT_STATUS_ARCHIVED: ExperimentStatus
+EXPERIMENT_STATUS_COMPLETED: ExperimentStatus
+EXPERIMENT_STATUS_DRAFT: ExperimentStatus
+EXPERIMENT_STATUS_IN_REVIEW: ExperimentStatus
+EXPERIMENT_STATUS_PAUSED: ExperimentStatus
+EXPERIMENT_STATUS_REJECTED: ExperimentStatus
+EXPERIMENT_STATUS_RUNNING: ExperimentStatus
+EXPERIMENT_STATUS_UNSPECIFIED: ExperimentStatus
+GUARDRAIL_ACTION_PAUSE: GuardrailAction
+GUARDRAIL_ACTION_ROLLBACK: GuardrailAction
+GUARDRAIL_ACTION_UNSPECIFIED: GuardrailAction
+OUTCOME_NO_EFFECT: Outcome
+OUTCOME_ROLLBACK: Outcome
+OUTCOME_ROLLOUT: Outcome
+OUTCOME_UNSPECIFIED: Outcome
+
+class Approval(_message.Message):
+    __slots__ = ["approved_at", "approver_id", "comment", "version"]
+    APPROVED_AT_FIELD_NUMBER: _ClassVar[int]
+    APPROVER_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    approved_at: _timestamp_pb2.Timestamp
+    approver_id: str
+    comment: str
+    version: int
+    def __init__(self, approver_id: _Optional[str] = ..., comment: _Optional[str] = ..., approved_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ApproveExperimentRequest(_message.Message):
+    __slots__ = ["comment", "id"]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    comment: str
+    id: str
+    def __init__(self, id: _Optional[str] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class ApproveExperimentResponse(_message.Message):
+    __slots__ = ["experiment"]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class ArchiveExperimentRequest(_message.Message):
+    __slots__ = ["id"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ArchiveExperimentResponse(_message.Message):
+    __slots__ = ["experiment"]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class CompleteExperimentRequest(_message.Message):
+    __slots__ = ["id", "justification", "outcome", "winner_variant_key"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    JUSTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    WINNER_VARIANT_KEY_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    justification: str
+    outcome: Outcome
+    winner_variant_key: str
+    def __init__(self, id: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., winner_variant_key: _Optional[str] = ..., justification: _Optional[str] = ...) -> None: ...
+
+class CompleteExperimentResponse(_message.Message):
+    __slots__ = ["experiment"]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class CreateExperimentRequest(_message.Message):
+    __slots__ = ["experiment"]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class CreateExperimentResponse(_message.Message):
+    __slots__ = ["experiment"]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class Experiment(_message.Message):
+    __slots__ = ["approvals", "audience_percent", "completed_at", "conflict_domains", "created_at", "description", "flag_key", "guardrails", "id", "justification", "metric_keys", "name", "outcome", "owner_id", "primary_metric_key", "priority", "required_approvals", "rolled_back", "started_at", "status", "targeting_rule", "updated_at", "variants", "version", "winner_variant_key"]
+    APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
+    CONFLICT_DOMAINS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    FLAG_KEY_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    JUSTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    METRIC_KEYS_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_METRIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    ROLLED_BACK_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TARGETING_RULE_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WINNER_VARIANT_KEY_FIELD_NUMBER: _ClassVar[int]
+    approvals: _containers.RepeatedCompositeFieldContainer[Approval]
+    audience_percent: float
+    completed_at: _timestamp_pb2.Timestamp
+    conflict_domains: _containers.RepeatedScalarFieldContainer[str]
+    created_at: _timestamp_pb2.Timestamp
+    description: str
+    flag_key: str
+    guardrails: _containers.RepeatedCompositeFieldContainer[Guardrail]
+    id: str
+    justification: str
+    metric_keys: _containers.RepeatedScalarFieldContainer[str]
+    name: str
+    outcome: Outcome
+    owner_id: str
+    primary_metric_key: str
+    priority: int
+    required_approvals: int
+    rolled_back: bool
+    started_at: _timestamp_pb2.Timestamp
+    status: ExperimentStatus
+    targeting_rule: str
+    updated_at: _timestamp_pb2.Timestamp
+    variants: _containers.RepeatedCompositeFieldContainer[Variant]
+    version: int
+    winner_variant_key: str
+    def __init__(self, id: _Optional[str] = ..., flag_key: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., owner_id: _Optional[str] = ..., status: _Optional[_Union[ExperimentStatus, str]] = ..., version: _Optional[int] = ..., audience_percent: _Optional[float] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., targeting_rule: _Optional[str] = ..., primary_metric_key: _Optional[str] = ..., metric_keys: _Optional[_Iterable[str]] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., conflict_domains: _Optional[_Iterable[str]] = ..., priority: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., winner_variant_key: _Optional[str] = ..., justification: _Optional[str] = ..., rolled_back: bool = ..., approvals: _Optional[_Iterable[_Union[Approval, _Mapping]]] = ..., required_approvals: _Optional[int] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ExperimentVersion(_message.Message):
+    __slots__ = ["author_id", "created_at", "experiment", "version"]
+    AUTHOR_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    author_id: str
+    created_at: _timestamp_pb2.Timestamp
+    experiment: Experiment
+    version: int
+    def __init__(self, version: _Optional[int] = ..., experiment: _Optional[_Union[Experiment, _Mapping]] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., author_id: _Optional[str] = ...) -> None: ...
+
+class GetExperimentHistoryRequest(_message.Message):
+    __slots__ = ["id"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetExperimentHistoryResponse(_message.Message):
+    __slots__ = ["entries"]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[HistoryEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ...) -> None: ...
+
+class GetExperimentRequest(_message.Message):
+    __slots__ = ["id"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetExperimentResponse(_message.Message):
+    __slots__ = ["experiment"]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class Guardrail(_message.Message):
+    __slots__ = ["action", "direction", "metric_key", "min_sample_size", "threshold", "window_seconds"]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    METRIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    MIN_SAMPLE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    action: GuardrailAction
+    direction: Direction
+    metric_key: str
+    min_sample_size: int
+    threshold: float
+    window_seconds: int
+    def __init__(self, metric_key: _Optional[str] = ..., threshold: _Optional[float] = ..., direction: _Optional[_Union[Direction, str]] = ..., window_seconds: _Optional[int] = ..., min_sample_size: _Optional[int] = ..., action: _Optional[_Union[GuardrailAction, str]] = ...) -> None: ...
+
+class HistoryEntry(_message.Message):
+    __slots__ = ["action", "actor_id", "at", "comment", "from_status", "to_status", "version"]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    FROM_STATUS_FIELD_NUMBER: _ClassVar[int]
+    TO_STATUS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    action: ExperimentAction
+    actor_id: str
+    at: _timestamp_pb2.Timestamp
+    comment: str
+    from_status: ExperimentStatus
+    to_status: ExperimentStatus
+    version: int
+    def __init__(self, at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., actor_id: _Optional[str] = ..., action: _Optional[_Union[ExperimentAction, str]] = ..., from_status: _Optional[_Union[ExperimentStatus, str]] = ..., to_status: _Optional[_Union[ExperimentStatus, str]] = ..., version: _Optional[int] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class ListExperimentVersionsRequest(_message.Message):
+    __slots__ = ["id"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ListExperimentVersionsResponse(_message.Message):
+    __slots__ = ["versions"]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[ExperimentVersion]
+    def __init__(self, versions: _Optional[_Iterable[_Union[ExperimentVersion, _Mapping]]] = ...) -> None: ...
+
+class ListExperimentsRequest(_message.Message):
+    __slots__ = ["flag_key", "owner_id", "page_size", "page_token", "status"]
+    FLAG_KEY_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    flag_key: str
+    owner_id: str
+    page_size: int
+    page_token: str
+    status: ExperimentStatus
+    def __init__(self, flag_key: _Optional[str] = ..., status: _Optional[_Union[ExperimentStatus, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., owner_id: _Optional[str] = ...) -> None: ...
+
+class ListExperimentsResponse(_message.Message):
+    __slots__ = ["experiments", "next_page_token"]
+    EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    experiments: _containers.RepeatedCompositeFieldContainer[Experiment]
+    next_page_token: str
+    def __init__(self, experiments: _Optional[_Iterable[_Union[Experiment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class PauseExperimentRequest(_message.Message):
+    __slots__ = ["comment", "id"]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    comment: str
+    id: str
+    def __init__(self, id: _Optional[str] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class PauseExperimentResponse(_message.Message):
+    __slots__ = ["experiment"]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class RejectExperimentRequest(_message.Message):
+    __slots__ = ["comment", "id"]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    comment: str
+    id: str
+    def __init__(self, id: _Optional[str] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class RejectExperimentResponse(_message.Message):
+    __slots__ = ["experiment"]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class RequestChangesRequest(_message.Message):
+    __slots__ = ["comment", "id"]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    comment: str
+    id: str
+    def __init__(self, id: _Optional[str] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class RequestChangesResponse(_message.Message):
+    __slots__ = ["experiment"]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class ResumeExperimentRequest(_message.Message):
+    __slots__ = ["id"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ResumeExperimentResponse(_message.Message):
+    __slots__ = ["experiment"]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class ReworkExperimentRequest(_message.Message):
+    __slots__ = ["comment", "id"]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    comment: str
+    id: str
+    def __init__(self, id: _Optional[str] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class ReworkExperimentResponse(_message.Message):
+    __slots__ = ["experiment"]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class StartExperimentRequest(_message.Message):
+    __slots__ = ["id"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class StartExperimentResponse(_message.Message):
+    __slots__ = ["experiment"]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class SubmitExperimentRequest(_message.Message):
+    __slots__ = ["comment", "id"]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    comment: str
+    id: str
+    def __init__(self, id: _Optional[str] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class SubmitExperimentResponse(_message.Message):
+    __slots__ = ["experiment"]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class UpdateExperimentRequest(_message.Message):
+    __slots__ = ["expected_version", "experiment"]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    expected_version: int
+    experiment: Experiment
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., expected_version: _Optional[int] = ...) -> None: ...
+
+class UpdateExperimentResponse(_message.Message):
+    __slots__ = ["experiment"]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class Variant(_message.Message):
+    __slots__ = ["control", "key", "value", "weight"]
+    CONTROL_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    control: bool
+    key: str
+    value: _struct_pb2.Value
+    weight: float
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., weight: _Optional[float] = ..., control: bool = ...) -> None: ...
+
+class ExperimentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class GuardrailAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class Direction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class ExperimentAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
