@@ -652,6 +652,7 @@ export class App {
       this.db.set(undefined);
       await this.localNats?.stop();
       await this.embedded?.stop();
+      this.metrics.close();
       this.logger.info("stopped");
     })();
     return this.stopping;

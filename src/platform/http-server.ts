@@ -188,6 +188,9 @@ export class OnePortServer {
     for (const session of this.sessions) session.destroy();
     this.h1.closeAllConnections();
     for (const socket of this.sockets) socket.destroy();
+    // Stops the connection tracking its 'listening' event started (an
+    // interval that would keep the server and its handler alive for good).
+    this.h1.close();
     await tcpClosed;
   }
 }

@@ -197,10 +197,11 @@ describe("Decide fast path", () => {
   });
 
   it("serves those requests itself rather than passing them on", async () => {
+    const metrics = createMetrics();
     const fast = createFastDecide({
       decide: t.app.decide,
       authenticator: new Authenticator(keyLookup(t.app.db)),
-      metrics: createMetrics(),
+      metrics,
       logger: createLogger("silent"),
       readMaxBytes: RPC_LIMITS.readMaxBytes,
       maxTimeoutMs: RPC_LIMITS.maxTimeoutMs,
@@ -231,6 +232,7 @@ describe("Decide fast path", () => {
       expect((await postH1(own, json(viewer.key), "{}", other)).status).toBe(418);
     } finally {
       server.close();
+      metrics.close();
     }
   });
 
