@@ -80,6 +80,7 @@ export class OnePortServer {
     this.h2.on("session", (session) => {
       this.sessions.add(session);
       session.once("close", () => this.sessions.delete(session));
+      clearIdleTimerOnDestroy(session);
     });
     if (certificate === undefined) {
       this.tcp = net.createServer((socket) => {
@@ -193,4 +194,21 @@ export class OnePortServer {
     this.h1.close();
     await tcpClosed;
   }
+}
+
+/**
+ * Node (v24) never clears an HTTP/2 session's idle timer: closeSession
+ * marks the session destroyed and then calls `setTimeout(0)`, which returns
+ * at once for a destroyed session. The unref'd timer then holds the session
+ * (and through it the server and its handler) until it fires, 5 minutes
+ * later: memory held per closed connection in production, and every app a
+ * jest worker ever started in tests. Clearing it just before destroy, while
+ * the session still accepts it, fixes both.
+ */
+function clearIdleTimerOnDestroy(session: http2.ServerHttp2Session): void {
+  const destroy = session.destroy.bind(session);
+  session.destroy = (...args: Parameters<typeof destroy>) => {
+    if (!session.destroyed) session.setTimeout(0);
+    destroy(...args);
+  };
 }
