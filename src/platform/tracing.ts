@@ -225,17 +225,12 @@ export function storedTraceHeaders(): Record<string, string> | null {
   return Object.keys(carrier).length === 0 ? null : carrier;
 }
 
-/**
- * NATS headers carrying the active context, added to `into` (created when
- * absent); `into` unchanged (possibly undefined) when not tracing.
- */
-export function traceMessageHeaders(into?: MsgHdrs): MsgHdrs | undefined {
-  if (!enabled) return into;
+/** NATS headers carrying the active context; undefined when not tracing (or no span is active). */
+export function traceMessageHeaders(): MsgHdrs | undefined {
+  if (!enabled) return undefined;
   const carrier: Record<string, string> = {};
   propagation.inject(context.active(), carrier);
-  if (into === undefined) return messageHeaders(carrier);
-  for (const key of Object.keys(carrier)) into.set(key, carrier[key] as string);
-  return into;
+  return messageHeaders(carrier);
 }
 
 export interface SpanSpec {
