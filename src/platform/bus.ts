@@ -309,10 +309,17 @@ export class Bus {
           () => false,
         )
       : Promise.resolve(false);
-    const timeout = new Promise<boolean>((resolve) =>
-      setTimeout(() => resolve(false), timeoutMs).unref(),
-    );
-    if (!(await Promise.race([drained, timeout]))) await this.nc.close().catch(() => {});
+    // Cleared once settled: a pending timer would hold this bus (and the
+    // app around it) for the rest of `timeoutMs` after the drain.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs).unref();
+    });
+    try {
+      if (!(await Promise.race([drained, timeout]))) await this.nc.close().catch(() => {});
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 

@@ -181,10 +181,16 @@ export class OnePortServer {
     for (const session of this.sessions) session.close();
     this.h1.closeIdleConnections();
     if (this.inFlight > 0) {
+      // Cleared once settled: a pending timer would hold the server (and its
+      // handler) for the rest of `graceMs`.
+      let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
-        new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, graceMs).unref();
+        }),
       ]);
+      clearTimeout(timer);
     }
     for (const session of this.sessions) session.destroy();
     this.h1.closeAllConnections();

@@ -15,12 +15,13 @@ export class Readiness {
   async report(): Promise<Record<string, boolean>> {
     const entries = await Promise.all(
       [...this.checks].map(async ([name, check]) => {
-        const timeout = new Promise<boolean>((resolve) =>
-          setTimeout(() => resolve(false), 1_000).unref(),
-        );
-        const result = await Promise.race([Promise.resolve().then(check), timeout]).catch(
-          () => false,
-        );
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), 1_000).unref();
+        });
+        const result = await Promise.race([Promise.resolve().then(check), timeout])
+          .catch(() => false)
+          .finally(() => clearTimeout(timer));
         return [name, result] as const;
       }),
     );
