@@ -17,6 +17,11 @@
  *   that work today keep their data.
  *
  * The server listens on 127.0.0.1 only, on a free port (never 5432).
+ *
+ * Longer than the ~400 lines other files keep to, on purpose: finding the
+ * binaries, choosing and preparing the data directory as root, initdb and the
+ * server's start and stop are one sequence whose order matters; split, it
+ * would have to be read across files.
  */
 import { createHash, randomBytes } from "node:crypto";
 import {
