@@ -14,10 +14,9 @@ import os from "node:os";
 import path from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
 import { freePort } from "../../src/platform/embedded-postgres.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
-import { event, eventClient } from "./support.js";
+import { eventClient } from "./support.js";
 import {
   RETRYABLE_FAILURES,
   adminKey,
@@ -28,6 +27,7 @@ import {
   ingestUntilOk,
   natsCluster,
   seedDecisions,
+  eventBatches,
   streamLeader,
   type ChildLotty,
   type NatsClusterNode,
@@ -96,26 +96,13 @@ describe("a three-node NATS cluster losing the events stream's leader under inge
     const { t, experiment, decisions } = await seedDecisions(child, SUBJECTS);
 
     // Exposures first for every subject, then conversions: all of them count.
-    const runId = randomBytes(4).toString("hex");
-    const expectedByKey: Record<string, number> = {};
-    const batches: Event[][] = [];
-    for (let b = 0; b < BATCHES; b++) {
-      const batch: Event[] = [];
-      for (let j = 0; j < BATCH_SIZE; j++) {
-        const i = b * BATCH_SIZE + j;
-        const d = decisions[i % SUBJECTS]!;
-        const type = i < SUBJECTS ? "exposure" : "conversion";
-        const key = `${d.variantKey}/${type}`;
-        expectedByKey[key] = (expectedByKey[key] ?? 0) + 1;
-        batch.push(
-          event(type, d.decisionId, {
-            eventId: `cluster-${runId}-${String(i).padStart(6, "0")}`,
-            properties: type === "conversion" ? { value: i } : {},
-          }),
-        );
-      }
-      batches.push(batch);
-    }
+    const { batches, expectedByKey } = eventBatches(
+      decisions,
+      "cluster",
+      BATCHES,
+      BATCH_SIZE,
+      (i) => (i < SUBJECTS ? "exposure" : "conversion"),
+    );
 
     const events = await eventClient(t);
     const acked = new Set<string>();

@@ -22,6 +22,7 @@ import { waitFor, type TestApp } from "../support/app.js";
 import { client } from "../support/clients.js";
 import { greyBlue, makeTeam, makeTypedFlag, runExperiment } from "../support/builders.js";
 import { spawnLotty, type LottyProcess } from "../support/process.js";
+import { event } from "./support.js";
 
 // ---------------------------------------------------------------- nats-server
 
@@ -522,6 +523,42 @@ export async function seedDecisions(child: RemoteApp, subjects: number) {
     decisions.push({ decisionId: d.decisionId, variantKey: d.variantKey });
   }
   return { t, experiment, decisions, decideOne };
+}
+
+/**
+ * `batches` × `batchSize` events over `decisions` (event i for decision
+ * i mod their number), each of the type `typeOf(i)` says, with ids
+ * `<prefix>-<run>-<i>` (conversions carry a value); and how many of each
+ * `<variant>/<event type>` there are (what expectStoredAndCountedOnce checks).
+ */
+export function eventBatches(
+  decisions: readonly { decisionId: string; variantKey: string }[],
+  prefix: string,
+  batches: number,
+  batchSize: number,
+  typeOf: (i: number) => "exposure" | "conversion",
+): { batches: Event[][]; expectedByKey: Record<string, number> } {
+  const runId = randomBytes(4).toString("hex");
+  const expectedByKey: Record<string, number> = {};
+  const all: Event[][] = [];
+  for (let b = 0; b < batches; b++) {
+    const batch: Event[] = [];
+    for (let j = 0; j < batchSize; j++) {
+      const i = b * batchSize + j;
+      const d = decisions[i % decisions.length]!;
+      const type = typeOf(i);
+      const key = `${d.variantKey}/${type}`;
+      expectedByKey[key] = (expectedByKey[key] ?? 0) + 1;
+      batch.push(
+        event(type, d.decisionId, {
+          eventId: `${prefix}-${runId}-${String(i).padStart(6, "0")}`,
+          properties: type === "conversion" ? { value: i } : {},
+        }),
+      );
+    }
+    all.push(batch);
+  }
+  return { batches: all, expectedByKey };
 }
 
 /**

@@ -41,6 +41,7 @@ import {
   ingestUntilOk,
   natsServer,
   seedDecisions,
+  eventBatches,
   storeState,
   storedRows,
   tcpProxy,
@@ -109,26 +110,9 @@ describe("a Lotty process killed with SIGKILL while events stream in", () => {
     // when r % 3 === 1, else all conversions. The first round's conversions
     // arrive before any exposure (they wait for attribution); every subject
     // gets exposures, so in the end every event counts.
-    const runId = randomBytes(4).toString("hex");
-    const expectedByKey: Record<string, number> = {};
-    const batches: Event[][] = [];
-    for (let b = 0; b < BATCHES; b++) {
-      const batch: Event[] = [];
-      for (let j = 0; j < BATCH_SIZE; j++) {
-        const i = b * BATCH_SIZE + j;
-        const d = decisions[i % SUBJECTS]!;
-        const type = Math.floor(i / SUBJECTS) % 3 === 1 ? "exposure" : "conversion";
-        const key = `${d.variantKey}/${type}`;
-        expectedByKey[key] = (expectedByKey[key] ?? 0) + 1;
-        batch.push(
-          event(type, d.decisionId, {
-            eventId: `crash-${runId}-${String(i).padStart(6, "0")}`,
-            properties: type === "conversion" ? { value: i } : {},
-          }),
-        );
-      }
-      batches.push(batch);
-    }
+    const { batches, expectedByKey } = eventBatches(decisions, "crash", BATCHES, BATCH_SIZE, (i) =>
+      Math.floor(i / SUBJECTS) % 3 === 1 ? "exposure" : "conversion",
+    );
 
     const events = await eventClient(t);
     const acked = new Set<string>();
