@@ -130,21 +130,31 @@ export class DecisionLog {
     batch.length += batch.bytes.write(line, batch.length, "utf8");
     batch.records++;
     this.records++;
-    if (batch.records >= BATCH_SIZE || this.batches.length > 1) void this.flush();
+    if (batch.records >= BATCH_SIZE || this.batches.length > 1) void this.flush(false);
   }
 
   get buffered(): number {
     return this.records;
   }
 
-  /** Publishes buffered records in batches (JSON lines), the last one even if not full. */
-  async flush(): Promise<void> {
+  /**
+   * Publishes buffered records in batches (JSON lines). `everything` (the
+   * timer, stop) publishes the last batch too even if not full; otherwise
+   * (a batch just filled) only full batches go, so that under load the
+   * batch filling while one is published is not sent half-empty as soon as
+   * the ack arrives: that made a publish, an ack and a nats.js request
+   * error object per ~1 ms of decisions instead of per 2,500 records.
+   */
+  async flush(everything = true): Promise<void> {
     const bus = this.bus();
     if (this.flushing || this.records === 0 || bus === undefined || !bus.connected) return;
     this.flushing = true;
+    // The last batch when the flush began: a full flush ends after it.
+    const last = this.batches.at(-1);
     try {
       while (this.batches.length > 0) {
         const batch = this.batches[0] as Batch;
+        if (!everything && !batch.closed && batch.records < BATCH_SIZE) break;
         // Records arriving while it is published start a new batch.
         batch.closed = true;
         await bus.js.publish(
@@ -154,6 +164,7 @@ export class DecisionLog {
         );
         this.batches.shift();
         this.records -= batch.records;
+        if (batch === last) everything = false;
       }
     } catch (error) {
       this.warn(error, "could not publish the decision log", { buffered: this.records });

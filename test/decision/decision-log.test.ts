@@ -12,6 +12,7 @@ import { Counter } from "prom-client";
 import {
   BATCH_SIZE,
   DecisionLog,
+  FLUSH_INTERVAL_MS,
   decisionLine,
   type DecisionRecord,
 } from "../../src/decision/decision-log.js";
@@ -113,6 +114,22 @@ describe("the decision log on NATS", () => {
     expect(t.app.decisionLog.buffered).toBe(0);
   }
 
+  type Publish = ReturnType<typeof bus>["js"]["publish"];
+  const bus = () => t.app.bus!;
+
+  /** A decision log on the real bus whose publishes go through `wrap(publish)`. */
+  function logPublishingThrough(name: string, wrap: (publish: Publish) => Publish): DecisionLog {
+    const real = bus();
+    const js = Object.create(real.js) as typeof real.js;
+    js.publish = wrap(real.js.publish.bind(real.js));
+    return new DecisionLog(
+      () => Object.assign(Object.create(real) as typeof real, { js }),
+      t.app.names,
+      new Counter({ name: `${name}_dropped_total`, help: "test", registers: [] }),
+      t.app.logger,
+    );
+  }
+
   it("stores every record once across many batches, long subjects included", async () => {
     const team = await makeTeam(t);
     const flagKey = await makeFlag(t);
@@ -142,27 +159,46 @@ describe("the decision log on NATS", () => {
     }
   });
 
+  it("publishes full batches under load, not what arrived during each ack", async () => {
+    const flagKey = await makeFlag(t);
+    let publishes = 0;
+    const log = logPublishingThrough("full_batches", (publish) => (...args) => {
+      publishes++;
+      return publish(...args);
+    });
+    try {
+      const started = Date.now();
+      const total = BATCH_SIZE * 5;
+      for (let i = 0; i < total; i++) {
+        const id = `d1.${flagKey}.full-${String(i).padStart(16, "0")}`;
+        log.recordLine(decisionLine(id, flagKey, JSON.stringify(`s${i}`), "default", "", "", 1));
+        // Give acks time to arrive while the next batch fills.
+        if (i % 50 === 49) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Five full batches, plus at most one partial batch per timer tick.
+      const ticks = Math.ceil((Date.now() - started) / FLUSH_INTERVAL_MS) + 1;
+      expect(publishes).toBeGreaterThanOrEqual(5);
+      expect(publishes).toBeLessThanOrEqual(5 + ticks);
+      await log.stop();
+      expect(log.buffered).toBe(0);
+    } finally {
+      await log.stop();
+    }
+  });
+
   it("stores a batch once when its ack is lost and the publish is retried", async () => {
     const flagKey = await makeFlag(t);
     const nc = await connect({ servers: TEST_NATS_URL });
     const before = (await stored(nc)).seen.size;
     // The real bus, whose first publish reaches the stream but whose ack
     // the caller never sees (as when the 2 s timeout fires under load).
-    const bus = t.app.bus!;
-    const publish = bus.js.publish.bind(bus.js);
     let lost = 0;
-    const js = Object.create(bus.js) as typeof bus.js;
-    js.publish = async (...args: Parameters<typeof publish>) => {
+    const log = logPublishingThrough("lost_ack", (publish) => async (...args) => {
       const ack = await publish(...args);
       if (lost++ === 0) throw new Error("TIMEOUT: the ack did not arrive");
       return ack;
-    };
-    const log = new DecisionLog(
-      () => Object.assign(Object.create(bus) as typeof bus, { js }),
-      t.app.names,
-      new Counter({ name: "lost_ack_dropped_total", help: "test", registers: [] }),
-      t.app.logger,
-    );
+    });
     try {
       const ids = Array.from(
         { length: 10 },
