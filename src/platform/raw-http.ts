@@ -99,7 +99,15 @@ let waiting: (() => void)[] = [];
 function flushAnswers(): void {
   const due = waiting;
   waiting = [];
-  for (const writeOne of due) writeOne();
+  for (const writeOne of due) {
+    // Each catches its own errors; this only keeps one that did not from
+    // leaving the others unanswered.
+    try {
+      writeOne();
+    } catch {
+      // Nothing left to do for that answer.
+    }
+  }
 }
 
 function later(writeOne: () => void): void {
