@@ -130,6 +130,16 @@ describe("the decision log on NATS", () => {
     );
   }
 
+  /** A decision log on the real bus that counts its publishes. */
+  function countingLog(name: string): { log: DecisionLog; publishes: () => number } {
+    let publishes = 0;
+    const log = logPublishingThrough(name, (publish) => (...args) => {
+      publishes++;
+      return publish(...args);
+    });
+    return { log, publishes: () => publishes };
+  }
+
   it("stores every record once across many batches, long subjects included", async () => {
     const team = await makeTeam(t);
     const flagKey = await makeFlag(t);
@@ -161,11 +171,7 @@ describe("the decision log on NATS", () => {
 
   it("publishes full batches under load, not what arrived during each ack", async () => {
     const flagKey = await makeFlag(t);
-    let publishes = 0;
-    const log = logPublishingThrough("full_batches", (publish) => (...args) => {
-      publishes++;
-      return publish(...args);
-    });
+    const { log, publishes } = countingLog("full_batches");
     try {
       const started = Date.now();
       const total = BATCH_SIZE * 5;
@@ -178,13 +184,28 @@ describe("the decision log on NATS", () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       // Five full batches, plus at most one partial batch per timer tick.
       const ticks = Math.ceil((Date.now() - started) / FLUSH_INTERVAL_MS) + 1;
-      expect(publishes).toBeGreaterThanOrEqual(5);
-      expect(publishes).toBeLessThanOrEqual(5 + ticks);
+      expect(publishes()).toBeGreaterThanOrEqual(5);
+      expect(publishes()).toBeLessThanOrEqual(5 + ticks);
       await log.stop();
       expect(log.buffered).toBe(0);
     } finally {
       await log.stop();
     }
+  });
+
+  it("publishes everything at stop, also while a full batch is being published", async () => {
+    const flagKey = await makeFlag(t);
+    const { log, publishes } = countingLog("stop");
+    const total = BATCH_SIZE + 10;
+    for (let i = 0; i < total; i++) {
+      const id = `d1.${flagKey}.stop-${String(i).padStart(16, "0")}`;
+      log.recordLine(decisionLine(id, flagKey, JSON.stringify(`s${i}`), "default", "", "", 1));
+    }
+    // The full batch's publish is under way; ten records wait in the next.
+    expect(publishes()).toBe(1);
+    await log.stop();
+    expect(log.buffered).toBe(0);
+    expect(publishes()).toBe(2);
   });
 
   it("stores a batch once when its ack is lost and the publish is retried", async () => {
