@@ -29,9 +29,12 @@ describe("withTransaction", () => {
   it("fails, without crashing, when the connection drops between queries", async () => {
     const work = withTransaction(pool, async (client) => {
       const { rows } = await client.query<{ pid: number }>("select pg_backend_pid() as pid");
+      // Waiting for the connection to end, not a fixed time: under load the
+      // terminated backend took longer than 300 ms to go, and `select 1` ran.
+      const ended = new Promise<void>((resolve) => client.once("end", () => resolve()));
       await admin.query("select pg_terminate_backend($1)", [rows[0]!.pid]);
       // The connection is gone while no query runs: pg emits `error` on the client.
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await ended;
       await client.query("select 1");
     });
     await expect(work).rejects.toThrow();
