@@ -2,7 +2,13 @@
  * Tracing, request logging and RPC metrics. Order (outermost first) is set
  * in src/app.ts: tracing → errors → request log → metrics → auth → handler.
  */
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  type Interceptor,
+  type StreamResponse,
+  type UnaryResponse,
+} from "@connectrpc/connect";
 import { context } from "@opentelemetry/api";
 import type { Logger } from "./logging.js";
 import type { Metrics } from "./metrics.js";
@@ -10,6 +16,20 @@ import { loggerKey, requestIdKey } from "./request-context.js";
 import { observeStream } from "./streams.js";
 import { isClientGoneError, isUnavailableError } from "./errors.js";
 import { endSpan, requestContext, SpanKind, startSpan, tracingEnabled } from "./tracing.js";
+
+type AnyResponse = UnaryResponse | StreamResponse;
+
+/**
+ * Calls `done` when a call ends: now for a unary answer, when the stream
+ * ends (or fails) for a streaming one.
+ */
+function whenEnded<R extends AnyResponse>(res: R, done: (error: unknown) => void): R {
+  if (!res.stream) {
+    done(undefined);
+    return res;
+  }
+  return observeStream(res, { onEnd: done }) as R;
+}
 
 /**
  * Services whose successful calls are logged at debug, not info: probes,
@@ -100,11 +120,7 @@ export function requestLogInterceptor(rootLogger: Logger): Interceptor {
     try {
       const res = await next(req);
       res.header.set("x-request-id", reqId);
-      if (!res.stream) {
-        done(undefined);
-        return res;
-      }
-      return observeStream(res, { onEnd: done });
+      return whenEnded(res, done);
     } catch (error) {
       if (error instanceof ConnectError) error.metadata.set("x-request-id", reqId);
       done(error);
@@ -124,12 +140,7 @@ export function metricsInterceptor(metrics: Metrics): Interceptor {
       metrics.rpcDuration.observe({ ...labels, code }, (performance.now() - started) / 1000);
     };
     try {
-      const res = await next(req);
-      if (!res.stream) {
-        done(undefined);
-        return res;
-      }
-      return observeStream(res, { onEnd: done });
+      return whenEnded(await next(req), done);
     } catch (error) {
       done(error);
       throw error;
@@ -174,11 +185,7 @@ export function tracingInterceptor(): Interceptor {
     };
     try {
       const res = await context.with(started?.context ?? context.active(), () => next(req));
-      if (!res.stream) {
-        end(undefined);
-        return res;
-      }
-      return observeStream(res, { onEnd: end });
+      return whenEnded(res, end);
     } catch (error) {
       end(error);
       throw error;

@@ -20,7 +20,7 @@ import { errorOf } from "../experiments/support.js";
 import { query } from "../events/support.js";
 import { experimentClient, guardedExperiment, sendTraffic } from "../guardrails/support.js";
 import { Receiver } from "./receiver.js";
-import { makeUser } from "../support/builders.js";
+import { makeUser, webhookRule } from "../support/builders.js";
 
 const SECRET = "a-webhook-signing-secret";
 
@@ -435,18 +435,13 @@ describe("notifications", () => {
     try {
       const { experimentId } = await guardedExperiment(first, []);
       receiver.delay("/hook/slow", 1_500);
-      const admin = client(NotificationService, first.baseUrl, first.adminKey);
-      const { channel: hook } = await admin.createChannel({
-        channel: { name: "slow hook", kind: ChannelKind.WEBHOOK, url: `${receiver.url}/hook/slow` },
-      });
-      await admin.createRule({
-        rule: {
-          name: "slow",
-          triggers: ["experiment.paused"],
-          experimentId,
-          channelIds: [hook!.id],
-        },
-      });
+      const hookId = await webhookRule(
+        first,
+        "slow",
+        `${receiver.url}/hook/slow`,
+        ["experiment.paused"],
+        experimentId,
+      );
       await experimentClient(first).pauseExperiment({ id: experimentId, comment: "" });
       await waitFor(() => receiver.at("/hook/slow").length === 1, 20_000, "the attempt in flight");
       // SIGTERM-like stop while the receiver has not answered yet.
@@ -459,7 +454,7 @@ describe("notifications", () => {
       const [row] = await query<{ status: string; attempts: number; lease_until: Date | null }>(
         second,
         "select status, attempts, lease_until from notification_deliveries where channel_id = $1",
-        [hook!.id],
+        [hookId],
       );
       expect(row).toMatchObject({ status: "sent", attempts: 1, lease_until: null });
       await experimentClient(second).resumeExperiment({ id: experimentId });

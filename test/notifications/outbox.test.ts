@@ -9,13 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import {
-  ChannelKind,
-  NotificationService,
-} from "../../gen/lotty/notifications/v1/notifications_pb.js";
 import { freePort } from "../../src/platform/embedded-postgres.js";
 import { startTestApp, waitFor, type TestApp } from "../support/app.js";
-import { client } from "../support/clients.js";
+import { webhookRule } from "../support/builders.js";
 import { query } from "../events/support.js";
 import { natsServer, type NatsServer } from "../events/reliability-support.js";
 import { experimentClient, guardedExperiment } from "../guardrails/support.js";
@@ -45,22 +41,13 @@ describe("notifications of changes made while NATS is down", () => {
 
   it("are relayed from the outbox once NATS is back, each delivered once and in order", async () => {
     const { experimentId } = await guardedExperiment(t, []);
-    const notifications = client(NotificationService, t.baseUrl, t.adminKey);
-    const { channel } = await notifications.createChannel({
-      channel: {
-        name: "outbox hook",
-        kind: ChannelKind.WEBHOOK,
-        url: `${receiver.url}/hook/outbox`,
-      },
-    });
-    await notifications.createRule({
-      rule: {
-        name: "outbox",
-        triggers: ["experiment.paused", "experiment.resumed"],
-        experimentId,
-        channelIds: [channel!.id],
-      },
-    });
+    await webhookRule(
+      t,
+      "outbox",
+      `${receiver.url}/hook/outbox`,
+      ["experiment.paused", "experiment.resumed"],
+      experimentId,
+    );
 
     await nats.kill();
     await waitFor(async () => t.app.bus?.connected !== true, 10_000, "Lotty to see NATS gone");

@@ -11,10 +11,6 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import {
-  ChannelKind,
-  NotificationService,
-} from "../../gen/lotty/notifications/v1/notifications_pb.js";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
 import { loadConfig } from "../../src/platform/config.js";
 import { createLogger } from "../../src/platform/logging.js";
@@ -28,12 +24,11 @@ import {
   type Tracing,
 } from "../../src/platform/tracing.js";
 import { startTestApp, waitFor, type TestApp } from "../support/app.js";
-import { client } from "../support/clients.js";
 import { event, eventClient } from "../events/support.js";
 import { subjectsByVariant } from "../reports/support.js";
 import { guardedExperiment, untilTriggered } from "../guardrails/support.js";
 import { Receiver } from "../notifications/receiver.js";
-import { makeFlag, makeUser } from "../support/builders.js";
+import { makeFlag, makeUser, webhookRule } from "../support/builders.js";
 import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 
 interface ExportedSpan {
@@ -207,18 +202,7 @@ describe("tracing on", () => {
     const { flagKey, experimentId } = await guardedExperiment(t, [
       { metricKey: "error_rate", threshold: 0.2, minSampleSize: 20 },
     ]);
-    const notifications = client(NotificationService, t.baseUrl, t.adminKey);
-    const { channel } = await notifications.createChannel({
-      channel: { name: "traced hook", kind: ChannelKind.WEBHOOK, url: `${receiver.url}/traced` },
-    });
-    await notifications.createRule({
-      rule: {
-        name: "traced guardrail",
-        triggers: ["guardrail.triggered"],
-        experimentId,
-        channelIds: [channel!.id],
-      },
-    });
+    await webhookRule(t, "traced", `${receiver.url}/traced`, ["guardrail.triggered"], experimentId);
     const picked = subjectsByVariant(t, flagKey, 15, "traced");
     const events: Event[] = [];
     for (const variant of ["control", "blue"] as const) {

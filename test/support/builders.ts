@@ -14,6 +14,10 @@ import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
 import { AccessService, Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { FlagService, FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
 import {
+  ChannelKind,
+  NotificationService,
+} from "../../gen/lotty/notifications/v1/notifications_pb.js";
+import {
   ExperimentSchema,
   ExperimentService,
   ExperimentStatus,
@@ -83,6 +87,27 @@ export function uniqueKey(prefix = "flag"): string {
 }
 
 /** A string flag defaulting to "grey"; returns its key. */
+/**
+ * A webhook channel posting to `url` and a rule sending `triggers` of one
+ * experiment to it, both named `name`; returns the channel's id.
+ */
+export async function webhookRule(
+  t: Server,
+  name: string,
+  url: string,
+  triggers: string[],
+  experimentId: string,
+): Promise<string> {
+  const notifications = client(NotificationService, t.baseUrl, t.adminKey);
+  const { channel } = await notifications.createChannel({
+    channel: { name, kind: ChannelKind.WEBHOOK, url },
+  });
+  await notifications.createRule({
+    rule: { name, triggers, experimentId, channelIds: [channel!.id] },
+  });
+  return channel!.id;
+}
+
 export async function makeFlag(t: Server, key = uniqueKey()) {
   const flags = client(FlagService, t.baseUrl, t.adminKey);
   await flags.createFlag({
