@@ -14,6 +14,7 @@ import { Migration20261206130000_Segments } from "./Migration20261206130000_Segm
 import { Migration20261207010000_Learnings } from "./Migration20261207010000_Learnings.js";
 import { Migration20261207050000_Outbox } from "./Migration20261207050000_Outbox.js";
 import { Migration20261207060000_TraceContext } from "./Migration20261207060000_TraceContext.js";
+import { Migration20261207103141_Ramp } from "./Migration20261207103141_Ramp.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261122141141_Initial", class: Migration20261122141141_Initial },
@@ -32,8 +33,6 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261206130000_Segments", class: Migration20261206130000_Segments },
   { name: "Migration20261207010000_Learnings", class: Migration20261207010000_Learnings },
   { name: "Migration20261207050000_Outbox", class: Migration20261207050000_Outbox },
-  {
-    name: "Migration20261207060000_TraceContext",
-    class: Migration20261207060000_TraceContext,
-  },
+  { name: "Migration20261207060000_TraceContext", class: Migration20261207060000_TraceContext },
+  { name: "Migration20261207103141_Ramp", class: Migration20261207103141_Ramp },
 ];

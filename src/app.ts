@@ -65,6 +65,7 @@ import type { EventServiceImpl } from "./events/service.js";
 import { createEventMetrics, type EventMetrics } from "./events/metrics.js";
 import type { ReportServiceImpl } from "./reports/service.js";
 import { GuardrailMonitor, publishCounted } from "./guardrails/monitor.js";
+import { RampDriver } from "./autopilot/driver.js";
 import { createGuardrailMetrics, type GuardrailMetrics } from "./guardrails/metrics.js";
 import { createSecretBox, type SecretBox } from "./notifications/secrets.js";
 import { Notifier } from "./notifications/notifier.js";
@@ -106,6 +107,8 @@ export interface AppOptions {
    * its signal sets it long.
    */
   guardrailSweepMs?: number;
+  /** How often the ramp autopilot evaluates (default 5 s); tests make it short. */
+  rampIntervalMs?: number;
   /** Called when starting a dependency fails for good. */
   onFatal?: (error: unknown) => void;
 }
@@ -121,6 +124,8 @@ interface Live {
   eventConsumer?: EventConsumer;
   /** The guardrail monitor (workers role). */
   guardrailMonitor?: GuardrailMonitor;
+  /** The ramp autopilot (workers role). */
+  rampDriver?: RampDriver;
   /** Lifecycle events → deliveries (workers role). */
   notifier?: Notifier;
   /** Sends deliveries (workers role). */
@@ -382,6 +387,11 @@ export class App {
     return this.live.guardrailMonitor;
   }
 
+  /** The ramp autopilot; runs in processes with the workers role. */
+  get rampDriver(): RampDriver | undefined {
+    return this.live.rampDriver;
+  }
+
   /** Lifecycle events → deliveries; runs in processes with the workers role. */
   get notifier(): Notifier | undefined {
     return this.live.notifier;
@@ -499,6 +509,15 @@ export class App {
         sweepMs: this.options.guardrailSweepMs,
       });
       this.live.guardrailMonitor.start();
+      this.live.rampDriver = new RampDriver({
+        db: this.db,
+        pool: this.pool(),
+        changes: this.changes,
+        reports: this.reports.builder,
+        logger: this.logger,
+        intervalMs: this.options.rampIntervalMs,
+      });
+      this.live.rampDriver.start();
       const dispatcher = (this.live.dispatcher = new DeliveryDispatcher({
         pool: this.pool(),
         secrets: this.live.secretBox!,
@@ -638,6 +657,7 @@ export class App {
       await this.serviceKeys.stop();
       await this.live.eventConsumer?.stop();
       await this.live.guardrailMonitor?.stop();
+      await this.live.rampDriver?.stop();
       await this.live.notifier?.stop();
       await this.live.dispatcher?.stop();
       this.live.erasureWake?.unsubscribe();

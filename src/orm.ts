@@ -54,6 +54,10 @@ export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   "learning_edits",
   // Migration Outbox.
   "outbox",
+  // Migration Ramp.
+  "ramp_events",
+  "ramp_evaluations",
+  "ramp_leases",
 ];
 
 export function ormOptions(clientUrl: string): Options {

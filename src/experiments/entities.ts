@@ -30,6 +30,39 @@ export interface GuardrailConfig {
   action: "pause" | "rollback";
 }
 
+/** A ramp threshold: a metric bound checked on the current step (docs/autopilot.md#gates). */
+export interface RampThresholdConfig {
+  metricKey: string;
+  threshold: number;
+  direction: "increase_is_bad" | "decrease_is_bad";
+}
+
+/** The gates of every step of a ramp plan. */
+export interface RampGatesConfig {
+  minStepSeconds: number;
+  minExposures: number;
+  minExposuresPerVariant: number;
+  thresholds: RampThresholdConfig[];
+  /** When false, a sample ratio mismatch over the step blocks the move. */
+  allowSrm: boolean;
+  /** Relative deviation of a variant's subject share from its weight's; null: not checked. */
+  maxTrafficSkew: number | null;
+  /** Share of rejected events over the step; null: not checked. */
+  maxRejectedShare: number | null;
+}
+
+export type RampSafetyActionName = "pause" | "rollback" | "step_back";
+
+/** A ramp plan: steps in percent of the audience, gates, safety action. */
+export interface RampPlanConfig {
+  steps: number[];
+  gates: RampGatesConfig;
+  safetyAction: RampSafetyActionName;
+}
+
+/** Who moves a ramp: the autopilot (auto), nobody but safety (hold), users (manual); done at the last step. */
+export type RampModeName = "auto" | "hold" | "manual" | "done";
+
 /** Everything UpdateExperiment may change; frozen once the experiment left draft. */
 export interface ExperimentConfig {
   name: string;
@@ -42,6 +75,8 @@ export interface ExperimentConfig {
   guardrails: GuardrailConfig[];
   conflictDomains: string[];
   priority: number;
+  /** Absent (older versions) or undefined: no ramp. */
+  rampPlan?: RampPlanConfig;
 }
 
 export const ExperimentSchema = defineEntity({
@@ -75,6 +110,13 @@ export const ExperimentSchema = defineEntity({
     justification: p.text().nullable(),
     startedAt: p.datetime().nullable(),
     completedAt: p.datetime().nullable(),
+    /** The ramp's current step (0-based); null without a ramp plan or before the start. */
+    rampStep: p.integer().nullable(),
+    /** The current step's share of the audience, percent; what decide reads. */
+    rampPercent: p.double().$type<number>().nullable(),
+    rampMode: p.string().length(10).$type<RampModeName>().nullable(),
+    /** When the current step began (or the ramp was resumed): the step's clock. */
+    rampStepStartedAt: p.datetime().nullable(),
     ...timestampColumns(),
   },
 });
@@ -88,7 +130,10 @@ export const ExperimentVersionSchema = defineEntity({
     experiment: () => p.manyToOne(Experiment).primary().deleteRule("cascade"),
     version: p.integer().primary(),
     config: p.json<ExperimentConfig>(),
-    authorId: p.uuid(),
+    /** Null when Lotty saved it (an autopilot ramp step). */
+    authorId: p.uuid().nullable(),
+    /** The ramp's share of the audience in this version; null: the whole audience. */
+    rampPercent: p.double().$type<number>().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });

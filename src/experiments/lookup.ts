@@ -12,6 +12,11 @@ export type {
   ExperimentConfig,
   ExperimentStatusName,
   GuardrailConfig,
+  RampGatesConfig,
+  RampModeName,
+  RampPlanConfig,
+  RampSafetyActionName,
+  RampThresholdConfig,
   VariantConfig,
 } from "./entities.js";
 

@@ -11,6 +11,10 @@ import {
   ExperimentStatus,
   GuardrailAction,
   Outcome,
+  RampControl,
+  RampEventKind,
+  RampMode,
+  RampSafetyAction,
   type ExperimentSchema as ExperimentMessageSchema,
 } from "../../gen/lotty/experiments/v1/experiments_pb.js";
 import type { AuditEntry } from "../platform/audit.js";
@@ -21,7 +25,17 @@ import type {
   GuardrailConfig,
   ExperimentStatusName,
   ExperimentVersion,
+  RampModeName,
+  RampPlanConfig,
+  RampSafetyActionName,
 } from "./entities.js";
+import {
+  effectiveAudience,
+  type RampControlName,
+  type RampEventKindName,
+  type RampEventRow,
+  type RampGateResult,
+} from "./ramp.js";
 
 export type ExperimentInit = MessageInitShape<typeof ExperimentMessageSchema>;
 
@@ -55,7 +69,121 @@ const ACTION_TO_ENUM: Record<string, ActionEnum> = {
   archive: ActionEnum.ARCHIVED,
   guardrail_paused: ActionEnum.GUARDRAIL_PAUSED,
   guardrail_rolled_back: ActionEnum.GUARDRAIL_ROLLED_BACK,
+  ramp_stepped: ActionEnum.RAMP_STEPPED,
+  ramp_mode_changed: ActionEnum.RAMP_MODE_CHANGED,
+  ramp_safety_action: ActionEnum.RAMP_SAFETY_ACTION,
+  ramp_held: ActionEnum.RAMP_HELD,
 };
+
+const SAFETY_TO_ENUM: Record<RampSafetyActionName, RampSafetyAction> = {
+  pause: RampSafetyAction.PAUSE,
+  rollback: RampSafetyAction.ROLLBACK,
+  step_back: RampSafetyAction.STEP_BACK,
+};
+export const ENUM_TO_SAFETY = new Map(
+  Object.entries(SAFETY_TO_ENUM).map(([k, v]) => [v, k as RampSafetyActionName]),
+);
+const MODE_TO_ENUM: Record<RampModeName, RampMode> = {
+  auto: RampMode.AUTO,
+  hold: RampMode.HOLD,
+  manual: RampMode.MANUAL,
+  done: RampMode.DONE,
+};
+const CONTROL_TO_ENUM: Record<RampControlName, RampControl> = {
+  manual: RampControl.MANUAL,
+  resume_autopilot: RampControl.RESUME_AUTOPILOT,
+  hold: RampControl.HOLD,
+  advance: RampControl.ADVANCE,
+  skip: RampControl.SKIP,
+  step_back: RampControl.STEP_BACK,
+};
+export const ENUM_TO_CONTROL = new Map(
+  Object.entries(CONTROL_TO_ENUM).map(([k, v]) => [v, k as RampControlName]),
+);
+const KIND_TO_ENUM: Record<RampEventKindName, RampEventKind> = {
+  started: RampEventKind.STARTED,
+  advanced: RampEventKind.ADVANCED,
+  blocked: RampEventKind.BLOCKED,
+  safety_action: RampEventKind.SAFETY_ACTION,
+  manual: RampEventKind.MANUAL,
+};
+
+function directionEnum(direction: "increase_is_bad" | "decrease_is_bad"): Direction {
+  return direction === "decrease_is_bad" ? Direction.DECREASE_IS_BAD : Direction.INCREASE_IS_BAD;
+}
+
+/** A ramp plan as the contract spells it. */
+export function rampPlanToMessage(plan: RampPlanConfig) {
+  return {
+    steps: plan.steps,
+    gates: {
+      minStepSeconds: plan.gates.minStepSeconds,
+      minExposures: plan.gates.minExposures,
+      minExposuresPerVariant: plan.gates.minExposuresPerVariant,
+      thresholds: plan.gates.thresholds.map((t) => ({
+        metricKey: t.metricKey,
+        threshold: t.threshold,
+        direction: directionEnum(t.direction),
+      })),
+      allowSrm: plan.gates.allowSrm,
+      maxTrafficSkew: plan.gates.maxTrafficSkew ?? undefined,
+      maxRejectedShare: plan.gates.maxRejectedShare ?? undefined,
+    },
+    safetyAction: SAFETY_TO_ENUM[plan.safetyAction],
+  };
+}
+
+/** The ramp state of a started experiment with a plan; undefined otherwise. */
+function rampStateToMessage(experiment: Experiment, evaluation: RampEvaluation | undefined) {
+  const plan = experiment.config.rampPlan;
+  if (plan === undefined || plan.steps.length === 0 || experiment.rampStep == null)
+    return undefined;
+  const stepPercent = experiment.rampPercent ?? plan.steps[experiment.rampStep] ?? 100;
+  return {
+    mode: MODE_TO_ENUM[experiment.rampMode ?? "auto"],
+    stepIndex: experiment.rampStep,
+    stepPercent,
+    effectiveAudiencePercent: effectiveAudience(experiment.config.audiencePercent, stepPercent),
+    stepStartedAt: experiment.rampStepStartedAt
+      ? timestampFromDate(experiment.rampStepStartedAt)
+      : undefined,
+    lastGates:
+      evaluation !== undefined && evaluation.step === experiment.rampStep ? evaluation.gates : [],
+    lastEvaluatedAt:
+      evaluation !== undefined && evaluation.step === experiment.rampStep
+        ? timestampFromDate(evaluation.at)
+        : undefined,
+  };
+}
+
+/** The autopilot's last evaluation of an experiment (table ramp_evaluations). */
+export interface RampEvaluation {
+  at: Date;
+  step: number;
+  gates: RampGateResult[];
+}
+
+/** One ramp history entry as ListRampEvents returns it. */
+export function rampEventToMessage(row: RampEventRow) {
+  return {
+    id: row.id,
+    at: timestampFromDate(row.at),
+    kind: KIND_TO_ENUM[row.kind],
+    actorId: row.actorId ?? "",
+    fromStep: row.fromStep,
+    toStep: row.toStep,
+    fromPercent: row.fromPercent,
+    toPercent: row.toPercent,
+    mode: MODE_TO_ENUM[row.mode],
+    gates: row.gates,
+    reason: row.reason,
+    version: row.version,
+    safetyAction: row.safetyAction
+      ? SAFETY_TO_ENUM[row.safetyAction]
+      : RampSafetyAction.UNSPECIFIED,
+    control: row.control ? CONTROL_TO_ENUM[row.control] : RampControl.UNSPECIFIED,
+  };
+}
 
 export const OUTCOME_NAMES: Partial<Record<Outcome, string>> = {
   [Outcome.ROLLOUT]: "rollout",
@@ -71,8 +199,7 @@ export function guardrailToMessage(g: GuardrailConfig) {
   return {
     metricKey: g.metricKey,
     threshold: g.threshold,
-    direction:
-      g.direction === "decrease_is_bad" ? Direction.DECREASE_IS_BAD : Direction.INCREASE_IS_BAD,
+    direction: directionEnum(g.direction),
     windowSeconds: g.windowSeconds,
     minSampleSize: g.minSampleSize,
     action: g.action === "rollback" ? GuardrailAction.ROLLBACK : GuardrailAction.PAUSE,
@@ -96,6 +223,7 @@ function configToMessage(config: ExperimentConfig) {
     guardrails: config.guardrails.map(guardrailToMessage),
     conflictDomains: config.conflictDomains,
     priority: config.priority,
+    rampPlan: config.rampPlan ? rampPlanToMessage(config.rampPlan) : undefined,
   };
 }
 
@@ -103,6 +231,7 @@ export function toMessage(
   experiment: Experiment,
   approvals: ExperimentApproval[],
   requiredApprovals: number,
+  evaluation?: RampEvaluation,
 ): ExperimentInit {
   return {
     id: experiment.id,
@@ -128,6 +257,7 @@ export function toMessage(
     requiredApprovals,
     startedAt: experiment.startedAt ? timestampFromDate(experiment.startedAt) : undefined,
     completedAt: experiment.completedAt ? timestampFromDate(experiment.completedAt) : undefined,
+    ramp: rampStateToMessage(experiment, evaluation),
   };
 }
 
@@ -136,7 +266,8 @@ export function toVersionMessage(experiment: Experiment, version: ExperimentVers
   return {
     version: version.version,
     createdAt: timestampFromDate(version.createdAt),
-    authorId: version.authorId,
+    authorId: version.authorId ?? "",
+    rampPercent: version.rampPercent ?? 100,
     experiment: {
       id: experiment.id,
       flagKey: experiment.flag.key,

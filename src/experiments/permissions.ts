@@ -7,7 +7,7 @@
  *   the review policy like for anyone else (the default policy includes
  *   admins), and nobody reviews their own experiment.
  * - experimenter: creates experiments; edits, submits, reworks, starts,
- *   pauses, resumes, completes and archives their own.
+ *   pauses, resumes, steers the ramp of, completes and archives their own.
  * - approver: approves, requests changes or rejects when the owner's review
  *   policy names them (or, by default, any approver or admin).
  * - viewer: reads.
@@ -16,7 +16,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import type { LifecycleAction } from "./lifecycle.js";
 
-export type ExperimentAction = LifecycleAction | "create" | "update";
+export type ExperimentAction = LifecycleAction | "create" | "update" | "ramp";
 
 export interface ActionRule {
   /** Roles that may act on experiments they own. */
@@ -40,6 +40,7 @@ export const EXPERIMENT_PERMISSIONS: Readonly<Record<ExperimentAction, ActionRul
   resume: OWNER_ACTION,
   complete: OWNER_ACTION,
   archive: OWNER_ACTION,
+  ramp: OWNER_ACTION,
   approve: REVIEW,
   request_changes: REVIEW,
   reject: REVIEW,

@@ -19,6 +19,7 @@ import {
   ExperimentService,
   ExperimentStatus,
   Outcome,
+  RampControl,
   type Experiment as ExperimentMessage,
 } from "../../gen/lotty/experiments/v1/experiments_pb.js";
 import { AuditEntry } from "../platform/audit.js";
@@ -37,14 +38,26 @@ import { isEditable, type LifecycleAction } from "./lifecycle.js";
 import { denyUnless } from "./permissions.js";
 import { checkComment, checkId, LIMITS, validateExperiment } from "./validation.js";
 import {
+  ENUM_TO_CONTROL,
   ENUM_TO_STATUS,
   OUTCOME_NAMES,
+  rampEventToMessage,
+  type RampEvaluation,
   toHistoryEntryMessage,
   toMessage,
   toVersionMessage,
   type ExperimentInit,
 } from "./messages.js";
-import { approve, ENTITY_TYPE, runTransition } from "./transitions.js";
+import {
+  approve,
+  beginRamp,
+  ENTITY_TYPE,
+  insertRampEvent,
+  listRampEvents,
+  moveRamp,
+  runTransition,
+  type RampMove,
+} from "./transitions.js";
 
 /**
  * The learnings library's part in the lifecycle (wired by services.ts, so
@@ -95,11 +108,14 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
   }
 
   private async render(em: EntityManager, experiment: Experiment): Promise<ExperimentInit> {
-    const [approvals, policy] = await Promise.all([
+    const [approvals, policy, evaluation] = await Promise.all([
       em.find(ExperimentApproval, { experiment }, { orderBy: { approvedAt: "asc" } }),
       reviewPolicyFor(em, experiment.ownerId),
+      experiment.rampStep === null || experiment.rampStep === undefined
+        ? undefined
+        : lastEvaluation(em, experiment.id),
     ]);
-    return toMessage(experiment, approvals, policy.minApprovals);
+    return toMessage(experiment, approvals, policy.minApprovals, evaluation);
   }
 
   private async load(em: EntityManager, id: string, lock = false): Promise<Experiment> {
@@ -368,6 +384,12 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
         await requireActiveFlag(tx, experiment.flag.key, "flag_key");
         experiment.startedAt ??= new Date();
         experiment.rolledBack = false;
+        const ramp = beginRamp(
+          experiment,
+          requirePrincipal(ctx).userId,
+          "started at the first step",
+        );
+        if (ramp !== undefined) await insertRampEvent(tx, experiment.id, ramp);
         // Flush inside the transaction so a concurrent start of another
         // experiment on the flag fails on the partial unique index here.
         await tx.flush();
@@ -381,8 +403,11 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
 
   resumeExperiment(req: { id: string }, ctx: HandlerContext) {
     return this.transition(ctx, req.id, "resume", {
-      apply: async (_tx, experiment) => {
+      apply: async (tx, experiment) => {
         experiment.rolledBack = false;
+        // The step's clock starts again: time paused does not count.
+        const ramp = beginRamp(experiment, requirePrincipal(ctx).userId, "resumed on this step");
+        if (ramp !== undefined) await insertRampEvent(tx, experiment.id, ramp);
       },
     });
   }
@@ -458,4 +483,123 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
       },
     });
   }
+
+  async controlRamp(
+    req: { id: string; action: RampControl; comment: string },
+    ctx: HandlerContext,
+  ) {
+    const principal = requirePrincipal(ctx);
+    checkId(req.id);
+    const v = new FieldViolations();
+    const control = ENUM_TO_CONTROL.get(req.action);
+    if (control === undefined) {
+      v.add(
+        "action",
+        "must be RAMP_CONTROL_MANUAL, _RESUME_AUTOPILOT, _HOLD, _ADVANCE, _SKIP or _STEP_BACK",
+      );
+    }
+    if (req.comment.trim() === "") v.add("comment", "is required: say why");
+    v.throwIfAny();
+    const comment = checkComment(req.comment);
+    const em = this.db.orm.em.fork();
+    const current = await this.load(em, req.id);
+    const plan = current.config.rampPlan;
+    const step = current.rampStep ?? -1;
+    const last = (plan?.steps.length ?? 0) - 1;
+    const refuse = (why: string): never => {
+      throw new ConnectError(why, Code.FailedPrecondition);
+    };
+    const move: RampMove = {
+      experimentId: current.id,
+      expectedStep: step,
+      kind: "manual",
+      actorId: principal.userId,
+      control,
+      reason: comment,
+      check: (experiment) => {
+        denyUnless(principal, "ramp", experiment.ownerId, { approverIds: [] });
+        if (experiment.status !== "running" && experiment.status !== "paused") {
+          refuse(
+            `the experiment is ${experiment.status}; only a running or paused ramp can be steered`,
+          );
+        }
+        const moving = control === "advance" || control === "skip";
+        if (moving && experiment.status !== "running") {
+          refuse(`cannot ${control} the ramp of a paused experiment; resume it first`);
+        }
+        const mode = experiment.rampMode;
+        if (control === "manual" && mode === "manual") refuse("the ramp is already manual");
+        if (control === "hold" && mode === "hold") refuse("the ramp is already held");
+        if (control === "resume_autopilot" && mode === "auto") {
+          refuse("the autopilot already drives the ramp");
+        }
+        if (control === "resume_autopilot" && mode === "done") {
+          refuse("the ramp reached its last step; step back first to ramp again");
+        }
+      },
+    };
+    switch (control) {
+      case "manual":
+        move.mode = "manual";
+        break;
+      case "hold":
+        move.mode = "hold";
+        break;
+      case "resume_autopilot":
+        move.mode = "auto";
+        move.restartClock = true;
+        break;
+      case "advance":
+      case "skip": {
+        const to = step + (control === "skip" ? 2 : 1);
+        if (step >= 0 && to > last) {
+          refuse(
+            control === "skip"
+              ? `no step to skip to: step ${step + 1} of ${last + 1}`
+              : `the ramp is at its last step (${plan?.steps[last]} %)`,
+          );
+        }
+        move.toStep = to;
+        if (to === last) move.mode = "done";
+        break;
+      }
+      case "step_back":
+        if (step === 0) refuse("the ramp is at its first step; there is none below");
+        move.toStep = step - 1;
+        if (current.rampMode === "done") move.mode = "hold";
+        break;
+    }
+    const moved = await moveRamp(this.db, this.changes, move);
+    return { experiment: await this.render(moved.em, moved.experiment) };
+  }
+
+  async listRampEvents(req: { id: string }) {
+    const em = this.db.orm.em.fork();
+    const experiment = await this.load(em, req.id);
+    const events = await listRampEvents(em, experiment.id);
+    return { events: events.map(rampEventToMessage) };
+  }
+}
+
+/** The autopilot's last evaluation of an experiment, if any. */
+async function lastEvaluation(
+  em: EntityManager,
+  experimentId: string,
+): Promise<RampEvaluation | undefined> {
+  const rows = await em
+    .getConnection()
+    .execute<{ at: Date; step: number; gates: unknown }[]>(
+      `select at, step, gates from ramp_evaluations where experiment_id = ?`,
+      [experimentId],
+      "all",
+    );
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  return {
+    at: new Date(row.at),
+    step: Number(row.step),
+    gates: (typeof row.gates === "string"
+      ? JSON.parse(row.gates)
+      : row.gates) as RampEvaluation["gates"],
+  };
 }

@@ -19,6 +19,8 @@ import { reviewPolicyFor, type EffectiveReviewPolicy } from "../access/lookup.js
 import { Experiment, ExperimentApproval, type ExperimentStatusName } from "./entities.js";
 import { findTransition, type LifecycleAction } from "./lifecycle.js";
 
+export * from "./ramp.js";
+
 /** Notification triggers published when a transition lands in a status. */
 const LIFECYCLE_TRIGGERS: Partial<Record<LifecycleAction, string>> = {
   submit: "experiment.submitted",

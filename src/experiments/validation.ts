@@ -7,7 +7,9 @@ import type { EntityManager } from "@mikro-orm/core";
 import {
   Direction,
   GuardrailAction,
+  RampSafetyAction,
   type Experiment as ExperimentMessage,
+  type RampPlan,
 } from "../../gen/lotty/experiments/v1/experiments_pb.js";
 import { FieldViolations } from "../platform/errors.js";
 import { checkText, checkUuid, CONTROL_CHARACTERS } from "../platform/validation.js";
@@ -19,7 +21,13 @@ import {
 } from "../flags/lookup.js";
 import { validateRule } from "../targeting/index.js";
 import { findUnusableMetricKeys } from "../catalog/lookup.js";
-import type { ExperimentConfig, GuardrailConfig, VariantConfig } from "./entities.js";
+import type {
+  ExperimentConfig,
+  GuardrailConfig,
+  RampPlanConfig,
+  RampSafetyActionName,
+  VariantConfig,
+} from "./entities.js";
 
 export const LIMITS = {
   nameLength: 200,
@@ -36,7 +44,106 @@ export const LIMITS = {
   minGuardrailWindowSeconds: 60,
   maxGuardrailWindowSeconds: 7 * 86_400,
   justificationLength: 10_000,
+  maxRampSteps: 20,
+  maxRampStepSeconds: 30 * 86_400,
+  maxRampExposures: 1_000_000_000,
+  maxRampThresholds: 10,
 };
+
+const SAFETY_ACTIONS: Partial<Record<RampSafetyAction, RampSafetyActionName>> = {
+  [RampSafetyAction.PAUSE]: "pause",
+  [RampSafetyAction.ROLLBACK]: "rollback",
+  [RampSafetyAction.STEP_BACK]: "step_back",
+};
+
+/**
+ * The stored ramp plan, or undefined without steps. Problems are added to
+ * `v` with their field; the thresholds' metrics must be among `metricKeys`
+ * (the experiment's own, so that its report computes them).
+ */
+function validateRampPlan(
+  v: FieldViolations,
+  input: RampPlan | undefined,
+  metricKeys: ReadonlySet<string>,
+): RampPlanConfig | undefined {
+  if (input === undefined || input.steps.length === 0) {
+    if (input !== undefined && input.safetyAction !== RampSafetyAction.UNSPECIFIED) {
+      v.add("experiment.ramp_plan.steps", "needs at least one step");
+    }
+    return undefined;
+  }
+  const field = "experiment.ramp_plan";
+  if (input.steps.length > LIMITS.maxRampSteps) {
+    v.add(`${field}.steps`, `must have at most ${LIMITS.maxRampSteps} steps`);
+  }
+  input.steps.forEach((step, i) => {
+    checkPercent(v, `${field}.steps[${i}]`, step, false);
+    const before = input.steps[i - 1];
+    if (before !== undefined && !(step > before)) {
+      v.add(`${field}.steps[${i}]`, `must be greater than the step before it (${before})`);
+    }
+  });
+  const g = input.gates;
+  const whole = (name: string, value: number, max: number) => {
+    if (!Number.isInteger(value) || value < 0 || value > max) {
+      v.add(`${field}.gates.${name}`, `must be a whole number between 0 and ${max}`);
+    }
+  };
+  whole("min_step_seconds", g?.minStepSeconds ?? 0, LIMITS.maxRampStepSeconds);
+  whole("min_exposures", g?.minExposures ?? 0, LIMITS.maxRampExposures);
+  whole("min_exposures_per_variant", g?.minExposuresPerVariant ?? 0, LIMITS.maxRampExposures);
+  const thresholds = g?.thresholds ?? [];
+  if (thresholds.length > LIMITS.maxRampThresholds) {
+    v.add(`${field}.gates.thresholds`, `must have at most ${LIMITS.maxRampThresholds} thresholds`);
+  }
+  thresholds.forEach((t, i) => {
+    const at = `${field}.gates.thresholds[${i}]`;
+    if (t.metricKey === "") v.add(`${at}.metric_key`, "is required");
+    else if (!metricKeys.has(t.metricKey)) {
+      v.add(
+        `${at}.metric_key`,
+        `must be one of the experiment's metrics (primary, secondary or guardrail), not ${JSON.stringify(t.metricKey)}`,
+      );
+    }
+    if (!Number.isFinite(t.threshold)) v.add(`${at}.threshold`, "must be a finite number");
+    if (t.direction === Direction.UNSPECIFIED || Direction[t.direction] === undefined) {
+      v.add(`${at}.direction`, "must be DIRECTION_INCREASE_IS_BAD or DIRECTION_DECREASE_IS_BAD");
+    }
+  });
+  const skew = g?.maxTrafficSkew;
+  if (skew !== undefined && (!Number.isFinite(skew) || skew <= 0 || skew > 1)) {
+    v.add(`${field}.gates.max_traffic_skew`, "must be greater than 0 and at most 1 (0.1 = 10 %)");
+  }
+  const rejected = g?.maxRejectedShare;
+  if (rejected !== undefined && (!Number.isFinite(rejected) || rejected < 0 || rejected > 1)) {
+    v.add(`${field}.gates.max_rejected_share`, "must be between 0 and 1");
+  }
+  const safetyAction = SAFETY_ACTIONS[input.safetyAction];
+  if (safetyAction === undefined) {
+    v.add(
+      `${field}.safety_action`,
+      "must be RAMP_SAFETY_ACTION_PAUSE, RAMP_SAFETY_ACTION_ROLLBACK or RAMP_SAFETY_ACTION_STEP_BACK",
+    );
+  }
+  return {
+    steps: [...input.steps],
+    gates: {
+      minStepSeconds: g?.minStepSeconds ?? 0,
+      minExposures: g?.minExposures ?? 0,
+      minExposuresPerVariant: g?.minExposuresPerVariant ?? 0,
+      thresholds: thresholds.map((t) => ({
+        metricKey: t.metricKey,
+        threshold: t.threshold,
+        direction:
+          t.direction === Direction.DECREASE_IS_BAD ? "decrease_is_bad" : "increase_is_bad",
+      })),
+      allowSrm: g?.allowSrm ?? false,
+      maxTrafficSkew: skew ?? null,
+      maxRejectedShare: rejected ?? null,
+    },
+    safetyAction: safetyAction ?? "pause",
+  };
+}
 
 /** Percent values are kept at 0.01 resolution: compared as whole hundredths. */
 export function hundredths(percent: number): number | undefined {
@@ -191,6 +298,11 @@ export async function validateExperiment(
       `must be a whole number between -${LIMITS.priority} and ${LIMITS.priority}`,
     );
   }
+  const rampPlan = validateRampPlan(
+    v,
+    input.rampPlan,
+    new Set([input.primaryMetricKey, ...metricKeys, ...guardrails.map((g) => g.metricKey)]),
+  );
   v.throwIfAny();
 
   // Catalog references, checked once the shape is right.
@@ -233,6 +345,7 @@ export async function validateExperiment(
       guardrails,
       conflictDomains: domains,
       priority: input.priority,
+      ...(rampPlan === undefined ? {} : { rampPlan }),
     },
   };
 }

@@ -13,6 +13,9 @@ export const TRIGGERS = [
   "experiment.resumed",
   "experiment.completed",
   "guardrail.triggered",
+  "ramp.step",
+  "ramp.held",
+  "ramp.safety_action",
 ] as const;
 
 export const GUARDRAIL_TRIGGERED = "guardrail.triggered";
@@ -25,6 +28,9 @@ const VERBS: Record<string, string> = {
   "experiment.paused": "was paused",
   "experiment.resumed": "was resumed",
   "experiment.completed": "was completed",
+  "ramp.step": "changed its ramp step",
+  "ramp.held": "has its ramp held",
+  "ramp.safety_action": "had a ramp safety action",
 };
 
 /** The default summary: what happened, to which experiment, by whom. */
@@ -33,6 +39,15 @@ export function defaultSummary(event: LifecycleEvent): string {
   if (event.trigger === GUARDRAIL_TRIGGERED) {
     const breach = typeof event.details.summary === "string" ? event.details.summary : "";
     return `${subject}: ${breach || "a guardrail fired"}`;
+  }
+  if (event.trigger.startsWith("ramp.")) {
+    const d = event.details;
+    const by = event.actorId ? ` by ${event.actorId}` : " by the autopilot";
+    const step =
+      d.fromPercent === d.toPercent
+        ? `stays at ${String(d.toPercent)} % of its audience`
+        : `moved from ${String(d.fromPercent)} % to ${String(d.toPercent)} % of its audience`;
+    return `${subject} ${VERBS[event.trigger]}${by}: ${step}${event.comment ? ` (${event.comment})` : ""}`;
   }
   const verb = VERBS[event.trigger] ?? event.trigger;
   const by = event.actorId ? ` by ${event.actorId}` : "";

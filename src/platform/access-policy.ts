@@ -62,6 +62,8 @@ export const ACCESS_POLICY: Readonly<Record<string, Readonly<Record<string, Role
     CompleteExperiment: EDITORS,
     ArchiveExperiment: EDITORS,
     GetExperimentHistory: READERS,
+    ControlRamp: EDITORS,
+    ListRampEvents: READERS,
   },
   "lotty.decision.v1.DecisionService": {
     Decide: [SERVICE, ...READERS],

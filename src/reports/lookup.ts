@@ -1,11 +1,12 @@
 /**
- * The reports' read model for other modules (the guardrail monitor): a
- * report's plan for an experiment and the percentile ranks a report uses.
+ * The reports' read model for other modules (the guardrail monitor, the
+ * ramp autopilot): a report's plan for an experiment, the percentile ranks
+ * a report uses, and the report builder's type.
  * The windowed figures themselves come from the analytics module.
  */
 import type pg from "pg";
 
-export { ranksFor } from "./builder.js";
+export { ranksFor, type ReportBuilder } from "./builder.js";
 export { loadPlan } from "./plan.js";
 
 /** The stored outcome report (proto3 JSON of a Report) of a completed experiment, if any. */

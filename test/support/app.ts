@@ -35,6 +35,8 @@ export interface TestAppOptions {
   logger?: Logger;
   /** The guardrail monitor's sweep period (AppOptions.guardrailSweepMs). */
   guardrailSweepMs?: number;
+  /** The ramp autopilot's period (AppOptions.rampIntervalMs). */
+  rampIntervalMs?: number;
 }
 
 export function testBusPrefix(): string {
@@ -90,6 +92,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     host: "127.0.0.1",
     shutdownGraceMs: 5_000,
     guardrailSweepMs: options.guardrailSweepMs,
+    rampIntervalMs: options.rampIntervalMs,
   });
   const port = await app.start();
   const baseUrl = `${app.scheme}://127.0.0.1:${port}`;

@@ -43,7 +43,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lotty/experiments/v1/experiments.proto.
  */
 export const file_lotty_experiments_v1_experiments: GenFile = /*@__PURE__*/
-  fileDesc("CiZsb3R0eS9leHBlcmltZW50cy92MS9leHBlcmltZW50cy5wcm90bxIUbG90dHkuZXhwZXJpbWVudHMudjEiXgoHVmFyaWFudBILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDgoGd2VpZ2h0GAMgASgBEg8KB2NvbnRyb2wYBCABKAgizgEKCUd1YXJkcmFpbBISCgptZXRyaWNfa2V5GAEgASgJEhEKCXRocmVzaG9sZBgCIAEoARIyCglkaXJlY3Rpb24YAyABKA4yHy5sb3R0eS5leHBlcmltZW50cy52MS5EaXJlY3Rpb24SFgoOd2luZG93X3NlY29uZHMYBCABKAUSFwoPbWluX3NhbXBsZV9zaXplGAUgASgFEjUKBmFjdGlvbhgGIAEoDjIlLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkd1YXJkcmFpbEFjdGlvbiJyCghBcHByb3ZhbBITCgthcHByb3Zlcl9pZBgBIAEoCRIPCgdjb21tZW50GAIgASgJEi8KC2FwcHJvdmVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd2ZXJzaW9uGAQgASgFIqYGCgpFeHBlcmltZW50EgoKAmlkGAEgASgJEhAKCGZsYWdfa2V5GAIgASgJEgwKBG5hbWUYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSEAoIb3duZXJfaWQYBSABKAkSNgoGc3RhdHVzGAYgASgOMiYubG90dHkuZXhwZXJpbWVudHMudjEuRXhwZXJpbWVudFN0YXR1cxIPCgd2ZXJzaW9uGAcgASgFEhgKEGF1ZGllbmNlX3BlcmNlbnQYCCABKAESLwoIdmFyaWFudHMYCSADKAsyHS5sb3R0eS5leHBlcmltZW50cy52MS5WYXJpYW50EhYKDnRhcmdldGluZ19ydWxlGAogASgJEhoKEnByaW1hcnlfbWV0cmljX2tleRgLIAEoCRITCgttZXRyaWNfa2V5cxgMIAMoCRIzCgpndWFyZHJhaWxzGA0gAygLMh8ubG90dHkuZXhwZXJpbWVudHMudjEuR3VhcmRyYWlsEhgKEGNvbmZsaWN0X2RvbWFpbnMYDiADKAkSEAoIcHJpb3JpdHkYDyABKAUSLgoKY3JlYXRlZF9hdBgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoHb3V0Y29tZRgSIAEoDjIdLmxvdHR5LmV4cGVyaW1lbnRzLnYxLk91dGNvbWUSGgoSd2lubmVyX3ZhcmlhbnRfa2V5GBMgASgJEhUKDWp1c3RpZmljYXRpb24YFCABKAkSEwoLcm9sbGVkX2JhY2sYFSABKAgSMQoJYXBwcm92YWxzGBYgAygLMh4ubG90dHkuZXhwZXJpbWVudHMudjEuQXBwcm92YWwSGgoScmVxdWlyZWRfYXBwcm92YWxzGBcgASgFEi4KCnN0YXJ0ZWRfYXQYGCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGNvbXBsZXRlZF9hdBgZIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAinQEKEUV4cGVyaW1lbnRWZXJzaW9uEg8KB3ZlcnNpb24YASABKAUSNAoKZXhwZXJpbWVudBgCIAEoCzIgLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnQSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJYXV0aG9yX2lkGAQgASgJIpoCCgxIaXN0b3J5RW50cnkSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGFjdG9yX2lkGAIgASgJEjYKBmFjdGlvbhgDIAEoDjImLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnRBY3Rpb24SOwoLZnJvbV9zdGF0dXMYBCABKA4yJi5sb3R0eS5leHBlcmltZW50cy52MS5FeHBlcmltZW50U3RhdHVzEjkKCXRvX3N0YXR1cxgFIAEoDjImLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnRTdGF0dXMSDwoHdmVyc2lvbhgGIAEoBRIPCgdjb21tZW50GAcgASgJIk8KF0NyZWF0ZUV4cGVyaW1lbnRSZXF1ZXN0EjQKCmV4cGVyaW1lbnQYASABKAsyIC5sb3R0eS5leHBlcmltZW50cy52MS5FeHBlcmltZW50IlAKGENyZWF0ZUV4cGVyaW1lbnRSZXNwb25zZRI0CgpleHBlcmltZW50GAEgASgLMiAubG90dHkuZXhwZXJpbWVudHMudjEuRXhwZXJpbWVudCIiChRHZXRFeHBlcmltZW50UmVxdWVzdBIKCgJpZBgBIAEoCSJNChVHZXRFeHBlcmltZW50UmVzcG9uc2USNAoKZXhwZXJpbWVudBgBIAEoCzIgLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnQivwEKFkxpc3RFeHBlcmltZW50c1JlcXVlc3QSFQoIZmxhZ19rZXkYASABKAlIAIgBARI2CgZzdGF0dXMYAiABKA4yJi5sb3R0eS5leHBlcmltZW50cy52MS5FeHBlcmltZW50U3RhdHVzEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJEhUKCG93bmVyX2lkGAUgASgJSAGIAQFCCwoJX2ZsYWdfa2V5QgsKCV9vd25lcl9pZCJpChdMaXN0RXhwZXJpbWVudHNSZXNwb25zZRI1CgtleHBlcmltZW50cxgBIAMoCzIgLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImkKF1VwZGF0ZUV4cGVyaW1lbnRSZXF1ZXN0EjQKCmV4cGVyaW1lbnQYASABKAsyIC5sb3R0eS5leHBlcmltZW50cy52MS5FeHBlcmltZW50EhgKEGV4cGVjdGVkX3ZlcnNpb24YAiABKAUiUAoYVXBkYXRlRXhwZXJpbWVudFJlc3BvbnNlEjQKCmV4cGVyaW1lbnQYASABKAsyIC5sb3R0eS5leHBlcmltZW50cy52MS5FeHBlcmltZW50IisKHUxpc3RFeHBlcmltZW50VmVyc2lvbnNSZXF1ZXN0EgoKAmlkGAEgASgJIlsKHkxpc3RFeHBlcmltZW50VmVyc2lvbnNSZXNwb25zZRI5Cgh2ZXJzaW9ucxgBIAMoCzInLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnRWZXJzaW9uIjYKF1N1Ym1pdEV4cGVyaW1lbnRSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB2NvbW1lbnQYAiABKAkiUAoYU3VibWl0RXhwZXJpbWVudFJlc3BvbnNlEjQKCmV4cGVyaW1lbnQYASABKAsyIC5sb3R0eS5leHBlcmltZW50cy52MS5FeHBlcmltZW50IjcKGEFwcHJvdmVFeHBlcmltZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdjb21tZW50GAIgASgJIlEKGUFwcHJvdmVFeHBlcmltZW50UmVzcG9uc2USNAoKZXhwZXJpbWVudBgBIAEoCzIgLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnQiNAoVUmVxdWVzdENoYW5nZXNSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB2NvbW1lbnQYAiABKAkiTgoWUmVxdWVzdENoYW5nZXNSZXNwb25zZRI0CgpleHBlcmltZW50GAEgASgLMiAubG90dHkuZXhwZXJpbWVudHMudjEuRXhwZXJpbWVudCI2ChdSZWplY3RFeHBlcmltZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdjb21tZW50GAIgASgJIlAKGFJlamVjdEV4cGVyaW1lbnRSZXNwb25zZRI0CgpleHBlcmltZW50GAEgASgLMiAubG90dHkuZXhwZXJpbWVudHMudjEuRXhwZXJpbWVudCI2ChdSZXdvcmtFeHBlcmltZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdjb21tZW50GAIgASgJIlAKGFJld29ya0V4cGVyaW1lbnRSZXNwb25zZRI0CgpleHBlcmltZW50GAEgASgLMiAubG90dHkuZXhwZXJpbWVudHMudjEuRXhwZXJpbWVudCIkChZTdGFydEV4cGVyaW1lbnRSZXF1ZXN0EgoKAmlkGAEgASgJIk8KF1N0YXJ0RXhwZXJpbWVudFJlc3BvbnNlEjQKCmV4cGVyaW1lbnQYASABKAsyIC5sb3R0eS5leHBlcmltZW50cy52MS5FeHBlcmltZW50IjUKFlBhdXNlRXhwZXJpbWVudFJlcXVlc3QSCgoCaWQYASABKAkSDwoHY29tbWVudBgCIAEoCSJPChdQYXVzZUV4cGVyaW1lbnRSZXNwb25zZRI0CgpleHBlcmltZW50GAEgASgLMiAubG90dHkuZXhwZXJpbWVudHMudjEuRXhwZXJpbWVudCIlChdSZXN1bWVFeHBlcmltZW50UmVxdWVzdBIKCgJpZBgBIAEoCSJQChhSZXN1bWVFeHBlcmltZW50UmVzcG9uc2USNAoKZXhwZXJpbWVudBgBIAEoCzIgLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnQiigEKGUNvbXBsZXRlRXhwZXJpbWVudFJlcXVlc3QSCgoCaWQYASABKAkSLgoHb3V0Y29tZRgCIAEoDjIdLmxvdHR5LmV4cGVyaW1lbnRzLnYxLk91dGNvbWUSGgoSd2lubmVyX3ZhcmlhbnRfa2V5GAMgASgJEhUKDWp1c3RpZmljYXRpb24YBCABKAkiUgoaQ29tcGxldGVFeHBlcmltZW50UmVzcG9uc2USNAoKZXhwZXJpbWVudBgBIAEoCzIgLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnQiJgoYQXJjaGl2ZUV4cGVyaW1lbnRSZXF1ZXN0EgoKAmlkGAEgASgJIlEKGUFyY2hpdmVFeHBlcmltZW50UmVzcG9uc2USNAoKZXhwZXJpbWVudBgBIAEoCzIgLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnQiKQobR2V0RXhwZXJpbWVudEhpc3RvcnlSZXF1ZXN0EgoKAmlkGAEgASgJIlMKHEdldEV4cGVyaW1lbnRIaXN0b3J5UmVzcG9uc2USMwoHZW50cmllcxgBIAMoCzIiLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkhpc3RvcnlFbnRyeSqxAgoQRXhwZXJpbWVudFN0YXR1cxIhCh1FWFBFUklNRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF0VYUEVSSU1FTlRfU1RBVFVTX0RSQUZUEAESHwobRVhQRVJJTUVOVF9TVEFUVVNfSU5fUkVWSUVXEAISHgoaRVhQRVJJTUVOVF9TVEFUVVNfQVBQUk9WRUQQAxIeChpFWFBFUklNRU5UX1NUQVRVU19SRUpFQ1RFRBAEEh0KGUVYUEVSSU1FTlRfU1RBVFVTX1JVTk5JTkcQBRIcChhFWFBFUklNRU5UX1NUQVRVU19QQVVTRUQQBhIfChtFWFBFUklNRU5UX1NUQVRVU19DT01QTEVURUQQBxIeChpFWFBFUklNRU5UX1NUQVRVU19BUkNISVZFRBAIKmQKB091dGNvbWUSFwoTT1VUQ09NRV9VTlNQRUNJRklFRBAAEhMKD09VVENPTUVfUk9MTE9VVBABEhQKEE9VVENPTUVfUk9MTEJBQ0sQAhIVChFPVVRDT01FX05PX0VGRkVDVBADKm4KD0d1YXJkcmFpbEFjdGlvbhIgChxHVUFSRFJBSUxfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGgoWR1VBUkRSQUlMX0FDVElPTl9QQVVTRRABEh0KGUdVQVJEUkFJTF9BQ1RJT05fUk9MTEJBQ0sQAipkCglEaXJlY3Rpb24SGQoVRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASHQoZRElSRUNUSU9OX0lOQ1JFQVNFX0lTX0JBRBABEh0KGURJUkVDVElPTl9ERUNSRUFTRV9JU19CQUQQAiqPBAoQRXhwZXJpbWVudEFjdGlvbhIhCh1FWFBFUklNRU5UX0FDVElPTl9VTlNQRUNJRklFRBAAEh0KGUVYUEVSSU1FTlRfQUNUSU9OX0NSRUFURUQQARIdChlFWFBFUklNRU5UX0FDVElPTl9VUERBVEVEEAISHwobRVhQRVJJTUVOVF9BQ1RJT05fU1VCTUlUVEVEEAMSHgoaRVhQRVJJTUVOVF9BQ1RJT05fQVBQUk9WRUQQBBInCiNFWFBFUklNRU5UX0FDVElPTl9DSEFOR0VTX1JFUVVFU1RFRBAFEh4KGkVYUEVSSU1FTlRfQUNUSU9OX1JFSkVDVEVEEAYSHgoaRVhQRVJJTUVOVF9BQ1RJT05fUkVXT1JLRUQQBxIdChlFWFBFUklNRU5UX0FDVElPTl9TVEFSVEVEEAgSHAoYRVhQRVJJTUVOVF9BQ1RJT05fUEFVU0VEEAkSHQoZRVhQRVJJTUVOVF9BQ1RJT05fUkVTVU1FRBAKEh8KG0VYUEVSSU1FTlRfQUNUSU9OX0NPTVBMRVRFRBALEh4KGkVYUEVSSU1FTlRfQUNUSU9OX0FSQ0hJVkVEEAwSJgoiRVhQRVJJTUVOVF9BQ1RJT05fR1VBUkRSQUlMX1BBVVNFRBANEisKJ0VYUEVSSU1FTlRfQUNUSU9OX0dVQVJEUkFJTF9ST0xMRURfQkFDSxAOMtYOChFFeHBlcmltZW50U2VydmljZRJxChBDcmVhdGVFeHBlcmltZW50Ei0ubG90dHkuZXhwZXJpbWVudHMudjEuQ3JlYXRlRXhwZXJpbWVudFJlcXVlc3QaLi5sb3R0eS5leHBlcmltZW50cy52MS5DcmVhdGVFeHBlcmltZW50UmVzcG9uc2USaAoNR2V0RXhwZXJpbWVudBIqLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkdldEV4cGVyaW1lbnRSZXF1ZXN0GisubG90dHkuZXhwZXJpbWVudHMudjEuR2V0RXhwZXJpbWVudFJlc3BvbnNlEm4KD0xpc3RFeHBlcmltZW50cxIsLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkxpc3RFeHBlcmltZW50c1JlcXVlc3QaLS5sb3R0eS5leHBlcmltZW50cy52MS5MaXN0RXhwZXJpbWVudHNSZXNwb25zZRJxChBVcGRhdGVFeHBlcmltZW50Ei0ubG90dHkuZXhwZXJpbWVudHMudjEuVXBkYXRlRXhwZXJpbWVudFJlcXVlc3QaLi5sb3R0eS5leHBlcmltZW50cy52MS5VcGRhdGVFeHBlcmltZW50UmVzcG9uc2USgwEKFkxpc3RFeHBlcmltZW50VmVyc2lvbnMSMy5sb3R0eS5leHBlcmltZW50cy52MS5MaXN0RXhwZXJpbWVudFZlcnNpb25zUmVxdWVzdBo0LmxvdHR5LmV4cGVyaW1lbnRzLnYxLkxpc3RFeHBlcmltZW50VmVyc2lvbnNSZXNwb25zZRJxChBTdWJtaXRFeHBlcmltZW50Ei0ubG90dHkuZXhwZXJpbWVudHMudjEuU3VibWl0RXhwZXJpbWVudFJlcXVlc3QaLi5sb3R0eS5leHBlcmltZW50cy52MS5TdWJtaXRFeHBlcmltZW50UmVzcG9uc2USdAoRQXBwcm92ZUV4cGVyaW1lbnQSLi5sb3R0eS5leHBlcmltZW50cy52MS5BcHByb3ZlRXhwZXJpbWVudFJlcXVlc3QaLy5sb3R0eS5leHBlcmltZW50cy52MS5BcHByb3ZlRXhwZXJpbWVudFJlc3BvbnNlEmsKDlJlcXVlc3RDaGFuZ2VzEisubG90dHkuZXhwZXJpbWVudHMudjEuUmVxdWVzdENoYW5nZXNSZXF1ZXN0GiwubG90dHkuZXhwZXJpbWVudHMudjEuUmVxdWVzdENoYW5nZXNSZXNwb25zZRJxChBSZWplY3RFeHBlcmltZW50Ei0ubG90dHkuZXhwZXJpbWVudHMudjEuUmVqZWN0RXhwZXJpbWVudFJlcXVlc3QaLi5sb3R0eS5leHBlcmltZW50cy52MS5SZWplY3RFeHBlcmltZW50UmVzcG9uc2UScQoQUmV3b3JrRXhwZXJpbWVudBItLmxvdHR5LmV4cGVyaW1lbnRzLnYxLlJld29ya0V4cGVyaW1lbnRSZXF1ZXN0Gi4ubG90dHkuZXhwZXJpbWVudHMudjEuUmV3b3JrRXhwZXJpbWVudFJlc3BvbnNlEm4KD1N0YXJ0RXhwZXJpbWVudBIsLmxvdHR5LmV4cGVyaW1lbnRzLnYxLlN0YXJ0RXhwZXJpbWVudFJlcXVlc3QaLS5sb3R0eS5leHBlcmltZW50cy52MS5TdGFydEV4cGVyaW1lbnRSZXNwb25zZRJuCg9QYXVzZUV4cGVyaW1lbnQSLC5sb3R0eS5leHBlcmltZW50cy52MS5QYXVzZUV4cGVyaW1lbnRSZXF1ZXN0Gi0ubG90dHkuZXhwZXJpbWVudHMudjEuUGF1c2VFeHBlcmltZW50UmVzcG9uc2UScQoQUmVzdW1lRXhwZXJpbWVudBItLmxvdHR5LmV4cGVyaW1lbnRzLnYxLlJlc3VtZUV4cGVyaW1lbnRSZXF1ZXN0Gi4ubG90dHkuZXhwZXJpbWVudHMudjEuUmVzdW1lRXhwZXJpbWVudFJlc3BvbnNlEncKEkNvbXBsZXRlRXhwZXJpbWVudBIvLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkNvbXBsZXRlRXhwZXJpbWVudFJlcXVlc3QaMC5sb3R0eS5leHBlcmltZW50cy52MS5Db21wbGV0ZUV4cGVyaW1lbnRSZXNwb25zZRJ0ChFBcmNoaXZlRXhwZXJpbWVudBIuLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkFyY2hpdmVFeHBlcmltZW50UmVxdWVzdBovLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkFyY2hpdmVFeHBlcmltZW50UmVzcG9uc2USfQoUR2V0RXhwZXJpbWVudEhpc3RvcnkSMS5sb3R0eS5leHBlcmltZW50cy52MS5HZXRFeHBlcmltZW50SGlzdG9yeVJlcXVlc3QaMi5sb3R0eS5leHBlcmltZW50cy52MS5HZXRFeHBlcmltZW50SGlzdG9yeVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CiZsb3R0eS9leHBlcmltZW50cy92MS9leHBlcmltZW50cy5wcm90bxIUbG90dHkuZXhwZXJpbWVudHMudjEiXgoHVmFyaWFudBILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDgoGd2VpZ2h0GAMgASgBEg8KB2NvbnRyb2wYBCABKAgizgEKCUd1YXJkcmFpbBISCgptZXRyaWNfa2V5GAEgASgJEhEKCXRocmVzaG9sZBgCIAEoARIyCglkaXJlY3Rpb24YAyABKA4yHy5sb3R0eS5leHBlcmltZW50cy52MS5EaXJlY3Rpb24SFgoOd2luZG93X3NlY29uZHMYBCABKAUSFwoPbWluX3NhbXBsZV9zaXplGAUgASgFEjUKBmFjdGlvbhgGIAEoDjIlLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkd1YXJkcmFpbEFjdGlvbiJqCg1SYW1wVGhyZXNob2xkEhIKCm1ldHJpY19rZXkYASABKAkSEQoJdGhyZXNob2xkGAIgASgBEjIKCWRpcmVjdGlvbhgDIAEoDjIfLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkRpcmVjdGlvbiKXAgoJUmFtcEdhdGVzEhgKEG1pbl9zdGVwX3NlY29uZHMYASABKAUSFQoNbWluX2V4cG9zdXJlcxgCIAEoBRIhChltaW5fZXhwb3N1cmVzX3Blcl92YXJpYW50GAMgASgFEjcKCnRocmVzaG9sZHMYBCADKAsyIy5sb3R0eS5leHBlcmltZW50cy52MS5SYW1wVGhyZXNob2xkEhEKCWFsbG93X3NybRgFIAEoCBIdChBtYXhfdHJhZmZpY19za2V3GAYgASgBSACIAQESHwoSbWF4X3JlamVjdGVkX3NoYXJlGAcgASgBSAGIAQFCEwoRX21heF90cmFmZmljX3NrZXdCFQoTX21heF9yZWplY3RlZF9zaGFyZSKIAQoIUmFtcFBsYW4SDQoFc3RlcHMYASADKAESLgoFZ2F0ZXMYAiABKAsyHy5sb3R0eS5leHBlcmltZW50cy52MS5SYW1wR2F0ZXMSPQoNc2FmZXR5X2FjdGlvbhgDIAEoDjImLmxvdHR5LmV4cGVyaW1lbnRzLnYxLlJhbXBTYWZldHlBY3Rpb24icwoOUmFtcEdhdGVSZXN1bHQSDAoEZ2F0ZRgBIAEoCRIOCgZwYXNzZWQYAiABKAgSEAoIb2JzZXJ2ZWQYAyABKAESEQoJdGhyZXNob2xkGAQgASgBEg4KBmVmZmVjdBgFIAEoCRIOCgZkZXRhaWwYBiABKAkirQIKCVJhbXBTdGF0ZRIsCgRtb2RlGAEgASgOMh4ubG90dHkuZXhwZXJpbWVudHMudjEuUmFtcE1vZGUSEgoKc3RlcF9pbmRleBgCIAEoBRIUCgxzdGVwX3BlcmNlbnQYAyABKAESIgoaZWZmZWN0aXZlX2F1ZGllbmNlX3BlcmNlbnQYBCABKAESMwoPc3RlcF9zdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI4CgpsYXN0X2dhdGVzGAYgAygLMiQubG90dHkuZXhwZXJpbWVudHMudjEuUmFtcEdhdGVSZXN1bHQSNQoRbGFzdF9ldmFsdWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIskDCglSYW1wRXZlbnQSCgoCaWQYASABKAkSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKBGtpbmQYAyABKA4yIy5sb3R0eS5leHBlcmltZW50cy52MS5SYW1wRXZlbnRLaW5kEhAKCGFjdG9yX2lkGAQgASgJEhEKCWZyb21fc3RlcBgFIAEoBRIPCgd0b19zdGVwGAYgASgFEhQKDGZyb21fcGVyY2VudBgHIAEoARISCgp0b19wZXJjZW50GAggASgBEiwKBG1vZGUYCSABKA4yHi5sb3R0eS5leHBlcmltZW50cy52MS5SYW1wTW9kZRIzCgVnYXRlcxgKIAMoCzIkLmxvdHR5LmV4cGVyaW1lbnRzLnYxLlJhbXBHYXRlUmVzdWx0Eg4KBnJlYXNvbhgLIAEoCRIPCgd2ZXJzaW9uGAwgASgFEj0KDXNhZmV0eV9hY3Rpb24YDSABKA4yJi5sb3R0eS5leHBlcmltZW50cy52MS5SYW1wU2FmZXR5QWN0aW9uEjIKB2NvbnRyb2wYDiABKA4yIS5sb3R0eS5leHBlcmltZW50cy52MS5SYW1wQ29udHJvbCJyCghBcHByb3ZhbBITCgthcHByb3Zlcl9pZBgBIAEoCRIPCgdjb21tZW50GAIgASgJEi8KC2FwcHJvdmVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd2ZXJzaW9uGAQgASgFIogHCgpFeHBlcmltZW50EgoKAmlkGAEgASgJEhAKCGZsYWdfa2V5GAIgASgJEgwKBG5hbWUYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSEAoIb3duZXJfaWQYBSABKAkSNgoGc3RhdHVzGAYgASgOMiYubG90dHkuZXhwZXJpbWVudHMudjEuRXhwZXJpbWVudFN0YXR1cxIPCgd2ZXJzaW9uGAcgASgFEhgKEGF1ZGllbmNlX3BlcmNlbnQYCCABKAESLwoIdmFyaWFudHMYCSADKAsyHS5sb3R0eS5leHBlcmltZW50cy52MS5WYXJpYW50EhYKDnRhcmdldGluZ19ydWxlGAogASgJEhoKEnByaW1hcnlfbWV0cmljX2tleRgLIAEoCRITCgttZXRyaWNfa2V5cxgMIAMoCRIzCgpndWFyZHJhaWxzGA0gAygLMh8ubG90dHkuZXhwZXJpbWVudHMudjEuR3VhcmRyYWlsEhgKEGNvbmZsaWN0X2RvbWFpbnMYDiADKAkSEAoIcHJpb3JpdHkYDyABKAUSLgoKY3JlYXRlZF9hdBgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoHb3V0Y29tZRgSIAEoDjIdLmxvdHR5LmV4cGVyaW1lbnRzLnYxLk91dGNvbWUSGgoSd2lubmVyX3ZhcmlhbnRfa2V5GBMgASgJEhUKDWp1c3RpZmljYXRpb24YFCABKAkSEwoLcm9sbGVkX2JhY2sYFSABKAgSMQoJYXBwcm92YWxzGBYgAygLMh4ubG90dHkuZXhwZXJpbWVudHMudjEuQXBwcm92YWwSGgoScmVxdWlyZWRfYXBwcm92YWxzGBcgASgFEi4KCnN0YXJ0ZWRfYXQYGCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGNvbXBsZXRlZF9hdBgZIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoJcmFtcF9wbGFuGBogASgLMh4ubG90dHkuZXhwZXJpbWVudHMudjEuUmFtcFBsYW4SLQoEcmFtcBgbIAEoCzIfLmxvdHR5LmV4cGVyaW1lbnRzLnYxLlJhbXBTdGF0ZSKzAQoRRXhwZXJpbWVudFZlcnNpb24SDwoHdmVyc2lvbhgBIAEoBRI0CgpleHBlcmltZW50GAIgASgLMiAubG90dHkuZXhwZXJpbWVudHMudjEuRXhwZXJpbWVudBIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglhdXRob3JfaWQYBCABKAkSFAoMcmFtcF9wZXJjZW50GAUgASgBIpoCCgxIaXN0b3J5RW50cnkSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGFjdG9yX2lkGAIgASgJEjYKBmFjdGlvbhgDIAEoDjImLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnRBY3Rpb24SOwoLZnJvbV9zdGF0dXMYBCABKA4yJi5sb3R0eS5leHBlcmltZW50cy52MS5FeHBlcmltZW50U3RhdHVzEjkKCXRvX3N0YXR1cxgFIAEoDjImLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnRTdGF0dXMSDwoHdmVyc2lvbhgGIAEoBRIPCgdjb21tZW50GAcgASgJIk8KF0NyZWF0ZUV4cGVyaW1lbnRSZXF1ZXN0EjQKCmV4cGVyaW1lbnQYASABKAsyIC5sb3R0eS5leHBlcmltZW50cy52MS5FeHBlcmltZW50IlAKGENyZWF0ZUV4cGVyaW1lbnRSZXNwb25zZRI0CgpleHBlcmltZW50GAEgASgLMiAubG90dHkuZXhwZXJpbWVudHMudjEuRXhwZXJpbWVudCIiChRHZXRFeHBlcmltZW50UmVxdWVzdBIKCgJpZBgBIAEoCSJNChVHZXRFeHBlcmltZW50UmVzcG9uc2USNAoKZXhwZXJpbWVudBgBIAEoCzIgLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnQivwEKFkxpc3RFeHBlcmltZW50c1JlcXVlc3QSFQoIZmxhZ19rZXkYASABKAlIAIgBARI2CgZzdGF0dXMYAiABKA4yJi5sb3R0eS5leHBlcmltZW50cy52MS5FeHBlcmltZW50U3RhdHVzEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJEhUKCG93bmVyX2lkGAUgASgJSAGIAQFCCwoJX2ZsYWdfa2V5QgsKCV9vd25lcl9pZCJpChdMaXN0RXhwZXJpbWVudHNSZXNwb25zZRI1CgtleHBlcmltZW50cxgBIAMoCzIgLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImkKF1VwZGF0ZUV4cGVyaW1lbnRSZXF1ZXN0EjQKCmV4cGVyaW1lbnQYASABKAsyIC5sb3R0eS5leHBlcmltZW50cy52MS5FeHBlcmltZW50EhgKEGV4cGVjdGVkX3ZlcnNpb24YAiABKAUiUAoYVXBkYXRlRXhwZXJpbWVudFJlc3BvbnNlEjQKCmV4cGVyaW1lbnQYASABKAsyIC5sb3R0eS5leHBlcmltZW50cy52MS5FeHBlcmltZW50IisKHUxpc3RFeHBlcmltZW50VmVyc2lvbnNSZXF1ZXN0EgoKAmlkGAEgASgJIlsKHkxpc3RFeHBlcmltZW50VmVyc2lvbnNSZXNwb25zZRI5Cgh2ZXJzaW9ucxgBIAMoCzInLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnRWZXJzaW9uIjYKF1N1Ym1pdEV4cGVyaW1lbnRSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB2NvbW1lbnQYAiABKAkiUAoYU3VibWl0RXhwZXJpbWVudFJlc3BvbnNlEjQKCmV4cGVyaW1lbnQYASABKAsyIC5sb3R0eS5leHBlcmltZW50cy52MS5FeHBlcmltZW50IjcKGEFwcHJvdmVFeHBlcmltZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdjb21tZW50GAIgASgJIlEKGUFwcHJvdmVFeHBlcmltZW50UmVzcG9uc2USNAoKZXhwZXJpbWVudBgBIAEoCzIgLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnQiNAoVUmVxdWVzdENoYW5nZXNSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB2NvbW1lbnQYAiABKAkiTgoWUmVxdWVzdENoYW5nZXNSZXNwb25zZRI0CgpleHBlcmltZW50GAEgASgLMiAubG90dHkuZXhwZXJpbWVudHMudjEuRXhwZXJpbWVudCI2ChdSZWplY3RFeHBlcmltZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdjb21tZW50GAIgASgJIlAKGFJlamVjdEV4cGVyaW1lbnRSZXNwb25zZRI0CgpleHBlcmltZW50GAEgASgLMiAubG90dHkuZXhwZXJpbWVudHMudjEuRXhwZXJpbWVudCI2ChdSZXdvcmtFeHBlcmltZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdjb21tZW50GAIgASgJIlAKGFJld29ya0V4cGVyaW1lbnRSZXNwb25zZRI0CgpleHBlcmltZW50GAEgASgLMiAubG90dHkuZXhwZXJpbWVudHMudjEuRXhwZXJpbWVudCIkChZTdGFydEV4cGVyaW1lbnRSZXF1ZXN0EgoKAmlkGAEgASgJIk8KF1N0YXJ0RXhwZXJpbWVudFJlc3BvbnNlEjQKCmV4cGVyaW1lbnQYASABKAsyIC5sb3R0eS5leHBlcmltZW50cy52MS5FeHBlcmltZW50IjUKFlBhdXNlRXhwZXJpbWVudFJlcXVlc3QSCgoCaWQYASABKAkSDwoHY29tbWVudBgCIAEoCSJPChdQYXVzZUV4cGVyaW1lbnRSZXNwb25zZRI0CgpleHBlcmltZW50GAEgASgLMiAubG90dHkuZXhwZXJpbWVudHMudjEuRXhwZXJpbWVudCIlChdSZXN1bWVFeHBlcmltZW50UmVxdWVzdBIKCgJpZBgBIAEoCSJQChhSZXN1bWVFeHBlcmltZW50UmVzcG9uc2USNAoKZXhwZXJpbWVudBgBIAEoCzIgLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnQiigEKGUNvbXBsZXRlRXhwZXJpbWVudFJlcXVlc3QSCgoCaWQYASABKAkSLgoHb3V0Y29tZRgCIAEoDjIdLmxvdHR5LmV4cGVyaW1lbnRzLnYxLk91dGNvbWUSGgoSd2lubmVyX3ZhcmlhbnRfa2V5GAMgASgJEhUKDWp1c3RpZmljYXRpb24YBCABKAkiUgoaQ29tcGxldGVFeHBlcmltZW50UmVzcG9uc2USNAoKZXhwZXJpbWVudBgBIAEoCzIgLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnQiJgoYQXJjaGl2ZUV4cGVyaW1lbnRSZXF1ZXN0EgoKAmlkGAEgASgJIlEKGUFyY2hpdmVFeHBlcmltZW50UmVzcG9uc2USNAoKZXhwZXJpbWVudBgBIAEoCzIgLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkV4cGVyaW1lbnQiKQobR2V0RXhwZXJpbWVudEhpc3RvcnlSZXF1ZXN0EgoKAmlkGAEgASgJIlMKHEdldEV4cGVyaW1lbnRIaXN0b3J5UmVzcG9uc2USMwoHZW50cmllcxgBIAMoCzIiLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkhpc3RvcnlFbnRyeSJkChJDb250cm9sUmFtcFJlcXVlc3QSCgoCaWQYASABKAkSMQoGYWN0aW9uGAIgASgOMiEubG90dHkuZXhwZXJpbWVudHMudjEuUmFtcENvbnRyb2wSDwoHY29tbWVudBgDIAEoCSJLChNDb250cm9sUmFtcFJlc3BvbnNlEjQKCmV4cGVyaW1lbnQYASABKAsyIC5sb3R0eS5leHBlcmltZW50cy52MS5FeHBlcmltZW50IiMKFUxpc3RSYW1wRXZlbnRzUmVxdWVzdBIKCgJpZBgBIAEoCSJJChZMaXN0UmFtcEV2ZW50c1Jlc3BvbnNlEi8KBmV2ZW50cxgBIAMoCzIfLmxvdHR5LmV4cGVyaW1lbnRzLnYxLlJhbXBFdmVudCqxAgoQRXhwZXJpbWVudFN0YXR1cxIhCh1FWFBFUklNRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF0VYUEVSSU1FTlRfU1RBVFVTX0RSQUZUEAESHwobRVhQRVJJTUVOVF9TVEFUVVNfSU5fUkVWSUVXEAISHgoaRVhQRVJJTUVOVF9TVEFUVVNfQVBQUk9WRUQQAxIeChpFWFBFUklNRU5UX1NUQVRVU19SRUpFQ1RFRBAEEh0KGUVYUEVSSU1FTlRfU1RBVFVTX1JVTk5JTkcQBRIcChhFWFBFUklNRU5UX1NUQVRVU19QQVVTRUQQBhIfChtFWFBFUklNRU5UX1NUQVRVU19DT01QTEVURUQQBxIeChpFWFBFUklNRU5UX1NUQVRVU19BUkNISVZFRBAIKmQKB091dGNvbWUSFwoTT1VUQ09NRV9VTlNQRUNJRklFRBAAEhMKD09VVENPTUVfUk9MTE9VVBABEhQKEE9VVENPTUVfUk9MTEJBQ0sQAhIVChFPVVRDT01FX05PX0VGRkVDVBADKm4KD0d1YXJkcmFpbEFjdGlvbhIgChxHVUFSRFJBSUxfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGgoWR1VBUkRSQUlMX0FDVElPTl9QQVVTRRABEh0KGUdVQVJEUkFJTF9BQ1RJT05fUk9MTEJBQ0sQAipkCglEaXJlY3Rpb24SGQoVRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASHQoZRElSRUNUSU9OX0lOQ1JFQVNFX0lTX0JBRBABEh0KGURJUkVDVElPTl9ERUNSRUFTRV9JU19CQUQQAiqnBQoQRXhwZXJpbWVudEFjdGlvbhIhCh1FWFBFUklNRU5UX0FDVElPTl9VTlNQRUNJRklFRBAAEh0KGUVYUEVSSU1FTlRfQUNUSU9OX0NSRUFURUQQARIdChlFWFBFUklNRU5UX0FDVElPTl9VUERBVEVEEAISHwobRVhQRVJJTUVOVF9BQ1RJT05fU1VCTUlUVEVEEAMSHgoaRVhQRVJJTUVOVF9BQ1RJT05fQVBQUk9WRUQQBBInCiNFWFBFUklNRU5UX0FDVElPTl9DSEFOR0VTX1JFUVVFU1RFRBAFEh4KGkVYUEVSSU1FTlRfQUNUSU9OX1JFSkVDVEVEEAYSHgoaRVhQRVJJTUVOVF9BQ1RJT05fUkVXT1JLRUQQBxIdChlFWFBFUklNRU5UX0FDVElPTl9TVEFSVEVEEAgSHAoYRVhQRVJJTUVOVF9BQ1RJT05fUEFVU0VEEAkSHQoZRVhQRVJJTUVOVF9BQ1RJT05fUkVTVU1FRBAKEh8KG0VYUEVSSU1FTlRfQUNUSU9OX0NPTVBMRVRFRBALEh4KGkVYUEVSSU1FTlRfQUNUSU9OX0FSQ0hJVkVEEAwSJgoiRVhQRVJJTUVOVF9BQ1RJT05fR1VBUkRSQUlMX1BBVVNFRBANEisKJ0VYUEVSSU1FTlRfQUNUSU9OX0dVQVJEUkFJTF9ST0xMRURfQkFDSxAOEiIKHkVYUEVSSU1FTlRfQUNUSU9OX1JBTVBfU1RFUFBFRBAPEicKI0VYUEVSSU1FTlRfQUNUSU9OX1JBTVBfTU9ERV9DSEFOR0VEEBASKAokRVhQRVJJTUVOVF9BQ1RJT05fUkFNUF9TQUZFVFlfQUNUSU9OEBESHwobRVhQRVJJTUVOVF9BQ1RJT05fUkFNUF9IRUxEEBIqlwEKEFJhbXBTYWZldHlBY3Rpb24SIgoeUkFNUF9TQUZFVFlfQUNUSU9OX1VOU1BFQ0lGSUVEEAASHAoYUkFNUF9TQUZFVFlfQUNUSU9OX1BBVVNFEAESHwobUkFNUF9TQUZFVFlfQUNUSU9OX1JPTExCQUNLEAISIAocUkFNUF9TQUZFVFlfQUNUSU9OX1NURVBfQkFDSxADKncKCFJhbXBNb2RlEhkKFVJBTVBfTU9ERV9VTlNQRUNJRklFRBAAEhIKDlJBTVBfTU9ERV9BVVRPEAESEgoOUkFNUF9NT0RFX0hPTEQQAhIUChBSQU1QX01PREVfTUFOVUFMEAMSEgoOUkFNUF9NT0RFX0RPTkUQBCrLAQoLUmFtcENvbnRyb2wSHAoYUkFNUF9DT05UUk9MX1VOU1BFQ0lGSUVEEAASFwoTUkFNUF9DT05UUk9MX01BTlVBTBABEiEKHVJBTVBfQ09OVFJPTF9SRVNVTUVfQVVUT1BJTE9UEAISFQoRUkFNUF9DT05UUk9MX0hPTEQQAxIYChRSQU1QX0NPTlRST0xfQURWQU5DRRAEEhUKEVJBTVBfQ09OVFJPTF9TS0lQEAUSGgoWUkFNUF9DT05UUk9MX1NURVBfQkFDSxAGKscBCg1SYW1wRXZlbnRLaW5kEh8KG1JBTVBfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhsKF1JBTVBfRVZFTlRfS0lORF9TVEFSVEVEEAESHAoYUkFNUF9FVkVOVF9LSU5EX0FEVkFOQ0VEEAISGwoXUkFNUF9FVkVOVF9LSU5EX0JMT0NLRUQQAxIhCh1SQU1QX0VWRU5UX0tJTkRfU0FGRVRZX0FDVElPThAEEhoKFlJBTVBfRVZFTlRfS0lORF9NQU5VQUwQBTKsEAoRRXhwZXJpbWVudFNlcnZpY2UScQoQQ3JlYXRlRXhwZXJpbWVudBItLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkNyZWF0ZUV4cGVyaW1lbnRSZXF1ZXN0Gi4ubG90dHkuZXhwZXJpbWVudHMudjEuQ3JlYXRlRXhwZXJpbWVudFJlc3BvbnNlEmgKDUdldEV4cGVyaW1lbnQSKi5sb3R0eS5leHBlcmltZW50cy52MS5HZXRFeHBlcmltZW50UmVxdWVzdBorLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkdldEV4cGVyaW1lbnRSZXNwb25zZRJuCg9MaXN0RXhwZXJpbWVudHMSLC5sb3R0eS5leHBlcmltZW50cy52MS5MaXN0RXhwZXJpbWVudHNSZXF1ZXN0Gi0ubG90dHkuZXhwZXJpbWVudHMudjEuTGlzdEV4cGVyaW1lbnRzUmVzcG9uc2UScQoQVXBkYXRlRXhwZXJpbWVudBItLmxvdHR5LmV4cGVyaW1lbnRzLnYxLlVwZGF0ZUV4cGVyaW1lbnRSZXF1ZXN0Gi4ubG90dHkuZXhwZXJpbWVudHMudjEuVXBkYXRlRXhwZXJpbWVudFJlc3BvbnNlEoMBChZMaXN0RXhwZXJpbWVudFZlcnNpb25zEjMubG90dHkuZXhwZXJpbWVudHMudjEuTGlzdEV4cGVyaW1lbnRWZXJzaW9uc1JlcXVlc3QaNC5sb3R0eS5leHBlcmltZW50cy52MS5MaXN0RXhwZXJpbWVudFZlcnNpb25zUmVzcG9uc2UScQoQU3VibWl0RXhwZXJpbWVudBItLmxvdHR5LmV4cGVyaW1lbnRzLnYxLlN1Ym1pdEV4cGVyaW1lbnRSZXF1ZXN0Gi4ubG90dHkuZXhwZXJpbWVudHMudjEuU3VibWl0RXhwZXJpbWVudFJlc3BvbnNlEnQKEUFwcHJvdmVFeHBlcmltZW50Ei4ubG90dHkuZXhwZXJpbWVudHMudjEuQXBwcm92ZUV4cGVyaW1lbnRSZXF1ZXN0Gi8ubG90dHkuZXhwZXJpbWVudHMudjEuQXBwcm92ZUV4cGVyaW1lbnRSZXNwb25zZRJrCg5SZXF1ZXN0Q2hhbmdlcxIrLmxvdHR5LmV4cGVyaW1lbnRzLnYxLlJlcXVlc3RDaGFuZ2VzUmVxdWVzdBosLmxvdHR5LmV4cGVyaW1lbnRzLnYxLlJlcXVlc3RDaGFuZ2VzUmVzcG9uc2UScQoQUmVqZWN0RXhwZXJpbWVudBItLmxvdHR5LmV4cGVyaW1lbnRzLnYxLlJlamVjdEV4cGVyaW1lbnRSZXF1ZXN0Gi4ubG90dHkuZXhwZXJpbWVudHMudjEuUmVqZWN0RXhwZXJpbWVudFJlc3BvbnNlEnEKEFJld29ya0V4cGVyaW1lbnQSLS5sb3R0eS5leHBlcmltZW50cy52MS5SZXdvcmtFeHBlcmltZW50UmVxdWVzdBouLmxvdHR5LmV4cGVyaW1lbnRzLnYxLlJld29ya0V4cGVyaW1lbnRSZXNwb25zZRJuCg9TdGFydEV4cGVyaW1lbnQSLC5sb3R0eS5leHBlcmltZW50cy52MS5TdGFydEV4cGVyaW1lbnRSZXF1ZXN0Gi0ubG90dHkuZXhwZXJpbWVudHMudjEuU3RhcnRFeHBlcmltZW50UmVzcG9uc2USbgoPUGF1c2VFeHBlcmltZW50EiwubG90dHkuZXhwZXJpbWVudHMudjEuUGF1c2VFeHBlcmltZW50UmVxdWVzdBotLmxvdHR5LmV4cGVyaW1lbnRzLnYxLlBhdXNlRXhwZXJpbWVudFJlc3BvbnNlEnEKEFJlc3VtZUV4cGVyaW1lbnQSLS5sb3R0eS5leHBlcmltZW50cy52MS5SZXN1bWVFeHBlcmltZW50UmVxdWVzdBouLmxvdHR5LmV4cGVyaW1lbnRzLnYxLlJlc3VtZUV4cGVyaW1lbnRSZXNwb25zZRJ3ChJDb21wbGV0ZUV4cGVyaW1lbnQSLy5sb3R0eS5leHBlcmltZW50cy52MS5Db21wbGV0ZUV4cGVyaW1lbnRSZXF1ZXN0GjAubG90dHkuZXhwZXJpbWVudHMudjEuQ29tcGxldGVFeHBlcmltZW50UmVzcG9uc2USdAoRQXJjaGl2ZUV4cGVyaW1lbnQSLi5sb3R0eS5leHBlcmltZW50cy52MS5BcmNoaXZlRXhwZXJpbWVudFJlcXVlc3QaLy5sb3R0eS5leHBlcmltZW50cy52MS5BcmNoaXZlRXhwZXJpbWVudFJlc3BvbnNlEn0KFEdldEV4cGVyaW1lbnRIaXN0b3J5EjEubG90dHkuZXhwZXJpbWVudHMudjEuR2V0RXhwZXJpbWVudEhpc3RvcnlSZXF1ZXN0GjIubG90dHkuZXhwZXJpbWVudHMudjEuR2V0RXhwZXJpbWVudEhpc3RvcnlSZXNwb25zZRJiCgtDb250cm9sUmFtcBIoLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkNvbnRyb2xSYW1wUmVxdWVzdBopLmxvdHR5LmV4cGVyaW1lbnRzLnYxLkNvbnRyb2xSYW1wUmVzcG9uc2UScAoOTGlzdFJhbXBFdmVudHMSKy5sb3R0eS5leHBlcmltZW50cy52MS5MaXN0UmFtcEV2ZW50c1JlcXVlc3QaLC5sb3R0eS5leHBlcmltZW50cy52MS5MaXN0UmFtcEV2ZW50c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * One arm of an experiment.
@@ -165,6 +165,392 @@ export const GuardrailSchema: GenMessage<Guardrail> = /*@__PURE__*/
   messageDesc(file_lotty_experiments_v1_experiments, 1);
 
 /**
+ * A ramp threshold: stricter than a guardrail, checked by the autopilot on
+ * the current step's figures (the experiment's report over the step) for
+ * every non-control variant.
+ *
+ * @generated from message lotty.experiments.v1.RampThreshold
+ */
+export type RampThreshold = Message<"lotty.experiments.v1.RampThreshold"> & {
+  /**
+   * Required; one of the experiment's metrics (primary, secondary or a
+   * guardrail's), so that its report computes it.
+   *
+   * @generated from field: string metric_key = 1;
+   */
+  metricKey: string;
+
+  /**
+   * Required; finite, in the metric's unit (e.g. 0.02 for a 2 % error
+   * share, 250 for 250 ms).
+   *
+   * @generated from field: double threshold = 2;
+   */
+  threshold: number;
+
+  /**
+   * Required; DIRECTION_INCREASE_IS_BAD fails when a variant's value is
+   * strictly above the threshold, DIRECTION_DECREASE_IS_BAD strictly below.
+   *
+   * @generated from field: lotty.experiments.v1.Direction direction = 3;
+   */
+  direction: Direction;
+};
+
+/**
+ * Describes the message lotty.experiments.v1.RampThreshold.
+ * Use `create(RampThresholdSchema)` to create a new message.
+ */
+export const RampThresholdSchema: GenMessage<RampThreshold> = /*@__PURE__*/
+  messageDesc(file_lotty_experiments_v1_experiments, 2);
+
+/**
+ * The gates a ramp step must pass before the autopilot moves up
+ * (docs/autopilot.md#gates). Sufficiency gates wait, health gates hold,
+ * safety gates run the plan's safety action.
+ *
+ * @generated from message lotty.experiments.v1.RampGates
+ */
+export type RampGates = Message<"lotty.experiments.v1.RampGates"> & {
+  /**
+   * Sufficiency: time on the step before moving up, 0–2,592,000 seconds
+   * (30 days).
+   *
+   * @generated from field: int32 min_step_seconds = 1;
+   */
+  minStepSeconds: number;
+
+  /**
+   * Sufficiency: exposure events of the step's cohort, all variants,
+   * 0–1,000,000,000.
+   *
+   * @generated from field: int32 min_exposures = 2;
+   */
+  minExposures: number;
+
+  /**
+   * Sufficiency: exposure events of the step's cohort in each variant,
+   * 0–1,000,000,000.
+   *
+   * @generated from field: int32 min_exposures_per_variant = 3;
+   */
+  minExposuresPerVariant: number;
+
+  /**
+   * Safety: at most 10 thresholds (the experiment's guardrails are
+   * checked too, always).
+   *
+   * @generated from field: repeated lotty.experiments.v1.RampThreshold thresholds = 4;
+   */
+  thresholds: RampThreshold[];
+
+  /**
+   * Health: unless set, a sample ratio mismatch over the step (p < 0.001)
+   * blocks the move.
+   *
+   * @generated from field: bool allow_srm = 5;
+   */
+  allowSrm: boolean;
+
+  /**
+   * Health: when set (0 < x ≤ 1), a variant whose share of the step's
+   * subjects differs from its weight's share by more than this fraction of
+   * that share (0.1 = 10 % relative) blocks the move.
+   *
+   * @generated from field: optional double max_traffic_skew = 6;
+   */
+  maxTrafficSkew?: number | undefined;
+
+  /**
+   * Health: when set (0 ≤ x ≤ 1), a share of rejected events above it over
+   * the step blocks the move.
+   *
+   * @generated from field: optional double max_rejected_share = 7;
+   */
+  maxRejectedShare?: number | undefined;
+};
+
+/**
+ * Describes the message lotty.experiments.v1.RampGates.
+ * Use `create(RampGatesSchema)` to create a new message.
+ */
+export const RampGatesSchema: GenMessage<RampGates> = /*@__PURE__*/
+  messageDesc(file_lotty_experiments_v1_experiments, 3);
+
+/**
+ * A ramp plan: the audience grows step by step while the gates pass.
+ * Configured on drafts and frozen with the rest of the configuration.
+ *
+ * @generated from message lotty.experiments.v1.RampPlan
+ */
+export type RampPlan = Message<"lotty.experiments.v1.RampPlan"> & {
+  /**
+   * 1–20 steps in percent of audience_percent, strictly increasing, each
+   * 0 < step ≤ 100 with at most two decimals (e.g. 1, 5, 10, 25, 50, 100).
+   * Empty: no ramp (the whole audience from the start).
+   *
+   * @generated from field: repeated double steps = 1;
+   */
+  steps: number[];
+
+  /**
+   * The gates of every step.
+   *
+   * @generated from field: lotty.experiments.v1.RampGates gates = 2;
+   */
+  gates?: RampGates | undefined;
+
+  /**
+   * Required with steps; what runs when a safety gate fails.
+   *
+   * @generated from field: lotty.experiments.v1.RampSafetyAction safety_action = 3;
+   */
+  safetyAction: RampSafetyAction;
+};
+
+/**
+ * Describes the message lotty.experiments.v1.RampPlan.
+ * Use `create(RampPlanSchema)` to create a new message.
+ */
+export const RampPlanSchema: GenMessage<RampPlan> = /*@__PURE__*/
+  messageDesc(file_lotty_experiments_v1_experiments, 4);
+
+/**
+ * One gate as the autopilot evaluated it.
+ *
+ * @generated from message lotty.experiments.v1.RampGateResult
+ */
+export type RampGateResult = Message<"lotty.experiments.v1.RampGateResult"> & {
+  /**
+   * The gate: `min_step_seconds`, `min_exposures`,
+   * `min_exposures_per_variant`, `threshold`, `guardrail`, `srm`,
+   * `traffic_skew`, `rejected_share`.
+   *
+   * @generated from field: string gate = 1;
+   */
+  gate: string;
+
+  /**
+   * Whether it passed.
+   *
+   * @generated from field: bool passed = 2;
+   */
+  passed: boolean;
+
+  /**
+   * What was observed (for per-variant gates, the worst variant's value).
+   *
+   * @generated from field: double observed = 3;
+   */
+  observed: number;
+
+  /**
+   * The bound it was compared with.
+   *
+   * @generated from field: double threshold = 4;
+   */
+  threshold: number;
+
+  /**
+   * `wait` (sufficiency), `hold` (data health) or `safety`.
+   *
+   * @generated from field: string effect = 5;
+   */
+  effect: string;
+
+  /**
+   * Words: the variant and metric concerned, the comparison made.
+   *
+   * @generated from field: string detail = 6;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message lotty.experiments.v1.RampGateResult.
+ * Use `create(RampGateResultSchema)` to create a new message.
+ */
+export const RampGateResultSchema: GenMessage<RampGateResult> = /*@__PURE__*/
+  messageDesc(file_lotty_experiments_v1_experiments, 5);
+
+/**
+ * Where an experiment's ramp stands (output only).
+ *
+ * @generated from message lotty.experiments.v1.RampState
+ */
+export type RampState = Message<"lotty.experiments.v1.RampState"> & {
+  /**
+   * Who moves it.
+   *
+   * @generated from field: lotty.experiments.v1.RampMode mode = 1;
+   */
+  mode: RampMode;
+
+  /**
+   * The current step, 0-based, into ramp_plan.steps.
+   *
+   * @generated from field: int32 step_index = 2;
+   */
+  stepIndex: number;
+
+  /**
+   * The current step's share of the audience, percent.
+   *
+   * @generated from field: double step_percent = 3;
+   */
+  stepPercent: number;
+
+  /**
+   * audience_percent × step_percent / 100: the share of all traffic that
+   * may enter now (each variant admits its weight × step_percent / 100,
+   * rounded down to whole 0.01 % buckets).
+   *
+   * @generated from field: double effective_audience_percent = 4;
+   */
+  effectiveAudiencePercent: number;
+
+  /**
+   * When the current step began (or the ramp was last resumed).
+   *
+   * @generated from field: google.protobuf.Timestamp step_started_at = 5;
+   */
+  stepStartedAt?: Timestamp | undefined;
+
+  /**
+   * The gates of the last evaluation, if any.
+   *
+   * @generated from field: repeated lotty.experiments.v1.RampGateResult last_gates = 6;
+   */
+  lastGates: RampGateResult[];
+
+  /**
+   * When the autopilot last evaluated the gates.
+   *
+   * @generated from field: google.protobuf.Timestamp last_evaluated_at = 7;
+   */
+  lastEvaluatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message lotty.experiments.v1.RampState.
+ * Use `create(RampStateSchema)` to create a new message.
+ */
+export const RampStateSchema: GenMessage<RampState> = /*@__PURE__*/
+  messageDesc(file_lotty_experiments_v1_experiments, 6);
+
+/**
+ * One entry of a ramp's history.
+ *
+ * @generated from message lotty.experiments.v1.RampEvent
+ */
+export type RampEvent = Message<"lotty.experiments.v1.RampEvent"> & {
+  /**
+   * Server-assigned id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * When it happened.
+   *
+   * @generated from field: google.protobuf.Timestamp at = 2;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * What happened.
+   *
+   * @generated from field: lotty.experiments.v1.RampEventKind kind = 3;
+   */
+  kind: RampEventKind;
+
+  /**
+   * User id of who acted; empty for the autopilot.
+   *
+   * @generated from field: string actor_id = 4;
+   */
+  actorId: string;
+
+  /**
+   * Step before, 0-based.
+   *
+   * @generated from field: int32 from_step = 5;
+   */
+  fromStep: number;
+
+  /**
+   * Step after (equal to from_step when the step did not change).
+   *
+   * @generated from field: int32 to_step = 6;
+   */
+  toStep: number;
+
+  /**
+   * Share of the audience before, percent.
+   *
+   * @generated from field: double from_percent = 7;
+   */
+  fromPercent: number;
+
+  /**
+   * Share of the audience after, percent.
+   *
+   * @generated from field: double to_percent = 8;
+   */
+  toPercent: number;
+
+  /**
+   * The ramp's mode after.
+   *
+   * @generated from field: lotty.experiments.v1.RampMode mode = 9;
+   */
+  mode: RampMode;
+
+  /**
+   * The gates evaluated (automatic entries), with figures and thresholds.
+   *
+   * @generated from field: repeated lotty.experiments.v1.RampGateResult gates = 10;
+   */
+  gates: RampGateResult[];
+
+  /**
+   * The comment (manual entries) or a summary in words.
+   *
+   * @generated from field: string reason = 11;
+   */
+  reason: string;
+
+  /**
+   * The experiment's configuration version after.
+   *
+   * @generated from field: int32 version = 12;
+   */
+  version: number;
+
+  /**
+   * For RAMP_EVENT_KIND_SAFETY_ACTION: the action that ran.
+   *
+   * @generated from field: lotty.experiments.v1.RampSafetyAction safety_action = 13;
+   */
+  safetyAction: RampSafetyAction;
+
+  /**
+   * For RAMP_EVENT_KIND_MANUAL: the command.
+   *
+   * @generated from field: lotty.experiments.v1.RampControl control = 14;
+   */
+  control: RampControl;
+};
+
+/**
+ * Describes the message lotty.experiments.v1.RampEvent.
+ * Use `create(RampEventSchema)` to create a new message.
+ */
+export const RampEventSchema: GenMessage<RampEvent> = /*@__PURE__*/
+  messageDesc(file_lotty_experiments_v1_experiments, 7);
+
+/**
  * A reviewer's approval of an experiment's current review round.
  *
  * @generated from message lotty.experiments.v1.Approval
@@ -204,7 +590,7 @@ export type Approval = Message<"lotty.experiments.v1.Approval"> & {
  * Use `create(ApprovalSchema)` to create a new message.
  */
 export const ApprovalSchema: GenMessage<Approval> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 2);
+  messageDesc(file_lotty_experiments_v1_experiments, 8);
 
 /**
  * An experiment. Fields marked "output only" are set by Lotty and ignored
@@ -415,6 +801,23 @@ export type Experiment = Message<"lotty.experiments.v1.Experiment"> & {
    * @generated from field: google.protobuf.Timestamp completed_at = 25;
    */
   completedAt?: Timestamp | undefined;
+
+  /**
+   * Optional ramp plan (docs/autopilot.md); frozen like the rest once the
+   * experiment leaves DRAFT. With steps, StartExperiment begins at the
+   * first step under the autopilot.
+   *
+   * @generated from field: lotty.experiments.v1.RampPlan ramp_plan = 26;
+   */
+  rampPlan?: RampPlan | undefined;
+
+  /**
+   * Output only. Where the ramp stands; unset without a ramp plan or
+   * before the start.
+   *
+   * @generated from field: lotty.experiments.v1.RampState ramp = 27;
+   */
+  ramp?: RampState | undefined;
 };
 
 /**
@@ -422,7 +825,7 @@ export type Experiment = Message<"lotty.experiments.v1.Experiment"> & {
  * Use `create(ExperimentSchema)` to create a new message.
  */
 export const ExperimentSchema: GenMessage<Experiment> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 3);
+  messageDesc(file_lotty_experiments_v1_experiments, 9);
 
 /**
  * One saved configuration version of an experiment.
@@ -458,6 +861,15 @@ export type ExperimentVersion = Message<"lotty.experiments.v1.ExperimentVersion"
    * @generated from field: string author_id = 4;
    */
   authorId: string;
+
+  /**
+   * The ramp's share of the audience in this version, percent (100 without
+   * a ramp plan). A ramp step saves a new version with the same
+   * configuration and another share.
+   *
+   * @generated from field: double ramp_percent = 5;
+   */
+  rampPercent: number;
 };
 
 /**
@@ -465,7 +877,7 @@ export type ExperimentVersion = Message<"lotty.experiments.v1.ExperimentVersion"
  * Use `create(ExperimentVersionSchema)` to create a new message.
  */
 export const ExperimentVersionSchema: GenMessage<ExperimentVersion> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 4);
+  messageDesc(file_lotty_experiments_v1_experiments, 10);
 
 /**
  * One entry of an experiment's audit history.
@@ -531,7 +943,7 @@ export type HistoryEntry = Message<"lotty.experiments.v1.HistoryEntry"> & {
  * Use `create(HistoryEntrySchema)` to create a new message.
  */
 export const HistoryEntrySchema: GenMessage<HistoryEntry> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 5);
+  messageDesc(file_lotty_experiments_v1_experiments, 11);
 
 /**
  * Request for ExperimentService.CreateExperiment.
@@ -552,7 +964,7 @@ export type CreateExperimentRequest = Message<"lotty.experiments.v1.CreateExperi
  * Use `create(CreateExperimentRequestSchema)` to create a new message.
  */
 export const CreateExperimentRequestSchema: GenMessage<CreateExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 6);
+  messageDesc(file_lotty_experiments_v1_experiments, 12);
 
 /**
  * Response for ExperimentService.CreateExperiment.
@@ -573,7 +985,7 @@ export type CreateExperimentResponse = Message<"lotty.experiments.v1.CreateExper
  * Use `create(CreateExperimentResponseSchema)` to create a new message.
  */
 export const CreateExperimentResponseSchema: GenMessage<CreateExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 7);
+  messageDesc(file_lotty_experiments_v1_experiments, 13);
 
 /**
  * Request for ExperimentService.GetExperiment.
@@ -594,7 +1006,7 @@ export type GetExperimentRequest = Message<"lotty.experiments.v1.GetExperimentRe
  * Use `create(GetExperimentRequestSchema)` to create a new message.
  */
 export const GetExperimentRequestSchema: GenMessage<GetExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 8);
+  messageDesc(file_lotty_experiments_v1_experiments, 14);
 
 /**
  * Response for ExperimentService.GetExperiment.
@@ -615,7 +1027,7 @@ export type GetExperimentResponse = Message<"lotty.experiments.v1.GetExperimentR
  * Use `create(GetExperimentResponseSchema)` to create a new message.
  */
 export const GetExperimentResponseSchema: GenMessage<GetExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 9);
+  messageDesc(file_lotty_experiments_v1_experiments, 15);
 
 /**
  * Request for ExperimentService.ListExperiments. Filters combine with AND.
@@ -666,7 +1078,7 @@ export type ListExperimentsRequest = Message<"lotty.experiments.v1.ListExperimen
  * Use `create(ListExperimentsRequestSchema)` to create a new message.
  */
 export const ListExperimentsRequestSchema: GenMessage<ListExperimentsRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 10);
+  messageDesc(file_lotty_experiments_v1_experiments, 16);
 
 /**
  * Response for ExperimentService.ListExperiments.
@@ -694,7 +1106,7 @@ export type ListExperimentsResponse = Message<"lotty.experiments.v1.ListExperime
  * Use `create(ListExperimentsResponseSchema)` to create a new message.
  */
 export const ListExperimentsResponseSchema: GenMessage<ListExperimentsResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 11);
+  messageDesc(file_lotty_experiments_v1_experiments, 17);
 
 /**
  * Request for ExperimentService.UpdateExperiment.
@@ -725,7 +1137,7 @@ export type UpdateExperimentRequest = Message<"lotty.experiments.v1.UpdateExperi
  * Use `create(UpdateExperimentRequestSchema)` to create a new message.
  */
 export const UpdateExperimentRequestSchema: GenMessage<UpdateExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 12);
+  messageDesc(file_lotty_experiments_v1_experiments, 18);
 
 /**
  * Response for ExperimentService.UpdateExperiment.
@@ -746,7 +1158,7 @@ export type UpdateExperimentResponse = Message<"lotty.experiments.v1.UpdateExper
  * Use `create(UpdateExperimentResponseSchema)` to create a new message.
  */
 export const UpdateExperimentResponseSchema: GenMessage<UpdateExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 13);
+  messageDesc(file_lotty_experiments_v1_experiments, 19);
 
 /**
  * Request for ExperimentService.ListExperimentVersions.
@@ -767,7 +1179,7 @@ export type ListExperimentVersionsRequest = Message<"lotty.experiments.v1.ListEx
  * Use `create(ListExperimentVersionsRequestSchema)` to create a new message.
  */
 export const ListExperimentVersionsRequestSchema: GenMessage<ListExperimentVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 14);
+  messageDesc(file_lotty_experiments_v1_experiments, 20);
 
 /**
  * Response for ExperimentService.ListExperimentVersions.
@@ -788,7 +1200,7 @@ export type ListExperimentVersionsResponse = Message<"lotty.experiments.v1.ListE
  * Use `create(ListExperimentVersionsResponseSchema)` to create a new message.
  */
 export const ListExperimentVersionsResponseSchema: GenMessage<ListExperimentVersionsResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 15);
+  messageDesc(file_lotty_experiments_v1_experiments, 21);
 
 /**
  * Request for ExperimentService.SubmitExperiment.
@@ -816,7 +1228,7 @@ export type SubmitExperimentRequest = Message<"lotty.experiments.v1.SubmitExperi
  * Use `create(SubmitExperimentRequestSchema)` to create a new message.
  */
 export const SubmitExperimentRequestSchema: GenMessage<SubmitExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 16);
+  messageDesc(file_lotty_experiments_v1_experiments, 22);
 
 /**
  * Response for ExperimentService.SubmitExperiment.
@@ -837,7 +1249,7 @@ export type SubmitExperimentResponse = Message<"lotty.experiments.v1.SubmitExper
  * Use `create(SubmitExperimentResponseSchema)` to create a new message.
  */
 export const SubmitExperimentResponseSchema: GenMessage<SubmitExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 17);
+  messageDesc(file_lotty_experiments_v1_experiments, 23);
 
 /**
  * Request for ExperimentService.ApproveExperiment.
@@ -865,7 +1277,7 @@ export type ApproveExperimentRequest = Message<"lotty.experiments.v1.ApproveExpe
  * Use `create(ApproveExperimentRequestSchema)` to create a new message.
  */
 export const ApproveExperimentRequestSchema: GenMessage<ApproveExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 18);
+  messageDesc(file_lotty_experiments_v1_experiments, 24);
 
 /**
  * Response for ExperimentService.ApproveExperiment.
@@ -887,7 +1299,7 @@ export type ApproveExperimentResponse = Message<"lotty.experiments.v1.ApproveExp
  * Use `create(ApproveExperimentResponseSchema)` to create a new message.
  */
 export const ApproveExperimentResponseSchema: GenMessage<ApproveExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 19);
+  messageDesc(file_lotty_experiments_v1_experiments, 25);
 
 /**
  * Request for ExperimentService.RequestChanges.
@@ -915,7 +1327,7 @@ export type RequestChangesRequest = Message<"lotty.experiments.v1.RequestChanges
  * Use `create(RequestChangesRequestSchema)` to create a new message.
  */
 export const RequestChangesRequestSchema: GenMessage<RequestChangesRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 20);
+  messageDesc(file_lotty_experiments_v1_experiments, 26);
 
 /**
  * Response for ExperimentService.RequestChanges.
@@ -936,7 +1348,7 @@ export type RequestChangesResponse = Message<"lotty.experiments.v1.RequestChange
  * Use `create(RequestChangesResponseSchema)` to create a new message.
  */
 export const RequestChangesResponseSchema: GenMessage<RequestChangesResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 21);
+  messageDesc(file_lotty_experiments_v1_experiments, 27);
 
 /**
  * Request for ExperimentService.RejectExperiment.
@@ -964,7 +1376,7 @@ export type RejectExperimentRequest = Message<"lotty.experiments.v1.RejectExperi
  * Use `create(RejectExperimentRequestSchema)` to create a new message.
  */
 export const RejectExperimentRequestSchema: GenMessage<RejectExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 22);
+  messageDesc(file_lotty_experiments_v1_experiments, 28);
 
 /**
  * Response for ExperimentService.RejectExperiment.
@@ -985,7 +1397,7 @@ export type RejectExperimentResponse = Message<"lotty.experiments.v1.RejectExper
  * Use `create(RejectExperimentResponseSchema)` to create a new message.
  */
 export const RejectExperimentResponseSchema: GenMessage<RejectExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 23);
+  messageDesc(file_lotty_experiments_v1_experiments, 29);
 
 /**
  * Request for ExperimentService.ReworkExperiment.
@@ -1013,7 +1425,7 @@ export type ReworkExperimentRequest = Message<"lotty.experiments.v1.ReworkExperi
  * Use `create(ReworkExperimentRequestSchema)` to create a new message.
  */
 export const ReworkExperimentRequestSchema: GenMessage<ReworkExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 24);
+  messageDesc(file_lotty_experiments_v1_experiments, 30);
 
 /**
  * Response for ExperimentService.ReworkExperiment.
@@ -1034,7 +1446,7 @@ export type ReworkExperimentResponse = Message<"lotty.experiments.v1.ReworkExper
  * Use `create(ReworkExperimentResponseSchema)` to create a new message.
  */
 export const ReworkExperimentResponseSchema: GenMessage<ReworkExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 25);
+  messageDesc(file_lotty_experiments_v1_experiments, 31);
 
 /**
  * Request for ExperimentService.StartExperiment.
@@ -1055,7 +1467,7 @@ export type StartExperimentRequest = Message<"lotty.experiments.v1.StartExperime
  * Use `create(StartExperimentRequestSchema)` to create a new message.
  */
 export const StartExperimentRequestSchema: GenMessage<StartExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 26);
+  messageDesc(file_lotty_experiments_v1_experiments, 32);
 
 /**
  * Response for ExperimentService.StartExperiment.
@@ -1076,7 +1488,7 @@ export type StartExperimentResponse = Message<"lotty.experiments.v1.StartExperim
  * Use `create(StartExperimentResponseSchema)` to create a new message.
  */
 export const StartExperimentResponseSchema: GenMessage<StartExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 27);
+  messageDesc(file_lotty_experiments_v1_experiments, 33);
 
 /**
  * Request for ExperimentService.PauseExperiment.
@@ -1104,7 +1516,7 @@ export type PauseExperimentRequest = Message<"lotty.experiments.v1.PauseExperime
  * Use `create(PauseExperimentRequestSchema)` to create a new message.
  */
 export const PauseExperimentRequestSchema: GenMessage<PauseExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 28);
+  messageDesc(file_lotty_experiments_v1_experiments, 34);
 
 /**
  * Response for ExperimentService.PauseExperiment.
@@ -1125,7 +1537,7 @@ export type PauseExperimentResponse = Message<"lotty.experiments.v1.PauseExperim
  * Use `create(PauseExperimentResponseSchema)` to create a new message.
  */
 export const PauseExperimentResponseSchema: GenMessage<PauseExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 29);
+  messageDesc(file_lotty_experiments_v1_experiments, 35);
 
 /**
  * Request for ExperimentService.ResumeExperiment.
@@ -1146,7 +1558,7 @@ export type ResumeExperimentRequest = Message<"lotty.experiments.v1.ResumeExperi
  * Use `create(ResumeExperimentRequestSchema)` to create a new message.
  */
 export const ResumeExperimentRequestSchema: GenMessage<ResumeExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 30);
+  messageDesc(file_lotty_experiments_v1_experiments, 36);
 
 /**
  * Response for ExperimentService.ResumeExperiment.
@@ -1167,7 +1579,7 @@ export type ResumeExperimentResponse = Message<"lotty.experiments.v1.ResumeExper
  * Use `create(ResumeExperimentResponseSchema)` to create a new message.
  */
 export const ResumeExperimentResponseSchema: GenMessage<ResumeExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 31);
+  messageDesc(file_lotty_experiments_v1_experiments, 37);
 
 /**
  * Request for ExperimentService.CompleteExperiment.
@@ -1210,7 +1622,7 @@ export type CompleteExperimentRequest = Message<"lotty.experiments.v1.CompleteEx
  * Use `create(CompleteExperimentRequestSchema)` to create a new message.
  */
 export const CompleteExperimentRequestSchema: GenMessage<CompleteExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 32);
+  messageDesc(file_lotty_experiments_v1_experiments, 38);
 
 /**
  * Response for ExperimentService.CompleteExperiment.
@@ -1231,7 +1643,7 @@ export type CompleteExperimentResponse = Message<"lotty.experiments.v1.CompleteE
  * Use `create(CompleteExperimentResponseSchema)` to create a new message.
  */
 export const CompleteExperimentResponseSchema: GenMessage<CompleteExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 33);
+  messageDesc(file_lotty_experiments_v1_experiments, 39);
 
 /**
  * Request for ExperimentService.ArchiveExperiment.
@@ -1252,7 +1664,7 @@ export type ArchiveExperimentRequest = Message<"lotty.experiments.v1.ArchiveExpe
  * Use `create(ArchiveExperimentRequestSchema)` to create a new message.
  */
 export const ArchiveExperimentRequestSchema: GenMessage<ArchiveExperimentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 34);
+  messageDesc(file_lotty_experiments_v1_experiments, 40);
 
 /**
  * Response for ExperimentService.ArchiveExperiment.
@@ -1273,7 +1685,7 @@ export type ArchiveExperimentResponse = Message<"lotty.experiments.v1.ArchiveExp
  * Use `create(ArchiveExperimentResponseSchema)` to create a new message.
  */
 export const ArchiveExperimentResponseSchema: GenMessage<ArchiveExperimentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 35);
+  messageDesc(file_lotty_experiments_v1_experiments, 41);
 
 /**
  * Request for ExperimentService.GetExperimentHistory.
@@ -1294,7 +1706,7 @@ export type GetExperimentHistoryRequest = Message<"lotty.experiments.v1.GetExper
  * Use `create(GetExperimentHistoryRequestSchema)` to create a new message.
  */
 export const GetExperimentHistoryRequestSchema: GenMessage<GetExperimentHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 36);
+  messageDesc(file_lotty_experiments_v1_experiments, 42);
 
 /**
  * Response for ExperimentService.GetExperimentHistory.
@@ -1315,7 +1727,105 @@ export type GetExperimentHistoryResponse = Message<"lotty.experiments.v1.GetExpe
  * Use `create(GetExperimentHistoryResponseSchema)` to create a new message.
  */
 export const GetExperimentHistoryResponseSchema: GenMessage<GetExperimentHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_experiments_v1_experiments, 37);
+  messageDesc(file_lotty_experiments_v1_experiments, 43);
+
+/**
+ * Request for ExperimentService.ControlRamp.
+ *
+ * @generated from message lotty.experiments.v1.ControlRampRequest
+ */
+export type ControlRampRequest = Message<"lotty.experiments.v1.ControlRampRequest"> & {
+  /**
+   * Required; the experiment's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Required; the command.
+   *
+   * @generated from field: lotty.experiments.v1.RampControl action = 2;
+   */
+  action: RampControl;
+
+  /**
+   * Required; why (recorded in the ramp history and the audit history).
+   *
+   * @generated from field: string comment = 3;
+   */
+  comment: string;
+};
+
+/**
+ * Describes the message lotty.experiments.v1.ControlRampRequest.
+ * Use `create(ControlRampRequestSchema)` to create a new message.
+ */
+export const ControlRampRequestSchema: GenMessage<ControlRampRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_experiments_v1_experiments, 44);
+
+/**
+ * Response for ExperimentService.ControlRamp.
+ *
+ * @generated from message lotty.experiments.v1.ControlRampResponse
+ */
+export type ControlRampResponse = Message<"lotty.experiments.v1.ControlRampResponse"> & {
+  /**
+   * The experiment with its new ramp state.
+   *
+   * @generated from field: lotty.experiments.v1.Experiment experiment = 1;
+   */
+  experiment?: Experiment | undefined;
+};
+
+/**
+ * Describes the message lotty.experiments.v1.ControlRampResponse.
+ * Use `create(ControlRampResponseSchema)` to create a new message.
+ */
+export const ControlRampResponseSchema: GenMessage<ControlRampResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_experiments_v1_experiments, 45);
+
+/**
+ * Request for ExperimentService.ListRampEvents.
+ *
+ * @generated from message lotty.experiments.v1.ListRampEventsRequest
+ */
+export type ListRampEventsRequest = Message<"lotty.experiments.v1.ListRampEventsRequest"> & {
+  /**
+   * Required; the experiment's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message lotty.experiments.v1.ListRampEventsRequest.
+ * Use `create(ListRampEventsRequestSchema)` to create a new message.
+ */
+export const ListRampEventsRequestSchema: GenMessage<ListRampEventsRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_experiments_v1_experiments, 46);
+
+/**
+ * Response for ExperimentService.ListRampEvents.
+ *
+ * @generated from message lotty.experiments.v1.ListRampEventsResponse
+ */
+export type ListRampEventsResponse = Message<"lotty.experiments.v1.ListRampEventsResponse"> & {
+  /**
+   * Every entry, oldest first.
+   *
+   * @generated from field: repeated lotty.experiments.v1.RampEvent events = 1;
+   */
+  events: RampEvent[];
+};
+
+/**
+ * Describes the message lotty.experiments.v1.ListRampEventsResponse.
+ * Use `create(ListRampEventsResponseSchema)` to create a new message.
+ */
+export const ListRampEventsResponseSchema: GenMessage<ListRampEventsResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_experiments_v1_experiments, 47);
 
 /**
  * Where an experiment is in its lifecycle.
@@ -1620,6 +2130,36 @@ export enum ExperimentAction {
    * @generated from enum value: EXPERIMENT_ACTION_GUARDRAIL_ROLLED_BACK = 14;
    */
   GUARDRAIL_ROLLED_BACK = 14,
+
+  /**
+   * The ramp moved to another step (autopilot when actor_id is empty, else
+   * ControlRamp); version is the new configuration version.
+   *
+   * @generated from enum value: EXPERIMENT_ACTION_RAMP_STEPPED = 15;
+   */
+  RAMP_STEPPED = 15,
+
+  /**
+   * ControlRamp changed the ramp's mode (manual, hold, autopilot).
+   *
+   * @generated from enum value: EXPERIMENT_ACTION_RAMP_MODE_CHANGED = 16;
+   */
+  RAMP_MODE_CHANGED = 16,
+
+  /**
+   * A ramp gate failed and the plan's safety action ran (actor_id is empty).
+   *
+   * @generated from enum value: EXPERIMENT_ACTION_RAMP_SAFETY_ACTION = 17;
+   */
+  RAMP_SAFETY_ACTION = 17,
+
+  /**
+   * The autopilot holds the ramp: a data-health gate failed (actor_id is
+   * empty; recorded when the hold begins or its reasons change).
+   *
+   * @generated from enum value: EXPERIMENT_ACTION_RAMP_HELD = 18;
+   */
+  RAMP_HELD = 18,
 }
 
 /**
@@ -1627,6 +2167,221 @@ export enum ExperimentAction {
  */
 export const ExperimentActionSchema: GenEnum<ExperimentAction> = /*@__PURE__*/
   enumDesc(file_lotty_experiments_v1_experiments, 4);
+
+/**
+ * What the autopilot does when a safety gate of a ramp plan fails
+ * (docs/autopilot.md#actions).
+ *
+ * @generated from enum lotty.experiments.v1.RampSafetyAction
+ */
+export enum RampSafetyAction {
+  /**
+   * Rejected on input when the plan has steps.
+   *
+   * @generated from enum value: RAMP_SAFETY_ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Pause the experiment (as PauseExperiment) and hold the ramp.
+   *
+   * @generated from enum value: RAMP_SAFETY_ACTION_PAUSE = 1;
+   */
+  PAUSE = 1,
+
+  /**
+   * Pause the experiment with rolled_back set (Decide serves the control
+   * value to everyone) and hold the ramp.
+   *
+   * @generated from enum value: RAMP_SAFETY_ACTION_ROLLBACK = 2;
+   */
+  ROLLBACK = 2,
+
+  /**
+   * Go back one step (e.g. 25 % → 10 % of the audience) and hold the ramp
+   * there; at the first step, pause instead.
+   *
+   * @generated from enum value: RAMP_SAFETY_ACTION_STEP_BACK = 3;
+   */
+  STEP_BACK = 3,
+}
+
+/**
+ * Describes the enum lotty.experiments.v1.RampSafetyAction.
+ */
+export const RampSafetyActionSchema: GenEnum<RampSafetyAction> = /*@__PURE__*/
+  enumDesc(file_lotty_experiments_v1_experiments, 5);
+
+/**
+ * Who moves a ramp.
+ *
+ * @generated from enum lotty.experiments.v1.RampMode
+ */
+export enum RampMode {
+  /**
+   * The experiment has no ramp plan, or has not started.
+   *
+   * @generated from enum value: RAMP_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The autopilot advances a step when every gate passes and runs the
+   * safety action when a safety gate fails.
+   *
+   * @generated from enum value: RAMP_MODE_AUTO = 1;
+   */
+  AUTO = 1,
+
+  /**
+   * The autopilot stays on the current step but still watches the safety
+   * gates (set by ControlRamp or after a safety action).
+   *
+   * @generated from enum value: RAMP_MODE_HOLD = 2;
+   */
+  HOLD = 2,
+
+  /**
+   * The autopilot does nothing; an owner or admin moves the ramp with
+   * ControlRamp.
+   *
+   * @generated from enum value: RAMP_MODE_MANUAL = 3;
+   */
+  MANUAL = 3,
+
+  /**
+   * The last step was reached; the ramp is over.
+   *
+   * @generated from enum value: RAMP_MODE_DONE = 4;
+   */
+  DONE = 4,
+}
+
+/**
+ * Describes the enum lotty.experiments.v1.RampMode.
+ */
+export const RampModeSchema: GenEnum<RampMode> = /*@__PURE__*/
+  enumDesc(file_lotty_experiments_v1_experiments, 6);
+
+/**
+ * A manual ramp command (ControlRamp).
+ *
+ * @generated from enum lotty.experiments.v1.RampControl
+ */
+export enum RampControl {
+  /**
+   * Rejected with INVALID_ARGUMENT naming `action`.
+   *
+   * @generated from enum value: RAMP_CONTROL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Switch to RAMP_MODE_MANUAL.
+   *
+   * @generated from enum value: RAMP_CONTROL_MANUAL = 1;
+   */
+  MANUAL = 1,
+
+  /**
+   * Switch (back) to RAMP_MODE_AUTO; the step's clock starts again.
+   *
+   * @generated from enum value: RAMP_CONTROL_RESUME_AUTOPILOT = 2;
+   */
+  RESUME_AUTOPILOT = 2,
+
+  /**
+   * Switch to RAMP_MODE_HOLD.
+   *
+   * @generated from enum value: RAMP_CONTROL_HOLD = 3;
+   */
+  HOLD = 3,
+
+  /**
+   * Move to the next step now (the experiment must be RUNNING).
+   *
+   * @generated from enum value: RAMP_CONTROL_ADVANCE = 4;
+   */
+  ADVANCE = 4,
+
+  /**
+   * Move two steps up, skipping the next one (the experiment must be
+   * RUNNING).
+   *
+   * @generated from enum value: RAMP_CONTROL_SKIP = 5;
+   */
+  SKIP = 5,
+
+  /**
+   * Move one step down.
+   *
+   * @generated from enum value: RAMP_CONTROL_STEP_BACK = 6;
+   */
+  STEP_BACK = 6,
+}
+
+/**
+ * Describes the enum lotty.experiments.v1.RampControl.
+ */
+export const RampControlSchema: GenEnum<RampControl> = /*@__PURE__*/
+  enumDesc(file_lotty_experiments_v1_experiments, 7);
+
+/**
+ * What a ramp history entry records.
+ *
+ * @generated from enum lotty.experiments.v1.RampEventKind
+ */
+export enum RampEventKind {
+  /**
+   * Never stored.
+   *
+   * @generated from enum value: RAMP_EVENT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The experiment started (or resumed) at this step.
+   *
+   * @generated from enum value: RAMP_EVENT_KIND_STARTED = 1;
+   */
+  STARTED = 1,
+
+  /**
+   * The autopilot moved up a step: every gate passed.
+   *
+   * @generated from enum value: RAMP_EVENT_KIND_ADVANCED = 2;
+   */
+  ADVANCED = 2,
+
+  /**
+   * The autopilot evaluated the gates and one or more blocked the move
+   * (recorded when the set of blocking gates changes, not on every
+   * evaluation).
+   *
+   * @generated from enum value: RAMP_EVENT_KIND_BLOCKED = 3;
+   */
+  BLOCKED = 3,
+
+  /**
+   * A safety gate failed and the plan's safety action ran.
+   *
+   * @generated from enum value: RAMP_EVENT_KIND_SAFETY_ACTION = 4;
+   */
+  SAFETY_ACTION = 4,
+
+  /**
+   * An owner or admin used ControlRamp.
+   *
+   * @generated from enum value: RAMP_EVENT_KIND_MANUAL = 5;
+   */
+  MANUAL = 5,
+}
+
+/**
+ * Describes the enum lotty.experiments.v1.RampEventKind.
+ */
+export const RampEventKindSchema: GenEnum<RampEventKind> = /*@__PURE__*/
+  enumDesc(file_lotty_experiments_v1_experiments, 8);
 
 /**
  * Defines, reviews, runs and closes experiments.
@@ -1834,6 +2589,36 @@ export const ExperimentService: GenService<{
     methodKind: "unary";
     input: typeof GetExperimentHistoryRequestSchema;
     output: typeof GetExperimentHistoryResponseSchema;
+  },
+  /**
+   * Steers the ramp of an experiment with a ramp plan (docs/autopilot.md):
+   * switch to manual, resume the autopilot, hold, advance, skip a step,
+   * step back. A step change is a new configuration version, audited and
+   * announced (notification trigger `ramp.step`). Owner or admin; `comment`
+   * is required and recorded.
+   * Errors: NOT_FOUND, INVALID_ARGUMENT (action unspecified, empty
+   * comment), PERMISSION_DENIED, FAILED_PRECONDITION naming why (no ramp
+   * plan, not started, completed, advancing or skipping while PAUSED, no
+   * step above or below, the mode already set).
+   *
+   * @generated from rpc lotty.experiments.v1.ExperimentService.ControlRamp
+   */
+  controlRamp: {
+    methodKind: "unary";
+    input: typeof ControlRampRequestSchema;
+    output: typeof ControlRampResponseSchema;
+  },
+  /**
+   * Lists the ramp's history, oldest first: every move and every
+   * evaluation that blocked or triggered one, with the figures and
+   * thresholds it saw. Errors: NOT_FOUND.
+   *
+   * @generated from rpc lotty.experiments.v1.ExperimentService.ListRampEvents
+   */
+  listRampEvents: {
+    methodKind: "unary";
+    input: typeof ListRampEventsRequestSchema;
+    output: typeof ListRampEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lotty_experiments_v1_experiments, 0);

@@ -16,6 +16,13 @@
 // - `guardrail.triggered`   a guardrail fired (its pause counts here, not
 //                           as experiment.paused); delivered immediately
 //                           and never rate limited.
+// - `ramp.step`             a ramp moved to another step (autopilot or
+//                           ControlRamp); details: fromStep, toStep,
+//                           fromPercent, toPercent, mode, failedGates
+// - `ramp.held`             the autopilot holds a ramp: a data-health gate
+//                           (SRM, traffic skew, rejected share) failed
+// - `ramp.safety_action`    a ramp safety gate failed and the plan's
+//                           safety action ran (step back, pause, rollback)
 //
 // Delivery: Lotty POSTs to the channel's url exactly as configured, with
 // `Content-Type: application/json`:

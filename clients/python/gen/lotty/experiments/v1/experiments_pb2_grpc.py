@@ -95,6 +95,16 @@ class ExperimentServiceStub(object):
                 request_serializer=lotty_dot_experiments_dot_v1_dot_experiments__pb2.GetExperimentHistoryRequest.SerializeToString,
                 response_deserializer=lotty_dot_experiments_dot_v1_dot_experiments__pb2.GetExperimentHistoryResponse.FromString,
                 )
+        self.ControlRamp = channel.unary_unary(
+                '/lotty.experiments.v1.ExperimentService/ControlRamp',
+                request_serializer=lotty_dot_experiments_dot_v1_dot_experiments__pb2.ControlRampRequest.SerializeToString,
+                response_deserializer=lotty_dot_experiments_dot_v1_dot_experiments__pb2.ControlRampResponse.FromString,
+                )
+        self.ListRampEvents = channel.unary_unary(
+                '/lotty.experiments.v1.ExperimentService/ListRampEvents',
+                request_serializer=lotty_dot_experiments_dot_v1_dot_experiments__pb2.ListRampEventsRequest.SerializeToString,
+                response_deserializer=lotty_dot_experiments_dot_v1_dot_experiments__pb2.ListRampEventsResponse.FromString,
+                )
 
 
 class ExperimentServiceServicer(object):
@@ -254,6 +264,30 @@ class ExperimentServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ControlRamp(self, request, context):
+        """Steers the ramp of an experiment with a ramp plan (docs/autopilot.md):
+        switch to manual, resume the autopilot, hold, advance, skip a step,
+        step back. A step change is a new configuration version, audited and
+        announced (notification trigger `ramp.step`). Owner or admin; `comment`
+        is required and recorded.
+        Errors: NOT_FOUND, INVALID_ARGUMENT (action unspecified, empty
+        comment), PERMISSION_DENIED, FAILED_PRECONDITION naming why (no ramp
+        plan, not started, completed, advancing or skipping while PAUSED, no
+        step above or below, the mode already set).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRampEvents(self, request, context):
+        """Lists the ramp's history, oldest first: every move and every
+        evaluation that blocked or triggered one, with the figures and
+        thresholds it saw. Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExperimentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -336,6 +370,16 @@ def add_ExperimentServiceServicer_to_server(servicer, server):
                     servicer.GetExperimentHistory,
                     request_deserializer=lotty_dot_experiments_dot_v1_dot_experiments__pb2.GetExperimentHistoryRequest.FromString,
                     response_serializer=lotty_dot_experiments_dot_v1_dot_experiments__pb2.GetExperimentHistoryResponse.SerializeToString,
+            ),
+            'ControlRamp': grpc.unary_unary_rpc_method_handler(
+                    servicer.ControlRamp,
+                    request_deserializer=lotty_dot_experiments_dot_v1_dot_experiments__pb2.ControlRampRequest.FromString,
+                    response_serializer=lotty_dot_experiments_dot_v1_dot_experiments__pb2.ControlRampResponse.SerializeToString,
+            ),
+            'ListRampEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRampEvents,
+                    request_deserializer=lotty_dot_experiments_dot_v1_dot_experiments__pb2.ListRampEventsRequest.FromString,
+                    response_serializer=lotty_dot_experiments_dot_v1_dot_experiments__pb2.ListRampEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -617,5 +661,39 @@ class ExperimentService(object):
         return grpc.experimental.unary_unary(request, target, '/lotty.experiments.v1.ExperimentService/GetExperimentHistory',
             lotty_dot_experiments_dot_v1_dot_experiments__pb2.GetExperimentHistoryRequest.SerializeToString,
             lotty_dot_experiments_dot_v1_dot_experiments__pb2.GetExperimentHistoryResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ControlRamp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/lotty.experiments.v1.ExperimentService/ControlRamp',
+            lotty_dot_experiments_dot_v1_dot_experiments__pb2.ControlRampRequest.SerializeToString,
+            lotty_dot_experiments_dot_v1_dot_experiments__pb2.ControlRampResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListRampEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/lotty.experiments.v1.ExperimentService/ListRampEvents',
+            lotty_dot_experiments_dot_v1_dot_experiments__pb2.ListRampEventsRequest.SerializeToString,
+            lotty_dot_experiments_dot_v1_dot_experiments__pb2.ListRampEventsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

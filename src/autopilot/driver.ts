@@ -1,0 +1,313 @@
+/**
+ * The ramp autopilot (workers role; docs/autopilot.md). Every interval it
+ * evaluates the gates of each ramping experiment on the experiment's report
+ * over the current step (the rollups: no raw-event scan for a window that
+ * ends now), moves the ramp up when every gate passes, records and notifies
+ * a hold, and runs the plan's safety action when a safety gate fails.
+ *
+ * One driver acts at a time across processes: a lease row in PostgreSQL
+ * (`ramp_leases`), taken or renewed at the start of every pass and given
+ * up at stop; a driver that dies leaves it to expire. Each move is also a
+ * compare-and-set on the experiment's step (experiments/ramp.ts), so even
+ * two drivers that both believed they held the lease would move once, and
+ * a driver killed before its commit left nothing that a restart repeats:
+ * it evaluates the step as stored and decides again.
+ */
+import { randomUUID } from "node:crypto";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type pg from "pg";
+import { Experiment, type RampSafetyActionName } from "../experiments/lookup.js";
+import { moveRamp, RampMoved, type RampMove } from "../experiments/transitions.js";
+import type { ReportBuilder } from "../reports/lookup.js";
+import type { ChangePublisher } from "../platform/changes.js";
+import type { DatabaseHandle } from "../platform/database-handle.js";
+import type { Logger } from "../platform/logging.js";
+import { throttledWarning } from "../platform/throttled-warning.js";
+import { evaluateGates, type GateVerdict, type StepFigures } from "./gates.js";
+
+/** How often the autopilot evaluates every ramping experiment. */
+export const RAMP_INTERVAL_MS = 5_000;
+/** How long a driver's lease lasts without renewal. */
+export const LEASE_SECONDS = 20;
+
+export interface RampDriverDeps {
+  db: DatabaseHandle;
+  pool: pg.Pool;
+  changes: ChangePublisher;
+  reports: ReportBuilder;
+  logger: Logger;
+  /** Default RAMP_INTERVAL_MS. */
+  intervalMs?: number;
+  /** Default LEASE_SECONDS. */
+  leaseSeconds?: number;
+  /** This driver's name in the lease; default a random id. */
+  holder?: string;
+  /**
+   * Test seam: runs inside a move's transaction, after the decision and
+   * before the commit; throwing there is a driver that died mid-move.
+   */
+  beforeCommit?: (experimentId: string) => void;
+}
+
+/** What one evaluation did. */
+export type RampOutcome =
+  "advanced" | "blocked" | "held" | "safety_action" | "raced" | "skipped" | "not_ramping";
+
+export class RampDriver {
+  private readonly holder: string;
+  private timer: NodeJS.Timeout | undefined;
+  private pass: Promise<unknown> | undefined;
+  private stopped = false;
+  private readonly warn: ReturnType<typeof throttledWarning>;
+
+  constructor(private readonly deps: RampDriverDeps) {
+    this.holder = deps.holder ?? `driver-${randomUUID()}`;
+    this.warn = throttledWarning(deps.logger);
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.pass !== undefined) return;
+      this.pass = this.tick()
+        .catch((error: unknown) => this.warn(error, "ramp autopilot pass failed; retrying"))
+        .finally(() => (this.pass = undefined));
+    }, this.deps.intervalMs ?? RAMP_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.pass;
+    await this.deps.pool
+      .query(`delete from ramp_leases where name = 'driver' and holder = $1`, [this.holder])
+      .catch(() => undefined);
+  }
+
+  /** Takes or renews the lease; true when this driver holds it. */
+  async acquireLease(): Promise<boolean> {
+    const { rows } = await this.deps.pool.query(
+      `insert into ramp_leases (name, holder, expires_at)
+         values ('driver', $1, clock_timestamp() + make_interval(secs => $2))
+       on conflict (name) do update set holder = excluded.holder, expires_at = excluded.expires_at
+         where ramp_leases.holder = excluded.holder or ramp_leases.expires_at < clock_timestamp()
+       returning holder`,
+      [this.holder, this.deps.leaseSeconds ?? LEASE_SECONDS],
+    );
+    return rows.length === 1;
+  }
+
+  /** One pass: with the lease, evaluates every ramping experiment. Returns what each did. */
+  async tick(now = Date.now()): Promise<Map<string, RampOutcome>> {
+    const outcomes = new Map<string, RampOutcome>();
+    if (this.stopped || !(await this.acquireLease())) return outcomes;
+    const { rows } = await this.deps.pool.query<{ id: string }>(
+      `select id::text as id from experiments
+       where ramp_mode in ('auto', 'hold') and status in ('running', 'paused')
+       order by started_at, id`,
+    );
+    for (const { id } of rows) {
+      if (this.stopped) break;
+      try {
+        outcomes.set(id, await this.evaluate(id, now));
+      } catch (error) {
+        this.warn(error, "ramp evaluation failed; retrying on the next pass");
+      }
+    }
+    return outcomes;
+  }
+
+  /**
+   * Evaluates one experiment's gates and acts on them. Does not check the
+   * lease (tick does): tests call it directly to race two drivers.
+   */
+  async evaluate(experimentId: string, now = Date.now()): Promise<RampOutcome> {
+    const em = this.deps.db.orm.em.fork();
+    const experiment = await em.findOne(Experiment, { id: experimentId });
+    const plan = experiment?.config.rampPlan;
+    if (
+      experiment === null ||
+      plan === undefined ||
+      plan.steps.length === 0 ||
+      experiment.rampStep === null ||
+      experiment.rampStep === undefined ||
+      (experiment.rampMode !== "auto" && experiment.rampMode !== "hold")
+    ) {
+      return "not_ramping";
+    }
+    const step = experiment.rampStep;
+    const stepStart = (
+      experiment.rampStepStartedAt ??
+      experiment.startedAt ??
+      new Date(now)
+    ).getTime();
+    const fired = await this.guardrailsFiredSince(experimentId, stepStart);
+
+    if (experiment.status === "paused") {
+      // A guardrail paused it on this step: its own action stands; the
+      // plan's safety action runs once on top (step back and hold, or hold).
+      if (fired.length === 0 || (await this.safetyRecordedSince(experimentId, fired.at))) {
+        return "skipped";
+      }
+      const verdict: GateVerdict = {
+        gates: [
+          {
+            gate: "guardrail",
+            passed: false,
+            observed: fired.keys.length,
+            threshold: 0,
+            effect: "safety",
+            detail: `guardrail fired on the step: ${[...new Set(fired.keys)].join(", ")}`,
+          },
+        ],
+        advance: false,
+        safety: true,
+        hold: false,
+      };
+      return this.safetyAction(experimentId, step, plan.safetyAction, verdict, false);
+    }
+    if (experiment.status !== "running") return "skipped";
+
+    const figures = await this.stepFigures(experiment, stepStart, now, fired.keys);
+    const verdict = evaluateGates(plan.gates, figures);
+    await this.deps.pool.query(
+      `insert into ramp_evaluations (experiment_id, at, step, gates) values ($1, $2, $3, $4::jsonb)
+       on conflict (experiment_id) do update set at = excluded.at, step = excluded.step, gates = excluded.gates`,
+      [experimentId, new Date(now), step, JSON.stringify(verdict.gates)],
+    );
+    if (verdict.safety) {
+      return this.safetyAction(experimentId, step, plan.safetyAction, verdict, true);
+    }
+    if (experiment.rampMode !== "auto") return "skipped";
+    if (verdict.advance) {
+      const toStep = step + 1;
+      const last = toStep >= plan.steps.length - 1;
+      return this.move({
+        experimentId,
+        expectedStep: step,
+        kind: "advanced",
+        actorId: null,
+        toStep: Math.min(toStep, plan.steps.length - 1),
+        mode: last ? "done" : undefined,
+        gates: verdict.gates,
+        reason: `every gate passed on ${plan.steps[step]} %; moving to ${plan.steps[Math.min(toStep, plan.steps.length - 1)]} %`,
+      }).then((outcome) => (outcome === "done" ? "advanced" : outcome));
+    }
+    const failing = verdict.gates.filter((g) => !g.passed);
+    return this.move({
+      experimentId,
+      expectedStep: step,
+      kind: "blocked",
+      actorId: null,
+      gates: verdict.gates,
+      announceHold: verdict.hold,
+      reason: `${verdict.hold ? "held" : "waiting"} on ${plan.steps[step]} %: ${failing.map((g) => g.detail).join("; ")}`,
+    }).then((outcome) => (outcome === "done" ? (verdict.hold ? "held" : "blocked") : outcome));
+  }
+
+  private async safetyAction(
+    experimentId: string,
+    step: number,
+    action: RampSafetyActionName,
+    verdict: GateVerdict,
+    running: boolean,
+  ): Promise<RampOutcome> {
+    const failing = verdict.gates.filter((g) => !g.passed && g.effect === "safety");
+    const why = failing.map((g) => g.detail).join("; ");
+    const stepBack = action === "step_back" && step > 0;
+    const move: RampMove = {
+      experimentId,
+      expectedStep: step,
+      kind: "safety_action",
+      actorId: null,
+      gates: verdict.gates,
+      safetyAction: action,
+      mode: "hold",
+      toStep: stepBack ? step - 1 : undefined,
+      // At the first step there is nothing to step back to: pause instead.
+      pause: running && !stepBack ? { rollback: action === "rollback" } : undefined,
+      reason: stepBack
+        ? `safety gate failed: ${why}; stepped back one level and held`
+        : `safety gate failed: ${why}; ${action === "rollback" ? "rolled back to control" : "paused"} and held`,
+    };
+    const outcome = await this.move(move);
+    return outcome === "done" ? "safety_action" : outcome;
+  }
+
+  private async move(move: RampMove): Promise<RampOutcome | "done"> {
+    const hook = this.deps.beforeCommit;
+    try {
+      await moveRamp(this.deps.db, this.deps.changes, {
+        ...move,
+        check: hook === undefined ? undefined : () => hook(move.experimentId),
+      });
+      if (move.kind !== "blocked") {
+        this.deps.logger.info(
+          { experimentId: move.experimentId, kind: move.kind, toStep: move.toStep },
+          "ramp moved",
+        );
+      }
+      return "done";
+    } catch (error) {
+      if (error instanceof RampMoved) return "raced";
+      throw error;
+    }
+  }
+
+  /** Guardrail triggers recorded at or after `since`: their metric keys and the latest time. */
+  private async guardrailsFiredSince(
+    experimentId: string,
+    since: number,
+  ): Promise<{ keys: string[]; at: Date; length: number }> {
+    const { rows } = await this.deps.pool.query<{ metric_key: string; triggered_at: Date }>(
+      `select metric_key, triggered_at from guardrail_triggers
+       where experiment_id = $1 and triggered_at >= $2 order by triggered_at`,
+      [experimentId, new Date(since)],
+    );
+    return {
+      keys: rows.map((r) => r.metric_key),
+      at: rows.at(-1)?.triggered_at ?? new Date(since),
+      length: rows.length,
+    };
+  }
+
+  private async safetyRecordedSince(experimentId: string, at: Date): Promise<boolean> {
+    const { rows } = await this.deps.pool.query(
+      `select 1 from ramp_events where experiment_id = $1 and kind = 'safety_action' and at >= $2 limit 1`,
+      [experimentId, at],
+    );
+    return rows.length > 0;
+  }
+
+  /** The experiment's report over [step start, now), as the gates read it. */
+  private async stepFigures(
+    experiment: Experiment,
+    stepStart: number,
+    now: number,
+    fired: string[],
+  ): Promise<StepFigures> {
+    const { reports } = this.deps;
+    const plan = await reports.plan(experiment.id);
+    const window = reports.window(plan, {
+      from: timestampFromMs(stepStart),
+      to: timestampFromMs(Math.max(now, stepStart + 1)),
+      bucketSeconds: 0,
+    });
+    const report = await reports.build(plan, window);
+    const weights = new Map(experiment.config.variants.map((v) => [v.key, v.weight]));
+    return {
+      stepSeconds: Math.max(0, (now - stepStart) / 1000),
+      variants: report.variants.map((v) => ({
+        key: v.variantKey,
+        control: v.control,
+        weight: weights.get(v.variantKey) ?? 0,
+        exposures: v.exposures,
+        subjects: v.subjects,
+        metrics: new Map(v.metrics.map((m) => [m.metricKey, m.value])),
+      })),
+      srm: { pValue: report.srm?.pValue ?? 1, mismatch: report.srm?.mismatch ?? false },
+      rejectedShare: report.dataHealth?.rejectedShare ?? 0,
+      guardrailsFired: fired,
+    };
+  }
+}
