@@ -234,7 +234,7 @@ class DecideVectors(unittest.TestCase):
         return checked
 
     def test_decide_json(self):
-        self.assertEqual(self.check("decide.json"), 147)
+        self.assertEqual(self.check("decide.json"), 207)
 
     def test_decide_generated_json(self):
         self.assertGreater(self.check("decide-generated.json"), 100)
