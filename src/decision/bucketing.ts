@@ -271,6 +271,35 @@ export function variantRanges(
   return ranges;
 }
 
+/**
+ * The layout of `ranges` (from variantRanges) with a ramp share: only
+ * `rampPercent` (0–100, 0.01 resolution) of each variant's included part is
+ * admitted. Each slice stays where it is; the included part becomes its
+ * first `floor(includedUnits × rampUnits / BUCKETS)` buckets, where
+ * includedUnits = includedEnd − start (the weight × 100) and rampUnits =
+ * rampPercent × 100. Exact integer arithmetic (the product is at most 10^8).
+ *
+ * The included length never shrinks as rampPercent grows, and always starts
+ * at the slice start, so raising the ramp only adds subjects (nobody changes
+ * variant) and lowering it removes only those a higher share added. At 100
+ * the ranges are returned unchanged (a copy); at 0 nothing is included.
+ *
+ * Computed once per compiled snapshot; decide still only runs
+ * assignVariant(bucketOf(…), ranges). Throws RangeError for a negative,
+ * non-finite or finer than 0.01 rampPercent, or one above 100.
+ */
+export function rampRanges(ranges: readonly VariantRange[], rampPercent: number): VariantRange[] {
+  const rampUnits = toUnits(rampPercent, "rampPercent");
+  if (rampUnits > BUCKETS) throw new RangeError("rampPercent must be at most 100");
+  return ranges.map((range) => ({
+    key: range.key,
+    start: range.start,
+    sliceEnd: range.sliceEnd,
+    includedEnd:
+      range.start + Math.floor(((range.includedEnd - range.start) * rampUnits) / BUCKETS),
+  }));
+}
+
 /** Percent with 0.01 resolution → integer hundredths of a percent (= buckets). */
 function toUnits(percent: number, what: string): number {
   if (!Number.isFinite(percent) || percent < 0) {

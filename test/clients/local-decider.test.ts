@@ -3,11 +3,12 @@
  * stream decides as the server does; stale after staleAfterMs without a
  * message and fresh again on the next one; polling when the stream keeps
  * failing and back to the stream; the bootstrap file (saved, then loaded
- * with the server unreachable); an unknown format refused; exposures
+ * with the server unreachable; formats 1 and 2 read, from the stream and
+ * from bootstrap files, ramp shares applied); an unknown format refused; exposures
  * deduplicated; the OpenFeature provider's in-process mode and its STALE
  * reason.
  */
-import { mkdtempSync, existsSync, readFileSync } from "node:fs";
+import { mkdtempSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { randomBytes, randomUUID } from "node:crypto";
@@ -24,6 +25,12 @@ import {
 } from "../../clients/node/src/index.js";
 import { LottyProvider } from "../../clients/openfeature/src/index.js";
 import { Role } from "../../gen/lotty/access/v1/access_pb.js";
+import {
+  compileSnapshot,
+  decide as coreDecide,
+  type SnapshotSource,
+} from "../../src/decision/core/index.js";
+import { createDecisionSigner } from "../../src/decision/decision-id.js";
 import { EventService } from "../../gen/lotty/events/v1/events_pb.js";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { client } from "../support/clients.js";
@@ -185,6 +192,119 @@ describe("createLocalDecider", () => {
     ]);
     // Without a signing key: right answer, no id.
     expect(local).toMatchObject({ signed: false, decisionId: "" });
+  });
+
+  it("reads bootstrap files of formats 1 and 2 (ramp shares applied) and ignores format 3", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "lotty-ld-formats-"));
+    const source = (format: number, rampPercent?: number): SnapshotSource => ({
+      format,
+      version: `formats-${format}-${rampPercent ?? "none"}`,
+      flags: [{ key: "f", type: "string", defaultValue: "base", archived: false }],
+      experiments: [
+        {
+          id: "exp-formats",
+          flagKey: "f",
+          status: "running",
+          version: 1,
+          rolledBack: false,
+          audiencePercent: 100,
+          variants: [
+            { key: "control", value: "grey", weight: 50, control: true },
+            { key: "blue", value: "blue", weight: 50, control: false },
+          ],
+          ...(rampPercent === undefined ? {} : { rampPercent }),
+          targetingRule: "",
+          conflictDomains: [],
+          priority: 0,
+          startedAt: 0,
+        },
+      ],
+      recentlyCompleted: [],
+      policy: { maxConcurrentExperiments: 0, cooldownSeconds: 0 },
+      knownExperimentIds: ["exp-formats"],
+      eventTypes: [],
+    });
+    const fromFile = async (configuration: SnapshotSource, warnings: string[] = []) => {
+      const file = path.join(dir, `${configuration.version}.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({
+          lottyLocalConfiguration: 1,
+          savedAt: Date.now(),
+          version: configuration.version,
+          format: configuration.format,
+          source: configuration,
+        }),
+      );
+      return decider({
+        baseUrl: "http://127.0.0.1:1",
+        bootstrapFile: file,
+        reconnect: { initialDelayMs: 5_000, maxDelayMs: 5_000 },
+        logger: { warn: (m) => warnings.push(m), error: () => {} },
+      });
+    };
+    const subjects = Array.from({ length: 200 }, (_, i) => `format-${i}`);
+    const signer = createDecisionSigner("formats");
+    const answers = (d: LocalDecider) =>
+      subjects.map((subjectId) => d.decide({ subjectId, flagKeys: ["f"] })[0]!.reason);
+    const expected = (configuration: SnapshotSource) => {
+      const snapshot = compileSnapshot(configuration, { builtAt: 0 });
+      return subjects.map(
+        (subjectId) => coreDecide(snapshot, signer, { subjectId, flagKeys: ["f"] })[0]!.reason,
+      );
+    };
+
+    const one = await fromFile(source(1));
+    await one.ready();
+    expect(answers(one)).toEqual(expected(source(1)));
+    expect(new Set(answers(one))).toEqual(new Set([DecisionReason.EXPERIMENT]));
+
+    const two = await fromFile(source(2, 12.5));
+    await two.ready();
+    const ramped = answers(two);
+    expect(ramped).toEqual(expected(source(2, 12.5)));
+    // About 12.5 % in; the rest of the (full) audience is outside the ramp.
+    const inside = ramped.filter((r) => r === DecisionReason.EXPERIMENT).length;
+    expect(inside).toBeGreaterThan(5);
+    expect(inside).toBeLessThan(50);
+    expect(ramped.filter((r) => r === DecisionReason.OUTSIDE_AUDIENCE)).toHaveLength(200 - inside);
+
+    const warnings: string[] = [];
+    const three = await fromFile(source(3, 50), warnings);
+    expect(() => three.decide({ subjectId: "x", flagKeys: ["f"] })).toThrow(/no configuration/);
+    expect(warnings.join("\n")).toMatch(/ignored: Error: unknown format 3/);
+  });
+
+  it("accepts a streamed configuration of format 1", async () => {
+    const errors: string[] = [];
+    const formatOne: Interceptor = (next) => async (req) => {
+      const res = await next(req);
+      if (!res.stream) return res;
+      const messages = res.message;
+      return {
+        ...res,
+        message: (async function* () {
+          for await (const m of messages) {
+            const message = m as decisionV1.WatchConfigurationResponse;
+            if (message.configuration !== undefined) {
+              const source = JSON.parse(message.configuration.sourceJson) as SnapshotSource;
+              expect(source.format).toBe(2);
+              message.configuration.format = 1;
+              message.configuration.sourceJson = JSON.stringify({ ...source, format: 1 });
+            }
+            yield m;
+          }
+        })(),
+      };
+    };
+    const d = decider({
+      interceptors: [formatOne],
+      logger: { warn: () => {}, error: (m) => errors.push(m) },
+    });
+    await d.ready();
+    expect(errors).toEqual([]);
+    const request = { subjectId: "format-one", flagKeys: [split] };
+    expect(d.decide(request)[0]!.variantKey).toBe(t.app.decide(request)[0]!.variantKey);
   });
 
   it("refuses a configuration of an unknown format", async () => {

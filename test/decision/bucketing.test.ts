@@ -12,6 +12,7 @@ import {
   assignVariant,
   bucketOf,
   murmur3_32,
+  rampRanges,
   variantRanges,
   type VariantWeight,
 } from "../../src/decision/bucketing.js";
@@ -244,6 +245,100 @@ describe("assignVariant", () => {
     [9999, undefined],
   ])("bucket %d → %s", (bucket, expected) => {
     expect(assignVariant(bucket, ranges)).toBe(expected);
+  });
+});
+
+describe("rampRanges", () => {
+  // Slices [0, 5000), [5000, 7500), [7500, 10000); included 1000, 500 and 500 buckets.
+  const base = variantRanges(
+    [
+      { key: "control", weight: 10 },
+      { key: "a", weight: 5 },
+      { key: "b", weight: 5 },
+    ],
+    20,
+  );
+  const included = (ranges: readonly { start: number; includedEnd: number }[]) =>
+    ranges.map((r) => r.includedEnd - r.start);
+
+  it("cuts each included part to floor(weight × 100 × ramp units / 10000), slices unchanged", () => {
+    const ramped = rampRanges(base, 12.5);
+    expect(ramped).toEqual([
+      { key: "control", start: 0, sliceEnd: 5000, includedEnd: 125 },
+      { key: "a", start: 5000, sliceEnd: 7500, includedEnd: 5062 },
+      { key: "b", start: 7500, sliceEnd: 10_000, includedEnd: 7562 },
+    ]);
+    expect(assignVariant(124, ramped)).toBe("control");
+    expect(assignVariant(125, ramped)).toBeUndefined(); // in control's audience, not yet ramped
+    expect(assignVariant(5061, ramped)).toBe("a");
+    expect(assignVariant(5062, ramped)).toBeUndefined();
+  });
+
+  it("is the layout itself at 100 % (a copy), and includes nobody at 0 %", () => {
+    const full = rampRanges(base, 100);
+    expect(full).toEqual(base);
+    expect(full).not.toBe(base);
+    const none = rampRanges(base, 0);
+    expect(included(none)).toEqual([0, 0, 0]);
+    expect(none.map((r) => [r.start, r.sliceEnd])).toEqual(base.map((r) => [r.start, r.sliceEnd]));
+    for (let b = 0; b < BUCKETS; b++) expect(assignVariant(b, none)).toBeUndefined();
+  });
+
+  it("at 0.01 % keeps floor(units / 10000): one bucket of a full slice, none of a smaller one", () => {
+    const full = variantRanges(
+      [
+        { key: "control", weight: 50 },
+        { key: "t", weight: 50 },
+      ],
+      100,
+    );
+    expect(included(rampRanges(full, 0.01))).toEqual([0, 0]);
+    const whole = variantRanges([{ key: "only", weight: 100 }], 100);
+    expect(rampRanges(whole, 0.01)).toEqual([
+      { key: "only", start: 0, sliceEnd: 10_000, includedEnd: 1 },
+    ]);
+    expect(included(rampRanges(whole, 99.99))).toEqual([9999]);
+    expect(included(rampRanges(full, 99.99))).toEqual([4999, 4999]);
+  });
+
+  it("leaves zero-weight variants empty and accepts an empty layout", () => {
+    const withZero = variantRanges(
+      [
+        { key: "control", weight: 30 },
+        { key: "none", weight: 0 },
+        { key: "t", weight: 30 },
+      ],
+      60,
+    );
+    expect(included(rampRanges(withZero, 50))).toEqual([1500, 0, 1500]);
+    expect(rampRanges([], 50)).toEqual([]);
+  });
+
+  it.each([
+    [-0.01, /rampPercent must be a finite number ≥ 0/],
+    [-1, /rampPercent must be a finite number ≥ 0/],
+    [Number.NaN, /rampPercent must be a finite number ≥ 0/],
+    [Number.POSITIVE_INFINITY, /rampPercent must be a finite number ≥ 0/],
+    [100.01, /rampPercent must be at most 100/],
+    [150, /rampPercent must be at most 100/],
+    [12.345, /rampPercent must have at most two decimals/],
+    [0.001, /rampPercent must have at most two decimals/],
+  ])("refuses rampPercent %p with a RangeError", (ramp, message) => {
+    expect(() => rampRanges(base, ramp)).toThrow(RangeError);
+    expect(() => rampRanges(base, ramp)).toThrow(message);
+  });
+
+  it("refuses a rampPercent that is not a number (as JSON might carry)", () => {
+    expect(() => rampRanges(base, "50" as unknown as number)).toThrow(RangeError);
+    expect(() => rampRanges(base, null as unknown as number)).toThrow(RangeError);
+  });
+
+  it("accepts the decimals 0.01 resolution allows exactly (double rounding)", () => {
+    for (const ramp of [0.07, 0.29, 1.15, 33.33, 57.01, 99.99]) {
+      expect(included(rampRanges(base, ramp))[0]).toBe(
+        Math.floor((1000 * Math.round(ramp * 100)) / BUCKETS),
+      );
+    }
   });
 });
 

@@ -17,6 +17,7 @@ import { FlagService, FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
 import {
   compileSnapshot,
   createDecider,
+  SNAPSHOT_SOURCE_FORMAT,
   type SnapshotSource,
 } from "../../src/decision/core/index.js";
 import { createDecisionSigner } from "../../src/decision/decision-id.js";
@@ -46,8 +47,10 @@ describe("configuration sync", () => {
     const first = await service.getConfiguration({});
     expect(first.notModified).toBe(false);
     const configuration = first.configuration!;
-    expect(configuration.format).toBe(1);
+    expect(configuration.format).toBe(SNAPSHOT_SOURCE_FORMAT);
+    expect(SNAPSHOT_SOURCE_FORMAT).toBe(2);
     const source = JSON.parse(configuration.sourceJson) as SnapshotSource;
+    expect(source.format).toBe(configuration.format);
     expect(source.version).toBe(configuration.version);
     expect(source.flags.map((f) => f.key)).toContain(flagKey);
     // Compiled by a client, it decides as the server (same payloads; the

@@ -4,7 +4,7 @@
  * installed into a fresh venv from Debian's python3 as its README says)
  * give the same answers — ids included — for
  *
- * - decide.json, the hand-written vectors (147 requests), through the
+ * - decide.json, the hand-written vectors (207 requests), through the
  *   language-neutral runner and the Python adapter, as a client author runs it;
  * - decide-generated.json, batches of vectors the property-based generator
  *   wrote (frozen: their answers never change either; batches are added);
@@ -67,7 +67,7 @@ describe("the Python client", () => {
   it("passes decide.json through the runner's command line, ids included", () => {
     const run = spawnSync("node", [RUNNER, "--", py.python, PYTHON_ADAPTER], { encoding: "utf8" });
     expect(run.stderr).toBe("");
-    expect(run.stdout).toBe("all 147 requests of 6 cases match\n");
+    expect(run.stdout).toBe("all 207 requests of 8 cases match\n");
     expect(run.status).toBe(0);
   });
 

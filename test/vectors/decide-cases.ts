@@ -28,14 +28,16 @@ export interface VectorCase {
 const T0 = Date.UTC(2026, 0, 1);
 const DAY = 86_400_000;
 
+/** A configuration; format 1 (the first cases), or 2 for cases that use rampPercent. */
 function source(
   version: string,
   parts: Partial<Omit<SnapshotSource, "format" | "version">>,
+  format: 1 | 2 = 1,
 ): SnapshotSource {
   const experiments = parts.experiments ?? [];
   const completed = parts.recentlyCompleted ?? [];
   return {
-    format: 1,
+    format,
     version,
     flags: parts.flags ?? [],
     experiments,
@@ -270,5 +272,88 @@ export const CASES: VectorCase[] = [
       policy: { maxConcurrentExperiments: 0, cooldownSeconds: 7 * 86_400 },
     }),
     requests: subjects("c", 30, ["after", "long-after"]),
+  },
+  {
+    name: "ramp",
+    covers:
+      "ramp shares (format 2): 20 % of a 50/50 layout (subjects in the ramped share get their variant, the rest of each slice OUTSIDE_AUDIENCE), 12.5 % of three uneven variants at a 30 % audience, 0 % (nobody), 99.99 % of a 50 % audience, and 100 % (the layout itself)",
+    configuration: source(
+      "v-ramp",
+      {
+        flags: [
+          str("ramp-half", "base"),
+          str("ramp-three", "base"),
+          str("ramp-zero", "base"),
+          str("ramp-most", "base"),
+          str("ramp-full", "base"),
+        ],
+        experiments: [
+          experiment("exp-ramp-half", "ramp-half", { rampPercent: 20 }),
+          experiment("exp-ramp-three", "ramp-three", {
+            audiencePercent: 30,
+            variants: variants([
+              ["control", "c", 10],
+              ["a", "a", 15],
+              ["b", "b", 5],
+            ]),
+            rampPercent: 12.5,
+          }),
+          experiment("exp-ramp-zero", "ramp-zero", { rampPercent: 0 }),
+          experiment("exp-ramp-most", "ramp-most", {
+            audiencePercent: 50,
+            variants: variants([
+              ["control", "grey", 25],
+              ["blue", "blue", 25],
+            ]),
+            rampPercent: 99.99,
+          }),
+          experiment("exp-ramp-full", "ramp-full", { rampPercent: 100 }),
+        ],
+      },
+      2,
+    ),
+    requests: subjects("r", 30, ["ramp-half", "ramp-three", "ramp-zero", "ramp-most", "ramp-full"]),
+  },
+  {
+    name: "ramp-participation",
+    covers:
+      "ramp shares (format 2) with participation: a ramped completed experiment starts a cooldown (PARTICIPATION_LIMIT) only for the subjects in its ramped share; in a conflict domain, a ramped higher-priority experiment takes only the subjects in its share (DOMAIN_CONFLICT for the other) and leaves the rest to the next one",
+    configuration: source(
+      "v-ramp-participation",
+      {
+        flags: [str("after-ramp", "x"), str("ramp-high", "h"), str("ramp-low", "l")],
+        experiments: [
+          experiment("exp-after-ramp", "after-ramp", { startedAt: T0 + DAY }),
+          // Started after the cooldown: only the conflict domain matters.
+          experiment("exp-ramp-high", "ramp-high", {
+            priority: 2,
+            startedAt: T0 + 30 * DAY,
+            conflictDomains: ["ramp"],
+            rampPercent: 25,
+          }),
+          experiment("exp-ramp-low", "ramp-low", {
+            priority: 1,
+            startedAt: T0 + 30 * DAY,
+            conflictDomains: ["ramp"],
+          }),
+        ],
+        recentlyCompleted: [
+          {
+            id: "exp-ramp-done",
+            audiencePercent: 100,
+            variants: variants([
+              ["control", "c", 50],
+              ["t", "t", 50],
+            ]),
+            rampPercent: 30,
+            targetingRule: "",
+            completedAt: T0,
+          },
+        ],
+        policy: { maxConcurrentExperiments: 0, cooldownSeconds: 7 * 86_400 },
+      },
+      2,
+    ),
+    requests: subjects("rp", 30, ["after-ramp", "ramp-high", "ramp-low"]),
   },
 ];

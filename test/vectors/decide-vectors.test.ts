@@ -11,6 +11,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "@jest/globals";
+import { assignVariant, bucketOf, variantRanges } from "../../src/decision/bucketing.js";
 import { REASON_NAMES, type SnapshotSource } from "../../src/decision/core/index.js";
 import { CASES } from "./decide-cases.js";
 import { DEFAULT_VECTORS, checkDecideVectors } from "./decide-runner.mjs";
@@ -25,8 +26,8 @@ const RUNNER = path.join("test", "vectors", "decide-runner.mjs");
 if (process.env.LOTTY_WRITE_VECTORS === "1") {
   const doc = {
     description:
-      "Lotty decide vectors: for each configuration (a SnapshotSource, format 1, as WatchConfiguration's source_json carries it) and request, the decisions Decide gives. value is the flag value as JSON (null for FLAG_NOT_FOUND); reason is the lower-case DecisionReason name; claims are the decision id's payload [flagKey, subjectId, experimentId, variantKey, configVersion] (null: no id). See README.md. These answers must never change.",
-    format: 1,
+      "Lotty decide vectors: for each configuration (a SnapshotSource, format 1, or 2 for the cases with ramp shares, as WatchConfiguration's source_json carries it) and request, the decisions Decide gives. value is the flag value as JSON (null for FLAG_NOT_FOUND); reason is the lower-case DecisionReason name; claims are the decision id's payload [flagKey, subjectId, experimentId, variantKey, configVersion] (null: no id). See README.md. These answers must never change.",
+    format: 2,
     cases: CASES.map((c) => ({
       ...c,
       requests: c.requests.map((r) => ({
@@ -54,6 +55,55 @@ describe("decide vectors", () => {
         .filter((r) => r !== "unspecified")
         .sort(),
     );
+  });
+
+  it("the ramp case has subjects in the ramped share and subjects in the slice but outside it", () => {
+    // In exp-ramp-half (50/50 at 100 %, ramp 20 %) every subject is in the
+    // audience; only the first 1,000 buckets of each 5,000-bucket slice are in.
+    const ramp = doc.cases.find((c) => c.name === "ramp")!;
+    const stored = ramp.configuration.experiments.find((e) => e.id === "exp-ramp-half")!;
+    expect(ramp.configuration.format).toBe(2);
+    expect(stored.rampPercent).toBe(20);
+    const full = variantRanges(stored.variants, stored.audiencePercent);
+    const seen = { inside: 0, outsideRamp: 0 };
+    for (const r of ramp.requests as {
+      subjectId: string;
+      expected: { flagKey: string; reason: string; variantKey: string }[];
+    }[]) {
+      const d = r.expected.find((x) => x.flagKey === "ramp-half")!;
+      const bucket = bucketOf(stored.id, r.subjectId);
+      const slice = full.find((x) => bucket >= x.start && bucket < x.sliceEnd)!;
+      expect(assignVariant(bucket, full)).toBe(slice.key); // in the audience without the ramp
+      if (bucket - slice.start < 1000) {
+        expect([d.reason, d.variantKey]).toEqual(["experiment", slice.key]);
+        seen.inside++;
+      } else {
+        expect([d.reason, d.variantKey]).toEqual(["outside_audience", ""]);
+        seen.outsideRamp++;
+      }
+    }
+    expect(seen.inside).toBeGreaterThan(0);
+    expect(seen.outsideRamp).toBeGreaterThan(0);
+  });
+
+  it("the ramp-participation case rests only the subjects in the completed experiment's ramped share", () => {
+    const c = doc.cases.find((x) => x.name === "ramp-participation")!;
+    const done = c.configuration.recentlyCompleted[0]!;
+    expect(done.rampPercent).toBe(30);
+    const seen = { resting: 0, notRamped: 0 };
+    for (const r of c.requests as {
+      subjectId: string;
+      expected: { flagKey: string; reason: string }[];
+    }[]) {
+      const bucket = bucketOf(done.id, r.subjectId);
+      // 50/50 at 100 %: slices of 5,000 buckets, the first 1,500 of each in at 30 %.
+      const inShare = bucket % 5000 < 1500;
+      const reason = r.expected.find((d) => d.flagKey === "after-ramp")!.reason;
+      expect(reason).toBe(inShare ? "participation_limit" : "experiment");
+      seen[inShare ? "resting" : "notRamped"]++;
+    }
+    expect(seen.resting).toBeGreaterThan(0);
+    expect(seen.notRamped).toBeGreaterThan(0);
   });
 
   it("the decide core gives every answer", async () => {
@@ -90,7 +140,7 @@ describe("decide vectors", () => {
       encoding: "utf8",
     });
     expect(pass.stderr).toBe("");
-    expect(pass.stdout).toMatch(/^all \d+ requests of 6 cases match/);
+    expect(pass.stdout).toMatch(/^all \d+ requests of 8 cases match/);
     expect(pass.status).toBe(0);
     const fail = spawnSync("node", [RUNNER, "--", "node", "-e", echo(true)], {
       encoding: "utf8",

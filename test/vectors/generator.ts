@@ -1,8 +1,9 @@
 /**
  * A property-based generator of decide vectors: random configurations
- * (SnapshotSource, format 1) and requests that reach every part of the
+ * (SnapshotSource, format 1 or 2) and requests that reach every part of the
  * decide core — flags of every type, archived and unknown flags, paused and
- * rolled-back experiments, layouts (valid and not), targeting rules (valid
+ * rolled-back experiments, layouts (valid and not), ramp shares (format 2;
+ * valid and not) on live and completed experiments, targeting rules (valid
  * and not) over typed attributes, conflict domains, priorities and start
  * times that tie, a participation limit and cooldowns after completed
  * experiments — with the answers the server's decide core gives. The
@@ -10,12 +11,13 @@
  * (and decide-runner.mjs) checks them the same way.
  */
 import fc from "fast-check";
-import type {
-  SnapshotSource,
-  SourceCompletedExperiment,
-  SourceExperiment,
-  SourceFlag,
-  SourceVariant,
+import {
+  SNAPSHOT_SOURCE_FORMAT,
+  type SnapshotSource,
+  type SourceCompletedExperiment,
+  type SourceExperiment,
+  type SourceFlag,
+  type SourceVariant,
 } from "../../src/decision/core/index.js";
 import type { VectorRequest } from "./decide-cases.js";
 import { expectedDecisions } from "./implementations.js";
@@ -143,6 +145,27 @@ function layout(id: number) {
     });
 }
 
+/**
+ * A ramp share (format 2) on about 30 % of experiments: mostly typical
+ * steps, sometimes any 0.01 step, 0 or 100, rarely one the core refuses
+ * (the experiment is then left out). undefined: no `rampPercent` at all.
+ */
+const rampPercent: fc.Arbitrary<number | undefined> = fc.oneof(
+  { weight: 7, arbitrary: fc.constant(undefined) },
+  {
+    weight: 3,
+    arbitrary: fc.oneof(
+      { weight: 6, arbitrary: pick([1, 5, 12.5, 50, 99.99]) },
+      { weight: 3, arbitrary: fc.integer({ min: 0, max: 10_000 }).map((u) => u / 100) },
+      { weight: 1, arbitrary: pick([0, 100]) },
+      { weight: 1, arbitrary: pick([100.01, -1, 12.345]) },
+    ),
+  },
+);
+
+/** `rampPercent` as the optional field: left out when undefined. */
+const withRamp = (ramp: number | undefined) => (ramp === undefined ? {} : { rampPercent: ramp });
+
 function experimentOf(index: number, flagKeys: string[]): fc.Arbitrary<SourceExperiment> {
   return fc
     .record({
@@ -155,16 +178,18 @@ function experimentOf(index: number, flagKeys: string[]): fc.Arbitrary<SourceExp
       version: fc.integer({ min: 1, max: 9 }),
       rolledBack: fc.integer({ min: 0, max: 7 }).map((n) => n === 0),
       layout: layout(index),
+      ramp: rampPercent,
       targetingRule: storedRule,
       conflictDomains: fc.subarray(DOMAINS, { maxLength: 2 }),
       priority: fc.integer({ min: 0, max: 2 }),
       startedAt: fc.integer({ min: 0, max: 3 }).map((h) => T0 + h * HOUR),
     })
-    .map(({ layout: l, ...e }) => ({
+    .map(({ layout: l, ramp, ...e }) => ({
       id: `exp-${index}`,
       ...e,
       audiencePercent: l.audiencePercent,
       variants: l.variants,
+      ...withRamp(ramp),
     }));
 }
 
@@ -172,14 +197,16 @@ function completedOf(index: number): fc.Arbitrary<SourceCompletedExperiment> {
   return fc
     .record({
       layout: layout(100 + index),
+      ramp: rampPercent,
       targetingRule: storedRule,
       completedAt: fc.integer({ min: -3, max: 3 }).map((h) => T0 + h * HOUR),
     })
-    .map(({ layout: l, ...c }) => ({
+    .map(({ layout: l, ramp, ...c }) => ({
       id: `done-${index}`,
       ...c,
       audiencePercent: l.audiencePercent,
       variants: l.variants,
+      ...withRamp(ramp),
     }));
 }
 
@@ -221,10 +248,13 @@ const configuration: fc.Arbitrary<SnapshotSource> = fc
         .chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => completedOf(i)))),
       maxConcurrentExperiments: pick([0, 0, 1, 2]),
       cooldownSeconds: pick([0, 0, 3_600, 7_200]),
+      formatOne: fc.boolean(),
     }),
   )
   .map((c) => ({
-    format: 1,
+    // Format 2 when a ramp share is present (format 1 never has one);
+    // otherwise either, since readers take both.
+    format: c.formatOne && ![...c.experiments, ...c.completed].some(hasRamp) ? 1 : 2,
     version: "",
     flags: c.flags,
     experiments: c.experiments,
@@ -236,6 +266,10 @@ const configuration: fc.Arbitrary<SnapshotSource> = fc
     knownExperimentIds: [...c.experiments, ...c.completed].map((e) => e.id),
     eventTypes: [],
   }));
+
+function hasRamp(e: SourceExperiment | SourceCompletedExperiment): boolean {
+  return e.rampPercent !== undefined;
+}
 
 const subjectId = fc.oneof(
   fc.integer({ min: 0, max: 99_999 }).map((n) => `user-${n}`),
@@ -273,7 +307,8 @@ export const generatedCase = configuration.chain((c) =>
 /** A vectors document: the shape of decide.json. */
 export interface GeneratedVectors {
   description: string;
-  format: 1;
+  /** The newest SnapshotSource format among the cases' configurations (or the writer's). */
+  format: number;
   /** The seeds of the batches the cases came from, in order. */
   seeds: number[];
   cases: {
@@ -300,7 +335,7 @@ export function generateVectors(seed: number, count: number): GeneratedVectors {
   return {
     description:
       "Lotty decide vectors generated from random configurations by test/vectors/generator.ts, with the answers of the server's decide core when they were written. Same shape as decide.json (README.md). Batches are only ever added; these answers must never change.",
-    format: 1,
+    format: SNAPSHOT_SOURCE_FORMAT,
     seeds: [seed],
     cases,
   };
@@ -315,5 +350,10 @@ export function withBatch(
   const batch = generateVectors(seed, count);
   if (doc === undefined) return batch;
   if (doc.seeds.includes(seed)) return doc;
-  return { ...doc, seeds: [...doc.seeds, seed], cases: [...doc.cases, ...batch.cases] };
+  return {
+    ...doc,
+    format: Math.max(doc.format, batch.format),
+    seeds: [...doc.seeds, seed],
+    cases: [...doc.cases, ...batch.cases],
+  };
 }

@@ -18,7 +18,9 @@
  *   configuration held.
  * - A configuration of an unknown `format` is refused (logged, not used);
  *   the previous one stays and, since it is no longer the server's, turns
- *   stale after `staleAfterMs`.
+ *   stale after `staleAfterMs`. Formats 1 and 2 are read (2 adds ramp
+ *   shares; READABLE_SNAPSHOT_SOURCE_FORMATS), from the server and from
+ *   bootstrap files alike.
  * - Bootstrap: with `bootstrapFile`, a configuration saved by an earlier
  *   run is loaded at creation (so decide works before the server answers,
  *   and when it cannot be reached), and each new configuration is saved to
@@ -46,7 +48,8 @@ import {
 import {
   compileSnapshot,
   decide as coreDecide,
-  SNAPSHOT_SOURCE_FORMAT,
+  isReadableSnapshotSourceFormat,
+  READABLE_SNAPSHOT_SOURCE_FORMATS,
   type DecisionClaims,
   type DecisionSigner,
   type PlainDecision,
@@ -543,17 +546,19 @@ class LocalDeciderImpl implements LocalDecider {
       this.source = from;
       return true;
     }
-    if (configuration.format !== SNAPSHOT_SOURCE_FORMAT) {
+    if (!isReadableSnapshotSourceFormat(configuration.format)) {
       this.refuse(
         configuration.version,
-        `format ${configuration.format} (this client reads format ${SNAPSHOT_SOURCE_FORMAT}; upgrade @lotty/client)`,
+        `format ${configuration.format} (this client reads formats ${READABLE_SNAPSHOT_SOURCE_FORMATS.join(", ")}; upgrade @lotty/client)`,
       );
       return false;
     }
     let source: SnapshotSource;
     try {
       source = JSON.parse(configuration.sourceJson) as SnapshotSource;
-      if (source.format !== SNAPSHOT_SOURCE_FORMAT) throw new Error(`format ${source.format}`);
+      if (!isReadableSnapshotSourceFormat(source.format)) {
+        throw new Error(`format ${source.format}`);
+      }
       this.install(source, from);
     } catch (error) {
       this.refuse(configuration.version, `unreadable: ${String(error)}`);
@@ -600,7 +605,11 @@ class LocalDeciderImpl implements LocalDecider {
     }
     try {
       const saved = JSON.parse(text) as SavedConfiguration;
-      if (saved.lottyLocalConfiguration !== 1 || saved.format !== SNAPSHOT_SOURCE_FORMAT) {
+      if (
+        saved.lottyLocalConfiguration !== 1 ||
+        !isReadableSnapshotSourceFormat(saved.format) ||
+        !isReadableSnapshotSourceFormat(saved.source?.format)
+      ) {
         throw new Error(`unknown format ${saved.format}`);
       }
       this.install(saved.source, "bootstrap");

@@ -8,6 +8,8 @@ import base64
 import json
 import os
 import pathlib
+import tempfile
+import time
 import unittest
 import uuid
 
@@ -20,6 +22,7 @@ from lotty_client.core import (
     decide,
     murmur3_32,
     parse_rule,
+    ramp_ranges,
     variant_ranges,
 )
 from lotty_client.core._js import utf8
@@ -62,6 +65,145 @@ class BucketingVectors(unittest.TestCase):
                 variant_ranges(variants, audience)
 
 
+class RampRanges(unittest.TestCase):
+    """rampRanges of bucketing.ts: test/decision/bucketing.test.ts has the same cases."""
+
+    base = variant_ranges(
+        [{"key": "control", "weight": 10}, {"key": "a", "weight": 5}, {"key": "b", "weight": 5}],
+        20,
+    )
+
+    @staticmethod
+    def included(ranges):
+        return [r.included_end - r.start for r in ranges]
+
+    def test_cuts_each_included_part_and_keeps_the_slices(self):
+        ramped = ramp_ranges(self.base, 12.5)
+        self.assertEqual(
+            [(r.key, r.start, r.slice_end, r.included_end) for r in ramped],
+            [("control", 0, 5000, 125), ("a", 5000, 7500, 5062), ("b", 7500, 10000, 7562)],
+        )
+        self.assertEqual(assign_variant(124, ramped), "control")
+        self.assertIsNone(assign_variant(125, ramped))
+
+    def test_edges(self):
+        self.assertEqual(ramp_ranges(self.base, 100), self.base)
+        self.assertEqual(self.included(ramp_ranges(self.base, 0)), [0, 0, 0])
+        whole = variant_ranges([{"key": "only", "weight": 100}], 100)
+        self.assertEqual(self.included(ramp_ranges(whole, 0.01)), [1])
+        self.assertEqual(self.included(ramp_ranges(whole, 99.99)), [9999])
+        for ramp in [0.07, 0.29, 1.15, 33.33, 57.01, 99.99]:
+            control = self.included(ramp_ranges(self.base, ramp))[0]
+            self.assertEqual(control, round(ramp * 100) // 10)
+
+    def test_ramps_the_server_refuses(self):
+        for ramp in [-0.01, -1, float("nan"), float("inf"), 100.01, 150, 12.345, 0.001, "50", True]:
+            with self.subTest(ramp=ramp), self.assertRaises(ValueError):
+                ramp_ranges(self.base, ramp)
+
+    def test_compile_applies_the_ramp_and_leaves_out_an_invalid_one(self):
+        def source(**ramp):
+            return {
+                "format": 2,
+                "version": "ramp",
+                "flags": [{"key": "f", "type": "string", "defaultValue": "d", "archived": False}],
+                "experiments": [
+                    {
+                        "id": "exp-ramp",
+                        "flagKey": "f",
+                        "status": "running",
+                        "version": 1,
+                        "rolledBack": False,
+                        "audiencePercent": 100,
+                        "variants": [
+                            {"key": "control", "value": "c", "weight": 50, "control": True},
+                            {"key": "t", "value": "t", "weight": 50, "control": False},
+                        ],
+                        "targetingRule": "",
+                        "conflictDomains": [],
+                        "priority": 0,
+                        "startedAt": 0,
+                        **ramp,
+                    }
+                ],
+                "recentlyCompleted": [],
+                "policy": {"maxConcurrentExperiments": 0, "cooldownSeconds": 0},
+                "knownExperimentIds": ["exp-ramp"],
+                "eventTypes": [],
+            }
+
+        def ranges(s):
+            return [(r.start, r.included_end) for r in compile_snapshot(s).live[0].ranges]
+
+        self.assertEqual(ranges(source(rampPercent=20)), [(0, 1000), (5000, 6000)])
+        self.assertEqual(ranges(source()), [(0, 5000), (5000, 10000)])
+        self.assertEqual(ranges(source(rampPercent=None)), [(0, 5000), (5000, 10000)])
+        refused = compile_snapshot(source(rampPercent=100.5))
+        self.assertEqual(refused.live, [])
+        self.assertEqual(refused.problems, [("invalid_layout", "exp-ramp")])
+
+
+class Formats(unittest.TestCase):
+    """A LocalDecider reads formats 1 and 2 (bootstrap files and configurations), not 3."""
+
+    @staticmethod
+    def source(fmt):
+        return {
+            "format": fmt,
+            "version": f"formats-{fmt}",
+            "flags": [{"key": "f", "type": "string", "defaultValue": "d", "archived": False}],
+            "experiments": [],
+            "recentlyCompleted": [],
+            "policy": {"maxConcurrentExperiments": 0, "cooldownSeconds": 0},
+            "knownExperimentIds": [],
+            "eventTypes": [],
+        }
+
+    def from_file(self, fmt):
+        from lotty_client import LocalDecider
+
+        path = os.path.join(tempfile.mkdtemp(prefix="lotty-formats-"), "config.json")
+        source = self.source(fmt)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(
+                {
+                    "lottyLocalConfiguration": 1,
+                    "savedAt": int(time.time() * 1000),
+                    "version": source["version"],
+                    "format": fmt,
+                    "source": source,
+                },
+                f,
+            )
+        decider = LocalDecider(None, bootstrap_file=path)
+        self.addCleanup(decider.close)
+        return decider
+
+    def test_bootstrap_files(self):
+        for fmt in (1, 2):
+            with self.subTest(format=fmt):
+                self.assertTrue(self.from_file(fmt).wait_ready(0))
+        with self.assertLogs("lotty_client.local", "WARNING"):
+            self.assertFalse(self.from_file(3).wait_ready(0))
+
+    def test_configurations(self):
+        from lotty.decision.v1 import decision_pb2
+
+        decider = self.from_file(1)
+        for fmt, accepted in ((2, True), (1, True), (3, False)):
+            with self.subTest(format=fmt):
+                source = dict(self.source(fmt), version=f"streamed-{fmt}")
+                configuration = decision_pb2.Configuration(
+                    version=source["version"], format=fmt, source_json=json.dumps(source)
+                )
+                if accepted:
+                    self.assertTrue(decider._apply(configuration, "stream"))
+                    self.assertEqual(decider.status()["version"], source["version"])
+                else:
+                    with self.assertLogs("lotty_client.local", "ERROR"):
+                        self.assertFalse(decider._apply(configuration, "stream"))
+
+
 class DecideVectors(unittest.TestCase):
     def check(self, name):
         doc = json.loads((VECTORS / name).read_text(encoding="utf-8"))
@@ -92,7 +234,7 @@ class DecideVectors(unittest.TestCase):
         return checked
 
     def test_decide_json(self):
-        self.assertEqual(self.check("decide.json"), 147)
+        self.assertEqual(self.check("decide.json"), 207)
 
     def test_decide_generated_json(self):
         self.assertGreater(self.check("decide-generated.json"), 100)

@@ -5,7 +5,7 @@
  * core (docs/architecture.md): imports nothing server-only.
  */
 import { parseRule } from "../../targeting/index.js";
-import { variantRanges } from "../bucketing.js";
+import { rampRanges, variantRanges } from "../bucketing.js";
 import { cooldownHistoryStartMs } from "../eligibility.js";
 import type {
   CompletedExperiment,
@@ -113,16 +113,19 @@ export function compileSnapshot(source: SnapshotSource, options: CompileOptions 
 }
 
 /**
- * The stored layout as bucket ranges. Layouts are validated when saved; one
- * that no longer fits must not stop every reload, so the experiment is left
- * out and the problem reported.
+ * The stored layout as bucket ranges, cut to the ramp share when there is
+ * one (absent or null: the whole audience). Layouts are validated when
+ * saved; one that no longer fits (or an invalid rampPercent) must not stop
+ * every reload, so the experiment is left out and the problem reported.
  */
 function rangesOf(
   stored: SourceAssignment,
   onProblem: (problem: CompileProblem) => void,
 ): SnapshotExperiment["ranges"] | undefined {
   try {
-    return variantRanges(stored.variants, stored.audiencePercent);
+    const ranges = variantRanges(stored.variants, stored.audiencePercent);
+    const ramp = stored.rampPercent;
+    return ramp === undefined || ramp === null ? ranges : rampRanges(ranges, ramp);
   } catch (error) {
     onProblem({ kind: "invalid_layout", experimentId: stored.id, error });
     return undefined;

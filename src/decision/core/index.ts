@@ -6,7 +6,9 @@
  * server. See docs/architecture.md#the-decide-core.
  */
 export {
+  READABLE_SNAPSHOT_SOURCE_FORMATS,
   SNAPSHOT_SOURCE_FORMAT,
+  isReadableSnapshotSourceFormat,
   type FlagValueType,
   type SnapshotSource,
   type SourceAssignment,

@@ -11,15 +11,28 @@
  * value itself, not a string holding JSON.
  *
  * Compatibility: `format` is bumped on any change a reader must understand;
- * adding an optional field does not bump it, so readers ignore fields they
- * do not know.
+ * adding an optional field a reader may safely ignore does not bump it, so
+ * readers ignore fields they do not know.
+ *
+ * Formats: 1, the first; 2 adds `rampPercent` to experiments (live and
+ * completed). A reader that ignored it would admit subjects the ramp keeps
+ * out, hence the bump. Format 2 is a superset of format 1: a reader of
+ * format 2 reads format 1 (which never has `rampPercent`) the same way.
  *
  * Pure: this file is part of the decide core (see docs/architecture.md) and
  * imports nothing.
  */
 
-/** The `format` of SnapshotSource this code writes and reads. */
-export const SNAPSHOT_SOURCE_FORMAT = 1;
+/** The `format` of SnapshotSource this code writes. */
+export const SNAPSHOT_SOURCE_FORMAT = 2;
+
+/** Every `format` this code reads: a configuration of any other must not be decided with. */
+export const READABLE_SNAPSHOT_SOURCE_FORMATS: readonly number[] = [1, 2];
+
+/** Whether this code can decide with a SnapshotSource (or Configuration) of `format`. */
+export function isReadableSnapshotSourceFormat(format: unknown): boolean {
+  return typeof format === "number" && READABLE_SNAPSHOT_SOURCE_FORMATS.includes(format);
+}
 
 /** A flag's value type; its values (default, variants) are JSON of that type. */
 export type FlagValueType = "string" | "number" | "bool" | "json";
@@ -62,6 +75,18 @@ export interface SourceAssignment {
   audiencePercent: number;
   /** The variants in order; their layout over the bucket space is `variantRanges(variants, audiencePercent)`. */
   variants: SourceVariant[];
+  /**
+   * Format 2. The ramp share: the percent (0–100, 0.01 resolution) of the
+   * audience admitted so far. Each variant's included part is cut to its
+   * first `floor(weight × 100 × rampPercent × 100 / 10000)` buckets
+   * (`rampRanges`, docs/bucketing.md#5-ramping); the slices do not move, so
+   * raising it only adds subjects and lowering it only removes the ones a
+   * higher share added. Absent (or null) = 100, the whole audience. Applies
+   * to completed experiments too: only subjects who were admitted start a
+   * cooldown. A value that is not a valid percent leaves the experiment out,
+   * as an invalid layout does.
+   */
+  rampPercent?: number;
   /**
    * The targeting rule as written (docs/targeting.md); "" or only blanks
    * targets everyone. A rule that does not parse matches nobody.

@@ -12,7 +12,8 @@ does. See docs/local-evaluation.md.
   after `stale_after` seconds without one, `status()["state"]` is "stale"
   and decisions say `stale=True` (and keep coming from the last
   configuration).
-- A configuration of an unknown format is refused; the previous one stays.
+- Formats 1 and 2 are read (2 adds ramp shares); a configuration of an
+  unknown format is refused, and the previous one stays.
 - Bootstrap: with `bootstrap_file`, a configuration saved by an earlier run
   (by this client or the Node client: same file format) is loaded at start,
   and each new one is saved to it atomically. The signing key is never
@@ -39,7 +40,7 @@ import grpc
 
 from lotty.decision.v1 import decision_pb2, decision_pb2_grpc
 
-from .core import SNAPSHOT_SOURCE_FORMAT, LocalDecisionSigner, compile_snapshot
+from .core import LocalDecisionSigner, compile_snapshot, is_readable_format
 from .core import decide as core_decide
 from .core._js import to_number
 from .core.decide import REASONS
@@ -356,10 +357,10 @@ class LocalDecider:
             self._source = origin
             return True
         try:
-            if configuration.format != SNAPSHOT_SOURCE_FORMAT:
+            if not is_readable_format(configuration.format):
                 raise ValueError(f"format {configuration.format}")
             source = json.loads(configuration.source_json)
-            if source.get("format") != SNAPSHOT_SOURCE_FORMAT:
+            if not is_readable_format(source.get("format")):
                 raise ValueError(f"format {source.get('format')}")
             self._install(source, origin)
         except Exception as error:  # noqa: BLE001 - any unreadable configuration is refused
@@ -389,10 +390,12 @@ class LocalDecider:
             log.warning("bootstrap file %s unreadable: %s", path, error)
             return
         known = saved.get("lottyLocalConfiguration") == 1
-        if not known or saved.get("format") != SNAPSHOT_SOURCE_FORMAT:
+        source = saved.get("source")
+        readable = is_readable_format(saved.get("format")) and isinstance(source, dict)
+        if not known or not readable or not is_readable_format(source.get("format")):
             log.warning("bootstrap file %s ignored: unknown format", path)
             return
-        self._install(saved["source"], "bootstrap")
+        self._install(source, "bootstrap")
         self._last_update = saved.get("savedAt", 0) / 1000
 
     def _save(self, path: str, source: Mapping[str, Any]) -> None:

@@ -104,6 +104,22 @@ def variant_ranges(variants: Sequence[Any], audience_percent: Any) -> List[Varia
     return ranges
 
 
+def ramp_ranges(ranges: Sequence[VariantRange], ramp_percent: Any) -> List[VariantRange]:
+    """The layout with a ramp share (rampPercent, 0-100 in steps of 0.01): each
+    slice stays where it is and keeps the first floor(included x ramp units /
+    10000) buckets of its included part, as rampRanges in bucketing.ts does.
+    Raises ValueError for a ramp the server refuses."""
+    ramp = _units(ramp_percent, "rampPercent")
+    if ramp > BUCKETS:
+        raise ValueError("rampPercent must be at most 100")
+    return [
+        VariantRange(
+            r.key, r.start, r.slice_end, r.start + ((r.included_end - r.start) * ramp) // BUCKETS
+        )
+        for r in ranges
+    ]
+
+
 def assign_variant(bucket: int, ranges: Sequence[VariantRange]) -> Optional[str]:
     """The variant whose included range holds the bucket; None outside the audience."""
     for r in ranges:

@@ -1,5 +1,5 @@
 """The decide core in Python: a SnapshotSource (the JSON object of
-Configuration.source_json, format 1) compiles to a Snapshot, and `decide`
+Configuration.source_json, format 1 or 2) compiles to a Snapshot, and `decide`
 answers from it with no I/O, exactly as src/decision/core does on the
 server: flags, targeting, audience, rollback, participation limit, conflict
 domains and cooldown (docs/participation.md, docs/conflicts.md)."""
@@ -10,11 +10,14 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ._js import js_compare, js_less, js_truthy, trim, utf16_key
-from .bucketing import VariantRange, assign_variant, bucket_of, variant_ranges
+from ._js import is_number, js_compare, js_less, js_truthy, trim, utf16_key
+from .bucketing import VariantRange, assign_variant, bucket_of, ramp_ranges, variant_ranges
 from .targeting import RuleSyntaxError, parse_rule
 
-SNAPSHOT_SOURCE_FORMAT = 1
+#: The format the server writes now; every format this core reads (2 adds
+#: rampPercent, docs/local-evaluation.md#wire-format).
+SNAPSHOT_SOURCE_FORMAT = 2
+READABLE_SNAPSHOT_SOURCE_FORMATS = (1, 2)
 RANK_SALT_PREFIX = "lotty.participation.rank:"
 
 #: DecisionReason numbers (proto enum order) and their lower-case names.
@@ -83,9 +86,16 @@ def _rule_of(stored: Mapping[str, Any], problems: List[Tuple[str, str]]):
         return _NOBODY
 
 
+def is_readable_format(value: Any) -> bool:
+    """Whether this core decides with a SnapshotSource of `format` value."""
+    return is_number(value) and value in READABLE_SNAPSHOT_SOURCE_FORMATS
+
+
 def _ranges_of(stored: Mapping[str, Any], problems: List[Tuple[str, str]]):
     try:
-        return variant_ranges(stored.get("variants") or [], stored.get("audiencePercent"))
+        ranges = variant_ranges(stored.get("variants") or [], stored.get("audiencePercent"))
+        ramp = stored.get("rampPercent")  # absent or null: the whole audience
+        return ranges if ramp is None else ramp_ranges(ranges, ramp)
     except (ValueError, TypeError, AttributeError):
         problems.append(("invalid_layout", stored.get("id")))
         return None
