@@ -27,6 +27,7 @@ import { evaluateGates, type GateVerdict, type StepFigures } from "./gates.js";
 
 /** How often the autopilot evaluates every ramping experiment. */
 export const RAMP_INTERVAL_MS = 5_000;
+const MINUTE_MS = 60_000;
 /** How long a driver's lease lasts without renewal. */
 export const LEASE_SECONDS = 20;
 
@@ -168,7 +169,16 @@ export class RampDriver {
     }
     if (experiment.status !== "running") return "skipped";
 
-    const figures = await this.stepFigures(experiment, stepStart, now, fired.keys);
+    // The report's windows are whole minutes. Under the autopilot the step's
+    // window starts at the minute the step began (a few seconds of the step
+    // before may count: conservative for moving up). Held, it starts at the
+    // next whole minute, so the data that caused a safety action cannot cause
+    // another one a step lower (25 % → 10 % → pause within one minute).
+    const windowStart =
+      experiment.rampMode === "hold"
+        ? Math.ceil(stepStart / MINUTE_MS) * MINUTE_MS
+        : Math.floor(stepStart / MINUTE_MS) * MINUTE_MS;
+    const figures = await this.stepFigures(experiment, windowStart, stepStart, now, fired.keys);
     const verdict = evaluateGates(plan.gates, figures);
     await this.deps.pool.query(
       `insert into ramp_evaluations (experiment_id, at, step, gates) values ($1, $2, $3, $4::jsonb)
@@ -279,24 +289,43 @@ export class RampDriver {
     return rows.length > 0;
   }
 
-  /** The experiment's report over [step start, now), as the gates read it. */
+  /** The experiment's report over [windowStart, now), as the gates read it. */
   private async stepFigures(
     experiment: Experiment,
+    windowStart: number,
     stepStart: number,
     now: number,
     fired: string[],
   ): Promise<StepFigures> {
+    const weights = new Map(experiment.config.variants.map((v) => [v.key, v.weight]));
+    const stepSeconds = Math.max(0, (now - stepStart) / 1000);
+    if (now <= windowStart) {
+      // No whole minute of the step yet: no data.
+      return {
+        stepSeconds,
+        variants: experiment.config.variants.map((v) => ({
+          key: v.key,
+          control: v.control,
+          weight: v.weight,
+          exposures: 0,
+          subjects: 0,
+          metrics: new Map(),
+        })),
+        srm: { pValue: 1, mismatch: false },
+        rejectedShare: 0,
+        guardrailsFired: fired,
+      };
+    }
     const { reports } = this.deps;
     const plan = await reports.plan(experiment.id);
     const window = reports.window(plan, {
-      from: timestampFromMs(stepStart),
-      to: timestampFromMs(Math.max(now, stepStart + 1)),
+      from: timestampFromMs(windowStart),
+      to: timestampFromMs(now),
       bucketSeconds: 0,
     });
     const report = await reports.build(plan, window);
-    const weights = new Map(experiment.config.variants.map((v) => [v.key, v.weight]));
     return {
-      stepSeconds: Math.max(0, (now - stepStart) / 1000),
+      stepSeconds,
       variants: report.variants.map((v) => ({
         key: v.variantKey,
         control: v.control,

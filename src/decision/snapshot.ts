@@ -77,6 +77,8 @@ interface ExperimentRow {
   started_at: Date | null;
   created_at: Date;
   completed_at: Date | null;
+  /** The ramp's share of the audience (docs/autopilot.md); null without a ramp. */
+  ramp_percent: number | null;
 }
 
 interface FlagRow {
@@ -94,7 +96,7 @@ interface EventTypeRow {
 }
 
 const EXPERIMENT_COLUMNS =
-  "id, flag_key, status, version, rolled_back, config, started_at, created_at, completed_at";
+  "id, flag_key, status, version, rolled_back, config, started_at, created_at, completed_at, ramp_percent";
 
 /**
  * Builds a snapshot: loads its source from plain rows (no entities:
@@ -183,8 +185,11 @@ async function readSnapshotSource(em: EntityManager): Promise<SnapshotSource> {
       recentlyCompleted.push({ ...assignmentOf(row), completedAt: toMs(row.completed_at as Date) });
     }
   }
+  // Format 2 only when it matters: a client that reads only format 1 keeps
+  // working until an experiment ramps (it must not serve a ramp it ignores).
+  const ramps = [...experiments, ...recentlyCompleted].some((e) => e.rampPercent !== undefined);
   return {
-    format: SNAPSHOT_SOURCE_FORMAT,
+    format: ramps ? SNAPSHOT_SOURCE_FORMAT : 1,
     version,
     flags: flagRows.map((row) => ({
       key: row.key,
@@ -218,6 +223,10 @@ function assignmentOf(row: ExperimentRow): SourceAssignment {
       control: v.control,
     })),
     targetingRule: config.targetingRule,
+    // Absent means the whole audience; a ramp at 100 % is the same layout.
+    ...(row.ramp_percent === null || Number(row.ramp_percent) >= 100
+      ? {}
+      : { rampPercent: Number(row.ramp_percent) }),
   };
 }
 

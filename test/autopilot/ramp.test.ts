@@ -24,6 +24,8 @@ import {
 } from "../../gen/lotty/experiments/v1/experiments_pb.js";
 import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
+import { DecisionService } from "../../gen/lotty/decision/v1/decision_pb.js";
+import type { SnapshotSource } from "../../src/decision/core/index.js";
 import { NotificationService } from "../../gen/lotty/notifications/v1/notifications_pb.js";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
 import { RampDriver } from "../../src/autopilot/driver.js";
@@ -79,6 +81,7 @@ describe("ramp autopilot", () => {
   });
 
   const admin = () => client(ExperimentService, t.baseUrl, t.adminKey);
+  const decision = () => client(DecisionService, t.baseUrl, t.adminKey);
   const driver = () => t.app.rampDriver!;
 
   /** Another driver on the same database, as a second workers process would run it. */
@@ -215,6 +218,16 @@ describe("ramp autopilot", () => {
     const started = await read(r.id);
     expect(started.ramp).toMatchObject({ mode: RampMode.AUTO, stepIndex: 0, stepPercent: 10 });
     expect(started.ramp!.effectiveAudiencePercent).toBe(10);
+    // Local deciders get the share too, in configuration format 2.
+    const rampOf = async () => {
+      const { configuration } = await decision().getConfiguration({});
+      const source = JSON.parse(configuration!.sourceJson) as SnapshotSource;
+      return {
+        format: configuration!.format,
+        rampPercent: source.experiments.find((e) => e.id === r.id)?.rampPercent,
+      };
+    };
+    expect(await rampOf()).toEqual({ format: 2, rampPercent: 10 });
     const atTen = assignments(r.flagKey, 4_000);
     const inAtTen = atTen.filter((v) => v !== "").length;
     expect(inAtTen).toBeGreaterThan(300);
@@ -235,6 +248,7 @@ describe("ramp autopilot", () => {
     const full = await read(r.id);
     expect(full.ramp).toMatchObject({ stepIndex: 2, stepPercent: 100, mode: RampMode.DONE });
     await untilServing(r, full.version);
+    expect((await rampOf()).rampPercent).toBeUndefined();
     const atFull = assignments(r.flagKey, 4_000);
     expect(atFull.every((v) => v !== "")).toBe(true);
     atFifty.forEach((variant, i) => {
@@ -317,9 +331,14 @@ describe("ramp autopilot", () => {
     });
     const failed = last.gates.find((g) => !g.passed)!;
     expect(failed).toMatchObject({ gate: "threshold", observed: 1, threshold: 0.1 });
-    // Held: it does not advance again on its own.
-    expect(await driver().evaluate(r.id)).toBe("safety_action");
-    expect((await read(r.id)).ramp!.stepPercent).toBe(10);
+    // Held: it does not move up on its own, and the data that caused the step
+    // back does not cause another safety action one step lower.
+    expect(await driver().evaluate(r.id)).toBe("skipped");
+    expect(await driver().evaluate(r.id, Date.now() + 120_000)).toBe("skipped");
+    expect(await read(r.id)).toMatchObject({
+      status: ExperimentStatus.RUNNING,
+      ramp: { stepPercent: 10, mode: RampMode.HOLD },
+    });
     const notifications = client(NotificationService, t.baseUrl, t.adminKey);
     await waitFor(
       async () => {

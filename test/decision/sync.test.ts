@@ -47,7 +47,9 @@ describe("configuration sync", () => {
     const first = await service.getConfiguration({});
     expect(first.notModified).toBe(false);
     const configuration = first.configuration!;
-    expect(configuration.format).toBe(SNAPSHOT_SOURCE_FORMAT);
+    // Nothing ramps: format 1, which older clients still read (format 2 only
+    // while an experiment ramps; test/autopilot/ramp.test.ts).
+    expect(configuration.format).toBe(1);
     expect(SNAPSHOT_SOURCE_FORMAT).toBe(2);
     const source = JSON.parse(configuration.sourceJson) as SnapshotSource;
     expect(source.format).toBe(configuration.format);

@@ -46,8 +46,9 @@ export type Configuration = Message<"lotty.decision.v1.Configuration"> & {
   version: string;
 
   /**
-   * The format of source_json; 1 today. A client that does not know the
-   * format must not evaluate with it.
+   * The format of source_json: 1, or 2 when an experiment ramps (its
+   * variants admit only rampPercent of their weight; docs/bucketing.md#ramping).
+   * A client that does not know the format must not evaluate with it.
    *
    * @generated from field: int32 format = 2;
    */
