@@ -10,6 +10,11 @@
  * decider (`createLocalDecider`, a service key) connected to B is polled
  * the same way (every 1 ms, in-process): budget p95 ≤ 1 s.
  *
+ * Then the same for ramp steps (docs/autopilot.md): a manual ramp moved
+ * between 10 % and 50 % of its audience 20 times with ControlRamp on A,
+ * until Decide on A and B and the local decider admit (or no longer admit)
+ * a subject inside 50 % and outside 10 %.
+ *
  * It then measures the configuration a local decider receives for 1,000
  * flags and 100 running experiments (GetConfiguration): JSON bytes, gzip
  * bytes, and the time to parse and compile it (docs/local-evaluation.md).
@@ -19,6 +24,8 @@ import { gzipSync } from "node:zlib";
 import { FlagService, FlagType } from "../gen/lotty/flags/v1/flags_pb.js";
 import { DecisionService } from "../gen/lotty/decision/v1/decision_pb.js";
 import { compileSnapshot, type SnapshotSource } from "../src/decision/core/index.js";
+import { assignVariant, bucketOf, rampRanges, variantRanges } from "../src/decision/bucketing.js";
+import { RampControl, RampSafetyAction } from "../gen/lotty/experiments/v1/experiments_pb.js";
 import { client } from "../test/support/clients.js";
 import { spawnLotty, type LottyProcess } from "../test/support/process.js";
 import {
@@ -35,6 +42,8 @@ import { Role } from "../gen/lotty/access/v1/access_pb.js";
 import { makeUser } from "../test/support/builders.js";
 
 const CHANGES = 50;
+/** Ramp steps up and back (ControlRamp). */
+const RAMP_CHANGES = 20;
 const POLL_MS = 5;
 /** Give up on one change after this long. */
 const TIMEOUT_MS = 10_000;
@@ -171,8 +180,78 @@ export async function propagation(): Promise<Record<string, number>> {
         await sleep(100 + Math.floor(Math.random() * 200));
       }
 
-      // The size of a configuration with 1,000 flags and 100 experiments.
+      // Ramp steps (docs/autopilot.md): a subject the 50 % step admits and the
+      // 10 % step does not, on a manual ramp moved up and back through A.
       const team = await makeTeam(serverA);
+      const rampFlag = await makeTypedFlag(serverA, FlagType.STRING, "grey");
+      const ramped = await runExperiment(serverA, team, rampFlag, {
+        targetingRule: "",
+        rampPlan: {
+          steps: [10, 50, 100],
+          gates: { minStepSeconds: 86_400 },
+          safetyAction: RampSafetyAction.PAUSE,
+        },
+      });
+      const control = (action: RampControl, comment: string) =>
+        team.owner.experiments.controlRamp({ id: ramped.id, action, comment });
+      await control(RampControl.MANUAL, "benchmark");
+      const layout = ramped.variants.map((v) => ({ key: v.key, weight: v.weight }));
+      const ranges = variantRanges(layout, ramped.audiencePercent);
+      const inAt = (percent: number, subject: string) =>
+        assignVariant(bucketOf(ramped.id, subject), rampRanges(ranges, percent)) !== undefined;
+      let rampSubject = "";
+      for (let i = 0; rampSubject === ""; i++) {
+        if (inAt(50, `r-${i}`) && !inAt(10, `r-${i}`)) rampSubject = `r-${i}`;
+      }
+      const admitted = async (decide: typeof decideA) => {
+        const { decisions } = await decide.decide({ subjectId: rampSubject, flagKeys: [rampFlag] });
+        return decisions[0]?.variantKey !== "";
+      };
+      const untilAdmitted = async (decide: typeof decideA, want: boolean, since: number) => {
+        while ((await admitted(decide)) !== want) {
+          if (performance.now() - since > TIMEOUT_MS) {
+            throw new Error(`Decide did not follow the ramp step within ${TIMEOUT_MS} ms`);
+          }
+          await sleep(POLL_MS);
+        }
+        return performance.now() - since;
+      };
+      const untilLocalAdmitted = async (want: boolean, since: number) => {
+        const now = () =>
+          localDecider.decide({ subjectId: rampSubject, flagKeys: [rampFlag] })[0]?.variantKey;
+        while ((now() !== undefined && now() !== "") !== want) {
+          if (performance.now() - since > TIMEOUT_MS) {
+            throw new Error(
+              `the local decider did not follow the ramp step within ${TIMEOUT_MS} ms`,
+            );
+          }
+          await sleep(1);
+        }
+        return performance.now() - since;
+      };
+      await untilAdmitted(decideB, false, performance.now());
+      const rampOnA: number[] = [];
+      const rampOnB: number[] = [];
+      const rampOnLocal: number[] = [];
+      const rampRpc: number[] = [];
+      for (let i = 0; i < RAMP_CHANGES; i++) {
+        const up = i % 2 === 0;
+        const sent = performance.now();
+        await control(up ? RampControl.ADVANCE : RampControl.STEP_BACK, `step ${i}`);
+        const returned = performance.now();
+        rampRpc.push(returned - sent);
+        const [fromA, fromB, fromLocal] = await Promise.all([
+          untilAdmitted(decideA, up, returned),
+          untilAdmitted(decideB, up, returned),
+          untilLocalAdmitted(up, returned),
+        ]);
+        rampOnA.push(fromA);
+        rampOnB.push(fromB);
+        rampOnLocal.push(fromLocal);
+        await sleep(100 + Math.floor(Math.random() * 200));
+      }
+
+      // The size of a configuration with 1,000 flags and 100 experiments.
       const keys: string[] = [];
       for (let i = 0; i < SIZE_FLAGS; i++) {
         keys.push(await makeTypedFlag(serverA, FlagType.STRING, "grey", uniqueKey("size")));
@@ -195,6 +274,11 @@ export async function propagation(): Promise<Record<string, number>> {
         ...summary("local_decider_on_other_process", onLocal),
         same_process_first_decide_new: firstAnswerOnA,
         ...summary("update_flag_rpc", rpc),
+        ramp_changes: RAMP_CHANGES,
+        ...summary("ramp_step_other_process", rampOnB),
+        ...summary("ramp_step_same_process", rampOnA),
+        ...summary("ramp_step_local_decider", rampOnLocal),
+        ...summary("control_ramp_rpc", rampRpc),
         configuration_flags: source.flags.length,
         configuration_experiments: source.experiments.length,
         configuration_json_bytes: Buffer.byteLength(json, "utf8"),
