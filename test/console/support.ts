@@ -96,10 +96,10 @@ function copyConsoleBuild(): string {
   }
 }
 
-export async function startConsole(): Promise<ConsoleEnv> {
+export async function startConsole(options: { rampIntervalMs?: number } = {}): Promise<ConsoleEnv> {
   const dir = copyConsoleBuild();
   const [t, browser] = await Promise.all([
-    startTestApp({ env: { LOTTY_CONSOLE_DIR: dir } }),
+    startTestApp({ env: { LOTTY_CONSOLE_DIR: dir }, rampIntervalMs: options.rampIntervalMs }),
     launchBrowser(),
   ]);
   return {

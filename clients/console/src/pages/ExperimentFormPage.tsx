@@ -26,6 +26,7 @@ import { ErrorMessage, Loading } from "../components/Status.js";
 import { Field } from "../components/Field.js";
 import { FieldErrorList } from "../components/ErrorSummary.js";
 import { FormActions } from "../components/FormActions.js";
+import { stepTrail } from "../components/experiments/ramp.js";
 import {
   draftFromExperiment,
   draftToExperiment,
@@ -113,8 +114,16 @@ function ExperimentForm(props: { existing?: Experiment }) {
     mutationFn: async (): Promise<
       { problems: FieldError[] } | { saved: Experiment | undefined }
     > => {
-      const { experiment, problems } = draftToExperiment(draft, flagType, existing?.id ?? "");
+      const { experiment: fields, problems } = draftToExperiment(
+        draft,
+        flagType,
+        existing?.id ?? "",
+      );
       if (problems.length > 0) return { problems };
+      // The form does not edit ramp plans: an update keeps the draft's own
+      // (UpdateExperiment replaces the whole configuration).
+      const experiment =
+        existing?.rampPlan === undefined ? fields : { ...fields, rampPlan: existing.rampPlan };
       const saved =
         existing === undefined
           ? await client.createExperiment({ experiment })
@@ -189,7 +198,11 @@ function ExperimentForm(props: { existing?: Experiment }) {
       </p>
       <h1>{title}</h1>
       {existing !== undefined && (
-        <p className="help">Saving creates version {existing.version + 1}.</p>
+        <p className="help">
+          Saving creates version {existing.version + 1}.
+          {(existing.rampPlan?.steps.length ?? 0) > 0 &&
+            ` Its ramp plan (${stepTrail(existing.rampPlan?.steps ?? [])}) is kept as it is: this form does not edit ramp plans.`}
+        </p>
       )}
 
       {errors.length > 0 && (

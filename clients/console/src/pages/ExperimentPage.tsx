@@ -1,6 +1,7 @@
 /**
- * One experiment: its status, the actions the user may take now, and three
- * tabs (configuration, versions, history) whose choice is in the URL.
+ * One experiment: its status, the actions the user may take now, its
+ * autopilot ramp (when it has a ramp plan), and three tabs (configuration,
+ * versions, history) whose choice is in the URL.
  */
 import { Link, useParams, useSearchParams } from "react-router";
 import { useQuery } from "@connectrpc/connect-query";
@@ -17,6 +18,7 @@ import { ExperimentActions } from "../components/experiments/ExperimentActions.j
 import { ConfigurationView } from "../components/experiments/ConfigurationView.js";
 import { VersionsView } from "../components/experiments/VersionsView.js";
 import { HistoryView } from "../components/experiments/HistoryView.js";
+import { RampPanel } from "../components/experiments/RampPanel.js";
 import { LearningLink } from "../components/learnings/LearningLink.js";
 import { SimilarExperiments } from "../components/learnings/SimilarExperiments.js";
 
@@ -92,6 +94,7 @@ export default function ExperimentPage() {
       )}
 
       <ExperimentActions experiment={e} user={user} />
+      {(e.rampPlan?.steps.length ?? 0) > 0 && <RampPanel experiment={e} user={user} />}
 
       <nav className="tabs" aria-label="Experiment sections">
         {TABS.map((t) => (

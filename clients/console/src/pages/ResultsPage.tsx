@@ -45,6 +45,7 @@ import { MetricPicker } from "../components/results/MetricPicker.js";
 import { ExportMenu } from "../components/results/ExportMenu.js";
 import { fallbackInfo, metricInfos, type MetricInfo } from "../components/results/metrics.js";
 import { useWidth } from "../components/results/useWidth.js";
+import { formatStepPercent, modeLabel, stepBoundaries } from "../components/experiments/ramp.js";
 
 function statusTone(status: ExperimentStatus): string {
   switch (status) {
@@ -104,6 +105,16 @@ export default function ResultsPage() {
   const completed =
     experiment?.status === ExperimentStatus.COMPLETED ||
     experiment?.status === ExperimentStatus.ARCHIVED;
+  const hasRamp = (experiment?.rampPlan?.steps.length ?? 0) > 0;
+  const rampQuery = useQuery(
+    ExperimentService.method.listRampEvents,
+    { id },
+    { enabled: hasRamp, refetchInterval: 30_000 },
+  );
+  const steps = useMemo(
+    () => stepBoundaries(rampQuery.data?.events ?? [], user.id),
+    [rampQuery.data, user.id],
+  );
   const outcomeQuery = useQuery(
     ReportService.method.getOutcomeReport,
     { experimentId: id },
@@ -170,6 +181,12 @@ export default function ResultsPage() {
             </Link>
           </span>
           <span>Started {formatTime(experiment.startedAt)}</span>
+          {experiment.ramp !== undefined && (
+            <span>
+              Ramp {formatStepPercent(experiment.ramp.stepPercent)} (
+              {modeLabel(experiment.ramp.mode).toLowerCase()})
+            </span>
+          )}
           {showLive && report !== undefined && (
             <span className={`live ${live.live ? "on" : "off"}`} role="status" aria-live="polite">
               {live.live ? (
@@ -346,7 +363,7 @@ export default function ResultsPage() {
               report&apos;s value.
             </p>
             <div className="chart-box" ref={seriesBox}>
-              <SeriesChart report={report} info={primaryInfo} width={seriesWidth} />
+              <SeriesChart report={report} info={primaryInfo} width={seriesWidth} steps={steps} />
             </div>
           </section>
         </>

@@ -1,4 +1,8 @@
-/** The primary metric over time: one cumulative line per variant, with its data as a table too. */
+/**
+ * The primary metric over time: one cumulative line per variant, with its
+ * data as a table too. The ramp's step changes, when given, are dashed
+ * vertical lines labelled with the new share, and a list under the chart.
+ */
 import { forwardRef } from "react";
 import { ChartFrame } from "./ChartFrame.js";
 import { scaleLinear, scaleUtc } from "@visx/scale";
@@ -12,6 +16,7 @@ import { formatCount } from "../../format/numbers.js";
 import { fallbackInfo, formatValue, type MetricInfo } from "./metrics.js";
 import { formatTime } from "../../format/dates.js";
 import { BOTTOM_AXIS, LEFT_AXIS } from "./axis.js";
+import { formatStepPercent, labelRows, type StepBoundary } from "../experiments/ramp.js";
 
 /** Colour-blind-safe palette (Okabe–Ito), control first. */
 export const SERIES_COLOURS = [
@@ -29,9 +34,20 @@ export interface SeriesChartProps {
   report: Report | undefined;
   info?: MetricInfo;
   width?: number;
+  /** The ramp's step changes (oldest first); those inside the chart's time span are marked. */
+  steps?: readonly StepBoundary[];
 }
 
 const MARGIN = { top: 16, right: 24, bottom: 40, left: 72 };
+/** Step labels: height of a row, rows at most, least horizontal distance in a row. */
+const MARK_ROW = 14;
+const MARK_ROWS = 3;
+const MARK_GAP = 44;
+const MARK_COLOUR = "#505a66";
+
+function markLabel(m: StepBoundary): string {
+  return `${m.toPercent > m.fromPercent ? "↑" : "↓"} ${formatStepPercent(m.toPercent)}`;
+}
 
 function tickTime(d: Date, spanMs: number): string {
   const iso = d.toISOString();
@@ -50,7 +66,6 @@ export const SeriesChart = forwardRef<SVGSVGElement, SeriesChartProps>(
     const width = props.width ?? 760;
     const height = 280;
     const innerW = width - MARGIN.left - MARGIN.right;
-    const innerH = height - MARGIN.top - MARGIN.bottom;
     const points = series.flatMap((s) =>
       s.points.map((p) => ({
         t: p.end === undefined ? 0 : timestampDate(p.end).getTime(),
@@ -64,12 +79,22 @@ export const SeriesChart = forwardRef<SVGSVGElement, SeriesChartProps>(
       ...points.map((p) => p.t),
     );
     const tMax = Math.max(...points.map((p) => p.t));
-    const vMax = Math.max(0, ...points.map((p) => p.v));
-    const vMin = Math.min(0, ...points.map((p) => p.v));
+    const tEnd = Math.max(tMax, tMin + 60_000);
+    const marks = (props.steps ?? []).filter(
+      (m) => m.at.getTime() >= tMin && m.at.getTime() <= tEnd,
+    );
     const x = scaleUtc<number>({
-      domain: [new Date(tMin), new Date(Math.max(tMax, tMin + 60_000))],
+      domain: [new Date(tMin), new Date(tEnd)],
       range: [0, innerW],
     });
+    const markXs = marks.map((m) => x(m.at));
+    const markRows = labelRows(markXs, MARK_GAP, MARK_ROWS);
+    const usedRows = marks.length === 0 ? 0 : Math.max(0, ...markRows) + 1;
+    // The labels sit in rows above the plot, which moves down to make room.
+    const top = MARGIN.top + usedRows * MARK_ROW;
+    const innerH = height - top - MARGIN.bottom;
+    const vMax = Math.max(0, ...points.map((p) => p.v));
+    const vMin = Math.min(0, ...points.map((p) => p.v));
     const y = scaleLinear<number>({
       domain: [vMin, vMax === vMin ? vMin + 1 : vMax * 1.08],
       range: [innerH, 0],
@@ -87,6 +112,12 @@ export const SeriesChart = forwardRef<SVGSVGElement, SeriesChartProps>(
     const last = series
       .map((s) => `${s.variantKey} ${formatValue(info, s.points[s.points.length - 1]?.value)}`)
       .join(", ");
+    const marksText =
+      marks.length === 0
+        ? ""
+        : ` Dashed vertical lines mark ${marks.length} ramp step change${marks.length === 1 ? "" : "s"}: ${marks
+            .map((m) => `to ${formatStepPercent(m.toPercent)} at ${formatTime(m.at)}`)
+            .join(", ")}.`;
 
     return (
       <figure className="series-figure">
@@ -107,16 +138,32 @@ export const SeriesChart = forwardRef<SVGSVGElement, SeriesChartProps>(
               {s.variantKey}
             </li>
           ))}
+          {marks.length > 0 && (
+            <li>
+              <svg width={14} height={14} aria-hidden="true">
+                <line
+                  x1={7}
+                  x2={7}
+                  y1={0}
+                  y2={14}
+                  stroke={MARK_COLOUR}
+                  strokeWidth={1.5}
+                  strokeDasharray="4 3"
+                />
+              </svg>
+              ramp step
+            </li>
+          )}
         </ul>
         <ChartFrame
           ref={ref}
           testId="series-chart"
           title={title}
-          label={`${title}. Latest values: ${last}.`}
+          label={`${title}. Latest values: ${last}.${marksText}`}
           width={width}
           height={height}
         >
-          <Group left={MARGIN.left} top={MARGIN.top}>
+          <Group left={MARGIN.left} top={top}>
             {y.ticks(5).map((t) => (
               <line key={t} x1={0} x2={innerW} y1={y(t)} y2={y(t)} stroke="#eaeef2" />
             ))}
@@ -132,6 +179,37 @@ export const SeriesChart = forwardRef<SVGSVGElement, SeriesChartProps>(
                 fill="none"
               />
             ))}
+            {marks.map((m, i) => {
+              const mx = markXs[i] ?? 0;
+              const row = markRows[i] ?? -1;
+              const labelY = 12 + row * MARK_ROW - top;
+              const anchor = mx < 20 ? "start" : mx > innerW - 20 ? "end" : "middle";
+              return (
+                <g key={`${m.at.getTime()}-${i}`} data-testid="ramp-mark">
+                  <line
+                    x1={mx}
+                    x2={mx}
+                    y1={row < 0 ? 0 : labelY + 3}
+                    y2={innerH}
+                    stroke={MARK_COLOUR}
+                    strokeWidth={1.5}
+                    strokeDasharray="4 3"
+                  />
+                  {row >= 0 && (
+                    <text
+                      x={mx}
+                      y={labelY}
+                      fontSize={11}
+                      fill={MARK_COLOUR}
+                      textAnchor={anchor}
+                      fontWeight={600}
+                    >
+                      {markLabel(m)}
+                    </text>
+                  )}
+                </g>
+              );
+            })}
             <AxisLeft
               scale={y}
               numTicks={5}
@@ -149,6 +227,22 @@ export const SeriesChart = forwardRef<SVGSVGElement, SeriesChartProps>(
             />
           </Group>
         </ChartFrame>
+        {marks.length > 0 && (
+          <div className="ramp-marks">
+            <p className="help" id="ramp-marks-heading">
+              Ramp step changes in this chart (dashed lines), oldest first:
+            </p>
+            <ol aria-labelledby="ramp-marks-heading" data-testid="ramp-marks">
+              {marks.map((m, i) => (
+                <li key={i}>
+                  <time dateTime={m.at.toISOString()}>{formatTime(m.at)}</time>:{" "}
+                  {formatStepPercent(m.fromPercent)} → {formatStepPercent(m.toPercent)} ({m.what},
+                  by {m.who})
+                </li>
+              ))}
+            </ol>
+          </div>
+        )}
         <details className="series-data">
           <summary>Show the series as a table</summary>
           <table>
