@@ -26,6 +26,8 @@ export interface VariantFigures {
   subjects: number;
   /** Metric values by metric key. */
   metrics: Map<string, number>;
+  /** The observations behind each metric value (the report's sample size); 0: no value yet. */
+  samples: Map<string, number>;
 }
 
 /** What the gates read: the experiment's report over the current step, and the clock. */
@@ -132,7 +134,11 @@ export function thresholdGates(
     for (const v of f.variants) {
       if (v.control) continue;
       const value = v.metrics.get(t.metricKey);
-      if (value === undefined || !Number.isFinite(value)) continue;
+      // No observations: no value (a rate of 0 over nothing must not trip a
+      // decrease-is-bad threshold).
+      if (value === undefined || !Number.isFinite(value) || !(v.samples.get(t.metricKey)! > 0)) {
+        continue;
+      }
       if (worst === undefined || (increaseIsBad ? value > worst.value : value < worst.value)) {
         worst = { key: v.key, value };
       }

@@ -563,11 +563,17 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
         if (to === last) move.mode = "done";
         break;
       }
-      case "step_back":
+      case "step_back": {
         if (step === 0) refuse("the ramp is at its first step; there is none below");
         move.toStep = step - 1;
-        if (current.rampMode === "done") move.mode = "hold";
+        // A finished ramp stepped back is held; read on the locked row.
+        const check = move.check!;
+        move.check = (experiment, rampPlan) => {
+          check(experiment, rampPlan);
+          if (experiment.rampMode === "done") move.mode = "hold";
+        };
         break;
+      }
     }
     const moved = await moveRamp(this.db, this.changes, move);
     return { experiment: await this.render(moved.em, moved.experiment) };

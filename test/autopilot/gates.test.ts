@@ -37,6 +37,9 @@ function variant(key: string, over: Partial<VariantFigures> = {}): VariantFigure
     subjects: 500,
     metrics: new Map([["error_rate", 0.01]]),
     ...over,
+    samples:
+      over.samples ??
+      new Map([...(over.metrics ?? new Map([["error_rate", 0.01]])).keys()].map((k) => [k, 600])),
   };
 }
 
@@ -153,6 +156,36 @@ describe("safety gates", () => {
       ],
     });
     expect(evaluateGates(GATES, judged).safety).toBe(true);
+  });
+
+  it("a variant without observations of the metric has no value: nothing to judge", () => {
+    const gates = {
+      ...GATES,
+      thresholds: [
+        { metricKey: "conversion_rate", threshold: 0.05, direction: "decrease_is_bad" as const },
+      ],
+    };
+    const empty = figures({
+      variants: [
+        variant("control"),
+        variant("blue", {
+          metrics: new Map([["conversion_rate", 0]]),
+          samples: new Map([["conversion_rate", 0]]),
+        }),
+      ],
+    });
+    const [g] = thresholdGates(gates, empty);
+    expect(g).toMatchObject({ passed: true, detail: "conversion_rate: no value yet" });
+    const observed = figures({
+      variants: [
+        variant("control"),
+        variant("blue", {
+          metrics: new Map([["conversion_rate", 0]]),
+          samples: new Map([["conversion_rate", 1]]),
+        }),
+      ],
+    });
+    expect(thresholdGates(gates, observed)[0]!.passed).toBe(false);
   });
 });
 

@@ -581,6 +581,13 @@ describe("ramp autopilot", () => {
       true,
     ]);
 
+    const backFromDone = await owner.controlRamp({
+      id: r.id,
+      action: RampControl.STEP_BACK,
+      comment: "not yet",
+    });
+    expect(backFromDone.experiment!.ramp).toMatchObject({ stepPercent: 50, mode: RampMode.HOLD });
+
     const manualEvents = (await events(r.id)).filter((e) => e.kind === RampEventKind.MANUAL);
     expect(manualEvents.map((e) => [e.control, e.reason])).toEqual([
       [RampControl.MANUAL, "I drive"],
@@ -592,6 +599,7 @@ describe("ramp autopilot", () => {
       [RampControl.STEP_BACK, "safer"],
       [RampControl.SKIP, "to 50"],
       [RampControl.ADVANCE, "all in"],
+      [RampControl.STEP_BACK, "not yet"],
     ]);
     expect(manualEvents.every((e) => e.actorId === r.team.owner.id)).toBe(true);
     const { entries } = await admin().getExperimentHistory({ id: r.id });
