@@ -16,8 +16,19 @@
 import { randomUUID } from "node:crypto";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type pg from "pg";
-import { Experiment, type RampSafetyActionName } from "../experiments/lookup.js";
-import { moveRamp, RampMoved, type RampMove } from "../experiments/transitions.js";
+import {
+  Experiment,
+  rampingExperimentIds,
+  rampSafetyActionSince,
+  type RampSafetyActionName,
+} from "../experiments/lookup.js";
+import {
+  moveRamp,
+  RampMoved,
+  recordRampEvaluation,
+  type RampMove,
+} from "../experiments/transitions.js";
+import { guardrailTriggersSince } from "../guardrails/lookup.js";
 import type { ReportBuilder } from "../reports/lookup.js";
 import type { ChangePublisher } from "../platform/changes.js";
 import type { DatabaseHandle } from "../platform/database-handle.js";
@@ -102,12 +113,7 @@ export class RampDriver {
   async tick(now = Date.now()): Promise<Map<string, RampOutcome>> {
     const outcomes = new Map<string, RampOutcome>();
     if (this.stopped || !(await this.acquireLease())) return outcomes;
-    const { rows } = await this.deps.pool.query<{ id: string }>(
-      `select id::text as id from experiments
-       where ramp_mode in ('auto', 'hold') and status in ('running', 'paused')
-       order by started_at, id`,
-    );
-    for (const { id } of rows) {
+    for (const id of await rampingExperimentIds(this.deps.pool)) {
       if (this.stopped) break;
       try {
         outcomes.set(id, await this.evaluate(id, now));
@@ -142,12 +148,15 @@ export class RampDriver {
       experiment.startedAt ??
       new Date(now)
     ).getTime();
-    const fired = await this.guardrailsFiredSince(experimentId, stepStart);
+    const fired = await guardrailTriggersSince(this.deps.pool, experimentId, new Date(stepStart));
 
     if (experiment.status === "paused") {
       // A guardrail paused it on this step: its own action stands; the
       // plan's safety action runs once on top (step back and hold, or hold).
-      if (fired.length === 0 || (await this.safetyRecordedSince(experimentId, fired.at))) {
+      if (
+        fired.latest === undefined ||
+        (await rampSafetyActionSince(this.deps.pool, experimentId, fired.latest))
+      ) {
         return "skipped";
       }
       const verdict: GateVerdict = {
@@ -155,10 +164,10 @@ export class RampDriver {
           {
             gate: "guardrail",
             passed: false,
-            observed: fired.keys.length,
+            observed: fired.metricKeys.length,
             threshold: 0,
             effect: "safety",
-            detail: `guardrail fired on the step: ${[...new Set(fired.keys)].join(", ")}`,
+            detail: `guardrail fired on the step: ${[...new Set(fired.metricKeys)].join(", ")}`,
           },
         ],
         advance: false,
@@ -178,13 +187,15 @@ export class RampDriver {
       experiment.rampMode === "hold"
         ? Math.ceil(stepStart / MINUTE_MS) * MINUTE_MS
         : Math.floor(stepStart / MINUTE_MS) * MINUTE_MS;
-    const figures = await this.stepFigures(experiment, windowStart, stepStart, now, fired.keys);
-    const verdict = evaluateGates(plan.gates, figures);
-    await this.deps.pool.query(
-      `insert into ramp_evaluations (experiment_id, at, step, gates) values ($1, $2, $3, $4::jsonb)
-       on conflict (experiment_id) do update set at = excluded.at, step = excluded.step, gates = excluded.gates`,
-      [experimentId, new Date(now), step, JSON.stringify(verdict.gates)],
+    const figures = await this.stepFigures(
+      experiment,
+      windowStart,
+      stepStart,
+      now,
+      fired.metricKeys,
     );
+    const verdict = evaluateGates(plan.gates, figures);
+    await recordRampEvaluation(this.deps.pool, experimentId, new Date(now), step, verdict.gates);
     if (verdict.safety) {
       return this.safetyAction(experimentId, step, plan.safetyAction, verdict, true);
     }
@@ -262,31 +273,6 @@ export class RampDriver {
       if (error instanceof RampMoved) return "raced";
       throw error;
     }
-  }
-
-  /** Guardrail triggers recorded at or after `since`: their metric keys and the latest time. */
-  private async guardrailsFiredSince(
-    experimentId: string,
-    since: number,
-  ): Promise<{ keys: string[]; at: Date; length: number }> {
-    const { rows } = await this.deps.pool.query<{ metric_key: string; triggered_at: Date }>(
-      `select metric_key, triggered_at from guardrail_triggers
-       where experiment_id = $1 and triggered_at >= $2 order by triggered_at`,
-      [experimentId, new Date(since)],
-    );
-    return {
-      keys: rows.map((r) => r.metric_key),
-      at: rows.at(-1)?.triggered_at ?? new Date(since),
-      length: rows.length,
-    };
-  }
-
-  private async safetyRecordedSince(experimentId: string, at: Date): Promise<boolean> {
-    const { rows } = await this.deps.pool.query(
-      `select 1 from ramp_events where experiment_id = $1 and kind = 'safety_action' and at >= $2 limit 1`,
-      [experimentId, at],
-    );
-    return rows.length > 0;
   }
 
   /** The experiment's report over [windowStart, now), as the gates read it. */

@@ -5,6 +5,7 @@
  * Changes go through transitions.ts.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import type pg from "pg";
 import { Experiment, type ExperimentConfig, type ExperimentStatusName } from "./entities.js";
 
 export { Experiment };
@@ -86,4 +87,27 @@ export async function listCompleted(
 /** An experiment by id (any status), or null; for read models. */
 export function findExperiment(em: EntityManager, id: string): Promise<Experiment | null> {
   return em.findOne(Experiment, { id });
+}
+
+/** Experiments the ramp autopilot drives: ramp in AUTO or HOLD, running or paused, oldest start first. */
+export async function rampingExperimentIds(db: pg.Pool | pg.PoolClient): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `select id::text as id from experiments
+     where ramp_mode in ('auto', 'hold') and status in ('running', 'paused')
+     order by started_at, id`,
+  );
+  return rows.map((r) => r.id);
+}
+
+/** Whether a ramp safety action was recorded for the experiment at or after `at`. */
+export async function rampSafetyActionSince(
+  db: pg.Pool | pg.PoolClient,
+  experimentId: string,
+  at: Date,
+): Promise<boolean> {
+  const { rows } = await db.query(
+    `select 1 from ramp_events where experiment_id = $1 and kind = 'safety_action' and at >= $2 limit 1`,
+    [experimentId, at],
+  );
+  return rows.length > 0;
 }

@@ -14,6 +14,7 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { LockMode, type EntityManager } from "@mikro-orm/core";
+import type pg from "pg";
 import type { ChangePublisher, LifecycleEvent } from "../platform/changes.js";
 import type { DatabaseHandle } from "../platform/database-handle.js";
 import { notFound } from "../platform/errors.js";
@@ -383,6 +384,21 @@ export async function moveRamp(
 /** audience × step / 100, at 0.01 % resolution (each variant rounds down separately). */
 export function effectiveAudience(audiencePercent: number, stepPercent: number): number {
   return Math.round(audiencePercent * stepPercent) / 100;
+}
+
+/** Keeps the autopilot's last evaluation of an experiment (shown with its ramp state). */
+export async function recordRampEvaluation(
+  db: pg.Pool,
+  experimentId: string,
+  at: Date,
+  step: number,
+  gates: RampGateResult[],
+): Promise<void> {
+  await db.query(
+    `insert into ramp_evaluations (experiment_id, at, step, gates) values ($1, $2, $3, $4::jsonb)
+     on conflict (experiment_id) do update set at = excluded.at, step = excluded.step, gates = excluded.gates`,
+    [experimentId, at, step, JSON.stringify(gates)],
+  );
 }
 
 /** The ramp history of an experiment, oldest first. */

@@ -1,6 +1,7 @@
 /**
  * The guardrails' read model for other modules: which guardrails fired for
- * an experiment (the learnings library records it with the outcome).
+ * an experiment (the learnings library records it with the outcome; the
+ * ramp autopilot checks a step with it).
  */
 import type pg from "pg";
 
@@ -20,4 +21,18 @@ export async function firedGuardrailMetricKeys(
   for (const r of rows)
     fired.set(r.experiment_id, [...(fired.get(r.experiment_id) ?? []), r.metric_key]);
   return fired;
+}
+
+/** Metric keys of the triggers of one experiment at or after `since`, oldest first, with the latest time. */
+export async function guardrailTriggersSince(
+  db: pg.Pool | pg.PoolClient,
+  experimentId: string,
+  since: Date,
+): Promise<{ metricKeys: string[]; latest: Date | undefined }> {
+  const { rows } = await db.query<{ metric_key: string; triggered_at: Date }>(
+    `select metric_key, triggered_at from guardrail_triggers
+     where experiment_id = $1 and triggered_at >= $2 order by triggered_at`,
+    [experimentId, since],
+  );
+  return { metricKeys: rows.map((r) => r.metric_key), latest: rows.at(-1)?.triggered_at };
 }
