@@ -9,14 +9,25 @@
  *   once when the user is created, and a review policy per experimenter;
  * - event types `workout_completed`, `promo_click`, `purchase` (`amount`),
  *   `error` and `latency` (`ms`), and metrics over them;
- * - flags `workout_summary_layout`, `shoe_promo_banner`, `onboarding_checklist`;
+ * - flags `workout_summary_layout`, `shoe_promo_banner`, `onboarding_checklist`
+ *   and one per experiment below;
  * - experiment A (cards vs classic summary) with a clear winner, left RUNNING
  *   so its report stays live; experiment B (the promo banner) whose treatment
  *   is slow and fails, so its guardrail pauses it; experiment C waiting for
  *   its second approval (IN_REVIEW);
  * - four earlier experiments D–G (src/cli/demo/past.ts) completed with real
  *   traffic, their learnings written up by their owners except G's, so the
- *   learnings library, its search and "find similar" show something real.
+ *   learnings library, its search and "find similar" show something real;
+ * - two experiments with a ramp plan (src/cli/demo/ramps.ts), moved by the
+ *   server's autopilot while new members keep arriving: H (the workout share
+ *   card) ramps cleanly 5 → 25 → 50 → 100 % (mode DONE); I (express
+ *   checkout) advances once, then its treatment starts failing, its strict
+ *   error-share threshold fails and the autopilot steps it back one level
+ *   and holds it (its SAFETY_ACTION entry in ListRampEvents); the demo then
+ *   reports where the ramp settled after the autopilot's next look. It waits
+ *   for each (DemoOptions.rampTimeoutMs, default 120 s); the step time is
+ *   DemoOptions.rampStepSeconds (default 10 s, for the server's default 5 s
+ *   autopilot interval).
  *
  * Every experiment goes through the real review flow with the right user's
  * key: the owner creates and submits, the approvers approve, the owner starts.
@@ -28,15 +39,19 @@
  * running A gets traffic only while its report has no subjects: the result is
  * already in, and more of the same simulation would only repeat it. B gets
  * traffic whenever it is RUNNING, since its guardrail looks at a trailing
- * window. Users created earlier act through a temporary key that is revoked
- * at the end of the run, so no keys pile up.
+ * window. H and I get members only while the autopilot still moves them
+ * (RUNNING, ramp mode AUTO; I only until its safety action ran): a ramp that
+ * is done, held, paused or steered by hand is left as it is and reported.
+ * Users created earlier act through a temporary key that is revoked at the
+ * end of the run, so no keys pile up.
  *
  * This file is the entry point; the demo itself is in `demo/`: `tenant.ts`
  * (the tenant as data), `provisioning.ts` (users, keys, policies, catalog,
  * flags, experiments through review), `traffic.ts` (the simulated members),
- * `scenarios.ts` (A's winner, B's guardrail), `run.ts` (`runDemo`),
- * `guide.ts` (the printed guide), `summary.ts` (options and results),
- * `helpers.ts` and `proto.ts`.
+ * `scenarios.ts` (A's winner, B's guardrail), `past.ts` and `learnings.ts`
+ * (D–G and the library), `ramps.ts` and `autopilot.ts` (H and I's plans and
+ * ramps), `run.ts` (`runDemo`), `guide.ts` (the printed guide), `summary.ts`
+ * (options and results), `helpers.ts` and `proto.ts`.
  *
  * Environment: LOTTY_API_KEY (an admin's key, required), LOTTY_URL (default
  * http://127.0.0.1:8080).
@@ -50,17 +65,22 @@ import { guide } from "./demo/guide.js";
 
 export {
   DEFAULT_GUARDRAIL_TIMEOUT_MS,
+  DEFAULT_RAMP_STEP_SECONDS,
+  DEFAULT_RAMP_TIMEOUT_MS,
   DEFAULT_SUBJECTS,
   DEFAULT_URL,
   USERS,
 } from "./demo/tenant.js";
-export type { Handle, Label } from "./demo/tenant.js";
+export type { Handle, Label, RampLabel } from "./demo/tenant.js";
 export { DemoError } from "./demo/summary.js";
 export type {
   DemoExperiment,
   DemoOptions,
+  DemoRampExperiment,
   DemoSummary,
   DemoUser,
+  RampHighlights,
+  RampMoveHighlights,
   Traffic,
   TriggerHighlights,
   WinnerHighlights,

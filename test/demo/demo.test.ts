@@ -4,9 +4,12 @@
  * catalog, flags) and leaves experiment A running with a significant winner,
  * B paused by its guardrail and C in review, after completing the earlier
  * experiments D–G for the learnings library (D, E, F written up, F's p95
- * latency guardrail fired, G not written up); the second run finds everything
- * and changes nothing. In between, the console shows the three experiments
- * as the README's "where to click" describes them (headless Chromium).
+ * latency guardrail fired, G not written up), and has the autopilot ramp H to
+ * its last step and step I back when its error-share threshold fails (the
+ * app's autopilot runs every 300 ms here, and H's steps last a second); the
+ * second run finds everything and changes nothing. In between, the console
+ * shows the three experiments as the README's "where to click" describes
+ * them (headless Chromium).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import {
@@ -22,12 +25,24 @@ import { startTestApp, type TestApp } from "../support/app.js";
 import { launchBrowser } from "../support/browser.js";
 
 const { Role } = accessV1;
-const { ExperimentAction, ExperimentStatus, GuardrailAction, Direction, Outcome } = experimentsV1;
+const {
+  ExperimentAction,
+  ExperimentStatus,
+  GuardrailAction,
+  Direction,
+  Outcome,
+  RampEventKind,
+  RampMode,
+  RampSafetyAction,
+} = experimentsV1;
 const { DecisionReason } = decisionV1;
 const { FlagType } = flagsV1;
 
 /** Members through A (B gets half as many): enough for a lift of about 25 points to be clear. */
 const SUBJECTS = 800;
+/** The autopilot's interval here (the server's default is 5 s), and H's time on a step. */
+const RAMP_INTERVAL_MS = 300;
+const RAMP_STEP_SECONDS = 1;
 
 let t: TestApp;
 let admin: LottyClient;
@@ -35,7 +50,7 @@ let first: DemoSummary;
 const firstLog: string[] = [];
 
 beforeAll(async () => {
-  t = await startTestApp();
+  t = await startTestApp({ rampIntervalMs: RAMP_INTERVAL_MS });
   admin = createLottyClient({ baseUrl: t.baseUrl, apiKey: t.adminKey });
   first = await runDemo({
     baseUrl: t.baseUrl,
@@ -43,6 +58,8 @@ beforeAll(async () => {
     subjects: SUBJECTS,
     log: (line) => firstLog.push(line),
     guardrailTimeoutMs: 30_000,
+    rampStepSeconds: RAMP_STEP_SECONDS,
+    rampTimeoutMs: 30_000,
   });
 });
 
@@ -66,6 +83,21 @@ async function reportOf(experimentId: string) {
   return report;
 }
 
+async function rampEvents(id: string) {
+  return (await admin.experiments.listRampEvents({ id })).events;
+}
+
+/** H's or I's state and ramp history, as the second run must leave them. */
+async function rampOf(id: string) {
+  const e = await experimentById(id);
+  return {
+    status: e.status,
+    version: e.version,
+    ramp: e.ramp && [e.ramp.mode, e.ramp.stepIndex],
+    events: (await rampEvents(id)).map((r) => [r.id, r.kind]),
+  };
+}
+
 /** What the second run must leave unchanged. */
 async function counts() {
   const [users, flags, experiments, eventTypes, metrics, triggers, learnings] = await Promise.all([
@@ -85,6 +117,8 @@ async function counts() {
     metrics: metrics.metrics.length,
     triggers: triggers.triggers.length,
     learnings: learnings.results.map((r) => `${r.learning?.experimentId} v${r.learning?.version}`),
+    H: await rampOf(first.ramps.H.id),
+    I: await rampOf(first.ramps.I.id),
   };
 }
 
@@ -387,6 +421,121 @@ describe("the learnings library after the first run", () => {
   });
 });
 
+describe("the autopilot after the first run", () => {
+  it("ramps H, reviewed and started by its owner, through every step: each move with every gate passed", async () => {
+    const h = await experimentById(first.ramps.H.id);
+    expect(h.ownerId).toBe(first.users.growthPm.id);
+    expect(h.rampPlan?.steps).toEqual([5, 25, 50, 100]);
+    expect(h.rampPlan?.gates?.minStepSeconds).toBe(RAMP_STEP_SECONDS);
+    expect(h.status).toBe(ExperimentStatus.RUNNING);
+    expect(h.ramp).toMatchObject({ mode: RampMode.DONE, stepIndex: 3, stepPercent: 100 });
+
+    const events = await rampEvents(h.id);
+    expect(events[0]).toMatchObject({ kind: RampEventKind.STARTED, toPercent: 5 });
+    expect(events.some((e) => e.kind === RampEventKind.SAFETY_ACTION)).toBe(false);
+    const advanced = events.filter((e) => e.kind === RampEventKind.ADVANCED);
+    expect(advanced.map((e) => [e.fromPercent, e.toPercent])).toEqual([
+      [5, 25],
+      [25, 50],
+      [50, 100],
+    ]);
+    for (const e of advanced) {
+      expect(e.actorId).toBe("");
+      expect(e.gates.map((g) => g.gate)).toEqual(
+        expect.arrayContaining(["min_step_seconds", "min_exposures_per_variant", "threshold"]),
+      );
+      expect(e.gates.every((g) => g.passed)).toBe(true);
+      const waited = e.gates.find((g) => g.gate === "min_step_seconds")!;
+      expect(waited.observed).toBeGreaterThanOrEqual(RAMP_STEP_SECONDS);
+    }
+    expect(advanced.at(-1)!.mode).toBe(RampMode.DONE);
+    const { entries } = await admin.experiments.getExperimentHistory({ id: h.id });
+    expect(entries.map((e) => ExperimentAction[e.action])).toEqual([
+      "CREATED",
+      "SUBMITTED",
+      "APPROVED",
+      "APPROVED",
+      "STARTED",
+      "RAMP_STEPPED",
+      "RAMP_STEPPED",
+      "RAMP_STEPPED",
+    ]);
+
+    const traffic = first.traffic.H!;
+    expect(traffic.exposed.no_share_card).toBeGreaterThan(0);
+    expect(traffic.exposed.share_card).toBeGreaterThan(0);
+    expect(first.ramps.H).toMatchObject({ status: ExperimentStatus.RUNNING, created: true });
+    expect(first.ramps.H.ramp).toMatchObject({
+      mode: "RAMP_MODE_DONE",
+      stepPercent: 100,
+      highestStep: 3,
+      safetyActions: [],
+    });
+    expect(first.ramps.H.ramp!.advanced.map((m) => m.toPercent)).toEqual([25, 50, 100]);
+  });
+
+  it("steps I back one level and holds it once its error-share threshold fails", async () => {
+    const i = await experimentById(first.ramps.I.id);
+    expect(i.ownerId).toBe(first.users.commercePm.id);
+    const events = await rampEvents(i.id);
+    const safetyAt = events.findIndex((e) => e.kind === RampEventKind.SAFETY_ACTION);
+    expect(safetyAt).toBeGreaterThan(0);
+    // Healthy until the autopilot advanced at least once.
+    const before = events.slice(0, safetyAt);
+    expect(before.filter((e) => e.kind === RampEventKind.ADVANCED).length).toBeGreaterThanOrEqual(
+      1,
+    );
+    const safety = events[safetyAt]!;
+    expect(safety).toMatchObject({
+      actorId: "",
+      safetyAction: RampSafetyAction.STEP_BACK,
+      toStep: safety.fromStep - 1,
+      mode: RampMode.HOLD,
+    });
+    expect(safety.toPercent).toBeLessThan(safety.fromPercent);
+    // The safety gate that failed (min_step_seconds may still wait on the new step: not a cause).
+    const failed = safety.gates.filter((g) => !g.passed && g.effect === "safety");
+    expect(failed.map((g) => g.gate)).toEqual(["threshold"]);
+    expect(failed[0]!.threshold).toBe(0.02);
+    expect(failed[0]!.observed).toBeGreaterThan(0.02);
+    expect(failed[0]!.detail).toContain("error_rate in express_checkout");
+
+    const highest = Math.max(...events.map((e) => Math.max(e.fromStep, e.toStep)));
+    expect(highest).toBe(safety.fromStep);
+    expect(i.ramp).toMatchObject({ mode: RampMode.HOLD, stepIndex: highest - 1 });
+    expect(first.ramps.I.status).toBe(i.status);
+    const { entries } = await admin.experiments.getExperimentHistory({ id: i.id });
+    expect(entries.find((e) => e.action === ExperimentAction.RAMP_SAFETY_ACTION)?.actorId).toBe("");
+
+    const traffic = first.traffic.I!;
+    expect(traffic.events.express_checkout?.error ?? 0).toBeGreaterThan(0);
+    expect(traffic.events.standard_checkout?.error ?? 0).toBe(0);
+    expect(first.ramps.I.ramp).toMatchObject({ mode: "RAMP_MODE_HOLD", highestStep: highest });
+    expect(first.ramps.I.ramp!.safetyActions[0]).toMatchObject({
+      safetyAction: "RAMP_SAFETY_ACTION_STEP_BACK",
+      fromPercent: safety.fromPercent,
+      toPercent: safety.toPercent,
+    });
+  });
+
+  it("prints where to look at H and I: their pages, their ramp state and history", () => {
+    const text = guide(first).join("\n");
+    const { H, I } = first.ramps;
+    for (const e of [H, I]) {
+      expect(text).toContain(`${t.baseUrl}/console/experiments/${e.id}`);
+      expect(text).toContain(
+        `-d '{"id":"${e.id}"}' \\\n      ${t.baseUrl}/lotty.experiments.v1.ExperimentService/ListRampEvents`,
+      );
+    }
+    expect(text).toContain(`H · "${H.name}" (${H.id}) is RUNNING.`);
+    expect(text).toContain("5 % → 25 %: every gate passed");
+    expect(text).toContain(
+      "safety action RAMP_SAFETY_ACTION_STEP_BACK: threshold error_rate in express_checkout ",
+    );
+    expect(firstLog.join("\n")).toContain("safety action RAMP_SAFETY_ACTION_STEP_BACK");
+  });
+});
+
 describe("the demo in the console", () => {
   it("shows A's winner, B paused by its guardrail and C waiting for its second approval", async () => {
     const browser = await launchBrowser();
@@ -456,6 +605,15 @@ describe("a second run", () => {
       });
     }
     expect(second.trigger?.id).toBe(first.trigger?.id);
+    for (const label of ["H", "I"] as const) {
+      expect(second.ramps[label]).toMatchObject({
+        id: first.ramps[label].id,
+        status: before[label].status,
+        created: false,
+      });
+    }
+    expect(second.ramps.H.ramp).toEqual(first.ramps.H.ramp);
+    expect(second.ramps.I.ramp?.safetyActions[0]).toEqual(first.ramps.I.ramp?.safetyActions[0]);
     for (const label of ["D", "E", "F", "G"] as const) {
       expect(second.past[label]).toMatchObject({
         id: first.past[label].id,

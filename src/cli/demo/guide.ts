@@ -6,12 +6,14 @@ import { Role, ExperimentStatus } from "./proto.js";
 import { USERS } from "./tenant.js";
 import type {
   DemoExperiment,
+  DemoRampExperiment,
   WinnerHighlights,
   TriggerHighlights,
   DemoSummary,
 } from "./summary.js";
 import { percent } from "./helpers.js";
 import { describeTrigger } from "./scenarios.js";
+import { describeMove, describeRamp } from "./autopilot.js";
 
 type Command = (method: string, body: object) => string[];
 
@@ -102,6 +104,67 @@ function guideC(c: DemoExperiment, cmd: Command): string[] {
   return lines;
 }
 
+/** H and I: where each ramp stands, its moves, and the ramp's state and history to look at. */
+function guideRamp(r: DemoRampExperiment, cmd: Command): string[] {
+  const lines = [`${r.label} · "${r.name}" (${r.id}) is ${r.statusName}.`];
+  const ramp = r.ramp;
+  if (ramp === undefined) {
+    lines.push("  Its ramp has not begun (it has not started).");
+    return lines;
+  }
+  lines.push(`  Plan: ${ramp.steps.join(" → ")} % of its audience. Now ${describeRamp(ramp)}.`);
+  for (const move of [...ramp.advanced, ...ramp.safetyActions].sort((a, b) =>
+    a.at.localeCompare(b.at),
+  )) {
+    lines.push(`    ${describeMove(move)}`);
+  }
+  lines.push(
+    r.label === "H"
+      ? '  In the console, its History tab: a "ramp stepped" entry for each move, by the autopilot'
+      : '  In the console, its History tab: "ramp stepped", then "ramp safety action", by the autopilot',
+    "  (no actor), with the reason as the comment. Through the API, where the ramp stands (its",
+    "  ramp field: mode, step, effective audience, the gates of the last evaluation):",
+    ...cmd("lotty.experiments.v1.ExperimentService/GetExperiment", { id: r.id }),
+    "  Its ramp history, every move with the gates the autopilot saw:",
+    ...cmd("lotty.experiments.v1.ExperimentService/ListRampEvents", { id: r.id }),
+  );
+  if (r.label === "H") {
+    lines.push(
+      "  Look for: RAMP_EVENT_KIND_STARTED, then one RAMP_EVENT_KIND_ADVANCED a step, each with",
+      "  every gate passed (min_step_seconds, min_exposures_per_variant, the error_rate threshold);",
+      "  the last one with mode RAMP_MODE_DONE. Each step is a new configuration version:",
+      ...cmd("lotty.experiments.v1.ExperimentService/ListExperimentVersions", { id: r.id }),
+    );
+  } else {
+    lines.push(
+      "  Look for: a RAMP_EVENT_KIND_ADVANCED, then RAMP_EVENT_KIND_SAFETY_ACTION with safetyAction",
+      "  RAMP_SAFETY_ACTION_STEP_BACK, the threshold gate failed (error_rate in express_checkout",
+      "  above 0.02), one step down and mode RAMP_MODE_HOLD. Its history has",
+      "  EXPERIMENT_ACTION_RAMP_SAFETY_ACTION, without an actor:",
+      ...cmd("lotty.experiments.v1.ExperimentService/GetExperimentHistory", { id: r.id }),
+    );
+    if (ramp.mode === "RAMP_MODE_HOLD") {
+      lines.push(
+        "  Held until somebody decides. Once the payment provider is fixed, the owner (or an admin)",
+        ...(r.status === ExperimentStatus.PAUSED
+          ? [
+              "  resumes it (ExperimentService/ResumeExperiment with -d '" +
+                JSON.stringify({ id: r.id }) +
+                "') and",
+            ]
+          : []),
+        "  hands the ramp back to the autopilot:",
+        ...cmd("lotty.experiments.v1.ExperimentService/ControlRamp", {
+          id: r.id,
+          action: "RAMP_CONTROL_RESUME_AUTOPILOT",
+          comment: "Payment provider fixed",
+        }),
+      );
+    }
+  }
+  return lines;
+}
+
 /** The learnings library: the earlier experiments D–G, searches and FindSimilar for C. */
 function guideLearnings(summary: DemoSummary, cmd: Command): string[] {
   const search = "lotty.learnings.v1.LearningService/SearchLearnings";
@@ -157,6 +220,7 @@ export function guide(summary: DemoSummary): string[] {
     `      ${url}/${method}`,
   ];
   const { A, B, C } = summary.experiments;
+  const { H, I } = summary.ramps;
   const users = Object.values(summary.users).map(
     (u) => `${u.email} (${u.roles.map((r) => Role[r]?.toLowerCase()).join(", ")})`,
   );
@@ -167,6 +231,8 @@ export function guide(summary: DemoSummary): string[] {
     `  A, the winner:          ${url}/console/experiments/${A.id}/results`,
     `  B, paused by guardrail: ${url}/console/experiments/${B.id}/results`,
     `  C, waiting for review:  ${url}/console/experiments/${C.id}`,
+    `  H, a clean ramp:        ${url}/console/experiments/${H.id}`,
+    `  I, stepped back:        ${url}/console/experiments/${I.id}`,
     `  The learnings library:  ${url}/console/learnings`,
     "",
     "=== What to open ===",
@@ -177,6 +243,11 @@ export function guide(summary: DemoSummary): string[] {
     ...guideB(B, summary.trigger, cmd),
     "",
     ...guideC(C, cmd),
+    "",
+    "The autopilot ramps H and I step by step while their gates pass:",
+    ...guideRamp(H, cmd),
+    "",
+    ...guideRamp(I, cmd),
     "",
     ...guideLearnings(summary, cmd),
     "",

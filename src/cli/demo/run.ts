@@ -1,19 +1,29 @@
 /**
  * One demo run: the tenant, the earlier experiments D–G completed for the
- * learnings library, then each of A, B and C's scenario.
+ * learnings library, each of A, B and C's scenario, then H and I ramped by
+ * the autopilot side by side.
  */
 import { createLottyClient } from "../../../clients/node/src/index.js";
 import {
   DEFAULT_SUBJECTS,
   DEFAULT_GUARDRAIL_TIMEOUT_MS,
+  DEFAULT_RAMP_STEP_SECONDS,
+  DEFAULT_RAMP_TIMEOUT_MS,
   EVENT_TYPES,
   METRICS,
   FLAGS,
   type Label,
   type PastLabel,
+  type RampLabel,
   EXPERIMENTS,
 } from "./tenant.js";
-import type { DemoOptions, DemoExperiment, DemoPastExperiment, DemoSummary } from "./summary.js";
+import type {
+  DemoOptions,
+  DemoExperiment,
+  DemoPastExperiment,
+  DemoRampExperiment,
+  DemoSummary,
+} from "./summary.js";
 import type { Run } from "./helpers.js";
 import {
   checkAdmin,
@@ -28,6 +38,8 @@ import {
 import { runWinner, runGuardrail } from "./scenarios.js";
 import { PAST_EXPERIMENTS } from "./past.js";
 import { finishPast, libraryHighlights } from "./learnings.js";
+import { rampExperiments } from "./ramps.js";
+import { runCleanRamp, runSteppedBack } from "./autopilot.js";
 
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const log = options.log ?? ((line: string) => void process.stdout.write(`${line}\n`));
@@ -60,6 +72,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       flags: FLAGS.map((f) => f.key),
       experiments: {} as Record<Label, DemoExperiment>,
       past: {} as Record<PastLabel, DemoPastExperiment>,
+      ramps: {} as Record<RampLabel, DemoRampExperiment>,
       traffic: {},
       created: run.created,
       reused: run.reused,
@@ -108,6 +121,33 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       }
       summary.experiments[plan.label] = describeExperiment(plan, experiment, ensured.created);
     }
+    // H and I: started through review one by one, then ramped by the server's autopilot
+    // side by side while their members arrive, each logging in turn.
+    const rampTimeoutMs = options.rampTimeoutMs ?? DEFAULT_RAMP_TIMEOUT_MS;
+    const ramps = [];
+    for (const plan of Object.values(
+      rampExperiments(options.rampStepSeconds ?? DEFAULT_RAMP_STEP_SECONDS),
+    )) {
+      log(`Experiment ${plan.label}: ${plan.spec.name}`);
+      ramps.push({ plan, ensured: await ensureExperiment(run, plan), lines: [] as string[] });
+    }
+    log(
+      "Experiments H and I: the autopilot ramps them, side by side (up to " +
+        `${Math.round(rampTimeoutMs / 1000)} s; what happened follows when both are through)`,
+    );
+    const ramped = await Promise.allSettled(
+      ramps.map(async ({ plan, ensured, lines }) => {
+        const own: Run = { ...run, log: (line) => lines.push(line) };
+        const scenario = plan.label === "H" ? runCleanRamp : runSteppedBack;
+        summary.ramps[plan.label] = await scenario(own, plan, ensured, rampTimeoutMs, summary);
+      }),
+    );
+    for (const { plan, lines } of ramps) {
+      log(`${plan.label}: ${plan.spec.name}`);
+      lines.forEach((line) => log(line));
+    }
+    const rampFailed = ramped.find((r) => r.status === "rejected");
+    if (rampFailed !== undefined) throw rampFailed.reason;
     summary.library = await libraryHighlights(run, summary.experiments.C.id);
     return summary;
   } finally {

@@ -2,7 +2,7 @@
  * What a demo run is given and what it reports back.
  */
 import type { Role, ExperimentStatus } from "./proto.js";
-import type { Handle, Label, PastLabel } from "./tenant.js";
+import type { Handle, Label, PastLabel, RampLabel } from "./tenant.js";
 
 export interface DemoOptions {
   baseUrl: string;
@@ -17,6 +17,14 @@ export interface DemoOptions {
   log?: (line: string) => void;
   /** How long to wait for B's guardrail to pause it. Default 60 s. */
   guardrailTimeoutMs?: number;
+  /**
+   * Seconds on each step of H's ramp plan (its min_step_seconds gate; I's
+   * steps last three times as long), for experiments this run creates.
+   * Default 10, for a server with the default autopilot interval (5 s).
+   */
+  rampStepSeconds?: number;
+  /** How long to wait for H to finish its ramp, and for I's safety action. Default 120 s. */
+  rampTimeoutMs?: number;
 }
 
 export interface DemoUser {
@@ -28,7 +36,7 @@ export interface DemoUser {
 }
 
 export interface DemoExperiment {
-  label: Label | PastLabel;
+  label: Label | PastLabel | RampLabel;
   id: string;
   name: string;
   flagKey: string;
@@ -48,6 +56,51 @@ export interface DemoPastExperiment extends DemoExperiment {
   writtenUp: boolean;
   /** Metric keys of the guardrails that fired while it ran. */
   firedGuardrails: string[];
+}
+
+/** One move of a ramp, from its history (ListRampEvents). */
+export interface RampMoveHighlights {
+  /** "RAMP_EVENT_KIND_ADVANCED" or "RAMP_EVENT_KIND_SAFETY_ACTION". */
+  kind: string;
+  at: string;
+  fromPercent: number;
+  toPercent: number;
+  /** The ramp's mode after, e.g. "RAMP_MODE_HOLD". */
+  mode: string;
+  /** For a safety action, e.g. "RAMP_SAFETY_ACTION_STEP_BACK"; else empty. */
+  safetyAction: string;
+  /** Every gate as the autopilot evaluated it; effect `wait`, `hold` or `safety`. */
+  gates: {
+    gate: string;
+    passed: boolean;
+    observed: number;
+    threshold: number;
+    effect: string;
+    detail: string;
+  }[];
+}
+
+/** Where an experiment's ramp stands after the run, and how it got there. */
+export interface RampHighlights {
+  /** The plan's steps, percent of the audience. */
+  steps: number[];
+  /** e.g. "RAMP_MODE_DONE". */
+  mode: string;
+  stepIndex: number;
+  stepPercent: number;
+  effectiveAudiencePercent: number;
+  /** The highest step it reached (0-based). */
+  highestStep: number;
+  /** The autopilot's moves up, oldest first. */
+  advanced: RampMoveHighlights[];
+  /** The safety actions it ran, oldest first. */
+  safetyActions: RampMoveHighlights[];
+}
+
+/** H or I, ramped by the autopilot. */
+export interface DemoRampExperiment extends DemoExperiment {
+  /** Undefined until it has started. */
+  ramp?: RampHighlights;
 }
 
 /** A learning FindSimilar relates to experiment C, with why. */
@@ -117,8 +170,10 @@ export interface DemoSummary {
   experiments: Record<Label, DemoExperiment>;
   /** The earlier experiments, completed for the learnings library. */
   past: Record<PastLabel, DemoPastExperiment>;
+  /** The experiments the autopilot ramps. */
+  ramps: Record<RampLabel, DemoRampExperiment>;
   /** Traffic this run sent, per experiment. */
-  traffic: Partial<Record<Label | PastLabel, Traffic>>;
+  traffic: Partial<Record<Label | PastLabel | RampLabel, Traffic>>;
   /** The learnings library after the run. */
   library?: LibraryHighlights;
   /** Experiment A's primary metric, treatment against control. */

@@ -2,7 +2,8 @@
  * The Stride tenant as data: its people and services, review policies, event
  * types, metrics, flags and the three experiments A, B and C (C is left
  * waiting for its second approval). The earlier experiments D–G, completed
- * for the learnings library, are in past.ts (their flags are here).
+ * for the learnings library, are in past.ts, and H and I, ramped by the
+ * autopilot, in ramps.ts (their flags are here).
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { catalogV1, flagsV1 } from "../../../clients/node/src/index.js";
@@ -19,6 +20,14 @@ import {
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 export const DEFAULT_SUBJECTS = 2_000;
 export const DEFAULT_GUARDRAIL_TIMEOUT_MS = 60_000;
+/**
+ * H's time on each ramp step (min_step_seconds; I's steps last three times as
+ * long). Twice the server's default autopilot interval (5 s): each step then
+ * lasts 10–15 s, long enough to see, and both ramps end within a minute.
+ */
+export const DEFAULT_RAMP_STEP_SECONDS = 10;
+/** How long the demo waits for H to finish its ramp, and for I's safety action. */
+export const DEFAULT_RAMP_TIMEOUT_MS = 120_000;
 export const REPORT_TIMEOUT_MS = 60_000;
 export const SNAPSHOT_TIMEOUT_MS = 15_000;
 export const DECIDE_CONCURRENCY = 16;
@@ -232,6 +241,23 @@ export const FLAGS: {
     description: 'A "free shipping from 50 EUR" note on shop product pages.',
     tags: ["demo", "commerce"],
   },
+  // The flags of the experiments ramped by the autopilot (ramps.ts).
+  {
+    key: "workout_share_card",
+    owner: "growthPm",
+    type: FlagType.BOOL,
+    defaultValue: false,
+    description: "A card to share a finished workout with friends, on the summary screen.",
+    tags: ["demo", "workouts"],
+  },
+  {
+    key: "shop_express_checkout",
+    owner: "commercePm",
+    type: FlagType.BOOL,
+    defaultValue: false,
+    description: "One-tap express checkout in the shop, through a new payment provider.",
+    tags: ["demo", "commerce"],
+  },
 ];
 
 export const variant = (key: string, value: FlagValue, weight: number, control = false) => ({
@@ -253,9 +279,13 @@ export const guardrail = (metricKey: string, threshold: number) => ({
 export type Label = "A" | "B" | "C";
 /** The team's earlier experiments, completed by the demo for the learnings library (past.ts). */
 export type PastLabel = "D" | "E" | "F" | "G";
+/** The experiments the autopilot ramps (ramps.ts). */
+export type RampLabel = "H" | "I";
 type Target = "running" | "in_review";
 
-export interface ExperimentPlan<L extends Label | PastLabel = Label | PastLabel> {
+export interface ExperimentPlan<
+  L extends Label | PastLabel | RampLabel = Label | PastLabel | RampLabel,
+> {
   label: L;
   owner: Handle;
   /** How far the demo takes it. */

@@ -8,6 +8,7 @@ import { decideAndExpose, EventSender, type LottyClient } from "../../../clients
 import type { Experiment } from "./proto.js";
 import { SNAPSHOT_TIMEOUT_MS, DECIDE_CONCURRENCY } from "./tenant.js";
 import type { Traffic } from "./summary.js";
+import { sleep } from "../../platform/timing.js";
 import { type Run, poll, forEachLimited, seeded, pick, between } from "./helpers.js";
 import { actAs } from "./provisioning.js";
 
@@ -19,7 +20,11 @@ interface Member {
 
 /** Member `i` of the simulated population: stable id and attributes. */
 function member(i: number, flagKey: string): Member {
-  const subjectId = `member-${String(i).padStart(5, "0")}`;
+  return memberWithId(`member-${String(i).padStart(5, "0")}`, flagKey);
+}
+
+/** The member with this id: attributes and behaviour follow from it. */
+function memberWithId(subjectId: string, flagKey: string): Member {
   const profile = seeded(subjectId);
   return {
     subjectId,
@@ -138,6 +143,39 @@ export const shippingBehaviour: Behaviour = (variantKey, random) =>
       ]
     : [];
 
+/** H: a card to share a finished workout; sharers come back a little more often. Nothing fails. */
+export const shareCardBehaviour: Behaviour = (variantKey, random) =>
+  random() < (variantKey === "share_card" ? 0.42 : 0.36)
+    ? [
+        {
+          eventType: "workout_completed",
+          properties: { duration_min: between(random, 20, 60), workout_type: "run" },
+        },
+      ]
+    : [];
+
+/**
+ * I: express checkout sells a little more, until its payment provider starts
+ * timing out (from when `failing()` turns true): then most of the members who
+ * get it see an error instead of a purchase.
+ */
+export const expressCheckoutBehaviour =
+  (failing: () => boolean): Behaviour =>
+  (variantKey, random) => {
+    const express = variantKey === "express_checkout";
+    if (express && failing() && random() < 0.6) {
+      return [{ eventType: "error", properties: { code: "EXPRESS_PAY_TIMEOUT" } }];
+    }
+    return random() < (express ? 0.14 : 0.1)
+      ? [
+          {
+            eventType: "purchase",
+            properties: { amount: between(random, 2_500, 12_000) / 100, currency: "EUR" },
+          },
+        ]
+      : [];
+  };
+
 /** Waits until decide answers for the flag from `experimentId` (the snapshot has it). */
 async function untilDecided(service: LottyClient, flagKey: string, experimentId: string) {
   const seen = await poll(async () => {
@@ -153,16 +191,13 @@ async function untilDecided(service: LottyClient, flagKey: string, experimentId:
 }
 
 /**
- * Decides `flagKey` for members 1…count as the backend does (decideAndExpose
- * with their attributes), then sends what each exposed member does.
+ * Members deciding a flag as the backend does (decideAndExpose with their
+ * attributes) and sending what each exposed member does, tallied in
+ * `traffic`; `close` flushes the events and fails when any were rejected or
+ * dropped.
  */
-async function simulate(
-  service: LottyClient,
-  flagKey: string,
-  count: number,
-  behaviour: Behaviour,
-): Promise<Traffic> {
-  const traffic: Traffic = {
+class Visits {
+  readonly traffic: Traffic = {
     decided: 0,
     exposed: {},
     events: {},
@@ -170,54 +205,86 @@ async function simulate(
     rejected: 0,
     dropped: 0,
   };
-  let firstProblem = "";
-  const sender = new EventSender(service.events, {
-    maxBufferedEvents: 100_000,
-    flushIntervalMs: 200,
-    onRejected: (rejected) => {
-      traffic.rejected += rejected.length;
-      firstProblem ||= rejected[0]?.error.message ?? "";
-    },
-    onDropped: (events, reason) => {
-      traffic.dropped += events.length;
-      firstProblem ||= reason.message;
-    },
-  });
-  const tally = (counts: Traffic["events"], variantKey: string, eventType: string) => {
-    const perType = (counts[variantKey] ??= {});
-    perType[eventType] = (perType[eventType] ?? 0) + 1;
-  };
+  private firstProblem = "";
+  private readonly sender: EventSender;
+
+  constructor(
+    private readonly service: LottyClient,
+    private readonly flagKey: string,
+  ) {
+    this.sender = new EventSender(service.events, {
+      maxBufferedEvents: 100_000,
+      flushIntervalMs: 200,
+      onRejected: (rejected) => {
+        this.traffic.rejected += rejected.length;
+        this.firstProblem ||= rejected[0]?.error.message ?? "";
+      },
+      onDropped: (events, reason) => {
+        this.traffic.dropped += events.length;
+        this.firstProblem ||= reason.message;
+      },
+    });
+  }
+
+  /** One member's visit; whether the decision put it in a variant (and it was exposed). */
+  async visit({ subjectId, attributes, random }: Member, behaviour: Behaviour): Promise<boolean> {
+    const { traffic, sender } = this;
+    const decision = await decideAndExpose(this.service.decision, sender, {
+      subjectId,
+      flagKey: this.flagKey,
+      attributes,
+    });
+    traffic.decided++;
+    if (decision.exposureEventId === undefined) return false;
+    const { variantKey, decisionId } = decision;
+    traffic.exposed[variantKey] = (traffic.exposed[variantKey] ?? 0) + 1;
+    tally(traffic.events, variantKey, "exposure");
+    const events = behaviour(variantKey, random);
+    for (const event of events) {
+      sender.send({ ...event, decisionId });
+      tally(traffic.events, variantKey, event.eventType);
+    }
+    for (const type of new Set(events.map((e) => e.eventType))) {
+      tally(traffic.members, variantKey, type);
+    }
+    return true;
+  }
+
+  async close(): Promise<Traffic> {
+    await this.sender.close();
+    const { traffic } = this;
+    if (traffic.rejected + traffic.dropped > 0) {
+      throw new Error(
+        `${traffic.rejected} event(s) rejected and ${traffic.dropped} dropped: ${this.firstProblem}`,
+      );
+    }
+    return traffic;
+  }
+}
+
+function tally(counts: Traffic["events"], variantKey: string, eventType: string): void {
+  const perType = (counts[variantKey] ??= {});
+  perType[eventType] = (perType[eventType] ?? 0) + 1;
+}
+
+/** Decides `flagKey` for members 1…count, then sends what each exposed member does. */
+async function simulate(
+  service: LottyClient,
+  flagKey: string,
+  count: number,
+  behaviour: Behaviour,
+): Promise<Traffic> {
+  const visits = new Visits(service, flagKey);
   const members = Array.from({ length: count }, (_, i) => member(i + 1, flagKey));
   try {
-    await forEachLimited(members, DECIDE_CONCURRENCY, async ({ subjectId, attributes, random }) => {
-      const decision = await decideAndExpose(service.decision, sender, {
-        subjectId,
-        flagKey,
-        attributes,
-      });
-      traffic.decided++;
-      if (decision.exposureEventId === undefined) return;
-      const { variantKey, decisionId } = decision;
-      traffic.exposed[variantKey] = (traffic.exposed[variantKey] ?? 0) + 1;
-      tally(traffic.events, variantKey, "exposure");
-      const events = behaviour(variantKey, random);
-      for (const event of events) {
-        sender.send({ ...event, decisionId });
-        tally(traffic.events, variantKey, event.eventType);
-      }
-      for (const type of new Set(events.map((e) => e.eventType))) {
-        tally(traffic.members, variantKey, type);
-      }
+    await forEachLimited(members, DECIDE_CONCURRENCY, async (m) => {
+      await visits.visit(m, behaviour);
     });
-  } finally {
-    await sender.close();
+  } catch (error) {
+    await visits.close().catch(() => {});
+    throw error;
   }
-  if (traffic.rejected + traffic.dropped > 0) {
-    throw new Error(
-      `${traffic.rejected} event(s) rejected and ${traffic.dropped} dropped: ${firstProblem}`,
-    );
-  }
-  return traffic;
+  return visits.close();
 }
 
 /** Simulates `subjects` members on the experiment's flag as the backend, and logs what was sent. */
@@ -244,4 +311,77 @@ export async function sendTraffic(
     );
   }
   return traffic;
+}
+
+/** New members arriving on an experiment's flag until stopped (the ramp scenarios, autopilot.ts). */
+export interface Arrivals {
+  /** What was sent so far. */
+  readonly traffic: Traffic;
+  /** Settles when the arrivals end: after stop(), or rejected as soon as one fails. */
+  readonly ended: Promise<void>;
+  /** Stops the arrivals, sends their last events and returns what was sent. */
+  stop(): Promise<Traffic>;
+}
+
+/**
+ * How members arrive: every tick, new members decide the flag until
+ * `entering` of them are in a variant (more arrive while a ramp admits a
+ * small share), at most `maxDecided` a tick.
+ */
+export const ARRIVALS = { tickMs: 250, entering: 10, maxDecided: 400 };
+
+/**
+ * Starts new members arriving on the experiment's flag as the workout
+ * backend: each decides it and, when the decision puts it in a variant,
+ * sends its exposure and what `behaviour` makes it do. Their ids are new on
+ * every run, so each one enters the experiment (its cohort) when it arrives.
+ */
+export async function startArrivals(
+  run: Run,
+  experiment: Experiment,
+  behaviour: Behaviour,
+): Promise<Arrivals> {
+  const { flagKey } = experiment;
+  const service = await actAs(run, "backend");
+  await untilDecided(service, flagKey, experiment.id);
+  const visits = new Visits(service, flagKey);
+  const stamp = Date.now().toString(36);
+  let arrived = 0;
+  const arrive = () =>
+    memberWithId(`member-${stamp}-${String(++arrived).padStart(5, "0")}`, flagKey);
+  const stopping = new AbortController();
+  const loop = (async () => {
+    while (!stopping.signal.aborted) {
+      let entered = 0;
+      let decided = 0;
+      while (entered < ARRIVALS.entering && decided < ARRIVALS.maxDecided) {
+        // First as many as should enter; more at a time when some were left out.
+        const size = Math.min(
+          DECIDE_CONCURRENCY,
+          decided === 0 ? ARRIVALS.entering : ARRIVALS.maxDecided - decided,
+        );
+        const members = Array.from({ length: size }, arrive);
+        decided += size;
+        const inVariant = await Promise.all(members.map((m) => visits.visit(m, behaviour)));
+        entered += inVariant.filter(Boolean).length;
+      }
+      await sleep(ARRIVALS.tickMs, stopping.signal);
+    }
+  })();
+  // Observed by stop(); a failure ends the arrivals early.
+  loop.catch(() => {});
+  return {
+    traffic: visits.traffic,
+    ended: loop,
+    async stop() {
+      stopping.abort();
+      try {
+        await loop;
+      } catch (error) {
+        await visits.close().catch(() => {});
+        throw error;
+      }
+      return visits.close();
+    },
+  };
 }
