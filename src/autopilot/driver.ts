@@ -242,14 +242,15 @@ export class RampDriver {
       kind: "safety_action",
       actorId: null,
       gates: verdict.gates,
-      safetyAction: action,
+      // What ran: a step back at the first step is a pause.
+      safetyAction: action === "step_back" && !stepBack ? "pause" : action,
       mode: "hold",
       toStep: stepBack ? step - 1 : undefined,
       // At the first step there is nothing to step back to: pause instead.
       pause: running && !stepBack ? { rollback: action === "rollback" } : undefined,
       reason: stepBack
         ? `safety gate failed: ${why}; stepped back one level and held`
-        : `safety gate failed: ${why}; ${action === "rollback" ? "rolled back to control" : "paused"} and held`,
+        : `safety gate failed: ${why}; ${action === "rollback" ? "rolled back to control" : action === "step_back" ? "no step below the first: paused" : "paused"} and held`,
     };
     const outcome = await this.move(move);
     return outcome === "done" ? "safety_action" : outcome;

@@ -51,6 +51,11 @@ export interface GateVerdict {
   hold: boolean;
 }
 
+/** A figure in words: at most four significant digits. */
+function figure(value: number): string {
+  return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(4)));
+}
+
 function gate(
   name: string,
   effect: RampGateResult["effect"],
@@ -158,7 +163,7 @@ export function thresholdGates(
         ? `${t.metricKey}: not judged before every variant has ${gates.minExposuresPerVariant} exposures`
         : worst === undefined
           ? `${t.metricKey}: no value yet`
-          : `${t.metricKey} in ${worst.key}: ${observed} ${increaseIsBad ? "≤" : "≥"} ${t.threshold} required`,
+          : `${t.metricKey} in ${worst.key}: ${figure(observed)}, ${increaseIsBad ? "at most" : "at least"} ${figure(t.threshold)} allowed`,
     );
   });
 }

@@ -120,9 +120,9 @@ function guideRamp(r: DemoRampExperiment, cmd: Command): string[] {
   }
   lines.push(
     r.label === "H"
-      ? '  In the console, its History tab: a "ramp stepped" entry for each move, by the autopilot'
-      : '  In the console, its History tab: "ramp stepped", then "ramp safety action", by the autopilot',
-    "  (no actor), with the reason as the comment. Through the API, where the ramp stands (its",
+      ? '  In the console, its page\'s "Autopilot ramp" panel: the steps, the last evaluation and the history (a "Moved up" entry for each move'
+      : '  In the console, its page\'s "Autopilot ramp" panel: the steps, the last evaluation and the history ("Moved up", then "Safety action"',
+    "  by the autopilot, with the gates it saw); its History tab has the audited moves. Through the API, where the ramp stands (its",
     "  ramp field: mode, step, effective audience, the gates of the last evaluation):",
     ...cmd("lotty.experiments.v1.ExperimentService/GetExperiment", { id: r.id }),
     "  Its ramp history, every move with the gates the autopilot saw:",
