@@ -116,6 +116,41 @@ describe("summaries and templates", () => {
     ).toBe('Experiment "Blue button" (flag button_color): guardrail errors: 3 > 0');
   });
 
+  it("says what a ramp did and who did it", () => {
+    const ramp = { ...event, comment: "" };
+    expect(
+      defaultSummary({
+        ...ramp,
+        trigger: "ramp.step",
+        actorId: null,
+        details: { fromPercent: 10, toPercent: 25 },
+      }),
+    ).toBe(
+      'Experiment "Blue button" (flag button_color) changed its ramp step by the autopilot: moved from 10 % to 25 % of its audience',
+    );
+    expect(
+      defaultSummary({
+        ...ramp,
+        trigger: "ramp.safety_action",
+        actorId: null,
+        comment: "safety gate failed",
+        details: { fromPercent: 25, toPercent: 10 },
+      }),
+    ).toBe(
+      'Experiment "Blue button" (flag button_color) had a ramp safety action by the autopilot: moved from 25 % to 10 % of its audience (safety gate failed)',
+    );
+    expect(
+      defaultSummary({
+        ...ramp,
+        trigger: "ramp.held",
+        actorId: "u-2",
+        details: { fromPercent: 5, toPercent: 5 },
+      }),
+    ).toBe(
+      'Experiment "Blue button" (flag button_color) has its ramp held by u-2: stays at 5 % of its audience',
+    );
+  });
+
   it("fills every placeholder and leaves unknown ones", () => {
     expect(
       renderSummary(
