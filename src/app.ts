@@ -66,6 +66,7 @@ import { createEventMetrics, type EventMetrics } from "./events/metrics.js";
 import type { ReportServiceImpl } from "./reports/service.js";
 import { GuardrailMonitor, publishCounted } from "./guardrails/monitor.js";
 import { RampDriver } from "./autopilot/driver.js";
+import { createRampMetrics, type RampMetrics } from "./autopilot/metrics.js";
 import { createGuardrailMetrics, type GuardrailMetrics } from "./guardrails/metrics.js";
 import { createSecretBox, type SecretBox } from "./notifications/secrets.js";
 import { Notifier } from "./notifications/notifier.js";
@@ -165,6 +166,7 @@ export class App {
   readonly events: EventServiceImpl;
   readonly eventMetrics: EventMetrics;
   readonly guardrailMetrics: GuardrailMetrics;
+  readonly rampMetrics: RampMetrics;
   readonly notificationMetrics: NotificationMetrics;
   /** Reports, also callable in-process (tests, benchmarks). */
   readonly reports: ReportServiceImpl;
@@ -225,6 +227,7 @@ export class App {
     );
     this.eventMetrics = createEventMetrics(this.metrics.registry);
     this.guardrailMetrics = createGuardrailMetrics(this.metrics.registry);
+    this.rampMetrics = createRampMetrics(this.metrics.registry);
     this.notificationMetrics = createNotificationMetrics(this.metrics.registry);
     this.decide = createServerDecide({
       snapshots: this.snapshots,
@@ -516,6 +519,7 @@ export class App {
         reports: this.reports.builder,
         logger: this.logger,
         intervalMs: this.options.rampIntervalMs,
+        metrics: this.rampMetrics,
       });
       this.live.rampDriver.start();
       const dispatcher = (this.live.dispatcher = new DeliveryDispatcher({

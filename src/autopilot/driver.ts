@@ -35,6 +35,7 @@ import type { DatabaseHandle } from "../platform/database-handle.js";
 import type { Logger } from "../platform/logging.js";
 import { throttledWarning } from "../platform/throttled-warning.js";
 import { evaluateGates, type GateVerdict, type StepFigures } from "./gates.js";
+import type { RampMetrics } from "./metrics.js";
 
 /** How often the autopilot evaluates every ramping experiment. */
 export const RAMP_INTERVAL_MS = 5_000;
@@ -52,6 +53,8 @@ export interface RampDriverDeps {
   intervalMs?: number;
   /** Default LEASE_SECONDS. */
   leaseSeconds?: number;
+  /** Counted when given (the app's registry). */
+  metrics?: RampMetrics;
   /** This driver's name in the lease; default a random id. */
   holder?: string;
   /**
@@ -91,6 +94,7 @@ export class RampDriver {
     this.stopped = true;
     clearInterval(this.timer);
     await this.pass;
+    this.deps.metrics?.leaseHeld.set(0);
     await this.deps.pool
       .query(`delete from ramp_leases where name = 'driver' and holder = $1`, [this.holder])
       .catch(() => undefined);
@@ -106,21 +110,29 @@ export class RampDriver {
        returning holder`,
       [this.holder, this.deps.leaseSeconds ?? LEASE_SECONDS],
     );
-    return rows.length === 1;
+    const held = rows.length === 1;
+    this.deps.metrics?.leaseHeld.set(held ? 1 : 0);
+    return held;
   }
 
   /** One pass: with the lease, evaluates every ramping experiment. Returns what each did. */
   async tick(now = Date.now()): Promise<Map<string, RampOutcome>> {
     const outcomes = new Map<string, RampOutcome>();
     if (this.stopped || !(await this.acquireLease())) return outcomes;
+    const metrics = this.deps.metrics;
+    const timer = metrics?.passSeconds.startTimer();
     for (const id of await rampingExperimentIds(this.deps.pool)) {
       if (this.stopped) break;
       try {
-        outcomes.set(id, await this.evaluate(id, now));
+        const outcome = await this.evaluate(id, now);
+        outcomes.set(id, outcome);
+        metrics?.outcomes.inc({ outcome });
       } catch (error) {
+        metrics?.evaluationErrors.inc();
         this.warn(error, "ramp evaluation failed; retrying on the next pass");
       }
     }
+    timer?.();
     return outcomes;
   }
 

@@ -450,12 +450,23 @@ describe("ramp autopilot", () => {
     expect((await events(r.id)).filter((e) => e.kind === RampEventKind.ADVANCED)).toHaveLength(1);
 
     // The lease: the app's driver took it in tick(); another cannot until it expires or is given up.
+    const gauge = async () =>
+      (await t.app.metrics.registry.getSingleMetric("lotty_ramp_lease_held")!.get()).values[0]
+        ?.value;
+    const passes = async () =>
+      (await t.app.metrics.registry.getSingleMetric("lotty_ramp_pass_seconds")!.get()).values.find(
+        (v) => (v as { metricName?: string }).metricName === "lotty_ramp_pass_seconds_count",
+      )?.value ?? 0;
+    const before = await passes();
     await driver().tick();
+    expect(await gauge()).toBe(1);
+    expect(await passes()).toBe(before + 1);
     expect(await other.acquireLease()).toBe(false);
     expect((await other.tick()).size).toBe(0);
     await t.app.pool().query(`update ramp_leases set expires_at = now() - interval '1 second'`);
     expect(await other.acquireLease()).toBe(true);
     expect(await driver().acquireLease()).toBe(false);
+    expect(await gauge()).toBe(0);
     await other.stop();
     expect(await driver().acquireLease()).toBe(true);
   });
