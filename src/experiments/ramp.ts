@@ -87,8 +87,12 @@ export interface RampMove {
   restartClock?: boolean;
   /** Audited, announced and notified (`ramp.held`) although nothing changes (a hold by the health gates). */
   announceHold?: boolean;
-  /** Checks inside the transaction, on the locked row (permissions, forbidden moves). */
-  check?: (experiment: Experiment, plan: RampPlanConfig) => void;
+  /**
+   * Runs first inside the transaction, on the locked row: permissions,
+   * forbidden moves; it may also complete the move (its target step, its
+   * mode) from the row.
+   */
+  check?: (experiment: Experiment) => void;
 }
 
 /** Thrown when the ramp no longer stands where the caller saw it: somebody else moved it. */
@@ -254,8 +258,8 @@ export async function moveRamp(
         { lockMode: LockMode.PESSIMISTIC_WRITE },
       );
       if (experiment === null) throw notFound("experiment", move.experimentId);
+      move.check?.(experiment);
       const plan = rampPlanOf(experiment);
-      move.check?.(experiment, plan);
       if (experiment.rampStep === null || experiment.rampStep === undefined) {
         throw new ConnectError(
           "the ramp has not begun: start the experiment first",

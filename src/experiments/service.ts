@@ -55,6 +55,7 @@ import {
   insertRampEvent,
   listRampEvents,
   moveRamp,
+  rampPlanOf,
   runTransition,
   type RampMove,
 } from "./transitions.js";
@@ -503,78 +504,76 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
     const comment = checkComment(req.comment);
     const em = this.db.orm.em.fork();
     const current = await this.load(em, req.id);
-    const plan = current.config.rampPlan;
-    const step = current.rampStep ?? -1;
-    const last = (plan?.steps.length ?? 0) - 1;
     const refuse = (why: string): never => {
       throw new ConnectError(why, Code.FailedPrecondition);
     };
     const move: RampMove = {
       experimentId: current.id,
-      expectedStep: step,
+      // The step this request is about; a move by someone else meanwhile is ABORTED.
+      expectedStep: current.rampStep ?? -1,
       kind: "manual",
       actorId: principal.userId,
       control,
       reason: comment,
+      // On the locked row: who may, then what the ramp allows now.
       check: (experiment) => {
         denyUnless(principal, "ramp", experiment.ownerId, { approverIds: [] });
+        const plan = rampPlanOf(experiment);
         if (experiment.status !== "running" && experiment.status !== "paused") {
           refuse(
             `the experiment is ${experiment.status}; only a running or paused ramp can be steered`,
           );
         }
-        const moving = control === "advance" || control === "skip";
-        if (moving && experiment.status !== "running") {
-          refuse(`cannot ${control} the ramp of a paused experiment; resume it first`);
+        const step = experiment.rampStep;
+        if (step === null || step === undefined) {
+          refuse("the ramp has not begun: start the experiment first");
+          return;
         }
+        const last = plan.steps.length - 1;
         const mode = experiment.rampMode;
-        if (control === "manual" && mode === "manual") refuse("the ramp is already manual");
-        if (control === "hold" && mode === "hold") refuse("the ramp is already held");
-        if (control === "resume_autopilot" && mode === "auto") {
-          refuse("the autopilot already drives the ramp");
-        }
-        if (control === "resume_autopilot" && mode === "done") {
-          refuse("the ramp reached its last step; step back first to ramp again");
+        switch (control) {
+          case "manual":
+            if (mode === "manual") refuse("the ramp is already manual");
+            move.mode = "manual";
+            break;
+          case "hold":
+            if (mode === "hold") refuse("the ramp is already held");
+            move.mode = "hold";
+            break;
+          case "resume_autopilot":
+            if (mode === "auto") refuse("the autopilot already drives the ramp");
+            if (mode === "done") {
+              refuse("the ramp reached its last step; step back first to ramp again");
+            }
+            move.mode = "auto";
+            move.restartClock = true;
+            break;
+          case "advance":
+          case "skip": {
+            if (experiment.status !== "running") {
+              refuse(`cannot ${control} the ramp of a paused experiment; resume it first`);
+            }
+            const to = step + (control === "skip" ? 2 : 1);
+            if (to > last) {
+              refuse(
+                control === "skip"
+                  ? `no step to skip to: step ${step + 1} of ${last + 1}`
+                  : `the ramp is at its last step (${plan.steps[last]} %)`,
+              );
+            }
+            move.toStep = to;
+            if (to === last) move.mode = "done";
+            break;
+          }
+          case "step_back":
+            if (step === 0) refuse("the ramp is at its first step; there is none below");
+            move.toStep = step - 1;
+            // A finished ramp stepped back is held.
+            if (mode === "done") move.mode = "hold";
+            break;
         }
       },
     };
-    switch (control) {
-      case "manual":
-        move.mode = "manual";
-        break;
-      case "hold":
-        move.mode = "hold";
-        break;
-      case "resume_autopilot":
-        move.mode = "auto";
-        move.restartClock = true;
-        break;
-      case "advance":
-      case "skip": {
-        const to = step + (control === "skip" ? 2 : 1);
-        if (step >= 0 && to > last) {
-          refuse(
-            control === "skip"
-              ? `no step to skip to: step ${step + 1} of ${last + 1}`
-              : `the ramp is at its last step (${plan?.steps[last]} %)`,
-          );
-        }
-        move.toStep = to;
-        if (to === last) move.mode = "done";
-        break;
-      }
-      case "step_back": {
-        if (step === 0) refuse("the ramp is at its first step; there is none below");
-        move.toStep = step - 1;
-        // A finished ramp stepped back is held; read on the locked row.
-        const check = move.check!;
-        move.check = (experiment, rampPlan) => {
-          check(experiment, rampPlan);
-          if (experiment.rampMode === "done") move.mode = "hold";
-        };
-        break;
-      }
-    }
     const moved = await moveRamp(this.db, this.changes, move);
     return { experiment: await this.render(moved.em, moved.experiment) };
   }
