@@ -11,15 +11,22 @@
  * reload). The results page marks the three step changes on the primary
  * metric's chart; a viewer sees the panel without commands; axe finds
  * nothing serious on the page with the panel, its comment form and the
- * results. docs/console/autopilot.png is taken along the way.
+ * results. docs/console/autopilot.png is taken along the way. The
+ * experiment form creates a draft with a plan (the fieldset opened from the
+ * keyboard): the server's refusal of steps 5, 5 appears at the steps field,
+ * then the plan is stored exactly as typed (GetExperiment) and the edit form
+ * opens it filled in; axe finds nothing serious on the form with the
+ * fieldset open.
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { BrowserContext, Page } from "playwright-core";
+import { create } from "@bufbuild/protobuf";
 import {
   Direction,
   RampControl,
   RampEventKind,
+  RampPlanSchema,
   RampSafetyAction,
 } from "../../gen/lotty/experiments/v1/experiments_pb.js";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
@@ -395,5 +402,117 @@ describe("a viewer", () => {
     } finally {
       await fresh.context.close();
     }
+  });
+});
+
+describe("the experiment form's ramp fieldset", () => {
+  it("creates a draft with a plan: opened from the keyboard, 5, 5 refused at the steps field, then stored exactly", async () => {
+    const formFlag = await makeFlag(env.t);
+    const name = "Checkout ramp from the form";
+    await page.goto(`${env.console}/experiments/new`);
+    await untilHeading(page, "New experiment");
+    await settled(page);
+    await page.getByLabel("Name", { exact: true }).fill(name);
+    await page.getByLabel("Flag", { exact: true }).selectOption(formFlag);
+    await page.getByLabel("Variant 1 value").fill("grey");
+    await page.getByLabel("Variant 2 value").fill("blue");
+    await page.getByLabel("Primary metric").selectOption("conversion_rate");
+    await page.getByRole("checkbox", { name: "Error rate (error_rate)" }).check();
+
+    // From the keyboard: the checkbox after the guardrails opens the fieldset, Tab enters it.
+    expect(await page.getByLabel("Steps (% of the audience)").count()).toBe(0);
+    await page.getByRole("button", { name: "Add guardrail" }).focus();
+    await page.keyboard.press("Tab");
+    const toggle = await activeElement(page);
+    expect([toggle.tag, toggle.name]).toEqual(["input", "Ramp the audience step by step"]);
+    expectVisibleFocus(toggle);
+    await page.keyboard.press("Space");
+    await page.keyboard.press("Tab");
+    const stepsFocus = await activeElement(page);
+    expect([stepsFocus.tag, stepsFocus.name]).toEqual(["input", "Steps (% of the audience)"]);
+    expectVisibleFocus(stepsFocus);
+    await page.keyboard.press("ControlOrMeta+A");
+    await page.keyboard.type("5, 5");
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("ControlOrMeta+A");
+    await page.keyboard.type("20");
+    expect(await page.getByLabel("Minimum time on each step (minutes)").inputValue()).toBe("20");
+    await page.getByLabel("Minimum exposures on each step", { exact: true }).fill("100");
+    const add = await tabUntil(
+      page,
+      (el) => el.tag === "button" && el.name === "Add ramp threshold",
+      "the Add ramp threshold button",
+    );
+    expectVisibleFocus(add);
+    await page.keyboard.press("Enter");
+    await page.getByLabel("Ramp threshold 1 metric").selectOption("error_rate");
+    await page.getByLabel("Ramp threshold 1 direction").selectOption({
+      label: "increase is bad (fails above)",
+    });
+    await page.getByLabel("Ramp threshold 1 value").fill("0.02");
+    expect(
+      await page
+        .getByRole("checkbox", { name: "A sample ratio mismatch holds the ramp" })
+        .isChecked(),
+    ).toBe(true);
+    await page.getByLabel("Maximum traffic skew (%)").fill("10");
+    await page.getByLabel("Safety action").selectOption({
+      label: "Step back one step and hold the ramp there (pause at the first step)",
+    });
+    await settled(page);
+    await expectNoSeriousViolations("the experiment form with the ramp fieldset open");
+
+    // The server refuses a step that does not go up; its error is at the steps field.
+    await page.getByRole("button", { name: "Create draft" }).click();
+    const steps = page.getByLabel("Steps (% of the audience)");
+    await page.locator('[aria-invalid="true"]').first().waitFor();
+    expect(await steps.getAttribute("aria-invalid")).toBe("true");
+    const describedBy = ((await steps.getAttribute("aria-describedby")) ?? "")
+      .split(/\s+/)
+      .filter((x) => x !== "");
+    const described = await Promise.all(
+      describedBy.map((x) => page.locator(`[id="${x}"]`).innerText()),
+    );
+    expect(described.join(" ")).toContain(
+      "experiment.ramp_plan.steps[1]: must be greater than the step before it (5)",
+    );
+    expect(await page.getByRole("alert").first().innerText()).toContain("ramp_plan.steps[1]");
+    const { experiments } = await owner.experiments.listExperiments({ pageSize: 50 });
+    expect(experiments.map((e) => e.name)).not.toContain(name);
+    await expectNoSeriousViolations("the experiment form with an error at the ramp steps");
+
+    await steps.fill("5, 25, 100");
+    await page.getByRole("button", { name: "Create draft" }).click();
+    await page.waitForURL((url) => /^\/console\/experiments\/[0-9a-f-]{36}$/.test(url.pathname));
+    await untilHeading(page, name);
+    const created = new URL(page.url()).pathname.split("/").pop()!;
+    const { experiment } = await owner.experiments.getExperiment({ id: created });
+    expect(experiment?.rampPlan).toEqual(
+      create(RampPlanSchema, {
+        steps: [5, 25, 100],
+        gates: {
+          minStepSeconds: 1200,
+          minExposures: 100,
+          minExposuresPerVariant: 500,
+          thresholds: [
+            { metricKey: "error_rate", threshold: 0.02, direction: Direction.INCREASE_IS_BAD },
+          ],
+          allowSrm: false,
+          maxTrafficSkew: 0.1,
+        },
+        safetyAction: RampSafetyAction.STEP_BACK,
+      }),
+    );
+
+    // Editing the draft opens the fieldset filled in.
+    await page.goto(`${env.console}/experiments/${created}/edit`);
+    await untilHeading(page, `Edit ${name}`);
+    await settled(page);
+    expect(
+      await page.getByRole("checkbox", { name: "Ramp the audience step by step" }).isChecked(),
+    ).toBe(true);
+    expect(await page.getByLabel("Steps (% of the audience)").inputValue()).toBe("5, 25, 100");
+    expect(await page.getByLabel("Minimum time on each step (minutes)").inputValue()).toBe("20");
+    expect(await page.getByLabel("Maximum traffic skew (%)").inputValue()).toBe("10");
   });
 });

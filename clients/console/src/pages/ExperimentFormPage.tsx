@@ -1,7 +1,9 @@
 /**
  * Create a draft (/experiments/new) or edit one (/experiments/:id/edit).
  * The server validates; every problem it names is shown at its field and
- * in a summary at the top, and the form keeps what was typed.
+ * in a summary at the top, and the form keeps what was typed. The optional
+ * "Autopilot ramp" section edits the draft's ramp plan (docs/autopilot.md):
+ * off, the plan is removed on save.
  */
 import { useMemo, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router";
@@ -13,6 +15,7 @@ import {
   ExperimentService,
   ExperimentStatus,
   GuardrailAction,
+  RampSafetyAction,
   type Experiment,
 } from "../../../../gen/lotty/experiments/v1/experiments_pb.js";
 import { FlagService, FlagType } from "../../../../gen/lotty/flags/v1/flags_pb.js";
@@ -26,14 +29,18 @@ import { ErrorMessage, Loading } from "../components/Status.js";
 import { Field } from "../components/Field.js";
 import { FieldErrorList } from "../components/ErrorSummary.js";
 import { FormActions } from "../components/FormActions.js";
-import { stepTrail } from "../components/experiments/ramp.js";
+import { safetyActionLabel, stepTrail } from "../components/experiments/ramp.js";
 import {
   draftFromExperiment,
   draftToExperiment,
   emptyDraft,
   emptyGuardrail,
+  emptyRampThreshold,
+  RAMP_LIMITS,
   type ExperimentDraft,
   type GuardrailDraft,
+  type RampDraft,
+  type RampThresholdDraft,
   type VariantDraft,
 } from "../components/experiments/draft.js";
 import { DraftSimilar } from "../components/learnings/DraftSimilar.js";
@@ -92,6 +99,20 @@ function exactError(errors: FieldError[], field: string): string | undefined {
   return hits.length === 0 ? undefined : hits.map((e) => `${e.field}: ${e.message}`).join("; ");
 }
 
+/** Every error for a field and its sub-fields (e.g. each of "experiment.ramp_plan.steps[i]"). */
+function allErrorsFor(errors: FieldError[], field: string): string | undefined {
+  const hits = errors.filter(
+    (e) => e.field === field || e.field.startsWith(`${field}.`) || e.field.startsWith(`${field}[`),
+  );
+  return hits.length === 0 ? undefined : hits.map((e) => `${e.field}: ${e.message}`).join("; ");
+}
+
+const SAFETY_ACTIONS = [
+  RampSafetyAction.PAUSE,
+  RampSafetyAction.ROLLBACK,
+  RampSafetyAction.STEP_BACK,
+] as const;
+
 function ExperimentForm(props: { existing?: Experiment }) {
   const existing = props.existing;
   const navigate = useNavigate();
@@ -114,16 +135,10 @@ function ExperimentForm(props: { existing?: Experiment }) {
     mutationFn: async (): Promise<
       { problems: FieldError[] } | { saved: Experiment | undefined }
     > => {
-      const { experiment: fields, problems } = draftToExperiment(
-        draft,
-        flagType,
-        existing?.id ?? "",
-      );
+      // UpdateExperiment replaces the whole configuration: with the ramp
+      // section off, the draft's ramp plan is removed.
+      const { experiment, problems } = draftToExperiment(draft, flagType, existing?.id ?? "");
       if (problems.length > 0) return { problems };
-      // The form does not edit ramp plans: an update keeps the draft's own
-      // (UpdateExperiment replaces the whole configuration).
-      const experiment =
-        existing?.rampPlan === undefined ? fields : { ...fields, rampPlan: existing.rampPlan };
       const saved =
         existing === undefined
           ? await client.createExperiment({ experiment })
@@ -162,6 +177,18 @@ function ExperimentForm(props: { existing?: Experiment }) {
       guardrails: d.guardrails.map((g, j) => (j === i ? { ...g, ...change } : g)),
     }));
   }
+  function setRamp(change: Partial<RampDraft>) {
+    setDraft((d) => ({ ...d, ramp: { ...d.ramp, ...change } }));
+  }
+  function setRampThreshold(i: number, change: Partial<RampThresholdDraft>) {
+    setDraft((d) => ({
+      ...d,
+      ramp: {
+        ...d.ramp,
+        thresholds: d.ramp.thresholds.map((t, j) => (j === i ? { ...t, ...change } : t)),
+      },
+    }));
+  }
   function removeVariant(i: number) {
     setDraft((d) => ({
       ...d,
@@ -182,6 +209,22 @@ function ExperimentForm(props: { existing?: Experiment }) {
   const activeMetrics = (metrics.data?.metrics ?? []).filter(
     (m) => !m.archived || m.key === draft.primaryMetricKey || draft.metricKeys.includes(m.key),
   );
+  const metricName = (key: string) => {
+    const m = metrics.data?.metrics.find((x) => x.key === key);
+    return m === undefined || m.name === "" ? key : `${m.name} (${key})`;
+  };
+  // Ramp thresholds use the experiment's own metrics (its report computes them).
+  const chosenMetrics = [
+    ...new Set(
+      [
+        draft.primaryMetricKey,
+        ...draft.metricKeys,
+        ...draft.guardrails.map((g) => g.metricKey),
+      ].filter((k) => k !== ""),
+    ),
+  ];
+  const ramp = draft.ramp;
+  const existingSteps = existing?.rampPlan?.steps ?? [];
   const general = save.isError && errors.length === 0;
   const title = existing === undefined ? "New experiment" : `Edit ${existing.name}`;
 
@@ -198,11 +241,7 @@ function ExperimentForm(props: { existing?: Experiment }) {
       </p>
       <h1>{title}</h1>
       {existing !== undefined && (
-        <p className="help">
-          Saving creates version {existing.version + 1}.
-          {(existing.rampPlan?.steps.length ?? 0) > 0 &&
-            ` Its ramp plan (${stepTrail(existing.rampPlan?.steps ?? [])}) is kept as it is: this form does not edit ramp plans.`}
-        </p>
+        <p className="help">Saving creates version {existing.version + 1}.</p>
       )}
 
       {errors.length > 0 && (
@@ -546,6 +585,243 @@ function ExperimentForm(props: { existing?: Experiment }) {
             Add guardrail
           </button>
         </div>
+
+        <h2>Autopilot ramp</h2>
+        <p id="exp-ramp-about" className="help">
+          Optional: the experiment starts with a small share of its audience and the autopilot moves
+          it up one step at a time while the gates pass; when a safety gate fails, the plan's safety
+          action runs.
+        </p>
+        <div className="field exp-checkbox">
+          <label>
+            <input
+              type="checkbox"
+              checked={ramp.enabled}
+              aria-describedby="exp-ramp-about"
+              onChange={(e) => setRamp({ enabled: e.target.checked })}
+            />{" "}
+            Ramp the audience step by step
+          </label>
+        </div>
+        {!ramp.enabled && existingSteps.length > 0 && (
+          <p className="help">
+            Saving removes the draft&apos;s ramp plan ({stepTrail(existingSteps)}).
+          </p>
+        )}
+        {ramp.enabled && (
+          <fieldset
+            className="exp-fieldset"
+            aria-describedby="exp-ramp-error"
+            aria-invalid={
+              exactError(errors, "experiment.ramp_plan") !== undefined ? true : undefined
+            }
+          >
+            <legend>Ramp plan</legend>
+            <p id="exp-ramp-error" className="field-error">
+              {exactError(errors, "experiment.ramp_plan")}
+            </p>
+            <Field
+              label="Steps (% of the audience)"
+              help={`Comma-separated, for example 1, 5, 10, 25, 50, 100: 1–${RAMP_LIMITS.maxSteps} steps, each greater than the one before, above 0 and at most 100 with at most two decimals. The experiment starts at the first.`}
+              error={allErrorsFor(errors, "experiment.ramp_plan.steps")}
+            >
+              <input
+                type="text"
+                inputMode="decimal"
+                autoComplete="off"
+                value={ramp.steps}
+                onChange={(e) => setRamp({ steps: e.target.value })}
+              />
+            </Field>
+            <Field
+              label="Minimum time on each step (minutes)"
+              help="0–43,200 (30 days); 0 means no minimum. The autopilot waits at least this long before moving up."
+              error={errorFor(errors, "experiment.ramp_plan.gates.min_step_seconds")}
+            >
+              <input
+                type="number"
+                step="any"
+                min="0"
+                inputMode="decimal"
+                value={ramp.minStepMinutes}
+                onChange={(e) => setRamp({ minStepMinutes: e.target.value })}
+              />
+            </Field>
+            <Field
+              label="Minimum exposures on each step"
+              help="All variants together; 0 means no minimum."
+              error={errorFor(errors, "experiment.ramp_plan.gates.min_exposures")}
+            >
+              <input
+                type="number"
+                step="1"
+                min="0"
+                value={ramp.minExposures}
+                onChange={(e) => setRamp({ minExposures: e.target.value })}
+              />
+            </Field>
+            <Field
+              label="Minimum exposures per variant on each step"
+              help="In every variant; 0 means no minimum. Ramp thresholds are judged only once every variant has this many."
+              error={errorFor(errors, "experiment.ramp_plan.gates.min_exposures_per_variant")}
+            >
+              <input
+                type="number"
+                step="1"
+                min="0"
+                value={ramp.minExposuresPerVariant}
+                onChange={(e) => setRamp({ minExposuresPerVariant: e.target.value })}
+              />
+            </Field>
+
+            <h3 className="exp-subtitle">Ramp thresholds</h3>
+            <p className="help">
+              A treatment beyond a threshold runs the safety action (the guardrails are checked on
+              every step too). Metrics: the experiment&apos;s primary, secondary and guardrail
+              metrics
+              {chosenMetrics.length === 0 ? " (none chosen yet)" : ""}. At most{" "}
+              {RAMP_LIMITS.maxThresholds}.
+            </p>
+            <p className="field-error">
+              {exactError(errors, "experiment.ramp_plan.gates.thresholds")}
+            </p>
+            {ramp.thresholds.map((t, i) => {
+              const n = i + 1;
+              const at = (name: string) =>
+                errorFor(errors, `experiment.ramp_plan.gates.thresholds[${i}].${name}`);
+              const options =
+                t.metricKey === "" || chosenMetrics.includes(t.metricKey)
+                  ? chosenMetrics
+                  : [...chosenMetrics, t.metricKey];
+              return (
+                <fieldset key={i} className="exp-row">
+                  <legend>Ramp threshold {n}</legend>
+                  <Field label={`Ramp threshold ${n} metric`} error={at("metric_key")}>
+                    <select
+                      value={t.metricKey}
+                      onChange={(e) => setRampThreshold(i, { metricKey: e.target.value })}
+                    >
+                      <option value="">Choose a metric</option>
+                      {options.map((key) => (
+                        <option key={key} value={key}>
+                          {chosenMetrics.includes(key)
+                            ? metricName(key)
+                            : `${key} (not a metric of this experiment)`}
+                        </option>
+                      ))}
+                    </select>
+                  </Field>
+                  <Field label={`Ramp threshold ${n} direction`} error={at("direction")}>
+                    <select
+                      value={t.direction}
+                      onChange={(e) =>
+                        setRampThreshold(i, { direction: Number(e.target.value) as Direction })
+                      }
+                    >
+                      <option value={Direction.INCREASE_IS_BAD}>
+                        increase is bad (fails above)
+                      </option>
+                      <option value={Direction.DECREASE_IS_BAD}>
+                        decrease is bad (fails below)
+                      </option>
+                    </select>
+                  </Field>
+                  <Field
+                    label={`Ramp threshold ${n} value`}
+                    help="In the metric's unit (0.02 for 2 %)."
+                    error={at("threshold")}
+                  >
+                    <input
+                      type="number"
+                      step="any"
+                      value={t.threshold}
+                      onChange={(e) => setRampThreshold(i, { threshold: e.target.value })}
+                    />
+                  </Field>
+                  <button
+                    type="button"
+                    onClick={() =>
+                      setRamp({ thresholds: ramp.thresholds.filter((_, j) => j !== i) })
+                    }
+                  >
+                    Remove ramp threshold {n}
+                  </button>
+                </fieldset>
+              );
+            })}
+            <div className="actions">
+              <button
+                type="button"
+                disabled={ramp.thresholds.length >= RAMP_LIMITS.maxThresholds}
+                onClick={() => setRamp({ thresholds: [...ramp.thresholds, emptyRampThreshold()] })}
+              >
+                Add ramp threshold
+              </button>
+            </div>
+
+            <h3 className="exp-subtitle">Data health</h3>
+            <div className="field exp-checkbox">
+              <label>
+                <input
+                  type="checkbox"
+                  checked={ramp.srmHolds}
+                  aria-describedby="exp-ramp-srm-help"
+                  onChange={(e) => setRamp({ srmHolds: e.target.checked })}
+                />{" "}
+                A sample ratio mismatch holds the ramp
+              </label>
+              <span id="exp-ramp-srm-help" className="help">
+                A mismatch over the step (p &lt; 0.001) keeps the ramp where it is until it clears.
+              </span>
+            </div>
+            <Field
+              label="Maximum traffic skew (%)"
+              help="Optional; empty means not checked. A variant whose share of the step's subjects is off its weight's share by more than this (relative: 10 means 10 % of that share) holds the ramp. Above 0, at most 100."
+              error={errorFor(errors, "experiment.ramp_plan.gates.max_traffic_skew")}
+            >
+              <input
+                type="number"
+                step="any"
+                inputMode="decimal"
+                value={ramp.maxTrafficSkewPercent}
+                onChange={(e) => setRamp({ maxTrafficSkewPercent: e.target.value })}
+              />
+            </Field>
+            <Field
+              label="Maximum rejected events (% of received)"
+              help="Optional; empty means not checked. More rejected events than this share of those received over the step holds the ramp. 0–100."
+              error={errorFor(errors, "experiment.ramp_plan.gates.max_rejected_share")}
+            >
+              <input
+                type="number"
+                step="any"
+                inputMode="decimal"
+                value={ramp.maxRejectedSharePercent}
+                onChange={(e) => setRamp({ maxRejectedSharePercent: e.target.value })}
+              />
+            </Field>
+
+            <h3 className="exp-subtitle">On a safety failure</h3>
+            <Field
+              label="Safety action"
+              help="What runs when a ramp threshold is crossed or a guardrail fires during a step; the ramp is then held until someone resumes the autopilot."
+              error={errorFor(errors, "experiment.ramp_plan.safety_action")}
+            >
+              <select
+                value={ramp.safetyAction}
+                onChange={(e) =>
+                  setRamp({ safetyAction: Number(e.target.value) as RampSafetyAction })
+                }
+              >
+                {SAFETY_ACTIONS.map((a) => (
+                  <option key={a} value={a}>
+                    {safetyActionLabel(a)}
+                  </option>
+                ))}
+              </select>
+            </Field>
+          </fieldset>
+        )}
 
         <h2>Conflicts</h2>
         <Field

@@ -4,7 +4,7 @@
  */
 import { useMemo } from "react";
 import type { FlagType } from "../../../../../gen/lotty/flags/v1/flags_pb.js";
-import { draftToExperiment, type ExperimentDraft } from "../experiments/draft.js";
+import { draftToExperiment, emptyRamp, type ExperimentDraft } from "../experiments/draft.js";
 import { SimilarExperiments, useDebounced } from "./SimilarExperiments.js";
 
 const DEBOUNCE_MS = 500;
@@ -26,6 +26,8 @@ export function DraftSimilar(props: {
             description: "",
             conflictDomains: "",
             priority: "0",
+            // The ramp plan is not compared: editing it fetches nothing.
+            ramp: emptyRamp(),
           } satisfies ExperimentDraft,
           flagType: props.flagType,
           tags: props.flagTags,
