@@ -288,6 +288,10 @@ describe("the autopilot panel on the experiment page", () => {
     await untilCurrentStep("10 %");
     const newest = await untilNewestEntry(/Manual: Step back 50 % → 10 % by you/);
     expect(newest).toContain("Support tickets went up");
+    // Each step is a version with the same configuration and another share.
+    await page.getByRole("link", { name: "Versions", exact: true }).click();
+    await page.getByText("Ramp step: 50 % of the audience").waitFor();
+    await page.getByText("Ramp step: 10 % of the audience").waitFor();
   });
 
   it("shows the server's refusal on a stale page, catches up, and resumes the autopilot", async () => {

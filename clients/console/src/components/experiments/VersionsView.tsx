@@ -5,6 +5,7 @@ import { formatTime } from "../../format/dates.js";
 import { personLabel } from "../../api/experiments.js";
 import { Empty, ErrorMessage, Loading } from "../Status.js";
 import { versionDiff } from "./diff.js";
+import { formatStepPercent } from "./ramp.js";
 import { TableHead } from "../Table.js";
 
 export function VersionsView(props: { id: string; me: string }) {
@@ -25,20 +26,27 @@ export function VersionsView(props: { id: string; me: string }) {
                 .map((v, i, all) => ({
                   v,
                   changes: i === 0 ? undefined : versionDiff(all[i - 1]?.experiment, v.experiment!),
+                  // A ramp step saves a version with the same configuration and another share.
+                  ramp:
+                    i > 0 && all[i - 1]!.rampPercent !== v.rampPercent
+                      ? `Ramp step: ${formatStepPercent(v.rampPercent)} of the audience`
+                      : undefined,
                 }))
                 .reverse()
-                .map(({ v, changes }) => (
+                .map(({ v, changes, ramp }) => (
                   <tr key={v.version}>
                     <th scope="row" className="num">
                       {v.version}
                     </th>
                     <td>{formatTime(v.createdAt)}</td>
-                    <td title={v.authorId}>{personLabel(v.authorId, props.me)}</td>
+                    <td title={v.authorId}>
+                      {v.authorId === "" ? "autopilot" : personLabel(v.authorId, props.me)}
+                    </td>
                     <td>
                       {changes === undefined ? (
                         "Created"
                       ) : changes.length === 0 ? (
-                        "No configuration change"
+                        (ramp ?? "No configuration change")
                       ) : (
                         <ul className="exp-changes">
                           {changes.map((c) => (

@@ -4,6 +4,7 @@ import {
   Direction,
   ExperimentSchema,
   GuardrailAction,
+  RampSafetyAction,
   type Experiment,
 } from "../../../../../gen/lotty/experiments/v1/experiments_pb.js";
 import { versionDiff } from "./diff.js";
@@ -95,5 +96,26 @@ describe("versionDiff", () => {
     const removed = changes.find((c) => c.field === "Guardrail 1 (error_rate)");
     expect(removed?.after).toBe("—");
     expect(removed?.before).toContain("threshold 0.05");
+  });
+  it("reports a ramp plan added, then a step and the safety action changed", () => {
+    const plan = {
+      steps: [5, 25, 100],
+      gates: { minStepSeconds: 600 },
+      safetyAction: RampSafetyAction.STEP_BACK,
+    };
+    const added = versionDiff(experiment(), experiment({ rampPlan: plan }));
+    expect(added).toHaveLength(1);
+    expect(added[0]!.field).toBe("Ramp plan");
+    expect(added[0]!.before).toBe("—");
+    expect(added[0]!.after).toContain("5 % → 25 % → 100 %");
+    const changed = versionDiff(
+      experiment({ rampPlan: plan }),
+      experiment({
+        rampPlan: { ...plan, steps: [5, 50, 100], safetyAction: RampSafetyAction.PAUSE },
+      }),
+    );
+    expect(changed.map((c) => c.field)).toEqual(["Ramp plan steps", "Ramp plan safety action"]);
+    expect(changed[0]).toMatchObject({ before: "5 % → 25 % → 100 %", after: "5 % → 50 % → 100 %" });
+    expect(versionDiff(experiment({ rampPlan: plan }), experiment({ rampPlan: plan }))).toEqual([]);
   });
 });

@@ -11,6 +11,7 @@ import {
   type Variant,
 } from "../../../../../gen/lotty/experiments/v1/experiments_pb.js";
 import { enumLabel } from "../../format/labels.js";
+import { gateRules, safetyActionLabel, stepTrail } from "./ramp.js";
 import { valueText } from "./values.js";
 
 export interface FieldChange {
@@ -52,6 +53,16 @@ function guardrailFields(g: Guardrail | undefined): Record<string, string> {
     window: g.windowSeconds === 0 ? "600 s" : `${g.windowSeconds} s`,
     "minimum sample": String(g.minSampleSize),
   };
+}
+
+/** A ramp plan as comparable rows: steps, each gate, the safety action; none without steps. */
+function rampFields(e: Experiment): Record<string, string> {
+  const plan = e.rampPlan;
+  if (plan === undefined || plan.steps.length === 0) return {};
+  const fields: Record<string, string> = { steps: stepTrail(plan.steps) };
+  for (const rule of gateRules(plan.gates)) fields[rule.term.toLowerCase()] = rule.value;
+  fields["safety action"] = safetyActionLabel(plan.safetyAction);
+  return fields;
 }
 
 /** Compares two lists of sub-records position by position. */
@@ -128,5 +139,13 @@ export function versionDiff(before: Experiment | undefined, after: Experiment): 
   );
   scalar("Conflict domains", list(before.conflictDomains), list(after.conflictDomains));
   scalar("Priority", String(before.priority), String(after.priority));
+  const rampBefore = rampFields(before);
+  const rampAfter = rampFields(after);
+  compareRows(
+    changes,
+    () => "Ramp plan",
+    Object.keys(rampBefore).length === 0 ? [] : [rampBefore],
+    Object.keys(rampAfter).length === 0 ? [] : [rampAfter],
+  );
   return changes;
 }
