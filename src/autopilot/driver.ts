@@ -186,13 +186,13 @@ export class RampDriver {
         safety: true,
         hold: false,
       };
-      return this.safetyAction(experimentId, step, plan.safetyAction, verdict, false);
+      return this.safetyAction(experiment, step, plan.safetyAction, verdict, false);
     }
     if (experiment.status !== "running") return "skipped";
 
     // The report's windows are whole minutes. Under the autopilot the step's
-    // window starts at the minute the step began (a few seconds of the step
-    // before may count: conservative for moving up). Held, it starts at the
+    // window starts at the minute the step began (subjects first exposed in
+    // that minute before the step count toward it). Held, it starts at the
     // next whole minute, so the data that caused a safety action cannot cause
     // another one a step lower (25 % → 10 % → pause within one minute).
     const windowStart =
@@ -209,37 +209,43 @@ export class RampDriver {
     const verdict = evaluateGates(plan.gates, figures);
     await recordRampEvaluation(this.deps.pool, experimentId, new Date(now), step, verdict.gates);
     if (verdict.safety) {
-      return this.safetyAction(experimentId, step, plan.safetyAction, verdict, true);
+      return this.safetyAction(experiment, step, plan.safetyAction, verdict, true);
     }
     if (experiment.rampMode !== "auto") return "skipped";
     if (verdict.advance) {
       const toStep = step + 1;
       const last = toStep >= plan.steps.length - 1;
-      return this.move({
-        experimentId,
-        expectedStep: step,
-        kind: "advanced",
-        actorId: null,
-        toStep: Math.min(toStep, plan.steps.length - 1),
-        mode: last ? "done" : undefined,
-        gates: verdict.gates,
-        reason: `every gate passed on ${plan.steps[step]} %; moving to ${plan.steps[Math.min(toStep, plan.steps.length - 1)]} %`,
-      }).then((outcome) => (outcome === "done" ? "advanced" : outcome));
+      return this.move(
+        {
+          experimentId,
+          expectedStep: step,
+          kind: "advanced",
+          actorId: null,
+          toStep: Math.min(toStep, plan.steps.length - 1),
+          mode: last ? "done" : undefined,
+          gates: verdict.gates,
+          reason: `every gate passed on ${plan.steps[step]} %; moving to ${plan.steps[Math.min(toStep, plan.steps.length - 1)]} %`,
+        },
+        experiment,
+      ).then((outcome) => (outcome === "done" ? "advanced" : outcome));
     }
     const failing = verdict.gates.filter((g) => !g.passed);
-    return this.move({
-      experimentId,
-      expectedStep: step,
-      kind: "blocked",
-      actorId: null,
-      gates: verdict.gates,
-      announceHold: verdict.hold,
-      reason: `${verdict.hold ? "held" : "waiting"} on ${plan.steps[step]} %: ${failing.map((g) => g.detail).join("; ")}`,
-    }).then((outcome) => (outcome === "done" ? (verdict.hold ? "held" : "blocked") : outcome));
+    return this.move(
+      {
+        experimentId,
+        expectedStep: step,
+        kind: "blocked",
+        actorId: null,
+        gates: verdict.gates,
+        announceHold: verdict.hold,
+        reason: `${verdict.hold ? "held" : "waiting"} on ${plan.steps[step]} %: ${failing.map((g) => g.detail).join("; ")}`,
+      },
+      experiment,
+    ).then((outcome) => (outcome === "done" ? (verdict.hold ? "held" : "blocked") : outcome));
   }
 
   private async safetyAction(
-    experimentId: string,
+    experiment: Experiment,
     step: number,
     action: RampSafetyActionName,
     verdict: GateVerdict,
@@ -249,7 +255,7 @@ export class RampDriver {
     const why = failing.map((g) => g.detail).join("; ");
     const stepBack = action === "step_back" && step > 0;
     const move: RampMove = {
-      experimentId,
+      experimentId: experiment.id,
       expectedStep: step,
       kind: "safety_action",
       actorId: null,
@@ -264,11 +270,13 @@ export class RampDriver {
         ? `safety gate failed: ${why}; stepped back one level and held`
         : `safety gate failed: ${why}; ${action === "rollback" ? "rolled back to control" : action === "step_back" ? "no step below the first: paused" : "paused"} and held`,
     };
-    const outcome = await this.move(move);
+    const outcome = await this.move(move, experiment);
     return outcome === "done" ? "safety_action" : outcome;
   }
 
-  private async move(move: RampMove): Promise<RampOutcome | "done"> {
+  private async move(move: RampMove, seen: Experiment): Promise<RampOutcome | "done"> {
+    // Moved only if nobody changed the ramp's step, mode or the status since it was read.
+    move.expected = { mode: seen.rampMode ?? "auto", status: seen.status };
     const hook = this.deps.beforeCommit;
     try {
       await moveRamp(this.deps.db, this.deps.changes, {

@@ -72,6 +72,8 @@ export interface RampMove {
   experimentId: string;
   /** The step the caller saw; the move happens only if the ramp still stands there. */
   expectedStep: number;
+  /** The mode and status the caller saw (the autopilot); the move happens only if unchanged. */
+  expected?: { mode: RampModeName; status: string };
   kind: RampEventKindName;
   /** Null for the autopilot. */
   actorId: string | null;
@@ -95,13 +97,10 @@ export interface RampMove {
   check?: (experiment: Experiment) => void;
 }
 
-/** Thrown when the ramp no longer stands where the caller saw it: somebody else moved it. */
+/** Thrown when the ramp no longer stands where the caller saw it: somebody else moved or steered it. */
 export class RampMoved extends ConnectError {
-  constructor(step: number | null, expected: number) {
-    super(
-      `the ramp moved meanwhile (step ${step ?? "none"}, not ${expected}); read it again`,
-      Code.Aborted,
-    );
+  constructor(what: string) {
+    super(`the ramp changed meanwhile (${what}); read it again`, Code.Aborted);
   }
 }
 
@@ -267,7 +266,14 @@ export async function moveRamp(
         );
       }
       if (experiment.rampStep !== move.expectedStep) {
-        throw new RampMoved(experiment.rampStep, move.expectedStep);
+        throw new RampMoved(`step ${experiment.rampStep + 1}, not ${move.expectedStep + 1}`);
+      }
+      const seen = move.expected;
+      if (
+        seen !== undefined &&
+        (experiment.rampMode !== seen.mode || experiment.status !== seen.status)
+      ) {
+        throw new RampMoved(`${experiment.status} and ${experiment.rampMode ?? "no mode"}`);
       }
       const now = new Date();
       const fromStep = experiment.rampStep;

@@ -29,6 +29,7 @@ import type { SnapshotSource } from "../../src/decision/core/index.js";
 import { NotificationService } from "../../gen/lotty/notifications/v1/notifications_pb.js";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
 import { RampDriver } from "../../src/autopilot/driver.js";
+import { moveRamp, RampMoved } from "../../src/experiments/transitions.js";
 import { startTestApp, waitFor, type TestApp } from "../support/app.js";
 import { client } from "../support/clients.js";
 import {
@@ -469,6 +470,31 @@ describe("ramp autopilot", () => {
     expect(await gauge()).toBe(0);
     await other.stop();
     expect(await driver().acquireLease()).toBe(true);
+  });
+
+  it("an autopilot move made on a stale read (the owner switched to manual meanwhile) does not happen", async () => {
+    const r = await ramping(plan());
+    await r.team.owner.experiments.controlRamp({
+      id: r.id,
+      action: RampControl.MANUAL,
+      comment: "mine now",
+    });
+    // What the driver would commit had it read the experiment before the switch.
+    const stale = moveRamp(t.app.db, t.app.changes, {
+      experimentId: r.id,
+      expectedStep: 0,
+      expected: { mode: "auto", status: "running" },
+      kind: "advanced",
+      actorId: null,
+      toStep: 1,
+      reason: "every gate passed",
+    });
+    await expect(stale).rejects.toBeInstanceOf(RampMoved);
+    expect((await read(r.id)).ramp).toMatchObject({ stepIndex: 0, mode: RampMode.MANUAL });
+    expect((await events(r.id)).map((e) => e.kind)).toEqual([
+      RampEventKind.STARTED,
+      RampEventKind.MANUAL,
+    ]);
   });
 
   it("a driver that dies between deciding and committing leaves nothing; the next one moves once", async () => {
