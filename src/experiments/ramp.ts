@@ -114,9 +114,10 @@ export function rampPlanOf(experiment: Experiment): RampPlanConfig {
 }
 
 /**
- * The ramp's first step, set by StartExperiment in its transaction (no new
- * version: starting is not a configuration change). Returns the history
- * row to insert with it, or undefined without a plan.
+ * The ramp's first step, set by StartExperiment in its transaction, or the
+ * step's clock started again by ResumeExperiment (no new version: neither
+ * is a configuration change). Returns the history row to insert with it,
+ * or undefined without a plan.
  */
 export function beginRamp(
   experiment: Experiment,
@@ -194,9 +195,8 @@ function blockSignature(row: RampEventRow): string | null {
 }
 
 /**
- * Records a blocked evaluation unless the last history entry of the
- * experiment is the same block (same step, same failing gates). Returns
- * whether it was recorded.
+ * Whether the last history entry of the experiment is the same block as
+ * `row` (same step, same failing gates): a repeated block is not recorded.
  */
 async function isRepeatedBlock(
   tx: EntityManager,
