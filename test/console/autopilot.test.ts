@@ -142,11 +142,11 @@ async function historyEntries(p: Page = page): Promise<string[]> {
   );
 }
 
-async function untilNewestEntry(pattern: RegExp): Promise<string> {
+async function untilNewestEntry(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
   let entries: string[] = [];
   await waitFor(
     async () => pattern.test((entries = await historyEntries())[0] ?? ""),
-    10_000,
+    timeoutMs,
     `the newest history entry to match ${pattern}`,
   ).catch((error: Error) => {
     throw new Error(`${error.message}; the history shows ${JSON.stringify(entries)}`);
@@ -352,12 +352,14 @@ describe("the autopilot panel on the experiment page", () => {
     }
   });
 
-  it("with enough exposures the next pass moves up: 'Moved up' by the autopilot after a reload", async () => {
+  it("with enough exposures the next pass moves up, and the open page follows: 'Moved up' by the autopilot", async () => {
+    await openExperiment();
+    expect(await currentStep()).toBe("10 %");
     await traffic(24, "ramp");
     expect(await env.t.app.rampDriver!.evaluate(id)).toBe("advanced");
-    await openExperiment();
-    expect(await currentStep()).toBe("50 %");
-    const newest = await untilNewestEntry(/Moved up 10 % → 50 % by autopilot/);
+    // No reload: the page reads a ramp the autopilot drives again every 15 s.
+    await waitFor(async () => (await currentStep()) === "50 %", 25_000, "the page to show 50 %");
+    const newest = await untilNewestEntry(/Moved up 10 % → 50 % by autopilot/, 25_000);
     expect(newest).toMatch(/every gate passed on 10 %; moving to 50 %/);
     // The new step has not been evaluated yet.
     await page.getByText("No evaluation on this step yet.").waitFor();

@@ -19,6 +19,7 @@ import { ConfigurationView } from "../components/experiments/ConfigurationView.j
 import { VersionsView } from "../components/experiments/VersionsView.js";
 import { HistoryView } from "../components/experiments/HistoryView.js";
 import { RampPanel } from "../components/experiments/RampPanel.js";
+import { autopilotDrives, RAMP_REFRESH_MS } from "../components/experiments/ramp.js";
 import { LearningLink } from "../components/learnings/LearningLink.js";
 import { SimilarExperiments } from "../components/learnings/SimilarExperiments.js";
 
@@ -33,7 +34,14 @@ export default function ExperimentPage() {
   const { user } = useUser();
   const [params] = useSearchParams();
   const tab = TABS.find((t) => t.key === params.get("tab"))?.key ?? "configuration";
-  const query = useQuery(ExperimentService.method.getExperiment, { id });
+  // While the autopilot drives its ramp, the page follows it.
+  const query = useQuery(
+    ExperimentService.method.getExperiment,
+    { id },
+    {
+      refetchInterval: (q) => (autopilotDrives(q.state.data?.experiment) ? RAMP_REFRESH_MS : false),
+    },
+  );
 
   if (query.isPending) return <Loading what="the experiment" />;
   if (query.isError) {

@@ -27,6 +27,7 @@ import { Empty, ErrorMessage, Loading } from "../Status.js";
 import { Field } from "../Field.js";
 import { TableHead } from "../Table.js";
 import {
+  autopilotDrives,
   availableControls,
   controlForm,
   controlLabel,
@@ -43,6 +44,7 @@ import {
   modeHelp,
   modeLabel,
   percentChange,
+  RAMP_REFRESH_MS,
   rampSentence,
   safetyActionLabel,
 } from "./ramp.js";
@@ -153,7 +155,7 @@ export function RampPanel(props: { experiment: Experiment; user: User }) {
         <LastEvaluation gates={r.lastGates} at={r.lastEvaluatedAt} mode={r.mode} />
       )}
       {r !== undefined && <RampControls experiment={e} user={props.user} />}
-      {r !== undefined && <RampHistory id={e.id} me={props.user.id} />}
+      {r !== undefined && <RampHistory id={e.id} me={props.user.id} live={autopilotDrives(e)} />}
     </section>
   );
 }
@@ -377,8 +379,12 @@ function RampControls(props: { experiment: Experiment; user: User }) {
 }
 
 /** The ramp's history, newest first; the ten newest until "Show all". */
-function RampHistory(props: { id: string; me: string }) {
-  const history = useQuery(ExperimentService.method.listRampEvents, { id: props.id });
+function RampHistory(props: { id: string; me: string; live: boolean }) {
+  const history = useQuery(
+    ExperimentService.method.listRampEvents,
+    { id: props.id },
+    { refetchInterval: props.live ? RAMP_REFRESH_MS : false },
+  );
   const [all, setAll] = useState(false);
   const events = useMemo(() => [...(history.data?.events ?? [])].reverse(), [history.data]);
   const shown = all ? events : events.slice(0, HISTORY_SHOWN);

@@ -15,6 +15,7 @@ import {
   type RampEvent,
 } from "../../../../../gen/lotty/experiments/v1/experiments_pb.js";
 import {
+  autopilotDrives,
   availableControls,
   controlForm,
   eventActor,
@@ -273,5 +274,23 @@ describe("stepBoundaries and labelRows", () => {
   it("puts close labels on other rows, and drops them when every row is taken", () => {
     expect(labelRows([0, 100, 200], 44, 3)).toEqual([0, 0, 0]);
     expect(labelRows([0, 10, 20, 30, 60], 44, 3)).toEqual([0, 1, 2, -1, 0]);
+  });
+});
+
+describe("autopilotDrives", () => {
+  const at = (status: ExperimentStatus, mode?: RampMode) =>
+    create(ExperimentSchema, {
+      status,
+      ramp: mode === undefined ? undefined : { mode, stepIndex: 0, stepPercent: 10 },
+    });
+
+  it("is true only for a live experiment whose ramp is under the autopilot (auto or held)", () => {
+    expect(autopilotDrives(at(ExperimentStatus.RUNNING, RampMode.AUTO))).toBe(true);
+    expect(autopilotDrives(at(ExperimentStatus.PAUSED, RampMode.HOLD))).toBe(true);
+    expect(autopilotDrives(at(ExperimentStatus.RUNNING, RampMode.MANUAL))).toBe(false);
+    expect(autopilotDrives(at(ExperimentStatus.RUNNING, RampMode.DONE))).toBe(false);
+    expect(autopilotDrives(at(ExperimentStatus.COMPLETED, RampMode.AUTO))).toBe(false);
+    expect(autopilotDrives(at(ExperimentStatus.RUNNING))).toBe(false);
+    expect(autopilotDrives(undefined)).toBe(false);
   });
 });

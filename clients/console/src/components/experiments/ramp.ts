@@ -436,3 +436,15 @@ export function labelRows(xs: readonly number[], gap: number, rows: number): num
     return row;
   });
 }
+
+/** How often a page showing a ramp the autopilot drives reads it again. */
+export const RAMP_REFRESH_MS = 15_000;
+
+/** Whether the autopilot may move this experiment's ramp on its own (AUTO or HOLD, live). */
+export function autopilotDrives(e: Experiment | undefined): boolean {
+  const mode = e?.ramp?.mode;
+  return (
+    (mode === RampMode.AUTO || mode === RampMode.HOLD) &&
+    (e?.status === ExperimentStatus.RUNNING || e?.status === ExperimentStatus.PAUSED)
+  );
+}
