@@ -80,9 +80,6 @@ const SAFETY_TO_ENUM: Record<RampSafetyActionName, RampSafetyAction> = {
   rollback: RampSafetyAction.ROLLBACK,
   step_back: RampSafetyAction.STEP_BACK,
 };
-export const ENUM_TO_SAFETY = new Map(
-  Object.entries(SAFETY_TO_ENUM).map(([k, v]) => [v, k as RampSafetyActionName]),
-);
 const MODE_TO_ENUM: Record<RampModeName, RampMode> = {
   auto: RampMode.AUTO,
   hold: RampMode.HOLD,
