@@ -16,6 +16,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { freePort } from "../../src/platform/embedded-postgres.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
+import { waitFor } from "../support/app.js";
 import { eventClient } from "./support.js";
 import {
   RETRYABLE_FAILURES,
@@ -148,7 +149,17 @@ describe("a three-node NATS cluster losing the events stream's leader under inge
 
     // The events stream has a new leader among the survivors.
     const survivor = nodes.find((n) => n !== killedNode)!;
-    const newLeader = await streamLeader(survivor.url, "LOTTY_EVENTS");
+    // Asked at once, the JetStream API may still be electing (the killed node
+    // may have led the meta group too): ask until a survivor answers.
+    let newLeader: string | undefined;
+    await waitFor(
+      async () => {
+        newLeader = await streamLeader(survivor.url, "LOTTY_EVENTS").catch(() => undefined);
+        return newLeader !== undefined && newLeader !== killedNode!.name;
+      },
+      30_000,
+      "a new leader of the events stream",
+    );
     expect(newLeader).toBeDefined();
     expect(newLeader).not.toBe(killedNode!.name);
 
