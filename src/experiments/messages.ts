@@ -33,8 +33,8 @@ import {
   effectiveAudience,
   type RampControlName,
   type RampEventKindName,
+  type RampEvaluation,
   type RampEventRow,
-  type RampGateResult,
 } from "./ramp.js";
 
 export type ExperimentInit = MessageInitShape<typeof ExperimentMessageSchema>;
@@ -151,13 +151,6 @@ function rampStateToMessage(experiment: Experiment, evaluation: RampEvaluation |
         ? timestampFromDate(evaluation.at)
         : undefined,
   };
-}
-
-/** The autopilot's last evaluation of an experiment (table ramp_evaluations). */
-export interface RampEvaluation {
-  at: Date;
-  step: number;
-  gates: RampGateResult[];
 }
 
 /** One ramp history entry as ListRampEvents returns it. */

@@ -15,7 +15,7 @@ import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { LockMode, type EntityManager } from "@mikro-orm/core";
 import type pg from "pg";
-import type { ChangePublisher, LifecycleEvent } from "../platform/changes.js";
+import type { ChangePublisher } from "../platform/changes.js";
 import type { DatabaseHandle } from "../platform/database-handle.js";
 import { notFound } from "../platform/errors.js";
 import { mutate } from "../platform/mutation.js";
@@ -27,7 +27,7 @@ import {
   type RampPlanConfig,
   type RampSafetyActionName,
 } from "./entities.js";
-import { ENTITY_TYPE } from "./transitions.js";
+import { ENTITY_TYPE, experimentEvent } from "./transitions.js";
 
 export const RAMP_TRIGGERS = {
   step: "ramp.step",
@@ -358,20 +358,8 @@ export async function moveRamp(
         lifecycle:
           trigger === undefined
             ? undefined
-            : (entry: AuditEntry): LifecycleEvent => ({
-                trigger,
-                experimentId: experiment.id,
-                experimentName: experiment.config.name,
-                ownerId: experiment.ownerId,
-                flagKey: experiment.flag.key,
-                actorId: move.actorId,
-                fromStatus,
-                toStatus: experiment.status,
-                version: experiment.version,
-                comment: move.reason,
-                occurredAt: entry.at.toISOString(),
-                dedupKey: `${trigger}:${experiment.id}:${entry.id}`,
-                details: {
+            : (entry: AuditEntry) =>
+                experimentEvent(experiment, fromStatus, entry, trigger, {
                   fromStep: fromStep + 1,
                   toStep: toStep + 1,
                   fromPercent,
@@ -383,8 +371,7 @@ export async function moveRamp(
                   mode: event.mode,
                   safetyAction: event.safetyAction,
                   failedGates: event.gates.filter((g) => !g.passed),
-                },
-              }),
+                }),
       };
     },
   );
@@ -411,6 +398,35 @@ export async function recordRampEvaluation(
   );
 }
 
+/** The autopilot's last evaluation of an experiment (table ramp_evaluations). */
+export interface RampEvaluation {
+  at: Date;
+  step: number;
+  gates: RampGateResult[];
+}
+
+/** The autopilot's last evaluation of an experiment, if any. */
+export async function lastRampEvaluation(
+  em: EntityManager,
+  experimentId: string,
+): Promise<RampEvaluation | undefined> {
+  const rows = await em
+    .getConnection()
+    .execute<{ at: Date; step: number; gates: unknown }[]>(
+      `select at, step, gates from ramp_evaluations where experiment_id = ?`,
+      [experimentId],
+      "all",
+    );
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  return { at: new Date(row.at), step: Number(row.step), gates: gatesOf(row.gates) };
+}
+
+/** A jsonb column of gates, as the driver returns it (parsed or as text). */
+function gatesOf(value: unknown): RampGateResult[] {
+  return (typeof value === "string" ? JSON.parse(value) : value) as RampGateResult[];
+}
+
 /** The ramp history of an experiment, oldest first. */
 export async function listRampEvents(
   em: EntityManager,
@@ -433,7 +449,7 @@ export async function listRampEvents(
     fromPercent: Number(r.from_percent),
     toPercent: Number(r.to_percent),
     mode: r.mode as RampModeName,
-    gates: (typeof r.gates === "string" ? JSON.parse(r.gates) : r.gates) as RampGateResult[],
+    gates: gatesOf(r.gates),
     reason: r.reason as string,
     version: Number(r.version),
     safetyAction: (r.safety_action as RampSafetyActionName | null) ?? null,

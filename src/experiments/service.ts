@@ -42,7 +42,6 @@ import {
   ENUM_TO_STATUS,
   OUTCOME_NAMES,
   rampEventToMessage,
-  type RampEvaluation,
   toHistoryEntryMessage,
   toMessage,
   toVersionMessage,
@@ -53,6 +52,7 @@ import {
   beginRamp,
   ENTITY_TYPE,
   insertRampEvent,
+  lastRampEvaluation,
   listRampEvents,
   moveRamp,
   rampPlanOf,
@@ -114,7 +114,7 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
       reviewPolicyFor(em, experiment.ownerId),
       experiment.rampStep === null || experiment.rampStep === undefined
         ? undefined
-        : lastEvaluation(em, experiment.id),
+        : lastRampEvaluation(em, experiment.id),
     ]);
     return toMessage(experiment, approvals, policy.minApprovals, evaluation);
   }
@@ -584,27 +584,4 @@ export class ExperimentServiceImpl implements ServiceImpl<typeof ExperimentServi
     const events = await listRampEvents(em, experiment.id);
     return { events: events.map(rampEventToMessage) };
   }
-}
-
-/** The autopilot's last evaluation of an experiment, if any. */
-async function lastEvaluation(
-  em: EntityManager,
-  experimentId: string,
-): Promise<RampEvaluation | undefined> {
-  const rows = await em
-    .getConnection()
-    .execute<{ at: Date; step: number; gates: unknown }[]>(
-      `select at, step, gates from ramp_evaluations where experiment_id = ?`,
-      [experimentId],
-      "all",
-    );
-  const row = rows[0];
-  if (row === undefined) return undefined;
-  return {
-    at: new Date(row.at),
-    step: Number(row.step),
-    gates: (typeof row.gates === "string"
-      ? JSON.parse(row.gates)
-      : row.gates) as RampEvaluation["gates"],
-  };
 }

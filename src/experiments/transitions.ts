@@ -183,6 +183,20 @@ function lifecycleEvent(
       ? undefined
       : LIFECYCLE_TRIGGERS[action]);
   if (trigger === undefined) return undefined;
+  return experimentEvent(experiment, fromStatus, entry, trigger, notice?.details ?? {});
+}
+
+/**
+ * The notification `trigger` of a change to `experiment` audited as
+ * `entry` (transitions here, ramp moves in ramp.ts).
+ */
+export function experimentEvent(
+  experiment: Experiment,
+  fromStatus: ExperimentStatusName,
+  entry: AuditEntry,
+  trigger: string,
+  details: Record<string, unknown>,
+): LifecycleEvent {
   return {
     trigger,
     experimentId: experiment.id,
@@ -196,6 +210,6 @@ function lifecycleEvent(
     comment: entry.comment ?? "",
     occurredAt: entry.at.toISOString(),
     dedupKey: `${trigger}:${experiment.id}:${entry.id}`,
-    details: notice?.details ?? {},
+    details,
   };
 }

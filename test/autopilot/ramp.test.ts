@@ -516,6 +516,10 @@ describe("ramp autopilot", () => {
   it("manual control: permissions, comments, each command, forbidden moves and the audit", async () => {
     const r = await ramping(plan({ steps: [5, 10, 25, 50, 100] }));
     const owner = r.team.owner.experiments;
+    const steer = async (action: RampControl, comment: string) =>
+      (await owner.controlRamp({ id: r.id, action, comment })).experiment!;
+    const refused = (action: RampControl, comment: string) =>
+      errorOf(owner.controlRamp({ id: r.id, action, comment }));
     const stranger = await makeUser(t, Role.EXPERIMENTER);
     const viewer = await makeUser(t, Role.VIEWER);
     for (const who of [stranger, viewer]) {
@@ -524,106 +528,58 @@ describe("ramp autopilot", () => {
       );
       expect(denied.code).toBe(Code.PermissionDenied);
     }
-    const noComment = await errorOf(
-      owner.controlRamp({ id: r.id, action: RampControl.HOLD, comment: " " }),
-    );
+    const noComment = await refused(RampControl.HOLD, " ");
     expect([noComment.code, noComment.message.includes("comment")]).toEqual([
       Code.InvalidArgument,
       true,
     ]);
-    const noAction = await errorOf(
-      owner.controlRamp({ id: r.id, action: RampControl.UNSPECIFIED, comment: "x" }),
-    );
+    const noAction = await refused(RampControl.UNSPECIFIED, "x");
     expect([noAction.code, noAction.message.includes("action")]).toEqual([
       Code.InvalidArgument,
       true,
     ]);
-    const firstStep = await errorOf(
-      owner.controlRamp({ id: r.id, action: RampControl.STEP_BACK, comment: "down" }),
-    );
+    const firstStep = await refused(RampControl.STEP_BACK, "down");
     expect(firstStep.code).toBe(Code.FailedPrecondition);
     expect(firstStep.message).toContain("first step");
 
-    const manual = await owner.controlRamp({
-      id: r.id,
-      action: RampControl.MANUAL,
-      comment: "I drive",
-    });
-    expect(manual.experiment!.ramp!.mode).toBe(RampMode.MANUAL);
+    const manual = await steer(RampControl.MANUAL, "I drive");
+    expect(manual.ramp!.mode).toBe(RampMode.MANUAL);
     expect(await driver().evaluate(r.id)).toBe("not_ramping");
-    const again = await errorOf(
-      owner.controlRamp({ id: r.id, action: RampControl.MANUAL, comment: "again" }),
-    );
+    const again = await refused(RampControl.MANUAL, "again");
     expect(again.code).toBe(Code.FailedPrecondition);
 
-    const skipped = await owner.controlRamp({
-      id: r.id,
-      action: RampControl.SKIP,
-      comment: "skip 10",
-    });
-    expect(skipped.experiment!.ramp!.stepPercent).toBe(25);
-    const advanced = await owner.controlRamp({
-      id: r.id,
-      action: RampControl.ADVANCE,
-      comment: "50",
-    });
-    expect(advanced.experiment!.ramp!.stepPercent).toBe(50);
-    const back = await owner.controlRamp({
-      id: r.id,
-      action: RampControl.STEP_BACK,
-      comment: "too fast",
-    });
-    expect(back.experiment!.ramp!.stepPercent).toBe(25);
-    await untilServing(r, back.experiment!.version);
-    const held = await owner.controlRamp({ id: r.id, action: RampControl.HOLD, comment: "wait" });
-    expect(held.experiment!.ramp!.mode).toBe(RampMode.HOLD);
-    const auto = await owner.controlRamp({
-      id: r.id,
-      action: RampControl.RESUME_AUTOPILOT,
-      comment: "go",
-    });
-    expect(auto.experiment!.ramp!.mode).toBe(RampMode.AUTO);
+    const skipped = await steer(RampControl.SKIP, "skip 10");
+    expect(skipped.ramp!.stepPercent).toBe(25);
+    const advanced = await steer(RampControl.ADVANCE, "50");
+    expect(advanced.ramp!.stepPercent).toBe(50);
+    const back = await steer(RampControl.STEP_BACK, "too fast");
+    expect(back.ramp!.stepPercent).toBe(25);
+    await untilServing(r, back.version);
+    const held = await steer(RampControl.HOLD, "wait");
+    expect(held.ramp!.mode).toBe(RampMode.HOLD);
+    const auto = await steer(RampControl.RESUME_AUTOPILOT, "go");
+    expect(auto.ramp!.mode).toBe(RampMode.AUTO);
 
     await owner.pauseExperiment({ id: r.id, comment: "lunch" });
-    const pausedAdvance = await errorOf(
-      owner.controlRamp({ id: r.id, action: RampControl.ADVANCE, comment: "up" }),
-    );
+    const pausedAdvance = await refused(RampControl.ADVANCE, "up");
     expect(pausedAdvance.code).toBe(Code.FailedPrecondition);
     expect(pausedAdvance.message).toContain("paused");
     // Stepping back a paused experiment is allowed (fewer subjects when it resumes).
-    const pausedBack = await owner.controlRamp({
-      id: r.id,
-      action: RampControl.STEP_BACK,
-      comment: "safer",
-    });
-    expect(pausedBack.experiment!.ramp!.stepPercent).toBe(10);
+    const pausedBack = await steer(RampControl.STEP_BACK, "safer");
+    expect(pausedBack.ramp!.stepPercent).toBe(10);
     await owner.resumeExperiment({ id: r.id });
-    const skipTooFar = await owner.controlRamp({
-      id: r.id,
-      action: RampControl.SKIP,
-      comment: "to 50",
-    });
-    expect(skipTooFar.experiment!.ramp!.stepPercent).toBe(50);
-    const last = await owner.controlRamp({
-      id: r.id,
-      action: RampControl.ADVANCE,
-      comment: "all in",
-    });
-    expect(last.experiment!.ramp).toMatchObject({ stepPercent: 100, mode: RampMode.DONE });
-    const beyond = await errorOf(
-      owner.controlRamp({ id: r.id, action: RampControl.ADVANCE, comment: "more" }),
-    );
+    const skipTooFar = await steer(RampControl.SKIP, "to 50");
+    expect(skipTooFar.ramp!.stepPercent).toBe(50);
+    const last = await steer(RampControl.ADVANCE, "all in");
+    expect(last.ramp).toMatchObject({ stepPercent: 100, mode: RampMode.DONE });
+    const beyond = await refused(RampControl.ADVANCE, "more");
     expect([beyond.code, beyond.message.includes("last step")]).toEqual([
       Code.FailedPrecondition,
       true,
     ]);
 
-    const backFromDone = await owner.controlRamp({
-      id: r.id,
-      action: RampControl.STEP_BACK,
-      comment: "not yet",
-    });
-    expect(backFromDone.experiment!.ramp).toMatchObject({ stepPercent: 50, mode: RampMode.HOLD });
+    const backFromDone = await steer(RampControl.STEP_BACK, "not yet");
+    expect(backFromDone.ramp).toMatchObject({ stepPercent: 50, mode: RampMode.HOLD });
 
     const manualEvents = (await events(r.id)).filter((e) => e.kind === RampEventKind.MANUAL);
     expect(manualEvents.map((e) => [e.control, e.reason])).toEqual([
