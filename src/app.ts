@@ -71,6 +71,8 @@ import { createGuardrailMetrics, type GuardrailMetrics } from "./guardrails/metr
 import { createSecretBox, type SecretBox } from "./notifications/secrets.js";
 import { Notifier } from "./notifications/notifier.js";
 import { DeliveryDispatcher } from "./notifications/dispatcher.js";
+import { DigestScheduler } from "./notifications/digests.js";
+import { DataQualityMonitor, type DataQualitySettings } from "./dataquality/monitor.js";
 import { createNotificationMetrics, type NotificationMetrics } from "./notifications/metrics.js";
 import { ErasureWorker } from "./privacy/worker.js";
 
@@ -110,6 +112,12 @@ export interface AppOptions {
   guardrailSweepMs?: number;
   /** How often the ramp autopilot evaluates (default 5 s); tests make it short. */
   rampIntervalMs?: number;
+  /** How often the data-quality monitor runs (default 60 s). */
+  dataQualityIntervalMs?: number;
+  /** Overrides of the data-quality alarm rules (docs/notifications.md#data-quality-alarms). */
+  dataQuality?: Partial<DataQualitySettings>;
+  /** How often the digest scheduler looks for due digests (default 60 s). */
+  digestIntervalMs?: number;
   /** Called when starting a dependency fails for good. */
   onFatal?: (error: unknown) => void;
 }
@@ -131,6 +139,10 @@ interface Live {
   notifier?: Notifier;
   /** Sends deliveries (workers role). */
   dispatcher?: DeliveryDispatcher;
+  /** Data-quality alarms (workers role). */
+  dataQualityMonitor?: DataQualityMonitor;
+  /** Scheduled digests (workers role). */
+  digestScheduler?: DigestScheduler;
   /** Runs erasure jobs (workers role), with its own pool. */
   erasureWorker?: ErasureWorker;
   erasurePool?: pg.Pool;
@@ -395,6 +407,16 @@ export class App {
     return this.live.rampDriver;
   }
 
+  /** Data-quality alarms; runs in processes with the workers role. */
+  get dataQualityMonitor(): DataQualityMonitor | undefined {
+    return this.live.dataQualityMonitor;
+  }
+
+  /** Scheduled digests; runs in processes with the workers role. */
+  get digestScheduler(): DigestScheduler | undefined {
+    return this.live.digestScheduler;
+  }
+
   /** Lifecycle events → deliveries; runs in processes with the workers role. */
   get notifier(): Notifier | undefined {
     return this.live.notifier;
@@ -538,6 +560,23 @@ export class App {
         queued: () => dispatcher.poke(),
       });
       this.live.notifier.start();
+      this.live.dataQualityMonitor = new DataQualityMonitor({
+        pool: this.pool(),
+        changes: this.changes,
+        reports: this.reports.builder,
+        logger: this.logger,
+        intervalMs: this.options.dataQualityIntervalMs,
+        settings: this.options.dataQuality,
+      });
+      this.live.dataQualityMonitor.start();
+      this.live.digestScheduler = new DigestScheduler({
+        pool: this.pool(),
+        reports: this.reports.builder,
+        logger: this.logger,
+        intervalMs: this.options.digestIntervalMs,
+        queued: () => dispatcher.poke(),
+      });
+      this.live.digestScheduler.start();
       const erasureWorker = (this.live.erasureWorker = new ErasureWorker({
         pool: this.live.erasurePool!,
         logger: this.logger,
@@ -662,6 +701,8 @@ export class App {
       await this.live.eventConsumer?.stop();
       await this.live.guardrailMonitor?.stop();
       await this.live.rampDriver?.stop();
+      await this.live.dataQualityMonitor?.stop();
+      await this.live.digestScheduler?.stop();
       await this.live.notifier?.stop();
       await this.live.dispatcher?.stop();
       this.live.erasureWake?.unsubscribe();

@@ -58,6 +58,13 @@ export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   "ramp_events",
   "ramp_evaluations",
   "ramp_leases",
+  // Migration DataQuality.
+  "data_quality_alarms",
+  "data_quality_counted_hours",
+  "data_quality_hour_counts",
+  "data_quality_marks",
+  "data_quality_srm",
+  "notification_digests",
 ];
 
 export function ormOptions(clientUrl: string): Options {

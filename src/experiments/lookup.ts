@@ -111,3 +111,75 @@ export async function rampSafetyActionSince(
   );
   return rows.length > 0;
 }
+
+/** An experiment as notifications name it. */
+export interface ExperimentHeadline {
+  id: string;
+  name: string;
+  flagKey: string;
+  ownerId: string;
+  status: ExperimentStatusName;
+  primaryMetricKey: string;
+  startedAt: Date | null;
+  completedAt: Date | null;
+}
+
+interface HeadlineRow {
+  id: string;
+  name: string | null;
+  flag_key: string;
+  owner_id: string;
+  status: ExperimentStatusName;
+  primary_metric_key: string | null;
+  started_at: Date | null;
+  completed_at: Date | null;
+}
+
+const HEADLINE_COLUMNS = `id::text as id, config->>'name' as name, flag_key, owner_id::text as owner_id,
+  status, config->>'primaryMetricKey' as primary_metric_key, started_at, completed_at`;
+
+function headline(row: HeadlineRow): ExperimentHeadline {
+  return {
+    id: row.id,
+    name: row.name ?? "",
+    flagKey: row.flag_key,
+    ownerId: row.owner_id,
+    status: row.status,
+    primaryMetricKey: row.primary_metric_key ?? "",
+    startedAt: row.started_at,
+    completedAt: row.completed_at,
+  };
+}
+
+/** Every running experiment, oldest start first. */
+export async function runningExperiments(
+  db: pg.Pool | pg.PoolClient,
+): Promise<ExperimentHeadline[]> {
+  const { rows } = await db.query<HeadlineRow>(
+    `select ${HEADLINE_COLUMNS} from experiments where status = 'running'
+     order by started_at, id`,
+  );
+  return rows.map(headline);
+}
+
+/**
+ * The experiments a notification rule's source filters select (each filter
+ * null = any) that are running or paused, or completed at or after
+ * `completedSince`; oldest start first.
+ */
+export async function experimentsSelected(
+  db: pg.Pool | pg.PoolClient,
+  filter: { experimentId: string | null; flagKey: string | null; ownerId: string | null },
+  completedSince: Date,
+): Promise<ExperimentHeadline[]> {
+  const { rows } = await db.query<HeadlineRow>(
+    `select ${HEADLINE_COLUMNS} from experiments
+     where ($1::uuid is null or id = $1::uuid)
+       and ($2::text is null or flag_key = $2)
+       and ($3::uuid is null or owner_id = $3::uuid)
+       and (status in ('running', 'paused') or (status = 'completed' and completed_at >= $4))
+     order by started_at, id`,
+    [filter.experimentId, filter.flagKey, filter.ownerId, completedSince],
+  );
+  return rows.map(headline);
+}

@@ -27,7 +27,7 @@ import type { Notice } from "./channels.js";
 import type { NotificationMetrics } from "./metrics.js";
 import { GUARDRAIL_TRIGGERED, renderSummary } from "./text.js";
 
-interface MatchingRule {
+export interface MatchingRule {
   id: string;
   channel_ids: string[];
   rate_limit_per_minute: number;
@@ -110,7 +110,9 @@ export class Notifier {
          and (flag_key is null or flag_key = $3)
          and (owner_id is null or owner_id = $4::uuid)
        order by created_at, id`,
-      [event.trigger, event.experimentId, event.flagKey, event.ownerId || null],
+      // Data-quality alarms about no experiment have empty ids: only rules
+      // without source filters match them.
+      [event.trigger, event.experimentId || null, event.flagKey || null, event.ownerId || null],
     );
     const channels = new Set<string>();
     let queued = 0;
@@ -140,47 +142,64 @@ export class Notifier {
   }
 
   /** One delivery row; undefined when the event was already recorded for the channel. */
-  private async record(
+  private record(
     rule: MatchingRule,
     channelId: string,
     notice: Notice,
-  ): Promise<"pending" | "rate_limited" | undefined> {
-    return withTransaction(this.deps.pool, async (client) => {
-      await client.query("select 1 from notification_rules where id = $1 for update", [rule.id]);
-      let status: "pending" | "rate_limited" = "pending";
-      if (notice.trigger !== GUARDRAIL_TRIGGERED) {
-        const { rows } = await client.query<{ n: string }>(
-          `select count(*)::text as n from notification_deliveries
-           where rule_id = $1 and channel_id = $2 and status <> 'rate_limited'
-             and trigger <> '${GUARDRAIL_TRIGGERED}'
-             and created_at > clock_timestamp() - interval '1 minute'`,
-          [rule.id, channelId],
-        );
-        if (Number(rows[0]?.n ?? 0) >= rule.rate_limit_per_minute) status = "rate_limited";
-      }
-      const inserted = await client.query(
-        `insert into notification_deliveries (id, channel_id, rule_id, trigger, experiment_id,
-           flag_key, dedup_key, payload, status, created_at, occurred_at, next_attempt_at,
-           trace_context)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp(), $10,
-           case when $11::boolean then clock_timestamp() end, $12)
-         on conflict on constraint notification_deliveries_once do nothing`,
-        [
-          randomUUID(),
-          channelId,
-          rule.id,
-          notice.trigger,
-          notice.experimentId || null,
-          notice.flagKey,
-          notice.dedupKey,
-          JSON.stringify(notice),
-          status,
-          notice.occurredAt,
-          status === "pending",
-          storedTraceHeaders(),
-        ],
-      );
-      return inserted.rowCount === 0 ? undefined : status;
-    });
+  ): Promise<DeliveryQueued | undefined> {
+    return withTransaction(this.deps.pool, (client) =>
+      recordDelivery(client, rule, channelId, notice),
+    );
   }
+}
+
+export type DeliveryQueued = "pending" | "rate_limited";
+
+/**
+ * Records one delivery of a notice to a channel for a rule, within the
+ * caller's transaction: rate limited by the rule (under a lock on its row),
+ * and nothing when (channel, dedup key) is already recorded (undefined).
+ * The notifier and the digest scheduler record their deliveries with it.
+ */
+export async function recordDelivery(
+  client: pg.PoolClient,
+  rule: Pick<MatchingRule, "id" | "rate_limit_per_minute">,
+  channelId: string,
+  notice: Notice,
+): Promise<DeliveryQueued | undefined> {
+  await client.query("select 1 from notification_rules where id = $1 for update", [rule.id]);
+  let status: DeliveryQueued = "pending";
+  if (notice.trigger !== GUARDRAIL_TRIGGERED) {
+    const { rows } = await client.query<{ n: string }>(
+      `select count(*)::text as n from notification_deliveries
+       where rule_id = $1 and channel_id = $2 and status <> 'rate_limited'
+         and trigger <> '${GUARDRAIL_TRIGGERED}'
+         and created_at > clock_timestamp() - interval '1 minute'`,
+      [rule.id, channelId],
+    );
+    if (Number(rows[0]?.n ?? 0) >= rule.rate_limit_per_minute) status = "rate_limited";
+  }
+  const inserted = await client.query(
+    `insert into notification_deliveries (id, channel_id, rule_id, trigger, experiment_id,
+       flag_key, dedup_key, payload, status, created_at, occurred_at, next_attempt_at,
+       trace_context)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp(), $10,
+       case when $11::boolean then clock_timestamp() end, $12)
+     on conflict on constraint notification_deliveries_once do nothing`,
+    [
+      randomUUID(),
+      channelId,
+      rule.id,
+      notice.trigger,
+      notice.experimentId || null,
+      notice.flagKey,
+      notice.dedupKey,
+      JSON.stringify(notice),
+      status,
+      notice.occurredAt,
+      status === "pending",
+      storedTraceHeaders(),
+    ],
+  );
+  return inserted.rowCount === 0 ? undefined : status;
 }

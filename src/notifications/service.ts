@@ -10,6 +10,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type pg from "pg";
 import {
   DeliveryStatus,
+  DigestPeriod,
   type Channel,
   type NotificationService,
   type Rule,
@@ -21,6 +22,7 @@ import { decodePageToken, encodePageToken, pageSize } from "../platform/paging.j
 import { checkUuid, isUuid } from "../platform/validation.js";
 import type { ChannelKindName } from "./channels.js";
 import { maskUrl, type SecretBox } from "./secrets.js";
+import { DATA_QUALITY_TRIGGERS } from "./text.js";
 import { KIND_VALUES, validateChannel, validateRule } from "./validation.js";
 
 export type DeliveryStatusName = "pending" | "retrying" | "sent" | "failed" | "rate_limited";
@@ -54,8 +56,24 @@ interface RuleRow {
   channel_ids: string[];
   rate_limit_per_minute: number;
   template: string;
+  digest_period: "daily" | "weekly" | null;
+  digest_hour: number;
+  digest_weekday: number;
   created_at: Date;
   created_by: string | null;
+}
+
+interface AlarmRow {
+  id: string;
+  kind: string;
+  subject: string;
+  experiment_id: string | null;
+  window_start: Date;
+  window_end: Date;
+  summary: string;
+  figures: Record<string, number>;
+  fired_at: Date;
+  fired_text: string;
 }
 
 interface DeliveryRow {
@@ -103,6 +121,28 @@ function ruleMessage(row: RuleRow) {
     template: row.template,
     createdAt: timestampFromDate(row.created_at),
     createdBy: row.created_by ?? "",
+    digest:
+      row.digest_period === null
+        ? undefined
+        : {
+            period: row.digest_period === "daily" ? DigestPeriod.DAILY : DigestPeriod.WEEKLY,
+            hourUtc: row.digest_hour,
+            weekday: row.digest_weekday,
+          },
+  };
+}
+
+function alarmMessage(row: AlarmRow) {
+  return {
+    id: row.id,
+    kind: row.kind,
+    subject: row.subject,
+    experimentId: row.experiment_id ?? "",
+    firedAt: timestampFromDate(row.fired_at),
+    windowStart: timestampFromDate(row.window_start),
+    windowEnd: timestampFromDate(row.window_end),
+    summary: row.summary,
+    figures: row.figures,
   };
 }
 
@@ -270,10 +310,20 @@ export class NotificationServiceImpl implements ServiceImpl<typeof NotificationS
         ownerId: created.owner_id,
         channelIds: created.channel_ids,
         rateLimitPerMinute: created.rate_limit_per_minute,
+        digest:
+          created.digest_period === null
+            ? null
+            : {
+                period: created.digest_period,
+                hourUtc: created.digest_hour,
+                weekday: created.digest_weekday,
+              },
       }),
       `insert into notification_rules (id, name, triggers, experiment_id, flag_key, owner_id,
-           channel_ids, rate_limit_per_minute, template, created_at, created_by)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp(), $10) returning *`,
+           channel_ids, rate_limit_per_minute, template, created_at, created_by,
+           digest_period, digest_hour, digest_weekday)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp(), $10, $11, $12, $13)
+         returning *`,
       [
         randomUUID(),
         rule.name,
@@ -285,6 +335,9 @@ export class NotificationServiceImpl implements ServiceImpl<typeof NotificationS
         rule.rateLimitPerMinute,
         rule.template,
         principal.userId,
+        rule.digest?.period ?? null,
+        rule.digest?.hour ?? 0,
+        rule.digest?.weekday ?? 0,
       ],
     );
     return { rule: ruleMessage(row) };
@@ -336,6 +389,30 @@ export class NotificationServiceImpl implements ServiceImpl<typeof NotificationS
     return {
       deliveries: page.map(deliveryMessage),
       nextPageToken: rows.length > size && last ? tokenFor(last.created_text, last.id) : "",
+    };
+  }
+
+  async listDataQualityAlarms(req: { kind?: string; pageSize: number; pageToken: string }) {
+    if (req.kind !== undefined && !(DATA_QUALITY_TRIGGERS as string[]).includes(req.kind)) {
+      throw invalidArgument("kind", `must be one of ${DATA_QUALITY_TRIGGERS.join(", ")}`);
+    }
+    const size = pageSize(req.pageSize);
+    const after = afterOf(req.pageToken);
+    if (after !== undefined && Number.isNaN(Date.parse(after[0]))) {
+      throw invalidArgument("page_token", "is not a token returned by this RPC");
+    }
+    const { rows } = await this.pool().query<AlarmRow>(
+      `select *, fired_at::text as fired_text from data_quality_alarms
+       where ($1::text is null or kind = $1)
+         and ($2::timestamptz is null or (fired_at, id) < ($2::timestamptz, $3::uuid))
+       order by fired_at desc, id desc limit $4`,
+      [req.kind ?? null, after?.[0] ?? null, after?.[1] ?? null, size + 1],
+    );
+    const page = rows.slice(0, size);
+    const last = page.at(-1);
+    return {
+      alarms: page.map(alarmMessage),
+      nextPageToken: rows.length > size && last ? tokenFor(last.fired_text, last.id) : "",
     };
   }
 }

@@ -16,7 +16,20 @@ export const TRIGGERS = [
   "ramp.step",
   "ramp.held",
   "ramp.safety_action",
+  "data_quality.volume_drop",
+  "data_quality.volume_spike",
+  "data_quality.rejected_share",
+  "data_quality.srm",
+  "data_quality.attribution_backlog",
+  "digest.daily",
+  "digest.weekly",
 ] as const;
+
+/** The data-quality alarm triggers (docs/notifications.md#data-quality-alarms). */
+export const DATA_QUALITY_TRIGGERS = TRIGGERS.filter((t) => t.startsWith("data_quality."));
+
+/** The digest trigger of each period. */
+export const DIGEST_TRIGGERS = { daily: "digest.daily", weekly: "digest.weekly" } as const;
 
 export const GUARDRAIL_TRIGGERED = "guardrail.triggered";
 
@@ -39,6 +52,10 @@ export function defaultSummary(event: LifecycleEvent): string {
   if (event.trigger === GUARDRAIL_TRIGGERED) {
     const breach = typeof event.details.summary === "string" ? event.details.summary : "";
     return `${subject}: ${breach || "a guardrail fired"}`;
+  }
+  if (event.trigger.startsWith("data_quality.") || event.trigger.startsWith("digest.")) {
+    // Written by the alarm or the digest itself.
+    return typeof event.details.summary === "string" ? event.details.summary : event.trigger;
   }
   if (event.trigger.startsWith("ramp.")) {
     const d = event.details;

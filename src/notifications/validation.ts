@@ -5,13 +5,15 @@
  */
 import {
   ChannelKind,
+  DigestPeriod,
   type Channel,
   type Rule,
 } from "../../gen/lotty/notifications/v1/notifications_pb.js";
 import { FieldViolations } from "../platform/errors.js";
 import { checkText, checkUuid, CONTROL_CHARACTERS } from "../platform/validation.js";
 import type { ChannelKindName } from "./channels.js";
-import { TRIGGERS } from "./text.js";
+import type { DigestSchedule } from "./digests.js";
+import { DIGEST_TRIGGERS, TRIGGERS } from "./text.js";
 
 export const NOTIFICATION_LIMITS = {
   nameLength: 200,
@@ -111,6 +113,8 @@ export interface ValidRule {
   channelIds: string[];
   rateLimitPerMinute: number;
   template: string;
+  /** The digest schedule, when the rule has one. */
+  digest: DigestSchedule | null;
 }
 
 export function validateRule(input: Rule | undefined): ValidRule {
@@ -154,6 +158,7 @@ export function validateRule(input: Rule | undefined): ValidRule {
   } else if (CONTROL_CHARACTERS.test(r.template)) {
     v.add("rule.template", "must not contain control characters");
   }
+  const digest = checkDigest(v, r);
   v.throwIfAny();
   return {
     name,
@@ -164,5 +169,50 @@ export function validateRule(input: Rule | undefined): ValidRule {
     channelIds: [...new Set(r.channelIds.map((id) => id.toLowerCase()))],
     rateLimitPerMinute: rate,
     template: r.template,
+    digest,
   };
+}
+
+const PERIOD_NAMES: Partial<Record<DigestPeriod, DigestSchedule["period"]>> = {
+  [DigestPeriod.DAILY]: "daily",
+  [DigestPeriod.WEEKLY]: "weekly",
+};
+
+/**
+ * A digest schedule and its trigger go together: `digest.daily` needs a
+ * DAILY schedule, `digest.weekly` a WEEKLY one, and a schedule its trigger.
+ */
+function checkDigest(v: FieldViolations, r: Rule): DigestSchedule | null {
+  const d = r.digest;
+  const listed = (Object.keys(DIGEST_TRIGGERS) as DigestSchedule["period"][]).filter((p) =>
+    r.triggers.includes(DIGEST_TRIGGERS[p]),
+  );
+  if (d === undefined) {
+    if (listed.length > 0) {
+      v.add("rule.digest", `is required with the trigger ${DIGEST_TRIGGERS[listed[0]!]}`);
+    }
+    return null;
+  }
+  const period = PERIOD_NAMES[d.period];
+  if (period === undefined) {
+    v.add("rule.digest.period", "must be DIGEST_PERIOD_DAILY or DIGEST_PERIOD_WEEKLY");
+  } else if (listed.length !== 1 || listed[0] !== period) {
+    v.add(
+      "rule.triggers",
+      `must include ${DIGEST_TRIGGERS[period]} (and no other digest trigger) with this digest`,
+    );
+  }
+  if (!Number.isInteger(d.hourUtc) || d.hourUtc < 0 || d.hourUtc > 23) {
+    v.add("rule.digest.hour_utc", "must be between 0 and 23");
+  }
+  if (period === "weekly" && (d.weekday < 1 || d.weekday > 7)) {
+    v.add(
+      "rule.digest.weekday",
+      "must be between 1 (Monday) and 7 (Sunday) for DIGEST_PERIOD_WEEKLY",
+    );
+  } else if (period === "daily" && d.weekday !== 0) {
+    v.add("rule.digest.weekday", "is only set for DIGEST_PERIOD_WEEKLY");
+  }
+  if (period === undefined) return null;
+  return { period, hour: d.hourUtc, weekday: period === "weekly" ? d.weekday : 0 };
 }

@@ -37,6 +37,10 @@ export interface TestAppOptions {
   guardrailSweepMs?: number;
   /** The ramp autopilot's period (AppOptions.rampIntervalMs). */
   rampIntervalMs?: number;
+  /** The data-quality monitor's period (AppOptions.dataQualityIntervalMs). */
+  dataQualityIntervalMs?: number;
+  /** The digest scheduler's period (AppOptions.digestIntervalMs). */
+  digestIntervalMs?: number;
 }
 
 export function testBusPrefix(): string {
@@ -93,6 +97,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     shutdownGraceMs: 5_000,
     guardrailSweepMs: options.guardrailSweepMs,
     rampIntervalMs: options.rampIntervalMs,
+    dataQualityIntervalMs: options.dataQualityIntervalMs,
+    digestIntervalMs: options.digestIntervalMs,
   });
   const port = await app.start();
   const baseUrl = `${app.scheme}://127.0.0.1:${port}`;

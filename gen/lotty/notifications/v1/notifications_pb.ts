@@ -23,6 +23,26 @@
 //                           (SRM, traffic skew, rejected share) failed
 // - `ramp.safety_action`    a ramp safety gate failed and the plan's
 //                           safety action ran (step back, pause, rollback)
+// - `data_quality.volume_drop` / `data_quality.volume_spike`  the events of
+//                           one event type in the last complete UTC hour
+//                           are far below / above the same hour of the
+//                           previous 7 days (robust z-score, median and
+//                           MAD; docs/notifications.md#data-quality-alarms)
+// - `data_quality.rejected_share`  the share of rejected events over the
+//                           last hour is above the bound (default 5 %)
+// - `data_quality.srm`      a running experiment's report shows a sample
+//                           ratio mismatch (p < 0.001); once when it appears
+// - `data_quality.attribution_backlog`  events waiting for their exposure
+//                           are above the bound, or grew by half in an hour
+// - `digest.daily` / `digest.weekly`  a rule's scheduled digest (the rule
+//                           needs a matching `digest` schedule): its
+//                           experiments, their primary metric effect and
+//                           health warnings, once per period
+// Data-quality alarms about no experiment (volume, rejected share,
+// backlog) carry an empty experimentId and flagKey: only rules without
+// source filters match them. Their dedupKey is
+// `<trigger>:<subject>:<hour, RFC 3339>`; a digest's is
+// `<trigger>:<rule id>:<period start, RFC 3339>`.
 //
 // Delivery: Lotty POSTs to the channel's url exactly as configured, with
 // `Content-Type: application/json`:
@@ -57,7 +77,188 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lotty/notifications/v1/notifications.proto.
  */
 export const file_lotty_notifications_v1_notifications: GenFile = /*@__PURE__*/
-  fileDesc("Cipsb3R0eS9ub3RpZmljYXRpb25zL3YxL25vdGlmaWNhdGlvbnMucHJvdG8SFmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEi3AEKB0NoYW5uZWwSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIxCgRraW5kGAMgASgOMiMubG90dHkubm90aWZpY2F0aW9ucy52MS5DaGFubmVsS2luZBILCgN1cmwYBCABKAkSDwoHY2hhdF9pZBgFIAEoCRIOCgZzZWNyZXQYBiABKAkSEgoKaGFzX3NlY3JldBgHIAEoCBIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAkgASgJIvcBCgRSdWxlEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEAoIdHJpZ2dlcnMYAyADKAkSFQoNZXhwZXJpbWVudF9pZBgEIAEoCRIQCghmbGFnX2tleRgFIAEoCRITCgtjaGFubmVsX2lkcxgGIAMoCRIdChVyYXRlX2xpbWl0X3Blcl9taW51dGUYByABKAUSEAoIb3duZXJfaWQYCCABKAkSEAoIdGVtcGxhdGUYCSABKAkSLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgLIAEoCSKpAwoIRGVsaXZlcnkSCgoCaWQYASABKAkSEgoKY2hhbm5lbF9pZBgCIAEoCRIPCgd0cmlnZ2VyGAMgASgJEjYKBnN0YXR1cxgEIAEoDjImLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuRGVsaXZlcnlTdGF0dXMSEAoIYXR0ZW1wdHMYBSABKAUSKwoHc2VudF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcnVsZV9pZBgHIAEoCRIVCg1leHBlcmltZW50X2lkGAggASgJEhAKCGZsYWdfa2V5GAkgASgJEhEKCWRlZHVwX2tleRgKIAEoCRISCgpsYXN0X2Vycm9yGAsgASgJEi4KCmNyZWF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD25leHRfYXR0ZW1wdF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLb2NjdXJyZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkgKFENyZWF0ZUNoYW5uZWxSZXF1ZXN0EjAKB2NoYW5uZWwYASABKAsyHy5sb3R0eS5ub3RpZmljYXRpb25zLnYxLkNoYW5uZWwiSQoVQ3JlYXRlQ2hhbm5lbFJlc3BvbnNlEjAKB2NoYW5uZWwYASABKAsyHy5sb3R0eS5ub3RpZmljYXRpb25zLnYxLkNoYW5uZWwiPAoTTGlzdENoYW5uZWxzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJiChRMaXN0Q2hhbm5lbHNSZXNwb25zZRIxCghjaGFubmVscxgBIAMoCzIfLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuQ2hhbm5lbBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPwoRQ3JlYXRlUnVsZVJlcXVlc3QSKgoEcnVsZRgBIAEoCzIcLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuUnVsZSJAChJDcmVhdGVSdWxlUmVzcG9uc2USKgoEcnVsZRgBIAEoCzIcLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuUnVsZSI5ChBMaXN0UnVsZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlkKEUxpc3RSdWxlc1Jlc3BvbnNlEisKBXJ1bGVzGAEgAygLMhwubG90dHkubm90aWZpY2F0aW9ucy52MS5SdWxlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSK2AQoVTGlzdERlbGl2ZXJpZXNSZXF1ZXN0EhQKB3J1bGVfaWQYASABKAlIAIgBARIaCg1leHBlcmltZW50X2lkGAIgASgJSAGIAQESFwoKY2hhbm5lbF9pZBgDIAEoCUgCiAEBEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJQgoKCF9ydWxlX2lkQhAKDl9leHBlcmltZW50X2lkQg0KC19jaGFubmVsX2lkImcKFkxpc3REZWxpdmVyaWVzUmVzcG9uc2USNAoKZGVsaXZlcmllcxgBIAMoCzIgLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuRGVsaXZlcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKngKC0NoYW5uZWxLaW5kEhwKGENIQU5ORUxfS0lORF9VTlNQRUNJRklFRBAAEhgKFENIQU5ORUxfS0lORF9XRUJIT09LEAESFgoSQ0hBTk5FTF9LSU5EX1NMQUNLEAISGQoVQ0hBTk5FTF9LSU5EX1RFTEVHUkFNEAMqxAEKDkRlbGl2ZXJ5U3RhdHVzEh8KG0RFTElWRVJZX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF0RFTElWRVJZX1NUQVRVU19QRU5ESU5HEAESHAoYREVMSVZFUllfU1RBVFVTX1JFVFJZSU5HEAISGAoUREVMSVZFUllfU1RBVFVTX1NFTlQQAxIaChZERUxJVkVSWV9TVEFUVVNfRkFJTEVEEAQSIAocREVMSVZFUllfU1RBVFVTX1JBVEVfTElNSVRFRBAFMqYEChNOb3RpZmljYXRpb25TZXJ2aWNlEmwKDUNyZWF0ZUNoYW5uZWwSLC5sb3R0eS5ub3RpZmljYXRpb25zLnYxLkNyZWF0ZUNoYW5uZWxSZXF1ZXN0Gi0ubG90dHkubm90aWZpY2F0aW9ucy52MS5DcmVhdGVDaGFubmVsUmVzcG9uc2USaQoMTGlzdENoYW5uZWxzEisubG90dHkubm90aWZpY2F0aW9ucy52MS5MaXN0Q2hhbm5lbHNSZXF1ZXN0GiwubG90dHkubm90aWZpY2F0aW9ucy52MS5MaXN0Q2hhbm5lbHNSZXNwb25zZRJjCgpDcmVhdGVSdWxlEikubG90dHkubm90aWZpY2F0aW9ucy52MS5DcmVhdGVSdWxlUmVxdWVzdBoqLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuQ3JlYXRlUnVsZVJlc3BvbnNlEmAKCUxpc3RSdWxlcxIoLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuTGlzdFJ1bGVzUmVxdWVzdBopLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuTGlzdFJ1bGVzUmVzcG9uc2USbwoOTGlzdERlbGl2ZXJpZXMSLS5sb3R0eS5ub3RpZmljYXRpb25zLnYxLkxpc3REZWxpdmVyaWVzUmVxdWVzdBouLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuTGlzdERlbGl2ZXJpZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Cipsb3R0eS9ub3RpZmljYXRpb25zL3YxL25vdGlmaWNhdGlvbnMucHJvdG8SFmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEiaQoORGlnZXN0U2NoZWR1bGUSNAoGcGVyaW9kGAEgASgOMiQubG90dHkubm90aWZpY2F0aW9ucy52MS5EaWdlc3RQZXJpb2QSEAoIaG91cl91dGMYAiABKAUSDwoHd2Vla2RheRgDIAEoBSLtAgoQRGF0YVF1YWxpdHlBbGFybRIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEg8KB3N1YmplY3QYAyABKAkSFQoNZXhwZXJpbWVudF9pZBgEIAEoCRIsCghmaXJlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMd2luZG93X3N0YXJ0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp3aW5kb3dfZW5kGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzdW1tYXJ5GAggASgJEkYKB2ZpZ3VyZXMYCSADKAsyNS5sb3R0eS5ub3RpZmljYXRpb25zLnYxLkRhdGFRdWFsaXR5QWxhcm0uRmlndXJlc0VudHJ5Gi4KDEZpZ3VyZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBImEKHExpc3REYXRhUXVhbGl0eUFsYXJtc1JlcXVlc3QSEQoEa2luZBgBIAEoCUgAiAEBEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJQgcKBV9raW5kInIKHUxpc3REYXRhUXVhbGl0eUFsYXJtc1Jlc3BvbnNlEjgKBmFsYXJtcxgBIAMoCzIoLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuRGF0YVF1YWxpdHlBbGFybRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki3AEKB0NoYW5uZWwSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIxCgRraW5kGAMgASgOMiMubG90dHkubm90aWZpY2F0aW9ucy52MS5DaGFubmVsS2luZBILCgN1cmwYBCABKAkSDwoHY2hhdF9pZBgFIAEoCRIOCgZzZWNyZXQYBiABKAkSEgoKaGFzX3NlY3JldBgHIAEoCBIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAkgASgJIq8CCgRSdWxlEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEAoIdHJpZ2dlcnMYAyADKAkSFQoNZXhwZXJpbWVudF9pZBgEIAEoCRIQCghmbGFnX2tleRgFIAEoCRITCgtjaGFubmVsX2lkcxgGIAMoCRIdChVyYXRlX2xpbWl0X3Blcl9taW51dGUYByABKAUSEAoIb3duZXJfaWQYCCABKAkSEAoIdGVtcGxhdGUYCSABKAkSLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgLIAEoCRI2CgZkaWdlc3QYDCABKAsyJi5sb3R0eS5ub3RpZmljYXRpb25zLnYxLkRpZ2VzdFNjaGVkdWxlIqkDCghEZWxpdmVyeRIKCgJpZBgBIAEoCRISCgpjaGFubmVsX2lkGAIgASgJEg8KB3RyaWdnZXIYAyABKAkSNgoGc3RhdHVzGAQgASgOMiYubG90dHkubm90aWZpY2F0aW9ucy52MS5EZWxpdmVyeVN0YXR1cxIQCghhdHRlbXB0cxgFIAEoBRIrCgdzZW50X2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdydWxlX2lkGAcgASgJEhUKDWV4cGVyaW1lbnRfaWQYCCABKAkSEAoIZmxhZ19rZXkYCSABKAkSEQoJZGVkdXBfa2V5GAogASgJEhIKCmxhc3RfZXJyb3IYCyABKAkSLgoKY3JlYXRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbmV4dF9hdHRlbXB0X2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtvY2N1cnJlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSAoUQ3JlYXRlQ2hhbm5lbFJlcXVlc3QSMAoHY2hhbm5lbBgBIAEoCzIfLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuQ2hhbm5lbCJJChVDcmVhdGVDaGFubmVsUmVzcG9uc2USMAoHY2hhbm5lbBgBIAEoCzIfLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuQ2hhbm5lbCI8ChNMaXN0Q2hhbm5lbHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImIKFExpc3RDaGFubmVsc1Jlc3BvbnNlEjEKCGNoYW5uZWxzGAEgAygLMh8ubG90dHkubm90aWZpY2F0aW9ucy52MS5DaGFubmVsEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI/ChFDcmVhdGVSdWxlUmVxdWVzdBIqCgRydWxlGAEgASgLMhwubG90dHkubm90aWZpY2F0aW9ucy52MS5SdWxlIkAKEkNyZWF0ZVJ1bGVSZXNwb25zZRIqCgRydWxlGAEgASgLMhwubG90dHkubm90aWZpY2F0aW9ucy52MS5SdWxlIjkKEExpc3RSdWxlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiWQoRTGlzdFJ1bGVzUmVzcG9uc2USKwoFcnVsZXMYASADKAsyHC5sb3R0eS5ub3RpZmljYXRpb25zLnYxLlJ1bGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIrYBChVMaXN0RGVsaXZlcmllc1JlcXVlc3QSFAoHcnVsZV9pZBgBIAEoCUgAiAEBEhoKDWV4cGVyaW1lbnRfaWQYAiABKAlIAYgBARIXCgpjaGFubmVsX2lkGAMgASgJSAKIAQESEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAlCCgoIX3J1bGVfaWRCEAoOX2V4cGVyaW1lbnRfaWRCDQoLX2NoYW5uZWxfaWQiZwoWTGlzdERlbGl2ZXJpZXNSZXNwb25zZRI0CgpkZWxpdmVyaWVzGAEgAygLMiAubG90dHkubm90aWZpY2F0aW9ucy52MS5EZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqeAoLQ2hhbm5lbEtpbmQSHAoYQ0hBTk5FTF9LSU5EX1VOU1BFQ0lGSUVEEAASGAoUQ0hBTk5FTF9LSU5EX1dFQkhPT0sQARIWChJDSEFOTkVMX0tJTkRfU0xBQ0sQAhIZChVDSEFOTkVMX0tJTkRfVEVMRUdSQU0QAyrEAQoORGVsaXZlcnlTdGF0dXMSHwobREVMSVZFUllfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGwoXREVMSVZFUllfU1RBVFVTX1BFTkRJTkcQARIcChhERUxJVkVSWV9TVEFUVVNfUkVUUllJTkcQAhIYChRERUxJVkVSWV9TVEFUVVNfU0VOVBADEhoKFkRFTElWRVJZX1NUQVRVU19GQUlMRUQQBBIgChxERUxJVkVSWV9TVEFUVVNfUkFURV9MSU1JVEVEEAUqYAoMRGlnZXN0UGVyaW9kEh0KGURJR0VTVF9QRVJJT0RfVU5TUEVDSUZJRUQQABIXChNESUdFU1RfUEVSSU9EX0RBSUxZEAESGAoURElHRVNUX1BFUklPRF9XRUVLTFkQAjKtBQoTTm90aWZpY2F0aW9uU2VydmljZRJsCg1DcmVhdGVDaGFubmVsEiwubG90dHkubm90aWZpY2F0aW9ucy52MS5DcmVhdGVDaGFubmVsUmVxdWVzdBotLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuQ3JlYXRlQ2hhbm5lbFJlc3BvbnNlEmkKDExpc3RDaGFubmVscxIrLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuTGlzdENoYW5uZWxzUmVxdWVzdBosLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuTGlzdENoYW5uZWxzUmVzcG9uc2USYwoKQ3JlYXRlUnVsZRIpLmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuQ3JlYXRlUnVsZVJlcXVlc3QaKi5sb3R0eS5ub3RpZmljYXRpb25zLnYxLkNyZWF0ZVJ1bGVSZXNwb25zZRJgCglMaXN0UnVsZXMSKC5sb3R0eS5ub3RpZmljYXRpb25zLnYxLkxpc3RSdWxlc1JlcXVlc3QaKS5sb3R0eS5ub3RpZmljYXRpb25zLnYxLkxpc3RSdWxlc1Jlc3BvbnNlEm8KDkxpc3REZWxpdmVyaWVzEi0ubG90dHkubm90aWZpY2F0aW9ucy52MS5MaXN0RGVsaXZlcmllc1JlcXVlc3QaLi5sb3R0eS5ub3RpZmljYXRpb25zLnYxLkxpc3REZWxpdmVyaWVzUmVzcG9uc2UShAEKFUxpc3REYXRhUXVhbGl0eUFsYXJtcxI0LmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuTGlzdERhdGFRdWFsaXR5QWxhcm1zUmVxdWVzdBo1LmxvdHR5Lm5vdGlmaWNhdGlvbnMudjEuTGlzdERhdGFRdWFsaXR5QWxhcm1zUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+
+/**
+ * When a rule's digest is sent. The digest covers the period that ends
+ * then (the previous day or week) and is sent once per period, also with
+ * several workers processes (within a minute of the time); a send time
+ * before the rule was created is skipped.
+ *
+ * @generated from message lotty.notifications.v1.DigestSchedule
+ */
+export type DigestSchedule = Message<"lotty.notifications.v1.DigestSchedule"> & {
+  /**
+   * Required.
+   *
+   * @generated from field: lotty.notifications.v1.DigestPeriod period = 1;
+   */
+  period: DigestPeriod;
+
+  /**
+   * Hour of the day, UTC, 0–23.
+   *
+   * @generated from field: int32 hour_utc = 2;
+   */
+  hourUtc: number;
+
+  /**
+   * For DIGEST_PERIOD_WEEKLY: ISO weekday, 1 (Monday) – 7 (Sunday);
+   * 0 for DIGEST_PERIOD_DAILY.
+   *
+   * @generated from field: int32 weekday = 3;
+   */
+  weekday: number;
+};
+
+/**
+ * Describes the message lotty.notifications.v1.DigestSchedule.
+ * Use `create(DigestScheduleSchema)` to create a new message.
+ */
+export const DigestScheduleSchema: GenMessage<DigestSchedule> = /*@__PURE__*/
+  messageDesc(file_lotty_notifications_v1_notifications, 0);
+
+/**
+ * A data-quality alarm that fired (docs/notifications.md#data-quality-alarms).
+ *
+ * @generated from message lotty.notifications.v1.DataQualityAlarm
+ */
+export type DataQualityAlarm = Message<"lotty.notifications.v1.DataQualityAlarm"> & {
+  /**
+   * Server-assigned UUID.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The trigger name, e.g. `data_quality.volume_drop`.
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * What it is about: the event type (volume), the experiment id (SRM),
+   * or `all` (rejected share, attribution backlog).
+   *
+   * @generated from field: string subject = 3;
+   */
+  subject: string;
+
+  /**
+   * The experiment, for `data_quality.srm`; empty otherwise.
+   *
+   * @generated from field: string experiment_id = 4;
+   */
+  experimentId: string;
+
+  /**
+   * When it fired.
+   *
+   * @generated from field: google.protobuf.Timestamp fired_at = 5;
+   */
+  firedAt?: Timestamp | undefined;
+
+  /**
+   * Start of the hour (or the window) the figures cover.
+   *
+   * @generated from field: google.protobuf.Timestamp window_start = 6;
+   */
+  windowStart?: Timestamp | undefined;
+
+  /**
+   * End of that window (exclusive).
+   *
+   * @generated from field: google.protobuf.Timestamp window_end = 7;
+   */
+  windowEnd?: Timestamp | undefined;
+
+  /**
+   * One readable line, as sent.
+   *
+   * @generated from field: string summary = 8;
+   */
+  summary: string;
+
+  /**
+   * The figures behind it, by name (e.g. `observed`, `median`, `mad`,
+   * `robust_z`; `rejected_share`; `p_value`; `pending`).
+   *
+   * @generated from field: map<string, double> figures = 9;
+   */
+  figures: { [key: string]: number };
+};
+
+/**
+ * Describes the message lotty.notifications.v1.DataQualityAlarm.
+ * Use `create(DataQualityAlarmSchema)` to create a new message.
+ */
+export const DataQualityAlarmSchema: GenMessage<DataQualityAlarm> = /*@__PURE__*/
+  messageDesc(file_lotty_notifications_v1_notifications, 1);
+
+/**
+ * Request for NotificationService.ListDataQualityAlarms.
+ *
+ * @generated from message lotty.notifications.v1.ListDataQualityAlarmsRequest
+ */
+export type ListDataQualityAlarmsRequest = Message<"lotty.notifications.v1.ListDataQualityAlarmsRequest"> & {
+  /**
+   * Only alarms of this kind (a `data_quality.*` trigger name).
+   *
+   * @generated from field: optional string kind = 1;
+   */
+  kind?: string | undefined;
+
+  /**
+   * Page size, 1–500; 0 means 50.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message lotty.notifications.v1.ListDataQualityAlarmsRequest.
+ * Use `create(ListDataQualityAlarmsRequestSchema)` to create a new message.
+ */
+export const ListDataQualityAlarmsRequestSchema: GenMessage<ListDataQualityAlarmsRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_notifications_v1_notifications, 2);
+
+/**
+ * Response for NotificationService.ListDataQualityAlarms.
+ *
+ * @generated from message lotty.notifications.v1.ListDataQualityAlarmsResponse
+ */
+export type ListDataQualityAlarmsResponse = Message<"lotty.notifications.v1.ListDataQualityAlarmsResponse"> & {
+  /**
+   * Alarms, newest first.
+   *
+   * @generated from field: repeated lotty.notifications.v1.DataQualityAlarm alarms = 1;
+   */
+  alarms: DataQualityAlarm[];
+
+  /**
+   * Pass as page_token to get the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message lotty.notifications.v1.ListDataQualityAlarmsResponse.
+ * Use `create(ListDataQualityAlarmsResponseSchema)` to create a new message.
+ */
+export const ListDataQualityAlarmsResponseSchema: GenMessage<ListDataQualityAlarmsResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_notifications_v1_notifications, 3);
 
 /**
  * A destination for notifications.
@@ -140,7 +341,7 @@ export type Channel = Message<"lotty.notifications.v1.Channel"> & {
  * Use `create(ChannelSchema)` to create a new message.
  */
 export const ChannelSchema: GenMessage<Channel> = /*@__PURE__*/
-  messageDesc(file_lotty_notifications_v1_notifications, 0);
+  messageDesc(file_lotty_notifications_v1_notifications, 4);
 
 /**
  * What to send, when, and where.
@@ -232,6 +433,14 @@ export type Rule = Message<"lotty.notifications.v1.Rule"> & {
    * @generated from field: string created_by = 11;
    */
   createdBy: string;
+
+  /**
+   * Optional: a scheduled digest. Set it together with the trigger
+   * `digest.daily` or `digest.weekly` matching its period.
+   *
+   * @generated from field: lotty.notifications.v1.DigestSchedule digest = 12;
+   */
+  digest?: DigestSchedule | undefined;
 };
 
 /**
@@ -239,7 +448,7 @@ export type Rule = Message<"lotty.notifications.v1.Rule"> & {
  * Use `create(RuleSchema)` to create a new message.
  */
 export const RuleSchema: GenMessage<Rule> = /*@__PURE__*/
-  messageDesc(file_lotty_notifications_v1_notifications, 1);
+  messageDesc(file_lotty_notifications_v1_notifications, 5);
 
 /**
  * One notification sent (or attempted) to one channel.
@@ -351,7 +560,7 @@ export type Delivery = Message<"lotty.notifications.v1.Delivery"> & {
  * Use `create(DeliverySchema)` to create a new message.
  */
 export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
-  messageDesc(file_lotty_notifications_v1_notifications, 2);
+  messageDesc(file_lotty_notifications_v1_notifications, 6);
 
 /**
  * Request for NotificationService.CreateChannel.
@@ -372,7 +581,7 @@ export type CreateChannelRequest = Message<"lotty.notifications.v1.CreateChannel
  * Use `create(CreateChannelRequestSchema)` to create a new message.
  */
 export const CreateChannelRequestSchema: GenMessage<CreateChannelRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_notifications_v1_notifications, 3);
+  messageDesc(file_lotty_notifications_v1_notifications, 7);
 
 /**
  * Response for NotificationService.CreateChannel.
@@ -393,7 +602,7 @@ export type CreateChannelResponse = Message<"lotty.notifications.v1.CreateChanne
  * Use `create(CreateChannelResponseSchema)` to create a new message.
  */
 export const CreateChannelResponseSchema: GenMessage<CreateChannelResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_notifications_v1_notifications, 4);
+  messageDesc(file_lotty_notifications_v1_notifications, 8);
 
 /**
  * Request for NotificationService.ListChannels.
@@ -421,7 +630,7 @@ export type ListChannelsRequest = Message<"lotty.notifications.v1.ListChannelsRe
  * Use `create(ListChannelsRequestSchema)` to create a new message.
  */
 export const ListChannelsRequestSchema: GenMessage<ListChannelsRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_notifications_v1_notifications, 5);
+  messageDesc(file_lotty_notifications_v1_notifications, 9);
 
 /**
  * Response for NotificationService.ListChannels.
@@ -449,7 +658,7 @@ export type ListChannelsResponse = Message<"lotty.notifications.v1.ListChannelsR
  * Use `create(ListChannelsResponseSchema)` to create a new message.
  */
 export const ListChannelsResponseSchema: GenMessage<ListChannelsResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_notifications_v1_notifications, 6);
+  messageDesc(file_lotty_notifications_v1_notifications, 10);
 
 /**
  * Request for NotificationService.CreateRule.
@@ -470,7 +679,7 @@ export type CreateRuleRequest = Message<"lotty.notifications.v1.CreateRuleReques
  * Use `create(CreateRuleRequestSchema)` to create a new message.
  */
 export const CreateRuleRequestSchema: GenMessage<CreateRuleRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_notifications_v1_notifications, 7);
+  messageDesc(file_lotty_notifications_v1_notifications, 11);
 
 /**
  * Response for NotificationService.CreateRule.
@@ -491,7 +700,7 @@ export type CreateRuleResponse = Message<"lotty.notifications.v1.CreateRuleRespo
  * Use `create(CreateRuleResponseSchema)` to create a new message.
  */
 export const CreateRuleResponseSchema: GenMessage<CreateRuleResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_notifications_v1_notifications, 8);
+  messageDesc(file_lotty_notifications_v1_notifications, 12);
 
 /**
  * Request for NotificationService.ListRules.
@@ -519,7 +728,7 @@ export type ListRulesRequest = Message<"lotty.notifications.v1.ListRulesRequest"
  * Use `create(ListRulesRequestSchema)` to create a new message.
  */
 export const ListRulesRequestSchema: GenMessage<ListRulesRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_notifications_v1_notifications, 9);
+  messageDesc(file_lotty_notifications_v1_notifications, 13);
 
 /**
  * Response for NotificationService.ListRules.
@@ -547,7 +756,7 @@ export type ListRulesResponse = Message<"lotty.notifications.v1.ListRulesRespons
  * Use `create(ListRulesResponseSchema)` to create a new message.
  */
 export const ListRulesResponseSchema: GenMessage<ListRulesResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_notifications_v1_notifications, 10);
+  messageDesc(file_lotty_notifications_v1_notifications, 14);
 
 /**
  * Request for NotificationService.ListDeliveries. Filters combine with AND.
@@ -597,7 +806,7 @@ export type ListDeliveriesRequest = Message<"lotty.notifications.v1.ListDeliveri
  * Use `create(ListDeliveriesRequestSchema)` to create a new message.
  */
 export const ListDeliveriesRequestSchema: GenMessage<ListDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_notifications_v1_notifications, 11);
+  messageDesc(file_lotty_notifications_v1_notifications, 15);
 
 /**
  * Response for NotificationService.ListDeliveries.
@@ -625,7 +834,7 @@ export type ListDeliveriesResponse = Message<"lotty.notifications.v1.ListDeliver
  * Use `create(ListDeliveriesResponseSchema)` to create a new message.
  */
 export const ListDeliveriesResponseSchema: GenMessage<ListDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_notifications_v1_notifications, 12);
+  messageDesc(file_lotty_notifications_v1_notifications, 16);
 
 /**
  * How a channel formats and sends messages.
@@ -724,6 +933,40 @@ export const DeliveryStatusSchema: GenEnum<DeliveryStatus> = /*@__PURE__*/
   enumDesc(file_lotty_notifications_v1_notifications, 1);
 
 /**
+ * How often a rule's digest is sent.
+ *
+ * @generated from enum lotty.notifications.v1.DigestPeriod
+ */
+export enum DigestPeriod {
+  /**
+   * No digest (with digest set: INVALID_ARGUMENT naming `rule.digest.period`).
+   *
+   * @generated from enum value: DIGEST_PERIOD_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Every day at hour_utc; trigger `digest.daily`.
+   *
+   * @generated from enum value: DIGEST_PERIOD_DAILY = 1;
+   */
+  DAILY = 1,
+
+  /**
+   * Every week on weekday at hour_utc; trigger `digest.weekly`.
+   *
+   * @generated from enum value: DIGEST_PERIOD_WEEKLY = 2;
+   */
+  WEEKLY = 2,
+}
+
+/**
+ * Describes the enum lotty.notifications.v1.DigestPeriod.
+ */
+export const DigestPeriodSchema: GenEnum<DigestPeriod> = /*@__PURE__*/
+  enumDesc(file_lotty_notifications_v1_notifications, 2);
+
+/**
  * Manages notification channels and rules and shows deliveries.
  *
  * @generated from service lotty.notifications.v1.NotificationService
@@ -782,6 +1025,17 @@ export const NotificationService: GenService<{
     methodKind: "unary";
     input: typeof ListDeliveriesRequestSchema;
     output: typeof ListDeliveriesResponseSchema;
+  },
+  /**
+   * Lists data-quality alarms that fired, newest first, paged. Errors:
+   * INVALID_ARGUMENT (kind not a data-quality trigger name, bad page_token).
+   *
+   * @generated from rpc lotty.notifications.v1.NotificationService.ListDataQualityAlarms
+   */
+  listDataQualityAlarms: {
+    methodKind: "unary";
+    input: typeof ListDataQualityAlarmsRequestSchema;
+    output: typeof ListDataQualityAlarmsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lotty_notifications_v1_notifications, 0);

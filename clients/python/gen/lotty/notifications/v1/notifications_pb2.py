@@ -14,43 +14,57 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*lotty/notifications/v1/notifications.proto\x12\x16lotty.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x02\n\x07\x43hannel\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x37\n\x04kind\x18\x03 \x01(\x0e\x32#.lotty.notifications.v1.ChannelKindR\x04kind\x12\x10\n\x03url\x18\x04 \x01(\tR\x03url\x12\x17\n\x07\x63hat_id\x18\x05 \x01(\tR\x06\x63hatId\x12\x16\n\x06secret\x18\x06 \x01(\tR\x06secret\x12\x1d\n\nhas_secret\x18\x07 \x01(\x08R\thasSecret\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n\ncreated_by\x18\t \x01(\tR\tcreatedBy\"\xeb\x02\n\x04Rule\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n\x08triggers\x18\x03 \x03(\tR\x08triggers\x12#\n\rexperiment_id\x18\x04 \x01(\tR\x0c\x65xperimentId\x12\x19\n\x08\x66lag_key\x18\x05 \x01(\tR\x07\x66lagKey\x12\x1f\n\x0b\x63hannel_ids\x18\x06 \x03(\tR\nchannelIds\x12\x31\n\x15rate_limit_per_minute\x18\x07 \x01(\x05R\x12rateLimitPerMinute\x12\x19\n\x08owner_id\x18\x08 \x01(\tR\x07ownerId\x12\x1a\n\x08template\x18\t \x01(\tR\x08template\x12\x39\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n\ncreated_by\x18\x0b \x01(\tR\tcreatedBy\"\xb5\x04\n\x08\x44\x65livery\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n\nchannel_id\x18\x02 \x01(\tR\tchannelId\x12\x18\n\x07trigger\x18\x03 \x01(\tR\x07trigger\x12>\n\x06status\x18\x04 \x01(\x0e\x32&.lotty.notifications.v1.DeliveryStatusR\x06status\x12\x1a\n\x08\x61ttempts\x18\x05 \x01(\x05R\x08\x61ttempts\x12\x33\n\x07sent_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sentAt\x12\x17\n\x07rule_id\x18\x07 \x01(\tR\x06ruleId\x12#\n\rexperiment_id\x18\x08 \x01(\tR\x0c\x65xperimentId\x12\x19\n\x08\x66lag_key\x18\t \x01(\tR\x07\x66lagKey\x12\x1b\n\tdedup_key\x18\n \x01(\tR\x08\x64\x65\x64upKey\x12\x1d\n\nlast_error\x18\x0b \x01(\tR\tlastError\x12\x39\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x42\n\x0fnext_attempt_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rnextAttemptAt\x12;\n\x0boccurred_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\"Q\n\x14\x43reateChannelRequest\x12\x39\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x1f.lotty.notifications.v1.ChannelR\x07\x63hannel\"R\n\x15\x43reateChannelResponse\x12\x39\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x1f.lotty.notifications.v1.ChannelR\x07\x63hannel\"Q\n\x13ListChannelsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"{\n\x14ListChannelsResponse\x12;\n\x08\x63hannels\x18\x01 \x03(\x0b\x32\x1f.lotty.notifications.v1.ChannelR\x08\x63hannels\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"E\n\x11\x43reateRuleRequest\x12\x30\n\x04rule\x18\x01 \x01(\x0b\x32\x1c.lotty.notifications.v1.RuleR\x04rule\"F\n\x12\x43reateRuleResponse\x12\x30\n\x04rule\x18\x01 \x01(\x0b\x32\x1c.lotty.notifications.v1.RuleR\x04rule\"N\n\x10ListRulesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"o\n\x11ListRulesResponse\x12\x32\n\x05rules\x18\x01 \x03(\x0b\x32\x1c.lotty.notifications.v1.RuleR\x05rules\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xec\x01\n\x15ListDeliveriesRequest\x12\x1c\n\x07rule_id\x18\x01 \x01(\tH\x00R\x06ruleId\x88\x01\x01\x12(\n\rexperiment_id\x18\x02 \x01(\tH\x01R\x0c\x65xperimentId\x88\x01\x01\x12\"\n\nchannel_id\x18\x03 \x01(\tH\x02R\tchannelId\x88\x01\x01\x12\x1b\n\tpage_size\x18\x04 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x05 \x01(\tR\tpageTokenB\n\n\x08_rule_idB\x10\n\x0e_experiment_idB\r\n\x0b_channel_id\"\x82\x01\n\x16ListDeliveriesResponse\x12@\n\ndeliveries\x18\x01 \x03(\x0b\x32 .lotty.notifications.v1.DeliveryR\ndeliveries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*x\n\x0b\x43hannelKind\x12\x1c\n\x18\x43HANNEL_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43HANNEL_KIND_WEBHOOK\x10\x01\x12\x16\n\x12\x43HANNEL_KIND_SLACK\x10\x02\x12\x19\n\x15\x43HANNEL_KIND_TELEGRAM\x10\x03*\xc4\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_STATUS_PENDING\x10\x01\x12\x1c\n\x18\x44\x45LIVERY_STATUS_RETRYING\x10\x02\x12\x18\n\x14\x44\x45LIVERY_STATUS_SENT\x10\x03\x12\x1a\n\x16\x44\x45LIVERY_STATUS_FAILED\x10\x04\x12 \n\x1c\x44\x45LIVERY_STATUS_RATE_LIMITED\x10\x05\x32\xa6\x04\n\x13NotificationService\x12l\n\rCreateChannel\x12,.lotty.notifications.v1.CreateChannelRequest\x1a-.lotty.notifications.v1.CreateChannelResponse\x12i\n\x0cListChannels\x12+.lotty.notifications.v1.ListChannelsRequest\x1a,.lotty.notifications.v1.ListChannelsResponse\x12\x63\n\nCreateRule\x12).lotty.notifications.v1.CreateRuleRequest\x1a*.lotty.notifications.v1.CreateRuleResponse\x12`\n\tListRules\x12(.lotty.notifications.v1.ListRulesRequest\x1a).lotty.notifications.v1.ListRulesResponse\x12o\n\x0eListDeliveries\x12-.lotty.notifications.v1.ListDeliveriesRequest\x1a..lotty.notifications.v1.ListDeliveriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*lotty/notifications/v1/notifications.proto\x12\x16lotty.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x83\x01\n\x0e\x44igestSchedule\x12<\n\x06period\x18\x01 \x01(\x0e\x32$.lotty.notifications.v1.DigestPeriodR\x06period\x12\x19\n\x08hour_utc\x18\x02 \x01(\x05R\x07hourUtc\x12\x18\n\x07weekday\x18\x03 \x01(\x05R\x07weekday\"\xcd\x03\n\x10\x44\x61taQualityAlarm\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n\x07subject\x18\x03 \x01(\tR\x07subject\x12#\n\rexperiment_id\x18\x04 \x01(\tR\x0c\x65xperimentId\x12\x35\n\x08\x66ired_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x66iredAt\x12=\n\x0cwindow_start\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bwindowStart\x12\x39\n\nwindow_end\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\twindowEnd\x12\x18\n\x07summary\x18\x08 \x01(\tR\x07summary\x12O\n\x07\x66igures\x18\t \x03(\x0b\x32\x35.lotty.notifications.v1.DataQualityAlarm.FiguresEntryR\x07\x66igures\x1a:\n\x0c\x46iguresEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value:\x02\x38\x01\"|\n\x1cListDataQualityAlarmsRequest\x12\x17\n\x04kind\x18\x01 \x01(\tH\x00R\x04kind\x88\x01\x01\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageTokenB\x07\n\x05_kind\"\x89\x01\n\x1dListDataQualityAlarmsResponse\x12@\n\x06\x61larms\x18\x01 \x03(\x0b\x32(.lotty.notifications.v1.DataQualityAlarmR\x06\x61larms\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa2\x02\n\x07\x43hannel\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x37\n\x04kind\x18\x03 \x01(\x0e\x32#.lotty.notifications.v1.ChannelKindR\x04kind\x12\x10\n\x03url\x18\x04 \x01(\tR\x03url\x12\x17\n\x07\x63hat_id\x18\x05 \x01(\tR\x06\x63hatId\x12\x16\n\x06secret\x18\x06 \x01(\tR\x06secret\x12\x1d\n\nhas_secret\x18\x07 \x01(\x08R\thasSecret\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n\ncreated_by\x18\t \x01(\tR\tcreatedBy\"\xab\x03\n\x04Rule\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n\x08triggers\x18\x03 \x03(\tR\x08triggers\x12#\n\rexperiment_id\x18\x04 \x01(\tR\x0c\x65xperimentId\x12\x19\n\x08\x66lag_key\x18\x05 \x01(\tR\x07\x66lagKey\x12\x1f\n\x0b\x63hannel_ids\x18\x06 \x03(\tR\nchannelIds\x12\x31\n\x15rate_limit_per_minute\x18\x07 \x01(\x05R\x12rateLimitPerMinute\x12\x19\n\x08owner_id\x18\x08 \x01(\tR\x07ownerId\x12\x1a\n\x08template\x18\t \x01(\tR\x08template\x12\x39\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n\ncreated_by\x18\x0b \x01(\tR\tcreatedBy\x12>\n\x06\x64igest\x18\x0c \x01(\x0b\x32&.lotty.notifications.v1.DigestScheduleR\x06\x64igest\"\xb5\x04\n\x08\x44\x65livery\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n\nchannel_id\x18\x02 \x01(\tR\tchannelId\x12\x18\n\x07trigger\x18\x03 \x01(\tR\x07trigger\x12>\n\x06status\x18\x04 \x01(\x0e\x32&.lotty.notifications.v1.DeliveryStatusR\x06status\x12\x1a\n\x08\x61ttempts\x18\x05 \x01(\x05R\x08\x61ttempts\x12\x33\n\x07sent_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sentAt\x12\x17\n\x07rule_id\x18\x07 \x01(\tR\x06ruleId\x12#\n\rexperiment_id\x18\x08 \x01(\tR\x0c\x65xperimentId\x12\x19\n\x08\x66lag_key\x18\t \x01(\tR\x07\x66lagKey\x12\x1b\n\tdedup_key\x18\n \x01(\tR\x08\x64\x65\x64upKey\x12\x1d\n\nlast_error\x18\x0b \x01(\tR\tlastError\x12\x39\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x42\n\x0fnext_attempt_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rnextAttemptAt\x12;\n\x0boccurred_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\"Q\n\x14\x43reateChannelRequest\x12\x39\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x1f.lotty.notifications.v1.ChannelR\x07\x63hannel\"R\n\x15\x43reateChannelResponse\x12\x39\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x1f.lotty.notifications.v1.ChannelR\x07\x63hannel\"Q\n\x13ListChannelsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"{\n\x14ListChannelsResponse\x12;\n\x08\x63hannels\x18\x01 \x03(\x0b\x32\x1f.lotty.notifications.v1.ChannelR\x08\x63hannels\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"E\n\x11\x43reateRuleRequest\x12\x30\n\x04rule\x18\x01 \x01(\x0b\x32\x1c.lotty.notifications.v1.RuleR\x04rule\"F\n\x12\x43reateRuleResponse\x12\x30\n\x04rule\x18\x01 \x01(\x0b\x32\x1c.lotty.notifications.v1.RuleR\x04rule\"N\n\x10ListRulesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"o\n\x11ListRulesResponse\x12\x32\n\x05rules\x18\x01 \x03(\x0b\x32\x1c.lotty.notifications.v1.RuleR\x05rules\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xec\x01\n\x15ListDeliveriesRequest\x12\x1c\n\x07rule_id\x18\x01 \x01(\tH\x00R\x06ruleId\x88\x01\x01\x12(\n\rexperiment_id\x18\x02 \x01(\tH\x01R\x0c\x65xperimentId\x88\x01\x01\x12\"\n\nchannel_id\x18\x03 \x01(\tH\x02R\tchannelId\x88\x01\x01\x12\x1b\n\tpage_size\x18\x04 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x05 \x01(\tR\tpageTokenB\n\n\x08_rule_idB\x10\n\x0e_experiment_idB\r\n\x0b_channel_id\"\x82\x01\n\x16ListDeliveriesResponse\x12@\n\ndeliveries\x18\x01 \x03(\x0b\x32 .lotty.notifications.v1.DeliveryR\ndeliveries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*x\n\x0b\x43hannelKind\x12\x1c\n\x18\x43HANNEL_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43HANNEL_KIND_WEBHOOK\x10\x01\x12\x16\n\x12\x43HANNEL_KIND_SLACK\x10\x02\x12\x19\n\x15\x43HANNEL_KIND_TELEGRAM\x10\x03*\xc4\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_STATUS_PENDING\x10\x01\x12\x1c\n\x18\x44\x45LIVERY_STATUS_RETRYING\x10\x02\x12\x18\n\x14\x44\x45LIVERY_STATUS_SENT\x10\x03\x12\x1a\n\x16\x44\x45LIVERY_STATUS_FAILED\x10\x04\x12 \n\x1c\x44\x45LIVERY_STATUS_RATE_LIMITED\x10\x05*`\n\x0c\x44igestPeriod\x12\x1d\n\x19\x44IGEST_PERIOD_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44IGEST_PERIOD_DAILY\x10\x01\x12\x18\n\x14\x44IGEST_PERIOD_WEEKLY\x10\x02\x32\xad\x05\n\x13NotificationService\x12l\n\rCreateChannel\x12,.lotty.notifications.v1.CreateChannelRequest\x1a-.lotty.notifications.v1.CreateChannelResponse\x12i\n\x0cListChannels\x12+.lotty.notifications.v1.ListChannelsRequest\x1a,.lotty.notifications.v1.ListChannelsResponse\x12\x63\n\nCreateRule\x12).lotty.notifications.v1.CreateRuleRequest\x1a*.lotty.notifications.v1.CreateRuleResponse\x12`\n\tListRules\x12(.lotty.notifications.v1.ListRulesRequest\x1a).lotty.notifications.v1.ListRulesResponse\x12o\n\x0eListDeliveries\x12-.lotty.notifications.v1.ListDeliveriesRequest\x1a..lotty.notifications.v1.ListDeliveriesResponse\x12\x84\x01\n\x15ListDataQualityAlarms\x12\x34.lotty.notifications.v1.ListDataQualityAlarmsRequest\x1a\x35.lotty.notifications.v1.ListDataQualityAlarmsResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lotty.notifications.v1.notifications_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _CHANNELKIND._serialized_start=2413
-  _CHANNELKIND._serialized_end=2533
-  _DELIVERYSTATUS._serialized_start=2536
-  _DELIVERYSTATUS._serialized_end=2732
-  _CHANNEL._serialized_start=104
-  _CHANNEL._serialized_end=394
-  _RULE._serialized_start=397
-  _RULE._serialized_end=760
-  _DELIVERY._serialized_start=763
-  _DELIVERY._serialized_end=1328
-  _CREATECHANNELREQUEST._serialized_start=1330
-  _CREATECHANNELREQUEST._serialized_end=1411
-  _CREATECHANNELRESPONSE._serialized_start=1413
-  _CREATECHANNELRESPONSE._serialized_end=1495
-  _LISTCHANNELSREQUEST._serialized_start=1497
-  _LISTCHANNELSREQUEST._serialized_end=1578
-  _LISTCHANNELSRESPONSE._serialized_start=1580
-  _LISTCHANNELSRESPONSE._serialized_end=1703
-  _CREATERULEREQUEST._serialized_start=1705
-  _CREATERULEREQUEST._serialized_end=1774
-  _CREATERULERESPONSE._serialized_start=1776
-  _CREATERULERESPONSE._serialized_end=1846
-  _LISTRULESREQUEST._serialized_start=1848
-  _LISTRULESREQUEST._serialized_end=1926
-  _LISTRULESRESPONSE._serialized_start=1928
-  _LISTRULESRESPONSE._serialized_end=2039
-  _LISTDELIVERIESREQUEST._serialized_start=2042
-  _LISTDELIVERIESREQUEST._serialized_end=2278
-  _LISTDELIVERIESRESPONSE._serialized_start=2281
-  _LISTDELIVERIESRESPONSE._serialized_end=2411
-  _NOTIFICATIONSERVICE._serialized_start=2735
-  _NOTIFICATIONSERVICE._serialized_end=3285
+  _DATAQUALITYALARM_FIGURESENTRY._options = None
+  _DATAQUALITYALARM_FIGURESENTRY._serialized_options = b'8\001'
+  _CHANNELKIND._serialized_start=3341
+  _CHANNELKIND._serialized_end=3461
+  _DELIVERYSTATUS._serialized_start=3464
+  _DELIVERYSTATUS._serialized_end=3660
+  _DIGESTPERIOD._serialized_start=3662
+  _DIGESTPERIOD._serialized_end=3758
+  _DIGESTSCHEDULE._serialized_start=104
+  _DIGESTSCHEDULE._serialized_end=235
+  _DATAQUALITYALARM._serialized_start=238
+  _DATAQUALITYALARM._serialized_end=699
+  _DATAQUALITYALARM_FIGURESENTRY._serialized_start=641
+  _DATAQUALITYALARM_FIGURESENTRY._serialized_end=699
+  _LISTDATAQUALITYALARMSREQUEST._serialized_start=701
+  _LISTDATAQUALITYALARMSREQUEST._serialized_end=825
+  _LISTDATAQUALITYALARMSRESPONSE._serialized_start=828
+  _LISTDATAQUALITYALARMSRESPONSE._serialized_end=965
+  _CHANNEL._serialized_start=968
+  _CHANNEL._serialized_end=1258
+  _RULE._serialized_start=1261
+  _RULE._serialized_end=1688
+  _DELIVERY._serialized_start=1691
+  _DELIVERY._serialized_end=2256
+  _CREATECHANNELREQUEST._serialized_start=2258
+  _CREATECHANNELREQUEST._serialized_end=2339
+  _CREATECHANNELRESPONSE._serialized_start=2341
+  _CREATECHANNELRESPONSE._serialized_end=2423
+  _LISTCHANNELSREQUEST._serialized_start=2425
+  _LISTCHANNELSREQUEST._serialized_end=2506
+  _LISTCHANNELSRESPONSE._serialized_start=2508
+  _LISTCHANNELSRESPONSE._serialized_end=2631
+  _CREATERULEREQUEST._serialized_start=2633
+  _CREATERULEREQUEST._serialized_end=2702
+  _CREATERULERESPONSE._serialized_start=2704
+  _CREATERULERESPONSE._serialized_end=2774
+  _LISTRULESREQUEST._serialized_start=2776
+  _LISTRULESREQUEST._serialized_end=2854
+  _LISTRULESRESPONSE._serialized_start=2856
+  _LISTRULESRESPONSE._serialized_end=2967
+  _LISTDELIVERIESREQUEST._serialized_start=2970
+  _LISTDELIVERIESREQUEST._serialized_end=3206
+  _LISTDELIVERIESRESPONSE._serialized_start=3209
+  _LISTDELIVERIESRESPONSE._serialized_end=3339
+  _NOTIFICATIONSERVICE._serialized_start=3761
+  _NOTIFICATIONSERVICE._serialized_end=4446
 # @@protoc_insertion_point(module_scope)

@@ -16,6 +16,9 @@ DELIVERY_STATUS_RETRYING: DeliveryStatus
 DELIVERY_STATUS_SENT: DeliveryStatus
 DELIVERY_STATUS_UNSPECIFIED: DeliveryStatus
 DESCRIPTOR: _descriptor.FileDescriptor
+DIGEST_PERIOD_DAILY: DigestPeriod
+DIGEST_PERIOD_UNSPECIFIED: DigestPeriod
+DIGEST_PERIOD_WEEKLY: DigestPeriod
 
 class Channel(_message.Message):
     __slots__ = ["chat_id", "created_at", "created_by", "has_secret", "id", "kind", "name", "secret", "url"]
@@ -63,6 +66,35 @@ class CreateRuleResponse(_message.Message):
     rule: Rule
     def __init__(self, rule: _Optional[_Union[Rule, _Mapping]] = ...) -> None: ...
 
+class DataQualityAlarm(_message.Message):
+    __slots__ = ["experiment_id", "figures", "fired_at", "id", "kind", "subject", "summary", "window_end", "window_start"]
+    class FiguresEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FIGURES_FIELD_NUMBER: _ClassVar[int]
+    FIRED_AT_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    figures: _containers.ScalarMap[str, float]
+    fired_at: _timestamp_pb2.Timestamp
+    id: str
+    kind: str
+    subject: str
+    summary: str
+    window_end: _timestamp_pb2.Timestamp
+    window_start: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., subject: _Optional[str] = ..., experiment_id: _Optional[str] = ..., fired_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., window_start: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., summary: _Optional[str] = ..., figures: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
 class Delivery(_message.Message):
     __slots__ = ["attempts", "channel_id", "created_at", "dedup_key", "experiment_id", "flag_key", "id", "last_error", "next_attempt_at", "occurred_at", "rule_id", "sent_at", "status", "trigger"]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
@@ -95,6 +127,16 @@ class Delivery(_message.Message):
     trigger: str
     def __init__(self, id: _Optional[str] = ..., channel_id: _Optional[str] = ..., trigger: _Optional[str] = ..., status: _Optional[_Union[DeliveryStatus, str]] = ..., attempts: _Optional[int] = ..., sent_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., rule_id: _Optional[str] = ..., experiment_id: _Optional[str] = ..., flag_key: _Optional[str] = ..., dedup_key: _Optional[str] = ..., last_error: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., occurred_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class DigestSchedule(_message.Message):
+    __slots__ = ["hour_utc", "period", "weekday"]
+    HOUR_UTC_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    WEEKDAY_FIELD_NUMBER: _ClassVar[int]
+    hour_utc: int
+    period: DigestPeriod
+    weekday: int
+    def __init__(self, period: _Optional[_Union[DigestPeriod, str]] = ..., hour_utc: _Optional[int] = ..., weekday: _Optional[int] = ...) -> None: ...
+
 class ListChannelsRequest(_message.Message):
     __slots__ = ["page_size", "page_token"]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +152,24 @@ class ListChannelsResponse(_message.Message):
     channels: _containers.RepeatedCompositeFieldContainer[Channel]
     next_page_token: str
     def __init__(self, channels: _Optional[_Iterable[_Union[Channel, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListDataQualityAlarmsRequest(_message.Message):
+    __slots__ = ["kind", "page_size", "page_token"]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    page_size: int
+    page_token: str
+    def __init__(self, kind: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListDataQualityAlarmsResponse(_message.Message):
+    __slots__ = ["alarms", "next_page_token"]
+    ALARMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    alarms: _containers.RepeatedCompositeFieldContainer[DataQualityAlarm]
+    next_page_token: str
+    def __init__(self, alarms: _Optional[_Iterable[_Union[DataQualityAlarm, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListDeliveriesRequest(_message.Message):
     __slots__ = ["channel_id", "experiment_id", "page_size", "page_token", "rule_id"]
@@ -150,10 +210,11 @@ class ListRulesResponse(_message.Message):
     def __init__(self, rules: _Optional[_Iterable[_Union[Rule, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class Rule(_message.Message):
-    __slots__ = ["channel_ids", "created_at", "created_by", "experiment_id", "flag_key", "id", "name", "owner_id", "rate_limit_per_minute", "template", "triggers"]
+    __slots__ = ["channel_ids", "created_at", "created_by", "digest", "experiment_id", "flag_key", "id", "name", "owner_id", "rate_limit_per_minute", "template", "triggers"]
     CHANNEL_IDS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     FLAG_KEY_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +226,7 @@ class Rule(_message.Message):
     channel_ids: _containers.RepeatedScalarFieldContainer[str]
     created_at: _timestamp_pb2.Timestamp
     created_by: str
+    digest: DigestSchedule
     experiment_id: str
     flag_key: str
     id: str
@@ -173,10 +235,13 @@ class Rule(_message.Message):
     rate_limit_per_minute: int
     template: str
     triggers: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., triggers: _Optional[_Iterable[str]] = ..., experiment_id: _Optional[str] = ..., flag_key: _Optional[str] = ..., channel_ids: _Optional[_Iterable[str]] = ..., rate_limit_per_minute: _Optional[int] = ..., owner_id: _Optional[str] = ..., template: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., triggers: _Optional[_Iterable[str]] = ..., experiment_id: _Optional[str] = ..., flag_key: _Optional[str] = ..., channel_ids: _Optional[_Iterable[str]] = ..., rate_limit_per_minute: _Optional[int] = ..., owner_id: _Optional[str] = ..., template: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., digest: _Optional[_Union[DigestSchedule, _Mapping]] = ...) -> None: ...
 
 class ChannelKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class DeliveryStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class DigestPeriod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

@@ -40,6 +40,11 @@ class NotificationServiceStub(object):
                 request_serializer=lotty_dot_notifications_dot_v1_dot_notifications__pb2.ListDeliveriesRequest.SerializeToString,
                 response_deserializer=lotty_dot_notifications_dot_v1_dot_notifications__pb2.ListDeliveriesResponse.FromString,
                 )
+        self.ListDataQualityAlarms = channel.unary_unary(
+                '/lotty.notifications.v1.NotificationService/ListDataQualityAlarms',
+                request_serializer=lotty_dot_notifications_dot_v1_dot_notifications__pb2.ListDataQualityAlarmsRequest.SerializeToString,
+                response_deserializer=lotty_dot_notifications_dot_v1_dot_notifications__pb2.ListDataQualityAlarmsResponse.FromString,
+                )
 
 
 class NotificationServiceServicer(object):
@@ -85,6 +90,14 @@ class NotificationServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDataQualityAlarms(self, request, context):
+        """Lists data-quality alarms that fired, newest first, paged. Errors:
+        INVALID_ARGUMENT (kind not a data-quality trigger name, bad page_token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +125,11 @@ def add_NotificationServiceServicer_to_server(servicer, server):
                     servicer.ListDeliveries,
                     request_deserializer=lotty_dot_notifications_dot_v1_dot_notifications__pb2.ListDeliveriesRequest.FromString,
                     response_serializer=lotty_dot_notifications_dot_v1_dot_notifications__pb2.ListDeliveriesResponse.SerializeToString,
+            ),
+            'ListDataQualityAlarms': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDataQualityAlarms,
+                    request_deserializer=lotty_dot_notifications_dot_v1_dot_notifications__pb2.ListDataQualityAlarmsRequest.FromString,
+                    response_serializer=lotty_dot_notifications_dot_v1_dot_notifications__pb2.ListDataQualityAlarmsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -206,5 +224,22 @@ class NotificationService(object):
         return grpc.experimental.unary_unary(request, target, '/lotty.notifications.v1.NotificationService/ListDeliveries',
             lotty_dot_notifications_dot_v1_dot_notifications__pb2.ListDeliveriesRequest.SerializeToString,
             lotty_dot_notifications_dot_v1_dot_notifications__pb2.ListDeliveriesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListDataQualityAlarms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/lotty.notifications.v1.NotificationService/ListDataQualityAlarms',
+            lotty_dot_notifications_dot_v1_dot_notifications__pb2.ListDataQualityAlarmsRequest.SerializeToString,
+            lotty_dot_notifications_dot_v1_dot_notifications__pb2.ListDataQualityAlarmsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
