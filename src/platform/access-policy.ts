@@ -110,6 +110,8 @@ export const ACCESS_POLICY: Readonly<Record<string, Readonly<Record<string, Role
     CreateRule: EDITORS,
     ListRules: EDITORS,
     ListDeliveries: EDITORS,
+    // Alarms carry figures and event type names, no channel: like reports.
+    ListDataQualityAlarms: READERS,
   },
   // Data rights (docs/data-rights.md): admins only.
   "lotty.privacy.v1.PrivacyService": {

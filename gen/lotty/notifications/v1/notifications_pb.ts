@@ -65,7 +65,8 @@
 //
 // Every RPC requires `Authorization: Bearer <api key>` of ROLE_EXPERIMENTER
 // or ROLE_ADMIN (channel urls can carry secrets, so viewers cannot list
-// them).
+// them), except ListDataQualityAlarms, which every role that reads reports
+// (ROLE_APPROVER, ROLE_VIEWER too) may call.
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
