@@ -83,6 +83,7 @@ describe("axe on every page", () => {
     ["catalog", () => "/catalog", () => "Catalog"],
     ["guardrail triggers", () => "/triggers", () => "Guardrail triggers"],
     ["notifications", () => "/notifications", () => "Notifications"],
+    ["data quality", () => "/data-quality", () => "Data quality"],
   ];
 
   it.each(PAGES)("%s", async (what, where, heading) => {

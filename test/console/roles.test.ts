@@ -150,6 +150,7 @@ describe("signing in", () => {
           "Catalog",
           "Guardrail triggers",
           "Notifications",
+          "Data quality",
         ]) {
           expect(await page.getByRole("link", { name: link, exact: true }).count()).toBe(1);
         }
@@ -239,6 +240,7 @@ describe("a viewer", () => {
         ["/catalog/event-types/conversion", "Event type conversion"],
         ["/triggers", "Guardrail triggers"],
         ["/notifications", "Notifications"],
+        ["/data-quality", "Data quality"],
       ];
       const found: string[] = [];
       for (const [where, heading] of pages) {

@@ -20,9 +20,8 @@ import { event, eventClient, query, untilStored } from "../events/support.js";
 import { subjectsByVariant } from "../reports/support.js";
 import { guardedExperiment, sendTraffic } from "../guardrails/support.js";
 import { Receiver, type ReceivedRequest } from "../notifications/receiver.js";
+import { DAY, HOUR, insertEvents } from "./support.js";
 
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
 const DQ_TRIGGERS = [
   "data_quality.volume_drop",
   "data_quality.volume_spike",
@@ -117,27 +116,6 @@ describe("data-quality alarms", () => {
     }
   }
 
-  /** Inserts `n` stored events of `type` spread over the hour starting at `hour`. */
-  async function insertEvents(type: string, hour: number, n: number): Promise<void> {
-    const day = new Date(Math.floor(hour / DAY) * DAY);
-    const name = `events_p${day.toISOString().slice(0, 10).replaceAll("-", "")}`;
-    await query(
-      t,
-      `create table if not exists "${name}" partition of events
-       for values from ('${day.toISOString()}') to ('${new Date(day.getTime() + DAY).toISOString()}')`,
-    );
-    if (n === 0) return;
-    await query(
-      t,
-      `insert into events (event_id, event_type, decision_id, flag_key, experiment_id, variant_key,
-         subject_id, occurred_at, received_at, properties, counted)
-       select $1 || '-' || g, $2, 'd', 'f', null, null, 's-' || g,
-         $3::timestamptz + ((g * 3599 / $4) * interval '1 second'), now(), '{}', true
-       from generate_series(1, $4::integer) g`,
-      [`${type}-${hour}`, type, new Date(hour), n],
-    );
-  }
-
   it("volume: fires a drop and a spike against the same hour of previous days, once per hour, and not on steady traffic", async () => {
     const tag = randomBytes(3).toString("hex");
     // The hour judged: ten days ago; the pass runs 10 minutes after it ended.
@@ -150,14 +128,14 @@ describe("data-quality alarms", () => {
       steady: { name: `dq_steady_${tag}`, now: 1_005 },
     };
     for (const { name, now: x } of Object.values(types)) {
-      for (const [i, n] of baseline.entries()) await insertEvents(name, hour - (7 - i) * DAY, n);
-      await insertEvents(name, hour, x);
+      for (const [i, n] of baseline.entries()) await insertEvents(t, name, hour - (7 - i) * DAY, n);
+      await insertEvents(t, name, hour, x);
     }
     // A type with two days of history only.
     const young = `dq_young_${tag}`;
-    await insertEvents(young, hour - 2 * DAY, 1000);
-    await insertEvents(young, hour - DAY, 1000);
-    await insertEvents(young, hour, 5_000);
+    await insertEvents(t, young, hour - 2 * DAY, 1000);
+    await insertEvents(t, young, hour - DAY, 1000);
+    await insertEvents(t, young, hour, 5_000);
 
     const started = performance.now();
     const raised = await t.app.dataQualityMonitor!.tick(now);

@@ -22,6 +22,7 @@ const CatalogPage = lazy(() => import("./pages/CatalogPage.js"));
 const CatalogFormPage = lazy(() => import("./pages/CatalogFormPage.js"));
 const TriggersPage = lazy(() => import("./pages/TriggersPage.js"));
 const DeliveriesPage = lazy(() => import("./pages/DeliveriesPage.js"));
+const DataQualityPage = lazy(() => import("./pages/DataQualityPage.js"));
 const LearningsPage = lazy(() => import("./pages/LearningsPage.js"));
 const LearningPage = lazy(() => import("./pages/LearningPage.js"));
 const MetaAnalysisPage = lazy(() => import("./pages/MetaAnalysisPage.js"));
@@ -85,6 +86,7 @@ export function App() {
         <Route path="/catalog/:kind/:id" element={<CatalogFormPage />} />
         <Route path="/triggers" element={<TriggersPage />} />
         <Route path="/notifications" element={<DeliveriesPage />} />
+        <Route path="/data-quality" element={<DataQualityPage />} />
         <Route path="/learnings" element={<LearningsPage />} />
         <Route path="/learnings/meta" element={<MetaAnalysisPage />} />
         <Route path="/learnings/:experimentId" element={<LearningPage />} />

@@ -40,6 +40,9 @@ export function Layout() {
             <li>
               <NavLink to="/notifications">Notifications</NavLink>
             </li>
+            <li>
+              <NavLink to="/data-quality">Data quality</NavLink>
+            </li>
           </ul>
         </nav>
         <div className="who">
