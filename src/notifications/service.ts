@@ -310,14 +310,16 @@ export class NotificationServiceImpl implements ServiceImpl<typeof NotificationS
         ownerId: created.owner_id,
         channelIds: created.channel_ids,
         rateLimitPerMinute: created.rate_limit_per_minute,
-        digest:
-          created.digest_period === null
-            ? null
-            : {
+        // Only rules with a digest record one (older audit rows keep their shape).
+        ...(created.digest_period === null
+          ? {}
+          : {
+              digest: {
                 period: created.digest_period,
                 hourUtc: created.digest_hour,
                 weekday: created.digest_weekday,
               },
+            }),
       }),
       `insert into notification_rules (id, name, triggers, experiment_id, flag_key, owner_id,
            channel_ids, rate_limit_per_minute, template, created_at, created_by,

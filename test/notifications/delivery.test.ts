@@ -303,6 +303,7 @@ describe("validation", () => {
       channelIds: [CHANNEL],
       rateLimitPerMinute: 60,
       template: "",
+      digest: null,
     });
   });
 });
