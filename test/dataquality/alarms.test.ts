@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { Code } from "@connectrpc/connect";
 import {
   ChannelKind,
+  DeliveryStatus,
   NotificationService,
 } from "../../gen/lotty/notifications/v1/notifications_pb.js";
 import { DataQualityMonitor, type DataQualitySettings } from "../../src/dataquality/monitor.js";
@@ -35,6 +36,7 @@ describe("data-quality alarms", () => {
   let receiver: Receiver;
   let notifications: ReturnType<typeof client<typeof NotificationService>>;
   let ruleId: string;
+  let limitedRuleId: string;
 
   beforeAll(async () => {
     receiver = new Receiver();
@@ -48,6 +50,19 @@ describe("data-quality alarms", () => {
       rule: { name: "data quality", triggers: DQ_TRIGGERS, channelIds: [channel!.id] },
     });
     ruleId = rule!.id;
+    // A second channel and rule for volume alarms, limited to one a minute.
+    const { channel: limited } = await notifications.createChannel({
+      channel: { name: "dq limited", kind: ChannelKind.WEBHOOK, url: `${receiver.url}/limited` },
+    });
+    const { rule: limitedRule } = await notifications.createRule({
+      rule: {
+        name: "volume, one a minute",
+        triggers: ["data_quality.volume_drop", "data_quality.volume_spike"],
+        channelIds: [limited!.id],
+        rateLimitPerMinute: 1,
+      },
+    });
+    limitedRuleId = limitedRule!.id;
   });
 
   afterAll(async () => {
@@ -182,6 +197,18 @@ describe("data-quality alarms", () => {
     expect(received("data_quality.volume_drop", types.drop.name)).toHaveLength(1);
     expect(received("data_quality.volume_spike", types.steady.name)).toHaveLength(0);
     expect(received("data_quality.volume_drop", types.steady.name)).toHaveLength(0);
+    // The rule limited to one a minute sent one of the two and recorded the other as limited.
+    let statuses: DeliveryStatus[] = [];
+    await waitFor(
+      async () => {
+        const { deliveries } = await notifications.listDeliveries({ ruleId: limitedRuleId });
+        statuses = deliveries.map((d) => d.status).sort();
+        return statuses.includes(DeliveryStatus.SENT) || statuses.length > 2;
+      },
+      20_000,
+      "the limited rule's deliveries",
+    );
+    expect(statuses).toEqual([DeliveryStatus.SENT, DeliveryStatus.RATE_LIMITED].sort());
 
     // Listed, newest first, with their figures.
     const { alarms } = await notifications.listDataQualityAlarms({
