@@ -58,6 +58,9 @@ export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   "ramp_events",
   "ramp_evaluations",
   "ramp_leases",
+  // Migration SavedSegments.
+  "saved_segments",
+  "saved_segment_versions",
 ];
 
 export function ormOptions(clientUrl: string): Options {
