@@ -110,12 +110,28 @@ export function rebuildSegmentsSql(counted: string): string {
 }
 
 /** One condition of a segment filter, resolved against the catalog and the data. */
-export interface SegmentCondition {
+export type SegmentCondition = DimensionCondition | CombinationCondition;
+
+/** The subjects in some segments of one dimension. */
+export interface DimensionCondition {
+  kind?: "dimension";
   dimension: string;
   /** Segment names wanted: values, "(other)" or "(none)". */
   values: string[];
   /** The values that keep their name (the cap's admitted values). */
   admitted: string[];
+}
+
+/**
+ * The subjects whose recorded values of `dimensions` (in that order) form
+ * one of `combinations`: each the JSON text of an array of the values, null
+ * for a subject without a value, as {@link recordedCombinations} spells it.
+ * A saved segment filter (docs/saved-segments.md#report-filter) is one.
+ */
+export interface CombinationCondition {
+  kind: "combinations";
+  dimensions: string[];
+  combinations: string[];
 }
 
 /** AND of conditions; empty means every subject. */
@@ -143,6 +159,11 @@ export function segmentPredicate(
 
 /** SQL selecting (variant_key, subject_id) of the subjects in a condition's segments. */
 function segmentSubjects(c: SegmentCondition, param: (value: unknown) => string): string {
+  if (c.kind === "combinations") {
+    return `select r.variant_key, r.subject_id
+      ${combinationSql(c.dimensions, param)}
+      and ${combinationKey(c.dimensions)} = any(${param(c.combinations)}::text[])`;
+  }
   const dimension = param(c.dimension);
   const named = `select g.variant_key, g.subject_id from subject_segments g
     where g.experiment_id = $1 and g.dimension = ${dimension}
@@ -268,4 +289,55 @@ export async function exposedSegmentValues(
   const values = new Map<string, string[]>();
   for (const r of rows) values.set(r.dimension, [...(values.get(r.dimension) ?? []), r.value]);
   return values;
+}
+
+/**
+ * FROM and WHERE over the experiment's exposed subjects (report_subjects
+ * `r`) with their recorded value of each dimension (`g0`, `g1`, ...; null
+ * when none was recorded). `$1` is the experiment id.
+ */
+function combinationSql(dimensions: readonly string[], param: (value: unknown) => string): string {
+  const joins = dimensions
+    .map(
+      (d, i) => `left join subject_segments g${i}
+        on g${i}.experiment_id = r.experiment_id and g${i}.variant_key = r.variant_key
+       and g${i}.subject_id = r.subject_id and g${i}.dimension = ${param(d)}`,
+    )
+    .join("\n");
+  return `from report_subjects r ${joins}
+    where r.experiment_id = $1 and r.first_exposed_at is not null`;
+}
+
+/** SQL of a subject's combination: the JSON text of the array of its values. */
+function combinationKey(dimensions: readonly string[]): string {
+  return `jsonb_build_array(${dimensions.map((_, i) => `g${i}.value`).join(", ")})::text`;
+}
+
+/** At most this many distinct combinations are read for a saved segment filter. */
+export const MAX_COMBINATIONS = 100_000;
+
+/**
+ * The distinct combinations of recorded values of `dimensions` among the
+ * experiment's exposed subjects: `key` as CombinationCondition expects it,
+ * `values` in the order of `dimensions` (null: no value recorded). Null
+ * when there are more than {@link MAX_COMBINATIONS}.
+ */
+export async function recordedCombinations(
+  pool: pg.Pool,
+  experimentId: string,
+  dimensions: readonly string[],
+): Promise<{ key: string; values: (string | null)[] }[] | null> {
+  const params: unknown[] = [experimentId];
+  const param = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const { rows } = await pool.query<{ key: string }>(
+    `select distinct ${combinationKey(dimensions)} as key
+     ${combinationSql(dimensions, param)}
+     limit ${MAX_COMBINATIONS + 1}`,
+    params,
+  );
+  if (rows.length > MAX_COMBINATIONS) return null;
+  return rows.map((r) => ({ key: r.key, values: JSON.parse(r.key) as (string | null)[] }));
 }

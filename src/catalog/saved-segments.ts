@@ -363,13 +363,11 @@ export async function listSavedSegmentVersions(
   req: ListSavedSegmentVersionsRequest,
 ) {
   const key = checkKey(req.key);
-  const { rows } = await deps
-    .pool()
-    .query<SavedSegmentVersionRow>(
-      `select version, display_name, description, rule, author_id, created_at
+  const { rows } = await deps.pool().query<SavedSegmentVersionRow>(
+    `select version, display_name, description, rule, author_id, created_at
        from saved_segment_versions where key = $1 order by version`,
-      [key],
-    );
+    [key],
+  );
   if (rows.length === 0) throw notFound("saved segment", key);
   return { versions: rows.map(toVersionMessage) };
 }
@@ -381,7 +379,10 @@ export async function listSavedSegmentVersions(
  * (and then sees the new user). Deleted and unknown keys are absent.
  */
 export async function lockSavedSegmentRules(
-  query: (sql: string, params: unknown[]) => Promise<{ key: string; rule: string; version: number }[]>,
+  query: (
+    sql: string,
+    params: unknown[],
+  ) => Promise<{ key: string; rule: string; version: number }[]>,
   keys: readonly string[],
 ): Promise<Map<string, { rule: string; version: number }>> {
   const wanted = [...new Set(keys)].sort();
