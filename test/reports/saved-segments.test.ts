@@ -12,12 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { CatalogService } from "../../gen/lotty/catalog/v1/catalog_pb.js";
-import type { Report } from "../../gen/lotty/reports/v1/reports_pb.js";
+import { ExportFormat, type Report } from "../../gen/lotty/reports/v1/reports_pb.js";
 import type { Event } from "../../gen/lotty/events/v1/events_pb.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { client } from "../support/clients.js";
 import { seededRandom } from "../support/random.js";
-import { event, eventClient, untilStored } from "../events/support.js";
+import { event, eventClient, query, untilStored } from "../events/support.js";
 import {
   reportClient,
   reportExperiment,
@@ -183,6 +183,30 @@ describe("reports filtered by a saved segment", () => {
     // With a dimension filter: both hold.
     const ios = await get("engaged", [{ dimension: "platform", values: ["ios"] }]);
     expectFigures(ios, (s) => inSegment(s) && s.platform === "ios");
+    // Exports take it too, and their audit row records it.
+    const exported = await reportClient(t).exportExperimentReport({
+      experimentId,
+      from: timestampFromMs(FULL[0]),
+      to: timestampFromMs(FULL[1]),
+      format: ExportFormat.JSON,
+      savedSegment: "engaged",
+    });
+    const file = JSON.parse(new TextDecoder().decode(exported.data)) as {
+      savedSegment: string;
+      variants: { variantKey: string; subjects: number }[];
+    };
+    expect(file.savedSegment).toBe("engaged");
+    expect(file.variants.find((v) => v.variantKey === "blue")?.subjects).toBe(
+      expected(inSegment, "blue").subjects,
+    );
+    const audit = await query<{ data: unknown }>(
+      t,
+      `select data from audit_log where entity_type = 'experiment_report' and entity_id = $1`,
+      [experimentId],
+    );
+    expect(audit.map((r) => r.data)).toEqual([
+      expect.objectContaining({ savedSegment: { key: "engaged", version: 1 } }),
+    ]);
     // The whole experiment is unchanged without it.
     const whole = await get("");
     expect(whole.savedSegment).toBe("");

@@ -59,19 +59,21 @@ class DataHealth(_message.Message):
     def __init__(self, received_events: _Optional[int] = ..., rejected_events: _Optional[int] = ..., rejected_share: _Optional[float] = ..., top_rejection_reasons: _Optional[_Iterable[_Union[RejectionReasonCount, _Mapping]]] = ..., duplicate_events: _Optional[int] = ..., duplicate_share: _Optional[float] = ..., pending_attribution_events: _Optional[int] = ..., traffic: _Optional[_Iterable[_Union[TrafficShare, _Mapping]]] = ...) -> None: ...
 
 class ExportExperimentReportRequest(_message.Message):
-    __slots__ = ["breakdown_dimension", "experiment_id", "format", "segment", "to"]
+    __slots__ = ["breakdown_dimension", "experiment_id", "format", "saved_segment", "segment", "to"]
     BREAKDOWN_DIMENSION_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     FROM_FIELD_NUMBER: _ClassVar[int]
+    SAVED_SEGMENT_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     TO_FIELD_NUMBER: _ClassVar[int]
     breakdown_dimension: str
     experiment_id: str
     format: ExportFormat
+    saved_segment: str
     segment: _containers.RepeatedCompositeFieldContainer[SegmentCondition]
     to: _timestamp_pb2.Timestamp
-    def __init__(self, experiment_id: _Optional[str] = ..., to: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., segment: _Optional[_Iterable[_Union[SegmentCondition, _Mapping]]] = ..., breakdown_dimension: _Optional[str] = ..., **kwargs) -> None: ...
+    def __init__(self, experiment_id: _Optional[str] = ..., to: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., segment: _Optional[_Iterable[_Union[SegmentCondition, _Mapping]]] = ..., breakdown_dimension: _Optional[str] = ..., saved_segment: _Optional[str] = ..., **kwargs) -> None: ...
 
 class ExportExperimentReportResponse(_message.Message):
     __slots__ = ["content_type", "data", "filename"]
@@ -302,17 +304,19 @@ class VariantReport(_message.Message):
     def __init__(self, variant_key: _Optional[str] = ..., control: bool = ..., exposures: _Optional[int] = ..., subjects: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ..., weight: _Optional[float] = ...) -> None: ...
 
 class WatchExperimentReportRequest(_message.Message):
-    __slots__ = ["breakdown_dimension", "bucket_seconds", "experiment_id", "segment"]
+    __slots__ = ["breakdown_dimension", "bucket_seconds", "experiment_id", "saved_segment", "segment"]
     BREAKDOWN_DIMENSION_FIELD_NUMBER: _ClassVar[int]
     BUCKET_SECONDS_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_FIELD_NUMBER: _ClassVar[int]
+    SAVED_SEGMENT_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     breakdown_dimension: str
     bucket_seconds: int
     experiment_id: str
+    saved_segment: str
     segment: _containers.RepeatedCompositeFieldContainer[SegmentCondition]
-    def __init__(self, experiment_id: _Optional[str] = ..., bucket_seconds: _Optional[int] = ..., segment: _Optional[_Iterable[_Union[SegmentCondition, _Mapping]]] = ..., breakdown_dimension: _Optional[str] = ..., **kwargs) -> None: ...
+    def __init__(self, experiment_id: _Optional[str] = ..., bucket_seconds: _Optional[int] = ..., segment: _Optional[_Iterable[_Union[SegmentCondition, _Mapping]]] = ..., breakdown_dimension: _Optional[str] = ..., saved_segment: _Optional[str] = ..., **kwargs) -> None: ...
 
 class WatchExperimentReportResponse(_message.Message):
     __slots__ = ["report"]
