@@ -11,6 +11,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { CatalogService } from "../../gen/lotty/catalog/v1/catalog_pb.js";
 import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
+import { LearningService } from "../../gen/lotty/learnings/v1/learnings_pb.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { client } from "../support/clients.js";
 import {
@@ -229,6 +230,18 @@ describe('segment("key") in targeting rules', () => {
       expect(error.code).toBe(Code.InvalidArgument);
       expect(error.rawMessage).toMatch(message);
     }
+    // Similar experiments for a draft read the rule as a save would.
+    const learnings = client(LearningService, t.baseUrl, t.adminKey);
+    await learnings.findSimilar({ draft: validExperiment(flagKey, { targetingRule: rule }) });
+    const unknown = await failure(() =>
+      learnings.findSimilar({
+        draft: validExperiment(flagKey, { targetingRule: 'segment("nobody_knows")' }),
+      }),
+    );
+    expect(unknown.code).toBe(Code.InvalidArgument);
+    expect(unknown.rawMessage).toMatch(
+      /draft\.targeting_rule: at 0: unknown saved segment "nobody_knows"/,
+    );
     // An attribute called "segment" is still an attribute.
     const plain = await team.owner.experiments.createExperiment({
       experiment: validExperiment(flagKey, { targetingRule: 'segment == "a"' }),
