@@ -159,11 +159,7 @@ export function segmentPredicate(
 
 /** SQL selecting (variant_key, subject_id) of the subjects in a condition's segments. */
 function segmentSubjects(c: SegmentCondition, param: (value: unknown) => string): string {
-  if (c.kind === "combinations") {
-    return `select r.variant_key, r.subject_id
-      ${combinationSql(c.dimensions, param)}
-      and ${combinationKey(c.dimensions)} = any(${param(c.combinations)}::text[])`;
-  }
+  if (c.kind === "combinations") return combinationSubjects(c, param);
   const dimension = param(c.dimension);
   const named = `select g.variant_key, g.subject_id from subject_segments g
     where g.experiment_id = $1 and g.dimension = ${dimension}
@@ -311,6 +307,37 @@ function combinationSql(dimensions: readonly string[], param: (value: unknown) =
 /** SQL of a subject's combination: the JSON text of the array of its values. */
 function combinationKey(dimensions: readonly string[]): string {
   return `jsonb_build_array(${dimensions.map((_, i) => `g${i}.value`).join(", ")})::text`;
+}
+
+/**
+ * SQL selecting (variant_key, subject_id) of the subjects whose combination
+ * is one of `c.combinations`: one grouped pass over the subjects' rows of
+ * the condition's dimensions (a dimension without a row reads as null), and
+ * for the combination of nothing but nulls, also the exposed subjects with
+ * no row for any of them. Single-table reads, like the dimension
+ * conditions', so PostgreSQL hashes the set once per query.
+ */
+function combinationSubjects(c: CombinationCondition, param: (value: unknown) => string): string {
+  const dimensions = param(c.dimensions);
+  const values = c.dimensions.map((d) => `max(g.value) filter (where g.dimension = ${param(d)})`);
+  const named = `select g.variant_key, g.subject_id from subject_segments g
+    where g.experiment_id = $1 and g.dimension = any(${dimensions}::text[])
+    group by g.variant_key, g.subject_id
+    having jsonb_build_array(${values.join(", ")})::text = any(${param(c.combinations)}::text[])`;
+  const nothing = JSON.stringify(c.dimensions.map(() => null));
+  if (!c.combinations.some((k) => sameNulls(k, nothing))) return named;
+  return `${named}
+    union all
+    select r.variant_key, r.subject_id from report_subjects r
+    where r.experiment_id = $1 and r.first_exposed_at is not null
+      and not exists (select 1 from subject_segments g
+                      where g.experiment_id = $1 and g.variant_key = r.variant_key
+                        and g.subject_id = r.subject_id and g.dimension = any(${dimensions}::text[]))`;
+}
+
+/** Whether a combination key (jsonb text) is the combination of nulls only. */
+function sameNulls(key: string, nothing: string): boolean {
+  return JSON.stringify(JSON.parse(key)) === nothing;
 }
 
 /** At most this many distinct combinations are read for a saved segment filter. */

@@ -12,7 +12,7 @@ import { Role } from "../../gen/lotty/access/v1/access_pb.js";
 import { CatalogService } from "../../gen/lotty/catalog/v1/catalog_pb.js";
 import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
 import { LearningService } from "../../gen/lotty/learnings/v1/learnings_pb.js";
-import { startTestApp, type TestApp } from "../support/app.js";
+import { startTestApp, waitFor, type TestApp } from "../support/app.js";
 import { client } from "../support/clients.js";
 import {
   act,
@@ -275,6 +275,16 @@ describe('segment("key") in targeting rules', () => {
     const { experiment: still } = await team.owner.experiments.getExperiment({ id: running.id });
     expect(still?.compiledTargetingRule).toBe(`(${POWER_V1}) AND country == "DE"`);
     expect(still?.savedSegments.map((s) => s.version)).toEqual([1]);
+    // The configuration decide and the local evaluators load carries the
+    // inlined rule: none of them knows segment(...).
+    await t.app.snapshots.refresh();
+    await waitFor(
+      async () =>
+        t.app.snapshots.configuration?.source.experiments.find((e) => e.id === running.id)
+          ?.targetingRule === `(${POWER_V1}) AND country == "DE"`,
+      5_000,
+      "the inlined rule in the decide configuration",
+    );
     const rand = seededRandom(21);
     const platforms = ["ios", "android", "web", undefined];
     const countries = ["DE", "FR", undefined];

@@ -183,6 +183,24 @@ describe("reports filtered by a saved segment", () => {
     // With a dimension filter: both hold.
     const ios = await get("engaged", [{ dimension: "platform", values: ["ios"] }]);
     expectFigures(ios, (s) => inSegment(s) && s.platform === "ios");
+    // With a breakdown: each platform's report covers only the segment's subjects in it.
+    const { report: broken } = await reportClient(t).getExperimentReport({
+      experimentId,
+      from: timestampFromMs(FULL[0]),
+      to: timestampFromMs(FULL[1]),
+      savedSegment: "engaged",
+      breakdownDimension: "platform",
+    });
+    expect(broken?.segments.map((g) => g.value).sort()).toEqual(["android", "ios"]);
+    for (const g of broken!.segments) {
+      for (const v of g.variants) {
+        expect([g.value, v.variantKey, v.subjects]).toEqual([
+          g.value,
+          v.variantKey,
+          expected((s) => inSegment(s) && s.platform === g.value, v.variantKey).subjects,
+        ]);
+      }
+    }
     // Exports take it too, and their audit row records it.
     const exported = await reportClient(t).exportExperimentReport({
       experimentId,
@@ -221,10 +239,14 @@ describe("reports filtered by a saved segment", () => {
     const report = await get("engaged");
     expect(report.savedSegmentVersion).toBe(2);
     expectFigures(report, (s) => s.sessions !== null && s.sessions < 5);
+    // A missing value fails a comparison, so NOT keeps subjects without a platform.
     await catalog().updateSavedSegment({
-      savedSegment: { key: "engaged", displayName: "Engaged", rule: RULE },
+      savedSegment: { key: "engaged", displayName: "Engaged", rule: 'NOT platform == "web"' },
       expectedVersion: 2,
     });
+    const notWeb = await get("engaged");
+    expect(notWeb.savedSegmentVersion).toBe(3);
+    expectFigures(notWeb, (s) => s.platform !== "web");
   });
 
   it("refuses unknown segments and rules over attributes that are not dimensions, naming saved_segment", async () => {
