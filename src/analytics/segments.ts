@@ -287,26 +287,17 @@ export async function exposedSegmentValues(
   return values;
 }
 
-/**
- * FROM and WHERE over the experiment's exposed subjects (report_subjects
- * `r`) with their recorded value of each dimension (`g0`, `g1`, ...; null
- * when none was recorded). `$1` is the experiment id.
- */
-function combinationSql(dimensions: readonly string[], param: (value: unknown) => string): string {
-  const joins = dimensions
-    .map(
-      (d, i) => `left join subject_segments g${i}
-        on g${i}.experiment_id = r.experiment_id and g${i}.variant_key = r.variant_key
-       and g${i}.subject_id = r.subject_id and g${i}.dimension = ${param(d)}`,
-    )
-    .join("\n");
-  return `from report_subjects r ${joins}
-    where r.experiment_id = $1 and r.first_exposed_at is not null`;
+/** SQL of each subject's combination over `g` rows grouped by subject: the JSON text of its values. */
+function combinationKey(dimensions: readonly string[], param: (value: unknown) => string): string {
+  const values = dimensions.map((d) => `max(g.value) filter (where g.dimension = ${param(d)})`);
+  return `jsonb_build_array(${values.join(", ")})::text`;
 }
 
-/** SQL of a subject's combination: the JSON text of the array of its values. */
-function combinationKey(dimensions: readonly string[]): string {
-  return `jsonb_build_array(${dimensions.map((_, i) => `g${i}.value`).join(", ")})::text`;
+/** SQL true when an exposed subject `r` has no row for any of `dimensions` (a param). */
+function noRowFor(dimensions: string): string {
+  return `not exists (select 1 from subject_segments g
+                      where g.experiment_id = $1 and g.variant_key = r.variant_key
+                        and g.subject_id = r.subject_id and g.dimension = any(${dimensions}::text[]))`;
 }
 
 /**
@@ -319,20 +310,16 @@ function combinationKey(dimensions: readonly string[]): string {
  */
 function combinationSubjects(c: CombinationCondition, param: (value: unknown) => string): string {
   const dimensions = param(c.dimensions);
-  const values = c.dimensions.map((d) => `max(g.value) filter (where g.dimension = ${param(d)})`);
   const named = `select g.variant_key, g.subject_id from subject_segments g
     where g.experiment_id = $1 and g.dimension = any(${dimensions}::text[])
     group by g.variant_key, g.subject_id
-    having jsonb_build_array(${values.join(", ")})::text = any(${param(c.combinations)}::text[])`;
+    having ${combinationKey(c.dimensions, param)} = any(${param(c.combinations)}::text[])`;
   const nothing = JSON.stringify(c.dimensions.map(() => null));
   if (!c.combinations.some((k) => sameNulls(k, nothing))) return named;
   return `${named}
     union all
     select r.variant_key, r.subject_id from report_subjects r
-    where r.experiment_id = $1 and r.first_exposed_at is not null
-      and not exists (select 1 from subject_segments g
-                      where g.experiment_id = $1 and g.variant_key = r.variant_key
-                        and g.subject_id = r.subject_id and g.dimension = any(${dimensions}::text[]))`;
+    where r.experiment_id = $1 and r.first_exposed_at is not null and ${noRowFor(dimensions)}`;
 }
 
 /** Whether a combination key (jsonb text) is the combination of nulls only. */
@@ -359,9 +346,17 @@ export async function recordedCombinations(
     params.push(value);
     return `$${params.length}`;
   };
+  const list = param(dimensions);
+  const nothing = JSON.stringify(dimensions.map(() => null));
   const { rows } = await pool.query<{ key: string }>(
-    `select distinct ${combinationKey(dimensions)} as key
-     ${combinationSql(dimensions, param)}
+    `select key from (
+       select distinct ${combinationKey(dimensions, param)} as key from subject_segments g
+       where g.experiment_id = $1 and g.dimension = any(${list}::text[])
+       group by g.variant_key, g.subject_id
+       union
+       select ${param(nothing)}::jsonb::text from report_subjects r
+       where r.experiment_id = $1 and r.first_exposed_at is not null and ${noRowFor(list)}
+     ) k
      limit ${MAX_COMBINATIONS + 1}`,
     params,
   );

@@ -282,4 +282,16 @@ describe("reports filtered by a saved segment", () => {
       expect(error?.rawMessage).toMatch(message);
     }
   });
+
+  it("reads a dimension declared after the exposures as missing for every subject", async () => {
+    await catalog().createDimension({ dimension: { key: "tier", displayName: "Tier" } });
+    await catalog().createSavedSegment({
+      savedSegment: { key: "not_gold", displayName: "Not gold", rule: 'NOT tier == "gold"' },
+    });
+    await catalog().createSavedSegment({
+      savedSegment: { key: "gold", displayName: "Gold", rule: 'tier == "gold"' },
+    });
+    expectFigures(await get("not_gold"), () => true);
+    expectFigures(await get("gold"), () => false);
+  });
 });
