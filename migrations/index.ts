@@ -16,6 +16,7 @@ import { Migration20261207050000_Outbox } from "./Migration20261207050000_Outbox
 import { Migration20261207060000_TraceContext } from "./Migration20261207060000_TraceContext.js";
 import { Migration20261207103141_Ramp } from "./Migration20261207103141_Ramp.js";
 import { Migration20261207130000_DataQuality } from "./Migration20261207130000_DataQuality.js";
+import { Migration20261207130000_SavedSegments } from "./Migration20261207130000_SavedSegments.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261122141141_Initial", class: Migration20261122141141_Initial },
@@ -37,4 +38,8 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261207060000_TraceContext", class: Migration20261207060000_TraceContext },
   { name: "Migration20261207103141_Ramp", class: Migration20261207103141_Ramp },
   { name: "Migration20261207130000_DataQuality", class: Migration20261207130000_DataQuality },
+  {
+    name: "Migration20261207130000_SavedSegments",
+    class: Migration20261207130000_SavedSegments,
+  },
 ];

@@ -65,6 +65,9 @@ export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   "data_quality_marks",
   "data_quality_srm",
   "notification_digests",
+  // Migration SavedSegments.
+  "saved_segments",
+  "saved_segment_versions",
 ];
 
 export function ormOptions(clientUrl: string): Options {

@@ -13,7 +13,7 @@ import { AccessServiceImpl } from "./access/service.js";
 import { CatalogServiceImpl } from "./catalog/service.js";
 import { FlagServiceImpl } from "./flags/service.js";
 import { ExperimentServiceImpl } from "./experiments/service.js";
-import { findActiveExperimentOnFlag } from "./experiments/lookup.js";
+import { experimentsUsingSavedSegment, findActiveExperimentOnFlag } from "./experiments/lookup.js";
 import type { SnapshotStore } from "./decision/snapshot.js";
 import { localSigningKeys, type DecisionSigner } from "./decision/decision-id.js";
 import type { ServerDecide } from "./decision/decide.js";
@@ -100,7 +100,14 @@ export function buildServices(deps: ServiceDeps): Services {
       authenticator: deps.authenticator,
       keysChanged: () => deps.serviceKeys.changed(),
     }),
-    catalog: new CatalogServiceImpl({ db: deps.db, changes: deps.changes, pool: deps.pool }),
+    // Catalog gets "which experiments use this saved segment?" (for
+    // DeleteSavedSegment) passed in rather than importing experiments.
+    catalog: new CatalogServiceImpl({
+      db: deps.db,
+      changes: deps.changes,
+      pool: deps.pool,
+      savedSegmentUsers: experimentsUsingSavedSegment,
+    }),
     // Flags gets "is an experiment active on this flag?" (for ArchiveFlag)
     // passed in rather than importing the experiments module.
     flags: new FlagServiceImpl({

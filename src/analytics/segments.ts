@@ -110,12 +110,28 @@ export function rebuildSegmentsSql(counted: string): string {
 }
 
 /** One condition of a segment filter, resolved against the catalog and the data. */
-export interface SegmentCondition {
+export type SegmentCondition = DimensionCondition | CombinationCondition;
+
+/** The subjects in some segments of one dimension. */
+export interface DimensionCondition {
+  kind?: "dimension";
   dimension: string;
   /** Segment names wanted: values, "(other)" or "(none)". */
   values: string[];
   /** The values that keep their name (the cap's admitted values). */
   admitted: string[];
+}
+
+/**
+ * The subjects whose recorded values of `dimensions` (in that order) form
+ * one of `combinations`: each the JSON text of an array of the values, null
+ * for a subject without a value, as {@link recordedCombinations} spells it.
+ * A saved segment filter (docs/saved-segments.md#report-filter) is one.
+ */
+export interface CombinationCondition {
+  kind: "combinations";
+  dimensions: string[];
+  combinations: string[];
 }
 
 /** AND of conditions; empty means every subject. */
@@ -143,6 +159,7 @@ export function segmentPredicate(
 
 /** SQL selecting (variant_key, subject_id) of the subjects in a condition's segments. */
 function segmentSubjects(c: SegmentCondition, param: (value: unknown) => string): string {
+  if (c.kind === "combinations") return combinationSubjects(c, param);
   const dimension = param(c.dimension);
   const named = `select g.variant_key, g.subject_id from subject_segments g
     where g.experiment_id = $1 and g.dimension = ${dimension}
@@ -268,4 +285,81 @@ export async function exposedSegmentValues(
   const values = new Map<string, string[]>();
   for (const r of rows) values.set(r.dimension, [...(values.get(r.dimension) ?? []), r.value]);
   return values;
+}
+
+/** SQL of each subject's combination over `g` rows grouped by subject: the JSON text of its values. */
+function combinationKey(dimensions: readonly string[], param: (value: unknown) => string): string {
+  const values = dimensions.map((d) => `max(g.value) filter (where g.dimension = ${param(d)})`);
+  return `jsonb_build_array(${values.join(", ")})::text`;
+}
+
+/** SQL true when an exposed subject `r` has no row for any of `dimensions` (a param). */
+function noRowFor(dimensions: string): string {
+  return `not exists (select 1 from subject_segments g
+                      where g.experiment_id = $1 and g.variant_key = r.variant_key
+                        and g.subject_id = r.subject_id and g.dimension = any(${dimensions}::text[]))`;
+}
+
+/**
+ * SQL selecting (variant_key, subject_id) of the subjects whose combination
+ * is one of `c.combinations`: one grouped pass over the subjects' rows of
+ * the condition's dimensions (a dimension without a row reads as null), and
+ * for the combination of nothing but nulls, also the exposed subjects with
+ * no row for any of them. Single-table reads, like the dimension
+ * conditions', so PostgreSQL hashes the set once per query.
+ */
+function combinationSubjects(c: CombinationCondition, param: (value: unknown) => string): string {
+  const dimensions = param(c.dimensions);
+  const named = `select g.variant_key, g.subject_id from subject_segments g
+    where g.experiment_id = $1 and g.dimension = any(${dimensions}::text[])
+    group by g.variant_key, g.subject_id
+    having ${combinationKey(c.dimensions, param)} = any(${param(c.combinations)}::text[])`;
+  const nothing = JSON.stringify(c.dimensions.map(() => null));
+  if (!c.combinations.some((k) => sameNulls(k, nothing))) return named;
+  return `${named}
+    union all
+    select r.variant_key, r.subject_id from report_subjects r
+    where r.experiment_id = $1 and r.first_exposed_at is not null and ${noRowFor(dimensions)}`;
+}
+
+/** Whether a combination key (jsonb text) is the combination of nulls only. */
+function sameNulls(key: string, nothing: string): boolean {
+  return JSON.stringify(JSON.parse(key)) === nothing;
+}
+
+/** At most this many distinct combinations are read for a saved segment filter. */
+export const MAX_COMBINATIONS = 100_000;
+
+/**
+ * The distinct combinations of recorded values of `dimensions` among the
+ * experiment's exposed subjects: `key` as CombinationCondition expects it,
+ * `values` in the order of `dimensions` (null: no value recorded). Null
+ * when there are more than {@link MAX_COMBINATIONS}.
+ */
+export async function recordedCombinations(
+  pool: pg.Pool,
+  experimentId: string,
+  dimensions: readonly string[],
+): Promise<{ key: string; values: (string | null)[] }[] | null> {
+  const params: unknown[] = [experimentId];
+  const param = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const list = param(dimensions);
+  const nothing = JSON.stringify(dimensions.map(() => null));
+  const { rows } = await pool.query<{ key: string }>(
+    `select key from (
+       select distinct ${combinationKey(dimensions, param)} as key from subject_segments g
+       where g.experiment_id = $1 and g.dimension = any(${list}::text[])
+       group by g.variant_key, g.subject_id
+       union
+       select ${param(nothing)}::jsonb::text from report_subjects r
+       where r.experiment_id = $1 and r.first_exposed_at is not null and ${noRowFor(list)}
+     ) k
+     limit ${MAX_COMBINATIONS + 1}`,
+    params,
+  );
+  if (rows.length > MAX_COMBINATIONS) return null;
+  return rows.map((r) => ({ key: r.key, values: JSON.parse(r.key) as (string | null)[] }));
 }

@@ -7,6 +7,7 @@
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { Metric } from "./entities.js";
+import { lockSavedSegmentRules as lockRules } from "./saved-segments.js";
 
 export { Metric };
 export type { MetricKindName } from "./entities.js";
@@ -27,3 +28,25 @@ export async function findUnusableMetricKeys(
   const found = new Set(usable.map((metric) => metric.key));
   return wanted.filter((key) => !found.has(key));
 }
+
+/**
+ * The current rules (and versions) of the saved segments named, read in the
+ * caller's transaction and locked FOR SHARE there, so that a concurrent
+ * DeleteSavedSegment waits for the caller to commit. Deleted and unknown
+ * keys are absent from the map.
+ */
+export function lockSavedSegmentRules(
+  em: EntityManager,
+  keys: readonly string[],
+): Promise<Map<string, { rule: string; version: number }>> {
+  return lockRules(
+    (sql, params) =>
+      em.getConnection().execute(sql, params, "all", em.getTransactionContext()) as Promise<
+        { key: string; rule: string; version: number }[]
+      >,
+    keys,
+  );
+}
+
+export { savedSegmentRule } from "./saved-segments.js";
+export type { SavedSegmentUser } from "./saved-segments.js";

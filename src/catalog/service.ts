@@ -1,6 +1,7 @@
 /**
  * lotty.catalog.v1.CatalogService: event types, metrics and dimensions as
- * data. The RPCs delegate to event-types.ts, metrics.ts and dimensions.ts; messages.ts holds the
+ * data. The RPCs delegate to event-types.ts, metrics.ts, dimensions.ts and
+ * saved-segments.ts; messages.ts holds the
  * mapping they share.
  *
  * Every mutation runs in one transaction with its audit row, and is
@@ -14,6 +15,12 @@ import type {
   ArchiveEventTypeRequest,
   ArchiveMetricRequest,
   CatalogService,
+  CreateSavedSegmentRequest,
+  DeleteSavedSegmentRequest,
+  GetSavedSegmentRequest,
+  ListSavedSegmentsRequest,
+  ListSavedSegmentVersionsRequest,
+  UpdateSavedSegmentRequest,
   CreateDimensionRequest,
   CreateEventTypeRequest,
   CreateMetricRequest,
@@ -32,16 +39,25 @@ import * as dimensions from "./dimensions.js";
 import * as eventTypes from "./event-types.js";
 import type { CatalogDeps } from "./messages.js";
 import * as metrics from "./metrics.js";
+import * as savedSegments from "./saved-segments.js";
 
 export { isBuiltinEventType, toEventTypeMessage, toMetricMessage } from "./messages.js";
 
 export class CatalogServiceImpl implements ServiceImpl<typeof CatalogService> {
   private readonly deps: CatalogDeps;
   private readonly dimensionDeps: dimensions.DimensionDeps;
+  private readonly savedSegmentDeps: savedSegments.SavedSegmentDeps;
 
-  constructor(deps: { db: DatabaseHandle; changes: ChangePublisher; pool: () => pg.Pool }) {
+  constructor(deps: {
+    db: DatabaseHandle;
+    changes: ChangePublisher;
+    pool: () => pg.Pool;
+    /** The experiments using a saved segment (see SavedSegmentDeps.usersOf). */
+    savedSegmentUsers: savedSegments.SavedSegmentDeps["usersOf"];
+  }) {
     this.deps = { db: deps.db, changes: deps.changes };
     this.dimensionDeps = { pool: deps.pool };
+    this.savedSegmentDeps = { pool: deps.pool, usersOf: deps.savedSegmentUsers };
   }
 
   // ---- event types ----
@@ -104,5 +120,31 @@ export class CatalogServiceImpl implements ServiceImpl<typeof CatalogService> {
 
   archiveDimension(req: ArchiveDimensionRequest, ctx: HandlerContext) {
     return dimensions.archiveDimension(this.dimensionDeps, req, ctx);
+  }
+
+  // ---- saved segments ----
+
+  createSavedSegment(req: CreateSavedSegmentRequest, ctx: HandlerContext) {
+    return savedSegments.createSavedSegment(this.savedSegmentDeps, req, ctx);
+  }
+
+  getSavedSegment(req: GetSavedSegmentRequest) {
+    return savedSegments.getSavedSegment(this.savedSegmentDeps, req);
+  }
+
+  listSavedSegments(req: ListSavedSegmentsRequest) {
+    return savedSegments.listSavedSegments(this.savedSegmentDeps, req);
+  }
+
+  updateSavedSegment(req: UpdateSavedSegmentRequest, ctx: HandlerContext) {
+    return savedSegments.updateSavedSegment(this.savedSegmentDeps, req, ctx);
+  }
+
+  deleteSavedSegment(req: DeleteSavedSegmentRequest, ctx: HandlerContext) {
+    return savedSegments.deleteSavedSegment(this.savedSegmentDeps, req, ctx);
+  }
+
+  listSavedSegmentVersions(req: ListSavedSegmentVersionsRequest) {
+    return savedSegments.listSavedSegmentVersions(this.savedSegmentDeps, req);
   }
 }

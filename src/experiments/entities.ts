@@ -63,13 +63,27 @@ export interface RampPlanConfig {
 /** Who moves a ramp: the autopilot (auto), nobody but safety (hold), users (manual); done at the last step. */
 export type RampModeName = "auto" | "hold" | "manual" | "done";
 
+/** A saved segment compiled into a configuration version. */
+export interface SavedSegmentUse {
+  key: string;
+  version: number;
+}
+
 /** Everything UpdateExperiment may change; frozen once the experiment left draft. */
 export interface ExperimentConfig {
   name: string;
   description: string;
   audiencePercent: number;
   variants: VariantConfig[];
+  /**
+   * The rule decide evaluates: with saved segments, the rule as written
+   * with each `segment("key")` inlined (docs/saved-segments.md).
+   */
   targetingRule: string;
+  /** The rule as written, when it references saved segments; absent otherwise. */
+  targetingRuleSource?: string;
+  /** The saved segments inlined into targetingRule, frozen at these versions. */
+  savedSegments?: SavedSegmentUse[];
   primaryMetricKey: string;
   metricKeys: string[];
   guardrails: GuardrailConfig[];

@@ -183,3 +183,50 @@ export async function experimentsSelected(
   );
   return rows.map(headline);
 }
+
+/** An experiment whose current version uses a saved segment. */
+export interface SavedSegmentUsage {
+  experimentId: string;
+  flagKey: string;
+  experimentName: string;
+  experimentVersion: number;
+  segmentVersion: number;
+  status: string;
+}
+
+/**
+ * The experiments that keep saved segment `key` from being deleted: those
+ * not completed or archived whose current version compiled it in
+ * (docs/saved-segments.md), oldest first. Older versions do not count: the
+ * current version is what decide serves and what an edit starts from.
+ */
+export async function experimentsUsingSavedSegment(
+  db: pg.Pool | pg.PoolClient,
+  key: string,
+): Promise<SavedSegmentUsage[]> {
+  const { rows } = await db.query<{
+    id: string;
+    flag_key: string;
+    name: string;
+    version: number;
+    segment_version: number;
+    status: string;
+  }>(
+    `select e.id::text as id, e.flag_key, e.config ->> 'name' as name, e.version, e.status,
+            (select (s ->> 'version')::int from jsonb_array_elements(e.config -> 'savedSegments') s
+             where s ->> 'key' = $1 limit 1) as segment_version
+     from experiments e
+     where e.status not in ('completed', 'archived')
+       and e.config -> 'savedSegments' @> jsonb_build_array(jsonb_build_object('key', $1::text))
+     order by e.created_at, e.id`,
+    [key],
+  );
+  return rows.map((r) => ({
+    experimentId: r.id,
+    flagKey: r.flag_key,
+    experimentName: r.name,
+    experimentVersion: r.version,
+    segmentVersion: r.segment_version,
+    status: r.status,
+  }));
+}

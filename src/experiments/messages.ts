@@ -207,7 +207,10 @@ function configToMessage(config: ExperimentConfig) {
       weight: variant.weight,
       control: variant.control,
     })),
-    targetingRule: config.targetingRule,
+    // As written; what decide evaluates is compiledTargetingRule.
+    targetingRule: config.targetingRuleSource ?? config.targetingRule,
+    compiledTargetingRule: config.targetingRule,
+    savedSegments: (config.savedSegments ?? []).map((s) => ({ key: s.key, version: s.version })),
     primaryMetricKey: config.primaryMetricKey,
     metricKeys: config.metricKeys,
     guardrails: config.guardrails.map(guardrailToMessage),

@@ -19,8 +19,8 @@ import {
   requireActiveFlag,
   type Flag,
 } from "../flags/lookup.js";
-import { validateRule } from "../targeting/index.js";
-import { findUnusableMetricKeys } from "../catalog/lookup.js";
+import { compileTargetingRule, findSegmentReferences } from "../targeting/index.js";
+import { findUnusableMetricKeys, lockSavedSegmentRules } from "../catalog/lookup.js";
 import type {
   ExperimentConfig,
   GuardrailConfig,
@@ -232,9 +232,15 @@ export async function validateExperiment(
     );
   }
 
-  const ruleError = validateRule(input.targetingRule);
-  if (ruleError !== null)
-    v.add("experiment.targeting_rule", ruleError.replace(/^targeting_rule: /, ""));
+  // Saved segments are read (and locked against deletion) only when the
+  // rule references them; the rule is compiled with them inlined.
+  const references = findSegmentReferences(input.targetingRule);
+  const segmentRules = await lockSavedSegmentRules(
+    em,
+    references.ok ? references.references.map((r) => r.key) : [],
+  );
+  const targeting = compileTargetingRule(input.targetingRule, (key) => segmentRules.get(key));
+  if (!targeting.ok) v.add("experiment.targeting_rule", targeting.message);
 
   if (input.primaryMetricKey === "") v.add("experiment.primary_metric_key", "is required");
   const metricKeys = [...new Set(input.metricKeys)];
@@ -339,7 +345,13 @@ export async function validateExperiment(
       description,
       audiencePercent: input.audiencePercent,
       variants,
-      targetingRule: input.targetingRule.trim(),
+      ...(targeting.ok && targeting.used.length > 0
+        ? {
+            targetingRule: targeting.compiled.trim(),
+            targetingRuleSource: input.targetingRule.trim(),
+            savedSegments: targeting.used.map((u) => ({ key: u.key, version: u.version })),
+          }
+        : { targetingRule: input.targetingRule.trim() }),
       primaryMetricKey: input.primaryMetricKey,
       metricKeys,
       guardrails,

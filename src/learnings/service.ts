@@ -24,7 +24,8 @@ import { requirePrincipal } from "../platform/auth.js";
 import { FieldViolations, invalidArgument, notFound } from "../platform/errors.js";
 import { withTransaction } from "../platform/transaction.js";
 import { checkUuid, CONTROL_CHARACTERS } from "../platform/validation.js";
-import { validateRule } from "../targeting/index.js";
+import { compileTargetingRule, findSegmentReferences } from "../targeting/index.js";
+import { lockSavedSegmentRules } from "../catalog/lookup.js";
 import {
   controlFirst,
   LIMITS,
@@ -268,10 +269,18 @@ export class LearningServiceImpl implements ServiceImpl<typeof LearningService> 
       const d = req.draft;
       const v = new FieldViolations();
       const tags = checkLabels(v, "draft_tags", req.draftTags, LIMITS.tags);
-      const ruleError =
-        d.targetingRule === "" ? null : validateRule(d.targetingRule, "draft.targeting_rule");
-      if (ruleError !== null)
-        v.add("draft.targeting_rule", ruleError.replace(/^draft\.targeting_rule: /, ""));
+      // Saved segments are inlined as a save would (docs/saved-segments.md),
+      // so the draft compares by the attributes its audience really reads.
+      const references = findSegmentReferences(d.targetingRule);
+      const segmentRules =
+        references.ok && references.references.length > 0
+          ? await lockSavedSegmentRules(
+              em,
+              references.references.map((r) => r.key),
+            )
+          : new Map<string, { rule: string; version: number }>();
+      const rule = compileTargetingRule(d.targetingRule, (key) => segmentRules.get(key));
+      if (!rule.ok) v.add("draft.targeting_rule", rule.message);
       if (d.flagKey.length > 100) v.add("draft.flag_key", "must be at most 100 characters");
       v.throwIfAny();
       let flagTags: string[] = [];
@@ -281,7 +290,10 @@ export class LearningServiceImpl implements ServiceImpl<typeof LearningService> 
           () => [],
         );
       }
-      return probeOf("", d.flagKey, tags.length > 0 ? tags : flagTags, d);
+      return probeOf("", d.flagKey, tags.length > 0 ? tags : flagTags, {
+        ...d,
+        targetingRule: rule.ok ? rule.compiled : d.targetingRule,
+      });
     }
     checkExperimentId(req.experimentId);
     const experiment = await findExperiment(em, req.experimentId);

@@ -88,6 +88,12 @@ export const ACCESS_POLICY: Readonly<Record<string, Readonly<Record<string, Role
     ListDimensions: READERS,
     UpdateDimension: EDITORS,
     ArchiveDimension: EDITORS,
+    CreateSavedSegment: EDITORS,
+    GetSavedSegment: READERS,
+    ListSavedSegments: READERS,
+    UpdateSavedSegment: EDITORS,
+    DeleteSavedSegment: EDITORS,
+    ListSavedSegmentVersions: READERS,
   },
   "lotty.events.v1.EventService": {
     IngestEvents: [SERVICE],

@@ -13,13 +13,19 @@ import {
   type SegmentCondition as SegmentConditionMessage,
 } from "../../gen/lotty/reports/v1/reports_pb.js";
 import {
+  MAX_COMBINATIONS,
+  recordedCombinations,
   segmentCounts,
+  type CombinationCondition,
   type SegmentBreakdown,
   type SegmentCondition,
   type SegmentCount,
   type SegmentFilter,
 } from "../analytics/index.js";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { savedSegmentRule } from "../catalog/lookup.js";
 import { FieldViolations } from "../platform/errors.js";
+import { parseRule } from "../targeting/index.js";
 import { holm } from "../stats/index.js";
 import { SIGNIFICANCE_LEVEL } from "./compute.js";
 
@@ -34,6 +40,8 @@ export interface SegmentQuery {
   conditions: { dimension: string; values: string[] }[];
   filter: SegmentFilter;
   breakdown?: { dimension: string; segments: SegmentCount[]; admitted: string[] };
+  /** The saved segment filter, echoed in the report (docs/saved-segments.md#report-filter). */
+  savedSegment?: { key: string; version: number };
 }
 
 export const WHOLE_EXPERIMENT: SegmentQuery = { conditions: [], filter: [] };
@@ -42,6 +50,8 @@ export const WHOLE_EXPERIMENT: SegmentQuery = { conditions: [], filter: [] };
 export interface SegmentRequest {
   segment: readonly SegmentConditionMessage[];
   breakdownDimension: string;
+  /** A saved segment's key (GetExperimentReport only); empty or absent for none. */
+  savedSegment?: string;
 }
 
 interface DimensionCap {
@@ -86,7 +96,14 @@ export async function resolveSegments(
   experimentId: string,
   req: SegmentRequest,
 ): Promise<SegmentQuery> {
-  if (req.segment.length === 0 && req.breakdownDimension === "") return WHOLE_EXPERIMENT;
+  const savedSegmentKey = req.savedSegment ?? "";
+  if (req.segment.length === 0 && req.breakdownDimension === "" && savedSegmentKey === "") {
+    return WHOLE_EXPERIMENT;
+  }
+  const saved =
+    savedSegmentKey === ""
+      ? undefined
+      : await resolveSavedSegment(pool, experimentId, savedSegmentKey);
   const v = new FieldViolations();
   if (req.segment.length > MAX_SEGMENT_CONDITIONS) {
     v.add("segment", `must have at most ${MAX_SEGMENT_CONDITIONS} conditions`);
@@ -130,9 +147,11 @@ export async function resolveSegments(
         .admitted,
     })),
   );
+  if (saved !== undefined) filter.push(saved.condition);
   return {
     conditions: checked.map((c) => ({ dimension: c.dimension.key, values: c.values })),
     filter,
+    ...(saved === undefined ? {} : { savedSegment: saved.segment }),
     breakdown:
       breakdown === undefined
         ? undefined
@@ -140,6 +159,77 @@ export async function resolveSegments(
             dimension: breakdown.key,
             ...(await segmentCounts(pool, experimentId, breakdown.key, breakdown.max_values)),
           },
+  };
+}
+
+/**
+ * A recorded dimension value as the rule sees it (docs/saved-segments.md):
+ * exposures record numbers and booleans as their JSON text, so text that
+ * reads as a JSON number is a number, `true` and `false` are booleans, and
+ * anything else is the string itself. No recorded value: a missing attribute.
+ */
+export function recordedValue(text: string | null): unknown {
+  if (text === null) return undefined;
+  if (text === "true") return true;
+  if (text === "false") return false;
+  if (/^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/.test(text)) {
+    const n = Number(text);
+    if (Number.isFinite(n)) return n;
+  }
+  return text;
+}
+
+/**
+ * Resolves a saved segment filter: the segment's current rule, whose every
+ * attribute must be a declared, non-archived dimension, evaluated once per
+ * distinct combination of those dimensions' recorded values among the
+ * experiment's subjects; the matching combinations make the condition.
+ * Throws INVALID_ARGUMENT naming `saved_segment`.
+ */
+async function resolveSavedSegment(
+  pool: pg.Pool,
+  experimentId: string,
+  key: string,
+): Promise<{ condition: CombinationCondition; segment: { key: string; version: number } }> {
+  const invalid = (why: string) => new ConnectError(`saved_segment: ${why}`, Code.InvalidArgument);
+  const segment = await savedSegmentRule(pool, key);
+  if (segment === undefined) throw invalid(`no saved segment ${JSON.stringify(key)}`);
+  const parsed = parseRule(segment.rule);
+  if (!parsed.ok) throw invalid(`the rule of saved segment ${JSON.stringify(key)} does not parse`);
+  const attributes = [...parsed.rule.attributes];
+  const known = await dimensionsByKey(pool, attributes);
+  for (const attribute of attributes) {
+    const d = known.get(attribute);
+    if (d === undefined || d.archived) {
+      throw invalid(
+        `saved segment ${JSON.stringify(key)} reads attribute ${JSON.stringify(attribute)}, ` +
+          `which is not ${d === undefined ? "a declared" : "a non-archived"} dimension; ` +
+          "only rules over analysis dimensions can filter reports",
+      );
+    }
+  }
+  const combinations = await recordedCombinations(pool, experimentId, attributes);
+  if (combinations === null) {
+    throw new ConnectError(
+      `saved_segment: the experiment's subjects have more than ${MAX_COMBINATIONS} distinct combinations of ${attributes.join(", ")}`,
+      Code.FailedPrecondition,
+    );
+  }
+  const matching = combinations.filter((c) => {
+    const values: Record<string, unknown> = {};
+    attributes.forEach((a, i) => {
+      const value = recordedValue(c.values[i] ?? null);
+      if (value !== undefined) values[a] = value;
+    });
+    return parsed.rule.evaluate(values);
+  });
+  return {
+    condition: {
+      kind: "combinations",
+      dimensions: attributes,
+      combinations: matching.map((c) => c.key),
+    },
+    segment: { key, version: segment.version },
   };
 }
 
@@ -193,6 +283,10 @@ export async function applySegments(
   report.segment = query.conditions.map((c) =>
     create(SegmentConditionSchema, { dimension: c.dimension, values: c.values }),
   );
+  if (query.savedSegment !== undefined) {
+    report.savedSegment = query.savedSegment.key;
+    report.savedSegmentVersion = query.savedSegment.version;
+  }
   const b = query.breakdown;
   if (b === undefined) return report;
   const reports = await breakdown({ dimension: b.dimension, admitted: b.admitted });

@@ -170,6 +170,11 @@ export class ReportServiceImpl implements ServiceImpl<typeof ReportService> {
             ? { segment: report.segment.map((c) => ({ dimension: c.dimension, values: c.values })) }
             : {}),
           ...(report.breakdownDimension !== "" ? { breakdown: report.breakdownDimension } : {}),
+          ...(report.savedSegment !== ""
+            ? {
+                savedSegment: { key: report.savedSegment, version: report.savedSegmentVersion },
+              }
+            : {}),
         },
       },
     }));

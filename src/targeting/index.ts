@@ -11,6 +11,12 @@ import { compileNode, type Attributes } from "./compile.js";
 import { RuleSyntaxError, toRuleError, type RuleError } from "./errors.js";
 import { MAX_RULE_LENGTH } from "./limits.js";
 import { parse } from "./parser.js";
+import {
+  expandSavedSegments,
+  findSegmentReferences,
+  maskSegmentReferences,
+  type SegmentDefinition,
+} from "./saved-segments.js";
 
 export {
   MAX_IN_LIST_ITEMS,
@@ -93,3 +99,51 @@ export function validateRule(source: string, field = "targeting_rule"): string |
 }
 
 export { describeRule, valuesFor, type RuleDescription } from "./describe.js";
+
+export {
+  findSegmentReferences,
+  SEGMENT_FUNCTION,
+  type SegmentDefinition,
+  type SegmentReference,
+} from "./saved-segments.js";
+
+export type CompileTargetingResult =
+  | {
+      readonly ok: true;
+      /** What decide evaluates: the rule with its saved segments inlined. */
+      readonly compiled: string;
+      /** Saved segments inlined, in order of first use, with their versions. */
+      readonly used: readonly { key: string; version: number }[];
+    }
+  | { readonly ok: false; readonly message: string };
+
+/**
+ * Checks a rule as written (with `segment("key")` references) and compiles
+ * it: references inlined by {@link expandSavedSegments}, the result parsed.
+ * `message` is one line without the field name, e.g. `at 8: unknown saved
+ * segment "power_users"`; syntax errors carry their position in the rule as
+ * written.
+ */
+export function compileTargetingRule(
+  source: string,
+  resolve: (key: string) => SegmentDefinition | undefined,
+): CompileTargetingResult {
+  const found = findSegmentReferences(source);
+  if (!found.ok) return { ok: false, message: `at ${found.position}: ${found.message}` };
+  const masked = parseRule(maskSegmentReferences(source, found.references));
+  if (!masked.ok) {
+    return { ok: false, message: `at ${masked.error.position}: ${masked.error.message}` };
+  }
+  const expanded = expandSavedSegments(source, resolve);
+  if (!expanded.ok) return expanded;
+  if (expanded.used.length > 0) {
+    const parsed = parseRule(expanded.expanded);
+    if (!parsed.ok) {
+      return {
+        ok: false,
+        message: `with its saved segments inlined: at ${parsed.error.position}: ${parsed.error.message}`,
+      };
+    }
+  }
+  return { ok: true, compiled: expanded.expanded, used: expanded.used };
+}

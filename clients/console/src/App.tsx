@@ -26,6 +26,8 @@ const DataQualityPage = lazy(() => import("./pages/DataQualityPage.js"));
 const LearningsPage = lazy(() => import("./pages/LearningsPage.js"));
 const LearningPage = lazy(() => import("./pages/LearningPage.js"));
 const MetaAnalysisPage = lazy(() => import("./pages/MetaAnalysisPage.js"));
+const SavedSegmentsPage = lazy(() => import("./pages/SavedSegmentsPage.js"));
+const SavedSegmentFormPage = lazy(() => import("./pages/SavedSegmentFormPage.js"));
 
 /** Restores a session from the stored key on reload, or sends to sign-in. */
 function RequireSession(props: { children: ReactNode }) {
@@ -84,6 +86,9 @@ export function App() {
         <Route path="/catalog" element={<CatalogPage />} />
         <Route path="/catalog/:kind/new" element={<CatalogFormPage />} />
         <Route path="/catalog/:kind/:id" element={<CatalogFormPage />} />
+        <Route path="/saved-segments" element={<SavedSegmentsPage />} />
+        <Route path="/saved-segments/new" element={<SavedSegmentFormPage />} />
+        <Route path="/saved-segments/:key" element={<SavedSegmentFormPage />} />
         <Route path="/triggers" element={<TriggersPage />} />
         <Route path="/notifications" element={<DeliveriesPage />} />
         <Route path="/data-quality" element={<DataQualityPage />} />

@@ -30,6 +30,8 @@ export interface LiveReportArgs {
   segment?: readonly { dimension: string; values: readonly string[] }[];
   /** Breakdown dimension key; empty or unset: none. */
   breakdownDimension?: string;
+  /** Saved segment filter (docs/saved-segments.md): a key; empty or unset: none. */
+  savedSegment?: string;
 }
 
 const RECONNECT_MS = 3_000;
@@ -60,6 +62,7 @@ export async function followReport(
   const segments = {
     segment: (args.segment ?? []).map((c) => ({ dimension: c.dimension, values: [...c.values] })),
     breakdownDimension: args.breakdownDimension ?? "",
+    savedSegment: args.savedSegment ?? "",
   };
   const unary = async () => {
     const to = args.to === undefined ? undefined : timestampFromDate(args.to);
@@ -137,18 +140,23 @@ export function useLiveReport(args: LiveReportArgs): LiveReportState {
   const toMs = args.to?.getTime();
   const enabled = args.enabled !== false;
   const { experimentId } = args;
-  const segmentKey = JSON.stringify([args.segment ?? [], args.breakdownDimension ?? ""]);
+  const segmentKey = JSON.stringify([
+    args.segment ?? [],
+    args.breakdownDimension ?? "",
+    args.savedSegment ?? "",
+  ]);
   // Identifies the request; state from an earlier request is not shown for a new one.
   const key = `${experimentId}|${fromMs ?? ""}|${toMs ?? ""}|${segmentKey}`;
 
   useEffect(() => {
     if (!enabled) return;
     const controller = new AbortController();
-    const [segment, breakdownDimension] = JSON.parse(segmentKey) as [
+    const [segment, breakdownDimension, savedSegment] = JSON.parse(segmentKey) as [
       LiveReportArgs["segment"],
       string,
+      string,
     ];
-    const window: LiveReportArgs = { experimentId, segment, breakdownDimension };
+    const window: LiveReportArgs = { experimentId, segment, breakdownDimension, savedSegment };
     if (fromMs !== undefined) window.from = new Date(fromMs);
     if (toMs !== undefined) window.to = new Date(toMs);
     void followReport(transport, window, controller.signal, {

@@ -35,6 +35,9 @@ export function Layout() {
               <NavLink to="/catalog">Catalog</NavLink>
             </li>
             <li>
+              <NavLink to="/saved-segments">Saved segments</NavLink>
+            </li>
+            <li>
               <NavLink to="/triggers">Guardrail triggers</NavLink>
             </li>
             <li>

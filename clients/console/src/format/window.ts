@@ -3,7 +3,8 @@
  * permalink: `window` (all | 24h | 7d | custom), `from` and `to` (ISO
  * minutes in UTC, e.g. 2026-12-06T19:07Z, custom only), `metric` (metric
  * key), `segment` (repeated, each `dimension=value`: the segment filter)
- * and `breakdown` (a dimension key). Unknown parameters are kept.
+ * , `breakdown` (a dimension key) and `saved` (a saved segment's key: the
+ * saved segment filter, docs/saved-segments.md). Unknown parameters are kept.
  */
 
 export type WindowChoice = "all" | "24h" | "7d" | "custom";
@@ -30,6 +31,8 @@ export interface ViewState {
   segment?: string[];
   /** Breakdown dimension key. */
   breakdown?: string;
+  /** Saved segment filter: a saved segment's key. */
+  savedSegment?: string;
 }
 
 /** A segment filter condition, as ReportService takes it. */
@@ -122,6 +125,8 @@ export function parseView(params: URLSearchParams): ViewState {
   if (segment.length > 0) view.segment = segment;
   const breakdown = params.get("breakdown");
   if (breakdown !== null && breakdown !== "") view.breakdown = breakdown;
+  const saved = params.get("saved");
+  if (saved !== null && saved !== "") view.savedSegment = saved;
   return view;
 }
 
@@ -144,6 +149,9 @@ export function writeView(view: ViewState, base = new URLSearchParams()): URLSea
   if (view.breakdown !== undefined && view.breakdown !== "")
     params.set("breakdown", view.breakdown);
   else params.delete("breakdown");
+  if (view.savedSegment !== undefined && view.savedSegment !== "")
+    params.set("saved", view.savedSegment);
+  else params.delete("saved");
   return params;
 }
 

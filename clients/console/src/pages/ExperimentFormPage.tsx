@@ -427,7 +427,7 @@ function ExperimentForm(props: { existing?: Experiment }) {
 
         <Field
           label="Targeting rule"
-          help='Optional; empty means every subject. Example: country IN ["RU","KZ"] AND app_version >= "1.6.0"'
+          help='Optional; empty means every subject. Example: country IN ["RU","KZ"] AND app_version >= "1.6.0". segment("key") uses a saved segment, inlined when you save.'
           error={errorFor(errors, "experiment.targeting_rule")}
         >
           <textarea

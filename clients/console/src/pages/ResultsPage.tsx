@@ -33,6 +33,7 @@ import {
   type ViewState,
 } from "../format/window.js";
 import { SegmentPicker } from "../components/results/SegmentPicker.js";
+import { SavedSegmentPicker } from "../components/results/SavedSegmentPicker.js";
 import { BreakdownTables } from "../components/results/BreakdownTables.js";
 import { ResultsTable, correctionLabel } from "../components/results/ResultsTable.js";
 import { IntervalChart } from "../components/results/IntervalChart.js";
@@ -93,6 +94,7 @@ export default function ResultsPage() {
     [segmentKey],
   );
   const breakdown = view.breakdown ?? "";
+  const savedSegment = view.savedSegment ?? "";
 
   const experimentQuery = useQuery(ExperimentService.method.getExperiment, { id });
   const experiment = experimentQuery.data?.experiment;
@@ -128,6 +130,7 @@ export default function ResultsPage() {
     enabled: id !== "" && problem === undefined,
     segment,
     breakdownDimension: breakdown,
+    savedSegment,
   });
   const report = live.report;
 
@@ -278,6 +281,15 @@ export default function ResultsPage() {
             setView(next);
           }}
         />
+        <SavedSegmentPicker
+          value={savedSegment}
+          onChange={(key) => {
+            const next: ViewState = { ...view };
+            if (key === "") delete next.savedSegment;
+            else next.savedSegment = key;
+            setView(next);
+          }}
+        />
       </form>
       <ExportMenu
         experimentId={id}
@@ -288,6 +300,7 @@ export default function ResultsPage() {
         chartName={`chart-${id}-${metricKey}`}
         segment={segment}
         breakdownDimension={breakdown}
+        savedSegment={savedSegment}
       />
 
       {live.error !== undefined ? (
@@ -303,6 +316,16 @@ export default function ResultsPage() {
               Segment:{" "}
               {segment.map((c) => `${c.dimension} is ${c.values.join(" or ")}`).join(", and ")}.
               Every figure but data health covers only these subjects.
+            </p>
+          )}
+          {report.savedSegment !== "" && (
+            <p className="banner" data-testid="saved-segment-banner">
+              Saved segment:{" "}
+              <Link to={`/saved-segments/${encodeURIComponent(report.savedSegment)}`}>
+                <code>{report.savedSegment}</code>
+              </Link>{" "}
+              (version {report.savedSegmentVersion}). Every figure but data health covers only the
+              subjects whose recorded dimension values match its rule.
             </p>
           )}
           <dl className="summary-cards" aria-label="Report summary">

@@ -25,7 +25,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lotty/catalog/v1/catalog.proto.
  */
 export const file_lotty_catalog_v1_catalog: GenFile = /*@__PURE__*/
-  fileDesc("Ch5sb3R0eS9jYXRhbG9nL3YxL2NhdGFsb2cucHJvdG8SEGxvdHR5LmNhdGFsb2cudjEiXQoNRXZlbnRQcm9wZXJ0eRIMCgRuYW1lGAEgASgJEiwKBHR5cGUYAiABKA4yHi5sb3R0eS5jYXRhbG9nLnYxLlByb3BlcnR5VHlwZRIQCghyZXF1aXJlZBgDIAEoCCKOAgoJRXZlbnRUeXBlEgsKA2tleRgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEjMKCnByb3BlcnRpZXMYBCADKAsyHy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50UHJvcGVydHkSGQoRcmVxdWlyZXNfZXhwb3N1cmUYBSABKAgSEAoIYXJjaGl2ZWQYBiABKAgSDwoHYnVpbHRpbhgHIAEoCBIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCL+AgoGTWV0cmljEgsKA2tleRgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEioKBGtpbmQYBCABKA4yHC5sb3R0eS5jYXRhbG9nLnYxLk1ldHJpY0tpbmQSFgoOZXZlbnRfdHlwZV9rZXkYBSABKAkSEAoIcHJvcGVydHkYBiABKAkSEgoKcGVyY2VudGlsZRgHIAEoARIcChRudW1lcmF0b3JfbWV0cmljX2tleRgIIAEoCRIeChZkZW5vbWluYXRvcl9tZXRyaWNfa2V5GAkgASgJEhkKEXJlcXVpcmVzX2V4cG9zdXJlGAogASgIEhAKCGFyY2hpdmVkGAsgASgIEg8KB2J1aWx0aW4YDCABKAgSLgoKY3JlYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoWQ3JlYXRlRXZlbnRUeXBlUmVxdWVzdBIvCgpldmVudF90eXBlGAEgASgLMhsubG90dHkuY2F0YWxvZy52MS5FdmVudFR5cGUiSgoXQ3JlYXRlRXZlbnRUeXBlUmVzcG9uc2USLwoKZXZlbnRfdHlwZRgBIAEoCzIbLmxvdHR5LmNhdGFsb2cudjEuRXZlbnRUeXBlIiIKE0dldEV2ZW50VHlwZVJlcXVlc3QSCwoDa2V5GAEgASgJIkcKFEdldEV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSJYChVMaXN0RXZlbnRUeXBlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSGAoQaW5jbHVkZV9hcmNoaXZlZBgDIAEoCCJjChZMaXN0RXZlbnRUeXBlc1Jlc3BvbnNlEjAKC2V2ZW50X3R5cGVzGAEgAygLMhsubG90dHkuY2F0YWxvZy52MS5FdmVudFR5cGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkkKFlVwZGF0ZUV2ZW50VHlwZVJlcXVlc3QSLwoKZXZlbnRfdHlwZRgBIAEoCzIbLmxvdHR5LmNhdGFsb2cudjEuRXZlbnRUeXBlIkoKF1VwZGF0ZUV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSImChdBcmNoaXZlRXZlbnRUeXBlUmVxdWVzdBILCgNrZXkYASABKAkiSwoYQXJjaGl2ZUV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSI/ChNDcmVhdGVNZXRyaWNSZXF1ZXN0EigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIkAKFENyZWF0ZU1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIh8KEEdldE1ldHJpY1JlcXVlc3QSCwoDa2V5GAEgASgJIj0KEUdldE1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIlUKEkxpc3RNZXRyaWNzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIYChBpbmNsdWRlX2FyY2hpdmVkGAMgASgIIlkKE0xpc3RNZXRyaWNzUmVzcG9uc2USKQoHbWV0cmljcxgBIAMoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI/ChNVcGRhdGVNZXRyaWNSZXF1ZXN0EigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIkAKFFVwZGF0ZU1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIiMKFEFyY2hpdmVNZXRyaWNSZXF1ZXN0EgsKA2tleRgBIAEoCSJBChVBcmNoaXZlTWV0cmljUmVzcG9uc2USKAoGbWV0cmljGAEgASgLMhgubG90dHkuY2F0YWxvZy52MS5NZXRyaWMiyQEKCURpbWVuc2lvbhILCgNrZXkYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhIKCm1heF92YWx1ZXMYBCABKAUSEAoIYXJjaGl2ZWQYBSABKAgSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSAoWQ3JlYXRlRGltZW5zaW9uUmVxdWVzdBIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiJJChdDcmVhdGVEaW1lbnNpb25SZXNwb25zZRIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiJYChVMaXN0RGltZW5zaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSGAoQaW5jbHVkZV9hcmNoaXZlZBgDIAEoCCJiChZMaXN0RGltZW5zaW9uc1Jlc3BvbnNlEi8KCmRpbWVuc2lvbnMYASADKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSAoWVXBkYXRlRGltZW5zaW9uUmVxdWVzdBIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiJJChdVcGRhdGVEaW1lbnNpb25SZXNwb25zZRIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiImChdBcmNoaXZlRGltZW5zaW9uUmVxdWVzdBILCgNrZXkYASABKAkiSgoYQXJjaGl2ZURpbWVuc2lvblJlc3BvbnNlEi4KCWRpbWVuc2lvbhgBIAEoCzIbLmxvdHR5LmNhdGFsb2cudjEuRGltZW5zaW9uKpYBCgxQcm9wZXJ0eVR5cGUSHQoZUFJPUEVSVFlfVFlQRV9VTlNQRUNJRklFRBAAEhgKFFBST1BFUlRZX1RZUEVfU1RSSU5HEAESGAoUUFJPUEVSVFlfVFlQRV9OVU1CRVIQAhIWChJQUk9QRVJUWV9UWVBFX0JPT0wQAxIbChdQUk9QRVJUWV9UWVBFX1RJTUVTVEFNUBAEKr8BCgpNZXRyaWNLaW5kEhsKF01FVFJJQ19LSU5EX1VOU1BFQ0lGSUVEEAASFQoRTUVUUklDX0tJTkRfQ09VTlQQARIfChtNRVRSSUNfS0lORF9DT05WRVJTSU9OX1JBVEUQAhITCg9NRVRSSUNfS0lORF9TVU0QAxIUChBNRVRSSUNfS0lORF9NRUFOEAQSFQoRTUVUUklDX0tJTkRfUkFUSU8QBRIaChZNRVRSSUNfS0lORF9QRVJDRU5USUxFEAYygQsKDkNhdGFsb2dTZXJ2aWNlEmYKD0NyZWF0ZUV2ZW50VHlwZRIoLmxvdHR5LmNhdGFsb2cudjEuQ3JlYXRlRXZlbnRUeXBlUmVxdWVzdBopLmxvdHR5LmNhdGFsb2cudjEuQ3JlYXRlRXZlbnRUeXBlUmVzcG9uc2USXQoMR2V0RXZlbnRUeXBlEiUubG90dHkuY2F0YWxvZy52MS5HZXRFdmVudFR5cGVSZXF1ZXN0GiYubG90dHkuY2F0YWxvZy52MS5HZXRFdmVudFR5cGVSZXNwb25zZRJjCg5MaXN0RXZlbnRUeXBlcxInLmxvdHR5LmNhdGFsb2cudjEuTGlzdEV2ZW50VHlwZXNSZXF1ZXN0GigubG90dHkuY2F0YWxvZy52MS5MaXN0RXZlbnRUeXBlc1Jlc3BvbnNlEmYKD1VwZGF0ZUV2ZW50VHlwZRIoLmxvdHR5LmNhdGFsb2cudjEuVXBkYXRlRXZlbnRUeXBlUmVxdWVzdBopLmxvdHR5LmNhdGFsb2cudjEuVXBkYXRlRXZlbnRUeXBlUmVzcG9uc2USaQoQQXJjaGl2ZUV2ZW50VHlwZRIpLmxvdHR5LmNhdGFsb2cudjEuQXJjaGl2ZUV2ZW50VHlwZVJlcXVlc3QaKi5sb3R0eS5jYXRhbG9nLnYxLkFyY2hpdmVFdmVudFR5cGVSZXNwb25zZRJdCgxDcmVhdGVNZXRyaWMSJS5sb3R0eS5jYXRhbG9nLnYxLkNyZWF0ZU1ldHJpY1JlcXVlc3QaJi5sb3R0eS5jYXRhbG9nLnYxLkNyZWF0ZU1ldHJpY1Jlc3BvbnNlElQKCUdldE1ldHJpYxIiLmxvdHR5LmNhdGFsb2cudjEuR2V0TWV0cmljUmVxdWVzdBojLmxvdHR5LmNhdGFsb2cudjEuR2V0TWV0cmljUmVzcG9uc2USWgoLTGlzdE1ldHJpY3MSJC5sb3R0eS5jYXRhbG9nLnYxLkxpc3RNZXRyaWNzUmVxdWVzdBolLmxvdHR5LmNhdGFsb2cudjEuTGlzdE1ldHJpY3NSZXNwb25zZRJdCgxVcGRhdGVNZXRyaWMSJS5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZU1ldHJpY1JlcXVlc3QaJi5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZU1ldHJpY1Jlc3BvbnNlEmAKDUFyY2hpdmVNZXRyaWMSJi5sb3R0eS5jYXRhbG9nLnYxLkFyY2hpdmVNZXRyaWNSZXF1ZXN0GicubG90dHkuY2F0YWxvZy52MS5BcmNoaXZlTWV0cmljUmVzcG9uc2USZgoPQ3JlYXRlRGltZW5zaW9uEigubG90dHkuY2F0YWxvZy52MS5DcmVhdGVEaW1lbnNpb25SZXF1ZXN0GikubG90dHkuY2F0YWxvZy52MS5DcmVhdGVEaW1lbnNpb25SZXNwb25zZRJjCg5MaXN0RGltZW5zaW9ucxInLmxvdHR5LmNhdGFsb2cudjEuTGlzdERpbWVuc2lvbnNSZXF1ZXN0GigubG90dHkuY2F0YWxvZy52MS5MaXN0RGltZW5zaW9uc1Jlc3BvbnNlEmYKD1VwZGF0ZURpbWVuc2lvbhIoLmxvdHR5LmNhdGFsb2cudjEuVXBkYXRlRGltZW5zaW9uUmVxdWVzdBopLmxvdHR5LmNhdGFsb2cudjEuVXBkYXRlRGltZW5zaW9uUmVzcG9uc2USaQoQQXJjaGl2ZURpbWVuc2lvbhIpLmxvdHR5LmNhdGFsb2cudjEuQXJjaGl2ZURpbWVuc2lvblJlcXVlc3QaKi5sb3R0eS5jYXRhbG9nLnYxLkFyY2hpdmVEaW1lbnNpb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Ch5sb3R0eS9jYXRhbG9nL3YxL2NhdGFsb2cucHJvdG8SEGxvdHR5LmNhdGFsb2cudjEiXQoNRXZlbnRQcm9wZXJ0eRIMCgRuYW1lGAEgASgJEiwKBHR5cGUYAiABKA4yHi5sb3R0eS5jYXRhbG9nLnYxLlByb3BlcnR5VHlwZRIQCghyZXF1aXJlZBgDIAEoCCKOAgoJRXZlbnRUeXBlEgsKA2tleRgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEjMKCnByb3BlcnRpZXMYBCADKAsyHy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50UHJvcGVydHkSGQoRcmVxdWlyZXNfZXhwb3N1cmUYBSABKAgSEAoIYXJjaGl2ZWQYBiABKAgSDwoHYnVpbHRpbhgHIAEoCBIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCL+AgoGTWV0cmljEgsKA2tleRgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEioKBGtpbmQYBCABKA4yHC5sb3R0eS5jYXRhbG9nLnYxLk1ldHJpY0tpbmQSFgoOZXZlbnRfdHlwZV9rZXkYBSABKAkSEAoIcHJvcGVydHkYBiABKAkSEgoKcGVyY2VudGlsZRgHIAEoARIcChRudW1lcmF0b3JfbWV0cmljX2tleRgIIAEoCRIeChZkZW5vbWluYXRvcl9tZXRyaWNfa2V5GAkgASgJEhkKEXJlcXVpcmVzX2V4cG9zdXJlGAogASgIEhAKCGFyY2hpdmVkGAsgASgIEg8KB2J1aWx0aW4YDCABKAgSLgoKY3JlYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoWQ3JlYXRlRXZlbnRUeXBlUmVxdWVzdBIvCgpldmVudF90eXBlGAEgASgLMhsubG90dHkuY2F0YWxvZy52MS5FdmVudFR5cGUiSgoXQ3JlYXRlRXZlbnRUeXBlUmVzcG9uc2USLwoKZXZlbnRfdHlwZRgBIAEoCzIbLmxvdHR5LmNhdGFsb2cudjEuRXZlbnRUeXBlIiIKE0dldEV2ZW50VHlwZVJlcXVlc3QSCwoDa2V5GAEgASgJIkcKFEdldEV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSJYChVMaXN0RXZlbnRUeXBlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSGAoQaW5jbHVkZV9hcmNoaXZlZBgDIAEoCCJjChZMaXN0RXZlbnRUeXBlc1Jlc3BvbnNlEjAKC2V2ZW50X3R5cGVzGAEgAygLMhsubG90dHkuY2F0YWxvZy52MS5FdmVudFR5cGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkkKFlVwZGF0ZUV2ZW50VHlwZVJlcXVlc3QSLwoKZXZlbnRfdHlwZRgBIAEoCzIbLmxvdHR5LmNhdGFsb2cudjEuRXZlbnRUeXBlIkoKF1VwZGF0ZUV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSImChdBcmNoaXZlRXZlbnRUeXBlUmVxdWVzdBILCgNrZXkYASABKAkiSwoYQXJjaGl2ZUV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSI/ChNDcmVhdGVNZXRyaWNSZXF1ZXN0EigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIkAKFENyZWF0ZU1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIh8KEEdldE1ldHJpY1JlcXVlc3QSCwoDa2V5GAEgASgJIj0KEUdldE1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIlUKEkxpc3RNZXRyaWNzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIYChBpbmNsdWRlX2FyY2hpdmVkGAMgASgIIlkKE0xpc3RNZXRyaWNzUmVzcG9uc2USKQoHbWV0cmljcxgBIAMoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI/ChNVcGRhdGVNZXRyaWNSZXF1ZXN0EigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIkAKFFVwZGF0ZU1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIiMKFEFyY2hpdmVNZXRyaWNSZXF1ZXN0EgsKA2tleRgBIAEoCSJBChVBcmNoaXZlTWV0cmljUmVzcG9uc2USKAoGbWV0cmljGAEgASgLMhgubG90dHkuY2F0YWxvZy52MS5NZXRyaWMiyQEKCURpbWVuc2lvbhILCgNrZXkYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhIKCm1heF92YWx1ZXMYBCABKAUSEAoIYXJjaGl2ZWQYBSABKAgSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSAoWQ3JlYXRlRGltZW5zaW9uUmVxdWVzdBIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiJJChdDcmVhdGVEaW1lbnNpb25SZXNwb25zZRIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiJYChVMaXN0RGltZW5zaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSGAoQaW5jbHVkZV9hcmNoaXZlZBgDIAEoCCJiChZMaXN0RGltZW5zaW9uc1Jlc3BvbnNlEi8KCmRpbWVuc2lvbnMYASADKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSAoWVXBkYXRlRGltZW5zaW9uUmVxdWVzdBIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiJJChdVcGRhdGVEaW1lbnNpb25SZXNwb25zZRIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiImChdBcmNoaXZlRGltZW5zaW9uUmVxdWVzdBILCgNrZXkYASABKAkiSgoYQXJjaGl2ZURpbWVuc2lvblJlc3BvbnNlEi4KCWRpbWVuc2lvbhgBIAEoCzIbLmxvdHR5LmNhdGFsb2cudjEuRGltZW5zaW9uIqICCgxTYXZlZFNlZ21lbnQSCwoDa2V5GAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIMCgRydWxlGAQgASgJEg8KB3ZlcnNpb24YBSABKAUSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgIIAEoCRIzCgd1c2VkX2J5GAkgAygLMiIubG90dHkuY2F0YWxvZy52MS5TYXZlZFNlZ21lbnRVc2VyEhIKCmF0dHJpYnV0ZXMYCiADKAkimQEKEFNhdmVkU2VnbWVudFVzZXISFQoNZXhwZXJpbWVudF9pZBgBIAEoCRIQCghmbGFnX2tleRgCIAEoCRIXCg9leHBlcmltZW50X25hbWUYAyABKAkSGgoSZXhwZXJpbWVudF92ZXJzaW9uGAQgASgFEhcKD3NlZ21lbnRfdmVyc2lvbhgFIAEoBRIOCgZzdGF0dXMYBiABKAkiogEKE1NhdmVkU2VnbWVudFZlcnNpb24SDwoHdmVyc2lvbhgBIAEoBRIUCgxkaXNwbGF5X25hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSDAoEcnVsZRgEIAEoCRIRCglhdXRob3JfaWQYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUgoZQ3JlYXRlU2F2ZWRTZWdtZW50UmVxdWVzdBI1Cg1zYXZlZF9zZWdtZW50GAEgASgLMh4ubG90dHkuY2F0YWxvZy52MS5TYXZlZFNlZ21lbnQiUwoaQ3JlYXRlU2F2ZWRTZWdtZW50UmVzcG9uc2USNQoNc2F2ZWRfc2VnbWVudBgBIAEoCzIeLmxvdHR5LmNhdGFsb2cudjEuU2F2ZWRTZWdtZW50IiUKFkdldFNhdmVkU2VnbWVudFJlcXVlc3QSCwoDa2V5GAEgASgJIlAKF0dldFNhdmVkU2VnbWVudFJlc3BvbnNlEjUKDXNhdmVkX3NlZ21lbnQYASABKAsyHi5sb3R0eS5jYXRhbG9nLnYxLlNhdmVkU2VnbWVudCJBChhMaXN0U2F2ZWRTZWdtZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkibAoZTGlzdFNhdmVkU2VnbWVudHNSZXNwb25zZRI2Cg5zYXZlZF9zZWdtZW50cxgBIAMoCzIeLmxvdHR5LmNhdGFsb2cudjEuU2F2ZWRTZWdtZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJsChlVcGRhdGVTYXZlZFNlZ21lbnRSZXF1ZXN0EjUKDXNhdmVkX3NlZ21lbnQYASABKAsyHi5sb3R0eS5jYXRhbG9nLnYxLlNhdmVkU2VnbWVudBIYChBleHBlY3RlZF92ZXJzaW9uGAIgASgFIlMKGlVwZGF0ZVNhdmVkU2VnbWVudFJlc3BvbnNlEjUKDXNhdmVkX3NlZ21lbnQYASABKAsyHi5sb3R0eS5jYXRhbG9nLnYxLlNhdmVkU2VnbWVudCIoChlEZWxldGVTYXZlZFNlZ21lbnRSZXF1ZXN0EgsKA2tleRgBIAEoCSIcChpEZWxldGVTYXZlZFNlZ21lbnRSZXNwb25zZSIuCh9MaXN0U2F2ZWRTZWdtZW50VmVyc2lvbnNSZXF1ZXN0EgsKA2tleRgBIAEoCSJbCiBMaXN0U2F2ZWRTZWdtZW50VmVyc2lvbnNSZXNwb25zZRI3Cgh2ZXJzaW9ucxgBIAMoCzIlLmxvdHR5LmNhdGFsb2cudjEuU2F2ZWRTZWdtZW50VmVyc2lvbiqWAQoMUHJvcGVydHlUeXBlEh0KGVBST1BFUlRZX1RZUEVfVU5TUEVDSUZJRUQQABIYChRQUk9QRVJUWV9UWVBFX1NUUklORxABEhgKFFBST1BFUlRZX1RZUEVfTlVNQkVSEAISFgoSUFJPUEVSVFlfVFlQRV9CT09MEAMSGwoXUFJPUEVSVFlfVFlQRV9USU1FU1RBTVAQBCq/AQoKTWV0cmljS2luZBIbChdNRVRSSUNfS0lORF9VTlNQRUNJRklFRBAAEhUKEU1FVFJJQ19LSU5EX0NPVU5UEAESHwobTUVUUklDX0tJTkRfQ09OVkVSU0lPTl9SQVRFEAISEwoPTUVUUklDX0tJTkRfU1VNEAMSFAoQTUVUUklDX0tJTkRfTUVBThAEEhUKEU1FVFJJQ19LSU5EX1JBVElPEAUSGgoWTUVUUklDX0tJTkRfUEVSQ0VOVElMRRAGMq4QCg5DYXRhbG9nU2VydmljZRJmCg9DcmVhdGVFdmVudFR5cGUSKC5sb3R0eS5jYXRhbG9nLnYxLkNyZWF0ZUV2ZW50VHlwZVJlcXVlc3QaKS5sb3R0eS5jYXRhbG9nLnYxLkNyZWF0ZUV2ZW50VHlwZVJlc3BvbnNlEl0KDEdldEV2ZW50VHlwZRIlLmxvdHR5LmNhdGFsb2cudjEuR2V0RXZlbnRUeXBlUmVxdWVzdBomLmxvdHR5LmNhdGFsb2cudjEuR2V0RXZlbnRUeXBlUmVzcG9uc2USYwoOTGlzdEV2ZW50VHlwZXMSJy5sb3R0eS5jYXRhbG9nLnYxLkxpc3RFdmVudFR5cGVzUmVxdWVzdBooLmxvdHR5LmNhdGFsb2cudjEuTGlzdEV2ZW50VHlwZXNSZXNwb25zZRJmCg9VcGRhdGVFdmVudFR5cGUSKC5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZUV2ZW50VHlwZVJlcXVlc3QaKS5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZUV2ZW50VHlwZVJlc3BvbnNlEmkKEEFyY2hpdmVFdmVudFR5cGUSKS5sb3R0eS5jYXRhbG9nLnYxLkFyY2hpdmVFdmVudFR5cGVSZXF1ZXN0GioubG90dHkuY2F0YWxvZy52MS5BcmNoaXZlRXZlbnRUeXBlUmVzcG9uc2USXQoMQ3JlYXRlTWV0cmljEiUubG90dHkuY2F0YWxvZy52MS5DcmVhdGVNZXRyaWNSZXF1ZXN0GiYubG90dHkuY2F0YWxvZy52MS5DcmVhdGVNZXRyaWNSZXNwb25zZRJUCglHZXRNZXRyaWMSIi5sb3R0eS5jYXRhbG9nLnYxLkdldE1ldHJpY1JlcXVlc3QaIy5sb3R0eS5jYXRhbG9nLnYxLkdldE1ldHJpY1Jlc3BvbnNlEloKC0xpc3RNZXRyaWNzEiQubG90dHkuY2F0YWxvZy52MS5MaXN0TWV0cmljc1JlcXVlc3QaJS5sb3R0eS5jYXRhbG9nLnYxLkxpc3RNZXRyaWNzUmVzcG9uc2USXQoMVXBkYXRlTWV0cmljEiUubG90dHkuY2F0YWxvZy52MS5VcGRhdGVNZXRyaWNSZXF1ZXN0GiYubG90dHkuY2F0YWxvZy52MS5VcGRhdGVNZXRyaWNSZXNwb25zZRJgCg1BcmNoaXZlTWV0cmljEiYubG90dHkuY2F0YWxvZy52MS5BcmNoaXZlTWV0cmljUmVxdWVzdBonLmxvdHR5LmNhdGFsb2cudjEuQXJjaGl2ZU1ldHJpY1Jlc3BvbnNlEmYKD0NyZWF0ZURpbWVuc2lvbhIoLmxvdHR5LmNhdGFsb2cudjEuQ3JlYXRlRGltZW5zaW9uUmVxdWVzdBopLmxvdHR5LmNhdGFsb2cudjEuQ3JlYXRlRGltZW5zaW9uUmVzcG9uc2USYwoOTGlzdERpbWVuc2lvbnMSJy5sb3R0eS5jYXRhbG9nLnYxLkxpc3REaW1lbnNpb25zUmVxdWVzdBooLmxvdHR5LmNhdGFsb2cudjEuTGlzdERpbWVuc2lvbnNSZXNwb25zZRJmCg9VcGRhdGVEaW1lbnNpb24SKC5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZURpbWVuc2lvblJlcXVlc3QaKS5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZURpbWVuc2lvblJlc3BvbnNlEmkKEEFyY2hpdmVEaW1lbnNpb24SKS5sb3R0eS5jYXRhbG9nLnYxLkFyY2hpdmVEaW1lbnNpb25SZXF1ZXN0GioubG90dHkuY2F0YWxvZy52MS5BcmNoaXZlRGltZW5zaW9uUmVzcG9uc2USbwoSQ3JlYXRlU2F2ZWRTZWdtZW50EisubG90dHkuY2F0YWxvZy52MS5DcmVhdGVTYXZlZFNlZ21lbnRSZXF1ZXN0GiwubG90dHkuY2F0YWxvZy52MS5DcmVhdGVTYXZlZFNlZ21lbnRSZXNwb25zZRJmCg9HZXRTYXZlZFNlZ21lbnQSKC5sb3R0eS5jYXRhbG9nLnYxLkdldFNhdmVkU2VnbWVudFJlcXVlc3QaKS5sb3R0eS5jYXRhbG9nLnYxLkdldFNhdmVkU2VnbWVudFJlc3BvbnNlEmwKEUxpc3RTYXZlZFNlZ21lbnRzEioubG90dHkuY2F0YWxvZy52MS5MaXN0U2F2ZWRTZWdtZW50c1JlcXVlc3QaKy5sb3R0eS5jYXRhbG9nLnYxLkxpc3RTYXZlZFNlZ21lbnRzUmVzcG9uc2USbwoSVXBkYXRlU2F2ZWRTZWdtZW50EisubG90dHkuY2F0YWxvZy52MS5VcGRhdGVTYXZlZFNlZ21lbnRSZXF1ZXN0GiwubG90dHkuY2F0YWxvZy52MS5VcGRhdGVTYXZlZFNlZ21lbnRSZXNwb25zZRJvChJEZWxldGVTYXZlZFNlZ21lbnQSKy5sb3R0eS5jYXRhbG9nLnYxLkRlbGV0ZVNhdmVkU2VnbWVudFJlcXVlc3QaLC5sb3R0eS5jYXRhbG9nLnYxLkRlbGV0ZVNhdmVkU2VnbWVudFJlc3BvbnNlEoEBChhMaXN0U2F2ZWRTZWdtZW50VmVyc2lvbnMSMS5sb3R0eS5jYXRhbG9nLnYxLkxpc3RTYXZlZFNlZ21lbnRWZXJzaW9uc1JlcXVlc3QaMi5sb3R0eS5jYXRhbG9nLnYxLkxpc3RTYXZlZFNlZ21lbnRWZXJzaW9uc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * One declared property of an event type.
@@ -991,6 +991,475 @@ export const ArchiveDimensionResponseSchema: GenMessage<ArchiveDimensionResponse
   messageDesc(file_lotty_catalog_v1_catalog, 31);
 
 /**
+ * A saved segment: a named audience defined by a targeting rule
+ * (docs/saved-segments.md). Not to be confused with report segments (the
+ * slices of one dimension, SegmentCondition in lotty.reports.v1).
+ *
+ * @generated from message lotty.catalog.v1.SavedSegment
+ */
+export type SavedSegment = Message<"lotty.catalog.v1.SavedSegment"> & {
+  /**
+   * Unique, immutable; 1–64 characters matching `[A-Za-z_][A-Za-z0-9_]*`
+   * (as dimension keys), referenced as `segment("key")` in targeting rules.
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * Required; human-readable, 1–200 characters.
+   *
+   * @generated from field: string display_name = 2;
+   */
+  displayName: string;
+
+  /**
+   * Optional, at most 2,000 characters.
+   *
+   * @generated from field: string description = 3;
+   */
+  description: string;
+
+  /**
+   * Required; a targeting rule (docs/targeting.md), 1–4,096 characters. It
+   * may not reference another saved segment (`segment(...)`).
+   *
+   * @generated from field: string rule = 4;
+   */
+  rule: string;
+
+  /**
+   * Output only. 1 on creation, +1 on every update.
+   *
+   * @generated from field: int32 version = 5;
+   */
+  version: number;
+
+  /**
+   * Output only. When it was created.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 6;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * Output only. When it last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 7;
+   */
+  updatedAt?: Timestamp | undefined;
+
+  /**
+   * Output only. Who created it (user id).
+   *
+   * @generated from field: string created_by = 8;
+   */
+  createdBy: string;
+
+  /**
+   * Output only. Experiments whose current version uses the segment and
+   * that are not completed or archived: these keep it from being deleted.
+   *
+   * @generated from field: repeated lotty.catalog.v1.SavedSegmentUser used_by = 9;
+   */
+  usedBy: SavedSegmentUser[];
+
+  /**
+   * Output only. Attributes the rule reads, in order of first appearance.
+   *
+   * @generated from field: repeated string attributes = 10;
+   */
+  attributes: string[];
+};
+
+/**
+ * Describes the message lotty.catalog.v1.SavedSegment.
+ * Use `create(SavedSegmentSchema)` to create a new message.
+ */
+export const SavedSegmentSchema: GenMessage<SavedSegment> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 32);
+
+/**
+ * An experiment using a saved segment.
+ *
+ * @generated from message lotty.catalog.v1.SavedSegmentUser
+ */
+export type SavedSegmentUser = Message<"lotty.catalog.v1.SavedSegmentUser"> & {
+  /**
+   * The experiment's id.
+   *
+   * @generated from field: string experiment_id = 1;
+   */
+  experimentId: string;
+
+  /**
+   * The experiment's flag key.
+   *
+   * @generated from field: string flag_key = 2;
+   */
+  flagKey: string;
+
+  /**
+   * The experiment's name.
+   *
+   * @generated from field: string experiment_name = 3;
+   */
+  experimentName: string;
+
+  /**
+   * The experiment's configuration version that uses the segment.
+   *
+   * @generated from field: int32 experiment_version = 4;
+   */
+  experimentVersion: number;
+
+  /**
+   * The segment version compiled into that experiment version.
+   *
+   * @generated from field: int32 segment_version = 5;
+   */
+  segmentVersion: number;
+
+  /**
+   * The experiment's status, lower case (e.g. `running`).
+   *
+   * @generated from field: string status = 6;
+   */
+  status: string;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.SavedSegmentUser.
+ * Use `create(SavedSegmentUserSchema)` to create a new message.
+ */
+export const SavedSegmentUserSchema: GenMessage<SavedSegmentUser> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 33);
+
+/**
+ * One saved version of a saved segment.
+ *
+ * @generated from message lotty.catalog.v1.SavedSegmentVersion
+ */
+export type SavedSegmentVersion = Message<"lotty.catalog.v1.SavedSegmentVersion"> & {
+  /**
+   * 1 and up.
+   *
+   * @generated from field: int32 version = 1;
+   */
+  version: number;
+
+  /**
+   * Display name at that version.
+   *
+   * @generated from field: string display_name = 2;
+   */
+  displayName: string;
+
+  /**
+   * Description at that version.
+   *
+   * @generated from field: string description = 3;
+   */
+  description: string;
+
+  /**
+   * The rule at that version.
+   *
+   * @generated from field: string rule = 4;
+   */
+  rule: string;
+
+  /**
+   * Who saved it (user id).
+   *
+   * @generated from field: string author_id = 5;
+   */
+  authorId: string;
+
+  /**
+   * When it was saved.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 6;
+   */
+  createdAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.SavedSegmentVersion.
+ * Use `create(SavedSegmentVersionSchema)` to create a new message.
+ */
+export const SavedSegmentVersionSchema: GenMessage<SavedSegmentVersion> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 34);
+
+/**
+ * Request for CatalogService.CreateSavedSegment.
+ *
+ * @generated from message lotty.catalog.v1.CreateSavedSegmentRequest
+ */
+export type CreateSavedSegmentRequest = Message<"lotty.catalog.v1.CreateSavedSegmentRequest"> & {
+  /**
+   * Required; output-only fields are ignored.
+   *
+   * @generated from field: lotty.catalog.v1.SavedSegment saved_segment = 1;
+   */
+  savedSegment?: SavedSegment | undefined;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.CreateSavedSegmentRequest.
+ * Use `create(CreateSavedSegmentRequestSchema)` to create a new message.
+ */
+export const CreateSavedSegmentRequestSchema: GenMessage<CreateSavedSegmentRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 35);
+
+/**
+ * Response for CatalogService.CreateSavedSegment.
+ *
+ * @generated from message lotty.catalog.v1.CreateSavedSegmentResponse
+ */
+export type CreateSavedSegmentResponse = Message<"lotty.catalog.v1.CreateSavedSegmentResponse"> & {
+  /**
+   * The created saved segment (version 1).
+   *
+   * @generated from field: lotty.catalog.v1.SavedSegment saved_segment = 1;
+   */
+  savedSegment?: SavedSegment | undefined;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.CreateSavedSegmentResponse.
+ * Use `create(CreateSavedSegmentResponseSchema)` to create a new message.
+ */
+export const CreateSavedSegmentResponseSchema: GenMessage<CreateSavedSegmentResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 36);
+
+/**
+ * Request for CatalogService.GetSavedSegment.
+ *
+ * @generated from message lotty.catalog.v1.GetSavedSegmentRequest
+ */
+export type GetSavedSegmentRequest = Message<"lotty.catalog.v1.GetSavedSegmentRequest"> & {
+  /**
+   * Required; the saved segment's key.
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.GetSavedSegmentRequest.
+ * Use `create(GetSavedSegmentRequestSchema)` to create a new message.
+ */
+export const GetSavedSegmentRequestSchema: GenMessage<GetSavedSegmentRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 37);
+
+/**
+ * Response for CatalogService.GetSavedSegment.
+ *
+ * @generated from message lotty.catalog.v1.GetSavedSegmentResponse
+ */
+export type GetSavedSegmentResponse = Message<"lotty.catalog.v1.GetSavedSegmentResponse"> & {
+  /**
+   * The saved segment at its current version.
+   *
+   * @generated from field: lotty.catalog.v1.SavedSegment saved_segment = 1;
+   */
+  savedSegment?: SavedSegment | undefined;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.GetSavedSegmentResponse.
+ * Use `create(GetSavedSegmentResponseSchema)` to create a new message.
+ */
+export const GetSavedSegmentResponseSchema: GenMessage<GetSavedSegmentResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 38);
+
+/**
+ * Request for CatalogService.ListSavedSegments.
+ *
+ * @generated from message lotty.catalog.v1.ListSavedSegmentsRequest
+ */
+export type ListSavedSegmentsRequest = Message<"lotty.catalog.v1.ListSavedSegmentsRequest"> & {
+  /**
+   * Page size; 0 means 50, at most 200.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * From a previous response's next_page_token; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.ListSavedSegmentsRequest.
+ * Use `create(ListSavedSegmentsRequestSchema)` to create a new message.
+ */
+export const ListSavedSegmentsRequestSchema: GenMessage<ListSavedSegmentsRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 39);
+
+/**
+ * Response for CatalogService.ListSavedSegments.
+ *
+ * @generated from message lotty.catalog.v1.ListSavedSegmentsResponse
+ */
+export type ListSavedSegmentsResponse = Message<"lotty.catalog.v1.ListSavedSegmentsResponse"> & {
+  /**
+   * Saved segments ordered by key.
+   *
+   * @generated from field: repeated lotty.catalog.v1.SavedSegment saved_segments = 1;
+   */
+  savedSegments: SavedSegment[];
+
+  /**
+   * Token of the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.ListSavedSegmentsResponse.
+ * Use `create(ListSavedSegmentsResponseSchema)` to create a new message.
+ */
+export const ListSavedSegmentsResponseSchema: GenMessage<ListSavedSegmentsResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 40);
+
+/**
+ * Request for CatalogService.UpdateSavedSegment.
+ *
+ * @generated from message lotty.catalog.v1.UpdateSavedSegmentRequest
+ */
+export type UpdateSavedSegmentRequest = Message<"lotty.catalog.v1.UpdateSavedSegmentRequest"> & {
+  /**
+   * Required; key selects it, output-only fields are ignored.
+   *
+   * @generated from field: lotty.catalog.v1.SavedSegment saved_segment = 1;
+   */
+  savedSegment?: SavedSegment | undefined;
+
+  /**
+   * Required; the version you read (1 or more): a concurrent change makes
+   * the update ABORTED.
+   *
+   * @generated from field: int32 expected_version = 2;
+   */
+  expectedVersion: number;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.UpdateSavedSegmentRequest.
+ * Use `create(UpdateSavedSegmentRequestSchema)` to create a new message.
+ */
+export const UpdateSavedSegmentRequestSchema: GenMessage<UpdateSavedSegmentRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 41);
+
+/**
+ * Response for CatalogService.UpdateSavedSegment.
+ *
+ * @generated from message lotty.catalog.v1.UpdateSavedSegmentResponse
+ */
+export type UpdateSavedSegmentResponse = Message<"lotty.catalog.v1.UpdateSavedSegmentResponse"> & {
+  /**
+   * The saved segment at its new version.
+   *
+   * @generated from field: lotty.catalog.v1.SavedSegment saved_segment = 1;
+   */
+  savedSegment?: SavedSegment | undefined;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.UpdateSavedSegmentResponse.
+ * Use `create(UpdateSavedSegmentResponseSchema)` to create a new message.
+ */
+export const UpdateSavedSegmentResponseSchema: GenMessage<UpdateSavedSegmentResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 42);
+
+/**
+ * Request for CatalogService.DeleteSavedSegment.
+ *
+ * @generated from message lotty.catalog.v1.DeleteSavedSegmentRequest
+ */
+export type DeleteSavedSegmentRequest = Message<"lotty.catalog.v1.DeleteSavedSegmentRequest"> & {
+  /**
+   * Required; the saved segment's key.
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.DeleteSavedSegmentRequest.
+ * Use `create(DeleteSavedSegmentRequestSchema)` to create a new message.
+ */
+export const DeleteSavedSegmentRequestSchema: GenMessage<DeleteSavedSegmentRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 43);
+
+/**
+ * Response for CatalogService.DeleteSavedSegment.
+ *
+ * @generated from message lotty.catalog.v1.DeleteSavedSegmentResponse
+ */
+export type DeleteSavedSegmentResponse = Message<"lotty.catalog.v1.DeleteSavedSegmentResponse"> & {
+};
+
+/**
+ * Describes the message lotty.catalog.v1.DeleteSavedSegmentResponse.
+ * Use `create(DeleteSavedSegmentResponseSchema)` to create a new message.
+ */
+export const DeleteSavedSegmentResponseSchema: GenMessage<DeleteSavedSegmentResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 44);
+
+/**
+ * Request for CatalogService.ListSavedSegmentVersions.
+ *
+ * @generated from message lotty.catalog.v1.ListSavedSegmentVersionsRequest
+ */
+export type ListSavedSegmentVersionsRequest = Message<"lotty.catalog.v1.ListSavedSegmentVersionsRequest"> & {
+  /**
+   * Required; the saved segment's key.
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.ListSavedSegmentVersionsRequest.
+ * Use `create(ListSavedSegmentVersionsRequestSchema)` to create a new message.
+ */
+export const ListSavedSegmentVersionsRequestSchema: GenMessage<ListSavedSegmentVersionsRequest> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 45);
+
+/**
+ * Response for CatalogService.ListSavedSegmentVersions.
+ *
+ * @generated from message lotty.catalog.v1.ListSavedSegmentVersionsResponse
+ */
+export type ListSavedSegmentVersionsResponse = Message<"lotty.catalog.v1.ListSavedSegmentVersionsResponse"> & {
+  /**
+   * Every version, oldest first.
+   *
+   * @generated from field: repeated lotty.catalog.v1.SavedSegmentVersion versions = 1;
+   */
+  versions: SavedSegmentVersion[];
+};
+
+/**
+ * Describes the message lotty.catalog.v1.ListSavedSegmentVersionsResponse.
+ * Use `create(ListSavedSegmentVersionsResponseSchema)` to create a new message.
+ */
+export const ListSavedSegmentVersionsResponseSchema: GenMessage<ListSavedSegmentVersionsResponse> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 46);
+
+/**
  * The type of an event property.
  *
  * @generated from enum lotty.catalog.v1.PropertyType
@@ -1280,6 +1749,81 @@ export const CatalogService: GenService<{
     methodKind: "unary";
     input: typeof ArchiveDimensionRequestSchema;
     output: typeof ArchiveDimensionResponseSchema;
+  },
+  /**
+   * Creates a saved segment (docs/saved-segments.md): a named audience
+   * defined by a targeting rule, usable as `segment("key")` in experiment
+   * targeting rules and as a report filter. Version 1 is the created one.
+   * Errors: INVALID_ARGUMENT (bad key, empty name, empty or invalid rule, a
+   * rule referencing another saved segment; the field is named, e.g.
+   * `saved_segment.rule`), ALREADY_EXISTS (the key is taken, deleted
+   * segments' keys included).
+   *
+   * @generated from rpc lotty.catalog.v1.CatalogService.CreateSavedSegment
+   */
+  createSavedSegment: {
+    methodKind: "unary";
+    input: typeof CreateSavedSegmentRequestSchema;
+    output: typeof CreateSavedSegmentResponseSchema;
+  },
+  /**
+   * One saved segment at its current version, with who uses it. Errors:
+   * NOT_FOUND (unknown or deleted key).
+   *
+   * @generated from rpc lotty.catalog.v1.CatalogService.GetSavedSegment
+   */
+  getSavedSegment: {
+    methodKind: "unary";
+    input: typeof GetSavedSegmentRequestSchema;
+    output: typeof GetSavedSegmentResponseSchema;
+  },
+  /**
+   * Lists saved segments ordered by key, paged; deleted ones are left out.
+   *
+   * @generated from rpc lotty.catalog.v1.CatalogService.ListSavedSegments
+   */
+  listSavedSegments: {
+    methodKind: "unary";
+    input: typeof ListSavedSegmentsRequestSchema;
+    output: typeof ListSavedSegmentsResponseSchema;
+  },
+  /**
+   * Replaces display_name, description and rule (the key selects it) and
+   * saves a new version; earlier versions are kept. Experiments that
+   * already use the segment keep the version they were saved with until
+   * they are edited again. Errors: NOT_FOUND, INVALID_ARGUMENT (as create),
+   * ABORTED (expected_version is not the current version).
+   *
+   * @generated from rpc lotty.catalog.v1.CatalogService.UpdateSavedSegment
+   */
+  updateSavedSegment: {
+    methodKind: "unary";
+    input: typeof UpdateSavedSegmentRequestSchema;
+    output: typeof UpdateSavedSegmentResponseSchema;
+  },
+  /**
+   * Deletes a saved segment (its versions stay readable through
+   * ListSavedSegmentVersions, its key stays taken). Errors: NOT_FOUND,
+   * FAILED_PRECONDITION naming the experiments still using it (any
+   * experiment not completed or archived whose current version uses it).
+   *
+   * @generated from rpc lotty.catalog.v1.CatalogService.DeleteSavedSegment
+   */
+  deleteSavedSegment: {
+    methodKind: "unary";
+    input: typeof DeleteSavedSegmentRequestSchema;
+    output: typeof DeleteSavedSegmentResponseSchema;
+  },
+  /**
+   * Every saved version of a saved segment, oldest first (deleted segments
+   * included). Errors: NOT_FOUND.
+   *
+   * @generated from rpc lotty.catalog.v1.CatalogService.ListSavedSegmentVersions
+   */
+  listSavedSegmentVersions: {
+    methodKind: "unary";
+    input: typeof ListSavedSegmentVersionsRequestSchema;
+    output: typeof ListSavedSegmentVersionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lotty_catalog_v1_catalog, 0);

@@ -5,6 +5,7 @@ import {
   Outcome,
   type Experiment,
 } from "../../../../../gen/lotty/experiments/v1/experiments_pb.js";
+import { Link } from "react-router";
 import { enumLabel } from "../../format/labels.js";
 import { formatTime } from "../../format/dates.js";
 import { personLabel } from "../../api/experiments.js";
@@ -54,6 +55,25 @@ export function ConfigurationView(props: { experiment: Experiment; me: string })
           )}
           <h3>Targeting rule</h3>
           {e.targetingRule === "" ? <p>Every subject (no rule).</p> : <pre>{e.targetingRule}</pre>}
+          {e.savedSegments.length > 0 && (
+            <>
+              <p>
+                Saved segments compiled into this version:{" "}
+                {e.savedSegments.map((s, i) => (
+                  <span key={s.key}>
+                    {i > 0 && ", "}
+                    <Link to={`/saved-segments/${encodeURIComponent(s.key)}`}>
+                      <code>{s.key}</code>
+                    </Link>{" "}
+                    version {s.version}
+                  </span>
+                ))}
+                . Later edits of a segment reach this experiment only when it is edited again.
+              </p>
+              <h3>Rule as decide evaluates it</h3>
+              <pre data-testid="compiled-rule">{e.compiledTargetingRule}</pre>
+            </>
+          )}
         </div>
       </div>
 

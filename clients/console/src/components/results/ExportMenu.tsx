@@ -67,6 +67,8 @@ export function ExportMenu(props: {
   /** The view's segment filter and breakdown, exported with the report. */
   segment?: readonly { dimension: string; values: readonly string[] }[];
   breakdownDimension?: string;
+  /** The view's saved segment filter (a key), exported with the report. */
+  savedSegment?: string;
 }) {
   const transport = useTransport();
   const [busy, setBusy] = useState<string | undefined>();
@@ -95,6 +97,7 @@ export function ExportMenu(props: {
           values: [...c.values],
         })),
         breakdownDimension: props.breakdownDimension ?? "",
+        savedSegment: props.savedSegment ?? "",
         format,
       });
       const ext = format === ExportFormat.CSV ? "csv" : "json";

@@ -91,6 +91,28 @@ class CreateMetricResponse(_message.Message):
     metric: Metric
     def __init__(self, metric: _Optional[_Union[Metric, _Mapping]] = ...) -> None: ...
 
+class CreateSavedSegmentRequest(_message.Message):
+    __slots__ = ["saved_segment"]
+    SAVED_SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    saved_segment: SavedSegment
+    def __init__(self, saved_segment: _Optional[_Union[SavedSegment, _Mapping]] = ...) -> None: ...
+
+class CreateSavedSegmentResponse(_message.Message):
+    __slots__ = ["saved_segment"]
+    SAVED_SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    saved_segment: SavedSegment
+    def __init__(self, saved_segment: _Optional[_Union[SavedSegment, _Mapping]] = ...) -> None: ...
+
+class DeleteSavedSegmentRequest(_message.Message):
+    __slots__ = ["key"]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class DeleteSavedSegmentResponse(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
 class Dimension(_message.Message):
     __slots__ = ["archived", "created_at", "description", "display_name", "key", "max_values", "updated_at"]
     ARCHIVED_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +187,18 @@ class GetMetricResponse(_message.Message):
     metric: Metric
     def __init__(self, metric: _Optional[_Union[Metric, _Mapping]] = ...) -> None: ...
 
+class GetSavedSegmentRequest(_message.Message):
+    __slots__ = ["key"]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class GetSavedSegmentResponse(_message.Message):
+    __slots__ = ["saved_segment"]
+    SAVED_SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    saved_segment: SavedSegment
+    def __init__(self, saved_segment: _Optional[_Union[SavedSegment, _Mapping]] = ...) -> None: ...
+
 class ListDimensionsRequest(_message.Message):
     __slots__ = ["include_archived", "page_size", "page_token"]
     INCLUDE_ARCHIVED_FIELD_NUMBER: _ClassVar[int]
@@ -219,6 +253,34 @@ class ListMetricsResponse(_message.Message):
     next_page_token: str
     def __init__(self, metrics: _Optional[_Iterable[_Union[Metric, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class ListSavedSegmentVersionsRequest(_message.Message):
+    __slots__ = ["key"]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class ListSavedSegmentVersionsResponse(_message.Message):
+    __slots__ = ["versions"]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[SavedSegmentVersion]
+    def __init__(self, versions: _Optional[_Iterable[_Union[SavedSegmentVersion, _Mapping]]] = ...) -> None: ...
+
+class ListSavedSegmentsRequest(_message.Message):
+    __slots__ = ["page_size", "page_token"]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListSavedSegmentsResponse(_message.Message):
+    __slots__ = ["next_page_token", "saved_segments"]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SAVED_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    next_page_token: str
+    saved_segments: _containers.RepeatedCompositeFieldContainer[SavedSegment]
+    def __init__(self, saved_segments: _Optional[_Iterable[_Union[SavedSegment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class Metric(_message.Message):
     __slots__ = ["archived", "builtin", "created_at", "denominator_metric_key", "description", "event_type_key", "key", "kind", "name", "numerator_metric_key", "percentile", "property", "requires_exposure", "updated_at"]
     ARCHIVED_FIELD_NUMBER: _ClassVar[int]
@@ -250,6 +312,62 @@ class Metric(_message.Message):
     requires_exposure: bool
     updated_at: _timestamp_pb2.Timestamp
     def __init__(self, key: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., kind: _Optional[_Union[MetricKind, str]] = ..., event_type_key: _Optional[str] = ..., property: _Optional[str] = ..., percentile: _Optional[float] = ..., numerator_metric_key: _Optional[str] = ..., denominator_metric_key: _Optional[str] = ..., requires_exposure: bool = ..., archived: bool = ..., builtin: bool = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SavedSegment(_message.Message):
+    __slots__ = ["attributes", "created_at", "created_by", "description", "display_name", "key", "rule", "updated_at", "used_by", "version"]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    USED_BY_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    attributes: _containers.RepeatedScalarFieldContainer[str]
+    created_at: _timestamp_pb2.Timestamp
+    created_by: str
+    description: str
+    display_name: str
+    key: str
+    rule: str
+    updated_at: _timestamp_pb2.Timestamp
+    used_by: _containers.RepeatedCompositeFieldContainer[SavedSegmentUser]
+    version: int
+    def __init__(self, key: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., rule: _Optional[str] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., used_by: _Optional[_Iterable[_Union[SavedSegmentUser, _Mapping]]] = ..., attributes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SavedSegmentUser(_message.Message):
+    __slots__ = ["experiment_id", "experiment_name", "experiment_version", "flag_key", "segment_version", "status"]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FLAG_KEY_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    experiment_name: str
+    experiment_version: int
+    flag_key: str
+    segment_version: int
+    status: str
+    def __init__(self, experiment_id: _Optional[str] = ..., flag_key: _Optional[str] = ..., experiment_name: _Optional[str] = ..., experiment_version: _Optional[int] = ..., segment_version: _Optional[int] = ..., status: _Optional[str] = ...) -> None: ...
+
+class SavedSegmentVersion(_message.Message):
+    __slots__ = ["author_id", "created_at", "description", "display_name", "rule", "version"]
+    AUTHOR_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    author_id: str
+    created_at: _timestamp_pb2.Timestamp
+    description: str
+    display_name: str
+    rule: str
+    version: int
+    def __init__(self, version: _Optional[int] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., rule: _Optional[str] = ..., author_id: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class UpdateDimensionRequest(_message.Message):
     __slots__ = ["dimension"]
@@ -286,6 +404,20 @@ class UpdateMetricResponse(_message.Message):
     METRIC_FIELD_NUMBER: _ClassVar[int]
     metric: Metric
     def __init__(self, metric: _Optional[_Union[Metric, _Mapping]] = ...) -> None: ...
+
+class UpdateSavedSegmentRequest(_message.Message):
+    __slots__ = ["expected_version", "saved_segment"]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SAVED_SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    expected_version: int
+    saved_segment: SavedSegment
+    def __init__(self, saved_segment: _Optional[_Union[SavedSegment, _Mapping]] = ..., expected_version: _Optional[int] = ...) -> None: ...
+
+class UpdateSavedSegmentResponse(_message.Message):
+    __slots__ = ["saved_segment"]
+    SAVED_SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    saved_segment: SavedSegment
+    def __init__(self, saved_segment: _Optional[_Union[SavedSegment, _Mapping]] = ...) -> None: ...
 
 class PropertyType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

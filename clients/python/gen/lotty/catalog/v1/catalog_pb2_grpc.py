@@ -85,6 +85,36 @@ class CatalogServiceStub(object):
                 request_serializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.ArchiveDimensionRequest.SerializeToString,
                 response_deserializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.ArchiveDimensionResponse.FromString,
                 )
+        self.CreateSavedSegment = channel.unary_unary(
+                '/lotty.catalog.v1.CatalogService/CreateSavedSegment',
+                request_serializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.CreateSavedSegmentRequest.SerializeToString,
+                response_deserializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.CreateSavedSegmentResponse.FromString,
+                )
+        self.GetSavedSegment = channel.unary_unary(
+                '/lotty.catalog.v1.CatalogService/GetSavedSegment',
+                request_serializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.GetSavedSegmentRequest.SerializeToString,
+                response_deserializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.GetSavedSegmentResponse.FromString,
+                )
+        self.ListSavedSegments = channel.unary_unary(
+                '/lotty.catalog.v1.CatalogService/ListSavedSegments',
+                request_serializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.ListSavedSegmentsRequest.SerializeToString,
+                response_deserializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.ListSavedSegmentsResponse.FromString,
+                )
+        self.UpdateSavedSegment = channel.unary_unary(
+                '/lotty.catalog.v1.CatalogService/UpdateSavedSegment',
+                request_serializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.UpdateSavedSegmentRequest.SerializeToString,
+                response_deserializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.UpdateSavedSegmentResponse.FromString,
+                )
+        self.DeleteSavedSegment = channel.unary_unary(
+                '/lotty.catalog.v1.CatalogService/DeleteSavedSegment',
+                request_serializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.DeleteSavedSegmentRequest.SerializeToString,
+                response_deserializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.DeleteSavedSegmentResponse.FromString,
+                )
+        self.ListSavedSegmentVersions = channel.unary_unary(
+                '/lotty.catalog.v1.CatalogService/ListSavedSegmentVersions',
+                request_serializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.ListSavedSegmentVersionsRequest.SerializeToString,
+                response_deserializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.ListSavedSegmentVersionsResponse.FromString,
+                )
 
 
 class CatalogServiceServicer(object):
@@ -217,6 +247,63 @@ class CatalogServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSavedSegment(self, request, context):
+        """Creates a saved segment (docs/saved-segments.md): a named audience
+        defined by a targeting rule, usable as `segment("key")` in experiment
+        targeting rules and as a report filter. Version 1 is the created one.
+        Errors: INVALID_ARGUMENT (bad key, empty name, empty or invalid rule, a
+        rule referencing another saved segment; the field is named, e.g.
+        `saved_segment.rule`), ALREADY_EXISTS (the key is taken, deleted
+        segments' keys included).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSavedSegment(self, request, context):
+        """One saved segment at its current version, with who uses it. Errors:
+        NOT_FOUND (unknown or deleted key).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSavedSegments(self, request, context):
+        """Lists saved segments ordered by key, paged; deleted ones are left out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSavedSegment(self, request, context):
+        """Replaces display_name, description and rule (the key selects it) and
+        saves a new version; earlier versions are kept. Experiments that
+        already use the segment keep the version they were saved with until
+        they are edited again. Errors: NOT_FOUND, INVALID_ARGUMENT (as create),
+        ABORTED (expected_version is not the current version).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSavedSegment(self, request, context):
+        """Deletes a saved segment (its versions stay readable through
+        ListSavedSegmentVersions, its key stays taken). Errors: NOT_FOUND,
+        FAILED_PRECONDITION naming the experiments still using it (any
+        experiment not completed or archived whose current version uses it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSavedSegmentVersions(self, request, context):
+        """Every saved version of a saved segment, oldest first (deleted segments
+        included). Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -289,6 +376,36 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.ArchiveDimension,
                     request_deserializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.ArchiveDimensionRequest.FromString,
                     response_serializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.ArchiveDimensionResponse.SerializeToString,
+            ),
+            'CreateSavedSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSavedSegment,
+                    request_deserializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.CreateSavedSegmentRequest.FromString,
+                    response_serializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.CreateSavedSegmentResponse.SerializeToString,
+            ),
+            'GetSavedSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSavedSegment,
+                    request_deserializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.GetSavedSegmentRequest.FromString,
+                    response_serializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.GetSavedSegmentResponse.SerializeToString,
+            ),
+            'ListSavedSegments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSavedSegments,
+                    request_deserializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.ListSavedSegmentsRequest.FromString,
+                    response_serializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.ListSavedSegmentsResponse.SerializeToString,
+            ),
+            'UpdateSavedSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSavedSegment,
+                    request_deserializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.UpdateSavedSegmentRequest.FromString,
+                    response_serializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.UpdateSavedSegmentResponse.SerializeToString,
+            ),
+            'DeleteSavedSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSavedSegment,
+                    request_deserializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.DeleteSavedSegmentRequest.FromString,
+                    response_serializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.DeleteSavedSegmentResponse.SerializeToString,
+            ),
+            'ListSavedSegmentVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSavedSegmentVersions,
+                    request_deserializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.ListSavedSegmentVersionsRequest.FromString,
+                    response_serializer=lotty_dot_catalog_dot_v1_dot_catalog__pb2.ListSavedSegmentVersionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -536,5 +653,107 @@ class CatalogService(object):
         return grpc.experimental.unary_unary(request, target, '/lotty.catalog.v1.CatalogService/ArchiveDimension',
             lotty_dot_catalog_dot_v1_dot_catalog__pb2.ArchiveDimensionRequest.SerializeToString,
             lotty_dot_catalog_dot_v1_dot_catalog__pb2.ArchiveDimensionResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CreateSavedSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/lotty.catalog.v1.CatalogService/CreateSavedSegment',
+            lotty_dot_catalog_dot_v1_dot_catalog__pb2.CreateSavedSegmentRequest.SerializeToString,
+            lotty_dot_catalog_dot_v1_dot_catalog__pb2.CreateSavedSegmentResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetSavedSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/lotty.catalog.v1.CatalogService/GetSavedSegment',
+            lotty_dot_catalog_dot_v1_dot_catalog__pb2.GetSavedSegmentRequest.SerializeToString,
+            lotty_dot_catalog_dot_v1_dot_catalog__pb2.GetSavedSegmentResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListSavedSegments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/lotty.catalog.v1.CatalogService/ListSavedSegments',
+            lotty_dot_catalog_dot_v1_dot_catalog__pb2.ListSavedSegmentsRequest.SerializeToString,
+            lotty_dot_catalog_dot_v1_dot_catalog__pb2.ListSavedSegmentsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def UpdateSavedSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/lotty.catalog.v1.CatalogService/UpdateSavedSegment',
+            lotty_dot_catalog_dot_v1_dot_catalog__pb2.UpdateSavedSegmentRequest.SerializeToString,
+            lotty_dot_catalog_dot_v1_dot_catalog__pb2.UpdateSavedSegmentResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DeleteSavedSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/lotty.catalog.v1.CatalogService/DeleteSavedSegment',
+            lotty_dot_catalog_dot_v1_dot_catalog__pb2.DeleteSavedSegmentRequest.SerializeToString,
+            lotty_dot_catalog_dot_v1_dot_catalog__pb2.DeleteSavedSegmentResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListSavedSegmentVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/lotty.catalog.v1.CatalogService/ListSavedSegmentVersions',
+            lotty_dot_catalog_dot_v1_dot_catalog__pb2.ListSavedSegmentVersionsRequest.SerializeToString,
+            lotty_dot_catalog_dot_v1_dot_catalog__pb2.ListSavedSegmentVersionsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -153,9 +153,10 @@ class CreateExperimentResponse(_message.Message):
     def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
 
 class Experiment(_message.Message):
-    __slots__ = ["approvals", "audience_percent", "completed_at", "conflict_domains", "created_at", "description", "flag_key", "guardrails", "id", "justification", "metric_keys", "name", "outcome", "owner_id", "primary_metric_key", "priority", "ramp", "ramp_plan", "required_approvals", "rolled_back", "started_at", "status", "targeting_rule", "updated_at", "variants", "version", "winner_variant_key"]
+    __slots__ = ["approvals", "audience_percent", "compiled_targeting_rule", "completed_at", "conflict_domains", "created_at", "description", "flag_key", "guardrails", "id", "justification", "metric_keys", "name", "outcome", "owner_id", "primary_metric_key", "priority", "ramp", "ramp_plan", "required_approvals", "rolled_back", "saved_segments", "started_at", "status", "targeting_rule", "updated_at", "variants", "version", "winner_variant_key"]
     APPROVALS_FIELD_NUMBER: _ClassVar[int]
     AUDIENCE_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    COMPILED_TARGETING_RULE_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
     CONFLICT_DOMAINS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -174,6 +175,7 @@ class Experiment(_message.Message):
     RAMP_PLAN_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_APPROVALS_FIELD_NUMBER: _ClassVar[int]
     ROLLED_BACK_FIELD_NUMBER: _ClassVar[int]
+    SAVED_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     TARGETING_RULE_FIELD_NUMBER: _ClassVar[int]
@@ -183,6 +185,7 @@ class Experiment(_message.Message):
     WINNER_VARIANT_KEY_FIELD_NUMBER: _ClassVar[int]
     approvals: _containers.RepeatedCompositeFieldContainer[Approval]
     audience_percent: float
+    compiled_targeting_rule: str
     completed_at: _timestamp_pb2.Timestamp
     conflict_domains: _containers.RepeatedScalarFieldContainer[str]
     created_at: _timestamp_pb2.Timestamp
@@ -201,6 +204,7 @@ class Experiment(_message.Message):
     ramp_plan: RampPlan
     required_approvals: int
     rolled_back: bool
+    saved_segments: _containers.RepeatedCompositeFieldContainer[SavedSegmentRef]
     started_at: _timestamp_pb2.Timestamp
     status: ExperimentStatus
     targeting_rule: str
@@ -208,7 +212,7 @@ class Experiment(_message.Message):
     variants: _containers.RepeatedCompositeFieldContainer[Variant]
     version: int
     winner_variant_key: str
-    def __init__(self, id: _Optional[str] = ..., flag_key: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., owner_id: _Optional[str] = ..., status: _Optional[_Union[ExperimentStatus, str]] = ..., version: _Optional[int] = ..., audience_percent: _Optional[float] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., targeting_rule: _Optional[str] = ..., primary_metric_key: _Optional[str] = ..., metric_keys: _Optional[_Iterable[str]] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., conflict_domains: _Optional[_Iterable[str]] = ..., priority: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., winner_variant_key: _Optional[str] = ..., justification: _Optional[str] = ..., rolled_back: bool = ..., approvals: _Optional[_Iterable[_Union[Approval, _Mapping]]] = ..., required_approvals: _Optional[int] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ramp_plan: _Optional[_Union[RampPlan, _Mapping]] = ..., ramp: _Optional[_Union[RampState, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., flag_key: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., owner_id: _Optional[str] = ..., status: _Optional[_Union[ExperimentStatus, str]] = ..., version: _Optional[int] = ..., audience_percent: _Optional[float] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., targeting_rule: _Optional[str] = ..., primary_metric_key: _Optional[str] = ..., metric_keys: _Optional[_Iterable[str]] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., conflict_domains: _Optional[_Iterable[str]] = ..., priority: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., winner_variant_key: _Optional[str] = ..., justification: _Optional[str] = ..., rolled_back: bool = ..., approvals: _Optional[_Iterable[_Union[Approval, _Mapping]]] = ..., required_approvals: _Optional[int] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ramp_plan: _Optional[_Union[RampPlan, _Mapping]] = ..., ramp: _Optional[_Union[RampState, _Mapping]] = ..., compiled_targeting_rule: _Optional[str] = ..., saved_segments: _Optional[_Iterable[_Union[SavedSegmentRef, _Mapping]]] = ...) -> None: ...
 
 class ExperimentVersion(_message.Message):
     __slots__ = ["author_id", "created_at", "experiment", "ramp_percent", "version"]
@@ -499,6 +503,14 @@ class ReworkExperimentResponse(_message.Message):
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     experiment: Experiment
     def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ...) -> None: ...
+
+class SavedSegmentRef(_message.Message):
+    __slots__ = ["key", "version"]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    version: int
+    def __init__(self, key: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class StartExperimentRequest(_message.Message):
     __slots__ = ["id"]

@@ -59,19 +59,21 @@ class DataHealth(_message.Message):
     def __init__(self, received_events: _Optional[int] = ..., rejected_events: _Optional[int] = ..., rejected_share: _Optional[float] = ..., top_rejection_reasons: _Optional[_Iterable[_Union[RejectionReasonCount, _Mapping]]] = ..., duplicate_events: _Optional[int] = ..., duplicate_share: _Optional[float] = ..., pending_attribution_events: _Optional[int] = ..., traffic: _Optional[_Iterable[_Union[TrafficShare, _Mapping]]] = ...) -> None: ...
 
 class ExportExperimentReportRequest(_message.Message):
-    __slots__ = ["breakdown_dimension", "experiment_id", "format", "segment", "to"]
+    __slots__ = ["breakdown_dimension", "experiment_id", "format", "saved_segment", "segment", "to"]
     BREAKDOWN_DIMENSION_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     FROM_FIELD_NUMBER: _ClassVar[int]
+    SAVED_SEGMENT_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     TO_FIELD_NUMBER: _ClassVar[int]
     breakdown_dimension: str
     experiment_id: str
     format: ExportFormat
+    saved_segment: str
     segment: _containers.RepeatedCompositeFieldContainer[SegmentCondition]
     to: _timestamp_pb2.Timestamp
-    def __init__(self, experiment_id: _Optional[str] = ..., to: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., segment: _Optional[_Iterable[_Union[SegmentCondition, _Mapping]]] = ..., breakdown_dimension: _Optional[str] = ..., **kwargs) -> None: ...
+    def __init__(self, experiment_id: _Optional[str] = ..., to: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., segment: _Optional[_Iterable[_Union[SegmentCondition, _Mapping]]] = ..., breakdown_dimension: _Optional[str] = ..., saved_segment: _Optional[str] = ..., **kwargs) -> None: ...
 
 class ExportExperimentReportResponse(_message.Message):
     __slots__ = ["content_type", "data", "filename"]
@@ -84,19 +86,21 @@ class ExportExperimentReportResponse(_message.Message):
     def __init__(self, content_type: _Optional[str] = ..., data: _Optional[bytes] = ..., filename: _Optional[str] = ...) -> None: ...
 
 class GetExperimentReportRequest(_message.Message):
-    __slots__ = ["breakdown_dimension", "bucket_seconds", "experiment_id", "segment", "to"]
+    __slots__ = ["breakdown_dimension", "bucket_seconds", "experiment_id", "saved_segment", "segment", "to"]
     BREAKDOWN_DIMENSION_FIELD_NUMBER: _ClassVar[int]
     BUCKET_SECONDS_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_FIELD_NUMBER: _ClassVar[int]
+    SAVED_SEGMENT_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     TO_FIELD_NUMBER: _ClassVar[int]
     breakdown_dimension: str
     bucket_seconds: int
     experiment_id: str
+    saved_segment: str
     segment: _containers.RepeatedCompositeFieldContainer[SegmentCondition]
     to: _timestamp_pb2.Timestamp
-    def __init__(self, experiment_id: _Optional[str] = ..., to: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., bucket_seconds: _Optional[int] = ..., segment: _Optional[_Iterable[_Union[SegmentCondition, _Mapping]]] = ..., breakdown_dimension: _Optional[str] = ..., **kwargs) -> None: ...
+    def __init__(self, experiment_id: _Optional[str] = ..., to: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., bucket_seconds: _Optional[int] = ..., segment: _Optional[_Iterable[_Union[SegmentCondition, _Mapping]]] = ..., breakdown_dimension: _Optional[str] = ..., saved_segment: _Optional[str] = ..., **kwargs) -> None: ...
 
 class GetExperimentReportResponse(_message.Message):
     __slots__ = ["report"]
@@ -159,7 +163,7 @@ class RejectionReasonCount(_message.Message):
     def __init__(self, code: _Optional[_Union[_events_pb2.EventErrorCode, str]] = ..., count: _Optional[int] = ...) -> None: ...
 
 class Report(_message.Message):
-    __slots__ = ["breakdown_dimension", "bucket_seconds", "correction", "data_health", "experiment_id", "experiment_version", "exposures", "generated_at", "metrics", "primary_metric_key", "raw_events_from", "raw_events_incomplete", "segment", "segments", "segments_compared", "series", "srm", "subjects", "to", "variants"]
+    __slots__ = ["breakdown_dimension", "bucket_seconds", "correction", "data_health", "experiment_id", "experiment_version", "exposures", "generated_at", "metrics", "primary_metric_key", "raw_events_from", "raw_events_incomplete", "saved_segment", "saved_segment_version", "segment", "segments", "segments_compared", "series", "srm", "subjects", "to", "variants"]
     BREAKDOWN_DIMENSION_FIELD_NUMBER: _ClassVar[int]
     BUCKET_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CORRECTION_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +177,8 @@ class Report(_message.Message):
     PRIMARY_METRIC_KEY_FIELD_NUMBER: _ClassVar[int]
     RAW_EVENTS_FROM_FIELD_NUMBER: _ClassVar[int]
     RAW_EVENTS_INCOMPLETE_FIELD_NUMBER: _ClassVar[int]
+    SAVED_SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    SAVED_SEGMENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_COMPARED_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
@@ -193,6 +199,8 @@ class Report(_message.Message):
     primary_metric_key: str
     raw_events_from: _timestamp_pb2.Timestamp
     raw_events_incomplete: bool
+    saved_segment: str
+    saved_segment_version: int
     segment: _containers.RepeatedCompositeFieldContainer[SegmentCondition]
     segments: _containers.RepeatedCompositeFieldContainer[SegmentReport]
     segments_compared: int
@@ -201,7 +209,7 @@ class Report(_message.Message):
     subjects: int
     to: _timestamp_pb2.Timestamp
     variants: _containers.RepeatedCompositeFieldContainer[VariantReport]
-    def __init__(self, experiment_id: _Optional[str] = ..., to: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., exposures: _Optional[int] = ..., subjects: _Optional[int] = ..., variants: _Optional[_Iterable[_Union[VariantReport, _Mapping]]] = ..., srm: _Optional[_Union[SampleRatioMismatch, _Mapping]] = ..., data_health: _Optional[_Union[DataHealth, _Mapping]] = ..., series: _Optional[_Iterable[_Union[TimeSeries, _Mapping]]] = ..., primary_metric_key: _Optional[str] = ..., experiment_version: _Optional[int] = ..., generated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., bucket_seconds: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ..., correction: _Optional[str] = ..., segment: _Optional[_Iterable[_Union[SegmentCondition, _Mapping]]] = ..., breakdown_dimension: _Optional[str] = ..., segments: _Optional[_Iterable[_Union[SegmentReport, _Mapping]]] = ..., segments_compared: _Optional[int] = ..., raw_events_from: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., raw_events_incomplete: bool = ..., **kwargs) -> None: ...
+    def __init__(self, experiment_id: _Optional[str] = ..., to: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., exposures: _Optional[int] = ..., subjects: _Optional[int] = ..., variants: _Optional[_Iterable[_Union[VariantReport, _Mapping]]] = ..., srm: _Optional[_Union[SampleRatioMismatch, _Mapping]] = ..., data_health: _Optional[_Union[DataHealth, _Mapping]] = ..., series: _Optional[_Iterable[_Union[TimeSeries, _Mapping]]] = ..., primary_metric_key: _Optional[str] = ..., experiment_version: _Optional[int] = ..., generated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., bucket_seconds: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ..., correction: _Optional[str] = ..., segment: _Optional[_Iterable[_Union[SegmentCondition, _Mapping]]] = ..., breakdown_dimension: _Optional[str] = ..., segments: _Optional[_Iterable[_Union[SegmentReport, _Mapping]]] = ..., segments_compared: _Optional[int] = ..., raw_events_from: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., raw_events_incomplete: bool = ..., saved_segment: _Optional[str] = ..., saved_segment_version: _Optional[int] = ..., **kwargs) -> None: ...
 
 class SampleRatioMismatch(_message.Message):
     __slots__ = ["chi_square", "mismatch", "p_value"]
@@ -296,17 +304,19 @@ class VariantReport(_message.Message):
     def __init__(self, variant_key: _Optional[str] = ..., control: bool = ..., exposures: _Optional[int] = ..., subjects: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ..., weight: _Optional[float] = ...) -> None: ...
 
 class WatchExperimentReportRequest(_message.Message):
-    __slots__ = ["breakdown_dimension", "bucket_seconds", "experiment_id", "segment"]
+    __slots__ = ["breakdown_dimension", "bucket_seconds", "experiment_id", "saved_segment", "segment"]
     BREAKDOWN_DIMENSION_FIELD_NUMBER: _ClassVar[int]
     BUCKET_SECONDS_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_FIELD_NUMBER: _ClassVar[int]
+    SAVED_SEGMENT_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     breakdown_dimension: str
     bucket_seconds: int
     experiment_id: str
+    saved_segment: str
     segment: _containers.RepeatedCompositeFieldContainer[SegmentCondition]
-    def __init__(self, experiment_id: _Optional[str] = ..., bucket_seconds: _Optional[int] = ..., segment: _Optional[_Iterable[_Union[SegmentCondition, _Mapping]]] = ..., breakdown_dimension: _Optional[str] = ..., **kwargs) -> None: ...
+    def __init__(self, experiment_id: _Optional[str] = ..., bucket_seconds: _Optional[int] = ..., segment: _Optional[_Iterable[_Union[SegmentCondition, _Mapping]]] = ..., breakdown_dimension: _Optional[str] = ..., saved_segment: _Optional[str] = ..., **kwargs) -> None: ...
 
 class WatchExperimentReportResponse(_message.Message):
     __slots__ = ["report"]
