@@ -58,6 +58,9 @@ export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   "ramp_events",
   "ramp_evaluations",
   "ramp_leases",
+  // Migration EventExports.
+  "event_exports",
+  "event_export_links",
 ];
 
 export function ormOptions(clientUrl: string): Options {

@@ -11,3 +11,4 @@ export {
   type SubjectRowsDeleted,
 } from "./erasure.js";
 export { rawEventsFrom } from "./retention.js";
+export { attributedEvents, ATTRIBUTED_BATCH_SIZE, type AttributedEvent } from "./attributed.js";
