@@ -53,33 +53,77 @@ export async function* attributedEvents(
   batchSize = ATTRIBUTED_BATCH_SIZE,
 ): AsyncGenerator<AttributedEvent[]> {
   let after: { at: string; id: string } | undefined;
-  for (;;) {
-    const { rows } = await pool.query<Row>(
-      `select event_id, event_type, subject_id,
-              round(extract(epoch from occurred_at) * 1000)::float8 as occurred_ms,
-              round(extract(epoch from received_at) * 1000)::float8 as received_ms,
-              variant_key, properties::text as properties, occurred_at::text as at_text
-       from events
-       where experiment_id = $1 and counted
-         and occurred_at >= greatest($2::timestamptz, coalesce($4::timestamptz, $2::timestamptz))
-         and occurred_at < $3
-         and ($4::timestamptz is null or (occurred_at, event_id) > ($4::timestamptz, $5::text))
-       order by occurred_at, event_id
-       limit $6`,
-      [experimentId, window.from, window.to, after?.at ?? null, after?.id ?? null, batchSize],
-    );
-    if (rows.length === 0) return;
-    yield rows.map((r) => ({
-      eventId: r.event_id,
-      eventType: r.event_type,
-      subjectId: r.subject_id,
-      occurredAt: r.occurred_ms,
-      receivedAt: r.received_ms,
-      variantKey: r.variant_key ?? "",
-      properties: r.properties,
-    }));
-    if (rows.length < batchSize) return;
-    const last = rows[rows.length - 1]!;
-    after = { at: last.at_text, id: last.event_id };
+  const client = await pool.connect();
+  let broken: unknown;
+  try {
+    for (;;) {
+      const rows = await batchAfter(client, experimentId, window, after, batchSize);
+      if (rows.length === 0) return;
+      yield rows.map((r) => ({
+        eventId: r.event_id,
+        eventType: r.event_type,
+        subjectId: r.subject_id,
+        occurredAt: r.occurred_ms,
+        receivedAt: r.received_ms,
+        variantKey: r.variant_key ?? "",
+        properties: r.properties,
+      }));
+      if (rows.length < batchSize) return;
+      const last = rows[rows.length - 1]!;
+      after = { at: last.at_text, id: last.event_id };
+    }
+  } catch (error) {
+    broken = error;
+    throw error;
+  } finally {
+    // A connection that failed mid-transaction is not given back for reuse.
+    client.release(broken instanceof Error ? broken : undefined);
+  }
+}
+
+/**
+ * One batch, in its own short transaction. The plan is pinned to the
+ * primary key's order (no sort, no bitmap scan): a freshly loaded
+ * partition has no statistics yet, and the planner then estimated a
+ * handful of rows and sorted everything after the cursor for each batch,
+ * which made an export quadratic.
+ */
+async function batchAfter(
+  client: pg.PoolClient,
+  experimentId: string,
+  window: { from: Date; to: Date },
+  after: { at: string; id: string } | undefined,
+  batchSize: number,
+): Promise<Row[]> {
+  const columns = `event_id, event_type, subject_id,
+    round(extract(epoch from occurred_at) * 1000)::float8 as occurred_ms,
+    round(extract(epoch from received_at) * 1000)::float8 as received_ms,
+    variant_key, properties::text as properties, occurred_at::text as at_text`;
+  await client.query("begin");
+  try {
+    await client.query("set local enable_sort = off");
+    await client.query("set local enable_bitmapscan = off");
+    const { rows } =
+      after === undefined
+        ? await client.query<Row>(
+            `select ${columns} from events
+             where experiment_id = $1 and counted and occurred_at >= $2 and occurred_at < $3
+             order by occurred_at, event_id
+             limit $4`,
+            [experimentId, window.from, window.to, batchSize],
+          )
+        : await client.query<Row>(
+            `select ${columns} from events
+             where experiment_id = $1 and counted and occurred_at >= $2 and occurred_at < $3
+               and (occurred_at, event_id) > ($2, $4)
+             order by occurred_at, event_id
+             limit $5`,
+            [experimentId, after.at, window.to, after.id, batchSize],
+          );
+    await client.query("commit");
+    return rows;
+  } catch (error) {
+    await client.query("rollback").catch(() => {});
+    throw error;
   }
 }
