@@ -98,17 +98,26 @@ export class EventExportWorker {
     this.loop.poke();
   }
 
-  /** Marks DONE jobs past their expiry EXPIRED and deletes their files. */
+  /**
+   * Deletes the files of DONE jobs past their expiry, then marks them
+   * EXPIRED: once a job reads EXPIRED its file is gone (a stop between the
+   * two steps leaves the job DONE without a file, which the next sweep
+   * finishes).
+   */
   private async sweepExpired(): Promise<void> {
     const { rows } = await this.deps.pool.query<{ id: string; file_name: string | null }>(
-      `update event_exports set status = 'expired'
+      `select id, file_name from event_exports
        where status = 'done' and expires_at <= clock_timestamp()
-       returning id, file_name`,
+       order by expires_at limit 100`,
     );
     for (const row of rows) {
       if (row.file_name !== null) {
         await rm(path.join(this.deps.dir, row.file_name), { force: true });
       }
+      await this.deps.pool.query(
+        `update event_exports set status = 'expired' where id = $1 and status = 'done'`,
+        [row.id],
+      );
       this.deps.logger.info({ eventExportId: row.id }, "event export expired; file deleted");
     }
   }
