@@ -24,7 +24,12 @@ import { makeUser } from "../support/builders.js";
 import { client } from "../support/clients.js";
 import { event, plainDecision, query, untilStored } from "../events/support.js";
 import { errorOf } from "../experiments/support.js";
-import { auditRows } from "../privacy/support.js";
+import {
+  auditRows,
+  privacyClient,
+  untilFinished as untilErasureFinished,
+} from "../privacy/support.js";
+import { ErasureStatus } from "../../gen/lotty/privacy/v1/privacy_pb.js";
 import { reportExperiment, subjectsByVariant } from "./support.js";
 import {
   exportClient,
@@ -469,6 +474,38 @@ describe("the worker", () => {
     expect(failed.error).toBe(FAILED_MESSAGE);
     expect((await auditRows(t, "event_export", exhausted.id)).map((r) => r.action)).toContain(
       "failed",
+    );
+  });
+});
+
+describe("erasure", () => {
+  it("expires finished exports of the experiment, and a new export leaves the erased subject out", async () => {
+    const before = await startExport(EventExportFormat.CSV);
+    await untilExportFinished(t, experimenter.key, before.id);
+    const erased = expected[0]!.subject_id;
+    expect(expected.some((e) => e.subject_id === erased)).toBe(true);
+    const { erasure } = await privacyClient(t, t.adminKey).eraseSubjects({
+      subjectIds: [erased],
+      reason: "test: erasure reaches export files",
+    });
+    expect((await untilErasureFinished(t, t.adminKey, erasure!.id)).status).toBe(
+      ErasureStatus.DONE,
+    );
+    await waitFor(
+      async () =>
+        (await exportClient(t, experimenter.key).getEventExport({ id: before.id })).eventExport!
+          .status === EventExportStatus.EXPIRED,
+      20_000,
+      "the earlier export expired",
+    );
+    expect(existsSync(path.join(dir, `${before.id}.csv`))).toBe(false);
+    const after = await startExport(EventExportFormat.CSV);
+    expect((await untilExportFinished(t, experimenter.key, after.id)).status).toBe(
+      EventExportStatus.DONE,
+    );
+    const rows = await rowsOf("csv", path.join(dir, `${after.id}.csv`));
+    expect(rows.map((r) => r.event_id)).toEqual(
+      expected.filter((e) => e.subject_id !== erased).map((e) => e.event_id),
     );
   });
 });
