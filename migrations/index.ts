@@ -15,7 +15,7 @@ import { Migration20261207010000_Learnings } from "./Migration20261207010000_Lea
 import { Migration20261207050000_Outbox } from "./Migration20261207050000_Outbox.js";
 import { Migration20261207060000_TraceContext } from "./Migration20261207060000_TraceContext.js";
 import { Migration20261207103141_Ramp } from "./Migration20261207103141_Ramp.js";
-import { Migration20261207120000_EventExports } from "./Migration20261207120000_EventExports.js";
+import { Migration20261207140000_EventExports } from "./Migration20261207140000_EventExports.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261122141141_Initial", class: Migration20261122141141_Initial },
@@ -37,7 +37,7 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261207060000_TraceContext", class: Migration20261207060000_TraceContext },
   { name: "Migration20261207103141_Ramp", class: Migration20261207103141_Ramp },
   {
-    name: "Migration20261207120000_EventExports",
-    class: Migration20261207120000_EventExports,
+    name: "Migration20261207140000_EventExports",
+    class: Migration20261207140000_EventExports,
   },
 ];

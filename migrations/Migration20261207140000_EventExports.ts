@@ -16,8 +16,8 @@ import { Migration } from "@mikro-orm/migrations";
  *   link serves one download (it is cleared again when that download
  *   breaks off).
  */
-export class Migration20261207120000_EventExports extends Migration {
-  override name = "Migration20261207120000_EventExports";
+export class Migration20261207140000_EventExports extends Migration {
+  override name = "Migration20261207140000_EventExports";
 
   override up(): void | Promise<void> {
     this.addSql(`create table "event_exports" (
