@@ -22,7 +22,7 @@
  *   exhaustion under the cap, and the job would not be DONE;
  * - the peak resident set may exceed the one before the job by at most
  *   100 MB (what a batch of 10,000 rows, the young generation and the
- *   garbage V8 has not yet collected come to, with room: measured 40 MB
+ *   garbage V8 has not yet collected come to, with room: measured 40–50 MB
  *   on the development machine, for a 274 MB file).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
