@@ -17,6 +17,7 @@ import { Migration20261207060000_TraceContext } from "./Migration20261207060000_
 import { Migration20261207103141_Ramp } from "./Migration20261207103141_Ramp.js";
 import { Migration20261207130000_DataQuality } from "./Migration20261207130000_DataQuality.js";
 import { Migration20261207130000_SavedSegments } from "./Migration20261207130000_SavedSegments.js";
+import { Migration20261207140000_EventExports } from "./Migration20261207140000_EventExports.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261122141141_Initial", class: Migration20261122141141_Initial },
@@ -41,5 +42,9 @@ export const migrationsList: MigrationObject[] = [
   {
     name: "Migration20261207130000_SavedSegments",
     class: Migration20261207130000_SavedSegments,
+  },
+  {
+    name: "Migration20261207140000_EventExports",
+    class: Migration20261207140000_EventExports,
   },
 ];

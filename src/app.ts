@@ -75,6 +75,9 @@ import { DigestScheduler } from "./notifications/digests.js";
 import { DataQualityMonitor, type DataQualitySettings } from "./dataquality/monitor.js";
 import { createNotificationMetrics, type NotificationMetrics } from "./notifications/metrics.js";
 import { ErasureWorker } from "./privacy/worker.js";
+import { EventExportWorker } from "./reports/event-export-worker.js";
+import { createEventExportDownload } from "./reports/event-export-link.js";
+import { expireEventExportsOf } from "./reports/event-exports.js";
 
 /** Limits applied to every RPC (documented in docs/architecture.md). */
 export const RPC_LIMITS = {
@@ -148,6 +151,10 @@ interface Live {
   erasurePool?: pg.Pool;
   /** The bus subscription that wakes the erasure worker. */
   erasureWake?: { unsubscribe(): void };
+  /** Writes raw event export files (workers role). */
+  eventExportWorker?: EventExportWorker;
+  /** The bus subscription that wakes the event export worker. */
+  eventExportWake?: { unsubscribe(): void };
   /** Seals notification channel secrets. */
   secretBox?: SecretBox;
   signer?: DecisionSigner;
@@ -273,6 +280,8 @@ export class App {
       },
       shutdown: this.shutdown.signal,
       erasureRequested: () => this.erasureRequested(),
+      exportDir: this.config.exportDir,
+      eventExportRequested: () => this.eventExportRequested(),
     });
     const { decision } = services;
     this.decision = decision;
@@ -325,6 +334,15 @@ export class App {
           requestId: requestIdOf,
         })
       : () => false;
+    // One-time download links of raw event exports (docs/event-export.md).
+    const eventExportDownload = this.serveApi
+      ? createEventExportDownload({
+          pool: () => this.live.reportPool,
+          serverSecret: () => this.live.serverSecret,
+          dir: this.config.exportDir,
+          logger: this.logger,
+        })
+      : () => false;
     // The console: a browser client of the contract, served on the same
     // origin as the RPCs (no CORS needed). Workers-only processes serve no API.
     const consoleSite = this.serveApi
@@ -350,6 +368,7 @@ export class App {
           return;
         }
         if (ofrep(req as http.IncomingMessage, res as http.ServerResponse)) return;
+        if (eventExportDownload(req as http.IncomingMessage, res as http.ServerResponse)) return;
         if (isGrpcRequest(req)) conformGrpcMessages(res);
         rpc(req, res);
       },
@@ -438,6 +457,23 @@ export class App {
     if (bus === undefined || !bus.connected) return;
     try {
       bus.nc.publish(busSubjects(this.names).erasures, "");
+    } catch {
+      // The poll finds the job.
+    }
+  }
+
+  /** Writes raw event export files; in processes with the workers role. */
+  get eventExportWorker(): EventExportWorker | undefined {
+    return this.live.eventExportWorker;
+  }
+
+  /** Wakes the event export workers after a job was recorded (as erasureRequested). */
+  private eventExportRequested(): void {
+    this.live.eventExportWorker?.poke();
+    const bus = this.live.bus;
+    if (bus === undefined || !bus.connected) return;
+    try {
+      bus.nc.publish(busSubjects(this.names).eventExports, "");
     } catch {
       // The poll finds the job.
     }
@@ -580,11 +616,31 @@ export class App {
       const erasureWorker = (this.live.erasureWorker = new ErasureWorker({
         pool: this.live.erasurePool!,
         logger: this.logger,
-        rebuilt: (experimentIds) => publishCounted(bus, this.names, experimentIds),
+        rebuilt: (experimentIds) => {
+          publishCounted(bus, this.names, experimentIds);
+          // Export files written before the erasure still hold the erased
+          // subjects' events: they expire now (docs/data-rights.md).
+          void expireEventExportsOf(this.pool(), experimentIds).then(
+            (expired) => {
+              if (expired > 0) this.live.eventExportWorker?.poke();
+            },
+            (error: unknown) =>
+              this.logger.error({ err: error }, "could not expire event exports after an erasure"),
+          );
+        },
       }));
       erasureWorker.start();
       this.live.erasureWake = bus.nc.subscribe(busSubjects(this.names).erasures, {
         callback: () => erasureWorker.poke(),
+      });
+      const eventExportWorker = (this.live.eventExportWorker = new EventExportWorker({
+        pool: this.pool(),
+        dir: this.config.exportDir,
+        logger: this.logger,
+      }));
+      eventExportWorker.start();
+      this.live.eventExportWake = bus.nc.subscribe(busSubjects(this.names).eventExports, {
+        callback: () => eventExportWorker.poke(),
       });
     }
     this.logger.info("dependencies ready");
@@ -707,6 +763,8 @@ export class App {
       await this.live.dispatcher?.stop();
       this.live.erasureWake?.unsubscribe();
       await this.live.erasureWorker?.stop();
+      this.live.eventExportWake?.unsubscribe();
+      await this.live.eventExportWorker?.stop();
       await this.decisionLog.stop();
       this.outbox.stop();
       await this.live.bus?.close();

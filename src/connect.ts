@@ -40,6 +40,10 @@ import {
   ReportService,
   file_lotty_reports_v1_reports,
 } from "../gen/lotty/reports/v1/reports_pb.js";
+import {
+  EventExportService,
+  file_lotty_reports_v1_event_export,
+} from "../gen/lotty/reports/v1/event_export_pb.js";
 import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";
 import { file_grpc_reflection_v1_reflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -57,6 +61,7 @@ export const LOTTY_SERVICES: readonly DescService[] = [
   CatalogService,
   EventService,
   ReportService,
+  EventExportService,
   GuardrailService,
   NotificationService,
   LearningService,
@@ -72,6 +77,7 @@ export const descriptorRegistry = createRegistry(
   file_lotty_catalog_v1_catalog,
   file_lotty_events_v1_events,
   file_lotty_reports_v1_reports,
+  file_lotty_reports_v1_event_export,
   file_lotty_guardrails_v1_guardrails,
   file_lotty_notifications_v1_notifications,
   file_lotty_learnings_v1_learnings,
@@ -100,6 +106,7 @@ export function lottyRoutes(deps: RouteDeps) {
       router.service(DecisionService, s.decision);
       router.service(EventService, s.events);
       router.service(ReportService, s.reports);
+      router.service(EventExportService, s.eventExports);
       router.service(GuardrailService, s.guardrails);
       router.service(NotificationService, s.notifications);
       router.service(PrivacyService, s.privacy);

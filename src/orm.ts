@@ -68,6 +68,9 @@ export const EVENT_STORE_TABLES: (string | RegExp)[] = [
   // Migration SavedSegments.
   "saved_segments",
   "saved_segment_versions",
+  // Migration EventExports.
+  "event_exports",
+  "event_export_links",
 ];
 
 export function ormOptions(clientUrl: string): Options {

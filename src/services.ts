@@ -24,6 +24,7 @@ import type { EventMetrics } from "./events/metrics.js";
 import { RateLimiter } from "./platform/rate-limit.js";
 import { EventServiceImpl } from "./events/service.js";
 import { ReportServiceImpl } from "./reports/service.js";
+import { EventExportServiceImpl } from "./reports/event-export-service.js";
 import { GuardrailServiceImpl } from "./guardrails/service.js";
 import type { SecretBox } from "./notifications/secrets.js";
 import { NotificationServiceImpl } from "./notifications/service.js";
@@ -71,6 +72,10 @@ export interface ServiceDeps {
   shutdown: AbortSignal;
   /** Wakes the erasure workers after EraseSubjects committed a job. */
   erasureRequested: () => void;
+  /** The raw event export directory (LOTTY_EXPORT_DIR). */
+  exportDir: string;
+  /** Wakes the event export workers after StartEventExport committed a job. */
+  eventExportRequested: () => void;
 }
 
 /** Every service implementation of one Lotty instance. */
@@ -82,6 +87,7 @@ export interface Services {
   decision: DecisionServiceImpl;
   events: EventServiceImpl;
   reports: ReportServiceImpl;
+  eventExports: EventExportServiceImpl;
   guardrails: GuardrailServiceImpl;
   notifications: NotificationServiceImpl;
   privacy: PrivacyServiceImpl;
@@ -143,6 +149,13 @@ export function buildServices(deps: ServiceDeps): Services {
       logger: deps.logger,
     }),
     reports,
+    eventExports: new EventExportServiceImpl({
+      em: () => deps.db.orm.em.fork(),
+      pool: deps.pool,
+      dir: deps.exportDir,
+      serverSecret: deps.serverSecret,
+      exportRequested: deps.eventExportRequested,
+    }),
     guardrails: new GuardrailServiceImpl({ pool: deps.pool }),
     notifications: new NotificationServiceImpl({ pool: deps.pool, secrets: deps.secrets }),
     learnings: new LearningServiceImpl({ pool: deps.pool, em: () => deps.db.orm.em.fork() }),

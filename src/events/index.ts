@@ -18,3 +18,4 @@ export {
   pendingAttributionTotal,
   type IngestTotals,
 } from "./volume.js";
+export { attributedEvents, ATTRIBUTED_BATCH_SIZE, type AttributedEvent } from "./attributed.js";

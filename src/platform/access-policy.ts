@@ -105,6 +105,15 @@ export const ACCESS_POLICY: Readonly<Record<string, Readonly<Record<string, Role
     GetOutcomeReport: READERS,
     ListSegmentValues: READERS,
   },
+  // Raw events carry subject ids: people who change experiments, not
+  // every reader of reports (docs/event-export.md).
+  "lotty.reports.v1.EventExportService": {
+    StartEventExport: EDITORS,
+    GetEventExport: EDITORS,
+    ListEventExports: EDITORS,
+    ReadEventExport: EDITORS,
+    CreateEventExportLink: EDITORS,
+  },
   "lotty.guardrails.v1.GuardrailService": {
     ListGuardrailTriggers: READERS,
   },

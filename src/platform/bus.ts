@@ -13,6 +13,7 @@
  *
  * Plain NATS subjects (no stream; a missed one only delays work a poll):
  *   <p>.privacy.erasures           an erasure job was requested (wakes erasure workers)
+ *   <p>.reports.exports            an event export was requested (wakes export workers)
  *   <p>.access.keys                a service API key or a user's roles changed (reloads
  *                                  the service key registry of ingesting nodes)
  */
@@ -77,6 +78,8 @@ export function busSubjects(names: BusNames) {
     lifecycle: (trigger: string) => `${s}.lifecycle.${trigger}`,
     /** "An erasure job was requested": wakes erasure workers (plain NATS, no stream). */
     erasures: `${s}.privacy.erasures`,
+    /** "An event export was requested": wakes export workers (plain NATS, no stream). */
+    eventExports: `${s}.reports.exports`,
     /** "Service API keys changed": reloads the access module's service key registry (plain NATS). */
     serviceKeys: `${s}.access.keys`,
   };

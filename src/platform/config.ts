@@ -3,6 +3,8 @@
  * before anything starts. Every problem is reported as one line naming the
  * variable; the process exits instead of starting half-configured.
  */
+import os from "node:os";
+import path from "node:path";
 import { z } from "zod";
 import {
   TLS_CERT_VARIABLE,
@@ -59,6 +61,12 @@ export interface Config {
    * dist/console under the package root.
    */
   consoleDir: string | undefined;
+  /**
+   * LOTTY_EXPORT_DIR: where raw event export files are written (by the
+   * workers) and read from (by the API); default <os tmpdir>/lotty-exports.
+   * API and workers processes must see the same directory.
+   */
+  exportDir: string;
   /**
    * LOTTY_TLS_CERT_FILE and LOTTY_TLS_KEY_FILE (PEM): when set, the one port
    * serves only TLS (HTTP/1.1 and HTTP/2 by ALPN). Checked when loaded.
@@ -183,6 +191,7 @@ const envSchema = z.object({
       .optional(),
   ),
   LOTTY_CONSOLE_DIR: optionalString,
+  LOTTY_EXPORT_DIR: optionalString,
   LOTTY_TLS_CERT_FILE: optionalString,
   LOTTY_TLS_KEY_FILE: optionalString,
   LOTTY_EVENT_RETENTION_DAYS: optionalString.pipe(
@@ -233,6 +242,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
       natsPrefix: (e.LOTTY_NATS_PREFIX ?? "LOTTY").toUpperCase(),
       natsReplicas: e.LOTTY_NATS_REPLICAS ?? 1,
       consoleDir: e.LOTTY_CONSOLE_DIR,
+      exportDir: path.resolve(e.LOTTY_EXPORT_DIR ?? path.join(os.tmpdir(), "lotty-exports")),
       tls: tlsFiles,
       tracing,
     },

@@ -1,3 +1,5 @@
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "@jest/globals";
 import { DEFAULT_NATS_URL, loadConfig, nodeVersionProblem } from "../../src/platform/config.js";
 
@@ -26,6 +28,7 @@ describe("loadConfig", () => {
         eventRetentionDays: 90,
         natsPrefix: "LOTTY",
         natsReplicas: 1,
+        exportDir: path.join(os.tmpdir(), "lotty-exports"),
       },
     });
   });
@@ -45,6 +48,7 @@ describe("loadConfig", () => {
       LOTTY_EVENT_RETENTION_DAYS: "30",
       LOTTY_NATS_PREFIX: "staging2",
       LOTTY_NATS_REPLICAS: "3",
+      LOTTY_EXPORT_DIR: "/var/lib/lotty/exports",
     });
     expect(result.ok).toBe(true);
     if (!result.ok) return;
@@ -63,6 +67,7 @@ describe("loadConfig", () => {
       eventRetentionDays: 30,
       natsPrefix: "STAGING2",
       natsReplicas: 3,
+      exportDir: "/var/lib/lotty/exports",
     });
   });
 

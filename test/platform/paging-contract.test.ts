@@ -19,6 +19,10 @@ import {
   NotificationService,
 } from "../../gen/lotty/notifications/v1/notifications_pb.js";
 import { PrivacyService } from "../../gen/lotty/privacy/v1/privacy_pb.js";
+import {
+  EventExportFormat,
+  EventExportService,
+} from "../../gen/lotty/reports/v1/event_export_pb.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { client } from "../support/clients.js";
 import {
@@ -54,6 +58,8 @@ const PAGE_SIZE = 2;
 
 let t: TestApp;
 let team: Team;
+/** The experiment whose event exports ListEventExports lists. */
+let exportedExperimentId = "";
 
 const cases: ListCase[] = [
   {
@@ -174,6 +180,29 @@ const cases: ListCase[] = [
       const privacy = client(PrivacyService, t.baseUrl, t.adminKey);
       for (let i = 0; i < SEEDED; i++) {
         await privacy.eraseSubjects({ subjectIds: [`paged-${i}`], reason: "paging" });
+      }
+    },
+  },
+  {
+    rpc: "ListEventExports",
+    list: async (r) => {
+      const page = await client(EventExportService, t.baseUrl, t.adminKey).listEventExports({
+        ...r,
+        experimentId: exportedExperimentId,
+      });
+      return { ids: page.eventExports.map((x) => x.id), nextPageToken: page.nextPageToken };
+    },
+    seed: async () => {
+      const { experiment } = await team.owner.experiments.createExperiment({
+        experiment: validExperiment(await makeFlag(t)),
+      });
+      exportedExperimentId = experiment!.id;
+      const exports = client(EventExportService, t.baseUrl, t.adminKey);
+      for (let i = 0; i < SEEDED; i++) {
+        await exports.startEventExport({
+          experimentId: exportedExperimentId,
+          format: EventExportFormat.CSV,
+        });
       }
     },
   },

@@ -17,6 +17,7 @@ export const SERVICES = {
   flags: "lotty.flags.v1.FlagService",
   catalog: "lotty.catalog.v1.CatalogService",
   reports: "lotty.reports.v1.ReportService",
+  eventExports: "lotty.reports.v1.EventExportService",
   guardrails: "lotty.guardrails.v1.GuardrailService",
   notifications: "lotty.notifications.v1.NotificationService",
   access: "lotty.access.v1.AccessService",

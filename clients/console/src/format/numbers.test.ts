@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   MINUS,
+  formatBytes,
   formatCount,
   formatInterval,
   formatNumber,
@@ -104,5 +105,20 @@ describe("significance in words", () => {
       significanceWords({ diff: 0.02, significant: false, significantUncorrected: true }).label,
     ).toBe("Not significant after correction");
     expect(significanceWords({ diff: Number.NaN, significant: true }).label).toBe("No comparison");
+  });
+});
+
+describe("formatBytes", () => {
+  it.each([
+    [0, "0 B"],
+    [1023, "1023 B"],
+    [1024, "1.0 KB"],
+    [1536, "1.5 KB"],
+    [287_309_824, "274.0 MB"],
+    [3 * 1024 ** 3, "3.0 GB"],
+    [-1, "—"],
+    [Number.NaN, "—"],
+  ])("%s bytes → %s", (bytes, text) => {
+    expect(formatBytes(bytes)).toBe(text);
   });
 });

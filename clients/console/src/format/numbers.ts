@@ -54,6 +54,20 @@ export function formatCount(x: Num): string {
   return formatNumber(Math.round(x), 0);
 }
 
+/** A file size: "512 B", "2.0 KB", "274.1 MB" (binary units, one decimal). */
+export function formatBytes(bytes: Num): string {
+  if (!usable(bytes) || bytes < 0) return MISSING;
+  const units = ["KB", "MB", "GB", "TB"];
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
 /** A 0–1 fraction as a percentage: 0.0512 → "5.1 %". */
 export function formatPercent(fraction: Num, fractionDigits = 1): string {
   if (!usable(fraction)) return MISSING;

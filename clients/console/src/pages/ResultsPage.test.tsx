@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { render, screen, waitFor } from "@testing-library/react";
+import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { TransportProvider } from "@connectrpc/connect-query";
@@ -100,7 +100,7 @@ function setup(
     displayName: "Ann",
     roles: opts.roles ?? [Role.VIEWER],
   });
-  render(
+  const rendered = render(
     <SessionProvider initial={{ user, apiKeyId: "k1" }}>
       <TransportProvider transport={transport}>
         <MemoryRouter initialEntries={[`/experiments/${ID}/results${opts.search ?? ""}`]}>
@@ -119,7 +119,7 @@ function setup(
       </TransportProvider>
     </SessionProvider>,
   );
-  return { watched };
+  return { watched, unmount: rendered.unmount };
 }
 
 describe("ResultsPage", () => {
@@ -208,6 +208,19 @@ describe("ResultsPage", () => {
     await screen.findByTestId("results-table");
     expect(screen.queryByRole("button", { name: "Download CSV" })).toBeNull();
     expect(screen.getByRole("button", { name: "Copy link" })).toBeTruthy();
+  });
+
+  it("offers Export events to experimenters but not to viewers (raw events carry subject ids)", async () => {
+    const viewer = setup({ roles: [Role.VIEWER] });
+    await screen.findByTestId("results-table");
+    expect(screen.getByRole("button", { name: "Download CSV" })).toBeTruthy();
+    expect(screen.queryByRole("region", { name: "Export events" })).toBeNull();
+    viewer.unmount();
+    setup({ roles: [Role.EXPERIMENTER] });
+    await screen.findByTestId("results-table");
+    const panel = screen.getByRole("region", { name: "Export events" });
+    expect(within(panel).getByLabelText("Format")).toBeTruthy();
+    expect(within(panel).getByRole("button", { name: "Export events" })).toBeTruthy();
   });
 
   it("shows a server error instead of a blank page", async () => {

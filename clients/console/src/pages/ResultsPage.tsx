@@ -44,6 +44,7 @@ import { OutcomeSnapshot } from "../components/results/OutcomeSnapshot.js";
 import { WindowPicker } from "../components/results/WindowPicker.js";
 import { MetricPicker } from "../components/results/MetricPicker.js";
 import { ExportMenu } from "../components/results/ExportMenu.js";
+import { EventExportPanel } from "../components/results/EventExportPanel.js";
 import { fallbackInfo, metricInfos, type MetricInfo } from "../components/results/metrics.js";
 import { useWidth } from "../components/results/useWidth.js";
 import { formatStepPercent, modeLabel, stepBoundaries } from "../components/experiments/ramp.js";
@@ -146,6 +147,7 @@ export default function ResultsPage() {
   const [intervalBox, intervalWidth] = useWidth<HTMLDivElement>(760);
   const [seriesBox, seriesWidth] = useWidth<HTMLDivElement>(760);
   const canExport = may(user.roles, SERVICES.reports, "ExportExperimentReport");
+  const canExportEvents = may(user.roles, SERVICES.eventExports, "StartEventExport");
 
   if (experimentQuery.error !== null) {
     return (
@@ -302,6 +304,14 @@ export default function ResultsPage() {
         breakdownDimension={breakdown}
         savedSegment={savedSegment}
       />
+      {canExportEvents && (
+        <EventExportPanel
+          experimentId={id}
+          from={window.from}
+          to={window.to}
+          windowValid={problem === undefined}
+        />
+      )}
 
       {live.error !== undefined ? (
         <ErrorMessage error={live.error} title="Report" />
