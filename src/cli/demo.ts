@@ -59,11 +59,14 @@
 import { pathToFileURL } from "node:url";
 import { Code, ConnectError } from "../../clients/node/src/index.js";
 import { DEFAULT_URL } from "./demo/tenant.js";
+import { DEFAULT_WEBHOOK_PORT } from "./demo/notify.js";
 import { DemoError } from "./demo/summary.js";
 import { runDemo } from "./demo/run.js";
 import { guide } from "./demo/guide.js";
 
+export { DEFAULT_WEBHOOK_PORT, ALERT_TRIGGERS, DIGEST_HOUR_UTC } from "./demo/notify.js";
 export {
+  DEFAULT_DATA_QUALITY_TIMEOUT_MS,
   DEFAULT_GUARDRAIL_TIMEOUT_MS,
   DEFAULT_RAMP_STEP_SECONDS,
   DEFAULT_RAMP_TIMEOUT_MS,
@@ -72,6 +75,7 @@ export {
   USERS,
 } from "./demo/tenant.js";
 export type { Handle, Label, RampLabel } from "./demo/tenant.js";
+export { SAVED_SEGMENTS, DIMENSIONS } from "./demo/tenant.js";
 export { DemoError } from "./demo/summary.js";
 export type {
   DemoExperiment,
@@ -98,8 +102,17 @@ async function main(): Promise<number> {
     return 2;
   }
   const baseUrl = process.env.LOTTY_URL?.trim() || DEFAULT_URL;
+  const webhookUrl = process.env.LOTTY_DEMO_WEBHOOK_URL?.trim() || undefined;
+  const portText = process.env.LOTTY_DEMO_WEBHOOK_PORT?.trim() || String(DEFAULT_WEBHOOK_PORT);
+  const webhookPort = Number(portText);
+  if (!Number.isInteger(webhookPort) || webhookPort < 1 || webhookPort > 65_535) {
+    console.error(
+      `demo: LOTTY_DEMO_WEBHOOK_PORT must be a port number (1–65535), not "${portText}"`,
+    );
+    return 2;
+  }
   try {
-    const summary = await runDemo({ baseUrl, apiKey });
+    const summary = await runDemo({ baseUrl, apiKey, webhookUrl, webhookPort });
     process.stdout.write(`${guide(summary).join("\n")}\n`);
     return 0;
   } catch (error) {

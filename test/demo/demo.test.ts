@@ -10,17 +10,35 @@
  * second run finds everything and changes nothing. In between, the console
  * shows the three experiments as the README's "where to click" describes
  * them (headless Chromium).
+ *
+ * The analytics of issue #21 on the same data: the dimensions country and
+ * platform, the saved segment mobile (J's targeting, A's report filter), J's
+ * lost exposures raising the data-quality monitor's SRM alarm (it runs every
+ * second here; the server's default is a minute), the demo's webhook channel
+ * and rules with the deliveries of B's guardrail, I's safety action and J's
+ * alarm sent to the demo's own receiver (on a free port here), and a CSV
+ * export of A's raw events.
  */
+import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import {
   accessV1,
   createLottyClient,
   decisionV1,
+  eventExportV1,
   experimentsV1,
   flagsV1,
+  notificationsV1,
   type LottyClient,
 } from "../../clients/node/src/index.js";
-import { guide, runDemo, USERS, type DemoSummary } from "../../src/cli/demo.js";
+import {
+  ALERT_TRIGGERS,
+  DIGEST_HOUR_UTC,
+  guide,
+  runDemo,
+  USERS,
+  type DemoSummary,
+} from "../../src/cli/demo.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { launchBrowser } from "../support/browser.js";
 
@@ -37,21 +55,40 @@ const {
 } = experimentsV1;
 const { DecisionReason } = decisionV1;
 const { FlagType } = flagsV1;
+const { DeliveryStatus, DigestPeriod } = notificationsV1;
+const { EventExportStatus } = eventExportV1;
 
 /** Members through A (B gets half as many): enough for a lift of about 25 points to be clear. */
 const SUBJECTS = 800;
 /** The autopilot's interval here (the server's default is 5 s), and H's time on a step. */
 const RAMP_INTERVAL_MS = 300;
 const RAMP_STEP_SECONDS = 1;
+/** The data-quality monitor's interval here (the server's default is 60 s). */
+const DATA_QUALITY_INTERVAL_MS = 1_000;
+
+/** A port nothing listens on now, for the demo's webhook receiver (both runs use it). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
 
 let t: TestApp;
+let webhookPort: number;
 let admin: LottyClient;
 let first: DemoSummary;
 const firstLog: string[] = [];
 
 beforeAll(async () => {
-  t = await startTestApp({ rampIntervalMs: RAMP_INTERVAL_MS });
+  t = await startTestApp({
+    rampIntervalMs: RAMP_INTERVAL_MS,
+    dataQualityIntervalMs: DATA_QUALITY_INTERVAL_MS,
+  });
   admin = createLottyClient({ baseUrl: t.baseUrl, apiKey: t.adminKey });
+  webhookPort = await freePort();
   first = await runDemo({
     baseUrl: t.baseUrl,
     apiKey: t.adminKey,
@@ -60,6 +97,8 @@ beforeAll(async () => {
     guardrailTimeoutMs: 30_000,
     rampStepSeconds: RAMP_STEP_SECONDS,
     rampTimeoutMs: 30_000,
+    dataQualityTimeoutMs: 30_000,
+    webhookPort,
   });
 });
 
@@ -109,7 +148,22 @@ async function counts() {
     admin.guardrails.listGuardrailTriggers({ pageSize: 500 }),
     admin.learnings.searchLearnings({ pageSize: 500 }),
   ]);
+  const n = admin.notifications;
+  const [dimensions, savedSegments, channels, rules, alarms, exportsOfA] = await Promise.all([
+    admin.catalog.listDimensions({ pageSize: 500, includeArchived: true }),
+    admin.catalog.listSavedSegments({ pageSize: 500 }),
+    n.listChannels({ pageSize: 500 }),
+    n.listRules({ pageSize: 500 }),
+    n.listDataQualityAlarms({ pageSize: 500 }),
+    admin.eventExports.listEventExports({ experimentId: first.experiments.A.id, pageSize: 100 }),
+  ]);
   return {
+    dimensions: dimensions.dimensions.map((d) => d.key),
+    savedSegments: savedSegments.savedSegments.map((x) => `${x.key} v${x.version}`),
+    channels: channels.channels.map((c) => c.id),
+    rules: rules.rules.map((r) => r.id),
+    alarms: alarms.alarms.map((a) => a.id),
+    exportsOfA: exportsOfA.eventExports.map((e) => e.id),
     users: users.length,
     flags: flags.flags.length,
     experiments: experiments.experiments.length,
@@ -536,6 +590,135 @@ describe("the autopilot after the first run", () => {
   });
 });
 
+describe("the analytics after the first run", () => {
+  it("declares country and platform, targets J with the saved segment mobile and filters A by it", async () => {
+    const { dimensions } = await admin.catalog.listDimensions({});
+    expect(dimensions.map((d) => d.key)).toEqual(expect.arrayContaining(["country", "platform"]));
+
+    const j = await experimentById(first.dataQuality!.experiment.id);
+    expect(j.targetingRule).toBe('segment("mobile")');
+    expect(j.compiledTargetingRule).toBe('(platform IN ["ios", "android"])');
+    expect(j.savedSegments.map((r) => [r.key, r.version])).toEqual([["mobile", 1]]);
+    const { savedSegment } = await admin.catalog.getSavedSegment({ key: "mobile" });
+    expect(savedSegment?.createdBy).toBe(first.users.growthPm.id);
+    expect(savedSegment?.usedBy.map((u) => u.experimentId)).toEqual([j.id]);
+
+    // A's report by platform (recorded from the exposures): the mobile segment is ios + android.
+    const A = first.experiments.A.id;
+    const whole = await reportOf(A);
+    const { report: byPlatform } = await admin.reports.getExperimentReport({
+      experimentId: A,
+      breakdownDimension: "platform",
+    });
+    const subjectsOf = (value: string) =>
+      byPlatform!.segments.find((x) => x.value === value)?.subjects ?? 0;
+    expect(byPlatform!.segments.reduce((sum, x) => sum + x.subjects, 0)).toBe(whole.subjects);
+    const { report: mobile } = await admin.reports.getExperimentReport({
+      experimentId: A,
+      savedSegment: "mobile",
+    });
+    expect(mobile!.savedSegment).toBe("mobile");
+    expect(mobile!.subjects).toBe(subjectsOf("ios") + subjectsOf("android"));
+    expect(mobile!.subjects).toBeGreaterThan(0);
+    expect(mobile!.subjects).toBeLessThan(whole.subjects);
+    expect(first.savedSegment).toMatchObject({
+      key: "mobile",
+      version: 1,
+      usedBy: [j.id],
+      wholeSubjects: whole.subjects,
+      filteredSubjects: mobile!.subjects,
+    });
+    expect(guide(first).join("\n")).toContain(
+      `${t.baseUrl}/console/experiments/${A}/results?saved=mobile`,
+    );
+  });
+
+  it("raises the data-quality monitor's SRM alarm on J, whose client lost treatment exposures", async () => {
+    const j = first.dataQuality!.experiment;
+    expect(j.status).toBe(ExperimentStatus.RUNNING);
+    const traffic = first.traffic.J!;
+    expect(traffic.lost?.reminder ?? 0).toBeGreaterThan(0);
+    expect(traffic.lost?.no_reminder ?? 0).toBe(0);
+    const report = await reportOf(j.id);
+    expect(report.srm?.mismatch).toBe(true);
+    expect(report.variants.map((v) => [v.variantKey, v.subjects])).toEqual([
+      ["no_reminder", traffic.exposed.no_reminder],
+      ["reminder", traffic.exposed.reminder],
+    ]);
+
+    const { alarms } = await admin.notifications.listDataQualityAlarms({
+      kind: "data_quality.srm",
+    });
+    const alarm = alarms.find((a) => a.experimentId === j.id);
+    expect(alarm).toBeDefined();
+    expect(alarm!.figures.p_value).toBeLessThan(0.001);
+    // The monitor saw the report of its pass, with J's exposures so far.
+    expect(alarm!.figures.exposures).toBeGreaterThan(0);
+    expect(alarm!.figures.exposures).toBeLessThanOrEqual(report.exposures);
+    expect(first.dataQuality!.alarm).toMatchObject({ id: alarm!.id, kind: "data_quality.srm" });
+    // Only J's ratio is broken.
+    expect(alarms.map((a) => a.experimentId)).toEqual([j.id]);
+
+    const text = guide(first).join("\n");
+    expect(text).toContain(`${t.baseUrl}/console/data-quality`);
+    expect(text).toContain(`-d '{"kind":"data_quality.srm"}'`);
+  });
+
+  it("sends B's guardrail, I's safety action and J's alarm to the demo's webhook; a daily digest is scheduled", async () => {
+    const n = first.notifications!;
+    expect(n.ownReceiver).toBe(true);
+    const { channels } = await admin.notifications.listChannels({});
+    expect(channels.find((c) => c.id === n.channelId)?.url).toBe(
+      `http://127.0.0.1:${webhookPort}/…`,
+    );
+    const { rules } = await admin.notifications.listRules({});
+    const alerts = rules.find((r) => r.id === n.ruleId);
+    expect(alerts?.triggers).toEqual(ALERT_TRIGGERS);
+    expect(alerts?.channelIds).toEqual([n.channelId]);
+    const digest = rules.find((r) => r.id === n.digestRuleId);
+    expect(digest?.triggers).toEqual(["digest.daily"]);
+    expect(digest?.digest).toMatchObject({ period: DigestPeriod.DAILY, hourUtc: DIGEST_HOUR_UTC });
+
+    const { deliveries } = await admin.notifications.listDeliveries({ channelId: n.channelId });
+    const expected = [
+      ["guardrail.triggered", first.experiments.B.id],
+      ["ramp.safety_action", first.ramps.I.id],
+      ["data_quality.srm", first.dataQuality!.experiment.id],
+    ];
+    for (const [trigger, experimentId] of expected) {
+      const delivery = deliveries.find(
+        (d) => d.trigger === trigger && d.experimentId === experimentId,
+      );
+      expect(delivery?.status).toBe(DeliveryStatus.SENT);
+      // The demo's receiver got it, with the same dedup key.
+      expect(n.received).toContainEqual({ trigger, experimentId, dedupKey: delivery!.dedupKey });
+    }
+    // F's guardrail (during the earlier experiments) too; every delivery was sent.
+    expect(deliveries.map((d) => d.status)).toEqual(deliveries.map(() => DeliveryStatus.SENT));
+    expect(n.received.length).toBe(deliveries.length);
+    expect(guide(first).join("\n")).toContain(
+      `-d '{"channelId":"${n.channelId}"}' \\\n      ${t.baseUrl}/lotty.notifications.v1.NotificationService/ListDeliveries`,
+    );
+  });
+
+  it("exports A's attributed events as CSV, every event the demo sent", async () => {
+    const e = first.eventExport!;
+    const { eventExport: job } = await admin.eventExports.getEventExport({ id: e.id });
+    expect(job?.status).toBe(EventExportStatus.DONE);
+    expect(job?.createdBy).toBe(first.users.growthPm.id);
+    const sent = Object.values(first.traffic.A!.events)
+      .flatMap((perType) => Object.values(perType))
+      .reduce((sum, x) => sum + x, 0);
+    expect(Number(job!.rows)).toBe(sent);
+    expect(e).toMatchObject({ status: "EVENT_EXPORT_STATUS_DONE", rows: sent, created: true });
+    const { data } = await admin.eventExports.readEventExport({ id: e.id, maxBytes: 200 });
+    expect(new TextDecoder().decode(data)).toMatch(/^event_id,event_type,subject_id,/);
+    expect(guide(first).join("\n")).toContain(
+      `-d '{"id":"${e.id}"}' \\\n      ${t.baseUrl}/lotty.reports.v1.EventExportService/CreateEventExportLink`,
+    );
+  });
+});
+
 describe("the demo in the console", () => {
   it("shows A's winner, B paused by its guardrail and C waiting for its second approval", async () => {
     const browser = await launchBrowser();
@@ -585,17 +768,40 @@ describe("a second run", () => {
   it("succeeds, creates nothing, sends no traffic and leaves every experiment as it was", async () => {
     const before = await counts();
     const reportBefore = await reportOf(first.experiments.A.id);
+    const deliveriesBefore = await admin.notifications.listDeliveries({ pageSize: 500 });
     const second = await runDemo({
       baseUrl: t.baseUrl,
       apiKey: t.adminKey,
       subjects: SUBJECTS,
       log: () => {},
       guardrailTimeoutMs: 30_000,
+      dataQualityTimeoutMs: 30_000,
+      webhookPort,
     });
     expect(await counts()).toEqual(before);
     expect(second.created).toEqual([]);
     expect(second.newApiKeys).toEqual([]);
     expect(second.traffic).toEqual({});
+
+    // The same segment, channel, rules, alarm and export; nothing new delivered.
+    expect(second.savedSegment).toEqual(first.savedSegment);
+    expect(second.dataQuality?.experiment).toMatchObject({
+      id: first.dataQuality!.experiment.id,
+      status: ExperimentStatus.RUNNING,
+      created: false,
+    });
+    expect(second.dataQuality?.alarm).toEqual(first.dataQuality?.alarm);
+    expect(second.notifications).toMatchObject({
+      channelId: first.notifications!.channelId,
+      ruleId: first.notifications!.ruleId,
+      digestRuleId: first.notifications!.digestRuleId,
+      received: [],
+    });
+    expect(second.eventExport).toEqual({ ...first.eventExport, created: false });
+    const deliveriesAfter = await admin.notifications.listDeliveries({ pageSize: 500 });
+    expect(deliveriesAfter.deliveries.map((d) => d.id)).toEqual(
+      deliveriesBefore.deliveries.map((d) => d.id),
+    );
 
     for (const label of ["A", "B", "C"] as const) {
       expect(second.experiments[label]).toMatchObject({

@@ -19,6 +19,7 @@ import { GuardrailService } from "../../../gen/lotty/guardrails/v1/guardrails_pb
 import { LearningService } from "../../../gen/lotty/learnings/v1/learnings_pb.js";
 import { NotificationService } from "../../../gen/lotty/notifications/v1/notifications_pb.js";
 import { ReportService } from "../../../gen/lotty/reports/v1/reports_pb.js";
+import { EventExportService } from "../../../gen/lotty/reports/v1/event_export_pb.js";
 import { retryInterceptor, type RetryOptions } from "./retry.js";
 
 /** The wire protocols Lotty serves on its one port. */
@@ -66,6 +67,8 @@ export interface LottyClient {
   decision: Client<typeof DecisionService>;
   events: Client<typeof EventService>;
   reports: Client<typeof ReportService>;
+  /** Raw event exports (docs/event-export.md). */
+  eventExports: Client<typeof EventExportService>;
   guardrails: Client<typeof GuardrailService>;
   notifications: Client<typeof NotificationService>;
   learnings: Client<typeof LearningService>;
@@ -129,6 +132,7 @@ export function createLottyClient(options: LottyClientOptions): LottyClient {
     decision: createClient(DecisionService, transport),
     events: createClient(EventService, transport),
     reports: createClient(ReportService, transport),
+    eventExports: createClient(EventExportService, transport),
     guardrails: createClient(GuardrailService, transport),
     notifications: createClient(NotificationService, transport),
     learnings: createClient(LearningService, transport),

@@ -57,4 +57,5 @@ export * as guardrailsV1 from "../../../gen/lotty/guardrails/v1/guardrails_pb.js
 export * as learningsV1 from "../../../gen/lotty/learnings/v1/learnings_pb.js";
 export * as notificationsV1 from "../../../gen/lotty/notifications/v1/notifications_pb.js";
 export * as reportsV1 from "../../../gen/lotty/reports/v1/reports_pb.js";
+export * as eventExportV1 from "../../../gen/lotty/reports/v1/event_export_pb.js";
 export { Code, ConnectError } from "@connectrpc/connect";

@@ -1,6 +1,7 @@
 /**
  * The guide printed after a run: what each experiment shows and the commands
- * to look at it.
+ * to look at it, then the analytics around them (saved segment, data-quality
+ * alarm, notifications, raw export).
  */
 import { Role, ExperimentStatus } from "./proto.js";
 import { USERS } from "./tenant.js";
@@ -14,6 +15,7 @@ import type {
 import { percent } from "./helpers.js";
 import { describeTrigger } from "./scenarios.js";
 import { describeMove, describeRamp } from "./autopilot.js";
+import { WEBHOOK_PATH } from "./notify.js";
 
 type Command = (method: string, body: object) => string[];
 
@@ -211,6 +213,125 @@ function guideLearnings(summary: DemoSummary, cmd: Command): string[] {
   return lines;
 }
 
+/** The saved segment `mobile`: J's targeting and A's report filtered by it. */
+function guideSegment(summary: DemoSummary, url: string, cmd: Command): string[] {
+  const seg = summary.savedSegment;
+  const { A } = summary.experiments;
+  if (seg === undefined) return [];
+  const j = summary.dataQuality?.experiment;
+  return [
+    `The saved segment "${seg.key}" (version ${seg.version}): ${seg.rule}.`,
+    ...(j === undefined ? [] : [`  J targets it: its targeting rule is segment("${seg.key}").`]),
+    `  A's report filtered by it: ${seg.filteredSubjects} of A's ${seg.wholeSubjects} members ` +
+      "(the web app's members are left out). In the console:",
+    `    ${url}/console/experiments/${A.id}/results?saved=${encodeURIComponent(seg.key)}`,
+    "  Through the API (the report echoes savedSegment and savedSegmentVersion):",
+    ...cmd("lotty.reports.v1.ReportService/GetExperimentReport", {
+      experimentId: A.id,
+      savedSegment: seg.key,
+    }),
+    "  Or by a declared dimension (country, platform): a breakdown of A by platform:",
+    ...cmd("lotty.reports.v1.ReportService/GetExperimentReport", {
+      experimentId: A.id,
+      breakdownDimension: "platform",
+    }),
+    "  The segment, with the experiments using it (it cannot be deleted while J runs):",
+    ...cmd("lotty.catalog.v1.CatalogService/GetSavedSegment", { key: seg.key }),
+  ];
+}
+
+/** J: the exposures its client lost, and the data-quality alarm. */
+function guideDataQuality(summary: DemoSummary, url: string, cmd: Command): string[] {
+  const dq = summary.dataQuality;
+  if (dq === undefined) return [];
+  const j = dq.experiment;
+  const lines = [
+    `J · "${j.name}" (${j.id}) is ${j.statusName}. Its new mobile build loses the exposure of`,
+    "  half of the members who get the reminder, so its report shows a sample ratio mismatch.",
+    dq.alarm === undefined
+      ? "  The data-quality monitor has not raised its alarm yet (it looks every minute): look again soon."
+      : `  The data-quality monitor raised ${dq.alarm.kind} at ${dq.alarm.firedAt}: ${dq.alarm.summary}.`,
+    `  In the console: ${url}/console/data-quality (the alarm), and J's results page`,
+    `  ${url}/console/experiments/${j.id}/results (Data health: sample ratio mismatch).`,
+    "  The alarms through the API:",
+    ...cmd("lotty.notifications.v1.NotificationService/ListDataQualityAlarms", {
+      kind: "data_quality.srm",
+    }),
+    `  Look for: experimentId ${j.id}, figures p_value (below 0.001), chi_square, exposures.`,
+  ];
+  return lines;
+}
+
+/** The webhook channel, its rules and the deliveries of the demo's alerts. */
+function guideNotifications(summary: DemoSummary, url: string, cmd: Command): string[] {
+  const n = summary.notifications;
+  if (n === undefined) return [];
+  const sent = n.deliveries.filter((d) => d.status === "DELIVERY_STATUS_SENT");
+  const triggers = [...new Set(sent.map((d) => d.trigger))];
+  return [
+    `Notifications: the webhook channel "${n.channelName}" (${n.maskedUrl}) and two rules:`,
+    `  "alerts" (${n.triggers.join(", ")})`,
+    `  and a daily digest of every demo experiment at ${String(n.digestHourUtc).padStart(2, "0")}:00 UTC.`,
+    `  ${sent.length} of ${n.deliveries.length} deliveries sent` +
+      (triggers.length > 0 ? ` (${triggers.join(", ")})` : "") +
+      ".",
+    ...(n.ownReceiver
+      ? [
+          `  The demo received them itself on 127.0.0.1 (${WEBHOOK_PATH}) while it ran; nothing listens`,
+          "  there now, so later ones (the digest, a new alert) end FAILED. Set LOTTY_DEMO_WEBHOOK_URL to",
+          "  your own receiver and run the demo again for a channel and rules of your own.",
+        ]
+      : ["  They went to LOTTY_DEMO_WEBHOOK_URL."]),
+    `  In the console: ${url}/console/notifications. Through the API:`,
+    ...cmd("lotty.notifications.v1.NotificationService/ListDeliveries", { channelId: n.channelId }),
+    "  The rules, the digest's schedule among them:",
+    ...cmd("lotty.notifications.v1.NotificationService/ListRules", {}),
+  ];
+}
+
+/** A's raw events, exported as CSV. */
+function guideExport(summary: DemoSummary, url: string, cmd: Command): string[] {
+  const e = summary.eventExport;
+  const { A } = summary.experiments;
+  if (e === undefined) return [];
+  return [
+    `A's raw events, exported as CSV: job ${e.id} is ${e.status}` +
+      (e.status === "EVENT_EXPORT_STATUS_DONE" ? ` (${e.rows} rows, ${e.bytes} bytes).` : "."),
+    `  In the console: A's results page, "Export events" (${url}/console/experiments/${A.id}/results).`,
+    "  Download it by pages (data is base64; read on from nextOffset until eof):",
+    ...cmd("lotty.reports.v1.EventExportService/ReadEventExport", {
+      id: e.id,
+      maxBytes: 1_048_576,
+    }),
+    "  or once through a signed link (GET it on the same server, no key needed):",
+    ...cmd("lotty.reports.v1.EventExportService/CreateEventExportLink", { id: e.id }),
+    "  The file is kept for 24 hours; then run the demo again or start a new export.",
+  ];
+}
+
+/** The console links of the analytics part. */
+function consoleAnalytics(summary: DemoSummary, url: string): string[] {
+  const lines: string[] = [];
+  const { A } = summary.experiments;
+  const seg = summary.savedSegment;
+  if (seg !== undefined) {
+    lines.push(
+      `  A, ${seg.key} members only: ${url}/console/experiments/${A.id}/results?saved=${encodeURIComponent(seg.key)}`,
+    );
+  }
+  const j = summary.dataQuality?.experiment;
+  if (j !== undefined) {
+    lines.push(
+      `  J, ratio mismatch:      ${url}/console/experiments/${j.id}/results`,
+      `  Data-quality alarms:    ${url}/console/data-quality`,
+    );
+  }
+  if (summary.notifications !== undefined) {
+    lines.push(`  Notifications sent:     ${url}/console/notifications`);
+  }
+  return lines;
+}
+
 /** The guide printed after a run: what each experiment shows and the commands to look. */
 export function guide(summary: DemoSummary): string[] {
   const url = summary.baseUrl.replace(/\/+$/, "");
@@ -234,6 +355,7 @@ export function guide(summary: DemoSummary): string[] {
     `  H, a clean ramp:        ${url}/console/experiments/${H.id}`,
     `  I, stepped back:        ${url}/console/experiments/${I.id}`,
     `  The learnings library:  ${url}/console/learnings`,
+    ...consoleAnalytics(summary, url),
     "",
     "=== What to open ===",
     "Every command uses your admin key: export LOTTY_API_KEY=… first.",
@@ -251,6 +373,12 @@ export function guide(summary: DemoSummary): string[] {
     "",
     ...guideLearnings(summary, cmd),
     "",
+    ...[
+      guideSegment(summary, url, cmd),
+      guideDataQuality(summary, url, cmd),
+      guideNotifications(summary, url, cmd),
+      guideExport(summary, url, cmd),
+    ].flatMap((part) => (part.length === 0 ? [] : [...part, ""])),
     "Plain curl works as well (Connect JSON over HTTP/1.1), e.g.",
     `    curl -sS ${url}/lotty.reports.v1.ReportService/GetExperimentReport \\`,
     `      -H 'Content-Type: application/json' -H "Authorization: Bearer $LOTTY_API_KEY" \\`,

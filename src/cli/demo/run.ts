@@ -1,7 +1,9 @@
 /**
- * One demo run: the tenant, the earlier experiments D–G completed for the
- * learnings library, each of A, B and C's scenario, then H and I ramped by
- * the autopilot side by side.
+ * One demo run: the tenant (with its dimensions, saved segment, webhook
+ * channel and rules), the earlier experiments D–G completed for the
+ * learnings library, each of A, B and C's scenario, J's lost exposures, then
+ * H and I ramped by the autopilot side by side; then J's data-quality alarm,
+ * A's event export and saved-segment view, and the deliveries.
  */
 import { createLottyClient } from "../../../clients/node/src/index.js";
 import {
@@ -9,6 +11,7 @@ import {
   DEFAULT_GUARDRAIL_TIMEOUT_MS,
   DEFAULT_RAMP_STEP_SECONDS,
   DEFAULT_RAMP_TIMEOUT_MS,
+  DEFAULT_DATA_QUALITY_TIMEOUT_MS,
   EVENT_TYPES,
   METRICS,
   FLAGS,
@@ -40,6 +43,21 @@ import { PAST_EXPERIMENTS } from "./past.js";
 import { finishPast, libraryHighlights } from "./learnings.js";
 import { rampExperiments } from "./ramps.js";
 import { runCleanRamp, runSteppedBack } from "./autopilot.js";
+import {
+  awaitExport,
+  awaitSrmAlarm,
+  ensureDimensions,
+  ensureSavedSegments,
+  runSrm,
+  savedSegmentHighlights,
+  startExport,
+} from "./analytics.js";
+import {
+  DEFAULT_WEBHOOK_PORT,
+  finishNotifications,
+  startNotifications,
+  type Notifications,
+} from "./notify.js";
 
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const log = options.log ?? ((line: string) => void process.stdout.write(`${line}\n`));
@@ -57,12 +75,21 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   };
   await checkAdmin(run.admin);
   log(`Loading the Stride demo tenant into ${options.baseUrl}`);
+  let notifications: Notifications | undefined;
   try {
     const newApiKeys: DemoSummary["newApiKeys"] = [];
     const users = await ensureUsers(run, newApiKeys);
     await ensureReviewPolicies(run, users);
     await ensureCatalog(run);
+    await ensureDimensions(run);
+    await ensureSavedSegments(run);
     await ensureFlags(run);
+    // Before any experiment moves, so that the demo's own alerts are delivered.
+    notifications = await startNotifications(
+      run,
+      options.webhookUrl,
+      options.webhookPort ?? DEFAULT_WEBHOOK_PORT,
+    );
     const summary: DemoSummary = {
       baseUrl: options.baseUrl,
       users,
@@ -105,11 +132,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     }
     const failed = settled.find((r) => r.status === "rejected");
     if (failed !== undefined) throw failed.reason;
+    let exportOfA: Awaited<ReturnType<typeof startExport>>;
     for (const plan of Object.values(EXPERIMENTS)) {
       log(`Experiment ${plan.label}: ${plan.spec.name}`);
       const ensured = await ensureExperiment(run, plan);
       let experiment = ensured.experiment;
-      if (plan.label === "A") await runWinner(run, experiment, subjects, summary);
+      if (plan.label === "A") {
+        await runWinner(run, experiment, subjects, summary);
+        // Written by the server's workers while the demo goes on.
+        exportOfA = await startExport(run, experiment);
+      }
       if (plan.label === "B") {
         experiment = await runGuardrail(
           run,
@@ -121,6 +153,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       }
       summary.experiments[plan.label] = describeExperiment(plan, experiment, ensured.created);
     }
+    // J's traffic before the ramps: the data-quality monitor (every 60 s by
+    // default) finds its mismatch while H and I ramp.
+    const j = await runSrm(run, subjects, summary);
     // H and I: started through review one by one, then ramped by the server's autopilot
     // side by side while their members arrive, each logging in turn.
     const rampTimeoutMs = options.rampTimeoutMs ?? DEFAULT_RAMP_TIMEOUT_MS;
@@ -148,9 +183,21 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     }
     const rampFailed = ramped.find((r) => r.status === "rejected");
     if (rampFailed !== undefined) throw rampFailed.reason;
+    await awaitSrmAlarm(
+      run,
+      j,
+      options.dataQualityTimeoutMs ?? DEFAULT_DATA_QUALITY_TIMEOUT_MS,
+      summary,
+    );
+    log("Experiment A: its saved-segment view and its raw events");
+    summary.savedSegment = await savedSegmentHighlights(run, summary.experiments.A.id);
+    if (exportOfA !== undefined) await awaitExport(run, exportOfA, summary);
+    log("Notifications: the deliveries of this run's alerts");
+    await finishNotifications(run, notifications, summary);
     summary.library = await libraryHighlights(run, summary.experiments.C.id);
     return summary;
   } finally {
+    await notifications?.close();
     await revokeRunKeys(run);
   }
 }

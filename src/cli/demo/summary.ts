@@ -2,7 +2,7 @@
  * What a demo run is given and what it reports back.
  */
 import type { Role, ExperimentStatus } from "./proto.js";
-import type { Handle, Label, PastLabel, RampLabel } from "./tenant.js";
+import type { AnyLabel, Handle, Label, PastLabel, RampLabel } from "./tenant.js";
 
 export interface DemoOptions {
   baseUrl: string;
@@ -25,6 +25,20 @@ export interface DemoOptions {
   rampStepSeconds?: number;
   /** How long to wait for H to finish its ramp, and for I's safety action. Default 120 s. */
   rampTimeoutMs?: number;
+  /**
+   * How long to wait, after J's traffic, for the data-quality monitor's SRM
+   * alarm on J. Default 90 s: the server's monitor runs every 60 s, and the
+   * ramps of H and I run in between.
+   */
+  dataQualityTimeoutMs?: number;
+  /**
+   * The demo webhook channel's url (LOTTY_DEMO_WEBHOOK_URL): your own
+   * receiver. Unset: the demo receives its notifications itself while it
+   * runs, on http://127.0.0.1:<webhookPort>/stride-demo-webhook.
+   */
+  webhookUrl?: string;
+  /** The port of the demo's own receiver (LOTTY_DEMO_WEBHOOK_PORT). Default 8091. */
+  webhookPort?: number;
 }
 
 export interface DemoUser {
@@ -36,7 +50,7 @@ export interface DemoUser {
 }
 
 export interface DemoExperiment {
-  label: Label | PastLabel | RampLabel;
+  label: AnyLabel;
   id: string;
   name: string;
   flagKey: string;
@@ -129,6 +143,8 @@ export interface Traffic {
   events: Record<string, Record<string, number>>;
   /** Members per variant who sent at least one event of each type. */
   members: Record<string, Record<string, number>>;
+  /** Members per variant whose exposure the client lost (J's buggy build); absent elsewhere. */
+  lost?: Record<string, number>;
   rejected: number;
   dropped: number;
 }
@@ -159,6 +175,76 @@ export interface TriggerHighlights {
   triggeredAt: string;
 }
 
+/** The saved segment the demo made, and A's report filtered by it. */
+export interface SavedSegmentHighlights {
+  key: string;
+  version: number;
+  rule: string;
+  /** Experiments whose targeting rule uses it (ids). */
+  usedBy: string[];
+  /** A's subjects in the whole report, and in the report filtered by the segment. */
+  wholeSubjects: number;
+  filteredSubjects: number;
+}
+
+/** A data-quality alarm, as ListDataQualityAlarms shows it. */
+export interface AlarmHighlights {
+  id: string;
+  kind: string;
+  experimentId: string;
+  summary: string;
+  firedAt: string;
+  figures: Record<string, number>;
+}
+
+/** J, whose treatment loses exposures, and the SRM alarm the monitor raised. */
+export interface DataQualityHighlights {
+  experiment: DemoExperiment;
+  alarm?: AlarmHighlights;
+}
+
+/** A notification delivery of the demo's channel. */
+export interface DeliveryHighlights {
+  trigger: string;
+  experimentId: string;
+  /** e.g. "DELIVERY_STATUS_SENT". */
+  status: string;
+  dedupKey: string;
+  lastError: string;
+}
+
+/** The demo's webhook channel, its rules and what was delivered. */
+export interface NotificationHighlights {
+  channelId: string;
+  channelName: string;
+  /** The channel's url as ListChannels shows it (scheme and host). */
+  maskedUrl: string;
+  /** Whether this run received the webhooks itself (no LOTTY_DEMO_WEBHOOK_URL). */
+  ownReceiver: boolean;
+  /** The alerts rule (guardrails, ramp safety actions and holds, data-quality alarms). */
+  ruleId: string;
+  triggers: string[];
+  /** The daily digest rule. */
+  digestRuleId: string;
+  digestHourUtc: number;
+  /** The channel's deliveries after the run, newest first. */
+  deliveries: DeliveryHighlights[];
+  /** What the demo's own receiver got in this run (trigger and dedup key). */
+  received: { trigger: string; experimentId: string; dedupKey: string }[];
+}
+
+/** The raw event export of A. */
+export interface ExportHighlights {
+  id: string;
+  /** e.g. "EVENT_EXPORT_STATUS_DONE". */
+  status: string;
+  rows: number;
+  bytes: number;
+  filename: string;
+  /** Whether this run started it (else an earlier run's, still downloadable, was reused). */
+  created: boolean;
+}
+
 export interface DemoSummary {
   baseUrl: string;
   users: Record<Handle, DemoUser>;
@@ -173,13 +259,21 @@ export interface DemoSummary {
   /** The experiments the autopilot ramps. */
   ramps: Record<RampLabel, DemoRampExperiment>;
   /** Traffic this run sent, per experiment. */
-  traffic: Partial<Record<Label | PastLabel | RampLabel, Traffic>>;
+  traffic: Partial<Record<AnyLabel, Traffic>>;
   /** The learnings library after the run. */
   library?: LibraryHighlights;
   /** Experiment A's primary metric, treatment against control. */
   winner?: WinnerHighlights;
   /** The guardrail trigger that paused B. */
   trigger?: TriggerHighlights;
+  /** The saved segment `mobile` and A's report filtered by it. */
+  savedSegment?: SavedSegmentHighlights;
+  /** J and its SRM alarm. */
+  dataQuality?: DataQualityHighlights;
+  /** The webhook channel, rules and deliveries. */
+  notifications?: NotificationHighlights;
+  /** A's raw events, exported as CSV. */
+  eventExport?: ExportHighlights;
   /** What this run created and what it found. */
   created: string[];
   reused: string[];

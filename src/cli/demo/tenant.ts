@@ -28,6 +28,11 @@ export const DEFAULT_GUARDRAIL_TIMEOUT_MS = 60_000;
 export const DEFAULT_RAMP_STEP_SECONDS = 10;
 /** How long the demo waits for H to finish its ramp, and for I's safety action. */
 export const DEFAULT_RAMP_TIMEOUT_MS = 120_000;
+/**
+ * How long the demo waits for J's sample ratio mismatch alarm after the
+ * ramps: the server's data-quality monitor looks every 60 s by default.
+ */
+export const DEFAULT_DATA_QUALITY_TIMEOUT_MS = 90_000;
 export const REPORT_TIMEOUT_MS = 60_000;
 export const SNAPSHOT_TIMEOUT_MS = 15_000;
 export const DECIDE_CONCURRENCY = 16;
@@ -241,6 +246,15 @@ export const FLAGS: {
     description: 'A "free shipping from 50 EUR" note on shop product pages.',
     tags: ["demo", "commerce"],
   },
+  // The flag of J, the experiment whose sample ratio breaks (analytics.ts).
+  {
+    key: "weekly_plan_reminder",
+    owner: "growthPm",
+    type: FlagType.BOOL,
+    defaultValue: false,
+    description: "A Sunday reminder to plan the week's workouts, in the mobile apps.",
+    tags: ["demo", "workouts", "mobile"],
+  },
   // The flags of the experiments ramped by the autopilot (ramps.ts).
   {
     key: "workout_share_card",
@@ -276,16 +290,51 @@ export const guardrail = (metricKey: string, threshold: number) => ({
   action: GuardrailAction.PAUSE,
 });
 
+/**
+ * Analysis dimensions (docs/segments.md): the attributes every exposure
+ * carries (decideAndExpose copies them) that reports may filter and break
+ * down by. Declared before any traffic, so every demo exposure records them.
+ */
+export const DIMENSIONS: MessageInitShape<typeof catalogV1.DimensionSchema>[] = [
+  {
+    key: "country",
+    displayName: "Country",
+    description: "The member's country, from the app's locale.",
+    maxValues: 30,
+  },
+  {
+    key: "platform",
+    displayName: "Platform",
+    description: "ios, android or web.",
+    maxValues: 5,
+  },
+];
+
+/**
+ * Saved segments (docs/saved-segments.md): `mobile` targets J and filters
+ * A's report on the results page (`?saved=mobile`).
+ */
+export const SAVED_SEGMENTS: MessageInitShape<typeof catalogV1.SavedSegmentSchema>[] = [
+  {
+    key: "mobile",
+    displayName: "Mobile app members",
+    description: "Members on the iOS or Android app (not the web app).",
+    rule: 'platform IN ["ios", "android"]',
+  },
+];
+
 export type Label = "A" | "B" | "C";
+/** J, whose treatment loses exposures, so the data-quality monitor raises SRM (analytics.ts). */
+export type DataQualityLabel = "J";
 /** The team's earlier experiments, completed by the demo for the learnings library (past.ts). */
 export type PastLabel = "D" | "E" | "F" | "G";
 /** The experiments the autopilot ramps (ramps.ts). */
 export type RampLabel = "H" | "I";
 type Target = "running" | "in_review";
 
-export interface ExperimentPlan<
-  L extends Label | PastLabel | RampLabel = Label | PastLabel | RampLabel,
-> {
+export type AnyLabel = Label | PastLabel | RampLabel | DataQualityLabel;
+
+export interface ExperimentPlan<L extends AnyLabel = AnyLabel> {
   label: L;
   owner: Handle;
   /** How far the demo takes it. */
@@ -345,5 +394,28 @@ export const EXPERIMENTS: Record<Label, ExperimentPlan<Label>> = {
       primaryMetricKey: "workout_completion_rate",
       metricKeys: ["workouts_per_member"],
     },
+  },
+};
+
+/**
+ * J: a new mobile build's reminder. Its targeting rule uses the saved segment
+ * `mobile`; the build loses half of the treatment's exposures, so its report
+ * shows a sample ratio mismatch and the data-quality monitor raises an alarm.
+ */
+export const SRM_EXPERIMENT: ExperimentPlan<DataQualityLabel> = {
+  label: "J",
+  owner: "growthPm",
+  target: "running",
+  spec: {
+    flagKey: "weekly_plan_reminder",
+    name: "Weekly plan reminder in the mobile apps",
+    description:
+      "A Sunday reminder to plan the week gets mobile members to complete more workouts. " +
+      "Runs on the mobile apps only (the saved segment mobile).",
+    audiencePercent: 100,
+    variants: [variant("no_reminder", false, 50, true), variant("reminder", true, 50)],
+    targetingRule: 'segment("mobile")',
+    primaryMetricKey: "workout_completion_rate",
+    metricKeys: ["workouts_per_member"],
   },
 };

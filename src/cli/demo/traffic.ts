@@ -46,6 +46,9 @@ interface OutgoingEvent {
 /** What a member does after seeing `variantKey`. */
 export type Behaviour = (variantKey: string, random: () => number) => OutgoingEvent[];
 
+/** Whether a buggy client loses this member's exposure (and what follows it). */
+export type Loss = (variantKey: string, random: () => number) => boolean;
+
 /** A: cards make members complete workouts much more often. */
 export const workoutBehaviour: Behaviour = (variantKey, random) => {
   const events: OutgoingEvent[] = [];
@@ -176,6 +179,24 @@ export const expressCheckoutBehaviour =
       : [];
   };
 
+/** J: the reminder gets a few more mobile members to complete a workout. */
+export const reminderBehaviour: Behaviour = (variantKey, random) =>
+  random() < (variantKey === "reminder" ? 0.45 : 0.4)
+    ? [
+        {
+          eventType: "workout_completed",
+          properties: { duration_min: between(random, 20, 60), workout_type: "run" },
+        },
+      ]
+    : [];
+
+/**
+ * J's new mobile build: for half of the members who get the reminder, the
+ * app crashes while scheduling it, before its exposure is sent.
+ */
+export const reminderBuildLoses: Loss = (variantKey, random) =>
+  variantKey === "reminder" && random() < 0.5;
+
 /** Waits until decide answers for the flag from `experimentId` (the snapshot has it). */
 async function untilDecided(service: LottyClient, flagKey: string, experimentId: string) {
   const seen = await poll(async () => {
@@ -226,17 +247,49 @@ class Visits {
     });
   }
 
-  /** One member's visit; whether the decision put it in a variant (and it was exposed). */
-  async visit({ subjectId, attributes, random }: Member, behaviour: Behaviour): Promise<boolean> {
+  /**
+   * One member's visit; whether the decision put it in a variant (and it was
+   * exposed). With `lose`, the member uses a buggy client build instead of
+   * decideAndExpose: it decides, then loses the exposure (and everything the
+   * member does after it) when `lose` says so.
+   */
+  async visit(
+    { subjectId, attributes, random }: Member,
+    behaviour: Behaviour,
+    lose?: Loss,
+  ): Promise<boolean> {
     const { traffic, sender } = this;
-    const decision = await decideAndExpose(this.service.decision, sender, {
-      subjectId,
-      flagKey: this.flagKey,
-      attributes,
-    });
-    traffic.decided++;
-    if (decision.exposureEventId === undefined) return false;
-    const { variantKey, decisionId } = decision;
+    let variantKey: string;
+    let decisionId: string;
+    if (lose === undefined) {
+      const decision = await decideAndExpose(this.service.decision, sender, {
+        subjectId,
+        flagKey: this.flagKey,
+        attributes,
+      });
+      traffic.decided++;
+      if (decision.exposureEventId === undefined) return false;
+      ({ variantKey, decisionId } = decision);
+    } else {
+      const { decisions } = await this.service.decision.decide({
+        subjectId,
+        flagKeys: [this.flagKey],
+        attributes,
+      });
+      traffic.decided++;
+      const decision = decisions[0];
+      if (decision === undefined || decision.variantKey === "" || decision.decisionId === "") {
+        return false;
+      }
+      ({ variantKey, decisionId } = decision);
+      if (lose(variantKey, random)) {
+        const lost = (traffic.lost ??= {});
+        lost[variantKey] = (lost[variantKey] ?? 0) + 1;
+        return true;
+      }
+      // The build's own exposure call: the attributes as properties, as decideAndExpose does.
+      sender.send({ eventType: "exposure", decisionId, properties: attributes });
+    }
     traffic.exposed[variantKey] = (traffic.exposed[variantKey] ?? 0) + 1;
     tally(traffic.events, variantKey, "exposure");
     const events = behaviour(variantKey, random);
@@ -273,12 +326,13 @@ async function simulate(
   flagKey: string,
   count: number,
   behaviour: Behaviour,
+  lose?: Loss,
 ): Promise<Traffic> {
   const visits = new Visits(service, flagKey);
   const members = Array.from({ length: count }, (_, i) => member(i + 1, flagKey));
   try {
     await forEachLimited(members, DECIDE_CONCURRENCY, async (m) => {
-      await visits.visit(m, behaviour);
+      await visits.visit(m, behaviour, lose);
     });
   } catch (error) {
     await visits.close().catch(() => {});
@@ -293,16 +347,21 @@ export async function sendTraffic(
   experiment: Experiment,
   subjects: number,
   behaviour: Behaviour,
+  lose?: Loss,
 ): Promise<Traffic> {
   const service = await actAs(run, "backend");
   await untilDecided(service, experiment.flagKey, experiment.id);
   run.log(`  simulating ${subjects} members on ${experiment.flagKey} as the workout backend …`);
-  const traffic = await simulate(service, experiment.flagKey, subjects, behaviour);
+  const traffic = await simulate(service, experiment.flagKey, subjects, behaviour, lose);
   let exposed = 0;
   for (const { key } of experiment.variants) {
     const sent = Object.entries(traffic.events[key] ?? {}).map(([type, n]) => `${n} ${type}`);
-    run.log(`    ${key}: ${sent.join(", ") || "nothing"}`);
-    exposed += traffic.exposed[key] ?? 0;
+    const lost = traffic.lost?.[key] ?? 0;
+    run.log(
+      `    ${key}: ${sent.join(", ") || "nothing"}` +
+        (lost > 0 ? ` (${lost} exposure(s) lost by the client, with what followed)` : ""),
+    );
+    exposed += (traffic.exposed[key] ?? 0) + lost;
   }
   if (traffic.decided > exposed) {
     run.log(
