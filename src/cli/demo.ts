@@ -27,7 +27,27 @@
  *   reports where the ramp settled after the autopilot's next look. It waits
  *   for each (DemoOptions.rampTimeoutMs, default 120 s); the step time is
  *   DemoOptions.rampStepSeconds (default 10 s, for the server's default 5 s
- *   autopilot interval).
+ *   autopilot interval);
+ * - the analytics of issue #21 (src/cli/demo/analytics.ts, notify.ts): the
+ *   dimensions `country` and `platform`, declared before any traffic so every
+ *   exposure records them; the saved segment `mobile` (`platform IN ["ios",
+ *   "android"]`), which targets J and filters A's report (the guide prints
+ *   A's results page with `?saved=mobile`); J (a weekly plan reminder in the
+ *   mobile apps) whose new build loses half of the treatment's exposures, so
+ *   the server's data-quality monitor raises a `data_quality.srm` alarm. J's
+ *   traffic goes before H and I's ramps and the demo waits for the alarm
+ *   after them (DemoOptions.dataQualityTimeoutMs, default 90 s: the monitor
+ *   looks every 60 s by default);
+ * - a webhook channel with two rules, made before any experiment moves: the
+ *   alerts (guardrails, ramp safety actions and holds, data-quality alarms)
+ *   and a daily digest at 08:00 UTC. The webhooks go to
+ *   LOTTY_DEMO_WEBHOOK_URL when set; otherwise the demo receives them itself
+ *   while it runs, on http://127.0.0.1:<LOTTY_DEMO_WEBHOOK_PORT, default
+ *   8091>/stride-demo-webhook (so the server must run on the same machine),
+ *   and at its end waits until the deliveries of its alerts are sent. After
+ *   the run nothing listens there: later deliveries (the digest) end FAILED;
+ * - a CSV export of A's raw events, started by A's owner and waited for; the
+ *   guide prints how to download it.
  *
  * Every experiment goes through the real review flow with the right user's
  * key: the owner creates and submits, the approvers approve, the owner starts.
@@ -42,6 +62,13 @@
  * window. H and I get members only while the autopilot still moves them
  * (RUNNING, ramp mode AUTO; I only until its safety action ran): a ramp that
  * is done, held, paused or steered by hand is left as it is and reported.
+ * J gets traffic only while RUNNING with an empty report, like A. Dimensions
+ * and the saved segment are found by key; the channel by its name, which
+ * carries a digest of its url (channels cannot be updated or deleted: the
+ * same url reuses the channel and its rules, another url makes new ones);
+ * the rules by name and channel. An export of A that is still downloadable
+ * (or on its way) is reused; after 24 hours it has expired and a re-run
+ * starts a new one.
  * Users created earlier act through a temporary key that is revoked at the
  * end of the run, so no keys pile up.
  *
@@ -50,11 +77,15 @@
  * flags, experiments through review), `traffic.ts` (the simulated members),
  * `scenarios.ts` (A's winner, B's guardrail), `past.ts` and `learnings.ts`
  * (D–G and the library), `ramps.ts` and `autopilot.ts` (H and I's plans and
- * ramps), `run.ts` (`runDemo`), `guide.ts` (the printed guide), `summary.ts`
- * (options and results), `helpers.ts` and `proto.ts`.
+ * ramps), `analytics.ts` (dimensions, saved segment, J's alarm, A's export),
+ * `notify.ts` (the webhook channel, rules and receiver), `run.ts`
+ * (`runDemo`), `guide.ts` (the printed guide), `summary.ts` (options and
+ * results), `helpers.ts` and `proto.ts`.
  *
  * Environment: LOTTY_API_KEY (an admin's key, required), LOTTY_URL (default
- * http://127.0.0.1:8080).
+ * http://127.0.0.1:8080), LOTTY_DEMO_WEBHOOK_URL (your receiver for the demo
+ * channel; default the demo's own), LOTTY_DEMO_WEBHOOK_PORT (its own
+ * receiver's port, default 8091).
  */
 import { pathToFileURL } from "node:url";
 import { Code, ConnectError } from "../../clients/node/src/index.js";
