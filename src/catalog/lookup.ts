@@ -9,8 +9,8 @@ import type { EntityManager } from "@mikro-orm/core";
 import { Metric } from "./entities.js";
 
 export { Metric };
-export type { MetricKindName } from "./entities.js";
-export { EXPOSURE_EVENT_TYPE } from "./validation.js";
+export type { MetricDefinitionConfig, MetricKindName, PropertyFilterConfig } from "./entities.js";
+export { COHORT_METRIC_KINDS, EXPOSURE_EVENT_TYPE } from "./validation.js";
 
 /**
  * The keys among `keys` that an experiment may not reference: no such
