@@ -7,6 +7,7 @@
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { Metric } from "./entities.js";
+import { COHORT_METRIC_KINDS } from "./validation.js";
 
 export { Metric };
 export type { MetricDefinitionConfig, MetricKindName, PropertyFilterConfig } from "./entities.js";
@@ -26,4 +27,22 @@ export async function findUnusableMetricKeys(
   const usable = await em.find(Metric, { key: { $in: wanted }, archivedAt: null });
   const found = new Set(usable.map((metric) => metric.key));
   return wanted.filter((key) => !found.has(key));
+}
+
+/**
+ * The keys among `keys` of metrics computed from the raw events of a
+ * report's cohort (FUNNEL, RETENTION, session kinds): reports compute
+ * them, guardrails cannot watch them.
+ */
+export async function findCohortMetricKeys(
+  em: EntityManager,
+  keys: readonly string[],
+): Promise<string[]> {
+  const wanted = [...new Set(keys)];
+  if (wanted.length === 0) return [];
+  const rows = await em.find(Metric, {
+    key: { $in: wanted },
+    kind: { $in: [...COHORT_METRIC_KINDS] },
+  });
+  return rows.map((m) => m.key);
 }

@@ -20,7 +20,7 @@ import {
   type Flag,
 } from "../flags/lookup.js";
 import { validateRule } from "../targeting/index.js";
-import { findUnusableMetricKeys } from "../catalog/lookup.js";
+import { findCohortMetricKeys, findUnusableMetricKeys } from "../catalog/lookup.js";
 import type {
   ExperimentConfig,
   GuardrailConfig,
@@ -322,11 +322,22 @@ export async function validateExperiment(
       );
     }
   });
+  const cohortOnly = new Set(
+    await findCohortMetricKeys(
+      em,
+      guardrails.map((g) => g.metricKey),
+    ),
+  );
   guardrails.forEach((g, i) => {
     if (unusable.has(g.metricKey)) {
       v.add(
         `experiment.guardrails[${i}].metric_key`,
         `metric ${JSON.stringify(g.metricKey)} does not exist or is archived`,
+      );
+    } else if (cohortOnly.has(g.metricKey)) {
+      v.add(
+        `experiment.guardrails[${i}].metric_key`,
+        `metric ${JSON.stringify(g.metricKey)} is a funnel, retention or session metric; guardrails watch COUNT, SUM, MEAN, RATIO, PERCENTILE and CONVERSION_RATE metrics`,
       );
     }
   });

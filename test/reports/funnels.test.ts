@@ -35,6 +35,7 @@ import {
   uniqueKey,
 } from "../support/builders.js";
 import { FlagType } from "../../gen/lotty/flags/v1/flags_pb.js";
+import { Direction, GuardrailAction } from "../../gen/lotty/experiments/v1/experiments_pb.js";
 import { reportClient } from "./support.js";
 
 const SEC = 1000;
@@ -127,6 +128,7 @@ describe("funnel, retention and session metrics", () => {
     sessions: `sessions_${suffix}`,
     duration: `session_time_${suffix}`,
   };
+  const dimension = `plan_${suffix}`;
   const T0 = Math.floor((Date.now() - 12 * DAY) / HOUR) * HOUR;
   const FROM = T0;
   const TO = T0 + 3 * DAY;
@@ -135,6 +137,7 @@ describe("funnel, retention and session metrics", () => {
   beforeAll(async () => {
     t = await startTestApp();
     const catalog = client(CatalogService, t.baseUrl, t.adminKey);
+    await catalog.createDimension({ dimension: { key: dimension, displayName: "Plan" } });
     await catalog.createEventType({
       eventType: { key: types.view, name: "View", properties: [] },
     });
@@ -242,7 +245,7 @@ describe("funnel, retention and session metrics", () => {
       const variant = i % 2 === 0 ? "control" : "blue";
       const subject = `r-${i}`;
       const t0 = T0 + Math.floor(random() * 4 * DAY);
-      add("exposure", subject, variant, t0);
+      add("exposure", subject, variant, t0, { [dimension]: i % 3 === 0 ? "pro" : "free" });
       if (random() < 0.3) add("exposure", subject, variant, t0 + Math.floor(random() * DAY));
       const lift = variant === "blue" ? 0.15 : 0;
       const n = Math.floor(random() * 8);
@@ -593,6 +596,77 @@ describe("funnel, retention and session metrics", () => {
       expect(csv).toContain(`blue,false,`);
       expect(csv).toContain(`${keys.strict}[step ${i + 1}: ${step.eventTypeKey}]`);
     }
+  });
+
+  it("filters and breaks down funnels by segment", async () => {
+    const planOf = (subject: string) => {
+      const i = subject.startsWith("r-") ? Number(subject.slice(2)) : Number.NaN;
+      return Number.isNaN(i) ? "(none)" : i % 3 === 0 ? "pro" : "free";
+    };
+    const count = (variant: string, plan: string) => {
+      const subjects = cohort().filter((s) => s.variant === variant && planOf(s.subject) === plan);
+      return {
+        n: subjects.length,
+        counts: strictSteps.map(
+          (_, i) => subjects.filter((s) => reached(strictSteps, true, s) > i).length,
+        ),
+      };
+    };
+    const { report: filtered } = await reportClient(t).getExperimentReport({
+      experimentId,
+      from: timestampFromMs(FROM),
+      to: timestampFromMs(TO),
+      segment: [{ dimension, values: ["pro"] }],
+      breakdownDimension: dimension,
+    });
+    for (const variant of ["control", "blue"]) {
+      const want = count(variant, "pro");
+      const got = metricOf(filtered!, variant, keys.strict).funnel!;
+      expect([got.subjects, ...got.steps.map((s) => s.subjects)]).toEqual([want.n, ...want.counts]);
+    }
+    const { report: broken } = await reportClient(t).getExperimentReport({
+      experimentId,
+      from: timestampFromMs(FROM),
+      to: timestampFromMs(TO),
+      breakdownDimension: dimension,
+    });
+    const labels = broken!.segments.map((s) => s.value).sort();
+    expect(labels).toEqual(["(none)", "free", "pro"]);
+    for (const segment of broken!.segments) {
+      for (const variant of segment.variants) {
+        const want = count(variant.variantKey, segment.value);
+        const got = variant.metrics.find((m) => m.metricKey === keys.strict)!.funnel!;
+        expect([got.subjects, ...got.steps.map((s) => s.subjects)]).toEqual([
+          want.n,
+          ...want.counts,
+        ]);
+      }
+    }
+  });
+
+  it("keeps funnel, retention and session metrics out of guardrails", async () => {
+    const team = await makeTeam(t);
+    const flagKey = await makeTypedFlag(t, FlagType.STRING, "grey");
+    await expect(
+      runExperiment(
+        t,
+        team,
+        flagKey,
+        greyBlue({
+          primaryMetricKey: keys.strict,
+          guardrails: [
+            {
+              metricKey: keys.sessions,
+              threshold: 10,
+              direction: Direction.INCREASE_IS_BAD,
+              windowSeconds: 600,
+              minSampleSize: 0,
+              action: GuardrailAction.PAUSE,
+            },
+          ],
+        }),
+      ),
+    ).rejects.toThrow("experiment.guardrails[0].metric_key");
   });
 
   it("rejects bad definitions naming the field", async () => {
