@@ -8,8 +8,8 @@
  *
  * - FUNNEL: per step, the subjects reaching it within [t0, t0 + window).
  *   STRICT: step k is reached at the earliest event of step k strictly
- *   after the time step k − 1 was reached (one aggregate per step over the
- *   previous step's times). LOOSE: step k is reached when every step 1..k
+ *   after the time step k − 1 was reached (per subject, over arrays of its
+ *   steps' times). LOOSE: step k is reached when every step 1..k
  *   has an event in the window.
  * - RETENTION: subjects whose days day_from..day_to end at or before `to`
  *   (eligible), those of them with an event of the type in those days
@@ -146,18 +146,24 @@ export async function cohortMetricFigures(
       ${events(types, `and e.occurred_at < c.t0 + ${seconds}::bigint * interval '1 second'`)})`;
     const on = (a: string) => `${a}.variant_key = c.variant_key and ${a}.subject_id = c.subject_id`;
     if (funnel.order === "strict") {
-      // Step k: the earliest matching event strictly after step k − 1's time.
-      const reached = funnel.steps.map((_, i) =>
+      // Per subject, each step's event times; step k is reached at the
+      // earliest time of step k strictly after step k − 1's (lateral
+      // scans of the subject's own small arrays: no join across subjects
+      // whose plan could depend on row estimates).
+      const arrays = funnel.steps.map((_, i) => `array_agg(at) filter (where m${i}) as a${i}`);
+      const laterals = funnel.steps.map((_, i) =>
         i === 0
-          ? `s0 as (select variant_key, subject_id, min(at) as t from ev where m0 group by 1, 2)`
-          : `s${i} as (select ev.variant_key, ev.subject_id, min(ev.at) as t
-               from ev join s${i - 1} p on p.variant_key = ev.variant_key and p.subject_id = ev.subject_id
-               where ev.m${i} and ev.at > p.t group by 1, 2)`,
+          ? `cross join lateral (select min(x) as r0 from unnest(p.a0) as x) as l0`
+          : `cross join lateral (select min(x) as r${i} from unnest(p.a${i}) as x where x > l${i - 1}.r${i - 1}) as l${i}`,
       );
-      select = `with cohort as (${cohort}), ${ev}, ${reached.join(", ")}
+      select = `with cohort as (${cohort}), ${ev},
+        per as (select variant_key, subject_id, ${arrays.join(", ")} from ev group by 1, 2),
+        reach as (
+          select p.variant_key, p.subject_id ${funnel.steps.map((_, i) => `, l${i}.r${i}`).join("")}
+          from per p ${laterals.join(" ")})
         select c.label, c.variant_key, count(*)::text as subjects
-          ${funnel.steps.map((_, i) => `, count(s${i}.subject_id)::text as r${i}`).join("")}
-        from cohort c ${funnel.steps.map((_, i) => `left join s${i} on ${on(`s${i}`)}`).join(" ")}
+          ${funnel.steps.map((_, i) => `, count(x.r${i})::text as r${i}`).join("")}
+        from cohort c left join reach x on ${on("x")}
         group by 1, 2`;
     } else {
       const flags = funnel.steps.map((_, i) => `bool_or(m${i}) as b${i}`);
