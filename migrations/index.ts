@@ -15,7 +15,7 @@ import { Migration20261207010000_Learnings } from "./Migration20261207010000_Lea
 import { Migration20261207050000_Outbox } from "./Migration20261207050000_Outbox.js";
 import { Migration20261207060000_TraceContext } from "./Migration20261207060000_TraceContext.js";
 import { Migration20261207103141_Ramp } from "./Migration20261207103141_Ramp.js";
-import { Migration20261207122909_MetricDefinitions } from "./Migration20261207122909_MetricDefinitions.js";
+import { Migration20261207150000_MetricDefinitions } from "./Migration20261207150000_MetricDefinitions.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261122141141_Initial", class: Migration20261122141141_Initial },
@@ -37,7 +37,7 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261207060000_TraceContext", class: Migration20261207060000_TraceContext },
   { name: "Migration20261207103141_Ramp", class: Migration20261207103141_Ramp },
   {
-    name: "Migration20261207122909_MetricDefinitions",
-    class: Migration20261207122909_MetricDefinitions,
+    name: "Migration20261207150000_MetricDefinitions",
+    class: Migration20261207150000_MetricDefinitions,
   },
 ];

@@ -5,8 +5,8 @@ import { Migration } from "@mikro-orm/migrations";
  * kind-specific definition (steps, conversion window and order; retention
  * days; session gap) as one jsonb column, null for the other kinds.
  */
-export class Migration20261207122909_MetricDefinitions extends Migration {
-  override name = "Migration20261207122909_MetricDefinitions";
+export class Migration20261207150000_MetricDefinitions extends Migration {
+  override name = "Migration20261207150000_MetricDefinitions";
 
   override up(): void | Promise<void> {
     this.addSql(`alter table "metrics" add "definition" jsonb null;`);
