@@ -110,6 +110,8 @@ async function seriesFigures(
   const points = new Map<string, { value: number; sampleSize: number }[]>();
   const metric = plan.metrics.find((m) => m.key === plan.primaryMetricKey);
   if (metric === undefined) return { ends, points };
+  // FUNNEL, RETENTION and session metrics have no series (docs/funnels.md).
+  if (metric.definition !== undefined) return { ends: [], points };
   // COUNT, SUM, CONVERSION_RATE and RATIO: the report's own per-subject
   // figures, for the subjects first exposed before each bucket's end.
   if (metric.kind !== "mean" && metric.kind !== "percentile") {
