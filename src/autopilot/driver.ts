@@ -316,7 +316,11 @@ export class RampDriver {
       };
     }
     const { reports } = this.deps;
-    const plan = await reports.plan(experiment.id);
+    // The gates read the thresholds' metrics only.
+    const thresholdKeys = (experiment.config.rampPlan?.gates.thresholds ?? []).map(
+      (t) => t.metricKey,
+    );
+    const plan = reports.narrow(await reports.plan(experiment.id), thresholdKeys);
     const window = reports.window(plan, {
       from: timestampFromMs(windowStart),
       to: timestampFromMs(now),

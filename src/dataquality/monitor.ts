@@ -331,7 +331,9 @@ export class DataQualityMonitor {
     const { pool, reports } = this.deps;
     for (const experiment of await runningExperiments(pool)) {
       if (this.job.stopping) return;
-      const report = await reports.report(experiment.id, { bucketSeconds: 0 });
+      // Sample ratio mismatch needs the exposures only: no metric is computed.
+      const plan = reports.narrow(await reports.plan(experiment.id), []);
+      const report = await reports.build(plan, reports.window(plan, { bucketSeconds: 0 }));
       const mismatch = report.srm?.mismatch ?? false;
       const pValue = report.srm?.pValue ?? 1;
       const hour = Math.floor(now / HOUR_MS) * HOUR_MS;

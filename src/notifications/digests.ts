@@ -298,7 +298,10 @@ export class DigestScheduler {
     );
     const entries: DigestExperiment[] = [];
     for (const experiment of experiments) {
-      const report = await this.deps.reports.report(experiment.id, { bucketSeconds: 0 });
+      const { reports } = this.deps;
+      // A digest shows the primary metric only.
+      const plan = reports.narrow(await reports.plan(experiment.id), [experiment.primaryMetricKey]);
+      const report = await reports.build(plan, reports.window(plan, { bucketSeconds: 0 }));
       entries.push(digestEntry(experiment, report));
     }
     const trigger = DIGEST_TRIGGERS[rule.digest_period];

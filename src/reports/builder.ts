@@ -263,6 +263,17 @@ export class ReportBuilder {
     });
   }
 
+  /**
+   * The plan computing only the metrics named (in the plan's order). Health
+   * checks and summaries that show none or one of an experiment's metrics
+   * use it: funnel, retention and session metrics read the raw events of
+   * the cohort at every report (docs/funnels.md), seconds over millions of
+   * events, which a periodic pass must not pay for figures it drops.
+   */
+  narrow(plan: ReportPlan, metricKeys: readonly string[]): ReportPlan {
+    return { ...plan, metrics: plan.metrics.filter((m) => metricKeys.includes(m.key)) };
+  }
+
   /** Plan, window and report in one call. */
   async report(
     experimentId: string,
