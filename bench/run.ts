@@ -3,7 +3,8 @@
  * the command line), each writing bench/results/<name>.json and one line
  * per figure to stdout. The benchmarks (docs/benchmarks.md): rpc-overhead,
  * startup, evaluation (P3), decide (P1, P2), memory (P8), ingest (P4),
- * report (P5), guardrail (P6), console (P11), learnings (C9 find similar),
+ * report (P5), funnel (funnel, retention and session reports over the P5
+ * data), guardrail (P6), console (P11), learnings (C9 find similar),
  * propagation (P7 across two processes), decide-wrk (P1 with wrk),
  * decide-tracing (what tracing costs Decide, off and on).
  */
@@ -16,6 +17,7 @@ import { decide } from "./decide.js";
 import { memory } from "./memory.js";
 import { ingest } from "./ingest.js";
 import { report } from "./report.js";
+import { funnel } from "./funnel.js";
 import { guardrail } from "./guardrail.js";
 import { consoleBench } from "./console.js";
 import { learnings } from "./learnings.js";
@@ -39,6 +41,7 @@ const BENCHMARKS: Record<string, () => Promise<Record<string, number>>> = {
   memory,
   ingest,
   report,
+  funnel,
   guardrail,
   console: consoleBench,
   learnings,

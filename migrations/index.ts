@@ -18,6 +18,7 @@ import { Migration20261207103141_Ramp } from "./Migration20261207103141_Ramp.js"
 import { Migration20261207130000_DataQuality } from "./Migration20261207130000_DataQuality.js";
 import { Migration20261207130000_SavedSegments } from "./Migration20261207130000_SavedSegments.js";
 import { Migration20261207140000_EventExports } from "./Migration20261207140000_EventExports.js";
+import { Migration20261207150000_MetricDefinitions } from "./Migration20261207150000_MetricDefinitions.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261122141141_Initial", class: Migration20261122141141_Initial },
@@ -46,5 +47,9 @@ export const migrationsList: MigrationObject[] = [
   {
     name: "Migration20261207140000_EventExports",
     class: Migration20261207140000_EventExports,
+  },
+  {
+    name: "Migration20261207150000_MetricDefinitions",
+    class: Migration20261207150000_MetricDefinitions,
   },
 ];

@@ -4,6 +4,8 @@
  * event-time sums and percentile order statistics.
  */
 
+import type { CohortMetricFigures } from "./cohort-metrics.js";
+
 /** Σx, Σx² and #{x > 0} of one per-subject quantity over a cohort. */
 export interface QuantitySums {
   sum: number;
@@ -50,6 +52,8 @@ export interface ReportAggregates {
   fromRawEvents: boolean;
   /** Per-subject figures per series bucket of first exposure (not cumulative). */
   cohortBuckets?: CohortBuckets;
+  /** FUNNEL, RETENTION and session metrics: by metric key, then variant key ("" = all). */
+  cohortMetrics?: Map<string, Map<string, CohortMetricFigures>>;
 }
 
 export function emptyVariant(): VariantAggregates {

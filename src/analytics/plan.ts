@@ -4,7 +4,11 @@
  * event-time quantities it needs. Reports load a plan from the catalog
  * (src/reports/plan.ts); the analytics reader only reads it.
  */
-import { EXPOSURE_EVENT_TYPE, type MetricKindName } from "../catalog/lookup.js";
+import {
+  EXPOSURE_EVENT_TYPE,
+  type MetricDefinitionConfig,
+  type MetricKindName,
+} from "../catalog/lookup.js";
 import type { VariantConfig } from "../experiments/lookup.js";
 
 /**
@@ -26,6 +30,8 @@ export interface PlannedMetric {
   /** For ratios: the numerator's and denominator's per-subject quantities. */
   numerator?: SubjectQuantity;
   denominator?: SubjectQuantity;
+  /** FUNNEL, RETENTION and session kinds: their definition. */
+  definition?: MetricDefinitionConfig;
 }
 
 export interface ReportPlan {

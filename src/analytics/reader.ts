@@ -21,6 +21,34 @@ import {
 } from "./aggregates.js";
 import { cohortCovers, cohortFigures, subjectFigures } from "./subject-figures.js";
 import { percentileFigures, type RankFunction } from "./percentile-figures.js";
+import { cohortMetricFigures, type CohortMetricFigures } from "./cohort-metrics.js";
+import type { SegmentFilter } from "./segments.js";
+
+export {
+  cohortMetricFigures,
+  emptyCohortFigures,
+  type CohortMetricFigures,
+  type CohortMetricResults,
+} from "./cohort-metrics.js";
+
+/** The plan's FUNNEL, RETENTION and session metrics' figures (by metric, then variant). */
+export async function loadCohortMetrics(
+  pool: pg.Pool,
+  plan: ReportPlan,
+  window: ReportWindow,
+  segment: SegmentFilter = [],
+): Promise<Map<string, Map<string, CohortMetricFigures>>> {
+  const out = new Map<string, Map<string, CohortMetricFigures>>();
+  await Promise.all(
+    plan.metrics
+      .filter((m) => m.definition !== undefined)
+      .map(async (m) => {
+        const byLabel = await cohortMetricFigures(pool, plan, window, m, segment);
+        out.set(m.key, byLabel.get("") ?? new Map());
+      }),
+  );
+  return out;
+}
 
 export {
   addSubjectFigures,
@@ -124,6 +152,8 @@ export async function loadAggregates(
   const raw = await hasEventsFrom(pool, plan.experimentId, window.to);
   const percentiles = new Map<string, Map<string, PercentileFigures>>();
   const cohortBuckets: CohortBuckets = new Map();
+  const cohortMetrics = loadCohortMetrics(pool, plan, window);
+  cohortMetrics.catch(() => undefined);
   await Promise.all([
     !raw && cohortCovers(plan)
       ? cohortFigures(pool, plan, window, cohortBuckets)
@@ -150,7 +180,13 @@ export async function loadAggregates(
     const v = variantOf(variants, variantKey);
     for (const b of list) addSubjectFigures(v, b);
   }
-  return { variants, percentiles, fromRawEvents: raw, cohortBuckets };
+  return {
+    variants,
+    percentiles,
+    fromRawEvents: raw,
+    cohortBuckets,
+    cohortMetrics: await cohortMetrics,
+  };
 }
 
 /**

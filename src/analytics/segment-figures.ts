@@ -30,7 +30,8 @@ import {
 } from "./aggregates.js";
 import { subjectFigures } from "./subject-figures.js";
 import type { RankFunction, ValueCount } from "./percentile-figures.js";
-import { hasEventsFrom } from "./reader.js";
+import { hasEventsFrom, loadCohortMetrics } from "./reader.js";
+import { cohortMetricFigures } from "./cohort-metrics.js";
 import {
   segmentLabel,
   segmentLabelsSql,
@@ -199,6 +200,8 @@ export async function loadSegmentAggregates(
   const percentiles = new Map<string, Map<string, PercentileFigures>>();
   const cohortBuckets: CohortBuckets = new Map();
   const exposureKey = quantityKey({ eventType: EXPOSURE_EVENT_TYPE, property: "" });
+  const cohortMetrics = loadCohortMetrics(pool, plan, window, segment);
+  cohortMetrics.catch(() => undefined);
   await Promise.all([
     subjectFigures(pool, plan, window, raw, cohortBuckets, segment),
     segmentEventFigures(pool, plan, window, segment).then((rows) => {
@@ -221,7 +224,13 @@ export async function loadSegmentAggregates(
     const v = variantOf(variants, variantKey);
     for (const b of list) addSubjectFigures(v, b);
   }
-  return { variants, percentiles, fromRawEvents: true, cohortBuckets };
+  return {
+    variants,
+    percentiles,
+    fromRawEvents: true,
+    cohortBuckets,
+    cohortMetrics: await cohortMetrics,
+  };
 }
 
 /**
@@ -248,6 +257,7 @@ export async function loadBreakdownAggregates(
         percentiles: new Map(),
         fromRawEvents: true,
         cohortBuckets: new Map(),
+        cohortMetrics: new Map(),
       };
       byLabel.set(label, a);
     }
@@ -256,15 +266,24 @@ export async function loadBreakdownAggregates(
   const exposureKey = quantityKey({ eventType: EXPOSURE_EVENT_TYPE, property: "" });
   const buckets: CohortBuckets = new Map();
   const percentiles = plan.metrics.filter((m) => m.kind === "percentile");
-  const [events, values] = await Promise.all([
+  const cohortMetrics = plan.metrics.filter((m) => m.definition !== undefined);
+  const [events, values, cohortValues] = await Promise.all([
     breakdownEventFigures(pool, plan, window, segment, breakdown),
     Promise.all(
       percentiles.map((m) => breakdownPercentileValues(pool, plan, window, m, segment, breakdown)),
+    ),
+    Promise.all(
+      cohortMetrics.map((m) => cohortMetricFigures(pool, plan, window, m, segment, breakdown)),
     ),
     subjectFigures(pool, plan, window, raw, buckets, segment, (param) =>
       segmentLabel(breakdown, param, "v.variant_key", "v.subject_id"),
     ),
   ]);
+  cohortMetrics.forEach((m, i) => {
+    for (const [label, figures] of cohortValues[i] ?? new Map()) {
+      of(label).cohortMetrics?.set(m.key, figures);
+    }
+  });
   for (const [key, list] of buckets) {
     const at = key.lastIndexOf("\n");
     const a = of(key.slice(0, at));

@@ -33,6 +33,7 @@ import type { ReportBuilder } from "../reports/lookup.js";
 import type { ChangePublisher } from "../platform/changes.js";
 import type { DatabaseHandle } from "../platform/database-handle.js";
 import type { Logger } from "../platform/logging.js";
+import { LeasedJob } from "../platform/lease.js";
 import { throttledWarning } from "../platform/throttled-warning.js";
 import { evaluateGates, type GateVerdict, type StepFigures } from "./gates.js";
 import type { RampMetrics } from "./metrics.js";
@@ -42,6 +43,7 @@ export const RAMP_INTERVAL_MS = 5_000;
 const MINUTE_MS = 60_000;
 /** How long a driver's lease lasts without renewal. */
 export const LEASE_SECONDS = 20;
+const LEASE_NAME = "driver";
 
 export interface RampDriverDeps {
   db: DatabaseHandle;
@@ -69,60 +71,49 @@ export type RampOutcome =
   "advanced" | "blocked" | "held" | "safety_action" | "raced" | "skipped" | "not_ramping";
 
 export class RampDriver {
-  private readonly holder: string;
-  private timer: NodeJS.Timeout | undefined;
-  private pass: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly job: LeasedJob<Map<string, RampOutcome>>;
   private readonly warn: ReturnType<typeof throttledWarning>;
 
   constructor(private readonly deps: RampDriverDeps) {
-    this.holder = deps.holder ?? `driver-${randomUUID()}`;
     this.warn = throttledWarning(deps.logger);
+    this.job = new LeasedJob({
+      pool: deps.pool,
+      name: LEASE_NAME,
+      holder: deps.holder ?? `driver-${randomUUID()}`,
+      intervalMs: deps.intervalMs ?? RAMP_INTERVAL_MS,
+      leaseSeconds: deps.leaseSeconds ?? LEASE_SECONDS,
+      logger: deps.logger,
+      failure: "ramp autopilot pass failed; retrying",
+      pass: (now) => this.pass(now),
+      idle: () => new Map(),
+      onLease: (held) => deps.metrics?.leaseHeld.set(held ? 1 : 0),
+    });
   }
 
   start(): void {
-    this.timer = setInterval(() => {
-      if (this.pass !== undefined) return;
-      this.pass = this.tick()
-        .catch((error: unknown) => this.warn(error, "ramp autopilot pass failed; retrying"))
-        .finally(() => (this.pass = undefined));
-    }, this.deps.intervalMs ?? RAMP_INTERVAL_MS);
-    this.timer.unref();
+    this.job.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    await this.pass;
-    this.deps.metrics?.leaseHeld.set(0);
-    await this.deps.pool
-      .query(`delete from ramp_leases where name = 'driver' and holder = $1`, [this.holder])
-      .catch(() => undefined);
+    await this.job.stop();
   }
 
   /** Takes or renews the lease; true when this driver holds it. */
   async acquireLease(): Promise<boolean> {
-    const { rows } = await this.deps.pool.query(
-      `insert into ramp_leases (name, holder, expires_at)
-         values ('driver', $1, clock_timestamp() + make_interval(secs => $2))
-       on conflict (name) do update set holder = excluded.holder, expires_at = excluded.expires_at
-         where ramp_leases.holder = excluded.holder or ramp_leases.expires_at < clock_timestamp()
-       returning holder`,
-      [this.holder, this.deps.leaseSeconds ?? LEASE_SECONDS],
-    );
-    const held = rows.length === 1;
-    this.deps.metrics?.leaseHeld.set(held ? 1 : 0);
-    return held;
+    return this.job.acquire();
   }
 
   /** One pass: with the lease, evaluates every ramping experiment. Returns what each did. */
   async tick(now = Date.now()): Promise<Map<string, RampOutcome>> {
+    return this.job.tick(now);
+  }
+
+  private async pass(now: number): Promise<Map<string, RampOutcome>> {
     const outcomes = new Map<string, RampOutcome>();
-    if (this.stopped || !(await this.acquireLease())) return outcomes;
     const metrics = this.deps.metrics;
     const timer = metrics?.passSeconds.startTimer();
     for (const id of await rampingExperimentIds(this.deps.pool)) {
-      if (this.stopped) break;
+      if (this.job.stopping) break;
       try {
         const outcome = await this.evaluate(id, now);
         outcomes.set(id, outcome);
@@ -325,7 +316,11 @@ export class RampDriver {
       };
     }
     const { reports } = this.deps;
-    const plan = await reports.plan(experiment.id);
+    // The gates read the thresholds' metrics only.
+    const thresholdKeys = (experiment.config.rampPlan?.gates.thresholds ?? []).map(
+      (t) => t.metricKey,
+    );
+    const plan = reports.narrow(await reports.plan(experiment.id), thresholdKeys);
     const window = reports.window(plan, {
       from: timestampFromMs(windowStart),
       to: timestampFromMs(now),

@@ -3,7 +3,41 @@ import { defineEntity, p } from "@mikro-orm/core";
 import { timestampColumns } from "../platform/entity-columns.js";
 
 export type PropertyTypeName = "string" | "number" | "bool" | "timestamp";
-export type MetricKindName = "count" | "conversion_rate" | "sum" | "mean" | "ratio" | "percentile";
+export type MetricKindName =
+  | "count"
+  | "conversion_rate"
+  | "sum"
+  | "mean"
+  | "ratio"
+  | "percentile"
+  | "funnel"
+  | "retention"
+  | "session_count"
+  | "session_duration";
+
+export type FilterOperatorName = "eq" | "ne" | "gt" | "ge" | "lt" | "le";
+
+/** A condition on one declared property of a funnel step's event type. */
+export interface PropertyFilterConfig {
+  property: string;
+  operator: FilterOperatorName;
+  /** The constant as text, read by `type`. */
+  value: string;
+  /** The property's declared type when the metric was saved. */
+  type: PropertyTypeName;
+}
+
+export interface FunnelStepConfig {
+  eventType: string;
+  filter: PropertyFilterConfig | null;
+}
+
+/** The kind-specific definition of FUNNEL, RETENTION and session metrics. */
+export interface MetricDefinitionConfig {
+  funnel?: { steps: FunnelStepConfig[]; windowSeconds: number; order: "strict" | "loose" };
+  retention?: { dayFrom: number; dayTo: number };
+  session?: { gapSeconds: number };
+}
 
 export interface EventPropertyConfig {
   name: string;
@@ -50,6 +84,8 @@ export const MetricSchema = defineEntity({
     requiresExposure: p.boolean(),
     builtin: p.boolean().default(false),
     archivedAt: p.datetime().nullable(),
+    /** FUNNEL, RETENTION and session metrics: their definition; null for other kinds. */
+    definition: p.json<MetricDefinitionConfig>().nullable(),
     ...timestampColumns(),
   },
 });

@@ -8,10 +8,11 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { Metric } from "./entities.js";
 import { lockSavedSegmentRules as lockRules } from "./saved-segments.js";
+import { COHORT_METRIC_KINDS } from "./validation.js";
 
 export { Metric };
-export type { MetricKindName } from "./entities.js";
-export { EXPOSURE_EVENT_TYPE } from "./validation.js";
+export type { MetricDefinitionConfig, MetricKindName, PropertyFilterConfig } from "./entities.js";
+export { COHORT_METRIC_KINDS, EXPOSURE_EVENT_TYPE } from "./validation.js";
 
 /**
  * The keys among `keys` that an experiment may not reference: no such
@@ -50,3 +51,21 @@ export function lockSavedSegmentRules(
 
 export { savedSegmentRule } from "./saved-segments.js";
 export type { SavedSegmentUser } from "./saved-segments.js";
+
+/**
+ * The keys among `keys` of metrics computed from the raw events of a
+ * report's cohort (FUNNEL, RETENTION, session kinds): reports compute
+ * them, guardrails cannot watch them.
+ */
+export async function findCohortMetricKeys(
+  em: EntityManager,
+  keys: readonly string[],
+): Promise<string[]> {
+  const wanted = [...new Set(keys)];
+  if (wanted.length === 0) return [];
+  const rows = await em.find(Metric, {
+    key: { $in: wanted },
+    kind: { $in: [...COHORT_METRIC_KINDS] },
+  });
+  return rows.map((m) => m.key);
+}

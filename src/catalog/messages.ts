@@ -11,19 +11,22 @@ import {
   type FilterQuery,
   type OrderDefinition,
 } from "@mikro-orm/core";
-import type {
-  EventTypeSchema as EventTypeMessageSchema,
-  MetricSchema as MetricMessageSchema,
+import {
+  FunnelOrder,
+  type FunnelDefinitionSchema,
+  type EventTypeSchema as EventTypeMessageSchema,
+  type MetricSchema as MetricMessageSchema,
 } from "../../gen/lotty/catalog/v1/catalog_pb.js";
 import type { ChangePublisher } from "../platform/changes.js";
 import type { DatabaseHandle } from "../platform/database-handle.js";
 import type { Change } from "../platform/mutation.js";
 import { decodePageToken, encodePageToken, pageSize } from "../platform/paging.js";
-import type { EventType, Metric } from "./entities.js";
+import type { EventType, Metric, MetricDefinitionConfig } from "./entities.js";
 import {
   EXPOSURE_EVENT_TYPE,
   FieldViolations,
   checkKey,
+  filterOperatorFromName,
   metricKindFromName,
   propertyTypeFromName,
   type EventTypeDraft,
@@ -82,6 +85,31 @@ export function toMetricMessage(metric: Metric): MetricMessage {
     builtin: metric.builtin,
     createdAt: timestampFromDate(metric.createdAt),
     updatedAt: timestampFromDate(metric.updatedAt),
+    funnel: funnelMessage(metric.definition ?? null),
+    retention: metric.definition?.retention && { ...metric.definition.retention },
+    session: metric.definition?.session && { gapSeconds: metric.definition.session.gapSeconds },
+  };
+}
+
+/** The funnel definition of a metric message. */
+function funnelMessage(
+  d: MetricDefinitionConfig | null,
+): MessageInitShape<typeof FunnelDefinitionSchema> | undefined {
+  if (d?.funnel === undefined) return undefined;
+  return {
+    steps: d.funnel.steps.map((step) => ({
+      eventTypeKey: step.eventType,
+      filter:
+        step.filter === null
+          ? undefined
+          : {
+              property: step.filter.property,
+              operator: filterOperatorFromName(step.filter.operator),
+              value: step.filter.value,
+            },
+    })),
+    conversionWindowSeconds: BigInt(d.funnel.windowSeconds),
+    order: d.funnel.order === "strict" ? FunnelOrder.STRICT : FunnelOrder.LOOSE,
   };
 }
 
@@ -108,6 +136,7 @@ export function metricDefinition(metric: Metric): Record<string, unknown> {
     numeratorKey: metric.numerator?.key ?? null,
     denominatorKey: metric.denominator?.key ?? null,
     requiresExposure: metric.requiresExposure,
+    definition: metric.definition ?? null,
   };
 }
 

@@ -63,6 +63,9 @@ async function resolveReferences(
     draft.denominatorKey === null
       ? null
       : await tx.findOne(Metric, { key: draft.denominatorKey }, lock);
+  const stepKeys = [...new Set(draft.definition?.funnel?.steps.map((s) => s.eventType) ?? [])];
+  const stepRows =
+    stepKeys.length === 0 ? [] : await tx.find(EventType, { key: { $in: stepKeys } }, lock);
   const v = new FieldViolations();
   const operand = (m: Metric | null) =>
     m === null ? null : { key: m.key, archived: isArchived(m), kind: m.kind };
@@ -73,6 +76,12 @@ async function resolveReferences(
         : { key: eventType.key, archived: isArchived(eventType), properties: eventType.properties },
     numerator: operand(numerator),
     denominator: operand(denominator),
+    stepEventTypes: new Map(
+      stepRows.map((e) => [
+        e.key,
+        { key: e.key, archived: isArchived(e), properties: e.properties },
+      ]),
+    ),
   });
   v.throwIfAny();
   return { eventType, numerator, denominator };
@@ -90,6 +99,7 @@ function applyMetric(metric: Metric, draft: MetricDraft, refs: MetricReferences)
   metric.numerator = refs.numerator;
   metric.denominator = refs.denominator;
   metric.requiresExposure = draft.requiresExposure;
+  metric.definition = draft.definition;
 }
 
 export async function createMetric(
@@ -115,6 +125,7 @@ export async function createMetric(
           requiresExposure: draft.requiresExposure,
           builtin: false,
           archivedAt: null,
+          definition: null,
         });
         applyMetric(metric, draft, refs);
         return catalogChange(

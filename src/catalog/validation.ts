@@ -4,14 +4,25 @@
  * `metric.percentile`). Pure functions; the checks that need stored rows
  * (references to other event types and metrics) take them as arguments.
  */
-import { MetricKind, PropertyType } from "../../gen/lotty/catalog/v1/catalog_pb.js";
+import {
+  FilterOperator,
+  FunnelOrder,
+  MetricKind,
+  PropertyType,
+} from "../../gen/lotty/catalog/v1/catalog_pb.js";
 import type {
   EventType as EventTypeMessage,
   Metric as MetricMessage,
 } from "../../gen/lotty/catalog/v1/catalog_pb.js";
 import { FieldViolations } from "../platform/errors.js";
 import { CONTROL_CHARACTERS, checkText } from "../platform/validation.js";
-import type { EventPropertyConfig, MetricKindName, PropertyTypeName } from "./entities.js";
+import type {
+  EventPropertyConfig,
+  FilterOperatorName,
+  MetricDefinitionConfig,
+  MetricKindName,
+  PropertyTypeName,
+} from "./entities.js";
 
 /** Event type and metric keys: 1–64 characters of `A-Z a-z 0-9 _ - .`, starting with a letter. */
 export const KEY_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
@@ -42,7 +53,40 @@ const METRIC_KIND_NAMES: ReadonlyMap<MetricKind, MetricKindName> = new Map([
   [MetricKind.MEAN, "mean"],
   [MetricKind.RATIO, "ratio"],
   [MetricKind.PERCENTILE, "percentile"],
+  [MetricKind.FUNNEL, "funnel"],
+  [MetricKind.RETENTION, "retention"],
+  [MetricKind.SESSION_COUNT, "session_count"],
+  [MetricKind.SESSION_DURATION, "session_duration"],
 ]);
+
+const FILTER_OPERATOR_NAMES: ReadonlyMap<FilterOperator, FilterOperatorName> = new Map([
+  [FilterOperator.EQUAL, "eq"],
+  [FilterOperator.NOT_EQUAL, "ne"],
+  [FilterOperator.GREATER, "gt"],
+  [FilterOperator.GREATER_OR_EQUAL, "ge"],
+  [FilterOperator.LESS, "lt"],
+  [FilterOperator.LESS_OR_EQUAL, "le"],
+]);
+
+export function filterOperatorName(op: FilterOperator): FilterOperatorName | undefined {
+  return FILTER_OPERATOR_NAMES.get(op);
+}
+
+export function filterOperatorFromName(name: string): FilterOperator {
+  for (const [op, stored] of FILTER_OPERATOR_NAMES) if (stored === name) return op;
+  return FilterOperator.UNSPECIFIED;
+}
+
+/** Funnel limits (catalog.proto FunnelDefinition). */
+export const MIN_FUNNEL_STEPS = 2;
+export const MAX_FUNNEL_STEPS = 10;
+export const MIN_CONVERSION_WINDOW_SECONDS = 60;
+export const MAX_CONVERSION_WINDOW_SECONDS = 90 * 86_400;
+export const MAX_RETENTION_DAY = 365;
+export const DEFAULT_SESSION_GAP_SECONDS = 1800;
+export const MIN_SESSION_GAP_SECONDS = 60;
+export const MAX_SESSION_GAP_SECONDS = 86_400;
+const MAX_FILTER_VALUE_LENGTH = 1000;
 
 export function propertyTypeName(type: PropertyType): PropertyTypeName | undefined {
   return PROPERTY_TYPE_NAMES.get(type);
@@ -64,7 +108,8 @@ export function metricKindFromName(name: string): MetricKind {
 
 /** What each metric kind needs besides key, name and description. */
 export interface KindFields {
-  eventType: boolean;
+  /** true: required; "optional": may be empty; false: must be empty. */
+  eventType: boolean | "optional";
   property: boolean;
   percentile: boolean;
   ratio: boolean;
@@ -77,7 +122,19 @@ export const KIND_FIELDS: Readonly<Record<MetricKindName, KindFields>> = {
   mean: { eventType: true, property: true, percentile: false, ratio: false },
   percentile: { eventType: true, property: true, percentile: true, ratio: false },
   ratio: { eventType: false, property: false, percentile: false, ratio: true },
+  funnel: { eventType: false, property: false, percentile: false, ratio: false },
+  retention: { eventType: true, property: false, percentile: false, ratio: false },
+  session_count: { eventType: "optional", property: false, percentile: false, ratio: false },
+  session_duration: { eventType: "optional", property: false, percentile: false, ratio: false },
 };
+
+/** Kinds computed from the raw events of the report's cohort (analytics/cohort-metrics.ts). */
+export const COHORT_METRIC_KINDS: ReadonlySet<MetricKindName> = new Set([
+  "funnel",
+  "retention",
+  "session_count",
+  "session_duration",
+]);
 
 /** Kinds a ratio metric may divide. */
 export const RATIO_OPERAND_KINDS: ReadonlySet<MetricKindName> = new Set(["count", "sum"]);
@@ -170,6 +227,8 @@ export interface MetricDraft {
   numeratorKey: string | null;
   denominatorKey: string | null;
   requiresExposure: boolean;
+  /** FUNNEL, RETENTION and session kinds; null otherwise. */
+  definition: MetricDefinitionConfig | null;
 }
 
 /**
@@ -195,6 +254,7 @@ export function checkMetric(
       numeratorKey: null,
       denominatorKey: null,
       requiresExposure: false,
+      definition: null,
     };
   }
   const key = checkKey(v, `${field}.key`, input.key);
@@ -212,11 +272,12 @@ export function checkMetric(
     numeratorKey: null,
     denominatorKey: null,
     requiresExposure: input.requiresExposure,
+    definition: null,
   };
   if (kind === undefined) {
     v.add(
       `${field}.kind`,
-      "is required: use METRIC_KIND_COUNT, METRIC_KIND_CONVERSION_RATE, METRIC_KIND_SUM, METRIC_KIND_MEAN, METRIC_KIND_RATIO or METRIC_KIND_PERCENTILE",
+      "is required: use METRIC_KIND_COUNT, METRIC_KIND_CONVERSION_RATE, METRIC_KIND_SUM, METRIC_KIND_MEAN, METRIC_KIND_RATIO, METRIC_KIND_PERCENTILE, METRIC_KIND_FUNNEL, METRIC_KIND_RETENTION, METRIC_KIND_SESSION_COUNT or METRIC_KIND_SESSION_DURATION",
     );
     return draft;
   }
@@ -225,9 +286,12 @@ export function checkMetric(
   const mustBeEmpty = (name: string, what = "be empty") =>
     v.add(`${field}.${name}`, `must ${what} for ${kindName}`);
 
-  if (needs.eventType) {
-    if (input.eventTypeKey === "") v.add(`${field}.event_type_key`, `is required for ${kindName}`);
-    else draft.eventTypeKey = checkKey(v, `${field}.event_type_key`, input.eventTypeKey);
+  if (needs.eventType !== false) {
+    if (input.eventTypeKey === "") {
+      if (needs.eventType === true) {
+        v.add(`${field}.event_type_key`, `is required for ${kindName}`);
+      }
+    } else draft.eventTypeKey = checkKey(v, `${field}.event_type_key`, input.eventTypeKey);
   } else if (input.eventTypeKey !== "") mustBeEmpty("event_type_key");
 
   if (needs.property) {
@@ -271,7 +335,133 @@ export function checkMetric(
     if (input.numeratorMetricKey !== "") mustBeEmpty("numerator_metric_key");
     if (input.denominatorMetricKey !== "") mustBeEmpty("denominator_metric_key");
   }
+
+  if (kind === "funnel") {
+    const funnel = checkFunnel(v, `${field}.funnel`, input.funnel);
+    if (funnel !== null) draft.definition = { funnel };
+  } else if (input.funnel !== undefined) mustBeEmpty("funnel", "be unset");
+  if (kind === "retention") {
+    const retention = checkRetention(v, `${field}.retention`, input.retention);
+    if (retention !== null) draft.definition = { retention };
+  } else if (input.retention !== undefined) mustBeEmpty("retention", "be unset");
+  if (kind === "session_count" || kind === "session_duration") {
+    const gap = input.session?.gapSeconds ?? 0;
+    if (gap !== 0 && (gap < MIN_SESSION_GAP_SECONDS || gap > MAX_SESSION_GAP_SECONDS)) {
+      v.add(
+        `${field}.session.gap_seconds`,
+        `must be 0 (30 minutes) or ${MIN_SESSION_GAP_SECONDS}–${MAX_SESSION_GAP_SECONDS}`,
+      );
+    }
+    draft.definition = { session: { gapSeconds: gap === 0 ? DEFAULT_SESSION_GAP_SECONDS : gap } };
+  } else if (input.session !== undefined) mustBeEmpty("session", "be unset");
   return draft;
+}
+
+type FunnelInput = NonNullable<MetricMessage["funnel"]>;
+type FunnelConfig = NonNullable<MetricDefinitionConfig["funnel"]>;
+
+/** Formats of a funnel definition; its event types and properties are checked by checkMetricReferences. */
+function checkFunnel(
+  v: FieldViolations,
+  field: string,
+  input: FunnelInput | undefined,
+): FunnelConfig | null {
+  if (input === undefined) {
+    v.add(field, "is required for METRIC_KIND_FUNNEL");
+    return null;
+  }
+  const before = v.size;
+  if (input.steps.length < MIN_FUNNEL_STEPS || input.steps.length > MAX_FUNNEL_STEPS) {
+    v.add(`${field}.steps`, `must have ${MIN_FUNNEL_STEPS}–${MAX_FUNNEL_STEPS} steps`);
+  }
+  const steps: FunnelConfig["steps"] = input.steps.map((step, i) => {
+    const at = `${field}.steps[${i}]`;
+    if (step.eventTypeKey === "") v.add(`${at}.event_type_key`, "is required");
+    else checkKey(v, `${at}.event_type_key`, step.eventTypeKey);
+    if (step.filter === undefined) return { eventType: step.eventTypeKey, filter: null };
+    const f = step.filter;
+    if (f.property === "") v.add(`${at}.filter.property`, "is required");
+    else if (!PROPERTY_NAME_PATTERN.test(f.property)) {
+      v.add(`${at}.filter.property`, "is not a valid property name");
+    }
+    const operator = filterOperatorName(f.operator);
+    if (operator === undefined) {
+      v.add(
+        `${at}.filter.operator`,
+        "is required: use FILTER_OPERATOR_EQUAL, _NOT_EQUAL, _GREATER, _GREATER_OR_EQUAL, _LESS or _LESS_OR_EQUAL",
+      );
+    }
+    if ([...f.value].length > MAX_FILTER_VALUE_LENGTH) {
+      v.add(`${at}.filter.value`, `must be at most ${MAX_FILTER_VALUE_LENGTH} characters`);
+    }
+    return {
+      eventType: step.eventTypeKey,
+      // The type is filled in from the event type by checkMetricReferences.
+      filter: { property: f.property, operator: operator ?? "eq", value: f.value, type: "string" },
+    };
+  });
+  const window = Number(input.conversionWindowSeconds);
+  if (
+    !Number.isInteger(window) ||
+    window < MIN_CONVERSION_WINDOW_SECONDS ||
+    window > MAX_CONVERSION_WINDOW_SECONDS
+  ) {
+    v.add(
+      `${field}.conversion_window_seconds`,
+      `must be ${MIN_CONVERSION_WINDOW_SECONDS}–${MAX_CONVERSION_WINDOW_SECONDS} (90 days)`,
+    );
+  }
+  const order =
+    input.order === FunnelOrder.STRICT
+      ? "strict"
+      : input.order === FunnelOrder.LOOSE
+        ? "loose"
+        : undefined;
+  if (order === undefined) {
+    v.add(`${field}.order`, "is required: use FUNNEL_ORDER_STRICT or FUNNEL_ORDER_LOOSE");
+  }
+  if (v.size > before || order === undefined) return null;
+  return { steps, windowSeconds: window, order };
+}
+
+function checkRetention(
+  v: FieldViolations,
+  field: string,
+  input: MetricMessage["retention"],
+): NonNullable<MetricDefinitionConfig["retention"]> | null {
+  if (input === undefined) {
+    v.add(field, "is required for METRIC_KIND_RETENTION");
+    return null;
+  }
+  const before = v.size;
+  if (!Number.isInteger(input.dayFrom) || input.dayFrom < 0 || input.dayFrom > MAX_RETENTION_DAY) {
+    v.add(`${field}.day_from`, `must be 0–${MAX_RETENTION_DAY}`);
+  } else if (
+    !Number.isInteger(input.dayTo) ||
+    input.dayTo < input.dayFrom ||
+    input.dayTo > MAX_RETENTION_DAY
+  ) {
+    v.add(`${field}.day_to`, `must be day_from–${MAX_RETENTION_DAY} (equal to day_from for day N)`);
+  }
+  return v.size > before ? null : { dayFrom: input.dayFrom, dayTo: input.dayTo };
+}
+
+/** Checks a filter's constant against the property's declared type. */
+function checkFilterValue(
+  v: FieldViolations,
+  at: string,
+  filter: { operator: FilterOperatorName; value: string },
+  type: PropertyTypeName,
+): void {
+  if (type !== "number" && filter.operator !== "eq" && filter.operator !== "ne") {
+    v.add(`${at}.operator`, `only EQUAL and NOT_EQUAL apply to a ${type} property`);
+  }
+  if (type === "number") {
+    const n = filter.value.trim() === "" ? Number.NaN : Number(filter.value);
+    if (!Number.isFinite(n)) v.add(`${at}.value`, "must be a finite number (e.g. 12.5)");
+  } else if (type === "bool" && filter.value !== "true" && filter.value !== "false") {
+    v.add(`${at}.value`, 'must be "true" or "false"');
+  }
 }
 
 /** What a metric's references resolved to; null when no such row exists. */
@@ -281,6 +471,11 @@ export interface ResolvedReferences {
     archived: boolean;
     properties: readonly EventPropertyConfig[];
   } | null;
+  /** The funnel steps' event types by key (absent: no such event type). */
+  stepEventTypes?: ReadonlyMap<
+    string,
+    { key: string; archived: boolean; properties: readonly EventPropertyConfig[] }
+  >;
   numerator?: { key: string; archived: boolean; kind: MetricKindName } | null;
   denominator?: { key: string; archived: boolean; kind: MetricKindName } | null;
 }
@@ -334,6 +529,32 @@ export function checkMetricReferences(
   };
   operand("numerator_metric_key", draft.numeratorKey, refs.numerator);
   operand("denominator_metric_key", draft.denominatorKey, refs.denominator);
+  draft.definition?.funnel?.steps.forEach((step, i) => {
+    const at = `${field}.funnel.steps[${i}]`;
+    const eventType = refs.stepEventTypes?.get(step.eventType);
+    if (eventType === undefined) {
+      v.add(
+        `${at}.event_type_key`,
+        `no event type ${JSON.stringify(step.eventType)} in the catalog`,
+      );
+      return;
+    }
+    if (eventType.archived) {
+      v.add(`${at}.event_type_key`, `event type ${JSON.stringify(step.eventType)} is archived`);
+      return;
+    }
+    if (step.filter === null) return;
+    const property = eventType.properties.find((p) => p.name === step.filter?.property);
+    if (property === undefined) {
+      v.add(
+        `${at}.filter.property`,
+        `event type ${JSON.stringify(eventType.key)} declares no property ${JSON.stringify(step.filter.property)}`,
+      );
+      return;
+    }
+    step.filter.type = property.type;
+    checkFilterValue(v, `${at}.filter`, step.filter, property.type);
+  });
 }
 
 export { FieldViolations };

@@ -30,9 +30,8 @@ import type { ReportBuilder } from "../reports/lookup.js";
 import type { ChangePublisher, LifecycleEvent } from "../platform/changes.js";
 import type { Logger } from "../platform/logging.js";
 import { outboxInsert } from "../platform/outbox.js";
-import { throttledWarning } from "../platform/throttled-warning.js";
 import { withTransaction } from "../platform/transaction.js";
-import { acquireLease, PeriodicPass, releaseLease } from "../platform/lease.js";
+import { LeasedJob } from "../platform/lease.js";
 import {
   backlogVerdict,
   DEFAULT_BACKLOG_RULE,
@@ -99,43 +98,35 @@ export interface RaisedAlarm {
 const LEASE_NAME = "data_quality";
 
 export class DataQualityMonitor {
-  private readonly holder: string;
   private readonly settings: DataQualitySettings;
-  private readonly timer: PeriodicPass;
-  private stopped = false;
+  private readonly job: LeasedJob<RaisedAlarm[]>;
 
   constructor(private readonly deps: DataQualityDeps) {
-    this.holder = deps.holder ?? `data-quality-${randomUUID()}`;
     this.settings = { ...DEFAULT_DATA_QUALITY_SETTINGS, ...deps.settings };
-    const warn = throttledWarning(deps.logger);
-    this.timer = new PeriodicPass(
-      deps.intervalMs ?? DATA_QUALITY_INTERVAL_MS,
-      () => this.tick(),
-      (error) => warn(error, "data-quality pass failed; retrying"),
-    );
+    this.job = new LeasedJob({
+      pool: deps.pool,
+      name: LEASE_NAME,
+      holder: deps.holder ?? `data-quality-${randomUUID()}`,
+      intervalMs: deps.intervalMs ?? DATA_QUALITY_INTERVAL_MS,
+      leaseSeconds: deps.leaseSeconds ?? DATA_QUALITY_LEASE_SECONDS,
+      logger: deps.logger,
+      failure: "data-quality pass failed; retrying",
+      pass: (now) => this.evaluate(now),
+      idle: () => [],
+    });
   }
 
   start(): void {
-    this.timer.start();
+    this.job.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    await this.timer.stop();
-    await releaseLease(this.deps.pool, LEASE_NAME, this.holder);
+    await this.job.stop();
   }
 
   /** One pass with the lease: every check. Returns the alarms it recorded. */
   async tick(now = Date.now()): Promise<RaisedAlarm[]> {
-    if (this.stopped) return [];
-    const held = await acquireLease(
-      this.deps.pool,
-      LEASE_NAME,
-      this.holder,
-      this.deps.leaseSeconds ?? DATA_QUALITY_LEASE_SECONDS,
-    );
-    if (!held) return [];
-    return this.evaluate(now);
+    return this.job.tick(now);
   }
 
   /** Every check, without the lease (tick takes it; tests race two monitors). */
@@ -339,8 +330,10 @@ export class DataQualityMonitor {
   private async checkSrm(now: number, raised: RaisedAlarm[]): Promise<void> {
     const { pool, reports } = this.deps;
     for (const experiment of await runningExperiments(pool)) {
-      if (this.stopped) return;
-      const report = await reports.report(experiment.id, { bucketSeconds: 0 });
+      if (this.job.stopping) return;
+      // Sample ratio mismatch needs the exposures only: no metric is computed.
+      const plan = reports.narrow(await reports.plan(experiment.id), []);
+      const report = await reports.build(plan, reports.window(plan, { bucketSeconds: 0 }));
       const mismatch = report.srm?.mismatch ?? false;
       const pValue = report.srm?.pValue ?? 1;
       const hour = Math.floor(now / HOUR_MS) * HOUR_MS;

@@ -20,7 +20,11 @@ import {
   type Flag,
 } from "../flags/lookup.js";
 import { compileTargetingRule, findSegmentReferences } from "../targeting/index.js";
-import { findUnusableMetricKeys, lockSavedSegmentRules } from "../catalog/lookup.js";
+import {
+  findCohortMetricKeys,
+  findUnusableMetricKeys,
+  lockSavedSegmentRules,
+} from "../catalog/lookup.js";
 import type {
   ExperimentConfig,
   GuardrailConfig,
@@ -328,11 +332,22 @@ export async function validateExperiment(
       );
     }
   });
+  const cohortOnly = new Set(
+    await findCohortMetricKeys(
+      em,
+      guardrails.map((g) => g.metricKey),
+    ),
+  );
   guardrails.forEach((g, i) => {
     if (unusable.has(g.metricKey)) {
       v.add(
         `experiment.guardrails[${i}].metric_key`,
         `metric ${JSON.stringify(g.metricKey)} does not exist or is archived`,
+      );
+    } else if (cohortOnly.has(g.metricKey)) {
+      v.add(
+        `experiment.guardrails[${i}].metric_key`,
+        `metric ${JSON.stringify(g.metricKey)} is a funnel, retention or session metric; guardrails watch COUNT, SUM, MEAN, RATIO, PERCENTILE and CONVERSION_RATE metrics`,
       );
     }
   });

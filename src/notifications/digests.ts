@@ -18,9 +18,8 @@ import type { Report } from "../../gen/lotty/reports/v1/reports_pb.js";
 import { experimentsSelected, type ExperimentHeadline } from "../experiments/lookup.js";
 import type { ReportBuilder } from "../reports/lookup.js";
 import type { Logger } from "../platform/logging.js";
-import { throttledWarning } from "../platform/throttled-warning.js";
 import { withTransaction } from "../platform/transaction.js";
-import { acquireLease, PeriodicPass, releaseLease } from "../platform/lease.js";
+import { LeasedJob } from "../platform/lease.js";
 import type { Notice } from "./channels.js";
 import { recordDelivery } from "./notifier.js";
 import { DIGEST_TRIGGERS, renderSummary } from "./text.js";
@@ -213,35 +212,33 @@ export interface DigestSent {
 }
 
 export class DigestScheduler {
-  private readonly holder: string;
-  private readonly timer: PeriodicPass;
-  private stopped = false;
+  private readonly job: LeasedJob<DigestSent[]>;
 
   constructor(private readonly deps: DigestDeps) {
-    this.holder = deps.holder ?? `digests-${randomUUID()}`;
-    const warn = throttledWarning(deps.logger);
-    this.timer = new PeriodicPass(
-      deps.intervalMs ?? DIGEST_INTERVAL_MS,
-      () => this.tick(),
-      (error) => warn(error, "digest pass failed; retrying"),
-    );
+    this.job = new LeasedJob({
+      pool: deps.pool,
+      name: LEASE_NAME,
+      holder: deps.holder ?? `digests-${randomUUID()}`,
+      intervalMs: deps.intervalMs ?? DIGEST_INTERVAL_MS,
+      leaseSeconds: LEASE_SECONDS,
+      logger: deps.logger,
+      failure: "digest pass failed; retrying",
+      pass: (now) => this.sendDue(now),
+      idle: () => [],
+    });
   }
 
   start(): void {
-    this.timer.start();
+    this.job.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    await this.timer.stop();
-    await releaseLease(this.deps.pool, LEASE_NAME, this.holder);
+    await this.job.stop();
   }
 
   /** One pass with the lease. */
   async tick(now = Date.now()): Promise<DigestSent[]> {
-    if (this.stopped) return [];
-    if (!(await acquireLease(this.deps.pool, LEASE_NAME, this.holder, LEASE_SECONDS))) return [];
-    return this.sendDue(now);
+    return this.job.tick(now);
   }
 
   /** Sends every digest due at `now` and not sent yet (no lease: tests race two). */
@@ -254,7 +251,7 @@ export class DigestScheduler {
     );
     const sent: DigestSent[] = [];
     for (const rule of rules) {
-      if (this.stopped) break;
+      if (this.job.stopping) break;
       const schedule = {
         period: rule.digest_period,
         hour: rule.digest_hour,
@@ -301,7 +298,10 @@ export class DigestScheduler {
     );
     const entries: DigestExperiment[] = [];
     for (const experiment of experiments) {
-      const report = await this.deps.reports.report(experiment.id, { bucketSeconds: 0 });
+      const { reports } = this.deps;
+      // A digest shows the primary metric only.
+      const plan = reports.narrow(await reports.plan(experiment.id), [experiment.primaryMetricKey]);
+      const report = await reports.build(plan, reports.window(plan, { bucketSeconds: 0 }));
       entries.push(digestEntry(experiment, report));
     }
     const trigger = DIGEST_TRIGGERS[rule.digest_period];

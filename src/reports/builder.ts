@@ -110,6 +110,8 @@ async function seriesFigures(
   const points = new Map<string, { value: number; sampleSize: number }[]>();
   const metric = plan.metrics.find((m) => m.key === plan.primaryMetricKey);
   if (metric === undefined) return { ends, points };
+  // FUNNEL, RETENTION and session metrics have no series (docs/funnels.md).
+  if (metric.definition !== undefined) return { ends: [], points };
   // COUNT, SUM, CONVERSION_RATE and RATIO: the report's own per-subject
   // figures, for the subjects first exposed before each bucket's end.
   if (metric.kind !== "mean" && metric.kind !== "percentile") {
@@ -259,6 +261,17 @@ export class ReportBuilder {
       }
       return reports;
     });
+  }
+
+  /**
+   * The plan computing only the metrics named (in the plan's order). Health
+   * checks and summaries that show none or one of an experiment's metrics
+   * use it: funnel, retention and session metrics read the raw events of
+   * the cohort at every report (docs/funnels.md), seconds over millions of
+   * events, which a periodic pass must not pay for figures it drops.
+   */
+  narrow(plan: ReportPlan, metricKeys: readonly string[]): ReportPlan {
+    return { ...plan, metrics: plan.metrics.filter((m) => metricKeys.includes(m.key)) };
   }
 
   /** Plan, window and report in one call. */

@@ -10,6 +10,9 @@ import { EventErrorCode } from "../../gen/lotty/events/v1/events_pb.js";
 import {
   ComparisonSchema,
   DataHealthSchema,
+  FunnelResultSchema,
+  IntervalSchema,
+  RetentionResultSchema,
   MetricResultSchema,
   ReportSchema,
   SampleRatioMismatchSchema,
@@ -30,7 +33,8 @@ import {
   type ReportPlan,
   type ReportWindow,
 } from "../analytics/index.js";
-import { figuresOf, finite, type Figures, type Tests } from "./metric-figures.js";
+import { figuresOf, finite, rateFigures, type Figures, type Tests } from "./metric-figures.js";
+import type { CohortMetricFigures, PlannedMetric } from "../analytics/index.js";
 
 export { metricValue } from "./metric-figures.js";
 
@@ -97,17 +101,147 @@ export interface ReportInputs {
   generatedAt: number;
 }
 
+/** The Comparison message of one test; `adjustedP` after the correction. */
+function comparisonMessage(
+  compared: number,
+  controlCompared: number,
+  t: Tests,
+  adjustedP: number,
+): Comparison {
+  const c = controlCompared;
+  const p = clampUnit(t.classical.pValue);
+  return create(ComparisonSchema, {
+    absoluteDiff: finite(compared - c),
+    relativeDiff: c === 0 ? 0 : finite((compared - c) / c),
+    ciLow: finite(t.classical.lower),
+    ciHigh: finite(t.classical.upper),
+    pValue: p,
+    significant: p < SIGNIFICANCE_LEVEL,
+    adjustedPValue: adjustedP,
+    adjustedSignificant: adjustedP < SIGNIFICANCE_LEVEL,
+    sequentialCiLow: finite(t.sequential.lower),
+    sequentialCiHigh: finite(t.sequential.upper),
+    chanceToBeatControl: clampUnit(t.chance),
+  });
+}
+
+/** Runs a comparison, none on degenerate data (RangeError from src/stats). */
+function tryCompare(f: Figures, control: Figures): Tests | undefined {
+  if (control.sampleSize === 0 || f.sampleSize === 0) return undefined;
+  try {
+    return f.comparison?.(control);
+  } catch (error) {
+    if (error instanceof RangeError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * A funnel's per-step figures, each step's share compared with the
+ * control's (Holm across the steps) when `control` is given.
+ */
+function funnelMessage(
+  metric: PlannedMetric,
+  cohort: CohortMetricFigures,
+  control: CohortMetricFigures | undefined,
+) {
+  const steps = metric.definition?.funnel?.steps ?? [];
+  const figures = steps.map((_, i) => rateFigures(cohort.steps[i] ?? 0, cohort.subjects));
+  const tests = steps.map((_, i) => {
+    if (control === undefined) return undefined;
+    const c = rateFigures(control.steps[i] ?? 0, control.subjects);
+    const f = figures[i];
+    return f === undefined ? undefined : tryCompare(f, c);
+  });
+  const adjusted = holm(
+    tests.filter((t) => t !== undefined).map((t) => clampUnit(t.classical.pValue)),
+  );
+  let next = 0;
+  return create(FunnelResultSchema, {
+    subjects: int32(cohort.subjects),
+    steps: steps.map((step, i) => {
+      const reached = cohort.steps[i] ?? 0;
+      const previous = i === 0 ? cohort.subjects : (cohort.steps[i - 1] ?? 0);
+      const f = figures[i];
+      const t = tests[i];
+      const controlShare =
+        control === undefined || control.subjects === 0
+          ? 0
+          : (control.steps[i] ?? 0) / control.subjects;
+      return {
+        eventTypeKey: step.eventType,
+        subjects: int32(reached),
+        share: finite(f?.value ?? 0),
+        shareInterval:
+          f?.interval === undefined
+            ? undefined
+            : create(IntervalSchema, { low: f.interval.lower, high: f.interval.upper }),
+        stepConversion: previous === 0 ? 0 : reached / previous,
+        dropOff: previous === 0 ? 0 : 1 - reached / previous,
+        comparison:
+          t === undefined || f === undefined
+            ? undefined
+            : comparisonMessage(f.compared, controlShare, t, clampUnit(adjusted[next++] ?? 1)),
+      };
+    }),
+  });
+}
+
+/** One MetricResult; `control` is the control's figures on non-control variants. */
+function metricResult(
+  m: PlannedMetric,
+  f: Figures,
+  comparison: Comparison | undefined,
+  control: Figures | undefined,
+): MetricResult {
+  const cohort = f.cohort;
+  return create(MetricResultSchema, {
+    metricKey: m.key,
+    value: finite(f.value),
+    sampleSize: int32(f.sampleSize),
+    comparison,
+    interval:
+      f.interval === undefined
+        ? undefined
+        : create(IntervalSchema, {
+            low: finite(f.interval.lower),
+            high: finite(f.interval.upper),
+          }),
+    funnel:
+      m.kind === "funnel" && cohort !== undefined
+        ? funnelMessage(m, cohort, control?.cohort)
+        : undefined,
+    retention:
+      m.kind === "retention" && cohort !== undefined
+        ? create(RetentionResultSchema, {
+            eligibleSubjects: int32(cohort.eligible),
+            retainedSubjects: int32(cohort.retained),
+            maturingSubjects: int32(cohort.maturing),
+          })
+        : undefined,
+  });
+}
+
 /** Builds the Report message. */
 export function computeReport(inputs: ReportInputs): Report {
   const { plan, window, aggregates, health, series } = inputs;
   const control = plan.variants.find((v) => v.control) ?? plan.variants[0];
   const aggregatesOf = (key: string) => aggregates.variants.get(key) ?? emptyVariant();
   const figures = new Map<string, Figures[]>();
+  const cohortOf = (metricKey: string, variantKey: string) =>
+    aggregates.cohortMetrics?.get(metricKey)?.get(variantKey);
   for (const variant of plan.variants) {
     const v = aggregatesOf(variant.key);
     figures.set(
       variant.key,
-      plan.metrics.map((m) => figuresOf(m, v, aggregates.percentiles.get(m.key)?.get(variant.key))),
+      plan.metrics.map((m) =>
+        figuresOf(
+          m,
+          v,
+          aggregates.percentiles.get(m.key)?.get(variant.key),
+          cohortOf(m.key, variant.key),
+        ),
+      ),
     );
   }
   // Comparisons first, so Holm can adjust their p-values together.
@@ -148,28 +282,14 @@ export function computeReport(inputs: ReportInputs): Report {
       let comparison: Comparison | undefined;
       if (t !== undefined) {
         const c = controlList[i]?.compared ?? 0;
-        const adjustedP = clampUnit(adjusted[next++] ?? 1);
-        const p = clampUnit(t.classical.pValue);
-        comparison = create(ComparisonSchema, {
-          absoluteDiff: finite(f.compared - c),
-          relativeDiff: c === 0 ? 0 : finite((f.compared - c) / c),
-          ciLow: finite(t.classical.lower),
-          ciHigh: finite(t.classical.upper),
-          pValue: p,
-          significant: p < SIGNIFICANCE_LEVEL,
-          adjustedPValue: adjustedP,
-          adjustedSignificant: adjustedP < SIGNIFICANCE_LEVEL,
-          sequentialCiLow: finite(t.sequential.lower),
-          sequentialCiHigh: finite(t.sequential.upper),
-          chanceToBeatControl: clampUnit(t.chance),
-        });
+        comparison = comparisonMessage(f.compared, c, t, clampUnit(adjusted[next++] ?? 1));
       }
-      return create(MetricResultSchema, {
-        metricKey: m.key,
-        value: finite(f.value),
-        sampleSize: int32(f.sampleSize),
+      return metricResult(
+        m,
+        f,
         comparison,
-      });
+        variant.key === control?.key ? undefined : controlList[i],
+      );
     });
     return create(VariantReportSchema, {
       variantKey: variant.key,
@@ -182,14 +302,14 @@ export function computeReport(inputs: ReportInputs): Report {
   });
 
   const all = combined(plan.variants.map((variant) => aggregatesOf(variant.key)));
-  const overall = plan.metrics.map((m) => {
-    const f = figuresOf(m, all, aggregates.percentiles.get(m.key)?.get(""));
-    return create(MetricResultSchema, {
-      metricKey: m.key,
-      value: finite(f.value),
-      sampleSize: int32(f.sampleSize),
-    });
-  });
+  const overall = plan.metrics.map((m) =>
+    metricResult(
+      m,
+      figuresOf(m, all, aggregates.percentiles.get(m.key)?.get(""), cohortOf(m.key, "")),
+      undefined,
+      undefined,
+    ),
+  );
 
   const subjects = plan.variants.map((variant) => aggregatesOf(variant.key).subjects);
   const totalSubjects = subjects.reduce((a, b) => a + b, 0);

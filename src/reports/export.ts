@@ -4,7 +4,12 @@
  */
 import { toJsonString } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { ReportSchema, type Report } from "../../gen/lotty/reports/v1/reports_pb.js";
+import {
+  ReportSchema,
+  type Comparison,
+  type MetricResult,
+  type Report,
+} from "../../gen/lotty/reports/v1/reports_pb.js";
 
 export const CSV_COLUMNS = [
   "variant_key",
@@ -40,11 +45,47 @@ function filterText(report: Report): string {
   return report.segment.map((c) => `${c.dimension}=${c.values.join("|")}`).join("&");
 }
 
+type Row = { key: string; value: number; sampleSize: number; comparison: Comparison | undefined };
+
+/**
+ * A metric's CSV rows: its own, then for a funnel one per step
+ * (`key[step i: event type]`, value the step's share) and for retention
+ * one of the maturing subjects (`key[maturing]`, sample size the cohort).
+ */
+function metricRows(metric: MetricResult): Row[] {
+  const rows: Row[] = [
+    {
+      key: metric.metricKey,
+      value: metric.value,
+      sampleSize: metric.sampleSize,
+      comparison: metric.comparison,
+    },
+  ];
+  metric.funnel?.steps.forEach((step, i) =>
+    rows.push({
+      key: `${metric.metricKey}[step ${i + 1}: ${step.eventTypeKey}]`,
+      value: step.share,
+      sampleSize: metric.funnel?.subjects ?? 0,
+      comparison: step.comparison,
+    }),
+  );
+  const r = metric.retention;
+  if (r !== undefined) {
+    rows.push({
+      key: `${metric.metricKey}[maturing]`,
+      value: r.maturingSubjects,
+      sampleSize: r.eligibleSubjects + r.maturingSubjects,
+      comparison: undefined,
+    });
+  }
+  return rows;
+}
+
 /** One row per variant and metric of a report's (or a breakdown segment's) variants. */
 function variantRows(variants: Report["variants"], extra: string[]): string[] {
   const lines: string[] = [];
   for (const variant of variants) {
-    for (const metric of variant.metrics) {
+    for (const metric of variant.metrics.flatMap(metricRows)) {
       const c = metric.comparison;
       const comparison =
         c === undefined
@@ -67,7 +108,7 @@ function variantRows(variants: Report["variants"], extra: string[]): string[] {
           variant.control,
           variant.exposures,
           variant.subjects,
-          metric.metricKey,
+          metric.key,
           metric.value,
           metric.sampleSize,
           ...comparison,

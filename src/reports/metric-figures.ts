@@ -15,15 +15,19 @@ import {
   percentileDifferenceTest,
   ratioDeltaTest,
   ratioEstimate,
+  normalQuantile,
   twoProportionTest,
   welchTest,
+  wilsonInterval,
   type DifferenceTest,
   type MeanSummary,
   type PairedSums,
   type RateCounts,
 } from "../stats/index.js";
 import {
+  emptyCohortFigures,
   quantityKey,
+  type CohortMetricFigures,
   type EventSums,
   type PercentileFigures,
   type PlannedMetric,
@@ -42,7 +46,35 @@ export interface Figures {
   counts?: RateCounts;
   sums?: PairedSums;
   percentile?: PercentileFigures;
+  /** 95 % interval of value (rates: Wilson; session means: normal). */
+  interval?: { lower: number; upper: number };
+  /** FUNNEL, RETENTION and session metrics: the cohort figures. */
+  cohort?: CohortMetricFigures;
 }
+
+/** Figures of a share successes/trials compared with a two-proportion z-test. */
+export function rateFigures(successes: number, trials: number): Figures {
+  const rate = trials === 0 ? 0 : successes / trials;
+  const counts = { successes, trials };
+  return {
+    value: rate,
+    sampleSize: trials,
+    compared: rate,
+    comparison: (control) => {
+      const c = control.counts;
+      if (c === undefined || c.trials < 1 || trials < 1) return undefined;
+      return {
+        classical: twoProportionTest(c, counts),
+        sequential: alwaysValidProportionTest(c, counts),
+        chance: chanceToBeatControlRate(c, counts).probability,
+      };
+    },
+    counts,
+    interval: trials < 1 ? undefined : wilsonInterval(counts),
+  };
+}
+
+const Z95 = normalQuantile(0.975);
 
 export interface Tests {
   classical: DifferenceTest;
@@ -73,9 +105,37 @@ export function figuresOf(
   metric: PlannedMetric,
   v: VariantAggregates,
   percentile: PercentileFigures | undefined,
+  cohortFigures?: CohortMetricFigures,
 ): Figures {
   const n = v.subjects;
   switch (metric.kind) {
+    case "funnel": {
+      const steps = metric.definition?.funnel?.steps.length ?? 0;
+      const cohort = cohortFigures ?? emptyCohortFigures(steps);
+      const f = rateFigures(cohort.steps[steps - 1] ?? 0, cohort.subjects);
+      return { ...f, cohort };
+    }
+    case "retention": {
+      const cohort = cohortFigures ?? emptyCohortFigures();
+      return { ...rateFigures(cohort.retained, cohort.eligible), cohort };
+    }
+    case "session_count":
+    case "session_duration": {
+      const cohort = cohortFigures ?? emptyCohortFigures();
+      const m = cohort.subjects;
+      const summary = meanSummary(m, cohort.sum, cohort.sumSquares);
+      const mean = m === 0 ? 0 : cohort.sum / m;
+      const half = summary === undefined ? 0 : Z95 * Math.sqrt(summary.variance / m);
+      return {
+        value: mean,
+        sampleSize: m,
+        compared: mean,
+        comparison: (control) => meanTests(control.summary, summary),
+        summary,
+        interval: m === 0 ? undefined : { lower: mean - half, upper: mean + half },
+        cohort,
+      };
+    }
     case "count":
     case "sum": {
       const q = v.quantities.get(
@@ -95,24 +155,7 @@ export function figuresOf(
     }
     case "conversion_rate": {
       const q = v.quantities.get(quantityKey({ eventType: metric.eventType, property: "" }));
-      const successes = q?.positive ?? 0;
-      const rate = n === 0 ? 0 : successes / n;
-      const counts = { successes, trials: n };
-      return {
-        value: rate,
-        sampleSize: n,
-        compared: rate,
-        comparison: (control) => {
-          const c = control.counts;
-          if (c === undefined || c.trials < 1 || n < 1) return undefined;
-          return {
-            classical: twoProportionTest(c, counts),
-            sequential: alwaysValidProportionTest(c, counts),
-            chance: chanceToBeatControlRate(c, counts).probability,
-          };
-        },
-        counts,
-      };
+      return rateFigures(q?.positive ?? 0, n);
     }
     case "mean": {
       const e: EventSums = v.events.get(

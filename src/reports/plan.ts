@@ -52,6 +52,7 @@ export async function loadPlan(em: EntityManager, experimentId: string): Promise
       property: m.property ?? "",
       probability: Number(m.percentile ?? 0) / 100,
     };
+    if (m.definition !== null && m.definition !== undefined) planned.definition = m.definition;
     if (m.kind === "ratio") {
       planned.numerator = quantityOf(m.numerator?.key);
       planned.denominator = quantityOf(m.denominator?.key);

@@ -16,7 +16,12 @@ export type {
 } from "./types.js";
 export { DEFAULT_CONFIDENCE_LEVEL } from "./validation.js";
 export { welchTest, type WelchTest } from "./means.js";
-export { twoProportionTest, type TwoProportionTest } from "./proportions.js";
+export {
+  twoProportionTest,
+  wilsonInterval,
+  type Interval,
+  type TwoProportionTest,
+} from "./proportions.js";
 export { ratioDeltaTest, ratioEstimate, type RatioDeltaTest, type RatioEstimate } from "./ratio.js";
 export {
   DEFAULT_BOOTSTRAP_RESAMPLES,
@@ -70,4 +75,4 @@ export {
 } from "./srm.js";
 export { cupedAdjust, type CupedAdjustment, type CupedVariant } from "./cuped.js";
 export { createRandom, type RandomSource } from "./random.js";
-export { normalCdf } from "./distributions.js";
+export { normalCdf, normalQuantile } from "./distributions.js";

@@ -1,5 +1,5 @@
 /** Two-proportion z-test for a difference of rates. */
-import { normalTwoSidedP } from "./distributions.js";
+import { normalQuantile, normalTwoSidedP } from "./distributions.js";
 import { waldDifference } from "./normal-test.js";
 import type { DifferenceTest, IntervalOptions, RateCounts } from "./types.js";
 import { confidenceLevelOf, requireCounts } from "./validation.js";
@@ -71,4 +71,33 @@ export function twoProportionTest(
     treatmentRate,
     pooledStandardError,
   };
+}
+
+/** A two-sided interval. */
+export interface Interval {
+  readonly lower: number;
+  readonly upper: number;
+}
+
+/**
+ * Wilson score interval of one proportion successes/trials:
+ * (p̂ + z²/2n ± z·sqrt(p̂(1 − p̂)/n + z²/4n²)) / (1 + z²/n), z the normal
+ * quantile of (1 + level)/2. Unlike the Wald interval it stays inside
+ * [0, 1] and does not collapse at 0 % or 100 % (docs/statistics.md).
+ *
+ * @param counts trials ≥ 1, 0 ≤ successes ≤ trials, integers
+ * @param options confidenceLevel in (0, 1), default 0.95
+ * @throws RangeError naming the first invalid argument
+ */
+export function wilsonInterval(counts: RateCounts, options: IntervalOptions = {}): Interval {
+  const where = "wilsonInterval";
+  requireCounts(where, "counts", counts);
+  const level = confidenceLevelOf(where, options.confidenceLevel);
+  const z = normalQuantile((1 + level) / 2);
+  const n = counts.trials;
+  const p = counts.successes / n;
+  const z2 = z * z;
+  const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+  const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n);
+  return { lower: Math.max(0, centre - half), upper: Math.min(1, centre + half) };
 }

@@ -28,6 +28,7 @@ import {
   srmCheck,
   twoProportionTest,
   welchTest,
+  wilsonInterval,
 } from "../../src/stats/index.js";
 import { expectClose, expectWithin } from "./close.js";
 
@@ -92,6 +93,26 @@ describe("welchTest against scipy.stats.ttest_ind_from_stats(equal_var=False)", 
     expectClose(result.upper, c.upper);
     expectClose(result.difference, c.treatment.mean - c.control.mean);
     expect(result.confidenceLevel).toBe(c.level);
+  });
+});
+
+describe("wilsonInterval against the Wilson score formula", () => {
+  // Python stdlib: z = statistics.NormalDist().inv_cdf(0.975); p = k/n;
+  // c = (p + z*z/(2*n)) / (1 + z*z/n); h = z*sqrt(p*(1-p)/n + z*z/(4*n*n)) / (1 + z*z/n);
+  // (max(0, c - h), min(1, c + h)). 8/10 → [0.4902, 0.9433] is also Newcombe's (1998) table.
+  it.each([
+    [0, 10, 0, 0.27753279986288915],
+    [8, 10, 0.49016247153664183, 0.9433178485456247],
+    [10, 10, 0.7224672001371109, 1],
+    [37, 250, 0.10931982398325646, 0.1973340188615365],
+  ])("%i of %i", (successes, trials, lower, upper) => {
+    const interval = wilsonInterval({ successes, trials });
+    expectClose(interval.lower, lower);
+    expectClose(interval.upper, upper);
+  });
+
+  it("rejects impossible counts", () => {
+    expect(() => wilsonInterval({ successes: 3, trials: 2 })).toThrow(RangeError);
   });
 });
 

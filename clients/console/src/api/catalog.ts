@@ -19,13 +19,19 @@ import {
   type UpdateFlagRequestSchema,
 } from "../../../../gen/lotty/flags/v1/flags_pb.js";
 import {
+  FilterOperator,
+  FunnelOrder,
+  FunnelStepSchema,
   MetricKind,
   MetricSchema,
   EventTypeSchema,
   PropertyType,
   type EventType,
+  type FunnelStep,
   type Metric,
 } from "../../../../gen/lotty/catalog/v1/catalog_pb.js";
+
+type MetricInit = MessageInitShape<typeof MetricSchema>;
 import { Direction, GuardrailAction } from "../../../../gen/lotty/experiments/v1/experiments_pb.js";
 import type { GuardrailTrigger } from "../../../../gen/lotty/guardrails/v1/guardrails_pb.js";
 import { fieldErrors, type FieldError } from "./errors.js";
@@ -234,6 +240,64 @@ export interface MetricForm {
   numeratorMetricKey: string;
   denominatorMetricKey: string;
   requiresExposure: boolean;
+  /** Funnels: one step per line, `event_type` or `event_type property op value`. */
+  funnelSteps: string;
+  /** Funnels: the conversion window in hours, as typed. */
+  funnelWindowHours: string;
+  funnelOrder: FunnelOrder;
+  /** Retention: days as typed. */
+  dayFrom: string;
+  dayTo: string;
+  /** Sessions: the gap in minutes, as typed. */
+  sessionGapMinutes: string;
+}
+
+const FILTER_OPERATORS: readonly [string, FilterOperator][] = [
+  [">=", FilterOperator.GREATER_OR_EQUAL],
+  ["<=", FilterOperator.LESS_OR_EQUAL],
+  ["!=", FilterOperator.NOT_EQUAL],
+  ["=", FilterOperator.EQUAL],
+  [">", FilterOperator.GREATER],
+  ["<", FilterOperator.LESS],
+];
+
+/** One funnel step as a line: "checkout" or "cart amount >= 20". */
+export function stepToLine(step: FunnelStep): string {
+  const f = step.filter;
+  if (f === undefined) return step.eventTypeKey;
+  const op = FILTER_OPERATORS.find(([, o]) => o === f.operator)?.[0] ?? "=";
+  return `${step.eventTypeKey} ${f.property} ${op} ${f.value}`;
+}
+
+const STEP_LINE = /^(\S+)(?:\s+([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|!=|=|>|<)\s*(.*))?$/;
+
+/** Parses the steps text: one step per non-empty line; null with the bad line's index. */
+export function parseSteps(text: string): { steps: FunnelStep[] } | { bad: number } {
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
+  const steps: FunnelStep[] = [];
+  for (const [i, line] of lines.entries()) {
+    const m = STEP_LINE.exec(line);
+    if (m === null) return { bad: i };
+    const [, eventTypeKey = "", property, op, value] = m;
+    steps.push(
+      create(FunnelStepSchema, {
+        eventTypeKey,
+        filter:
+          property === undefined
+            ? undefined
+            : {
+                property,
+                operator:
+                  FILTER_OPERATORS.find(([o]) => o === op)?.[1] ?? FilterOperator.UNSPECIFIED,
+                value: (value ?? "").trim(),
+              },
+      }),
+    );
+  }
+  return { steps };
 }
 
 export const EMPTY_METRIC_FORM: MetricForm = {
@@ -247,6 +311,12 @@ export const EMPTY_METRIC_FORM: MetricForm = {
   numeratorMetricKey: "",
   denominatorMetricKey: "",
   requiresExposure: true,
+  funnelSteps: "",
+  funnelWindowHours: "24",
+  funnelOrder: FunnelOrder.STRICT,
+  dayFrom: "1",
+  dayTo: "1",
+  sessionGapMinutes: "30",
 };
 
 /** Which of the kind-dependent fields a metric kind uses. */
@@ -255,9 +325,16 @@ export function metricKindUses(kind: MetricKind): {
   property: boolean;
   percentile: boolean;
   ratio: boolean;
+  funnel: boolean;
+  retention: boolean;
+  session: boolean;
 } {
+  const session = kind === MetricKind.SESSION_COUNT || kind === MetricKind.SESSION_DURATION;
   return {
-    eventType: kind !== MetricKind.RATIO,
+    funnel: kind === MetricKind.FUNNEL,
+    retention: kind === MetricKind.RETENTION,
+    session,
+    eventType: kind !== MetricKind.RATIO && kind !== MetricKind.FUNNEL,
     property: kind === MetricKind.SUM || kind === MetricKind.MEAN || kind === MetricKind.PERCENTILE,
     percentile: kind === MetricKind.PERCENTILE,
     ratio: kind === MetricKind.RATIO,
@@ -276,6 +353,13 @@ export function metricToForm(m: Metric): MetricForm {
     numeratorMetricKey: m.numeratorMetricKey,
     denominatorMetricKey: m.denominatorMetricKey,
     requiresExposure: m.requiresExposure,
+    funnelSteps: (m.funnel?.steps ?? []).map(stepToLine).join("\n"),
+    funnelWindowHours:
+      m.funnel === undefined ? "24" : String(Number(m.funnel.conversionWindowSeconds) / 3600),
+    funnelOrder: m.funnel?.order ?? FunnelOrder.STRICT,
+    dayFrom: String(m.retention?.dayFrom ?? 1),
+    dayTo: String(m.retention?.dayTo ?? 1),
+    sessionGapMinutes: String((m.session?.gapSeconds ?? 1800) / 60),
   };
 }
 
@@ -297,8 +381,51 @@ export function buildMetric(form: MetricForm): { metric: Metric } | { errors: Fi
       };
     }
   }
+  const errors: FieldError[] = [];
+  const number = (field: string, text: string, message: string): number => {
+    const n = Number(text.trim());
+    if (text.trim() === "" || !Number.isFinite(n)) errors.push({ field, message });
+    return n;
+  };
+  let funnel: MetricInit["funnel"];
+  if (uses.funnel) {
+    const parsed = parseSteps(form.funnelSteps);
+    if ("bad" in parsed) {
+      errors.push({
+        field: `metric.funnel.steps[${parsed.bad}]`,
+        message: "write `event_type` or `event_type property op value` (op: = != > >= < <=)",
+      });
+    }
+    const hours = number(
+      "metric.funnel.conversion_window_seconds",
+      form.funnelWindowHours,
+      "must be a number of hours, e.g. 24",
+    );
+    funnel = {
+      steps: "steps" in parsed ? parsed.steps : [],
+      conversionWindowSeconds: BigInt(Number.isFinite(hours) ? Math.round(hours * 3600) : 0),
+      order: form.funnelOrder,
+    };
+  }
+  const retention = uses.retention
+    ? {
+        dayFrom: number(
+          "metric.retention.day_from",
+          form.dayFrom,
+          "must be a whole number of days",
+        ),
+        dayTo: number("metric.retention.day_to", form.dayTo, "must be a whole number of days"),
+      }
+    : undefined;
+  const gap = uses.session
+    ? number("metric.session.gap_seconds", form.sessionGapMinutes, "must be a number of minutes")
+    : 0;
+  if (errors.length > 0) return { errors };
   return {
     metric: create(MetricSchema, {
+      funnel,
+      retention,
+      session: uses.session ? { gapSeconds: Math.round(gap * 60) } : undefined,
       key: form.key.trim(),
       name: form.name.trim(),
       description: form.description,
@@ -338,6 +465,14 @@ export function describeMetric(
       return `p${m.percentile} of ${m.eventTypeKey}.${m.property}`;
     case MetricKind.RATIO:
       return `${m.numeratorMetricKey} ÷ ${m.denominatorMetricKey}`;
+    case MetricKind.FUNNEL:
+      return "funnel";
+    case MetricKind.RETENTION:
+      return `retention on ${m.eventTypeKey}`;
+    case MetricKind.SESSION_COUNT:
+      return `sessions of ${m.eventTypeKey || "any event"}`;
+    case MetricKind.SESSION_DURATION:
+      return `time in sessions of ${m.eventTypeKey || "any event"}`;
     default:
       return "—";
   }

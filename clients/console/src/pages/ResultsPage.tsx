@@ -38,6 +38,7 @@ import { BreakdownTables } from "../components/results/BreakdownTables.js";
 import { ResultsTable, correctionLabel } from "../components/results/ResultsTable.js";
 import { IntervalChart } from "../components/results/IntervalChart.js";
 import { SeriesChart } from "../components/results/SeriesChart.js";
+import { FunnelChart, RetentionChart } from "../components/results/FunnelChart.js";
 import { HealthPanel } from "../components/results/HealthPanel.js";
 import { TriggerList } from "../components/results/TriggerList.js";
 import { OutcomeSnapshot } from "../components/results/OutcomeSnapshot.js";
@@ -386,6 +387,9 @@ export default function ResultsPage() {
               </div>
             )}
           </section>
+
+          <FunnelChart report={report} metricKey={metricKey} info={info} />
+          <RetentionChart report={report} metricKey={metricKey} info={info} />
 
           <BreakdownTables report={report} metricKey={metricKey} info={info} />
 

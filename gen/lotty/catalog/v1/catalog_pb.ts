@@ -25,7 +25,160 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lotty/catalog/v1/catalog.proto.
  */
 export const file_lotty_catalog_v1_catalog: GenFile = /*@__PURE__*/
-  fileDesc("Ch5sb3R0eS9jYXRhbG9nL3YxL2NhdGFsb2cucHJvdG8SEGxvdHR5LmNhdGFsb2cudjEiXQoNRXZlbnRQcm9wZXJ0eRIMCgRuYW1lGAEgASgJEiwKBHR5cGUYAiABKA4yHi5sb3R0eS5jYXRhbG9nLnYxLlByb3BlcnR5VHlwZRIQCghyZXF1aXJlZBgDIAEoCCKOAgoJRXZlbnRUeXBlEgsKA2tleRgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEjMKCnByb3BlcnRpZXMYBCADKAsyHy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50UHJvcGVydHkSGQoRcmVxdWlyZXNfZXhwb3N1cmUYBSABKAgSEAoIYXJjaGl2ZWQYBiABKAgSDwoHYnVpbHRpbhgHIAEoCBIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCL+AgoGTWV0cmljEgsKA2tleRgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEioKBGtpbmQYBCABKA4yHC5sb3R0eS5jYXRhbG9nLnYxLk1ldHJpY0tpbmQSFgoOZXZlbnRfdHlwZV9rZXkYBSABKAkSEAoIcHJvcGVydHkYBiABKAkSEgoKcGVyY2VudGlsZRgHIAEoARIcChRudW1lcmF0b3JfbWV0cmljX2tleRgIIAEoCRIeChZkZW5vbWluYXRvcl9tZXRyaWNfa2V5GAkgASgJEhkKEXJlcXVpcmVzX2V4cG9zdXJlGAogASgIEhAKCGFyY2hpdmVkGAsgASgIEg8KB2J1aWx0aW4YDCABKAgSLgoKY3JlYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoWQ3JlYXRlRXZlbnRUeXBlUmVxdWVzdBIvCgpldmVudF90eXBlGAEgASgLMhsubG90dHkuY2F0YWxvZy52MS5FdmVudFR5cGUiSgoXQ3JlYXRlRXZlbnRUeXBlUmVzcG9uc2USLwoKZXZlbnRfdHlwZRgBIAEoCzIbLmxvdHR5LmNhdGFsb2cudjEuRXZlbnRUeXBlIiIKE0dldEV2ZW50VHlwZVJlcXVlc3QSCwoDa2V5GAEgASgJIkcKFEdldEV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSJYChVMaXN0RXZlbnRUeXBlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSGAoQaW5jbHVkZV9hcmNoaXZlZBgDIAEoCCJjChZMaXN0RXZlbnRUeXBlc1Jlc3BvbnNlEjAKC2V2ZW50X3R5cGVzGAEgAygLMhsubG90dHkuY2F0YWxvZy52MS5FdmVudFR5cGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkkKFlVwZGF0ZUV2ZW50VHlwZVJlcXVlc3QSLwoKZXZlbnRfdHlwZRgBIAEoCzIbLmxvdHR5LmNhdGFsb2cudjEuRXZlbnRUeXBlIkoKF1VwZGF0ZUV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSImChdBcmNoaXZlRXZlbnRUeXBlUmVxdWVzdBILCgNrZXkYASABKAkiSwoYQXJjaGl2ZUV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSI/ChNDcmVhdGVNZXRyaWNSZXF1ZXN0EigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIkAKFENyZWF0ZU1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIh8KEEdldE1ldHJpY1JlcXVlc3QSCwoDa2V5GAEgASgJIj0KEUdldE1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIlUKEkxpc3RNZXRyaWNzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIYChBpbmNsdWRlX2FyY2hpdmVkGAMgASgIIlkKE0xpc3RNZXRyaWNzUmVzcG9uc2USKQoHbWV0cmljcxgBIAMoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI/ChNVcGRhdGVNZXRyaWNSZXF1ZXN0EigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIkAKFFVwZGF0ZU1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIiMKFEFyY2hpdmVNZXRyaWNSZXF1ZXN0EgsKA2tleRgBIAEoCSJBChVBcmNoaXZlTWV0cmljUmVzcG9uc2USKAoGbWV0cmljGAEgASgLMhgubG90dHkuY2F0YWxvZy52MS5NZXRyaWMiyQEKCURpbWVuc2lvbhILCgNrZXkYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhIKCm1heF92YWx1ZXMYBCABKAUSEAoIYXJjaGl2ZWQYBSABKAgSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSAoWQ3JlYXRlRGltZW5zaW9uUmVxdWVzdBIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiJJChdDcmVhdGVEaW1lbnNpb25SZXNwb25zZRIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiJYChVMaXN0RGltZW5zaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSGAoQaW5jbHVkZV9hcmNoaXZlZBgDIAEoCCJiChZMaXN0RGltZW5zaW9uc1Jlc3BvbnNlEi8KCmRpbWVuc2lvbnMYASADKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSAoWVXBkYXRlRGltZW5zaW9uUmVxdWVzdBIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiJJChdVcGRhdGVEaW1lbnNpb25SZXNwb25zZRIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiImChdBcmNoaXZlRGltZW5zaW9uUmVxdWVzdBILCgNrZXkYASABKAkiSgoYQXJjaGl2ZURpbWVuc2lvblJlc3BvbnNlEi4KCWRpbWVuc2lvbhgBIAEoCzIbLmxvdHR5LmNhdGFsb2cudjEuRGltZW5zaW9uIqICCgxTYXZlZFNlZ21lbnQSCwoDa2V5GAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIMCgRydWxlGAQgASgJEg8KB3ZlcnNpb24YBSABKAUSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgIIAEoCRIzCgd1c2VkX2J5GAkgAygLMiIubG90dHkuY2F0YWxvZy52MS5TYXZlZFNlZ21lbnRVc2VyEhIKCmF0dHJpYnV0ZXMYCiADKAkimQEKEFNhdmVkU2VnbWVudFVzZXISFQoNZXhwZXJpbWVudF9pZBgBIAEoCRIQCghmbGFnX2tleRgCIAEoCRIXCg9leHBlcmltZW50X25hbWUYAyABKAkSGgoSZXhwZXJpbWVudF92ZXJzaW9uGAQgASgFEhcKD3NlZ21lbnRfdmVyc2lvbhgFIAEoBRIOCgZzdGF0dXMYBiABKAkiogEKE1NhdmVkU2VnbWVudFZlcnNpb24SDwoHdmVyc2lvbhgBIAEoBRIUCgxkaXNwbGF5X25hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSDAoEcnVsZRgEIAEoCRIRCglhdXRob3JfaWQYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUgoZQ3JlYXRlU2F2ZWRTZWdtZW50UmVxdWVzdBI1Cg1zYXZlZF9zZWdtZW50GAEgASgLMh4ubG90dHkuY2F0YWxvZy52MS5TYXZlZFNlZ21lbnQiUwoaQ3JlYXRlU2F2ZWRTZWdtZW50UmVzcG9uc2USNQoNc2F2ZWRfc2VnbWVudBgBIAEoCzIeLmxvdHR5LmNhdGFsb2cudjEuU2F2ZWRTZWdtZW50IiUKFkdldFNhdmVkU2VnbWVudFJlcXVlc3QSCwoDa2V5GAEgASgJIlAKF0dldFNhdmVkU2VnbWVudFJlc3BvbnNlEjUKDXNhdmVkX3NlZ21lbnQYASABKAsyHi5sb3R0eS5jYXRhbG9nLnYxLlNhdmVkU2VnbWVudCJBChhMaXN0U2F2ZWRTZWdtZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkibAoZTGlzdFNhdmVkU2VnbWVudHNSZXNwb25zZRI2Cg5zYXZlZF9zZWdtZW50cxgBIAMoCzIeLmxvdHR5LmNhdGFsb2cudjEuU2F2ZWRTZWdtZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJsChlVcGRhdGVTYXZlZFNlZ21lbnRSZXF1ZXN0EjUKDXNhdmVkX3NlZ21lbnQYASABKAsyHi5sb3R0eS5jYXRhbG9nLnYxLlNhdmVkU2VnbWVudBIYChBleHBlY3RlZF92ZXJzaW9uGAIgASgFIlMKGlVwZGF0ZVNhdmVkU2VnbWVudFJlc3BvbnNlEjUKDXNhdmVkX3NlZ21lbnQYASABKAsyHi5sb3R0eS5jYXRhbG9nLnYxLlNhdmVkU2VnbWVudCIoChlEZWxldGVTYXZlZFNlZ21lbnRSZXF1ZXN0EgsKA2tleRgBIAEoCSIcChpEZWxldGVTYXZlZFNlZ21lbnRSZXNwb25zZSIuCh9MaXN0U2F2ZWRTZWdtZW50VmVyc2lvbnNSZXF1ZXN0EgsKA2tleRgBIAEoCSJbCiBMaXN0U2F2ZWRTZWdtZW50VmVyc2lvbnNSZXNwb25zZRI3Cgh2ZXJzaW9ucxgBIAMoCzIlLmxvdHR5LmNhdGFsb2cudjEuU2F2ZWRTZWdtZW50VmVyc2lvbiqWAQoMUHJvcGVydHlUeXBlEh0KGVBST1BFUlRZX1RZUEVfVU5TUEVDSUZJRUQQABIYChRQUk9QRVJUWV9UWVBFX1NUUklORxABEhgKFFBST1BFUlRZX1RZUEVfTlVNQkVSEAISFgoSUFJPUEVSVFlfVFlQRV9CT09MEAMSGwoXUFJPUEVSVFlfVFlQRV9USU1FU1RBTVAQBCq/AQoKTWV0cmljS2luZBIbChdNRVRSSUNfS0lORF9VTlNQRUNJRklFRBAAEhUKEU1FVFJJQ19LSU5EX0NPVU5UEAESHwobTUVUUklDX0tJTkRfQ09OVkVSU0lPTl9SQVRFEAISEwoPTUVUUklDX0tJTkRfU1VNEAMSFAoQTUVUUklDX0tJTkRfTUVBThAEEhUKEU1FVFJJQ19LSU5EX1JBVElPEAUSGgoWTUVUUklDX0tJTkRfUEVSQ0VOVElMRRAGMq4QCg5DYXRhbG9nU2VydmljZRJmCg9DcmVhdGVFdmVudFR5cGUSKC5sb3R0eS5jYXRhbG9nLnYxLkNyZWF0ZUV2ZW50VHlwZVJlcXVlc3QaKS5sb3R0eS5jYXRhbG9nLnYxLkNyZWF0ZUV2ZW50VHlwZVJlc3BvbnNlEl0KDEdldEV2ZW50VHlwZRIlLmxvdHR5LmNhdGFsb2cudjEuR2V0RXZlbnRUeXBlUmVxdWVzdBomLmxvdHR5LmNhdGFsb2cudjEuR2V0RXZlbnRUeXBlUmVzcG9uc2USYwoOTGlzdEV2ZW50VHlwZXMSJy5sb3R0eS5jYXRhbG9nLnYxLkxpc3RFdmVudFR5cGVzUmVxdWVzdBooLmxvdHR5LmNhdGFsb2cudjEuTGlzdEV2ZW50VHlwZXNSZXNwb25zZRJmCg9VcGRhdGVFdmVudFR5cGUSKC5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZUV2ZW50VHlwZVJlcXVlc3QaKS5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZUV2ZW50VHlwZVJlc3BvbnNlEmkKEEFyY2hpdmVFdmVudFR5cGUSKS5sb3R0eS5jYXRhbG9nLnYxLkFyY2hpdmVFdmVudFR5cGVSZXF1ZXN0GioubG90dHkuY2F0YWxvZy52MS5BcmNoaXZlRXZlbnRUeXBlUmVzcG9uc2USXQoMQ3JlYXRlTWV0cmljEiUubG90dHkuY2F0YWxvZy52MS5DcmVhdGVNZXRyaWNSZXF1ZXN0GiYubG90dHkuY2F0YWxvZy52MS5DcmVhdGVNZXRyaWNSZXNwb25zZRJUCglHZXRNZXRyaWMSIi5sb3R0eS5jYXRhbG9nLnYxLkdldE1ldHJpY1JlcXVlc3QaIy5sb3R0eS5jYXRhbG9nLnYxLkdldE1ldHJpY1Jlc3BvbnNlEloKC0xpc3RNZXRyaWNzEiQubG90dHkuY2F0YWxvZy52MS5MaXN0TWV0cmljc1JlcXVlc3QaJS5sb3R0eS5jYXRhbG9nLnYxLkxpc3RNZXRyaWNzUmVzcG9uc2USXQoMVXBkYXRlTWV0cmljEiUubG90dHkuY2F0YWxvZy52MS5VcGRhdGVNZXRyaWNSZXF1ZXN0GiYubG90dHkuY2F0YWxvZy52MS5VcGRhdGVNZXRyaWNSZXNwb25zZRJgCg1BcmNoaXZlTWV0cmljEiYubG90dHkuY2F0YWxvZy52MS5BcmNoaXZlTWV0cmljUmVxdWVzdBonLmxvdHR5LmNhdGFsb2cudjEuQXJjaGl2ZU1ldHJpY1Jlc3BvbnNlEmYKD0NyZWF0ZURpbWVuc2lvbhIoLmxvdHR5LmNhdGFsb2cudjEuQ3JlYXRlRGltZW5zaW9uUmVxdWVzdBopLmxvdHR5LmNhdGFsb2cudjEuQ3JlYXRlRGltZW5zaW9uUmVzcG9uc2USYwoOTGlzdERpbWVuc2lvbnMSJy5sb3R0eS5jYXRhbG9nLnYxLkxpc3REaW1lbnNpb25zUmVxdWVzdBooLmxvdHR5LmNhdGFsb2cudjEuTGlzdERpbWVuc2lvbnNSZXNwb25zZRJmCg9VcGRhdGVEaW1lbnNpb24SKC5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZURpbWVuc2lvblJlcXVlc3QaKS5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZURpbWVuc2lvblJlc3BvbnNlEmkKEEFyY2hpdmVEaW1lbnNpb24SKS5sb3R0eS5jYXRhbG9nLnYxLkFyY2hpdmVEaW1lbnNpb25SZXF1ZXN0GioubG90dHkuY2F0YWxvZy52MS5BcmNoaXZlRGltZW5zaW9uUmVzcG9uc2USbwoSQ3JlYXRlU2F2ZWRTZWdtZW50EisubG90dHkuY2F0YWxvZy52MS5DcmVhdGVTYXZlZFNlZ21lbnRSZXF1ZXN0GiwubG90dHkuY2F0YWxvZy52MS5DcmVhdGVTYXZlZFNlZ21lbnRSZXNwb25zZRJmCg9HZXRTYXZlZFNlZ21lbnQSKC5sb3R0eS5jYXRhbG9nLnYxLkdldFNhdmVkU2VnbWVudFJlcXVlc3QaKS5sb3R0eS5jYXRhbG9nLnYxLkdldFNhdmVkU2VnbWVudFJlc3BvbnNlEmwKEUxpc3RTYXZlZFNlZ21lbnRzEioubG90dHkuY2F0YWxvZy52MS5MaXN0U2F2ZWRTZWdtZW50c1JlcXVlc3QaKy5sb3R0eS5jYXRhbG9nLnYxLkxpc3RTYXZlZFNlZ21lbnRzUmVzcG9uc2USbwoSVXBkYXRlU2F2ZWRTZWdtZW50EisubG90dHkuY2F0YWxvZy52MS5VcGRhdGVTYXZlZFNlZ21lbnRSZXF1ZXN0GiwubG90dHkuY2F0YWxvZy52MS5VcGRhdGVTYXZlZFNlZ21lbnRSZXNwb25zZRJvChJEZWxldGVTYXZlZFNlZ21lbnQSKy5sb3R0eS5jYXRhbG9nLnYxLkRlbGV0ZVNhdmVkU2VnbWVudFJlcXVlc3QaLC5sb3R0eS5jYXRhbG9nLnYxLkRlbGV0ZVNhdmVkU2VnbWVudFJlc3BvbnNlEoEBChhMaXN0U2F2ZWRTZWdtZW50VmVyc2lvbnMSMS5sb3R0eS5jYXRhbG9nLnYxLkxpc3RTYXZlZFNlZ21lbnRWZXJzaW9uc1JlcXVlc3QaMi5sb3R0eS5jYXRhbG9nLnYxLkxpc3RTYXZlZFNlZ21lbnRWZXJzaW9uc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch5sb3R0eS9jYXRhbG9nL3YxL2NhdGFsb2cucHJvdG8SEGxvdHR5LmNhdGFsb2cudjEiZQoOUHJvcGVydHlGaWx0ZXISEAoIcHJvcGVydHkYASABKAkSMgoIb3BlcmF0b3IYAiABKA4yIC5sb3R0eS5jYXRhbG9nLnYxLkZpbHRlck9wZXJhdG9yEg0KBXZhbHVlGAMgASgJIlYKCkZ1bm5lbFN0ZXASFgoOZXZlbnRfdHlwZV9rZXkYASABKAkSMAoGZmlsdGVyGAIgASgLMiAubG90dHkuY2F0YWxvZy52MS5Qcm9wZXJ0eUZpbHRlciKQAQoQRnVubmVsRGVmaW5pdGlvbhIrCgVzdGVwcxgBIAMoCzIcLmxvdHR5LmNhdGFsb2cudjEuRnVubmVsU3RlcBIhChljb252ZXJzaW9uX3dpbmRvd19zZWNvbmRzGAIgASgDEiwKBW9yZGVyGAMgASgOMh0ubG90dHkuY2F0YWxvZy52MS5GdW5uZWxPcmRlciI3ChNSZXRlbnRpb25EZWZpbml0aW9uEhAKCGRheV9mcm9tGAEgASgFEg4KBmRheV90bxgCIAEoBSIoChFTZXNzaW9uRGVmaW5pdGlvbhITCgtnYXBfc2Vjb25kcxgBIAEoBSJdCg1FdmVudFByb3BlcnR5EgwKBG5hbWUYASABKAkSLAoEdHlwZRgCIAEoDjIeLmxvdHR5LmNhdGFsb2cudjEuUHJvcGVydHlUeXBlEhAKCHJlcXVpcmVkGAMgASgIIo4CCglFdmVudFR5cGUSCwoDa2V5GAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSMwoKcHJvcGVydGllcxgEIAMoCzIfLmxvdHR5LmNhdGFsb2cudjEuRXZlbnRQcm9wZXJ0eRIZChFyZXF1aXJlc19leHBvc3VyZRgFIAEoCBIQCghhcmNoaXZlZBgGIAEoCBIPCgdidWlsdGluGAcgASgIEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqIECgZNZXRyaWMSCwoDa2V5GAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSKgoEa2luZBgEIAEoDjIcLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljS2luZBIWCg5ldmVudF90eXBlX2tleRgFIAEoCRIQCghwcm9wZXJ0eRgGIAEoCRISCgpwZXJjZW50aWxlGAcgASgBEhwKFG51bWVyYXRvcl9tZXRyaWNfa2V5GAggASgJEh4KFmRlbm9taW5hdG9yX21ldHJpY19rZXkYCSABKAkSGQoRcmVxdWlyZXNfZXhwb3N1cmUYCiABKAgSEAoIYXJjaGl2ZWQYCyABKAgSDwoHYnVpbHRpbhgMIAEoCBIuCgpjcmVhdGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCgZmdW5uZWwYDyABKAsyIi5sb3R0eS5jYXRhbG9nLnYxLkZ1bm5lbERlZmluaXRpb24SOAoJcmV0ZW50aW9uGBAgASgLMiUubG90dHkuY2F0YWxvZy52MS5SZXRlbnRpb25EZWZpbml0aW9uEjQKB3Nlc3Npb24YESABKAsyIy5sb3R0eS5jYXRhbG9nLnYxLlNlc3Npb25EZWZpbml0aW9uIkkKFkNyZWF0ZUV2ZW50VHlwZVJlcXVlc3QSLwoKZXZlbnRfdHlwZRgBIAEoCzIbLmxvdHR5LmNhdGFsb2cudjEuRXZlbnRUeXBlIkoKF0NyZWF0ZUV2ZW50VHlwZVJlc3BvbnNlEi8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSIiChNHZXRFdmVudFR5cGVSZXF1ZXN0EgsKA2tleRgBIAEoCSJHChRHZXRFdmVudFR5cGVSZXNwb25zZRIvCgpldmVudF90eXBlGAEgASgLMhsubG90dHkuY2F0YWxvZy52MS5FdmVudFR5cGUiWAoVTGlzdEV2ZW50VHlwZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhgKEGluY2x1ZGVfYXJjaGl2ZWQYAyABKAgiYwoWTGlzdEV2ZW50VHlwZXNSZXNwb25zZRIwCgtldmVudF90eXBlcxgBIAMoCzIbLmxvdHR5LmNhdGFsb2cudjEuRXZlbnRUeXBlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJJChZVcGRhdGVFdmVudFR5cGVSZXF1ZXN0Ei8KCmV2ZW50X3R5cGUYASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkV2ZW50VHlwZSJKChdVcGRhdGVFdmVudFR5cGVSZXNwb25zZRIvCgpldmVudF90eXBlGAEgASgLMhsubG90dHkuY2F0YWxvZy52MS5FdmVudFR5cGUiJgoXQXJjaGl2ZUV2ZW50VHlwZVJlcXVlc3QSCwoDa2V5GAEgASgJIksKGEFyY2hpdmVFdmVudFR5cGVSZXNwb25zZRIvCgpldmVudF90eXBlGAEgASgLMhsubG90dHkuY2F0YWxvZy52MS5FdmVudFR5cGUiPwoTQ3JlYXRlTWV0cmljUmVxdWVzdBIoCgZtZXRyaWMYASABKAsyGC5sb3R0eS5jYXRhbG9nLnYxLk1ldHJpYyJAChRDcmVhdGVNZXRyaWNSZXNwb25zZRIoCgZtZXRyaWMYASABKAsyGC5sb3R0eS5jYXRhbG9nLnYxLk1ldHJpYyIfChBHZXRNZXRyaWNSZXF1ZXN0EgsKA2tleRgBIAEoCSI9ChFHZXRNZXRyaWNSZXNwb25zZRIoCgZtZXRyaWMYASABKAsyGC5sb3R0eS5jYXRhbG9nLnYxLk1ldHJpYyJVChJMaXN0TWV0cmljc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSGAoQaW5jbHVkZV9hcmNoaXZlZBgDIAEoCCJZChNMaXN0TWV0cmljc1Jlc3BvbnNlEikKB21ldHJpY3MYASADKAsyGC5sb3R0eS5jYXRhbG9nLnYxLk1ldHJpYxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPwoTVXBkYXRlTWV0cmljUmVxdWVzdBIoCgZtZXRyaWMYASABKAsyGC5sb3R0eS5jYXRhbG9nLnYxLk1ldHJpYyJAChRVcGRhdGVNZXRyaWNSZXNwb25zZRIoCgZtZXRyaWMYASABKAsyGC5sb3R0eS5jYXRhbG9nLnYxLk1ldHJpYyIjChRBcmNoaXZlTWV0cmljUmVxdWVzdBILCgNrZXkYASABKAkiQQoVQXJjaGl2ZU1ldHJpY1Jlc3BvbnNlEigKBm1ldHJpYxgBIAEoCzIYLmxvdHR5LmNhdGFsb2cudjEuTWV0cmljIskBCglEaW1lbnNpb24SCwoDa2V5GAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRISCgptYXhfdmFsdWVzGAQgASgFEhAKCGFyY2hpdmVkGAUgASgIEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkgKFkNyZWF0ZURpbWVuc2lvblJlcXVlc3QSLgoJZGltZW5zaW9uGAEgASgLMhsubG90dHkuY2F0YWxvZy52MS5EaW1lbnNpb24iSQoXQ3JlYXRlRGltZW5zaW9uUmVzcG9uc2USLgoJZGltZW5zaW9uGAEgASgLMhsubG90dHkuY2F0YWxvZy52MS5EaW1lbnNpb24iWAoVTGlzdERpbWVuc2lvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhgKEGluY2x1ZGVfYXJjaGl2ZWQYAyABKAgiYgoWTGlzdERpbWVuc2lvbnNSZXNwb25zZRIvCgpkaW1lbnNpb25zGAEgAygLMhsubG90dHkuY2F0YWxvZy52MS5EaW1lbnNpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkgKFlVwZGF0ZURpbWVuc2lvblJlcXVlc3QSLgoJZGltZW5zaW9uGAEgASgLMhsubG90dHkuY2F0YWxvZy52MS5EaW1lbnNpb24iSQoXVXBkYXRlRGltZW5zaW9uUmVzcG9uc2USLgoJZGltZW5zaW9uGAEgASgLMhsubG90dHkuY2F0YWxvZy52MS5EaW1lbnNpb24iJgoXQXJjaGl2ZURpbWVuc2lvblJlcXVlc3QSCwoDa2V5GAEgASgJIkoKGEFyY2hpdmVEaW1lbnNpb25SZXNwb25zZRIuCglkaW1lbnNpb24YASABKAsyGy5sb3R0eS5jYXRhbG9nLnYxLkRpbWVuc2lvbiKiAgoMU2F2ZWRTZWdtZW50EgsKA2tleRgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSDAoEcnVsZRgEIAEoCRIPCgd2ZXJzaW9uGAUgASgFEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYCCABKAkSMwoHdXNlZF9ieRgJIAMoCzIiLmxvdHR5LmNhdGFsb2cudjEuU2F2ZWRTZWdtZW50VXNlchISCgphdHRyaWJ1dGVzGAogAygJIpkBChBTYXZlZFNlZ21lbnRVc2VyEhUKDWV4cGVyaW1lbnRfaWQYASABKAkSEAoIZmxhZ19rZXkYAiABKAkSFwoPZXhwZXJpbWVudF9uYW1lGAMgASgJEhoKEmV4cGVyaW1lbnRfdmVyc2lvbhgEIAEoBRIXCg9zZWdtZW50X3ZlcnNpb24YBSABKAUSDgoGc3RhdHVzGAYgASgJIqIBChNTYXZlZFNlZ21lbnRWZXJzaW9uEg8KB3ZlcnNpb24YASABKAUSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEgwKBHJ1bGUYBCABKAkSEQoJYXV0aG9yX2lkGAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlIKGUNyZWF0ZVNhdmVkU2VnbWVudFJlcXVlc3QSNQoNc2F2ZWRfc2VnbWVudBgBIAEoCzIeLmxvdHR5LmNhdGFsb2cudjEuU2F2ZWRTZWdtZW50IlMKGkNyZWF0ZVNhdmVkU2VnbWVudFJlc3BvbnNlEjUKDXNhdmVkX3NlZ21lbnQYASABKAsyHi5sb3R0eS5jYXRhbG9nLnYxLlNhdmVkU2VnbWVudCIlChZHZXRTYXZlZFNlZ21lbnRSZXF1ZXN0EgsKA2tleRgBIAEoCSJQChdHZXRTYXZlZFNlZ21lbnRSZXNwb25zZRI1Cg1zYXZlZF9zZWdtZW50GAEgASgLMh4ubG90dHkuY2F0YWxvZy52MS5TYXZlZFNlZ21lbnQiQQoYTGlzdFNhdmVkU2VnbWVudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImwKGUxpc3RTYXZlZFNlZ21lbnRzUmVzcG9uc2USNgoOc2F2ZWRfc2VnbWVudHMYASADKAsyHi5sb3R0eS5jYXRhbG9nLnYxLlNhdmVkU2VnbWVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkibAoZVXBkYXRlU2F2ZWRTZWdtZW50UmVxdWVzdBI1Cg1zYXZlZF9zZWdtZW50GAEgASgLMh4ubG90dHkuY2F0YWxvZy52MS5TYXZlZFNlZ21lbnQSGAoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoBSJTChpVcGRhdGVTYXZlZFNlZ21lbnRSZXNwb25zZRI1Cg1zYXZlZF9zZWdtZW50GAEgASgLMh4ubG90dHkuY2F0YWxvZy52MS5TYXZlZFNlZ21lbnQiKAoZRGVsZXRlU2F2ZWRTZWdtZW50UmVxdWVzdBILCgNrZXkYASABKAkiHAoaRGVsZXRlU2F2ZWRTZWdtZW50UmVzcG9uc2UiLgofTGlzdFNhdmVkU2VnbWVudFZlcnNpb25zUmVxdWVzdBILCgNrZXkYASABKAkiWwogTGlzdFNhdmVkU2VnbWVudFZlcnNpb25zUmVzcG9uc2USNwoIdmVyc2lvbnMYASADKAsyJS5sb3R0eS5jYXRhbG9nLnYxLlNhdmVkU2VnbWVudFZlcnNpb24qlgEKDFByb3BlcnR5VHlwZRIdChlQUk9QRVJUWV9UWVBFX1VOU1BFQ0lGSUVEEAASGAoUUFJPUEVSVFlfVFlQRV9TVFJJTkcQARIYChRQUk9QRVJUWV9UWVBFX05VTUJFUhACEhYKElBST1BFUlRZX1RZUEVfQk9PTBADEhsKF1BST1BFUlRZX1RZUEVfVElNRVNUQU1QEAQqswIKCk1ldHJpY0tpbmQSGwoXTUVUUklDX0tJTkRfVU5TUEVDSUZJRUQQABIVChFNRVRSSUNfS0lORF9DT1VOVBABEh8KG01FVFJJQ19LSU5EX0NPTlZFUlNJT05fUkFURRACEhMKD01FVFJJQ19LSU5EX1NVTRADEhQKEE1FVFJJQ19LSU5EX01FQU4QBBIVChFNRVRSSUNfS0lORF9SQVRJTxAFEhoKFk1FVFJJQ19LSU5EX1BFUkNFTlRJTEUQBhIWChJNRVRSSUNfS0lORF9GVU5ORUwQBxIZChVNRVRSSUNfS0lORF9SRVRFTlRJT04QCBIdChlNRVRSSUNfS0lORF9TRVNTSU9OX0NPVU5UEAkSIAocTUVUUklDX0tJTkRfU0VTU0lPTl9EVVJBVElPThAKKlwKC0Z1bm5lbE9yZGVyEhwKGEZVTk5FTF9PUkRFUl9VTlNQRUNJRklFRBAAEhcKE0ZVTk5FTF9PUkRFUl9TVFJJQ1QQARIWChJGVU5ORUxfT1JERVJfTE9PU0UQAirrAQoORmlsdGVyT3BlcmF0b3ISHwobRklMVEVSX09QRVJBVE9SX1VOU1BFQ0lGSUVEEAASGQoVRklMVEVSX09QRVJBVE9SX0VRVUFMEAESHQoZRklMVEVSX09QRVJBVE9SX05PVF9FUVVBTBACEhsKF0ZJTFRFUl9PUEVSQVRPUl9HUkVBVEVSEAMSJAogRklMVEVSX09QRVJBVE9SX0dSRUFURVJfT1JfRVFVQUwQBBIYChRGSUxURVJfT1BFUkFUT1JfTEVTUxAFEiEKHUZJTFRFUl9PUEVSQVRPUl9MRVNTX09SX0VRVUFMEAYyrhAKDkNhdGFsb2dTZXJ2aWNlEmYKD0NyZWF0ZUV2ZW50VHlwZRIoLmxvdHR5LmNhdGFsb2cudjEuQ3JlYXRlRXZlbnRUeXBlUmVxdWVzdBopLmxvdHR5LmNhdGFsb2cudjEuQ3JlYXRlRXZlbnRUeXBlUmVzcG9uc2USXQoMR2V0RXZlbnRUeXBlEiUubG90dHkuY2F0YWxvZy52MS5HZXRFdmVudFR5cGVSZXF1ZXN0GiYubG90dHkuY2F0YWxvZy52MS5HZXRFdmVudFR5cGVSZXNwb25zZRJjCg5MaXN0RXZlbnRUeXBlcxInLmxvdHR5LmNhdGFsb2cudjEuTGlzdEV2ZW50VHlwZXNSZXF1ZXN0GigubG90dHkuY2F0YWxvZy52MS5MaXN0RXZlbnRUeXBlc1Jlc3BvbnNlEmYKD1VwZGF0ZUV2ZW50VHlwZRIoLmxvdHR5LmNhdGFsb2cudjEuVXBkYXRlRXZlbnRUeXBlUmVxdWVzdBopLmxvdHR5LmNhdGFsb2cudjEuVXBkYXRlRXZlbnRUeXBlUmVzcG9uc2USaQoQQXJjaGl2ZUV2ZW50VHlwZRIpLmxvdHR5LmNhdGFsb2cudjEuQXJjaGl2ZUV2ZW50VHlwZVJlcXVlc3QaKi5sb3R0eS5jYXRhbG9nLnYxLkFyY2hpdmVFdmVudFR5cGVSZXNwb25zZRJdCgxDcmVhdGVNZXRyaWMSJS5sb3R0eS5jYXRhbG9nLnYxLkNyZWF0ZU1ldHJpY1JlcXVlc3QaJi5sb3R0eS5jYXRhbG9nLnYxLkNyZWF0ZU1ldHJpY1Jlc3BvbnNlElQKCUdldE1ldHJpYxIiLmxvdHR5LmNhdGFsb2cudjEuR2V0TWV0cmljUmVxdWVzdBojLmxvdHR5LmNhdGFsb2cudjEuR2V0TWV0cmljUmVzcG9uc2USWgoLTGlzdE1ldHJpY3MSJC5sb3R0eS5jYXRhbG9nLnYxLkxpc3RNZXRyaWNzUmVxdWVzdBolLmxvdHR5LmNhdGFsb2cudjEuTGlzdE1ldHJpY3NSZXNwb25zZRJdCgxVcGRhdGVNZXRyaWMSJS5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZU1ldHJpY1JlcXVlc3QaJi5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZU1ldHJpY1Jlc3BvbnNlEmAKDUFyY2hpdmVNZXRyaWMSJi5sb3R0eS5jYXRhbG9nLnYxLkFyY2hpdmVNZXRyaWNSZXF1ZXN0GicubG90dHkuY2F0YWxvZy52MS5BcmNoaXZlTWV0cmljUmVzcG9uc2USZgoPQ3JlYXRlRGltZW5zaW9uEigubG90dHkuY2F0YWxvZy52MS5DcmVhdGVEaW1lbnNpb25SZXF1ZXN0GikubG90dHkuY2F0YWxvZy52MS5DcmVhdGVEaW1lbnNpb25SZXNwb25zZRJjCg5MaXN0RGltZW5zaW9ucxInLmxvdHR5LmNhdGFsb2cudjEuTGlzdERpbWVuc2lvbnNSZXF1ZXN0GigubG90dHkuY2F0YWxvZy52MS5MaXN0RGltZW5zaW9uc1Jlc3BvbnNlEmYKD1VwZGF0ZURpbWVuc2lvbhIoLmxvdHR5LmNhdGFsb2cudjEuVXBkYXRlRGltZW5zaW9uUmVxdWVzdBopLmxvdHR5LmNhdGFsb2cudjEuVXBkYXRlRGltZW5zaW9uUmVzcG9uc2USaQoQQXJjaGl2ZURpbWVuc2lvbhIpLmxvdHR5LmNhdGFsb2cudjEuQXJjaGl2ZURpbWVuc2lvblJlcXVlc3QaKi5sb3R0eS5jYXRhbG9nLnYxLkFyY2hpdmVEaW1lbnNpb25SZXNwb25zZRJvChJDcmVhdGVTYXZlZFNlZ21lbnQSKy5sb3R0eS5jYXRhbG9nLnYxLkNyZWF0ZVNhdmVkU2VnbWVudFJlcXVlc3QaLC5sb3R0eS5jYXRhbG9nLnYxLkNyZWF0ZVNhdmVkU2VnbWVudFJlc3BvbnNlEmYKD0dldFNhdmVkU2VnbWVudBIoLmxvdHR5LmNhdGFsb2cudjEuR2V0U2F2ZWRTZWdtZW50UmVxdWVzdBopLmxvdHR5LmNhdGFsb2cudjEuR2V0U2F2ZWRTZWdtZW50UmVzcG9uc2USbAoRTGlzdFNhdmVkU2VnbWVudHMSKi5sb3R0eS5jYXRhbG9nLnYxLkxpc3RTYXZlZFNlZ21lbnRzUmVxdWVzdBorLmxvdHR5LmNhdGFsb2cudjEuTGlzdFNhdmVkU2VnbWVudHNSZXNwb25zZRJvChJVcGRhdGVTYXZlZFNlZ21lbnQSKy5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZVNhdmVkU2VnbWVudFJlcXVlc3QaLC5sb3R0eS5jYXRhbG9nLnYxLlVwZGF0ZVNhdmVkU2VnbWVudFJlc3BvbnNlEm8KEkRlbGV0ZVNhdmVkU2VnbWVudBIrLmxvdHR5LmNhdGFsb2cudjEuRGVsZXRlU2F2ZWRTZWdtZW50UmVxdWVzdBosLmxvdHR5LmNhdGFsb2cudjEuRGVsZXRlU2F2ZWRTZWdtZW50UmVzcG9uc2USgQEKGExpc3RTYXZlZFNlZ21lbnRWZXJzaW9ucxIxLmxvdHR5LmNhdGFsb2cudjEuTGlzdFNhdmVkU2VnbWVudFZlcnNpb25zUmVxdWVzdBoyLmxvdHR5LmNhdGFsb2cudjEuTGlzdFNhdmVkU2VnbWVudFZlcnNpb25zUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+
+/**
+ * A condition on one declared property of a step's event type.
+ *
+ * @generated from message lotty.catalog.v1.PropertyFilter
+ */
+export type PropertyFilter = Message<"lotty.catalog.v1.PropertyFilter"> & {
+  /**
+   * Required; a declared property of the step's event type.
+   *
+   * @generated from field: string property = 1;
+   */
+  property: string;
+
+  /**
+   * Required; how the property is compared.
+   *
+   * @generated from field: lotty.catalog.v1.FilterOperator operator = 2;
+   */
+  operator: FilterOperator;
+
+  /**
+   * Required; the constant as text, read by the property's type: a finite
+   * number ("12.5"), "true"/"false", an RFC 3339 timestamp (compared as a
+   * string) or any string of at most 1,000 characters.
+   *
+   * @generated from field: string value = 3;
+   */
+  value: string;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.PropertyFilter.
+ * Use `create(PropertyFilterSchema)` to create a new message.
+ */
+export const PropertyFilterSchema: GenMessage<PropertyFilter> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 0);
+
+/**
+ * One step of a funnel.
+ *
+ * @generated from message lotty.catalog.v1.FunnelStep
+ */
+export type FunnelStep = Message<"lotty.catalog.v1.FunnelStep"> & {
+  /**
+   * Required; a non-archived event type.
+   *
+   * @generated from field: string event_type_key = 1;
+   */
+  eventTypeKey: string;
+
+  /**
+   * Optional; only events whose property matches count for the step.
+   *
+   * @generated from field: lotty.catalog.v1.PropertyFilter filter = 2;
+   */
+  filter?: PropertyFilter | undefined;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.FunnelStep.
+ * Use `create(FunnelStepSchema)` to create a new message.
+ */
+export const FunnelStepSchema: GenMessage<FunnelStep> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 1);
+
+/**
+ * The definition of a METRIC_KIND_FUNNEL metric.
+ *
+ * @generated from message lotty.catalog.v1.FunnelDefinition
+ */
+export type FunnelDefinition = Message<"lotty.catalog.v1.FunnelDefinition"> & {
+  /**
+   * Required; 2–10 steps in order.
+   *
+   * @generated from field: repeated lotty.catalog.v1.FunnelStep steps = 1;
+   */
+  steps: FunnelStep[];
+
+  /**
+   * Required; 60–7,776,000 (90 days). A step counts when it occurs in
+   * [first exposure, first exposure + conversion_window_seconds) and
+   * before the report's `to`.
+   *
+   * @generated from field: int64 conversion_window_seconds = 2;
+   */
+  conversionWindowSeconds: bigint;
+
+  /**
+   * Required; STRICT or LOOSE.
+   *
+   * @generated from field: lotty.catalog.v1.FunnelOrder order = 3;
+   */
+  order: FunnelOrder;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.FunnelDefinition.
+ * Use `create(FunnelDefinitionSchema)` to create a new message.
+ */
+export const FunnelDefinitionSchema: GenMessage<FunnelDefinition> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 2);
+
+/**
+ * The definition of a METRIC_KIND_RETENTION metric: days are counted from
+ * each subject's first exposure t0, day k being [t0 + k·24 h, t0 + (k+1)·24 h).
+ *
+ * @generated from message lotty.catalog.v1.RetentionDefinition
+ */
+export type RetentionDefinition = Message<"lotty.catalog.v1.RetentionDefinition"> & {
+  /**
+   * First day counted, 0–365.
+   *
+   * @generated from field: int32 day_from = 1;
+   */
+  dayFrom: number;
+
+  /**
+   * Last day counted, day_from–365 (equal to day_from for "day N").
+   *
+   * @generated from field: int32 day_to = 2;
+   */
+  dayTo: number;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.RetentionDefinition.
+ * Use `create(RetentionDefinitionSchema)` to create a new message.
+ */
+export const RetentionDefinitionSchema: GenMessage<RetentionDefinition> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 3);
+
+/**
+ * The definition of METRIC_KIND_SESSION_COUNT and _DURATION metrics.
+ *
+ * @generated from message lotty.catalog.v1.SessionDefinition
+ */
+export type SessionDefinition = Message<"lotty.catalog.v1.SessionDefinition"> & {
+  /**
+   * The inactivity gap that ends a session, in seconds: a gap longer than
+   * it starts a new session. 0 means 1,800 (30 minutes); else 60–86,400.
+   *
+   * @generated from field: int32 gap_seconds = 1;
+   */
+  gapSeconds: number;
+};
+
+/**
+ * Describes the message lotty.catalog.v1.SessionDefinition.
+ * Use `create(SessionDefinitionSchema)` to create a new message.
+ */
+export const SessionDefinitionSchema: GenMessage<SessionDefinition> = /*@__PURE__*/
+  messageDesc(file_lotty_catalog_v1_catalog, 4);
 
 /**
  * One declared property of an event type.
@@ -63,7 +216,7 @@ export type EventProperty = Message<"lotty.catalog.v1.EventProperty"> & {
  * Use `create(EventPropertySchema)` to create a new message.
  */
 export const EventPropertySchema: GenMessage<EventProperty> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 0);
+  messageDesc(file_lotty_catalog_v1_catalog, 5);
 
 /**
  * A kind of event that clients send.
@@ -144,7 +297,7 @@ export type EventType = Message<"lotty.catalog.v1.EventType"> & {
  * Use `create(EventTypeSchema)` to create a new message.
  */
 export const EventTypeSchema: GenMessage<EventType> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 1);
+  messageDesc(file_lotty_catalog_v1_catalog, 6);
 
 /**
  * A metric: a rule that turns events into one number per variant.
@@ -183,7 +336,9 @@ export type Metric = Message<"lotty.catalog.v1.Metric"> & {
 
   /**
    * The event type counted or measured; required for every kind but
-   * METRIC_KIND_RATIO (must then be empty).
+   * METRIC_KIND_RATIO and METRIC_KIND_FUNNEL (must then be empty; a
+   * funnel names an event type per step) and optional for the session
+   * kinds.
    *
    * @generated from field: string event_type_key = 5;
    */
@@ -255,6 +410,28 @@ export type Metric = Message<"lotty.catalog.v1.Metric"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 14;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * For METRIC_KIND_FUNNEL: the steps, window and order; unset otherwise.
+   *
+   * @generated from field: lotty.catalog.v1.FunnelDefinition funnel = 15;
+   */
+  funnel?: FunnelDefinition | undefined;
+
+  /**
+   * For METRIC_KIND_RETENTION: the days counted; unset otherwise.
+   *
+   * @generated from field: lotty.catalog.v1.RetentionDefinition retention = 16;
+   */
+  retention?: RetentionDefinition | undefined;
+
+  /**
+   * For METRIC_KIND_SESSION_COUNT and _DURATION: optional session
+   * settings (unset means the defaults); unset for other kinds.
+   *
+   * @generated from field: lotty.catalog.v1.SessionDefinition session = 17;
+   */
+  session?: SessionDefinition | undefined;
 };
 
 /**
@@ -262,7 +439,7 @@ export type Metric = Message<"lotty.catalog.v1.Metric"> & {
  * Use `create(MetricSchema)` to create a new message.
  */
 export const MetricSchema: GenMessage<Metric> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 2);
+  messageDesc(file_lotty_catalog_v1_catalog, 7);
 
 /**
  * Request for CatalogService.CreateEventType.
@@ -283,7 +460,7 @@ export type CreateEventTypeRequest = Message<"lotty.catalog.v1.CreateEventTypeRe
  * Use `create(CreateEventTypeRequestSchema)` to create a new message.
  */
 export const CreateEventTypeRequestSchema: GenMessage<CreateEventTypeRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 3);
+  messageDesc(file_lotty_catalog_v1_catalog, 8);
 
 /**
  * Response for CatalogService.CreateEventType.
@@ -304,7 +481,7 @@ export type CreateEventTypeResponse = Message<"lotty.catalog.v1.CreateEventTypeR
  * Use `create(CreateEventTypeResponseSchema)` to create a new message.
  */
 export const CreateEventTypeResponseSchema: GenMessage<CreateEventTypeResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 4);
+  messageDesc(file_lotty_catalog_v1_catalog, 9);
 
 /**
  * Request for CatalogService.GetEventType.
@@ -325,7 +502,7 @@ export type GetEventTypeRequest = Message<"lotty.catalog.v1.GetEventTypeRequest"
  * Use `create(GetEventTypeRequestSchema)` to create a new message.
  */
 export const GetEventTypeRequestSchema: GenMessage<GetEventTypeRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 5);
+  messageDesc(file_lotty_catalog_v1_catalog, 10);
 
 /**
  * Response for CatalogService.GetEventType.
@@ -346,7 +523,7 @@ export type GetEventTypeResponse = Message<"lotty.catalog.v1.GetEventTypeRespons
  * Use `create(GetEventTypeResponseSchema)` to create a new message.
  */
 export const GetEventTypeResponseSchema: GenMessage<GetEventTypeResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 6);
+  messageDesc(file_lotty_catalog_v1_catalog, 11);
 
 /**
  * Request for CatalogService.ListEventTypes.
@@ -381,7 +558,7 @@ export type ListEventTypesRequest = Message<"lotty.catalog.v1.ListEventTypesRequ
  * Use `create(ListEventTypesRequestSchema)` to create a new message.
  */
 export const ListEventTypesRequestSchema: GenMessage<ListEventTypesRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 7);
+  messageDesc(file_lotty_catalog_v1_catalog, 12);
 
 /**
  * Response for CatalogService.ListEventTypes.
@@ -409,7 +586,7 @@ export type ListEventTypesResponse = Message<"lotty.catalog.v1.ListEventTypesRes
  * Use `create(ListEventTypesResponseSchema)` to create a new message.
  */
 export const ListEventTypesResponseSchema: GenMessage<ListEventTypesResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 8);
+  messageDesc(file_lotty_catalog_v1_catalog, 13);
 
 /**
  * Request for CatalogService.UpdateEventType.
@@ -431,7 +608,7 @@ export type UpdateEventTypeRequest = Message<"lotty.catalog.v1.UpdateEventTypeRe
  * Use `create(UpdateEventTypeRequestSchema)` to create a new message.
  */
 export const UpdateEventTypeRequestSchema: GenMessage<UpdateEventTypeRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 9);
+  messageDesc(file_lotty_catalog_v1_catalog, 14);
 
 /**
  * Response for CatalogService.UpdateEventType.
@@ -452,7 +629,7 @@ export type UpdateEventTypeResponse = Message<"lotty.catalog.v1.UpdateEventTypeR
  * Use `create(UpdateEventTypeResponseSchema)` to create a new message.
  */
 export const UpdateEventTypeResponseSchema: GenMessage<UpdateEventTypeResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 10);
+  messageDesc(file_lotty_catalog_v1_catalog, 15);
 
 /**
  * Request for CatalogService.ArchiveEventType.
@@ -473,7 +650,7 @@ export type ArchiveEventTypeRequest = Message<"lotty.catalog.v1.ArchiveEventType
  * Use `create(ArchiveEventTypeRequestSchema)` to create a new message.
  */
 export const ArchiveEventTypeRequestSchema: GenMessage<ArchiveEventTypeRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 11);
+  messageDesc(file_lotty_catalog_v1_catalog, 16);
 
 /**
  * Response for CatalogService.ArchiveEventType.
@@ -494,7 +671,7 @@ export type ArchiveEventTypeResponse = Message<"lotty.catalog.v1.ArchiveEventTyp
  * Use `create(ArchiveEventTypeResponseSchema)` to create a new message.
  */
 export const ArchiveEventTypeResponseSchema: GenMessage<ArchiveEventTypeResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 12);
+  messageDesc(file_lotty_catalog_v1_catalog, 17);
 
 /**
  * Request for CatalogService.CreateMetric.
@@ -515,7 +692,7 @@ export type CreateMetricRequest = Message<"lotty.catalog.v1.CreateMetricRequest"
  * Use `create(CreateMetricRequestSchema)` to create a new message.
  */
 export const CreateMetricRequestSchema: GenMessage<CreateMetricRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 13);
+  messageDesc(file_lotty_catalog_v1_catalog, 18);
 
 /**
  * Response for CatalogService.CreateMetric.
@@ -536,7 +713,7 @@ export type CreateMetricResponse = Message<"lotty.catalog.v1.CreateMetricRespons
  * Use `create(CreateMetricResponseSchema)` to create a new message.
  */
 export const CreateMetricResponseSchema: GenMessage<CreateMetricResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 14);
+  messageDesc(file_lotty_catalog_v1_catalog, 19);
 
 /**
  * Request for CatalogService.GetMetric.
@@ -557,7 +734,7 @@ export type GetMetricRequest = Message<"lotty.catalog.v1.GetMetricRequest"> & {
  * Use `create(GetMetricRequestSchema)` to create a new message.
  */
 export const GetMetricRequestSchema: GenMessage<GetMetricRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 15);
+  messageDesc(file_lotty_catalog_v1_catalog, 20);
 
 /**
  * Response for CatalogService.GetMetric.
@@ -578,7 +755,7 @@ export type GetMetricResponse = Message<"lotty.catalog.v1.GetMetricResponse"> & 
  * Use `create(GetMetricResponseSchema)` to create a new message.
  */
 export const GetMetricResponseSchema: GenMessage<GetMetricResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 16);
+  messageDesc(file_lotty_catalog_v1_catalog, 21);
 
 /**
  * Request for CatalogService.ListMetrics.
@@ -613,7 +790,7 @@ export type ListMetricsRequest = Message<"lotty.catalog.v1.ListMetricsRequest"> 
  * Use `create(ListMetricsRequestSchema)` to create a new message.
  */
 export const ListMetricsRequestSchema: GenMessage<ListMetricsRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 17);
+  messageDesc(file_lotty_catalog_v1_catalog, 22);
 
 /**
  * Response for CatalogService.ListMetrics.
@@ -641,7 +818,7 @@ export type ListMetricsResponse = Message<"lotty.catalog.v1.ListMetricsResponse"
  * Use `create(ListMetricsResponseSchema)` to create a new message.
  */
 export const ListMetricsResponseSchema: GenMessage<ListMetricsResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 18);
+  messageDesc(file_lotty_catalog_v1_catalog, 23);
 
 /**
  * Request for CatalogService.UpdateMetric.
@@ -663,7 +840,7 @@ export type UpdateMetricRequest = Message<"lotty.catalog.v1.UpdateMetricRequest"
  * Use `create(UpdateMetricRequestSchema)` to create a new message.
  */
 export const UpdateMetricRequestSchema: GenMessage<UpdateMetricRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 19);
+  messageDesc(file_lotty_catalog_v1_catalog, 24);
 
 /**
  * Response for CatalogService.UpdateMetric.
@@ -684,7 +861,7 @@ export type UpdateMetricResponse = Message<"lotty.catalog.v1.UpdateMetricRespons
  * Use `create(UpdateMetricResponseSchema)` to create a new message.
  */
 export const UpdateMetricResponseSchema: GenMessage<UpdateMetricResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 20);
+  messageDesc(file_lotty_catalog_v1_catalog, 25);
 
 /**
  * Request for CatalogService.ArchiveMetric.
@@ -705,7 +882,7 @@ export type ArchiveMetricRequest = Message<"lotty.catalog.v1.ArchiveMetricReques
  * Use `create(ArchiveMetricRequestSchema)` to create a new message.
  */
 export const ArchiveMetricRequestSchema: GenMessage<ArchiveMetricRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 21);
+  messageDesc(file_lotty_catalog_v1_catalog, 26);
 
 /**
  * Response for CatalogService.ArchiveMetric.
@@ -726,7 +903,7 @@ export type ArchiveMetricResponse = Message<"lotty.catalog.v1.ArchiveMetricRespo
  * Use `create(ArchiveMetricResponseSchema)` to create a new message.
  */
 export const ArchiveMetricResponseSchema: GenMessage<ArchiveMetricResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 22);
+  messageDesc(file_lotty_catalog_v1_catalog, 27);
 
 /**
  * A subject attribute reports can be sliced by (docs/segments.md). A
@@ -798,7 +975,7 @@ export type Dimension = Message<"lotty.catalog.v1.Dimension"> & {
  * Use `create(DimensionSchema)` to create a new message.
  */
 export const DimensionSchema: GenMessage<Dimension> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 23);
+  messageDesc(file_lotty_catalog_v1_catalog, 28);
 
 /**
  * Request for CatalogService.CreateDimension.
@@ -819,7 +996,7 @@ export type CreateDimensionRequest = Message<"lotty.catalog.v1.CreateDimensionRe
  * Use `create(CreateDimensionRequestSchema)` to create a new message.
  */
 export const CreateDimensionRequestSchema: GenMessage<CreateDimensionRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 24);
+  messageDesc(file_lotty_catalog_v1_catalog, 29);
 
 /**
  * Response for CatalogService.CreateDimension.
@@ -840,7 +1017,7 @@ export type CreateDimensionResponse = Message<"lotty.catalog.v1.CreateDimensionR
  * Use `create(CreateDimensionResponseSchema)` to create a new message.
  */
 export const CreateDimensionResponseSchema: GenMessage<CreateDimensionResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 25);
+  messageDesc(file_lotty_catalog_v1_catalog, 30);
 
 /**
  * Request for CatalogService.ListDimensions.
@@ -875,7 +1052,7 @@ export type ListDimensionsRequest = Message<"lotty.catalog.v1.ListDimensionsRequ
  * Use `create(ListDimensionsRequestSchema)` to create a new message.
  */
 export const ListDimensionsRequestSchema: GenMessage<ListDimensionsRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 26);
+  messageDesc(file_lotty_catalog_v1_catalog, 31);
 
 /**
  * Response for CatalogService.ListDimensions.
@@ -903,7 +1080,7 @@ export type ListDimensionsResponse = Message<"lotty.catalog.v1.ListDimensionsRes
  * Use `create(ListDimensionsResponseSchema)` to create a new message.
  */
 export const ListDimensionsResponseSchema: GenMessage<ListDimensionsResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 27);
+  messageDesc(file_lotty_catalog_v1_catalog, 32);
 
 /**
  * Request for CatalogService.UpdateDimension.
@@ -925,7 +1102,7 @@ export type UpdateDimensionRequest = Message<"lotty.catalog.v1.UpdateDimensionRe
  * Use `create(UpdateDimensionRequestSchema)` to create a new message.
  */
 export const UpdateDimensionRequestSchema: GenMessage<UpdateDimensionRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 28);
+  messageDesc(file_lotty_catalog_v1_catalog, 33);
 
 /**
  * Response for CatalogService.UpdateDimension.
@@ -946,7 +1123,7 @@ export type UpdateDimensionResponse = Message<"lotty.catalog.v1.UpdateDimensionR
  * Use `create(UpdateDimensionResponseSchema)` to create a new message.
  */
 export const UpdateDimensionResponseSchema: GenMessage<UpdateDimensionResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 29);
+  messageDesc(file_lotty_catalog_v1_catalog, 34);
 
 /**
  * Request for CatalogService.ArchiveDimension.
@@ -967,7 +1144,7 @@ export type ArchiveDimensionRequest = Message<"lotty.catalog.v1.ArchiveDimension
  * Use `create(ArchiveDimensionRequestSchema)` to create a new message.
  */
 export const ArchiveDimensionRequestSchema: GenMessage<ArchiveDimensionRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 30);
+  messageDesc(file_lotty_catalog_v1_catalog, 35);
 
 /**
  * Response for CatalogService.ArchiveDimension.
@@ -988,7 +1165,7 @@ export type ArchiveDimensionResponse = Message<"lotty.catalog.v1.ArchiveDimensio
  * Use `create(ArchiveDimensionResponseSchema)` to create a new message.
  */
 export const ArchiveDimensionResponseSchema: GenMessage<ArchiveDimensionResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 31);
+  messageDesc(file_lotty_catalog_v1_catalog, 36);
 
 /**
  * A saved segment: a named audience defined by a targeting rule
@@ -1077,7 +1254,7 @@ export type SavedSegment = Message<"lotty.catalog.v1.SavedSegment"> & {
  * Use `create(SavedSegmentSchema)` to create a new message.
  */
 export const SavedSegmentSchema: GenMessage<SavedSegment> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 32);
+  messageDesc(file_lotty_catalog_v1_catalog, 37);
 
 /**
  * An experiment using a saved segment.
@@ -1133,7 +1310,7 @@ export type SavedSegmentUser = Message<"lotty.catalog.v1.SavedSegmentUser"> & {
  * Use `create(SavedSegmentUserSchema)` to create a new message.
  */
 export const SavedSegmentUserSchema: GenMessage<SavedSegmentUser> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 33);
+  messageDesc(file_lotty_catalog_v1_catalog, 38);
 
 /**
  * One saved version of a saved segment.
@@ -1189,7 +1366,7 @@ export type SavedSegmentVersion = Message<"lotty.catalog.v1.SavedSegmentVersion"
  * Use `create(SavedSegmentVersionSchema)` to create a new message.
  */
 export const SavedSegmentVersionSchema: GenMessage<SavedSegmentVersion> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 34);
+  messageDesc(file_lotty_catalog_v1_catalog, 39);
 
 /**
  * Request for CatalogService.CreateSavedSegment.
@@ -1210,7 +1387,7 @@ export type CreateSavedSegmentRequest = Message<"lotty.catalog.v1.CreateSavedSeg
  * Use `create(CreateSavedSegmentRequestSchema)` to create a new message.
  */
 export const CreateSavedSegmentRequestSchema: GenMessage<CreateSavedSegmentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 35);
+  messageDesc(file_lotty_catalog_v1_catalog, 40);
 
 /**
  * Response for CatalogService.CreateSavedSegment.
@@ -1231,7 +1408,7 @@ export type CreateSavedSegmentResponse = Message<"lotty.catalog.v1.CreateSavedSe
  * Use `create(CreateSavedSegmentResponseSchema)` to create a new message.
  */
 export const CreateSavedSegmentResponseSchema: GenMessage<CreateSavedSegmentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 36);
+  messageDesc(file_lotty_catalog_v1_catalog, 41);
 
 /**
  * Request for CatalogService.GetSavedSegment.
@@ -1252,7 +1429,7 @@ export type GetSavedSegmentRequest = Message<"lotty.catalog.v1.GetSavedSegmentRe
  * Use `create(GetSavedSegmentRequestSchema)` to create a new message.
  */
 export const GetSavedSegmentRequestSchema: GenMessage<GetSavedSegmentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 37);
+  messageDesc(file_lotty_catalog_v1_catalog, 42);
 
 /**
  * Response for CatalogService.GetSavedSegment.
@@ -1273,7 +1450,7 @@ export type GetSavedSegmentResponse = Message<"lotty.catalog.v1.GetSavedSegmentR
  * Use `create(GetSavedSegmentResponseSchema)` to create a new message.
  */
 export const GetSavedSegmentResponseSchema: GenMessage<GetSavedSegmentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 38);
+  messageDesc(file_lotty_catalog_v1_catalog, 43);
 
 /**
  * Request for CatalogService.ListSavedSegments.
@@ -1301,7 +1478,7 @@ export type ListSavedSegmentsRequest = Message<"lotty.catalog.v1.ListSavedSegmen
  * Use `create(ListSavedSegmentsRequestSchema)` to create a new message.
  */
 export const ListSavedSegmentsRequestSchema: GenMessage<ListSavedSegmentsRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 39);
+  messageDesc(file_lotty_catalog_v1_catalog, 44);
 
 /**
  * Response for CatalogService.ListSavedSegments.
@@ -1329,7 +1506,7 @@ export type ListSavedSegmentsResponse = Message<"lotty.catalog.v1.ListSavedSegme
  * Use `create(ListSavedSegmentsResponseSchema)` to create a new message.
  */
 export const ListSavedSegmentsResponseSchema: GenMessage<ListSavedSegmentsResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 40);
+  messageDesc(file_lotty_catalog_v1_catalog, 45);
 
 /**
  * Request for CatalogService.UpdateSavedSegment.
@@ -1358,7 +1535,7 @@ export type UpdateSavedSegmentRequest = Message<"lotty.catalog.v1.UpdateSavedSeg
  * Use `create(UpdateSavedSegmentRequestSchema)` to create a new message.
  */
 export const UpdateSavedSegmentRequestSchema: GenMessage<UpdateSavedSegmentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 41);
+  messageDesc(file_lotty_catalog_v1_catalog, 46);
 
 /**
  * Response for CatalogService.UpdateSavedSegment.
@@ -1379,7 +1556,7 @@ export type UpdateSavedSegmentResponse = Message<"lotty.catalog.v1.UpdateSavedSe
  * Use `create(UpdateSavedSegmentResponseSchema)` to create a new message.
  */
 export const UpdateSavedSegmentResponseSchema: GenMessage<UpdateSavedSegmentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 42);
+  messageDesc(file_lotty_catalog_v1_catalog, 47);
 
 /**
  * Request for CatalogService.DeleteSavedSegment.
@@ -1400,7 +1577,7 @@ export type DeleteSavedSegmentRequest = Message<"lotty.catalog.v1.DeleteSavedSeg
  * Use `create(DeleteSavedSegmentRequestSchema)` to create a new message.
  */
 export const DeleteSavedSegmentRequestSchema: GenMessage<DeleteSavedSegmentRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 43);
+  messageDesc(file_lotty_catalog_v1_catalog, 48);
 
 /**
  * Response for CatalogService.DeleteSavedSegment.
@@ -1415,7 +1592,7 @@ export type DeleteSavedSegmentResponse = Message<"lotty.catalog.v1.DeleteSavedSe
  * Use `create(DeleteSavedSegmentResponseSchema)` to create a new message.
  */
 export const DeleteSavedSegmentResponseSchema: GenMessage<DeleteSavedSegmentResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 44);
+  messageDesc(file_lotty_catalog_v1_catalog, 49);
 
 /**
  * Request for CatalogService.ListSavedSegmentVersions.
@@ -1436,7 +1613,7 @@ export type ListSavedSegmentVersionsRequest = Message<"lotty.catalog.v1.ListSave
  * Use `create(ListSavedSegmentVersionsRequestSchema)` to create a new message.
  */
 export const ListSavedSegmentVersionsRequestSchema: GenMessage<ListSavedSegmentVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 45);
+  messageDesc(file_lotty_catalog_v1_catalog, 50);
 
 /**
  * Response for CatalogService.ListSavedSegmentVersions.
@@ -1457,7 +1634,7 @@ export type ListSavedSegmentVersionsResponse = Message<"lotty.catalog.v1.ListSav
  * Use `create(ListSavedSegmentVersionsResponseSchema)` to create a new message.
  */
 export const ListSavedSegmentVersionsResponseSchema: GenMessage<ListSavedSegmentVersionsResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_catalog_v1_catalog, 46);
+  messageDesc(file_lotty_catalog_v1_catalog, 51);
 
 /**
  * The type of an event property.
@@ -1568,6 +1745,45 @@ export enum MetricKind {
    * @generated from enum value: METRIC_KIND_PERCENTILE = 6;
    */
   PERCENTILE = 6,
+
+  /**
+   * An ordered funnel (docs/funnels.md): the share of exposed subjects
+   * reaching each step of `funnel` within its conversion window, counted
+   * from the subject's first exposure. The value is the last step's share.
+   * Needs `funnel`; event_type_key and property stay empty.
+   *
+   * @generated from enum value: METRIC_KIND_FUNNEL = 7;
+   */
+  FUNNEL = 7,
+
+  /**
+   * Retention: the share of exposed subjects, among those whose days
+   * `retention.day_from`..`retention.day_to` after their first exposure
+   * have fully elapsed before the report's `to`, with at least one event of
+   * event_type_key in those days. Needs event_type_key and `retention`.
+   *
+   * @generated from enum value: METRIC_KIND_RETENTION = 8;
+   */
+  RETENTION = 8,
+
+  /**
+   * Sessions per exposed subject: a subject's events after its first
+   * exposure split into sessions wherever two consecutive events are more
+   * than `session.gap_seconds` apart. event_type_key is optional (empty:
+   * every event of the subject in the experiment, exposures included).
+   *
+   * @generated from enum value: METRIC_KIND_SESSION_COUNT = 9;
+   */
+  SESSION_COUNT = 9,
+
+  /**
+   * Time in sessions per exposed subject, in seconds: the sum of its
+   * sessions' durations (last event − first event of each session), 0 for
+   * a subject without events. Sessions as METRIC_KIND_SESSION_COUNT.
+   *
+   * @generated from enum value: METRIC_KIND_SESSION_DURATION = 10;
+   */
+  SESSION_DURATION = 10,
 }
 
 /**
@@ -1575,6 +1791,105 @@ export enum MetricKind {
  */
 export const MetricKindSchema: GenEnum<MetricKind> = /*@__PURE__*/
   enumDesc(file_lotty_catalog_v1_catalog, 1);
+
+/**
+ * How a funnel step must follow the previous one.
+ *
+ * @generated from enum lotty.catalog.v1.FunnelOrder
+ */
+export enum FunnelOrder {
+  /**
+   * Rejected with INVALID_ARGUMENT naming `funnel.order`.
+   *
+   * @generated from enum value: FUNNEL_ORDER_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Each step must occur after (strictly later than) the time the previous
+   * step was reached.
+   *
+   * @generated from enum value: FUNNEL_ORDER_STRICT = 1;
+   */
+  STRICT = 1,
+
+  /**
+   * Each step may occur anywhere in the conversion window; a subject
+   * reaches step k when it has an event of every step 1..k.
+   *
+   * @generated from enum value: FUNNEL_ORDER_LOOSE = 2;
+   */
+  LOOSE = 2,
+}
+
+/**
+ * Describes the enum lotty.catalog.v1.FunnelOrder.
+ */
+export const FunnelOrderSchema: GenEnum<FunnelOrder> = /*@__PURE__*/
+  enumDesc(file_lotty_catalog_v1_catalog, 2);
+
+/**
+ * A comparison of a property value with a constant.
+ *
+ * @generated from enum lotty.catalog.v1.FilterOperator
+ */
+export enum FilterOperator {
+  /**
+   * Rejected with INVALID_ARGUMENT naming the filter's `operator`.
+   *
+   * @generated from enum value: FILTER_OPERATOR_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Equal (every property type).
+   *
+   * @generated from enum value: FILTER_OPERATOR_EQUAL = 1;
+   */
+  EQUAL = 1,
+
+  /**
+   * Not equal (every property type; an event without the property does
+   * not match).
+   *
+   * @generated from enum value: FILTER_OPERATOR_NOT_EQUAL = 2;
+   */
+  NOT_EQUAL = 2,
+
+  /**
+   * Greater than (number properties).
+   *
+   * @generated from enum value: FILTER_OPERATOR_GREATER = 3;
+   */
+  GREATER = 3,
+
+  /**
+   * Greater than or equal (number properties).
+   *
+   * @generated from enum value: FILTER_OPERATOR_GREATER_OR_EQUAL = 4;
+   */
+  GREATER_OR_EQUAL = 4,
+
+  /**
+   * Less than (number properties).
+   *
+   * @generated from enum value: FILTER_OPERATOR_LESS = 5;
+   */
+  LESS = 5,
+
+  /**
+   * Less than or equal (number properties).
+   *
+   * @generated from enum value: FILTER_OPERATOR_LESS_OR_EQUAL = 6;
+   */
+  LESS_OR_EQUAL = 6,
+}
+
+/**
+ * Describes the enum lotty.catalog.v1.FilterOperator.
+ */
+export const FilterOperatorSchema: GenEnum<FilterOperator> = /*@__PURE__*/
+  enumDesc(file_lotty_catalog_v1_catalog, 3);
 
 /**
  * Manages event types and metrics.

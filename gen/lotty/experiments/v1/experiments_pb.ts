@@ -109,7 +109,9 @@ export const VariantSchema: GenMessage<Variant> = /*@__PURE__*/
  */
 export type Guardrail = Message<"lotty.experiments.v1.Guardrail"> & {
   /**
-   * Required; a non-archived metric in the catalog.
+   * Required; a non-archived metric in the catalog, not a FUNNEL,
+   * RETENTION, SESSION_COUNT or SESSION_DURATION metric (INVALID_ARGUMENT
+   * naming `experiment.guardrails[i].metric_key`).
    *
    * @generated from field: string metric_key = 1;
    */

@@ -46,7 +46,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lotty/reports/v1/reports.proto.
  */
 export const file_lotty_reports_v1_reports: GenFile = /*@__PURE__*/
-  fileDesc("Ch5sb3R0eS9yZXBvcnRzL3YxL3JlcG9ydHMucHJvdG8SEGxvdHR5LnJlcG9ydHMudjEiNQoQU2VnbWVudENvbmRpdGlvbhIRCglkaW1lbnNpb24YASABKAkSDgoGdmFsdWVzGAIgAygJIu4BCg1TZWdtZW50UmVwb3J0EhEKCWRpbWVuc2lvbhgBIAEoCRINCgV2YWx1ZRgCIAEoCRIRCglleHBvc3VyZXMYAyABKAUSEAoIc3ViamVjdHMYBCABKAUSMQoIdmFyaWFudHMYBSADKAsyHy5sb3R0eS5yZXBvcnRzLnYxLlZhcmlhbnRSZXBvcnQSLwoHbWV0cmljcxgGIAMoCzIeLmxvdHR5LnJlcG9ydHMudjEuTWV0cmljUmVzdWx0EjIKA3NybRgHIAEoCzIlLmxvdHR5LnJlcG9ydHMudjEuU2FtcGxlUmF0aW9NaXNtYXRjaCKQAgoKQ29tcGFyaXNvbhIVCg1hYnNvbHV0ZV9kaWZmGAEgASgBEhUKDXJlbGF0aXZlX2RpZmYYAiABKAESDgoGY2lfbG93GAMgASgBEg8KB2NpX2hpZ2gYBCABKAESDwoHcF92YWx1ZRgFIAEoARITCgtzaWduaWZpY2FudBgGIAEoCBIYChBhZGp1c3RlZF9wX3ZhbHVlGAcgASgBEhwKFGFkanVzdGVkX3NpZ25pZmljYW50GAggASgIEhkKEXNlcXVlbnRpYWxfY2lfbG93GAkgASgBEhoKEnNlcXVlbnRpYWxfY2lfaGlnaBgKIAEoARIeChZjaGFuY2VfdG9fYmVhdF9jb250cm9sGAsgASgBIngKDE1ldHJpY1Jlc3VsdBISCgptZXRyaWNfa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBEhMKC3NhbXBsZV9zaXplGAMgASgFEjAKCmNvbXBhcmlzb24YBCABKAsyHC5sb3R0eS5yZXBvcnRzLnYxLkNvbXBhcmlzb24imwEKDVZhcmlhbnRSZXBvcnQSEwoLdmFyaWFudF9rZXkYASABKAkSDwoHY29udHJvbBgCIAEoCBIRCglleHBvc3VyZXMYAyABKAUSEAoIc3ViamVjdHMYBCABKAUSLwoHbWV0cmljcxgFIAMoCzIeLmxvdHR5LnJlcG9ydHMudjEuTWV0cmljUmVzdWx0Eg4KBndlaWdodBgGIAEoASJMChNTYW1wbGVSYXRpb01pc21hdGNoEg8KB3BfdmFsdWUYASABKAESEAoIbWlzbWF0Y2gYAiABKAgSEgoKY2hpX3NxdWFyZRgDIAEoASJUChRSZWplY3Rpb25SZWFzb25Db3VudBItCgRjb2RlGAEgASgOMh8ubG90dHkuZXZlbnRzLnYxLkV2ZW50RXJyb3JDb2RlEg0KBWNvdW50GAIgASgFIlMKDFRyYWZmaWNTaGFyZRITCgt2YXJpYW50X2tleRgBIAEoCRIWCg5leHBlY3RlZF9zaGFyZRgCIAEoARIWCg5vYnNlcnZlZF9zaGFyZRgDIAEoASKlAgoKRGF0YUhlYWx0aBIXCg9yZWNlaXZlZF9ldmVudHMYASABKAUSFwoPcmVqZWN0ZWRfZXZlbnRzGAIgASgFEhYKDnJlamVjdGVkX3NoYXJlGAMgASgBEkUKFXRvcF9yZWplY3Rpb25fcmVhc29ucxgEIAMoCzImLmxvdHR5LnJlcG9ydHMudjEuUmVqZWN0aW9uUmVhc29uQ291bnQSGAoQZHVwbGljYXRlX2V2ZW50cxgFIAEoBRIXCg9kdXBsaWNhdGVfc2hhcmUYBiABKAESIgoacGVuZGluZ19hdHRyaWJ1dGlvbl9ldmVudHMYByABKAUSLwoHdHJhZmZpYxgIIAMoCzIeLmxvdHR5LnJlcG9ydHMudjEuVHJhZmZpY1NoYXJlIoUBCgtTZXJpZXNQb2ludBIpCgVzdGFydBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoDZW5kGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgV2YWx1ZRgDIAEoARITCgtzYW1wbGVfc2l6ZRgEIAEoBSJkCgpUaW1lU2VyaWVzEhIKCm1ldHJpY19rZXkYASABKAkSEwoLdmFyaWFudF9rZXkYAiABKAkSLQoGcG9pbnRzGAMgAygLMh0ubG90dHkucmVwb3J0cy52MS5TZXJpZXNQb2ludCLPBgoGUmVwb3J0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWV4cG9zdXJlcxgEIAEoBRIQCghzdWJqZWN0cxgFIAEoBRIxCgh2YXJpYW50cxgGIAMoCzIfLmxvdHR5LnJlcG9ydHMudjEuVmFyaWFudFJlcG9ydBIyCgNzcm0YByABKAsyJS5sb3R0eS5yZXBvcnRzLnYxLlNhbXBsZVJhdGlvTWlzbWF0Y2gSMQoLZGF0YV9oZWFsdGgYCCABKAsyHC5sb3R0eS5yZXBvcnRzLnYxLkRhdGFIZWFsdGgSLAoGc2VyaWVzGAkgAygLMhwubG90dHkucmVwb3J0cy52MS5UaW1lU2VyaWVzEhoKEnByaW1hcnlfbWV0cmljX2tleRgKIAEoCRIaChJleHBlcmltZW50X3ZlcnNpb24YCyABKAUSMAoMZ2VuZXJhdGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5idWNrZXRfc2Vjb25kcxgNIAEoBRIvCgdtZXRyaWNzGA4gAygLMh4ubG90dHkucmVwb3J0cy52MS5NZXRyaWNSZXN1bHQSEgoKY29ycmVjdGlvbhgPIAEoCRIzCgdzZWdtZW50GBAgAygLMiIubG90dHkucmVwb3J0cy52MS5TZWdtZW50Q29uZGl0aW9uEhsKE2JyZWFrZG93bl9kaW1lbnNpb24YESABKAkSMQoIc2VnbWVudHMYEiADKAsyHy5sb3R0eS5yZXBvcnRzLnYxLlNlZ21lbnRSZXBvcnQSGQoRc2VnbWVudHNfY29tcGFyZWQYEyABKAUSMwoPcmF3X2V2ZW50c19mcm9tGBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIdChVyYXdfZXZlbnRzX2luY29tcGxldGUYFSABKAgSFQoNc2F2ZWRfc2VnbWVudBgWIAEoCRIdChVzYXZlZF9zZWdtZW50X3ZlcnNpb24YFyABKAUihgIKGkdldEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmJ1Y2tldF9zZWNvbmRzGAQgASgFEjMKB3NlZ21lbnQYBSADKAsyIi5sb3R0eS5yZXBvcnRzLnYxLlNlZ21lbnRDb25kaXRpb24SGwoTYnJlYWtkb3duX2RpbWVuc2lvbhgGIAEoCRIVCg1zYXZlZF9zZWdtZW50GAcgASgJIkcKG0dldEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZRIoCgZyZXBvcnQYASABKAsyGC5sb3R0eS5yZXBvcnRzLnYxLlJlcG9ydCLgAQocV2F0Y2hFeHBlcmltZW50UmVwb3J0UmVxdWVzdBIVCg1leHBlcmltZW50X2lkGAEgASgJEigKBGZyb20YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmJ1Y2tldF9zZWNvbmRzGAMgASgFEjMKB3NlZ21lbnQYBCADKAsyIi5sb3R0eS5yZXBvcnRzLnYxLlNlZ21lbnRDb25kaXRpb24SGwoTYnJlYWtkb3duX2RpbWVuc2lvbhgFIAEoCRIVCg1zYXZlZF9zZWdtZW50GAYgASgJIkkKHVdhdGNoRXhwZXJpbWVudFJlcG9ydFJlc3BvbnNlEigKBnJlcG9ydBgBIAEoCzIYLmxvdHR5LnJlcG9ydHMudjEuUmVwb3J0IqECCh1FeHBvcnRFeHBlcmltZW50UmVwb3J0UmVxdWVzdBIVCg1leHBlcmltZW50X2lkGAEgASgJEigKBGZyb20YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgZmb3JtYXQYBCABKA4yHi5sb3R0eS5yZXBvcnRzLnYxLkV4cG9ydEZvcm1hdBIzCgdzZWdtZW50GAUgAygLMiIubG90dHkucmVwb3J0cy52MS5TZWdtZW50Q29uZGl0aW9uEhsKE2JyZWFrZG93bl9kaW1lbnNpb24YBiABKAkSFQoNc2F2ZWRfc2VnbWVudBgHIAEoCSJWCh5FeHBvcnRFeHBlcmltZW50UmVwb3J0UmVzcG9uc2USFAoMY29udGVudF90eXBlGAEgASgJEgwKBGRhdGEYAiABKAwSEAoIZmlsZW5hbWUYAyABKAkiMAoXR2V0T3V0Y29tZVJlcG9ydFJlcXVlc3QSFQoNZXhwZXJpbWVudF9pZBgBIAEoCSLZAQoYR2V0T3V0Y29tZVJlcG9ydFJlc3BvbnNlEigKBnJlcG9ydBgBIAEoCzIYLmxvdHR5LnJlcG9ydHMudjEuUmVwb3J0Ei4KB291dGNvbWUYAiABKA4yHS5sb3R0eS5leHBlcmltZW50cy52MS5PdXRjb21lEhoKEndpbm5lcl92YXJpYW50X2tleRgDIAEoCRIVCg1qdXN0aWZpY2F0aW9uGAQgASgJEjAKDGNvbXBsZXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRAoYTGlzdFNlZ21lbnRWYWx1ZXNSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSEQoJZGltZW5zaW9uGAIgASgJIi8KDFNlZ21lbnRWYWx1ZRINCgV2YWx1ZRgBIAEoCRIQCghzdWJqZWN0cxgCIAEoBSJLChlMaXN0U2VnbWVudFZhbHVlc1Jlc3BvbnNlEi4KBnZhbHVlcxgBIAMoCzIeLmxvdHR5LnJlcG9ydHMudjEuU2VnbWVudFZhbHVlKlwKDEV4cG9ydEZvcm1hdBIdChlFWFBPUlRfRk9STUFUX1VOU1BFQ0lGSUVEEAASFQoRRVhQT1JUX0ZPUk1BVF9DU1YQARIWChJFWFBPUlRfRk9STUFUX0pTT04QAjLVBAoNUmVwb3J0U2VydmljZRJyChNHZXRFeHBlcmltZW50UmVwb3J0EiwubG90dHkucmVwb3J0cy52MS5HZXRFeHBlcmltZW50UmVwb3J0UmVxdWVzdBotLmxvdHR5LnJlcG9ydHMudjEuR2V0RXhwZXJpbWVudFJlcG9ydFJlc3BvbnNlEnoKFVdhdGNoRXhwZXJpbWVudFJlcG9ydBIuLmxvdHR5LnJlcG9ydHMudjEuV2F0Y2hFeHBlcmltZW50UmVwb3J0UmVxdWVzdBovLmxvdHR5LnJlcG9ydHMudjEuV2F0Y2hFeHBlcmltZW50UmVwb3J0UmVzcG9uc2UwARJ7ChZFeHBvcnRFeHBlcmltZW50UmVwb3J0Ei8ubG90dHkucmVwb3J0cy52MS5FeHBvcnRFeHBlcmltZW50UmVwb3J0UmVxdWVzdBowLmxvdHR5LnJlcG9ydHMudjEuRXhwb3J0RXhwZXJpbWVudFJlcG9ydFJlc3BvbnNlEmkKEEdldE91dGNvbWVSZXBvcnQSKS5sb3R0eS5yZXBvcnRzLnYxLkdldE91dGNvbWVSZXBvcnRSZXF1ZXN0GioubG90dHkucmVwb3J0cy52MS5HZXRPdXRjb21lUmVwb3J0UmVzcG9uc2USbAoRTGlzdFNlZ21lbnRWYWx1ZXMSKi5sb3R0eS5yZXBvcnRzLnYxLkxpc3RTZWdtZW50VmFsdWVzUmVxdWVzdBorLmxvdHR5LnJlcG9ydHMudjEuTGlzdFNlZ21lbnRWYWx1ZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_lotty_events_v1_events, file_lotty_experiments_v1_experiments]);
+  fileDesc("Ch5sb3R0eS9yZXBvcnRzL3YxL3JlcG9ydHMucHJvdG8SEGxvdHR5LnJlcG9ydHMudjEiNQoQU2VnbWVudENvbmRpdGlvbhIRCglkaW1lbnNpb24YASABKAkSDgoGdmFsdWVzGAIgAygJIu4BCg1TZWdtZW50UmVwb3J0EhEKCWRpbWVuc2lvbhgBIAEoCRINCgV2YWx1ZRgCIAEoCRIRCglleHBvc3VyZXMYAyABKAUSEAoIc3ViamVjdHMYBCABKAUSMQoIdmFyaWFudHMYBSADKAsyHy5sb3R0eS5yZXBvcnRzLnYxLlZhcmlhbnRSZXBvcnQSLwoHbWV0cmljcxgGIAMoCzIeLmxvdHR5LnJlcG9ydHMudjEuTWV0cmljUmVzdWx0EjIKA3NybRgHIAEoCzIlLmxvdHR5LnJlcG9ydHMudjEuU2FtcGxlUmF0aW9NaXNtYXRjaCKQAgoKQ29tcGFyaXNvbhIVCg1hYnNvbHV0ZV9kaWZmGAEgASgBEhUKDXJlbGF0aXZlX2RpZmYYAiABKAESDgoGY2lfbG93GAMgASgBEg8KB2NpX2hpZ2gYBCABKAESDwoHcF92YWx1ZRgFIAEoARITCgtzaWduaWZpY2FudBgGIAEoCBIYChBhZGp1c3RlZF9wX3ZhbHVlGAcgASgBEhwKFGFkanVzdGVkX3NpZ25pZmljYW50GAggASgIEhkKEXNlcXVlbnRpYWxfY2lfbG93GAkgASgBEhoKEnNlcXVlbnRpYWxfY2lfaGlnaBgKIAEoARIeChZjaGFuY2VfdG9fYmVhdF9jb250cm9sGAsgASgBIowCCgxNZXRyaWNSZXN1bHQSEgoKbWV0cmljX2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoARITCgtzYW1wbGVfc2l6ZRgDIAEoBRIwCgpjb21wYXJpc29uGAQgASgLMhwubG90dHkucmVwb3J0cy52MS5Db21wYXJpc29uEi4KBmZ1bm5lbBgFIAEoCzIeLmxvdHR5LnJlcG9ydHMudjEuRnVubmVsUmVzdWx0EjQKCXJldGVudGlvbhgGIAEoCzIhLmxvdHR5LnJlcG9ydHMudjEuUmV0ZW50aW9uUmVzdWx0EiwKCGludGVydmFsGAcgASgLMhoubG90dHkucmVwb3J0cy52MS5JbnRlcnZhbCIlCghJbnRlcnZhbBILCgNsb3cYASABKAESDAoEaGlnaBgCIAEoASLcAQoQRnVubmVsU3RlcFJlc3VsdBIWCg5ldmVudF90eXBlX2tleRgBIAEoCRIQCghzdWJqZWN0cxgCIAEoBRINCgVzaGFyZRgDIAEoARIyCg5zaGFyZV9pbnRlcnZhbBgEIAEoCzIaLmxvdHR5LnJlcG9ydHMudjEuSW50ZXJ2YWwSFwoPc3RlcF9jb252ZXJzaW9uGAUgASgBEhAKCGRyb3Bfb2ZmGAYgASgBEjAKCmNvbXBhcmlzb24YByABKAsyHC5sb3R0eS5yZXBvcnRzLnYxLkNvbXBhcmlzb24iUwoMRnVubmVsUmVzdWx0EjEKBXN0ZXBzGAEgAygLMiIubG90dHkucmVwb3J0cy52MS5GdW5uZWxTdGVwUmVzdWx0EhAKCHN1YmplY3RzGAIgASgFImIKD1JldGVudGlvblJlc3VsdBIZChFlbGlnaWJsZV9zdWJqZWN0cxgBIAEoBRIZChFyZXRhaW5lZF9zdWJqZWN0cxgCIAEoBRIZChFtYXR1cmluZ19zdWJqZWN0cxgDIAEoBSKbAQoNVmFyaWFudFJlcG9ydBITCgt2YXJpYW50X2tleRgBIAEoCRIPCgdjb250cm9sGAIgASgIEhEKCWV4cG9zdXJlcxgDIAEoBRIQCghzdWJqZWN0cxgEIAEoBRIvCgdtZXRyaWNzGAUgAygLMh4ubG90dHkucmVwb3J0cy52MS5NZXRyaWNSZXN1bHQSDgoGd2VpZ2h0GAYgASgBIkwKE1NhbXBsZVJhdGlvTWlzbWF0Y2gSDwoHcF92YWx1ZRgBIAEoARIQCghtaXNtYXRjaBgCIAEoCBISCgpjaGlfc3F1YXJlGAMgASgBIlQKFFJlamVjdGlvblJlYXNvbkNvdW50Ei0KBGNvZGUYASABKA4yHy5sb3R0eS5ldmVudHMudjEuRXZlbnRFcnJvckNvZGUSDQoFY291bnQYAiABKAUiUwoMVHJhZmZpY1NoYXJlEhMKC3ZhcmlhbnRfa2V5GAEgASgJEhYKDmV4cGVjdGVkX3NoYXJlGAIgASgBEhYKDm9ic2VydmVkX3NoYXJlGAMgASgBIqUCCgpEYXRhSGVhbHRoEhcKD3JlY2VpdmVkX2V2ZW50cxgBIAEoBRIXCg9yZWplY3RlZF9ldmVudHMYAiABKAUSFgoOcmVqZWN0ZWRfc2hhcmUYAyABKAESRQoVdG9wX3JlamVjdGlvbl9yZWFzb25zGAQgAygLMiYubG90dHkucmVwb3J0cy52MS5SZWplY3Rpb25SZWFzb25Db3VudBIYChBkdXBsaWNhdGVfZXZlbnRzGAUgASgFEhcKD2R1cGxpY2F0ZV9zaGFyZRgGIAEoARIiChpwZW5kaW5nX2F0dHJpYnV0aW9uX2V2ZW50cxgHIAEoBRIvCgd0cmFmZmljGAggAygLMh4ubG90dHkucmVwb3J0cy52MS5UcmFmZmljU2hhcmUihQEKC1Nlcmllc1BvaW50EikKBXN0YXJ0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgNlbmQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXZhbHVlGAMgASgBEhMKC3NhbXBsZV9zaXplGAQgASgFImQKClRpbWVTZXJpZXMSEgoKbWV0cmljX2tleRgBIAEoCRITCgt2YXJpYW50X2tleRgCIAEoCRItCgZwb2ludHMYAyADKAsyHS5sb3R0eS5yZXBvcnRzLnYxLlNlcmllc1BvaW50Is8GCgZSZXBvcnQSFQoNZXhwZXJpbWVudF9pZBgBIAEoCRIoCgRmcm9tGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgJ0bxgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJZXhwb3N1cmVzGAQgASgFEhAKCHN1YmplY3RzGAUgASgFEjEKCHZhcmlhbnRzGAYgAygLMh8ubG90dHkucmVwb3J0cy52MS5WYXJpYW50UmVwb3J0EjIKA3NybRgHIAEoCzIlLmxvdHR5LnJlcG9ydHMudjEuU2FtcGxlUmF0aW9NaXNtYXRjaBIxCgtkYXRhX2hlYWx0aBgIIAEoCzIcLmxvdHR5LnJlcG9ydHMudjEuRGF0YUhlYWx0aBIsCgZzZXJpZXMYCSADKAsyHC5sb3R0eS5yZXBvcnRzLnYxLlRpbWVTZXJpZXMSGgoScHJpbWFyeV9tZXRyaWNfa2V5GAogASgJEhoKEmV4cGVyaW1lbnRfdmVyc2lvbhgLIAEoBRIwCgxnZW5lcmF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmJ1Y2tldF9zZWNvbmRzGA0gASgFEi8KB21ldHJpY3MYDiADKAsyHi5sb3R0eS5yZXBvcnRzLnYxLk1ldHJpY1Jlc3VsdBISCgpjb3JyZWN0aW9uGA8gASgJEjMKB3NlZ21lbnQYECADKAsyIi5sb3R0eS5yZXBvcnRzLnYxLlNlZ21lbnRDb25kaXRpb24SGwoTYnJlYWtkb3duX2RpbWVuc2lvbhgRIAEoCRIxCghzZWdtZW50cxgSIAMoCzIfLmxvdHR5LnJlcG9ydHMudjEuU2VnbWVudFJlcG9ydBIZChFzZWdtZW50c19jb21wYXJlZBgTIAEoBRIzCg9yYXdfZXZlbnRzX2Zyb20YFCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh0KFXJhd19ldmVudHNfaW5jb21wbGV0ZRgVIAEoCBIVCg1zYXZlZF9zZWdtZW50GBYgASgJEh0KFXNhdmVkX3NlZ21lbnRfdmVyc2lvbhgXIAEoBSKGAgoaR2V0RXhwZXJpbWVudFJlcG9ydFJlcXVlc3QSFQoNZXhwZXJpbWVudF9pZBgBIAEoCRIoCgRmcm9tGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgJ0bxgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYnVja2V0X3NlY29uZHMYBCABKAUSMwoHc2VnbWVudBgFIAMoCzIiLmxvdHR5LnJlcG9ydHMudjEuU2VnbWVudENvbmRpdGlvbhIbChNicmVha2Rvd25fZGltZW5zaW9uGAYgASgJEhUKDXNhdmVkX3NlZ21lbnQYByABKAkiRwobR2V0RXhwZXJpbWVudFJlcG9ydFJlc3BvbnNlEigKBnJlcG9ydBgBIAEoCzIYLmxvdHR5LnJlcG9ydHMudjEuUmVwb3J0IuABChxXYXRjaEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYnVja2V0X3NlY29uZHMYAyABKAUSMwoHc2VnbWVudBgEIAMoCzIiLmxvdHR5LnJlcG9ydHMudjEuU2VnbWVudENvbmRpdGlvbhIbChNicmVha2Rvd25fZGltZW5zaW9uGAUgASgJEhUKDXNhdmVkX3NlZ21lbnQYBiABKAkiSQodV2F0Y2hFeHBlcmltZW50UmVwb3J0UmVzcG9uc2USKAoGcmVwb3J0GAEgASgLMhgubG90dHkucmVwb3J0cy52MS5SZXBvcnQioQIKHUV4cG9ydEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0EhUKDWV4cGVyaW1lbnRfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KBmZvcm1hdBgEIAEoDjIeLmxvdHR5LnJlcG9ydHMudjEuRXhwb3J0Rm9ybWF0EjMKB3NlZ21lbnQYBSADKAsyIi5sb3R0eS5yZXBvcnRzLnYxLlNlZ21lbnRDb25kaXRpb24SGwoTYnJlYWtkb3duX2RpbWVuc2lvbhgGIAEoCRIVCg1zYXZlZF9zZWdtZW50GAcgASgJIlYKHkV4cG9ydEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZRIUCgxjb250ZW50X3R5cGUYASABKAkSDAoEZGF0YRgCIAEoDBIQCghmaWxlbmFtZRgDIAEoCSIwChdHZXRPdXRjb21lUmVwb3J0UmVxdWVzdBIVCg1leHBlcmltZW50X2lkGAEgASgJItkBChhHZXRPdXRjb21lUmVwb3J0UmVzcG9uc2USKAoGcmVwb3J0GAEgASgLMhgubG90dHkucmVwb3J0cy52MS5SZXBvcnQSLgoHb3V0Y29tZRgCIAEoDjIdLmxvdHR5LmV4cGVyaW1lbnRzLnYxLk91dGNvbWUSGgoSd2lubmVyX3ZhcmlhbnRfa2V5GAMgASgJEhUKDWp1c3RpZmljYXRpb24YBCABKAkSMAoMY29tcGxldGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJEChhMaXN0U2VnbWVudFZhbHVlc1JlcXVlc3QSFQoNZXhwZXJpbWVudF9pZBgBIAEoCRIRCglkaW1lbnNpb24YAiABKAkiLwoMU2VnbWVudFZhbHVlEg0KBXZhbHVlGAEgASgJEhAKCHN1YmplY3RzGAIgASgFIksKGUxpc3RTZWdtZW50VmFsdWVzUmVzcG9uc2USLgoGdmFsdWVzGAEgAygLMh4ubG90dHkucmVwb3J0cy52MS5TZWdtZW50VmFsdWUqXAoMRXhwb3J0Rm9ybWF0Eh0KGUVYUE9SVF9GT1JNQVRfVU5TUEVDSUZJRUQQABIVChFFWFBPUlRfRk9STUFUX0NTVhABEhYKEkVYUE9SVF9GT1JNQVRfSlNPThACMtUECg1SZXBvcnRTZXJ2aWNlEnIKE0dldEV4cGVyaW1lbnRSZXBvcnQSLC5sb3R0eS5yZXBvcnRzLnYxLkdldEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0Gi0ubG90dHkucmVwb3J0cy52MS5HZXRFeHBlcmltZW50UmVwb3J0UmVzcG9uc2USegoVV2F0Y2hFeHBlcmltZW50UmVwb3J0Ei4ubG90dHkucmVwb3J0cy52MS5XYXRjaEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0Gi8ubG90dHkucmVwb3J0cy52MS5XYXRjaEV4cGVyaW1lbnRSZXBvcnRSZXNwb25zZTABEnsKFkV4cG9ydEV4cGVyaW1lbnRSZXBvcnQSLy5sb3R0eS5yZXBvcnRzLnYxLkV4cG9ydEV4cGVyaW1lbnRSZXBvcnRSZXF1ZXN0GjAubG90dHkucmVwb3J0cy52MS5FeHBvcnRFeHBlcmltZW50UmVwb3J0UmVzcG9uc2USaQoQR2V0T3V0Y29tZVJlcG9ydBIpLmxvdHR5LnJlcG9ydHMudjEuR2V0T3V0Y29tZVJlcG9ydFJlcXVlc3QaKi5sb3R0eS5yZXBvcnRzLnYxLkdldE91dGNvbWVSZXBvcnRSZXNwb25zZRJsChFMaXN0U2VnbWVudFZhbHVlcxIqLmxvdHR5LnJlcG9ydHMudjEuTGlzdFNlZ21lbnRWYWx1ZXNSZXF1ZXN0GisubG90dHkucmVwb3J0cy52MS5MaXN0U2VnbWVudFZhbHVlc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_lotty_events_v1_events, file_lotty_experiments_v1_experiments]);
 
 /**
  * One condition of a segment filter: subjects whose value of `dimension`
@@ -285,6 +285,32 @@ export type MetricResult = Message<"lotty.reports.v1.MetricResult"> & {
    * @generated from field: lotty.reports.v1.Comparison comparison = 4;
    */
   comparison?: Comparison | undefined;
+
+  /**
+   * For METRIC_KIND_FUNNEL metrics: every step's figures (value is then the
+   * last step's share and sample_size the exposed subjects).
+   *
+   * @generated from field: lotty.reports.v1.FunnelResult funnel = 5;
+   */
+  funnel?: FunnelResult | undefined;
+
+  /**
+   * For METRIC_KIND_RETENTION metrics: the retained, eligible and maturing
+   * subjects (value is the retained share and sample_size the eligible
+   * subjects).
+   *
+   * @generated from field: lotty.reports.v1.RetentionResult retention = 6;
+   */
+  retention?: RetentionResult | undefined;
+
+  /**
+   * For CONVERSION_RATE, FUNNEL and RETENTION metrics: the 95 % Wilson
+   * score interval of value; for the session kinds the 95 % normal
+   * interval of the mean. Unset for other kinds and when sample_size is 0.
+   *
+   * @generated from field: lotty.reports.v1.Interval interval = 7;
+   */
+  interval?: Interval | undefined;
 };
 
 /**
@@ -293,6 +319,168 @@ export type MetricResult = Message<"lotty.reports.v1.MetricResult"> & {
  */
 export const MetricResultSchema: GenMessage<MetricResult> = /*@__PURE__*/
   messageDesc(file_lotty_reports_v1_reports, 3);
+
+/**
+ * A two-sided 95 % interval.
+ *
+ * @generated from message lotty.reports.v1.Interval
+ */
+export type Interval = Message<"lotty.reports.v1.Interval"> & {
+  /**
+   * Lower bound.
+   *
+   * @generated from field: double low = 1;
+   */
+  low: number;
+
+  /**
+   * Upper bound.
+   *
+   * @generated from field: double high = 2;
+   */
+  high: number;
+};
+
+/**
+ * Describes the message lotty.reports.v1.Interval.
+ * Use `create(IntervalSchema)` to create a new message.
+ */
+export const IntervalSchema: GenMessage<Interval> = /*@__PURE__*/
+  messageDesc(file_lotty_reports_v1_reports, 4);
+
+/**
+ * One step of a funnel for one variant (or all variants).
+ *
+ * @generated from message lotty.reports.v1.FunnelStepResult
+ */
+export type FunnelStepResult = Message<"lotty.reports.v1.FunnelStepResult"> & {
+  /**
+   * The step's event type.
+   *
+   * @generated from field: string event_type_key = 1;
+   */
+  eventTypeKey: string;
+
+  /**
+   * Exposed subjects (of the report's cohort) that reached the step.
+   *
+   * @generated from field: int32 subjects = 2;
+   */
+  subjects: number;
+
+  /**
+   * subjects / exposed subjects, 0–1; 0 when there are none.
+   *
+   * @generated from field: double share = 3;
+   */
+  share: number;
+
+  /**
+   * 95 % Wilson score interval of share.
+   *
+   * @generated from field: lotty.reports.v1.Interval share_interval = 4;
+   */
+  shareInterval?: Interval | undefined;
+
+  /**
+   * subjects / the previous step's subjects, 0–1 (for the first step, the
+   * share); 0 when the previous step has none.
+   *
+   * @generated from field: double step_conversion = 5;
+   */
+  stepConversion: number;
+
+  /**
+   * 1 − step_conversion when the previous step (or, for the first step,
+   * the cohort) has subjects, else 0.
+   *
+   * @generated from field: double drop_off = 6;
+   */
+  dropOff: number;
+
+  /**
+   * The share compared with the control's (two-proportion z-test, as
+   * CONVERSION_RATE); set on non-control variants only, when both sides
+   * have subjects. adjusted_p_value is Holm-corrected across the funnel's
+   * steps of this variant.
+   *
+   * @generated from field: lotty.reports.v1.Comparison comparison = 7;
+   */
+  comparison?: Comparison | undefined;
+};
+
+/**
+ * Describes the message lotty.reports.v1.FunnelStepResult.
+ * Use `create(FunnelStepResultSchema)` to create a new message.
+ */
+export const FunnelStepResultSchema: GenMessage<FunnelStepResult> = /*@__PURE__*/
+  messageDesc(file_lotty_reports_v1_reports, 5);
+
+/**
+ * A funnel metric's figures for one variant (or all variants).
+ *
+ * @generated from message lotty.reports.v1.FunnelResult
+ */
+export type FunnelResult = Message<"lotty.reports.v1.FunnelResult"> & {
+  /**
+   * One entry per step, in order.
+   *
+   * @generated from field: repeated lotty.reports.v1.FunnelStepResult steps = 1;
+   */
+  steps: FunnelStepResult[];
+
+  /**
+   * Exposed subjects of the cohort (the denominator of every share).
+   *
+   * @generated from field: int32 subjects = 2;
+   */
+  subjects: number;
+};
+
+/**
+ * Describes the message lotty.reports.v1.FunnelResult.
+ * Use `create(FunnelResultSchema)` to create a new message.
+ */
+export const FunnelResultSchema: GenMessage<FunnelResult> = /*@__PURE__*/
+  messageDesc(file_lotty_reports_v1_reports, 6);
+
+/**
+ * A retention metric's figures for one variant (or all variants).
+ *
+ * @generated from message lotty.reports.v1.RetentionResult
+ */
+export type RetentionResult = Message<"lotty.reports.v1.RetentionResult"> & {
+  /**
+   * Subjects whose counted days have fully elapsed before the report's
+   * `to`: the denominator of value.
+   *
+   * @generated from field: int32 eligible_subjects = 1;
+   */
+  eligibleSubjects: number;
+
+  /**
+   * Of them, subjects with at least one event of the metric's type in the
+   * counted days.
+   *
+   * @generated from field: int32 retained_subjects = 2;
+   */
+  retainedSubjects: number;
+
+  /**
+   * Subjects of the cohort excluded because their counted days end after
+   * the report's `to` (still maturing).
+   *
+   * @generated from field: int32 maturing_subjects = 3;
+   */
+  maturingSubjects: number;
+};
+
+/**
+ * Describes the message lotty.reports.v1.RetentionResult.
+ * Use `create(RetentionResultSchema)` to create a new message.
+ */
+export const RetentionResultSchema: GenMessage<RetentionResult> = /*@__PURE__*/
+  messageDesc(file_lotty_reports_v1_reports, 7);
 
 /**
  * The numbers of one variant.
@@ -349,7 +537,7 @@ export type VariantReport = Message<"lotty.reports.v1.VariantReport"> & {
  * Use `create(VariantReportSchema)` to create a new message.
  */
 export const VariantReportSchema: GenMessage<VariantReport> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 4);
+  messageDesc(file_lotty_reports_v1_reports, 8);
 
 /**
  * Sample ratio mismatch check.
@@ -387,7 +575,7 @@ export type SampleRatioMismatch = Message<"lotty.reports.v1.SampleRatioMismatch"
  * Use `create(SampleRatioMismatchSchema)` to create a new message.
  */
 export const SampleRatioMismatchSchema: GenMessage<SampleRatioMismatch> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 5);
+  messageDesc(file_lotty_reports_v1_reports, 9);
 
 /**
  * How often one rejection reason occurred.
@@ -415,7 +603,7 @@ export type RejectionReasonCount = Message<"lotty.reports.v1.RejectionReasonCoun
  * Use `create(RejectionReasonCountSchema)` to create a new message.
  */
 export const RejectionReasonCountSchema: GenMessage<RejectionReasonCount> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 6);
+  messageDesc(file_lotty_reports_v1_reports, 10);
 
 /**
  * Observed versus expected traffic share of one variant.
@@ -450,7 +638,7 @@ export type TrafficShare = Message<"lotty.reports.v1.TrafficShare"> & {
  * Use `create(TrafficShareSchema)` to create a new message.
  */
 export const TrafficShareSchema: GenMessage<TrafficShare> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 7);
+  messageDesc(file_lotty_reports_v1_reports, 11);
 
 /**
  * Data quality figures for the experiment's events in the window. Events
@@ -523,7 +711,7 @@ export type DataHealth = Message<"lotty.reports.v1.DataHealth"> & {
  * Use `create(DataHealthSchema)` to create a new message.
  */
 export const DataHealthSchema: GenMessage<DataHealth> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 8);
+  messageDesc(file_lotty_reports_v1_reports, 12);
 
 /**
  * One point of a time series.
@@ -566,7 +754,7 @@ export type SeriesPoint = Message<"lotty.reports.v1.SeriesPoint"> & {
  * Use `create(SeriesPointSchema)` to create a new message.
  */
 export const SeriesPointSchema: GenMessage<SeriesPoint> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 9);
+  messageDesc(file_lotty_reports_v1_reports, 13);
 
 /**
  * The primary metric over time for one variant.
@@ -601,7 +789,7 @@ export type TimeSeries = Message<"lotty.reports.v1.TimeSeries"> & {
  * Use `create(TimeSeriesSchema)` to create a new message.
  */
 export const TimeSeriesSchema: GenMessage<TimeSeries> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 10);
+  messageDesc(file_lotty_reports_v1_reports, 14);
 
 /**
  * An experiment report for one window.
@@ -787,7 +975,7 @@ export type Report = Message<"lotty.reports.v1.Report"> & {
  * Use `create(ReportSchema)` to create a new message.
  */
 export const ReportSchema: GenMessage<Report> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 11);
+  messageDesc(file_lotty_reports_v1_reports, 15);
 
 /**
  * Request for ReportService.GetExperimentReport.
@@ -863,7 +1051,7 @@ export type GetExperimentReportRequest = Message<"lotty.reports.v1.GetExperiment
  * Use `create(GetExperimentReportRequestSchema)` to create a new message.
  */
 export const GetExperimentReportRequestSchema: GenMessage<GetExperimentReportRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 12);
+  messageDesc(file_lotty_reports_v1_reports, 16);
 
 /**
  * Response for ReportService.GetExperimentReport.
@@ -884,7 +1072,7 @@ export type GetExperimentReportResponse = Message<"lotty.reports.v1.GetExperimen
  * Use `create(GetExperimentReportResponseSchema)` to create a new message.
  */
 export const GetExperimentReportResponseSchema: GenMessage<GetExperimentReportResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 13);
+  messageDesc(file_lotty_reports_v1_reports, 17);
 
 /**
  * Request for ReportService.WatchExperimentReport.
@@ -947,7 +1135,7 @@ export type WatchExperimentReportRequest = Message<"lotty.reports.v1.WatchExperi
  * Use `create(WatchExperimentReportRequestSchema)` to create a new message.
  */
 export const WatchExperimentReportRequestSchema: GenMessage<WatchExperimentReportRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 14);
+  messageDesc(file_lotty_reports_v1_reports, 18);
 
 /**
  * One message of ReportService.WatchExperimentReport.
@@ -968,7 +1156,7 @@ export type WatchExperimentReportResponse = Message<"lotty.reports.v1.WatchExper
  * Use `create(WatchExperimentReportResponseSchema)` to create a new message.
  */
 export const WatchExperimentReportResponseSchema: GenMessage<WatchExperimentReportResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 15);
+  messageDesc(file_lotty_reports_v1_reports, 19);
 
 /**
  * Request for ReportService.ExportExperimentReport.
@@ -1036,7 +1224,7 @@ export type ExportExperimentReportRequest = Message<"lotty.reports.v1.ExportExpe
  * Use `create(ExportExperimentReportRequestSchema)` to create a new message.
  */
 export const ExportExperimentReportRequestSchema: GenMessage<ExportExperimentReportRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 16);
+  messageDesc(file_lotty_reports_v1_reports, 20);
 
 /**
  * Response for ReportService.ExportExperimentReport.
@@ -1071,7 +1259,7 @@ export type ExportExperimentReportResponse = Message<"lotty.reports.v1.ExportExp
  * Use `create(ExportExperimentReportResponseSchema)` to create a new message.
  */
 export const ExportExperimentReportResponseSchema: GenMessage<ExportExperimentReportResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 17);
+  messageDesc(file_lotty_reports_v1_reports, 21);
 
 /**
  * Request for ReportService.GetOutcomeReport.
@@ -1092,7 +1280,7 @@ export type GetOutcomeReportRequest = Message<"lotty.reports.v1.GetOutcomeReport
  * Use `create(GetOutcomeReportRequestSchema)` to create a new message.
  */
 export const GetOutcomeReportRequestSchema: GenMessage<GetOutcomeReportRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 18);
+  messageDesc(file_lotty_reports_v1_reports, 22);
 
 /**
  * Response for ReportService.GetOutcomeReport.
@@ -1142,7 +1330,7 @@ export type GetOutcomeReportResponse = Message<"lotty.reports.v1.GetOutcomeRepor
  * Use `create(GetOutcomeReportResponseSchema)` to create a new message.
  */
 export const GetOutcomeReportResponseSchema: GenMessage<GetOutcomeReportResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 19);
+  messageDesc(file_lotty_reports_v1_reports, 23);
 
 /**
  * Request for ReportService.ListSegmentValues.
@@ -1170,7 +1358,7 @@ export type ListSegmentValuesRequest = Message<"lotty.reports.v1.ListSegmentValu
  * Use `create(ListSegmentValuesRequestSchema)` to create a new message.
  */
 export const ListSegmentValuesRequestSchema: GenMessage<ListSegmentValuesRequest> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 20);
+  messageDesc(file_lotty_reports_v1_reports, 24);
 
 /**
  * One segment of a dimension in an experiment.
@@ -1198,7 +1386,7 @@ export type SegmentValue = Message<"lotty.reports.v1.SegmentValue"> & {
  * Use `create(SegmentValueSchema)` to create a new message.
  */
 export const SegmentValueSchema: GenMessage<SegmentValue> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 21);
+  messageDesc(file_lotty_reports_v1_reports, 25);
 
 /**
  * Response for ReportService.ListSegmentValues.
@@ -1220,7 +1408,7 @@ export type ListSegmentValuesResponse = Message<"lotty.reports.v1.ListSegmentVal
  * Use `create(ListSegmentValuesResponseSchema)` to create a new message.
  */
 export const ListSegmentValuesResponseSchema: GenMessage<ListSegmentValuesResponse> = /*@__PURE__*/
-  messageDesc(file_lotty_reports_v1_reports, 22);
+  messageDesc(file_lotty_reports_v1_reports, 26);
 
 /**
  * File format of an exported report.
@@ -1241,6 +1429,11 @@ export enum ExportFormat {
    * sample_size, absolute_diff, relative_diff, ci_low, ci_high, p_value,
    * significant, adjusted_p_value, sequential_ci_low, sequential_ci_high,
    * chance_to_beat_control (comparison columns empty for the control).
+   * A FUNNEL metric's row is followed by one row per step, metric_key
+   * `<key>[step <i>: <event type>]` (i from 1), value the step's share,
+   * sample_size the cohort and the step's comparison; a RETENTION metric's
+   * by a row `<key>[maturing]`, value the maturing subjects, sample_size
+   * eligible + maturing subjects.
    * With a segment filter or a breakdown, two more columns follow: segment
    * (the filter, as `dimension=value|value&dimension=value`, on every row)
    * and breakdown (empty on the report's rows, `dimension=value` on the

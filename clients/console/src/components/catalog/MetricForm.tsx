@@ -6,6 +6,7 @@ import { useMemo } from "react";
 import { useMutation, useQuery } from "@connectrpc/connect-query";
 import {
   CatalogService,
+  FunnelOrder,
   MetricKind,
   PropertyType,
   type Metric,
@@ -27,6 +28,10 @@ const METRIC_KINDS = [
   MetricKind.MEAN,
   MetricKind.PERCENTILE,
   MetricKind.RATIO,
+  MetricKind.FUNNEL,
+  MetricKind.RETENTION,
+  MetricKind.SESSION_COUNT,
+  MetricKind.SESSION_DURATION,
 ];
 const KIND_HELP: Record<number, string> = {
   [MetricKind.COUNT]: "Number of events, compared per exposed subject.",
@@ -35,6 +40,12 @@ const KIND_HELP: Record<number, string> = {
   [MetricKind.MEAN]: "Mean of a number property over events.",
   [MetricKind.PERCENTILE]: "A percentile of a number property over events.",
   [MetricKind.RATIO]: "One count or sum metric divided by another.",
+  [MetricKind.FUNNEL]:
+    "Share of exposed subjects reaching each step, within a window from their first exposure.",
+  [MetricKind.RETENTION]:
+    "Share of exposed subjects with an event on the given days after their first exposure.",
+  [MetricKind.SESSION_COUNT]: "Sessions per exposed subject (a new session after a gap).",
+  [MetricKind.SESSION_DURATION]: "Seconds spent in sessions per exposed subject.",
 };
 
 /** A select of keys that still shows the current value when it is not in the list (e.g. archived). */
@@ -246,6 +257,90 @@ export function MetricForm(props: { metric?: Metric }) {
             </select>
           </Field>
         </>
+      )}
+      {uses.funnel && (
+        <>
+          <Field
+            label="Steps"
+            help="One step per line, in order: an event type, optionally followed by a filter on one of its properties, e.g. `checkout_started` or `cart amount >= 20` (operators = != > >= < <=)."
+            error={err("funnel.steps")}
+          >
+            <textarea
+              name="funnelSteps"
+              rows={5}
+              value={form.funnelSteps}
+              onChange={(e) => set("funnelSteps", e.target.value)}
+            />
+          </Field>
+          <Field
+            label="Conversion window (hours)"
+            help="Steps count from the subject's first exposure until this many hours later."
+            error={err("funnel.conversion_window_seconds")}
+          >
+            <input
+              name="funnelWindowHours"
+              inputMode="decimal"
+              value={form.funnelWindowHours}
+              onChange={(e) => set("funnelWindowHours", e.target.value)}
+            />
+          </Field>
+          <Field
+            label="Order"
+            help="Strict: each step after the previous one. Loose: each step anywhere in the window."
+            error={err("funnel.order")}
+          >
+            <select
+              name="funnelOrder"
+              value={form.funnelOrder}
+              onChange={(e) => set("funnelOrder", Number(e.target.value) as FunnelOrder)}
+            >
+              <option value={FunnelOrder.STRICT}>Strict</option>
+              <option value={FunnelOrder.LOOSE}>Loose</option>
+            </select>
+          </Field>
+        </>
+      )}
+      {uses.retention && (
+        <>
+          <Field
+            label="From day"
+            help="Day 0 is the first 24 hours after the subject's first exposure."
+            error={err("retention.day_from")}
+          >
+            <input
+              name="dayFrom"
+              inputMode="numeric"
+              value={form.dayFrom}
+              onChange={(e) => set("dayFrom", e.target.value)}
+            />
+          </Field>
+          <Field
+            label="To day"
+            help="The last day counted; equal to the first for day N retention."
+            error={err("retention.day_to")}
+          >
+            <input
+              name="dayTo"
+              inputMode="numeric"
+              value={form.dayTo}
+              onChange={(e) => set("dayTo", e.target.value)}
+            />
+          </Field>
+        </>
+      )}
+      {uses.session && (
+        <Field
+          label="Session gap (minutes)"
+          help="A pause longer than this starts a new session. Leave the event type empty to use every event."
+          error={err("session.gap_seconds")}
+        >
+          <input
+            name="sessionGapMinutes"
+            inputMode="decimal"
+            value={form.sessionGapMinutes}
+            onChange={(e) => set("sessionGapMinutes", e.target.value)}
+          />
+        </Field>
       )}
       <CheckboxField
         label="Requires exposure"

@@ -53,7 +53,11 @@ export function fallbackInfo(key: string): MetricInfo {
 }
 
 export function isRate(info: MetricInfo): boolean {
-  return info.kind === MetricKind.CONVERSION_RATE;
+  return (
+    info.kind === MetricKind.CONVERSION_RATE ||
+    info.kind === MetricKind.FUNNEL ||
+    info.kind === MetricKind.RETENTION
+  );
 }
 
 /** COUNT and SUM compare the per-exposed-subject mean. */
@@ -75,6 +79,14 @@ export function kindLabel(info: MetricInfo): string {
       return "ratio";
     case MetricKind.PERCENTILE:
       return "percentile";
+    case MetricKind.FUNNEL:
+      return "funnel (last step)";
+    case MetricKind.RETENTION:
+      return "retention";
+    case MetricKind.SESSION_COUNT:
+      return "sessions per subject";
+    case MetricKind.SESSION_DURATION:
+      return "seconds in sessions per subject";
     default:
       return "";
   }

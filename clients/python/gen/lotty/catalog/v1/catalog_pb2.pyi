@@ -6,11 +6,25 @@ from google.protobuf import message as _message
 from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+FILTER_OPERATOR_EQUAL: FilterOperator
+FILTER_OPERATOR_GREATER: FilterOperator
+FILTER_OPERATOR_GREATER_OR_EQUAL: FilterOperator
+FILTER_OPERATOR_LESS: FilterOperator
+FILTER_OPERATOR_LESS_OR_EQUAL: FilterOperator
+FILTER_OPERATOR_NOT_EQUAL: FilterOperator
+FILTER_OPERATOR_UNSPECIFIED: FilterOperator
+FUNNEL_ORDER_LOOSE: FunnelOrder
+FUNNEL_ORDER_STRICT: FunnelOrder
+FUNNEL_ORDER_UNSPECIFIED: FunnelOrder
 METRIC_KIND_CONVERSION_RATE: MetricKind
 METRIC_KIND_COUNT: MetricKind
+METRIC_KIND_FUNNEL: MetricKind
 METRIC_KIND_MEAN: MetricKind
 METRIC_KIND_PERCENTILE: MetricKind
 METRIC_KIND_RATIO: MetricKind
+METRIC_KIND_RETENTION: MetricKind
+METRIC_KIND_SESSION_COUNT: MetricKind
+METRIC_KIND_SESSION_DURATION: MetricKind
 METRIC_KIND_SUM: MetricKind
 METRIC_KIND_UNSPECIFIED: MetricKind
 PROPERTY_TYPE_BOOL: PropertyType
@@ -163,6 +177,24 @@ class EventType(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     def __init__(self, key: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., properties: _Optional[_Iterable[_Union[EventProperty, _Mapping]]] = ..., requires_exposure: bool = ..., archived: bool = ..., builtin: bool = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class FunnelDefinition(_message.Message):
+    __slots__ = ["conversion_window_seconds", "order", "steps"]
+    CONVERSION_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    conversion_window_seconds: int
+    order: FunnelOrder
+    steps: _containers.RepeatedCompositeFieldContainer[FunnelStep]
+    def __init__(self, steps: _Optional[_Iterable[_Union[FunnelStep, _Mapping]]] = ..., conversion_window_seconds: _Optional[int] = ..., order: _Optional[_Union[FunnelOrder, str]] = ...) -> None: ...
+
+class FunnelStep(_message.Message):
+    __slots__ = ["event_type_key", "filter"]
+    EVENT_TYPE_KEY_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    event_type_key: str
+    filter: PropertyFilter
+    def __init__(self, event_type_key: _Optional[str] = ..., filter: _Optional[_Union[PropertyFilter, _Mapping]] = ...) -> None: ...
+
 class GetEventTypeRequest(_message.Message):
     __slots__ = ["key"]
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -282,13 +314,14 @@ class ListSavedSegmentsResponse(_message.Message):
     def __init__(self, saved_segments: _Optional[_Iterable[_Union[SavedSegment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class Metric(_message.Message):
-    __slots__ = ["archived", "builtin", "created_at", "denominator_metric_key", "description", "event_type_key", "key", "kind", "name", "numerator_metric_key", "percentile", "property", "requires_exposure", "updated_at"]
+    __slots__ = ["archived", "builtin", "created_at", "denominator_metric_key", "description", "event_type_key", "funnel", "key", "kind", "name", "numerator_metric_key", "percentile", "property", "requires_exposure", "retention", "session", "updated_at"]
     ARCHIVED_FIELD_NUMBER: _ClassVar[int]
     BUILTIN_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     DENOMINATOR_METRIC_KEY_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPE_KEY_FIELD_NUMBER: _ClassVar[int]
+    FUNNEL_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -296,6 +329,8 @@ class Metric(_message.Message):
     PERCENTILE_FIELD_NUMBER: _ClassVar[int]
     PROPERTY_FIELD_NUMBER: _ClassVar[int]
     REQUIRES_EXPOSURE_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     archived: bool
     builtin: bool
@@ -303,6 +338,7 @@ class Metric(_message.Message):
     denominator_metric_key: str
     description: str
     event_type_key: str
+    funnel: FunnelDefinition
     key: str
     kind: MetricKind
     name: str
@@ -310,8 +346,28 @@ class Metric(_message.Message):
     percentile: float
     property: str
     requires_exposure: bool
+    retention: RetentionDefinition
+    session: SessionDefinition
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, key: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., kind: _Optional[_Union[MetricKind, str]] = ..., event_type_key: _Optional[str] = ..., property: _Optional[str] = ..., percentile: _Optional[float] = ..., numerator_metric_key: _Optional[str] = ..., denominator_metric_key: _Optional[str] = ..., requires_exposure: bool = ..., archived: bool = ..., builtin: bool = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, key: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., kind: _Optional[_Union[MetricKind, str]] = ..., event_type_key: _Optional[str] = ..., property: _Optional[str] = ..., percentile: _Optional[float] = ..., numerator_metric_key: _Optional[str] = ..., denominator_metric_key: _Optional[str] = ..., requires_exposure: bool = ..., archived: bool = ..., builtin: bool = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., funnel: _Optional[_Union[FunnelDefinition, _Mapping]] = ..., retention: _Optional[_Union[RetentionDefinition, _Mapping]] = ..., session: _Optional[_Union[SessionDefinition, _Mapping]] = ...) -> None: ...
+
+class PropertyFilter(_message.Message):
+    __slots__ = ["operator", "property", "value"]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    operator: FilterOperator
+    property: str
+    value: str
+    def __init__(self, property: _Optional[str] = ..., operator: _Optional[_Union[FilterOperator, str]] = ..., value: _Optional[str] = ...) -> None: ...
+
+class RetentionDefinition(_message.Message):
+    __slots__ = ["day_from", "day_to"]
+    DAY_FROM_FIELD_NUMBER: _ClassVar[int]
+    DAY_TO_FIELD_NUMBER: _ClassVar[int]
+    day_from: int
+    day_to: int
+    def __init__(self, day_from: _Optional[int] = ..., day_to: _Optional[int] = ...) -> None: ...
 
 class SavedSegment(_message.Message):
     __slots__ = ["attributes", "created_at", "created_by", "description", "display_name", "key", "rule", "updated_at", "used_by", "version"]
@@ -369,6 +425,12 @@ class SavedSegmentVersion(_message.Message):
     version: int
     def __init__(self, version: _Optional[int] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., rule: _Optional[str] = ..., author_id: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class SessionDefinition(_message.Message):
+    __slots__ = ["gap_seconds"]
+    GAP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    gap_seconds: int
+    def __init__(self, gap_seconds: _Optional[int] = ...) -> None: ...
+
 class UpdateDimensionRequest(_message.Message):
     __slots__ = ["dimension"]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
@@ -423,4 +485,10 @@ class PropertyType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class MetricKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class FunnelOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class FilterOperator(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

@@ -85,6 +85,32 @@ class ExportExperimentReportResponse(_message.Message):
     filename: str
     def __init__(self, content_type: _Optional[str] = ..., data: _Optional[bytes] = ..., filename: _Optional[str] = ...) -> None: ...
 
+class FunnelResult(_message.Message):
+    __slots__ = ["steps", "subjects"]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    SUBJECTS_FIELD_NUMBER: _ClassVar[int]
+    steps: _containers.RepeatedCompositeFieldContainer[FunnelStepResult]
+    subjects: int
+    def __init__(self, steps: _Optional[_Iterable[_Union[FunnelStepResult, _Mapping]]] = ..., subjects: _Optional[int] = ...) -> None: ...
+
+class FunnelStepResult(_message.Message):
+    __slots__ = ["comparison", "drop_off", "event_type_key", "share", "share_interval", "step_conversion", "subjects"]
+    COMPARISON_FIELD_NUMBER: _ClassVar[int]
+    DROP_OFF_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_KEY_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    SHARE_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    STEP_CONVERSION_FIELD_NUMBER: _ClassVar[int]
+    SUBJECTS_FIELD_NUMBER: _ClassVar[int]
+    comparison: Comparison
+    drop_off: float
+    event_type_key: str
+    share: float
+    share_interval: Interval
+    step_conversion: float
+    subjects: int
+    def __init__(self, event_type_key: _Optional[str] = ..., subjects: _Optional[int] = ..., share: _Optional[float] = ..., share_interval: _Optional[_Union[Interval, _Mapping]] = ..., step_conversion: _Optional[float] = ..., drop_off: _Optional[float] = ..., comparison: _Optional[_Union[Comparison, _Mapping]] = ...) -> None: ...
+
 class GetExperimentReportRequest(_message.Message):
     __slots__ = ["breakdown_dimension", "bucket_seconds", "experiment_id", "saved_segment", "segment", "to"]
     BREAKDOWN_DIMENSION_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +154,14 @@ class GetOutcomeReportResponse(_message.Message):
     winner_variant_key: str
     def __init__(self, report: _Optional[_Union[Report, _Mapping]] = ..., outcome: _Optional[_Union[_experiments_pb2.Outcome, str]] = ..., winner_variant_key: _Optional[str] = ..., justification: _Optional[str] = ..., completed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class Interval(_message.Message):
+    __slots__ = ["high", "low"]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    high: float
+    low: float
+    def __init__(self, low: _Optional[float] = ..., high: _Optional[float] = ...) -> None: ...
+
 class ListSegmentValuesRequest(_message.Message):
     __slots__ = ["dimension", "experiment_id"]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
@@ -143,16 +177,22 @@ class ListSegmentValuesResponse(_message.Message):
     def __init__(self, values: _Optional[_Iterable[_Union[SegmentValue, _Mapping]]] = ...) -> None: ...
 
 class MetricResult(_message.Message):
-    __slots__ = ["comparison", "metric_key", "sample_size", "value"]
+    __slots__ = ["comparison", "funnel", "interval", "metric_key", "retention", "sample_size", "value"]
     COMPARISON_FIELD_NUMBER: _ClassVar[int]
+    FUNNEL_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
     METRIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_SIZE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     comparison: Comparison
+    funnel: FunnelResult
+    interval: Interval
     metric_key: str
+    retention: RetentionResult
     sample_size: int
     value: float
-    def __init__(self, metric_key: _Optional[str] = ..., value: _Optional[float] = ..., sample_size: _Optional[int] = ..., comparison: _Optional[_Union[Comparison, _Mapping]] = ...) -> None: ...
+    def __init__(self, metric_key: _Optional[str] = ..., value: _Optional[float] = ..., sample_size: _Optional[int] = ..., comparison: _Optional[_Union[Comparison, _Mapping]] = ..., funnel: _Optional[_Union[FunnelResult, _Mapping]] = ..., retention: _Optional[_Union[RetentionResult, _Mapping]] = ..., interval: _Optional[_Union[Interval, _Mapping]] = ...) -> None: ...
 
 class RejectionReasonCount(_message.Message):
     __slots__ = ["code", "count"]
@@ -210,6 +250,16 @@ class Report(_message.Message):
     to: _timestamp_pb2.Timestamp
     variants: _containers.RepeatedCompositeFieldContainer[VariantReport]
     def __init__(self, experiment_id: _Optional[str] = ..., to: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., exposures: _Optional[int] = ..., subjects: _Optional[int] = ..., variants: _Optional[_Iterable[_Union[VariantReport, _Mapping]]] = ..., srm: _Optional[_Union[SampleRatioMismatch, _Mapping]] = ..., data_health: _Optional[_Union[DataHealth, _Mapping]] = ..., series: _Optional[_Iterable[_Union[TimeSeries, _Mapping]]] = ..., primary_metric_key: _Optional[str] = ..., experiment_version: _Optional[int] = ..., generated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., bucket_seconds: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ..., correction: _Optional[str] = ..., segment: _Optional[_Iterable[_Union[SegmentCondition, _Mapping]]] = ..., breakdown_dimension: _Optional[str] = ..., segments: _Optional[_Iterable[_Union[SegmentReport, _Mapping]]] = ..., segments_compared: _Optional[int] = ..., raw_events_from: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., raw_events_incomplete: bool = ..., saved_segment: _Optional[str] = ..., saved_segment_version: _Optional[int] = ..., **kwargs) -> None: ...
+
+class RetentionResult(_message.Message):
+    __slots__ = ["eligible_subjects", "maturing_subjects", "retained_subjects"]
+    ELIGIBLE_SUBJECTS_FIELD_NUMBER: _ClassVar[int]
+    MATURING_SUBJECTS_FIELD_NUMBER: _ClassVar[int]
+    RETAINED_SUBJECTS_FIELD_NUMBER: _ClassVar[int]
+    eligible_subjects: int
+    maturing_subjects: int
+    retained_subjects: int
+    def __init__(self, eligible_subjects: _Optional[int] = ..., retained_subjects: _Optional[int] = ..., maturing_subjects: _Optional[int] = ...) -> None: ...
 
 class SampleRatioMismatch(_message.Message):
     __slots__ = ["chi_square", "mismatch", "p_value"]
