@@ -16,8 +16,8 @@
  * lost exposures raising the data-quality monitor's SRM alarm (it runs every
  * second here; the server's default is a minute), the demo's webhook channel
  * and rules with the deliveries of B's guardrail, I's safety action and J's
- * alarm sent to the demo's own receiver (on a free port here), and a CSV
- * export of A's raw events.
+ * alarm sent to the demo's own receiver (on a free port here), K's funnel
+ * and retention, and a CSV export of A's raw events.
  */
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
@@ -701,6 +701,51 @@ describe("the analytics after the first run", () => {
     );
   });
 
+  it("measures K by a strict funnel, each step at most the one before, and a retention still maturing", async () => {
+    const f = first.funnel!;
+    const k = await experimentById(f.experiment.id);
+    expect(k.status).toBe(ExperimentStatus.RUNNING);
+    const traffic = first.traffic.K!;
+    const report = await reportOf(k.id);
+    expect(report.primaryMetricKey).toBe("workout_to_purchase_funnel");
+    for (const v of report.variants) {
+      const key = v.variantKey;
+      expect(v.subjects).toBe(traffic.exposed[key]);
+      const funnel = v.metrics.find((m) => m.metricKey === "workout_to_purchase_funnel")!.funnel!;
+      expect(funnel.steps.map((s) => s.eventTypeKey)).toEqual([
+        "workout_completed",
+        "promo_click",
+        "purchase",
+      ]);
+      // Every click follows a workout and every purchase a click, a millisecond apart:
+      // each step's subjects are the members who sent its event.
+      const members = traffic.members[key]!;
+      expect(funnel.steps.map((s) => s.subjects)).toEqual([
+        members.workout_completed ?? 0,
+        members.promo_click ?? 0,
+        members.purchase ?? 0,
+      ]);
+      expect(funnel.steps[0]!.subjects).toBeGreaterThan(0);
+      for (let i = 1; i < funnel.steps.length; i++) {
+        expect(funnel.steps[i]!.subjects).toBeLessThanOrEqual(funnel.steps[i - 1]!.subjects);
+      }
+      expect(funnel.steps[0]!.share).toBeCloseTo(funnel.steps[0]!.subjects / v.subjects, 12);
+      const retention = v.metrics.find((m) => m.metricKey === "first_week_return_rate")!.retention!;
+      expect(retention).toMatchObject({ eligibleSubjects: 0, maturingSubjects: v.subjects });
+    }
+    const offer = report.variants.find((v) => v.variantKey === "offer")!;
+    const last = offer.metrics.find((m) => m.metricKey === "workout_to_purchase_funnel")!.funnel!;
+    expect(last.steps[2]!.subjects).toBeGreaterThan(0);
+    expect(f.variants.map((v) => v.steps.map((s) => s.subjects))).toEqual(
+      report.variants.map((v) =>
+        v.metrics
+          .find((m) => m.metricKey === "workout_to_purchase_funnel")!
+          .funnel!.steps.map((s) => s.subjects),
+      ),
+    );
+    expect(guide(first).join("\n")).toContain(`${t.baseUrl}/console/experiments/${k.id}/results`);
+  });
+
   it("exports A's attributed events as CSV, every event the demo sent", async () => {
     const e = first.eventExport!;
     const { eventExport: job } = await admin.eventExports.getEventExport({ id: e.id });
@@ -798,6 +843,12 @@ describe("a second run", () => {
       received: [],
     });
     expect(second.eventExport).toEqual({ ...first.eventExport, created: false });
+    expect(second.funnel).toEqual(
+      first.funnel && {
+        ...first.funnel,
+        experiment: { ...first.funnel.experiment, created: false },
+      },
+    );
     const deliveriesAfter = await admin.notifications.listDeliveries({ pageSize: 500 });
     expect(deliveriesAfter.deliveries.map((d) => d.id)).toEqual(
       deliveriesBefore.deliveries.map((d) => d.id),

@@ -9,21 +9,49 @@
  *   monitor raises a `data_quality.srm` alarm (its interval is 60 s by
  *   default, so the demo sends J's traffic before the ramps and waits for
  *   the alarm after them);
+ * - K, measured by a strict funnel (workout → post-workout offer click →
+ *   purchase) and a first-week retention (every member still maturing for a
+ *   week), so its results page shows a funnel chart per variant;
  * - a raw event export of A (CSV), started by A's owner.
  *
- * Idempotent: dimensions and segments are found by key; J gets traffic only
- * while RUNNING with an empty report; an earlier run's export of A that is
+ * Idempotent: dimensions and segments are found by key; J and K get traffic
+ * only while RUNNING with an empty report; an earlier run's export of A that is
  * still downloadable (DONE, or on its way) is reused.
  */
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { eventExportV1, type LottyClient } from "../../../clients/node/src/index.js";
-import { ExperimentStatus, type Experiment } from "./proto.js";
-import { DIMENSIONS, SAVED_SEGMENTS, SRM_EXPERIMENT } from "./tenant.js";
-import type { AlarmHighlights, DemoSummary, SavedSegmentHighlights } from "./summary.js";
+import { ExperimentStatus, type Experiment, type Report } from "./proto.js";
+import {
+  DIMENSIONS,
+  FUNNEL_EXPERIMENT,
+  REPORT_TIMEOUT_MS,
+  SAVED_SEGMENTS,
+  SRM_EXPERIMENT,
+} from "./tenant.js";
+import type {
+  AlarmHighlights,
+  DemoSummary,
+  FunnelHighlights,
+  SavedSegmentHighlights,
+  Traffic,
+} from "./summary.js";
 import { DemoError } from "./summary.js";
-import { type Run, findOrCreate, poll, required, statusName, unlessNotFound } from "./helpers.js";
+import {
+  type Run,
+  findOrCreate,
+  percent,
+  poll,
+  required,
+  statusName,
+  unlessNotFound,
+} from "./helpers.js";
 import { actAs, describeExperiment, ensureExperiment } from "./provisioning.js";
-import { reminderBehaviour, reminderBuildLoses, sendTraffic } from "./traffic.js";
+import {
+  reminderBehaviour,
+  reminderBuildLoses,
+  sendTraffic,
+  shoeOfferBehaviour,
+} from "./traffic.js";
 
 const { EventExportFormat, EventExportStatus } = eventExportV1;
 
@@ -31,6 +59,8 @@ const { EventExportFormat, EventExportStatus } = eventExportV1;
 export const EXPORT_TIMEOUT_MS = 60_000;
 /** Members through J: at least this many (else half of A's). */
 export const MIN_SRM_SUBJECTS = 600;
+/** Members through K: at least this many (else half of A's). */
+export const MIN_FUNNEL_SUBJECTS = 600;
 
 // ---------------------------------------------------------------------------
 // Dimensions and saved segments
@@ -208,6 +238,99 @@ export async function awaitSrmAlarm(
   }
   if (summary.dataQuality !== undefined) summary.dataQuality.alarm = alarm;
   run.log(`  ${alarm.kind} at ${alarm.firedAt}: ${alarm.summary}`);
+}
+
+// ---------------------------------------------------------------------------
+// K: a funnel and a retention
+// ---------------------------------------------------------------------------
+
+function funnelHighlights(
+  experiment: FunnelHighlights["experiment"],
+  report: Report,
+): FunnelHighlights {
+  const funnelKey = FUNNEL_EXPERIMENT.spec.primaryMetricKey ?? "";
+  const retentionKey = FUNNEL_EXPERIMENT.spec.metricKeys?.[0] ?? "";
+  return {
+    experiment,
+    funnelMetricKey: funnelKey,
+    retentionMetricKey: retentionKey,
+    variants: report.variants.map((v) => {
+      const funnel = v.metrics.find((m) => m.metricKey === funnelKey)?.funnel;
+      const retention = v.metrics.find((m) => m.metricKey === retentionKey)?.retention;
+      return {
+        variantKey: v.variantKey,
+        control: v.control,
+        subjects: v.subjects,
+        steps: (funnel?.steps ?? []).map((step) => ({
+          eventTypeKey: step.eventTypeKey,
+          subjects: step.subjects,
+          share: step.share,
+        })),
+        retention: {
+          eligible: retention?.eligibleSubjects ?? 0,
+          retained: retention?.retainedSubjects ?? 0,
+          maturing: retention?.maturingSubjects ?? 0,
+        },
+      };
+    }),
+  };
+}
+
+/** Whether K's funnel counts every member the traffic took through its first step. */
+function funnelShows(report: Report, traffic: Traffic): boolean {
+  if ((report.dataHealth?.pendingAttributionEvents ?? 0) > 0) return false;
+  const funnelKey = FUNNEL_EXPERIMENT.spec.primaryMetricKey ?? "";
+  return Object.entries(traffic.exposed).every(([variantKey, exposed]) => {
+    const v = report.variants.find((r) => r.variantKey === variantKey);
+    const first = v?.metrics.find((m) => m.metricKey === funnelKey)?.funnel?.steps[0];
+    return (
+      v?.subjects === exposed &&
+      first?.subjects === (traffic.members[variantKey]?.workout_completed ?? 0)
+    );
+  });
+}
+
+/** Takes K through review and, while it is RUNNING with an empty report, sends its traffic. */
+export async function runFunnel(run: Run, subjects: number, summary: DemoSummary): Promise<void> {
+  const plan = FUNNEL_EXPERIMENT;
+  run.log(`Experiment ${plan.label}: ${plan.spec.name}`);
+  const ensured = await ensureExperiment(run, plan);
+  const experiment = ensured.experiment;
+  const described = describeExperiment(plan, experiment, ensured.created);
+  const reportOf = async () =>
+    required(
+      (await run.admin.reports.getExperimentReport({ experimentId: experiment.id })).report,
+      "a report",
+    );
+  if (experiment.status !== ExperimentStatus.RUNNING) {
+    run.log(`  K is ${statusName(experiment.status)}: left as it is, no traffic sent`);
+  } else if ((await reportOf()).subjects > 0) {
+    run.log("  K already has members in its report: no new traffic (its funnel is in)");
+  } else {
+    const traffic = await sendTraffic(
+      run,
+      experiment,
+      Math.max(MIN_FUNNEL_SUBJECTS, Math.ceil(subjects / 2)),
+      shoeOfferBehaviour,
+    );
+    summary.traffic.K = traffic;
+    const shown = await poll(
+      async () => (funnelShows(await reportOf(), traffic) ? true : undefined),
+      REPORT_TIMEOUT_MS,
+      500,
+    );
+    if (shown === undefined)
+      run.log("  the funnel does not show every member yet; look again soon");
+  }
+  const highlights = funnelHighlights(described, await reportOf());
+  summary.funnel = highlights;
+  for (const v of highlights.variants) {
+    run.log(
+      `  ${v.variantKey}: ` +
+        v.steps.map((s) => `${s.eventTypeKey} ${s.subjects} (${percent(s.share)})`).join(" → ") +
+        `; first-week return: ${v.retention.maturing} of ${v.subjects} still maturing`,
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -262,6 +262,28 @@ function guideDataQuality(summary: DemoSummary, url: string, cmd: Command): stri
   return lines;
 }
 
+/** K: its funnel and retention. */
+function guideFunnel(summary: DemoSummary, url: string, cmd: Command): string[] {
+  const f = summary.funnel;
+  if (f === undefined) return [];
+  const k = f.experiment;
+  return [
+    `K · "${k.name}" (${k.id}) is ${k.statusName}. Its primary metric ${f.funnelMetricKey} is a strict`,
+    "  funnel (workout_completed → promo_click with placement post_workout → purchase, within a day):",
+    ...f.variants.map(
+      (v) =>
+        `    ${v.variantKey}: ` +
+        v.steps.map((s) => `${s.subjects} (${percent(s.share)})`).join(" → ") +
+        ` of ${v.subjects} members`,
+    ),
+    `  ${f.retentionMetricKey} (a workout on days 1–7 after the first exposure) has every member`,
+    "  still maturing until a week has passed: the report counts them (maturingSubjects).",
+    `  In the console, the funnel chart per variant: ${url}/console/experiments/${k.id}/results`,
+    "  Through the API (each funnel step's subjects, share, step conversion and drop-off):",
+    ...cmd("lotty.reports.v1.ReportService/GetExperimentReport", { experimentId: k.id }),
+  ];
+}
+
 /** The webhook channel, its rules and the deliveries of the demo's alerts. */
 function guideNotifications(summary: DemoSummary, url: string, cmd: Command): string[] {
   const n = summary.notifications;
@@ -326,6 +348,10 @@ function consoleAnalytics(summary: DemoSummary, url: string): string[] {
       `  Data-quality alarms:    ${url}/console/data-quality`,
     );
   }
+  const k = summary.funnel?.experiment;
+  if (k !== undefined) {
+    lines.push(`  K, a funnel:            ${url}/console/experiments/${k.id}/results`);
+  }
   if (summary.notifications !== undefined) {
     lines.push(`  Notifications sent:     ${url}/console/notifications`);
   }
@@ -376,6 +402,7 @@ export function guide(summary: DemoSummary): string[] {
     ...[
       guideSegment(summary, url, cmd),
       guideDataQuality(summary, url, cmd),
+      guideFunnel(summary, url, cmd),
       guideNotifications(summary, url, cmd),
       guideExport(summary, url, cmd),
     ].flatMap((part) => (part.length === 0 ? [] : [...part, ""])),

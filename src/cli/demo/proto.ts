@@ -10,7 +10,7 @@ import {
 } from "../../../clients/node/src/index.js";
 
 export const { Role } = accessV1;
-export const { MetricKind, PropertyType } = catalogV1;
+export const { MetricKind, PropertyType, FilterOperator, FunnelOrder } = catalogV1;
 export const { FlagType } = flagsV1;
 export const {
   Direction,

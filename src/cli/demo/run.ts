@@ -1,9 +1,10 @@
 /**
  * One demo run: the tenant (with its dimensions, saved segment, webhook
  * channel and rules), the earlier experiments D–G completed for the
- * learnings library, each of A, B and C's scenario, J's lost exposures, then
- * H and I ramped by the autopilot side by side; then J's data-quality alarm,
- * A's event export and saved-segment view, and the deliveries.
+ * learnings library, each of A, B and C's scenario, J's lost exposures and
+ * K's funnel, then H and I ramped by the autopilot side by side; then J's
+ * data-quality alarm, A's event export and saved-segment view, and the
+ * deliveries.
  */
 import { createLottyClient } from "../../../clients/node/src/index.js";
 import {
@@ -48,6 +49,7 @@ import {
   awaitSrmAlarm,
   ensureDimensions,
   ensureSavedSegments,
+  runFunnel,
   runSrm,
   savedSegmentHighlights,
   startExport,
@@ -156,6 +158,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     // J's traffic before the ramps: the data-quality monitor (every 60 s by
     // default) finds its mismatch while H and I ramp.
     const j = await runSrm(run, subjects, summary);
+    await runFunnel(run, subjects, summary);
     // H and I: started through review one by one, then ramped by the server's autopilot
     // side by side while their members arrive, each logging in turn.
     const rampTimeoutMs = options.rampTimeoutMs ?? DEFAULT_RAMP_TIMEOUT_MS;

@@ -203,6 +203,21 @@ export interface DataQualityHighlights {
   alarm?: AlarmHighlights;
 }
 
+/** K's funnel and retention, per variant. */
+export interface FunnelHighlights {
+  experiment: DemoExperiment;
+  funnelMetricKey: string;
+  retentionMetricKey: string;
+  variants: {
+    variantKey: string;
+    control: boolean;
+    subjects: number;
+    /** Each step: the subjects that reached it, their share of the variant's cohort. */
+    steps: { eventTypeKey: string; subjects: number; share: number }[];
+    retention: { eligible: number; retained: number; maturing: number };
+  }[];
+}
+
 /** A notification delivery of the demo's channel. */
 export interface DeliveryHighlights {
   trigger: string;
@@ -270,6 +285,8 @@ export interface DemoSummary {
   savedSegment?: SavedSegmentHighlights;
   /** J and its SRM alarm. */
   dataQuality?: DataQualityHighlights;
+  /** K, its funnel and retention. */
+  funnel?: FunnelHighlights;
   /** The webhook channel, rules and deliveries. */
   notifications?: NotificationHighlights;
   /** A's raw events, exported as CSV. */

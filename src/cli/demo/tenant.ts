@@ -14,6 +14,8 @@ import {
   FlagType,
   Direction,
   GuardrailAction,
+  FilterOperator,
+  FunnelOrder,
   type ExperimentInit,
 } from "./proto.js";
 
@@ -133,10 +135,12 @@ const metric = (
     | "numeratorMetricKey"
     | "denominatorMetricKey"
     | "requiresExposure"
+    | "funnel"
+    | "retention"
   >,
 ): MetricInit => ({ key, name, kind, requiresExposure: true, ...fields });
 
-/** Metrics in creation order (a ratio after its parts); the last four are seeded. */
+/** Metrics in creation order (a ratio after its parts); exposures to latency_p95 are seeded. */
 export const METRICS: MetricInit[] = [
   metric("workout_completion_rate", "Workout completion rate", MetricKind.CONVERSION_RATE, {
     eventTypeKey: "workout_completed",
@@ -172,6 +176,31 @@ export const METRICS: MetricInit[] = [
     eventTypeKey: "latency",
     property: "ms",
     percentile: 95,
+  }),
+  // K's metrics over raw events (docs/funnels.md).
+  metric("workout_to_purchase_funnel", "Workout → offer click → purchase", MetricKind.FUNNEL, {
+    description:
+      "Exposed members who completed a workout, then tapped the post-workout offer, then " +
+      "bought, in that order, within a day of their exposure.",
+    funnel: {
+      steps: [
+        { eventTypeKey: "workout_completed" },
+        {
+          eventTypeKey: "promo_click",
+          filter: { property: "placement", operator: FilterOperator.EQUAL, value: "post_workout" },
+        },
+        { eventTypeKey: "purchase" },
+      ],
+      conversionWindowSeconds: 86_400n,
+      order: FunnelOrder.STRICT,
+    },
+  }),
+  metric("first_week_return_rate", "Back for a workout in days 1–7", MetricKind.RETENTION, {
+    eventTypeKey: "workout_completed",
+    description:
+      "Exposed members who complete a workout on days 1–7 after their first exposure " +
+      "(24-hour periods from it); members exposed less than 8 days ago are still maturing.",
+    retention: { dayFrom: 1, dayTo: 7 },
   }),
 ];
 
@@ -255,6 +284,15 @@ export const FLAGS: {
     description: "A Sunday reminder to plan the week's workouts, in the mobile apps.",
     tags: ["demo", "workouts", "mobile"],
   },
+  // The flag of K, whose metrics are a funnel and a retention (analytics.ts).
+  {
+    key: "post_workout_shoe_offer",
+    owner: "commercePm",
+    type: FlagType.BOOL,
+    defaultValue: false,
+    description: "A running-shoe offer on the summary screen after a workout.",
+    tags: ["demo", "commerce", "workouts"],
+  },
   // The flags of the experiments ramped by the autopilot (ramps.ts).
   {
     key: "workout_share_card",
@@ -324,15 +362,18 @@ export const SAVED_SEGMENTS: MessageInitShape<typeof catalogV1.SavedSegmentSchem
 ];
 
 export type Label = "A" | "B" | "C";
-/** J, whose treatment loses exposures, so the data-quality monitor raises SRM (analytics.ts). */
-export type DataQualityLabel = "J";
+/**
+ * J, whose treatment loses exposures, so the data-quality monitor raises SRM,
+ * and K, measured by a funnel and a retention metric (analytics.ts).
+ */
+export type AnalyticsLabel = "J" | "K";
 /** The team's earlier experiments, completed by the demo for the learnings library (past.ts). */
 export type PastLabel = "D" | "E" | "F" | "G";
 /** The experiments the autopilot ramps (ramps.ts). */
 export type RampLabel = "H" | "I";
 type Target = "running" | "in_review";
 
-export type AnyLabel = Label | PastLabel | RampLabel | DataQualityLabel;
+export type AnyLabel = Label | PastLabel | RampLabel | AnalyticsLabel;
 
 export interface ExperimentPlan<L extends AnyLabel = AnyLabel> {
   label: L;
@@ -402,7 +443,7 @@ export const EXPERIMENTS: Record<Label, ExperimentPlan<Label>> = {
  * `mobile`; the build loses half of the treatment's exposures, so its report
  * shows a sample ratio mismatch and the data-quality monitor raises an alarm.
  */
-export const SRM_EXPERIMENT: ExperimentPlan<DataQualityLabel> = {
+export const SRM_EXPERIMENT: ExperimentPlan<AnalyticsLabel> = {
   label: "J",
   owner: "growthPm",
   target: "running",
@@ -417,5 +458,28 @@ export const SRM_EXPERIMENT: ExperimentPlan<DataQualityLabel> = {
     targetingRule: 'segment("mobile")',
     primaryMetricKey: "workout_completion_rate",
     metricKeys: ["workouts_per_member"],
+  },
+};
+
+/**
+ * K: an offer after a workout, measured by a strict funnel (workout →
+ * post-workout offer click → purchase) and a first-week retention that
+ * stays maturing for a week after the demo.
+ */
+export const FUNNEL_EXPERIMENT: ExperimentPlan<AnalyticsLabel> = {
+  label: "K",
+  owner: "commercePm",
+  target: "running",
+  spec: {
+    flagKey: "post_workout_shoe_offer",
+    name: "Shoe offer after a workout",
+    description:
+      "A running-shoe offer on the summary screen after a workout turns more finished " +
+      "workouts into purchases, without keeping members from their next workout.",
+    audiencePercent: 100,
+    variants: [variant("no_offer", false, 50, true), variant("offer", true, 50)],
+    targetingRule: "",
+    primaryMetricKey: "workout_to_purchase_funnel",
+    metricKeys: ["first_week_return_rate", "purchase_rate"],
   },
 };

@@ -41,6 +41,11 @@ function memberWithId(subjectId: string, flagKey: string): Member {
 interface OutgoingEvent {
   eventType: string;
   properties?: JsonObject;
+  /**
+   * Milliseconds after the exposure at which it occurred: ordered events
+   * (K's funnel steps) need distinct, increasing times. Unset: when sent.
+   */
+  afterMs?: number;
 }
 
 /** What a member does after seeing `variantKey`. */
@@ -197,6 +202,36 @@ export const reminderBehaviour: Behaviour = (variantKey, random) =>
 export const reminderBuildLoses: Loss = (variantKey, random) =>
   variantKey === "reminder" && random() < 0.5;
 
+/**
+ * K: members finish a workout either way; the summary screen's small shop
+ * link gets a few taps, the offer many more, and some buy. Each step a
+ * millisecond after the previous one (a strict funnel needs distinct times).
+ */
+export const shoeOfferBehaviour: Behaviour = (variantKey, random) => {
+  const offer = variantKey === "offer";
+  const events: OutgoingEvent[] = [];
+  if (random() >= 0.6) return events;
+  events.push({
+    eventType: "workout_completed",
+    properties: { duration_min: between(random, 20, 70), workout_type: "run" },
+    afterMs: 1,
+  });
+  if (random() >= (offer ? 0.3 : 0.06)) return events;
+  events.push({
+    eventType: "promo_click",
+    properties: { placement: "post_workout" },
+    afterMs: 2,
+  });
+  if (random() < 0.45) {
+    events.push({
+      eventType: "purchase",
+      properties: { amount: between(random, 8_990, 14_990) / 100, currency: "EUR" },
+      afterMs: 3,
+    });
+  }
+  return events;
+};
+
 /** Waits until decide answers for the flag from `experimentId` (the snapshot has it). */
 async function untilDecided(service: LottyClient, flagKey: string, experimentId: string) {
   const seen = await poll(async () => {
@@ -293,8 +328,13 @@ class Visits {
     traffic.exposed[variantKey] = (traffic.exposed[variantKey] ?? 0) + 1;
     tally(traffic.events, variantKey, "exposure");
     const events = behaviour(variantKey, random);
-    for (const event of events) {
-      sender.send({ ...event, decisionId });
+    const exposedAt = Date.now();
+    for (const { afterMs, ...event } of events) {
+      sender.send({
+        ...event,
+        decisionId,
+        ...(afterMs === undefined ? {} : { occurredAt: new Date(exposedAt + afterMs) }),
+      });
       tally(traffic.events, variantKey, event.eventType);
     }
     for (const type of new Set(events.map((e) => e.eventType))) {
