@@ -765,7 +765,7 @@ describe("the analytics after the first run", () => {
 });
 
 describe("the demo in the console", () => {
-  it("shows A's winner, B paused by its guardrail and C waiting for its second approval", async () => {
+  it("shows A's winner, B paused by its guardrail, C waiting for its second approval, A's mobile members, K's funnel and J's alarm", async () => {
     const browser = await launchBrowser();
     try {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -802,6 +802,24 @@ describe("the demo in the console", () => {
       // C: in review with one of its two approvals.
       await page.goto(`${consoleUrl}/experiments/${C.id}`);
       await page.getByText("1 of 2 required approvals in this review round.").waitFor();
+
+      // A filtered by the saved segment, as the guide links it.
+      await page.goto(`${consoleUrl}/experiments/${A.id}/results?saved=mobile`);
+      await page.getByTestId("saved-segment-banner").waitFor();
+
+      // K: a funnel chart per variant.
+      await page.goto(`${consoleUrl}/experiments/${first.funnel!.experiment.id}/results`);
+      await page.getByTestId("funnel-chart-no_offer").waitFor();
+      await page.getByTestId("funnel-chart-offer").waitFor();
+
+      // J's alarm on the Data quality page.
+      await page.goto(`${consoleUrl}/data-quality`);
+      await page
+        .getByRole("table", { name: "Data-quality alarms, newest first" })
+        .getByRole("row")
+        .filter({ hasText: "Sample ratio mismatch" })
+        .first()
+        .waitFor();
       await context.close();
     } finally {
       await browser.close();
