@@ -38,6 +38,12 @@
  *   traffic goes before H and I's ramps and the demo waits for the alarm
  *   after them (DemoOptions.dataQualityTimeoutMs, default 90 s: the monitor
  *   looks every 60 s by default);
+ * - K (a shoe offer after a workout), whose primary metric is a strict
+ *   funnel, workout_completed → promo_click (placement post_workout) →
+ *   purchase within a day, with a first-week retention (days 1–7, every
+ *   member still maturing for a week) as a secondary metric: its members'
+ *   steps are sent a millisecond apart, so the results page shows a funnel
+ *   chart per variant (docs/funnels.md);
  * - a webhook channel with two rules, made before any experiment moves: the
  *   alerts (guardrails, ramp safety actions and holds, data-quality alarms)
  *   and a daily digest at 08:00 UTC. The webhooks go to
@@ -62,7 +68,7 @@
  * window. H and I get members only while the autopilot still moves them
  * (RUNNING, ramp mode AUTO; I only until its safety action ran): a ramp that
  * is done, held, paused or steered by hand is left as it is and reported.
- * J gets traffic only while RUNNING with an empty report, like A. Dimensions
+ * J and K get traffic only while RUNNING with an empty report, like A. Dimensions
  * and the saved segment are found by key; the channel by its name, which
  * carries a digest of its url (channels cannot be updated or deleted: the
  * same url reuses the channel and its rules, another url makes new ones);
@@ -77,7 +83,8 @@
  * flags, experiments through review), `traffic.ts` (the simulated members),
  * `scenarios.ts` (A's winner, B's guardrail), `past.ts` and `learnings.ts`
  * (D–G and the library), `ramps.ts` and `autopilot.ts` (H and I's plans and
- * ramps), `analytics.ts` (dimensions, saved segment, J's alarm, A's export),
+ * ramps), `analytics.ts` (dimensions, saved segment, J's alarm, K's funnel,
+ * A's export),
  * `notify.ts` (the webhook channel, rules and receiver), `run.ts`
  * (`runDemo`), `guide.ts` (the printed guide), `summary.ts` (options and
  * results), `helpers.ts` and `proto.ts`.

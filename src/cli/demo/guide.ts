@@ -319,7 +319,8 @@ function guideExport(summary: DemoSummary, url: string, cmd: Command): string[] 
   return [
     `A's raw events, exported as CSV: job ${e.id} is ${e.status}` +
       (e.status === "EVENT_EXPORT_STATUS_DONE" ? ` (${e.rows} rows, ${e.bytes} bytes).` : "."),
-    `  In the console: A's results page, "Export events" (${url}/console/experiments/${A.id}/results).`,
+    `  In the console, A's results page's "Export events" starts another one and offers a one-time`,
+    `  download link: ${url}/console/experiments/${A.id}/results`,
     "  Download it by pages (data is base64; read on from nextOffset until eof):",
     ...cmd("lotty.reports.v1.EventExportService/ReadEventExport", {
       id: e.id,
