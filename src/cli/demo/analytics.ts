@@ -57,6 +57,8 @@ const { EventExportFormat, EventExportStatus } = eventExportV1;
 
 /** How long the demo waits for A's export to be written. */
 export const EXPORT_TIMEOUT_MS = 60_000;
+/** How long the demo waits for A's report filtered by the saved segment. */
+export const SAVED_SEGMENT_REPORT_TIMEOUT_MS = 60_000;
 /** Members through J: at least this many (else half of A's). */
 export const MIN_SRM_SUBJECTS = 600;
 /** Members through K: at least this many (else half of A's). */
@@ -127,8 +129,15 @@ export async function savedSegmentHighlights(
   );
   const reports = run.admin.reports;
   const whole = required((await reports.getExperimentReport({ experimentId })).report, "a report");
+  // The filtered report is much slower than the whole one (about 5–9 s for
+  // A's 2,000 members on a development machine): more than the client's 5 s default.
   const filtered = required(
-    (await reports.getExperimentReport({ experimentId, savedSegment: key })).report,
+    (
+      await reports.getExperimentReport(
+        { experimentId, savedSegment: key },
+        { timeoutMs: SAVED_SEGMENT_REPORT_TIMEOUT_MS },
+      )
+    ).report,
     "a report",
   );
   const highlights: SavedSegmentHighlights = {
@@ -220,16 +229,14 @@ export async function awaitSrmAlarm(
   summary: DemoSummary,
 ): Promise<void> {
   run.log(`Experiment J: the data-quality monitor's alarm`);
-  const waits = experiment.status === ExperimentStatus.RUNNING;
-  if (waits) {
+  let alarm = await srmAlarmOf(run.admin, experiment.id);
+  if (alarm === undefined && experiment.status === ExperimentStatus.RUNNING) {
     run.log(
       `  waiting up to ${Math.round(timeoutMs / 1000)} s for the sample ratio mismatch alarm ` +
         "(the server's monitor looks every minute by default) …",
     );
+    alarm = await poll(() => srmAlarmOf(run.admin, experiment.id), timeoutMs, 500);
   }
-  const alarm = waits
-    ? await poll(() => srmAlarmOf(run.admin, experiment.id), timeoutMs, 500)
-    : await srmAlarmOf(run.admin, experiment.id);
   if (alarm === undefined) {
     run.log(
       "  no alarm yet: look at the console's Data quality page, or ListDataQualityAlarms, later",
