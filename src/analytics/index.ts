@@ -32,6 +32,7 @@ export {
   segmentCounts,
   type CombinationCondition,
   type SegmentBreakdown,
+  type DimensionCondition,
   type SegmentCondition,
   type SegmentCount,
   type SegmentFilter,

@@ -14,9 +14,11 @@ import {
 } from "../../gen/lotty/reports/v1/reports_pb.js";
 import {
   MAX_COMBINATIONS,
+  NONE_SEGMENT,
+  OTHER_SEGMENT,
   recordedCombinations,
   segmentCounts,
-  type CombinationCondition,
+  type DimensionCondition,
   type SegmentBreakdown,
   type SegmentCondition,
   type SegmentCount,
@@ -190,7 +192,7 @@ async function resolveSavedSegment(
   pool: pg.Pool,
   experimentId: string,
   key: string,
-): Promise<{ condition: CombinationCondition; segment: { key: string; version: number } }> {
+): Promise<{ condition: SegmentCondition; segment: { key: string; version: number } }> {
   const invalid = (why: string) => new ConnectError(`saved_segment: ${why}`, Code.InvalidArgument);
   const segment = await savedSegmentRule(pool, key);
   if (segment === undefined) throw invalid(`no saved segment ${JSON.stringify(key)}`);
@@ -224,12 +226,35 @@ async function resolveSavedSegment(
     return parsed.rule.evaluate(values);
   });
   return {
-    condition: {
+    condition: singleDimension(attributes, matching) ?? {
       kind: "combinations",
       dimensions: attributes,
       combinations: matching.map((c) => c.key),
     },
     segment: { key, version: segment.version },
+  };
+}
+
+/**
+ * A rule over one attribute as a plain dimension condition (its matching
+ * values, "(none)" for subjects without one): the same subjects as the
+ * combinations' grouped query, in a form PostgreSQL plans well even on
+ * tables it has no statistics for yet (the demo's A filtered by `mobile`:
+ * 4.4 s, 1.7 s once analyzed, against 0.35–0.40 s). Undefined for other rules, and when a
+ * recorded value is itself spelled like a segment name.
+ */
+function singleDimension(
+  attributes: readonly string[],
+  matching: readonly { values: (string | null)[] }[],
+): DimensionCondition | undefined {
+  if (attributes.length !== 1) return undefined;
+  const values = matching.map((c) => c.values[0] ?? null);
+  const named = values.filter((v): v is string => v !== null);
+  if (named.some((v) => v === NONE_SEGMENT || v === OTHER_SEGMENT)) return undefined;
+  return {
+    dimension: attributes[0]!,
+    admitted: named,
+    values: values.includes(null) ? [...named, NONE_SEGMENT] : named,
   };
 }
 
