@@ -85,8 +85,9 @@ function filterSql(f: PropertyFilterConfig, param: (value: unknown) => string): 
   const op = SQL_OPERATORS[f.operator];
   switch (f.type) {
     case "number":
-      return `(jsonb_typeof(e.properties -> ${property}) = 'number'
-               and (e.properties ->> ${property})::numeric ${op} ${param(f.value)}::numeric)`;
+      // CASE: SQL does not promise to test the type before the cast.
+      return `(case when jsonb_typeof(e.properties -> ${property}) = 'number'
+               then (e.properties ->> ${property})::numeric end ${op} ${param(f.value)}::numeric)`;
     case "bool":
       return `(jsonb_typeof(e.properties -> ${property}) = 'boolean'
                and (e.properties ->> ${property}) ${op} ${param(f.value)})`;
