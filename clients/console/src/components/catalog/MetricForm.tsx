@@ -13,7 +13,13 @@ import {
 } from "../../../../../gen/lotty/catalog/v1/catalog_pb.js";
 import { SERVICES } from "../../api/permissions.js";
 import { errorFor } from "../../api/errors.js";
-import { buildMetric, EMPTY_METRIC_FORM, metricKindUses, metricToForm } from "../../api/catalog.js";
+import {
+  buildMetric,
+  EMPTY_METRIC_FORM,
+  metricKindUses,
+  metricToForm,
+  type MetricForm as MetricFormState,
+} from "../../api/catalog.js";
 import { Field } from "../Field.js";
 import { ErrorMessage, Loading } from "../Status.js";
 import { enumLabel } from "../../format/labels.js";
@@ -73,6 +79,11 @@ export function ExistingMetric(props: { metricKey: string }) {
   return <MetricForm key={`${m.key}:${stamp(m.updatedAt)}`} metric={m} />;
 }
 
+/** The form's fields that hold text. */
+type TextFieldName = {
+  [K in keyof MetricFormState]: MetricFormState[K] extends string ? K : never;
+}[keyof MetricFormState];
+
 export function MetricForm(props: { metric?: Metric }) {
   const { metric } = props;
   const ed = useCatalogForm({
@@ -106,6 +117,23 @@ export function MetricForm(props: { metric?: Metric }) {
 
   const err = (field: string) =>
     errorFor(errs.errors, `metric.${field}`) ?? errorFor(errs.errors, field);
+  /** A text input bound to one text field of the form, with its help and server error. */
+  const textField = (f: {
+    name: TextFieldName;
+    label: string;
+    help: string;
+    error: string;
+    inputMode: "decimal" | "numeric";
+  }) => (
+    <Field label={f.label} help={f.help} error={err(f.error)}>
+      <input
+        name={f.name}
+        inputMode={f.inputMode}
+        value={form[f.name]}
+        onChange={(e) => set(f.name, e.target.value)}
+      />
+    </Field>
+  );
 
   return (
     <CatalogEntryShell
@@ -206,20 +234,14 @@ export function MetricForm(props: { metric?: Metric }) {
           </select>
         </Field>
       )}
-      {uses.percentile && (
-        <Field
-          label="Percentile"
-          help="Strictly between 0 and 100, e.g. 50, 95 or 99."
-          error={err("percentile")}
-        >
-          <input
-            name="percentile"
-            inputMode="decimal"
-            value={form.percentile}
-            onChange={(e) => set("percentile", e.target.value)}
-          />
-        </Field>
-      )}
+      {uses.percentile &&
+        textField({
+          name: "percentile",
+          label: "Percentile",
+          help: "Strictly between 0 and 100, e.g. 50, 95 or 99.",
+          error: "percentile",
+          inputMode: "decimal",
+        })}
       {uses.ratio && (
         <>
           <Field
@@ -272,18 +294,13 @@ export function MetricForm(props: { metric?: Metric }) {
               onChange={(e) => set("funnelSteps", e.target.value)}
             />
           </Field>
-          <Field
-            label="Conversion window (hours)"
-            help="Steps count from the subject's first exposure until this many hours later."
-            error={err("funnel.conversion_window_seconds")}
-          >
-            <input
-              name="funnelWindowHours"
-              inputMode="decimal"
-              value={form.funnelWindowHours}
-              onChange={(e) => set("funnelWindowHours", e.target.value)}
-            />
-          </Field>
+          {textField({
+            name: "funnelWindowHours",
+            label: "Conversion window (hours)",
+            help: "Steps count from the subject's first exposure until this many hours later.",
+            error: "funnel.conversion_window_seconds",
+            inputMode: "decimal",
+          })}
           <Field
             label="Order"
             help="Strict: each step after the previous one. Loose: each step anywhere in the window."
@@ -302,46 +319,30 @@ export function MetricForm(props: { metric?: Metric }) {
       )}
       {uses.retention && (
         <>
-          <Field
-            label="From day"
-            help="Day 0 is the first 24 hours after the subject's first exposure."
-            error={err("retention.day_from")}
-          >
-            <input
-              name="dayFrom"
-              inputMode="numeric"
-              value={form.dayFrom}
-              onChange={(e) => set("dayFrom", e.target.value)}
-            />
-          </Field>
-          <Field
-            label="To day"
-            help="The last day counted; equal to the first for day N retention."
-            error={err("retention.day_to")}
-          >
-            <input
-              name="dayTo"
-              inputMode="numeric"
-              value={form.dayTo}
-              onChange={(e) => set("dayTo", e.target.value)}
-            />
-          </Field>
+          {textField({
+            name: "dayFrom",
+            label: "From day",
+            help: "Day 0 is the first 24 hours after the subject's first exposure.",
+            error: "retention.day_from",
+            inputMode: "numeric",
+          })}
+          {textField({
+            name: "dayTo",
+            label: "To day",
+            help: "The last day counted; equal to the first for day N retention.",
+            error: "retention.day_to",
+            inputMode: "numeric",
+          })}
         </>
       )}
-      {uses.session && (
-        <Field
-          label="Session gap (minutes)"
-          help="A pause longer than this starts a new session. Leave the event type empty to use every event."
-          error={err("session.gap_seconds")}
-        >
-          <input
-            name="sessionGapMinutes"
-            inputMode="decimal"
-            value={form.sessionGapMinutes}
-            onChange={(e) => set("sessionGapMinutes", e.target.value)}
-          />
-        </Field>
-      )}
+      {uses.session &&
+        textField({
+          name: "sessionGapMinutes",
+          label: "Session gap (minutes)",
+          help: "A pause longer than this starts a new session. Leave the event type empty to use every event.",
+          error: "session.gap_seconds",
+          inputMode: "decimal",
+        })}
       <CheckboxField
         label="Requires exposure"
         name="requiresExposure"
